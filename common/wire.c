@@ -1,0 +1,474 @@
+/*
+ * Wire helpers: envelope checks, the RPC channel and the request loop.
+ *
+ * The server follows nng's demo/async/server.c: a fixed pool of work items,
+ * each an nng_ctx plus an nng_aio driven by one state-machine callback. A
+ * handler runs inside that callback, so a slow handler (a durable commit)
+ * occupies one work item, not the whole server.
+ */
+#include "wire.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snowrange/error.h"
+
+/* Requests are small; anything over this is answered with SR_ETOOBIG. Larger
+ * than WIRE_RECV_MAX never reaches us: nng drops it at the transport. */
+#define WIRE_REQ_MAX (64u << 10)
+#define SERVER_SEND_TIMEOUT_MS 5000
+#define SERVER_RECV_TIMEOUT_MS 1000
+
+static void
+fmt(char *buf, size_t len, const char *f, ...)
+{
+	if (buf == NULL || len == 0)
+		return;
+	va_list ap;
+	va_start(ap, f);
+	vsnprintf(buf, len, f, ap);
+	va_end(ap);
+}
+
+int
+wire_nng_err(int rv)
+{
+	switch (rv) {
+	case 0:
+		return SR_OK;
+	case NNG_ENOMEM:
+		return SR_ENOMEM;
+	case NNG_ETIMEDOUT:
+		return SR_ETIMEDOUT;
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+		return SR_ECLOSED;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+	case NNG_ENOTSUP:
+		return SR_EINVAL;
+	case NNG_EMSGSIZE:
+		return SR_ETOOBIG;
+	case NNG_EPROTO:
+		return SR_EPROTO;
+	case NNG_ECONNREFUSED:
+	case NNG_ECONNRESET:
+	case NNG_ECONNSHUT:
+	case NNG_EUNREACHABLE:
+	case NNG_EADDRINUSE:
+		return SR_ECONNECT;
+	default:
+		return SR_EINTERNAL;
+	}
+}
+
+/* ---- arena ---- */
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+struct wire_arena {
+	struct arena_block *head;
+};
+
+void *
+wire_alloc(struct wire_arena *a, size_t size)
+{
+	size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	struct arena_block *b = a->head;
+	if (b == NULL || b->cap - b->used < size) {
+		size_t cap = size > 4096 ? size : 4096;
+		b = malloc(sizeof(*b) + cap);
+		if (b == NULL)
+			return NULL;
+		b->used = 0;
+		b->cap = cap;
+		b->next = a->head;
+		a->head = b;
+	}
+	void *p = (char *) b->data + b->used;
+	b->used += size;
+	memset(p, 0, size);
+	return p;
+}
+
+char *
+wire_strdup(struct wire_arena *a, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = wire_alloc(a, n);
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+static void
+arena_reset(struct wire_arena *a)
+{
+	while (a->head != NULL) {
+		struct arena_block *b = a->head;
+		a->head = b->next;
+		free(b);
+	}
+}
+
+/* ---- client ---- */
+
+struct wire_chan {
+	nng_socket sock;
+	int timeout_ms;
+};
+
+int
+wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out,
+    char *errbuf, size_t errlen)
+{
+	struct wire_chan *ch = calloc(1, sizeof(*ch));
+	if (ch == NULL)
+		return SR_ENOMEM;
+	ch->timeout_ms = timeout_ms;
+	int rv = nng_req0_open(&ch->sock);
+	if (rv != 0) {
+		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
+		free(ch);
+		return wire_nng_err(rv);
+	}
+	nng_socket_set_size(ch->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
+	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMINT, 20);
+	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMAXT, 500);
+	/* Our own timeout bounds each call; nng's resend would only duplicate
+	 * non-idempotent requests such as Lease. */
+	nng_socket_set_ms(ch->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	rv = nng_dial(ch->sock, url, NULL, NNG_FLAG_NONBLOCK);
+	if (rv != 0) {
+		fmt(errbuf, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
+		nng_close(ch->sock);
+		free(ch);
+		return rv == NNG_ENOMEM ? SR_ENOMEM : SR_EINVAL;
+	}
+	*out = ch;
+	return SR_OK;
+}
+
+void
+wire_chan_close(struct wire_chan *ch)
+{
+	if (ch == NULL)
+		return;
+	nng_close(ch->sock);
+	free(ch);
+}
+
+/* One request/reply exchange on a fresh context; *reply is the raw reply. */
+static int
+exchange(struct wire_chan *ch, nng_msg *msg, nng_msg **reply)
+{
+	nng_ctx ctx;
+	nng_aio *aio = NULL;
+	int rv = nng_ctx_open(&ctx, ch->sock);
+	if (rv != 0) {
+		nng_msg_free(msg);
+		return rv;
+	}
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(msg);
+		nng_ctx_close(ctx);
+		return rv;
+	}
+	nng_aio_set_timeout(aio, ch->timeout_ms);
+	nng_aio_set_msg(aio, msg);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio));
+		goto out;
+	}
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) == 0)
+		*reply = nng_aio_get_msg(aio);
+out:
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
+	return rv;
+}
+
+int
+wire_call_raw(struct wire_chan *ch, const void *buf, size_t len, void **reply,
+    size_t *replylen)
+{
+	nng_msg *msg, *rep = NULL;
+	int rv = nng_msg_alloc(&msg, len);
+	if (rv != 0)
+		return wire_nng_err(rv);
+	if (len > 0)
+		memcpy(nng_msg_body(msg), buf, len);
+	if ((rv = exchange(ch, msg, &rep)) != 0)
+		return wire_nng_err(rv);
+	*replylen = nng_msg_len(rep);
+	*reply = malloc(*replylen + 1);
+	if (*reply == NULL) {
+		nng_msg_free(rep);
+		return SR_ENOMEM;
+	}
+	memcpy(*reply, nng_msg_body(rep), *replylen);
+	nng_msg_free(rep);
+	return SR_OK;
+}
+
+int
+wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
+    char *errbuf, size_t errlen)
+{
+	*resp = NULL;
+	req->protocol_version = WIRE_PROTOCOL_VERSION;
+	size_t len = sr__request__get_packed_size(req);
+	nng_msg *msg, *rep = NULL;
+	int rv = nng_msg_alloc(&msg, len);
+	if (rv != 0) {
+		fmt(errbuf, errlen, "out of memory");
+		return SR_ENOMEM;
+	}
+	sr__request__pack(req, nng_msg_body(msg));
+	if ((rv = exchange(ch, msg, &rep)) != 0) {
+		int err = wire_nng_err(rv);
+		if (err == SR_ETIMEDOUT)
+			fmt(errbuf, errlen, "no reply within %d ms", ch->timeout_ms);
+		else
+			fmt(errbuf, errlen, "%s", nng_strerror(rv));
+		return err;
+	}
+	Sr__Response *r = sr__response__unpack(NULL, nng_msg_len(rep),
+	    nng_msg_body(rep));
+	nng_msg_free(rep);
+	if (r == NULL) {
+		fmt(errbuf, errlen, "malformed reply");
+		return SR_EPROTO;
+	}
+	if (r->error != NULL && r->error->code != 0) {
+		int code = r->error->code;
+		fmt(errbuf, errlen, "%s", r->error->message);
+		sr__response__free_unpacked(r, NULL);
+		return code > 0 && code < SR_ERR_MAX ? code : SR_EINTERNAL;
+	}
+	/* Request and response body cases share their field numbers. */
+	if ((int) r->body_case != (int) req->body_case) {
+		fmt(errbuf, errlen, "reply of the wrong kind (%d for %d)",
+		    (int) r->body_case, (int) req->body_case);
+		sr__response__free_unpacked(r, NULL);
+		return SR_EPROTO;
+	}
+	*resp = r;
+	return SR_OK;
+}
+
+void
+wire_response_free(Sr__Response *resp)
+{
+	if (resp != NULL)
+		sr__response__free_unpacked(resp, NULL);
+}
+
+/* ---- server ---- */
+
+enum work_state { WORK_INIT, WORK_RECV, WORK_SEND };
+
+struct work {
+	enum work_state state;
+	nng_aio *aio;
+	nng_ctx ctx;
+	struct wire_server *srv;
+	struct wire_arena arena;
+};
+
+struct wire_server {
+	nng_socket sock;
+	const struct wire_route *routes;
+	size_t nroutes;
+	void *arg;
+	int nworkers;
+	struct work *works;
+};
+
+static wire_handler
+route_find(const struct wire_server *srv, Sr__Request__BodyCase body)
+{
+	for (size_t i = 0; i < srv->nroutes; i++)
+		if (srv->routes[i].body == body)
+			return srv->routes[i].fn;
+	return NULL;
+}
+
+/* Builds the reply for one raw request; never fails to produce a reply
+ * unless memory runs out (then NULL, and the client times out). */
+static nng_msg *
+serve_one(struct work *w, const void *body, size_t len)
+{
+	struct wire_server *srv = w->srv;
+	Sr__Response resp = SR__RESPONSE__INIT;
+	Sr__Error error = SR__ERROR__INIT;
+	char errbuf[WIRE_ERRMSG_MAX] = "";
+	Sr__Request *req = NULL;
+	int code;
+
+	if (len > WIRE_REQ_MAX) {
+		code = SR_ETOOBIG;
+		fmt(errbuf, sizeof(errbuf), "request of %zu bytes exceeds the %u byte limit",
+		    len, WIRE_REQ_MAX);
+	} else if ((req = sr__request__unpack(NULL, len, body)) == NULL) {
+		code = SR_EPROTO;
+		fmt(errbuf, sizeof(errbuf), "cannot decode request (%zu bytes)", len);
+	} else if (req->protocol_version != WIRE_PROTOCOL_VERSION) {
+		code = SR_EVERSION;
+		fmt(errbuf, sizeof(errbuf),
+		    "protocol version %u not supported (this peer speaks %u)",
+		    req->protocol_version, WIRE_PROTOCOL_VERSION);
+	} else if (req->body_case == SR__REQUEST__BODY__NOT_SET) {
+		code = SR_EPROTO;
+		fmt(errbuf, sizeof(errbuf), "request has no body");
+	} else {
+		wire_handler fn = route_find(srv, req->body_case);
+		if (fn == NULL) {
+			code = SR_EINVAL;
+			fmt(errbuf, sizeof(errbuf),
+			    "request kind %d is not served here", (int) req->body_case);
+		} else {
+			code = fn(srv->arg, req, &resp, &w->arena, errbuf, sizeof(errbuf));
+		}
+	}
+	if (code != SR_OK) {
+		/* A failed handler's partial body is dropped. */
+		resp.body_case = SR__RESPONSE__BODY__NOT_SET;
+		error.code = code;
+		error.message = errbuf[0] ? errbuf : (char *) sr_strerror(code);
+		resp.error = &error;
+	}
+	nng_msg *msg = NULL;
+	size_t n = sr__response__get_packed_size(&resp);
+	if (nng_msg_alloc(&msg, n) == 0)
+		sr__response__pack(&resp, nng_msg_body(msg));
+	if (req != NULL)
+		sr__request__free_unpacked(req, NULL);
+	arena_reset(&w->arena);
+	return msg;
+}
+
+static void
+work_cb(void *arg)
+{
+	struct work *w = arg;
+	int rv;
+
+	switch (w->state) {
+	case WORK_INIT:
+		w->state = WORK_RECV;
+		nng_aio_set_timeout(w->aio, SERVER_RECV_TIMEOUT_MS);
+		nng_ctx_recv(w->ctx, w->aio);
+		break;
+	case WORK_RECV:
+		if ((rv = nng_aio_result(w->aio)) != 0) {
+			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+				return;
+			/* Idle timeout or a transient error: listen again. */
+			nng_ctx_recv(w->ctx, w->aio);
+			return;
+		}
+		nng_msg *req = nng_aio_get_msg(w->aio);
+		nng_msg *rep = serve_one(w, nng_msg_body(req), nng_msg_len(req));
+		nng_msg_free(req);
+		if (rep == NULL) {
+			nng_ctx_recv(w->ctx, w->aio);
+			return;
+		}
+		w->state = WORK_SEND;
+		nng_aio_set_msg(w->aio, rep);
+		nng_aio_set_timeout(w->aio, SERVER_SEND_TIMEOUT_MS);
+		nng_ctx_send(w->ctx, w->aio);
+		break;
+	case WORK_SEND:
+		if ((rv = nng_aio_result(w->aio)) != 0) {
+			nng_msg_free(nng_aio_get_msg(w->aio));
+			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+				return;
+		}
+		w->state = WORK_RECV;
+		nng_aio_set_timeout(w->aio, SERVER_RECV_TIMEOUT_MS);
+		nng_ctx_recv(w->ctx, w->aio);
+		break;
+	}
+}
+
+int
+wire_server_start(const char *url, const struct wire_route *routes,
+    size_t nroutes, void *arg, int nworkers, struct wire_server **out,
+    char *errbuf, size_t errlen)
+{
+	struct wire_server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return SR_ENOMEM;
+	srv->routes = routes;
+	srv->nroutes = nroutes;
+	srv->arg = arg;
+	srv->nworkers = nworkers > 0 ? nworkers : 1;
+	int rv = nng_rep0_open(&srv->sock);
+	if (rv != 0) {
+		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
+		free(srv);
+		return wire_nng_err(rv);
+	}
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
+	srv->works = calloc((size_t) srv->nworkers, sizeof(struct work));
+	if (srv->works == NULL) {
+		nng_close(srv->sock);
+		free(srv);
+		return SR_ENOMEM;
+	}
+	for (int i = 0; i < srv->nworkers; i++) {
+		struct work *w = &srv->works[i];
+		w->srv = srv;
+		if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) != 0 ||
+		    (rv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
+			fmt(errbuf, errlen, "cannot set up workers: %s", nng_strerror(rv));
+			srv->nworkers = i + 1;
+			wire_server_stop(srv);
+			return wire_nng_err(rv);
+		}
+	}
+	if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
+		fmt(errbuf, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+		wire_server_stop(srv);
+		return rv == NNG_EADDRINUSE ? SR_ECONNECT : wire_nng_err(rv);
+	}
+	for (int i = 0; i < srv->nworkers; i++)
+		work_cb(&srv->works[i]);
+	*out = srv;
+	return SR_OK;
+}
+
+void
+wire_server_stop(struct wire_server *srv)
+{
+	if (srv == NULL)
+		return;
+	/* Stop first: it waits for a running handler and makes any further
+	 * submission from the callback fail, so nothing re-arms. */
+	for (int i = 0; i < srv->nworkers; i++)
+		if (srv->works[i].aio != NULL)
+			nng_aio_stop(srv->works[i].aio);
+	nng_close(srv->sock);
+	for (int i = 0; i < srv->nworkers; i++) {
+		if (srv->works[i].aio != NULL)
+			nng_aio_free(srv->works[i].aio);
+		arena_reset(&srv->works[i].arena);
+	}
+	free(srv->works);
+	free(srv);
+}

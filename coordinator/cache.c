@@ -1,0 +1,268 @@
+/* The per-sequence chunk cache: lock-free fast path, mutex slow path. */
+#include "cache.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "snowrange/error.h"
+#include "util.h"
+
+/* Outcome of one fast-path attempt. */
+enum { TRY_OK, TRY_EMPTY, TRY_RACE };
+
+static uint64_t
+prefetch_point(uint64_t c, double at)
+{
+	uint64_t pf = (uint64_t) ((double) c * at + 0.999999);
+	return pf < 1 ? 1 : pf > c ? c : pf;
+}
+
+int
+cache_seq_init(struct cache_seq *s, const char *name, double prefetch_at,
+    cache_notify_fn notify, void *arg)
+{
+	memset(s, 0, sizeof(*s));
+	sr_strlcpy(s->name, name, sizeof(s->name));
+	s->prefetch_at = prefetch_at;
+	s->notify = notify;
+	s->notify_arg = arg;
+	/* Epoch 0 is the empty chunk (c = 0): every take goes to the slow path. */
+	for (int i = 0; i < CACHE_RING; i++)
+		atomic_init(&s->ring[i].epoch, i == 0 ? 0 : UINT64_MAX);
+	if (pthread_mutex_init(&s->mu, NULL) != 0)
+		return SR_ENOMEM;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int rv = pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rv != 0) {
+		pthread_mutex_destroy(&s->mu);
+		return SR_ENOMEM;
+	}
+	return SR_OK;
+}
+
+void
+cache_seq_destroy(struct cache_seq *s)
+{
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+}
+
+static void
+want(struct cache_seq *s)
+{
+	if (!atomic_exchange_explicit(&s->want, true, memory_order_acq_rel))
+		s->notify(s->notify_arg, s);
+}
+
+/* One fetch-add on the current chunk. */
+static int
+try_take(struct cache_seq *s, size_t n, uint64_t *out, size_t *got)
+{
+	uint64_t w = atomic_fetch_add_explicit(&s->word, n, memory_order_acquire);
+	uint64_t e = w >> CACHE_IDX_BITS;
+	uint64_t i0 = w & CACHE_IDX_MASK;
+	struct cache_desc *d = &s->ring[e % CACHE_RING];
+	struct range_chunk ch;
+	ch.c = atomic_load_explicit(&d->c, memory_order_relaxed);
+	if (i0 >= ch.c)
+		return TRY_EMPTY;
+	ch.start = atomic_load_explicit(&d->start, memory_order_relaxed);
+	ch.n = atomic_load_explicit(&d->n, memory_order_relaxed);
+	ch.k = atomic_load_explicit(&d->k, memory_order_relaxed);
+	uint64_t pf = atomic_load_explicit(&d->pf, memory_order_relaxed);
+	/* Seqlock check: the slot must still describe epoch e. */
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&d->epoch, memory_order_relaxed) != e)
+		return TRY_RACE;
+	uint64_t take = ch.c - i0 < n ? ch.c - i0 : n;
+	for (uint64_t j = 0; j < take; j++)
+		out[j] = range_id(&ch, i0 + 1 + j);
+	*got = (size_t) take;
+	/* Exactly one caller crosses the prefetch point of a chunk. */
+	if (i0 < pf && i0 + take >= pf)
+		want(s);
+	return TRY_OK;
+}
+
+/* Swaps the prefetched chunk in as epoch e+1. Called with mu held. */
+static void
+install_next(struct cache_seq *s, uint64_t e)
+{
+	uint64_t ne = (e + 1) & (UINT64_MAX >> CACHE_IDX_BITS);
+	struct cache_desc *d = &s->ring[ne % CACHE_RING];
+	atomic_store_explicit(&d->epoch, UINT64_MAX, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&d->start, s->next.start, memory_order_relaxed);
+	atomic_store_explicit(&d->n, s->next.n, memory_order_relaxed);
+	atomic_store_explicit(&d->k, s->next.k, memory_order_relaxed);
+	atomic_store_explicit(&d->c, s->next.c, memory_order_relaxed);
+	atomic_store_explicit(&d->pf, prefetch_point(s->next.c, s->prefetch_at),
+	    memory_order_relaxed);
+	atomic_store_explicit(&d->epoch, ne, memory_order_release);
+	/* A plain store is right: every index of epoch e was already taken
+	 * (that is why we are here), so increments it overwrites were all
+	 * past the chunk's end and their callers are on the slow path. */
+	atomic_store_explicit(&s->word, ne << CACHE_IDX_BITS, memory_order_release);
+	s->has_next = false;
+}
+
+static void
+add_ms_deadline(struct timespec *ts, int64_t deadline_us)
+{
+	ts->tv_sec = (time_t) (deadline_us / 1000000);
+	ts->tv_nsec = (long) (deadline_us % 1000000) * 1000;
+}
+
+/* Makes a chunk with free IDs current, waiting until the deadline. */
+static int
+refill(struct cache_seq *s, int64_t deadline_us)
+{
+	int64_t waited_from = 0;
+	int rv = SR_OK;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+		uint64_t e = w >> CACHE_IDX_BITS;
+		const struct cache_desc *d = &s->ring[e % CACHE_RING];
+		if ((w & CACHE_IDX_MASK) < atomic_load_explicit(&d->c, memory_order_relaxed))
+			break; /* another caller swapped already */
+		if (s->has_next) {
+			install_next(s, e);
+			break;
+		}
+		if (s->err != SR_OK) {
+			rv = s->err;
+			break;
+		}
+		want(s);
+		int64_t now = sr_mono_us();
+		if (waited_from == 0)
+			waited_from = now;
+		if (now >= deadline_us) {
+			rv = SR_EUNAVAILABLE;
+			break;
+		}
+		struct timespec ts;
+		add_ms_deadline(&ts, deadline_us);
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	}
+	if (waited_from != 0) {
+		uint64_t us = (uint64_t) (sr_mono_us() - waited_from);
+		s->waits++;
+		if (us > s->max_wait_us)
+			s->max_wait_us = us;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rv;
+}
+
+int
+cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
+    int64_t deadline_us)
+{
+	size_t have = 0;
+	int rv = SR_OK;
+	if (n > CACHE_MAX_BATCH)
+		n = CACHE_MAX_BATCH;
+	while (have < n) {
+		size_t k = 0;
+		switch (try_take(s, n - have, out + have, &k)) {
+		case TRY_OK:
+			have += k;
+			continue;
+		case TRY_RACE:
+			continue;
+		case TRY_EMPTY:
+			break;
+		}
+		if ((rv = refill(s, deadline_us)) != SR_OK)
+			break;
+	}
+	*got = have;
+	return rv;
+}
+
+bool
+cache_take_want(struct cache_seq *s)
+{
+	if (!atomic_load_explicit(&s->want, memory_order_acquire))
+		return false;
+	pthread_mutex_lock(&s->mu);
+	bool fetch = !s->has_next;
+	pthread_mutex_unlock(&s->mu);
+	/* The flag stays set while a lease is under way, so callers do not
+	 * notify again; cache_offer and cache_fail clear it. */
+	if (!fetch)
+		atomic_store_explicit(&s->want, false, memory_order_release);
+	return fetch;
+}
+
+void
+cache_rewant(struct cache_seq *s)
+{
+	atomic_store_explicit(&s->want, true, memory_order_release);
+}
+
+uint64_t
+cache_after(struct cache_seq *s)
+{
+	pthread_mutex_lock(&s->mu);
+	uint64_t a = s->newest_end;
+	pthread_mutex_unlock(&s->mu);
+	return a;
+}
+
+int
+cache_offer(struct cache_seq *s, const struct range_chunk *ch)
+{
+	int rv = SR_OK;
+	pthread_mutex_lock(&s->mu);
+	if (s->has_next || ch->start < s->newest_end || !range_chunk_valid(ch, RANGE_ID_MAX)) {
+		rv = SR_EINVAL;
+	} else {
+		s->next = *ch;
+		s->has_next = true;
+		s->newest_end = range_end(ch);
+		s->err = SR_OK;
+		pthread_cond_broadcast(&s->cv);
+	}
+	atomic_store_explicit(&s->want, false, memory_order_release);
+	pthread_mutex_unlock(&s->mu);
+	return rv;
+}
+
+void
+cache_fail(struct cache_seq *s, int err)
+{
+	pthread_mutex_lock(&s->mu);
+	s->err = err;
+	atomic_store_explicit(&s->want, false, memory_order_release);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+cache_view(struct cache_seq *s, struct cache_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	pthread_mutex_lock(&s->mu);
+	uint64_t w = atomic_load(&s->word);
+	uint64_t e = w >> CACHE_IDX_BITS;
+	const struct cache_desc *d = &s->ring[e % CACHE_RING];
+	v->cur.c = atomic_load(&d->c);
+	if (v->cur.c > 0 && e != 0) {
+		v->has_cur = true;
+		v->cur.start = atomic_load(&d->start);
+		v->cur.n = atomic_load(&d->n);
+		v->cur.k = atomic_load(&d->k);
+		uint64_t used = w & CACHE_IDX_MASK;
+		v->used = used < v->cur.c ? used : v->cur.c;
+	}
+	v->has_next = s->has_next;
+	v->next = s->next;
+	pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,104 @@
+/*
+ * The chunk cache of one sequence (DESIGN §4), pure: no sockets, no clock
+ * beyond the deadline of a waiting caller. It holds the current chunk and at
+ * most one prefetched next chunk.
+ *
+ * Fast path: one atomic fetch-add on `word`, which packs the epoch of the
+ * current chunk (high bits) with the count of its IDs handed out (low bits).
+ * Because epoch and index come from one atomic operation, a thread can never
+ * take an index of one chunk and apply it to another. Chunk descriptors live
+ * in a small ring indexed by epoch; a descriptor is rewritten only CACHE_RING
+ * swaps later, and a reader that raced with that (it would have to stall for
+ * several whole chunks) sees the epoch change and retries, losing only the
+ * indexes it took (a gap, never a duplicate).
+ *
+ * Slow path (chunk used up): under the mutex, swap the prefetched chunk in
+ * with a new epoch, or ask for one and wait until the deadline.
+ */
+#ifndef SR_CACHE_H
+#define SR_CACHE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "range.h"
+
+#define CACHE_RING 4
+#define CACHE_IDX_BITS 44
+#define CACHE_IDX_MASK ((UINT64_C(1) << CACHE_IDX_BITS) - 1)
+/* Most IDs one call may take at once; keeps the index far from overflowing
+ * into the epoch bits. */
+#define CACHE_MAX_BATCH (1u << 20)
+
+struct cache_desc {
+	_Atomic uint64_t epoch; /* which epoch this slot describes */
+	_Atomic uint64_t start, c, pf;
+	_Atomic uint32_t n, k;
+};
+
+struct cache_seq;
+
+/* Called (at most once per chunk, from a caller's thread) when the sequence
+ * wants its next chunk leased. Must not block. */
+typedef void (*cache_notify_fn)(void *arg, struct cache_seq *s);
+
+struct cache_seq {
+	char name[65];
+	_Atomic uint64_t word;      /* epoch << CACHE_IDX_BITS | used */
+	struct cache_desc ring[CACHE_RING];
+	_Atomic bool want;          /* a lease is wanted / under way */
+	double prefetch_at;
+	cache_notify_fn notify;
+	void *notify_arg;
+
+	pthread_mutex_t mu;         /* guards the fields below */
+	pthread_cond_t cv;
+	bool has_next;
+	struct range_chunk next;
+	uint64_t newest_end;        /* end of the newest range held */
+	int err;                    /* terminal lease error (ENOTFOUND, EEXHAUSTED) */
+	uint64_t waits, max_wait_us;
+};
+
+/* Statistics and chunk views for status. */
+struct cache_view {
+	struct range_chunk cur, next;
+	uint64_t used;   /* of cur */
+	bool has_cur, has_next;
+};
+
+int cache_seq_init(struct cache_seq *s, const char *name, double prefetch_at,
+    cache_notify_fn notify, void *arg);
+void cache_seq_destroy(struct cache_seq *s);
+
+/*
+ * Takes up to n IDs (n <= CACHE_MAX_BATCH) into out, ascending and above
+ * every ID this cache returned before. Waits for a chunk until
+ * deadline_us (sr_mono_us clock) when none is at hand. Returns 0 with
+ * *got = n, or an error with *got IDs already stored (valid ones):
+ * SR_EUNAVAILABLE at the deadline, or the terminal lease error.
+ */
+int cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
+    int64_t deadline_us);
+
+/* ---- called by the fetcher ---- */
+
+/* Takes the want flag: true when a lease should be made now, false when
+ * nobody asked or a chunk is already waiting. */
+bool cache_take_want(struct cache_seq *s);
+/* Puts the want flag back after a failed lease so it will be retried. */
+void cache_rewant(struct cache_seq *s);
+/* The `after` to send with the lease: end of the newest range held. */
+uint64_t cache_after(struct cache_seq *s);
+/* Installs a leased chunk as the next one and wakes waiters. A chunk that is
+ * not above everything held is refused (SR_EINVAL): it would break order. */
+int cache_offer(struct cache_seq *s, const struct range_chunk *ch);
+/* Records a terminal lease error and wakes waiters with it. */
+void cache_fail(struct cache_seq *s, int err);
+
+void cache_view(struct cache_seq *s, struct cache_view *v);
+
+#endif

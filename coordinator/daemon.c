@@ -1,0 +1,290 @@
+/*
+ * snowrange-coordinator: the coordinator library as a daemon that serves
+ * remote clients (NextIds, Status) over nng.
+ *
+ *   snowrange-coordinator join MASTER_URL --name NAME --listen URL [options]
+ *   snowrange-coordinator leave --listen URL
+ *
+ * `join` is the operator's command to add a node: it joins the master and
+ * serves until SIGINT/SIGTERM or a `leave`, then leaves the master cleanly.
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "snowrange/coordinator.h"
+#include "util.h"
+#include "wire.h"
+
+#define MAX_HELD 8192
+
+/* The daemon's one top-level state (Redis `server` style). */
+static struct {
+	const char *name;
+	const char *listen;
+	int64_t workers;
+	int64_t rpc_timeout_ms;
+	int64_t lease_timeout_ms;
+	int64_t join_timeout_ms;
+	double prefetch_at;
+	bool help;
+	sr_coordinator *coord;
+	char master_url[256];
+} d;
+
+static const struct sr_opt options[] = {
+	{"name", SR_OPT_STR, &d.name, NULL, 0, 0,
+	    "node name, [a-z0-9_.-]{1,64}; the same name gets the same node id"},
+	{"listen", SR_OPT_STR, &d.listen, "tcp://127.0.0.1:7401", 0, 0,
+	    "nng URL to serve clients on"},
+	{"workers", SR_OPT_INT, &d.workers, "16", 1, 1024,
+	    "client requests served concurrently"},
+	{"rpc-timeout-ms", SR_OPT_INT, &d.rpc_timeout_ms, "2000", 10, 600000,
+	    "bound on every round trip to the master"},
+	{"lease-timeout-ms", SR_OPT_INT, &d.lease_timeout_ms, "3000", 0, 600000,
+	    "how long a request waits for a chunk before SR_EUNAVAILABLE"},
+	{"join-timeout-ms", SR_OPT_INT, &d.join_timeout_ms, "10000", 0, 600000,
+	    "how long join keeps trying to reach the master"},
+	{"prefetch-at", SR_OPT_DOUBLE, &d.prefetch_at, "0.5", 0.001, 1,
+	    "fraction of a chunk used before the next one is leased"},
+	{"help", SR_OPT_BOOL, &d.help, "false", 0, 0, "show this help"},
+};
+#define NOPTS (sizeof(options) / sizeof(options[0]))
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: snowrange-coordinator join MASTER_URL --name NAME --listen URL [options]\n"
+	    "       snowrange-coordinator leave --listen URL\n"
+	    "options (also keys of --config FILE, an INI file):\n");
+	sr_opts_usage(options, NOPTS);
+}
+
+/* ---- handlers ---- */
+
+static int
+h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	(void) arg;
+	const Sr__NextIdsRequest *q = req->next_ids;
+	if (q->count == 0 || q->count > WIRE_MAX_COUNT) {
+		snprintf(errbuf, errlen, "count %u out of range 1..%u", q->count,
+		    WIRE_MAX_COUNT);
+		return SR_EINVAL;
+	}
+	if (!sr_name_valid(q->sequence)) {
+		snprintf(errbuf, errlen, "invalid sequence name '%.64s'", q->sequence);
+		return SR_EINVAL;
+	}
+	Sr__NextIdsResponse *r = wire_alloc(a, sizeof(*r));
+	uint64_t *ids = wire_alloc(a, q->count * sizeof(uint64_t));
+	if (r == NULL || ids == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return SR_ENOMEM;
+	}
+	sr__next_ids_response__init(r);
+	size_t got = 0;
+	int rv = sr_next_ids(d.coord, q->sequence, q->count, ids, &got);
+	if (rv != SR_OK) {
+		/* IDs taken before the failure are dropped: a gap, never reused. */
+		snprintf(errbuf, errlen, "%s: %s", q->sequence, sr_strerror(rv));
+		return rv;
+	}
+	r->ids = ids;
+	r->n_ids = got;
+	r->node_name = (char *) sr_coordinator_name(d.coord);
+	r->node_id = sr_coordinator_node_id(d.coord);
+	resp->body_case = SR__RESPONSE__BODY_NEXT_IDS;
+	resp->next_ids = r;
+	return SR_OK;
+}
+
+static int
+h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	(void) arg;
+	(void) req;
+	static sr_chunk_info held[MAX_HELD]; /* only under held_mu */
+	static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
+	if (r == NULL)
+		goto oom;
+	sr__status_response__init(r);
+	r->role = "coordinator";
+	r->name = (char *) sr_coordinator_name(d.coord);
+	r->node_id = sr_coordinator_node_id(d.coord);
+	r->master_url = d.master_url;
+	pthread_mutex_lock(&held_mu);
+	size_t n = sr_coordinator_chunks(d.coord, held, MAX_HELD);
+	if (n > MAX_HELD)
+		n = MAX_HELD;
+	r->chunks = wire_alloc(a, (n + 1) * sizeof(*r->chunks));
+	for (size_t i = 0; r->chunks != NULL && i < n; i++) {
+		Sr__HeldChunk *h = wire_alloc(a, sizeof(*h));
+		Sr__Chunk *c = wire_alloc(a, sizeof(*c));
+		char *seq = wire_strdup(a, held[i].sequence);
+		if (h == NULL || c == NULL || seq == NULL) {
+			r->chunks = NULL;
+			break;
+		}
+		sr__held_chunk__init(h);
+		sr__chunk__init(c);
+		c->start = held[i].start;
+		c->n = held[i].n;
+		c->k = held[i].k;
+		c->c = held[i].c;
+		h->sequence = seq;
+		h->chunk = c;
+		h->used = held[i].used;
+		h->current = held[i].current;
+		r->chunks[r->n_chunks++] = h;
+	}
+	pthread_mutex_unlock(&held_mu);
+	if (r->chunks == NULL)
+		goto oom;
+	resp->body_case = SR__RESPONSE__BODY_STATUS;
+	resp->status = r;
+	return SR_OK;
+oom:
+	snprintf(errbuf, errlen, "out of memory");
+	return SR_ENOMEM;
+}
+
+/* `snowrange-coordinator leave` asks the daemon itself to leave and exit. */
+static int
+h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	(void) arg;
+	(void) req;
+	Sr__LeaveResponse *l = wire_alloc(a, sizeof(*l));
+	if (l == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return SR_ENOMEM;
+	}
+	sr__leave_response__init(l);
+	resp->body_case = SR__RESPONSE__BODY_LEAVE;
+	resp->leave = l;
+	kill(getpid(), SIGTERM);
+	return SR_OK;
+}
+
+static const struct wire_route routes[] = {
+	{SR__REQUEST__BODY_NEXT_IDS, h_next_ids},
+	{SR__REQUEST__BODY_STATUS, h_status},
+	{SR__REQUEST__BODY_LEAVE, h_leave},
+};
+
+/* ---- commands ---- */
+
+static int
+cmd_leave(void)
+{
+	struct wire_chan *ch;
+	char err[WIRE_ERRMSG_MAX];
+	int rv = wire_chan_open(d.listen, (int) d.rpc_timeout_ms, &ch, err, sizeof(err));
+	if (rv == SR_OK) {
+		Sr__Request req = SR__REQUEST__INIT;
+		Sr__LeaveRequest l = SR__LEAVE_REQUEST__INIT;
+		Sr__Response *resp;
+		req.body_case = SR__REQUEST__BODY_LEAVE;
+		req.leave = &l;
+		rv = wire_call(ch, &req, &resp, err, sizeof(err));
+		wire_response_free(resp);
+		wire_chan_close(ch);
+	}
+	if (rv != SR_OK) {
+		fprintf(stderr, "snowrange-coordinator: leave %s: %s (%s): %s\n", d.listen,
+		    sr_strerror(rv), sr_errname(rv), err);
+		return 1;
+	}
+	printf("coordinator at %s is leaving\n", d.listen);
+	return 0;
+}
+
+static int
+cmd_join(const char *master_url)
+{
+	char err[WIRE_ERRMSG_MAX] = "";
+	if (d.name == NULL) {
+		fprintf(stderr, "snowrange-coordinator: join needs --name NAME\n");
+		return 2;
+	}
+	sr_strlcpy(d.master_url, master_url, sizeof(d.master_url));
+
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	sr_coordinator_config cfg;
+	sr_coordinator_config_init(&cfg);
+	cfg.master_url = master_url;
+	cfg.node_name = d.name;
+	cfg.listen_url = d.listen;
+	cfg.rpc_timeout_ms = (int) d.rpc_timeout_ms;
+	cfg.lease_timeout_ms = (int) d.lease_timeout_ms;
+	cfg.join_timeout_ms = (int) d.join_timeout_ms;
+	cfg.prefetch_at = d.prefetch_at;
+	int rv = sr_coordinator_open(&cfg, &d.coord, err, sizeof(err));
+	if (rv != SR_OK) {
+		fprintf(stderr, "snowrange-coordinator: join %s: %s (%s): %s\n", master_url,
+		    sr_strerror(rv), sr_errname(rv), err);
+		return 1;
+	}
+	struct wire_server *srv;
+	rv = wire_server_start(d.listen, routes, sizeof(routes) / sizeof(routes[0]),
+	    NULL, (int) d.workers, &srv, err, sizeof(err));
+	if (rv != SR_OK) {
+		fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
+		sr_coordinator_close(d.coord);
+		return 1;
+	}
+	sr_log(d.name, "joined %s as node %llu, serving %s", master_url,
+	    (unsigned long long) sr_coordinator_node_id(d.coord), d.listen);
+	int sig;
+	sigwait(&sigs, &sig);
+	sr_log(d.name, "signal %d: leaving", sig);
+	/* Let a `leave` reply go out before the sockets close. */
+	struct timespec ts = {0, 100 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	wire_server_stop(srv);
+	sr_coordinator_close(d.coord);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	char err[256] = "";
+	int npos, rc;
+	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, err, sizeof(err)) != 0) {
+		fprintf(stderr, "snowrange-coordinator: %s\n", err);
+		usage();
+		return 2;
+	}
+	if (d.help || npos == 0) {
+		usage();
+		return d.help ? 0 : 2;
+	}
+	if (strcmp(argv[1], "join") == 0 && npos == 2)
+		rc = cmd_join(argv[2]);
+	else if (strcmp(argv[1], "leave") == 0 && npos == 1)
+		rc = cmd_leave();
+	else {
+		fprintf(stderr, "snowrange-coordinator: unknown command or arguments\n");
+		usage();
+		rc = 2;
+	}
+	nng_fini();
+	return rc;
+}

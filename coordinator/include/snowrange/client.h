@@ -1,0 +1,110 @@
+/*
+ * The snowrange remote client: talks to a coordinator daemon (NextIds,
+ * Status) or to the master (Status, sequence catalog). Used by the CLI and by
+ * applications that do not embed libsnowrange. No nng or protobuf types.
+ *
+ * A client handle is thread-safe; each call is one round trip bounded by the
+ * timeout given at open.
+ */
+#ifndef SNOWRANGE_CLIENT_H
+#define SNOWRANGE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snowrange/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sr_client sr_client;
+
+/* Opens a client for the nng URL url (tcp://, ipc://). The peer may come up
+ * later; calls fail with SR_ETIMEDOUT until it does. Errors: SR_EINVAL (bad
+ * URL), SR_ENOMEM. */
+int sr_client_open(const char *url, int timeout_ms, sr_client **out);
+
+/* NULL-safe. */
+void sr_client_close(sr_client *cl);
+
+/* The message of the last failed call on this thread's behalf: the peer's
+ * explanation or the transport's. Valid until the next call on cl. */
+const char *sr_client_errmsg(sr_client *cl);
+
+/* ---- coordinator ---- */
+
+/*
+ * Asks the coordinator for count (1..65536) IDs of seq; stores them in out,
+ * ascending, and the issuing node's name (up to 64 chars + NUL) in node if
+ * non-NULL. Errors: the coordinator's (SR_ENOTFOUND, SR_EUNAVAILABLE,
+ * SR_EEXHAUSTED, SR_EINVAL) or the transport's (SR_ETIMEDOUT, SR_ECONNECT).
+ */
+int sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
+    uint64_t *out, char node[65]);
+
+/* ---- master catalog ---- */
+
+typedef struct sr_seq_spec {
+	const char *name;
+	uint64_t start;       /* first ID; 0 = 1 */
+	uint64_t chunk_size;  /* 0 = master default */
+	uint64_t max_value;   /* 0 = 2^63-1 */
+	uint32_t spare_chunks;
+	int block;            /* 1 = contiguous blocks per node (N = 1) */
+	uint64_t min_chunk;   /* 0 = master default */
+	uint64_t max_chunk;   /* 0 = master default */
+} sr_seq_spec;
+
+typedef struct sr_seq_info {
+	char name[65];
+	uint64_t start, hwm, chunk_size, max_value, min_chunk, max_chunk;
+	uint32_t spare_chunks, users;
+	int block;
+} sr_seq_info;
+
+/* Creates a sequence. Errors: SR_EINVAL (bad name or sizes), SR_EEXISTS,
+ * SR_EIO. On success fills *info if non-NULL. */
+int sr_client_seq_create(sr_client *cl, const sr_seq_spec *spec, sr_seq_info *info);
+
+/* Drops a sequence. Errors: SR_ENOTFOUND, SR_EIO. */
+int sr_client_seq_drop(sr_client *cl, const char *name);
+
+/* Lists sequences: *out is malloc'd (free with free()), *n its length. */
+int sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n);
+
+/* ---- status (master or coordinator) ---- */
+
+typedef struct sr_node_info {
+	uint64_t node_id;
+	char name[65];
+	char listen_url[256];
+	int alive;
+	uint64_t last_seen_ms;
+} sr_node_info;
+
+typedef struct sr_held_chunk {
+	char sequence[65];
+	uint64_t start, c, used;
+	uint32_t n, k;
+	int current;
+} sr_held_chunk;
+
+typedef struct sr_status {
+	char role[16];          /* "master" or "coordinator" */
+	char name[65];          /* coordinator: its node name */
+	char master_url[256];   /* coordinator: its master */
+	uint64_t node_id, term;
+	sr_node_info *nodes;    size_t nnodes;   /* master */
+	sr_seq_info *seqs;      size_t nseqs;    /* master */
+	sr_held_chunk *chunks;  size_t nchunks;  /* coordinator */
+} sr_status;
+
+/* Fills *st; release with sr_status_free. */
+int sr_client_status(sr_client *cl, sr_status *st);
+void sr_status_free(sr_status *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,123 @@
+/*
+ * libsnowrange: the coordinator, embedded in a query layer.
+ *
+ * A coordinator joins a master, leases chunks of ID ranges and hands out IDs
+ * from memory: the fast path of sr_next_id is one atomic fetch-add and the
+ * range formula, with no lock, allocation or system call. When part of the
+ * current chunk (prefetch_at) is used, the next chunk is leased in the
+ * background; callers wait for the master only when both are used up.
+ *
+ * Guarantees (see docs/guarantees.md): every ID is unique cluster-wide, in
+ * 1..2^63-1, and strictly greater than every ID this coordinator returned
+ * earlier for the same sequence, whichever thread asked.
+ *
+ * Thread safety: every function may be called from any thread, except that
+ * sr_coordinator_close must not race with other calls on the same handle.
+ */
+#ifndef SNOWRANGE_COORDINATOR_H
+#define SNOWRANGE_COORDINATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snowrange/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- configuration ---- */
+
+/* Settings for sr_coordinator_open. Start from sr_coordinator_config_init. */
+typedef struct sr_coordinator_config {
+	const char *master_url;   /* nng URL of the master, e.g. tcp://127.0.0.1:7400 */
+	const char *node_name;    /* [a-z0-9_.-]{1,64}; same name = same node id */
+	const char *listen_url;   /* advertised to the master for status; may be NULL */
+	int rpc_timeout_ms;       /* bound on every master round trip (default 2000) */
+	int lease_timeout_ms;     /* how long a caller waits for a chunk (default 3000) */
+	double prefetch_at;       /* fraction of a chunk used before prefetch (0.5) */
+	int join_timeout_ms;      /* how long open keeps trying to join (default 10000) */
+} sr_coordinator_config;
+
+/* Fills cfg with the defaults; master_url and node_name stay NULL. */
+void sr_coordinator_config_init(sr_coordinator_config *cfg);
+
+/* ---- lifetime ---- */
+
+typedef struct sr_coordinator sr_coordinator;
+
+/*
+ * Joins the master named in cfg and starts the background thread that leases
+ * chunks and sends heartbeats. Strings in cfg are copied. On success *out is a
+ * handle the caller owns and frees with sr_coordinator_close.
+ * Errors: SR_EINVAL (bad config; see sr_coordinator_errmsg(NULL) is not
+ * available, so errbuf gets the reason when given), SR_EUNAVAILABLE (the
+ * master did not answer within join_timeout_ms), SR_ENOMEM.
+ */
+int sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
+    char *errbuf, size_t errlen);
+
+/* Leaves the master (best effort), stops the background thread and frees
+ * everything. IDs not yet handed out are lost (a gap). NULL is a no-op. */
+void sr_coordinator_close(sr_coordinator *c);
+
+/* ---- IDs ---- */
+
+/*
+ * Stores the next ID of sequence seq in *id.
+ * Errors: SR_ENOTFOUND (no such sequence on the master), SR_EINVAL (bad name),
+ * SR_EUNAVAILABLE (no chunk arrived within lease_timeout_ms), SR_EEXHAUSTED
+ * (the sequence reached its max value), SR_ECLOSED.
+ */
+int sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id);
+
+/*
+ * Stores n IDs of seq in out[0..n), ascending, using one atomic operation per
+ * chunk touched. On failure returns the error and stores in *got how many IDs
+ * were written before it (they are valid and will not be issued again).
+ * n must be 1..1048576. Errors as sr_next_id.
+ */
+int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out,
+    size_t *got);
+
+/* A sequence handle skips the name lookup on every call. Handles stay valid
+ * until sr_coordinator_close. Errors as sr_next_id. */
+typedef struct sr_sequence sr_sequence;
+int sr_sequence_get(sr_coordinator *c, const char *seq, sr_sequence **out);
+int sr_seq_next_id(sr_sequence *s, uint64_t *id);
+int sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got);
+
+/* ---- introspection ---- */
+
+/* The node id the master gave this coordinator, and its name. */
+uint64_t sr_coordinator_node_id(const sr_coordinator *c);
+const char *sr_coordinator_name(const sr_coordinator *c);
+
+/* One held chunk, as reported by sr_coordinator_chunks. */
+typedef struct sr_chunk_info {
+	char sequence[65];
+	uint64_t start;  /* range (start, start + n*c] */
+	uint32_t n, k;   /* chunks in the range, this chunk */
+	uint64_t c;      /* IDs in the chunk */
+	uint64_t used;   /* IDs already handed out */
+	int current;     /* 1 = being drawn from, 0 = prefetched */
+} sr_chunk_info;
+
+/* Copies up to max held chunks into out and returns how many are held in all
+ * (which may exceed max). */
+size_t sr_coordinator_chunks(sr_coordinator *c, sr_chunk_info *out, size_t max);
+
+/* Counters for benchmarks and status. */
+typedef struct sr_coordinator_stats {
+	uint64_t leases;       /* chunks leased from the master */
+	uint64_t lease_errors; /* lease round trips that failed */
+	uint64_t waits;        /* calls that had to wait for a chunk */
+	uint64_t max_wait_us;  /* longest such wait */
+} sr_coordinator_stats;
+
+void sr_coordinator_get_stats(sr_coordinator *c, sr_coordinator_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

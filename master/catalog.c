@@ -1,0 +1,593 @@
+/*
+ * Master logic: the sequence catalog, the open ranges and the lease rules of
+ * DESIGN §3, and node liveness. Every change that must survive a crash goes
+ * through store_commit() first; memory changes only after it succeeded, so a
+ * failed commit leaves the catalog exactly as it was.
+ */
+#include "catalog.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snowrange/error.h"
+#include "util.h"
+
+#define MAX_CHUNK_LIMIT (1ull << 32)
+#define MAX_N 65536u
+
+/* What a node has drawn from one sequence, kept in memory only: after a
+ * master restart every new range starts at the durable hwm anyway. */
+struct seq_user {
+	uint64_t node_id;
+	uint64_t last_end; /* end of the newest range this node was given */
+};
+
+struct seq {
+	struct store_seq row;
+	/* The open range: (open_start, open_start + open_n*open_c]. */
+	uint64_t open_start, open_c;
+	uint32_t open_n, open_free;
+	uint8_t *open_leased; /* bitmap of open_n bits */
+	int64_t last_range_ms; /* when the previous range was created */
+	struct seq_user *users;
+	size_t nusers;
+};
+
+struct node {
+	struct store_node row;
+};
+
+struct catalog {
+	struct store *st;
+	struct catalog_config cfg;
+	uint64_t term;
+	struct seq **seqs; /* sorted by name, tombstones included */
+	size_t nseqs;
+	struct node *nodes;
+	size_t nnodes;
+	char errmsg[256];
+};
+
+static int
+fail(struct catalog *cat, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct catalog *cat, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cat->errmsg, sizeof(cat->errmsg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void
+catalog_config_init(struct catalog_config *cfg)
+{
+	cfg->lease_ttl_ms = 10000;
+	cfg->default_chunk = 1000;
+	cfg->default_max_chunk = 1u << 20;
+	cfg->target_range_ms = 10000;
+	cfg->max_spare = 1024;
+}
+
+const char *
+catalog_errmsg(const struct catalog *cat)
+{
+	return cat->errmsg;
+}
+
+uint64_t
+catalog_term(const struct catalog *cat)
+{
+	return cat->term;
+}
+
+/* ---- lookups ---- */
+
+static int
+seq_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct seq *const *) elem)->row.name);
+}
+
+/* Index where name is or would be inserted. */
+static size_t
+seq_pos(const struct catalog *cat, const char *name)
+{
+	size_t lo = 0, hi = cat->nseqs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(cat->seqs[mid]->row.name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct seq *
+seq_find(const struct catalog *cat, const char *name)
+{
+	struct seq **p = bsearch(name, cat->seqs, cat->nseqs, sizeof(*p), seq_cmp);
+	return p != NULL ? *p : NULL;
+}
+
+static struct node *
+node_find(const struct catalog *cat, uint64_t id)
+{
+	for (size_t i = 0; i < cat->nnodes; i++)
+		if (cat->nodes[i].row.id == id)
+			return &cat->nodes[i];
+	return NULL;
+}
+
+static struct node *
+node_find_name(const struct catalog *cat, const char *name)
+{
+	for (size_t i = 0; i < cat->nnodes; i++)
+		if (strcmp(cat->nodes[i].row.name, name) == 0)
+			return &cat->nodes[i];
+	return NULL;
+}
+
+static int
+node_alive(const struct catalog *cat, const struct node *n, int64_t now_ms)
+{
+	return !n->row.left && now_ms - n->row.last_seen_ms <= (int64_t) cat->cfg.lease_ttl_ms;
+}
+
+static void
+seq_free(struct seq *s)
+{
+	if (s == NULL)
+		return;
+	free(s->open_leased);
+	free(s->users);
+	free(s);
+}
+
+/* Inserts s at its sorted place. */
+static int
+seq_insert(struct catalog *cat, struct seq *s)
+{
+	struct seq **v = realloc(cat->seqs, (cat->nseqs + 1) * sizeof(*v));
+	if (v == NULL)
+		return SR_ENOMEM;
+	cat->seqs = v;
+	size_t pos = seq_pos(cat, s->row.name);
+	memmove(&v[pos + 1], &v[pos], (cat->nseqs - pos) * sizeof(*v));
+	v[pos] = s;
+	cat->nseqs++;
+	return SR_OK;
+}
+
+/* ---- open/close ---- */
+
+int
+catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
+    struct catalog **out)
+{
+	struct catalog *cat = calloc(1, sizeof(*cat));
+	struct store_state state = {0};
+	if (cat == NULL)
+		return SR_ENOMEM;
+	cat->st = st;
+	cat->cfg = *cfg;
+	int rv = store_load(st, &state);
+	if (rv == SR_OK)
+		rv = store_acquire_term(st, &cat->term);
+	if (rv != SR_OK) {
+		fail(cat, rv, "%s", store_errmsg(st));
+		goto out;
+	}
+	for (size_t i = 0; i < state.nseqs && rv == SR_OK; i++) {
+		struct seq *s = calloc(1, sizeof(*s));
+		if (s == NULL) {
+			rv = SR_ENOMEM;
+			break;
+		}
+		/* No open range: leasing restarts at the durable hwm. */
+		s->row = state.seqs[i];
+		if ((rv = seq_insert(cat, s)) != SR_OK)
+			free(s);
+	}
+	if (rv == SR_OK && state.nnodes > 0) {
+		cat->nodes = calloc(state.nnodes, sizeof(*cat->nodes));
+		if (cat->nodes == NULL)
+			rv = SR_ENOMEM;
+	}
+	for (size_t i = 0; i < state.nnodes && rv == SR_OK; i++) {
+		cat->nodes[i].row = state.nodes[i];
+		/* A stored node counts as live for one TTL after a restart: it may
+		 * still be serving from chunks it holds. */
+		if (!cat->nodes[i].row.left)
+			cat->nodes[i].row.last_seen_ms = now_ms;
+		cat->nnodes++;
+	}
+out:
+	store_state_free(&state);
+	if (rv != SR_OK) {
+		catalog_close(cat);
+		return rv;
+	}
+	*out = cat;
+	return SR_OK;
+}
+
+void
+catalog_close(struct catalog *cat)
+{
+	if (cat == NULL)
+		return;
+	for (size_t i = 0; i < cat->nseqs; i++)
+		seq_free(cat->seqs[i]);
+	free(cat->seqs);
+	free(cat->nodes);
+	free(cat);
+}
+
+/* Commits one row; on failure records the store's message. */
+static int
+commit_one(struct catalog *cat, const struct store_op *op)
+{
+	int rv = store_commit(cat->st, cat->term, op, 1);
+	if (rv != SR_OK)
+		fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	return rv;
+}
+
+/* ---- sequences ---- */
+
+static uint32_t
+seq_live_users(const struct catalog *cat, const struct seq *s, int64_t now_ms)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < s->nusers; i++) {
+		const struct node *nd = node_find(cat, s->users[i].node_id);
+		if (nd != NULL && node_alive(cat, nd, now_ms))
+			n++;
+	}
+	return n;
+}
+
+static void
+seq_info(const struct catalog *cat, const struct seq *s, int64_t now_ms,
+    struct catalog_seq_info *out)
+{
+	out->row = s->row;
+	out->users = seq_live_users(cat, s, now_ms);
+	out->open_n = s->open_n;
+	out->open_free = s->open_free;
+}
+
+int
+catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
+    int64_t now_ms, struct catalog_seq_info *out)
+{
+	struct store_op op = {.kind = STORE_PUT_SEQ};
+	struct store_seq *r = &op.u.seq;
+
+	if (!sr_name_valid(spec->name))
+		return fail(cat, SR_EINVAL,
+		    "invalid sequence name '%.64s': use 1-64 of [a-z0-9_.-]",
+		    spec->name ? spec->name : "");
+	struct seq *old = seq_find(cat, spec->name);
+	if (old != NULL && !old->row.dropped)
+		return fail(cat, SR_EEXISTS, "sequence %s already exists", spec->name);
+
+	sr_strlcpy(r->name, spec->name, sizeof(r->name));
+	r->max_value = spec->max_value ? spec->max_value : RANGE_ID_MAX;
+	r->start = spec->start ? spec->start : 1;
+	r->chunk = spec->chunk ? spec->chunk : cat->cfg.default_chunk;
+	r->min_chunk = spec->min_chunk ? spec->min_chunk : r->chunk;
+	r->max_chunk = spec->max_chunk ? spec->max_chunk :
+	    (r->chunk > cat->cfg.default_max_chunk ? r->chunk : cat->cfg.default_max_chunk);
+	r->spare = spec->spare;
+	r->mode = spec->mode;
+	if (r->max_value > RANGE_ID_MAX)
+		return fail(cat, SR_EINVAL, "max value %llu is above 2^63-1",
+		    (unsigned long long) r->max_value);
+	if (r->start > r->max_value)
+		return fail(cat, SR_EINVAL, "start %llu is above max value %llu",
+		    (unsigned long long) r->start, (unsigned long long) r->max_value);
+	if (r->max_chunk > MAX_CHUNK_LIMIT)
+		return fail(cat, SR_EINVAL, "chunk sizes are limited to %llu",
+		    (unsigned long long) MAX_CHUNK_LIMIT);
+	if (r->min_chunk > r->chunk || r->chunk > r->max_chunk)
+		return fail(cat, SR_EINVAL,
+		    "chunk sizes must satisfy 1 <= min_chunk (%llu) <= chunk (%llu) <= max_chunk (%llu)",
+		    (unsigned long long) r->min_chunk, (unsigned long long) r->chunk,
+		    (unsigned long long) r->max_chunk);
+	if (r->spare > cat->cfg.max_spare)
+		return fail(cat, SR_EINVAL, "spare chunks %u above the limit %u",
+		    r->spare, cat->cfg.max_spare);
+	if (r->mode != STORE_MODE_INTERLEAVED && r->mode != STORE_MODE_BLOCK)
+		return fail(cat, SR_EINVAL, "unknown mode %u", r->mode);
+	r->hwm = r->start - 1;
+	/* A dropped name's IDs are never issued again. */
+	if (old != NULL && old->row.hwm > r->hwm)
+		r->hwm = old->row.hwm;
+	if (r->hwm >= r->max_value)
+		return fail(cat, SR_EINVAL,
+		    "sequence %s would start above its max value (earlier IDs up to %llu were issued)",
+		    r->name, (unsigned long long) r->hwm);
+
+	struct seq *s = old;
+	if (s == NULL && (s = calloc(1, sizeof(*s))) == NULL)
+		return fail(cat, SR_ENOMEM, "out of memory");
+	int rv = commit_one(cat, &op);
+	if (rv != SR_OK) {
+		if (s != old)
+			free(s);
+		return rv;
+	}
+	s->row = *r;
+	if (s != old && seq_insert(cat, s) != SR_OK) {
+		/* Durable but not in memory: the next restart will load it. */
+		free(s);
+		return fail(cat, SR_ENOMEM, "out of memory");
+	}
+	if (out != NULL)
+		seq_info(cat, s, now_ms, out);
+	return SR_OK;
+}
+
+static void
+seq_close_range(struct seq *s)
+{
+	free(s->open_leased);
+	s->open_leased = NULL;
+	s->open_n = s->open_free = 0;
+	s->open_start = s->open_c = 0;
+}
+
+int
+catalog_seq_drop(struct catalog *cat, const char *name)
+{
+	struct seq *s = name ? seq_find(cat, name) : NULL;
+	if (s == NULL || s->row.dropped)
+		return fail(cat, SR_ENOTFOUND, "no sequence named '%.64s'", name ? name : "");
+	struct store_op op = {.kind = STORE_PUT_SEQ};
+	op.u.seq = s->row;
+	op.u.seq.dropped = 1;
+	int rv = commit_one(cat, &op);
+	if (rv != SR_OK)
+		return rv;
+	s->row.dropped = 1;
+	seq_close_range(s);
+	free(s->users);
+	s->users = NULL;
+	s->nusers = 0;
+	return SR_OK;
+}
+
+size_t
+catalog_seq_count(const struct catalog *cat)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cat->nseqs; i++)
+		n += !cat->seqs[i]->row.dropped;
+	return n;
+}
+
+int
+catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
+    struct catalog_seq_info *out)
+{
+	for (size_t j = 0; j < cat->nseqs; j++) {
+		if (cat->seqs[j]->row.dropped)
+			continue;
+		if (i-- == 0) {
+			seq_info(cat, cat->seqs[j], now_ms, out);
+			return SR_OK;
+		}
+	}
+	return SR_ENOTFOUND;
+}
+
+/* ---- nodes ---- */
+
+int
+catalog_node_join(struct catalog *cat, const char *name, const char *url,
+    int64_t now_ms, uint64_t *id)
+{
+	if (!sr_name_valid(name))
+		return fail(cat, SR_EINVAL,
+		    "invalid node name '%.64s': use 1-64 of [a-z0-9_.-]", name ? name : "");
+	if (url == NULL)
+		url = "";
+	if (strlen(url) > STORE_URL_MAX)
+		return fail(cat, SR_EINVAL, "listen url longer than %d bytes", STORE_URL_MAX);
+	struct node *n = node_find_name(cat, name);
+	struct store_op op = {.kind = STORE_PUT_NODE};
+	if (n != NULL) {
+		op.u.node = n->row;
+	} else {
+		uint64_t max = 0;
+		for (size_t i = 0; i < cat->nnodes; i++)
+			if (cat->nodes[i].row.id > max)
+				max = cat->nodes[i].row.id;
+		op.u.node.id = max + 1;
+		sr_strlcpy(op.u.node.name, name, sizeof(op.u.node.name));
+		struct node *v = realloc(cat->nodes, (cat->nnodes + 1) * sizeof(*v));
+		if (v == NULL)
+			return fail(cat, SR_ENOMEM, "out of memory");
+		cat->nodes = v;
+	}
+	sr_strlcpy(op.u.node.url, url, sizeof(op.u.node.url));
+	op.u.node.last_seen_ms = now_ms;
+	op.u.node.left = 0;
+	int rv = commit_one(cat, &op);
+	if (rv != SR_OK)
+		return rv;
+	if (n == NULL)
+		n = &cat->nodes[cat->nnodes++];
+	n->row = op.u.node;
+	*id = n->row.id;
+	return SR_OK;
+}
+
+int
+catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms)
+{
+	struct node *n = node_find(cat, id);
+	if (n == NULL || n->row.left)
+		return fail(cat, SR_ENOTJOINED, "node %llu is not joined; join again",
+		    (unsigned long long) id);
+	/* Liveness is kept in memory: after a restart every stored node counts
+	 * as live for one TTL anyway, so persisting each beat buys nothing. */
+	n->row.last_seen_ms = now_ms;
+	return SR_OK;
+}
+
+int
+catalog_node_leave(struct catalog *cat, uint64_t id)
+{
+	struct node *n = node_find(cat, id);
+	if (n == NULL || n->row.left)
+		return fail(cat, SR_ENOTJOINED, "node %llu is not joined",
+		    (unsigned long long) id);
+	struct store_op op = {.kind = STORE_PUT_NODE};
+	op.u.node = n->row;
+	op.u.node.left = 1;
+	int rv = commit_one(cat, &op);
+	if (rv != SR_OK)
+		return rv;
+	n->row.left = 1;
+	return SR_OK;
+}
+
+size_t
+catalog_node_count(const struct catalog *cat)
+{
+	return cat->nnodes;
+}
+
+int
+catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
+    struct catalog_node_info *out)
+{
+	if (i >= cat->nnodes)
+		return SR_ENOTFOUND;
+	out->row = cat->nodes[i].row;
+	out->alive = node_alive(cat, &cat->nodes[i], now_ms);
+	return SR_OK;
+}
+
+/* ---- leases ---- */
+
+static struct seq_user *
+seq_user(struct seq *s, uint64_t node_id)
+{
+	for (size_t i = 0; i < s->nusers; i++)
+		if (s->users[i].node_id == node_id)
+			return &s->users[i];
+	struct seq_user *v = realloc(s->users, (s->nusers + 1) * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	s->users = v;
+	v[s->nusers] = (struct seq_user){.node_id = node_id};
+	return &v[s->nusers++];
+}
+
+/* Leases the first free chunk of the open range. */
+static void
+lease_open_chunk(struct seq *s, struct seq_user *u, struct range_chunk *out)
+{
+	uint32_t k = 0;
+	while (s->open_leased[k / 8] & (1u << (k % 8)))
+		k++;
+	s->open_leased[k / 8] |= (uint8_t) (1u << (k % 8));
+	s->open_free--;
+	*out = (struct range_chunk){s->open_start, s->open_n, k, s->open_c};
+	u->last_end = range_end(out);
+}
+
+/* The chunk size for the next range: doubled when the previous range went
+ * by in under half the target time, halved when it lasted over twice it. */
+static uint64_t
+next_chunk_size(const struct catalog *cat, const struct seq *s, int64_t now_ms)
+{
+	uint64_t c = s->row.chunk;
+	if (s->last_range_ms == 0)
+		return c;
+	int64_t took = now_ms - s->last_range_ms;
+	int64_t target = cat->cfg.target_range_ms;
+	if (took < target / 2 && c <= s->row.max_chunk / 2)
+		c *= 2;
+	else if (took > target * 2 && c / 2 >= s->row.min_chunk)
+		c /= 2;
+	return c;
+}
+
+int
+catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
+    uint64_t after, int64_t now_ms, struct range_chunk *out)
+{
+	struct node *nd = node_find(cat, node_id);
+	if (nd == NULL || nd->row.left)
+		return fail(cat, SR_ENOTJOINED, "node %llu is not joined; join first",
+		    (unsigned long long) node_id);
+	struct seq *s = name ? seq_find(cat, name) : NULL;
+	if (s == NULL || s->row.dropped)
+		return fail(cat, SR_ENOTFOUND, "no sequence named '%.64s'", name ? name : "");
+	/* A lease is a sign of life. */
+	nd->row.last_seen_ms = now_ms;
+	struct seq_user *u = seq_user(s, node_id);
+	if (u == NULL)
+		return fail(cat, SR_ENOMEM, "out of memory");
+	/* The master also remembers what it gave the node: a coordinator that
+	 * restarted under the same name (after = 0) stays increasing. */
+	if (after < u->last_end)
+		after = u->last_end;
+	if (after > s->row.hwm)
+		return fail(cat, SR_EINVAL,
+		    "node holds IDs up to %llu but sequence %s ends at %llu: master state was lost",
+		    (unsigned long long) after, s->row.name, (unsigned long long) s->row.hwm);
+
+	if (s->open_free > 0 && s->open_start >= after) {
+		lease_open_chunk(s, u, out);
+		return SR_OK;
+	}
+
+	/* A new range. N counts the live nodes drawing from the sequence (this
+	 * one included) plus the spares; it is fixed for the range's life. */
+	uint64_t want_n = s->row.mode == STORE_MODE_BLOCK ? 1 :
+	    (uint64_t) seq_live_users(cat, s, now_ms) + s->row.spare;
+	if (want_n > MAX_N)
+		want_n = MAX_N;
+	uint64_t c = next_chunk_size(cat, s, now_ms);
+	uint32_t n;
+	uint64_t cc;
+	if (range_plan(s->row.hwm, (uint32_t) want_n, c, s->row.max_value, &n, &cc) != SR_OK)
+		return fail(cat, SR_EEXHAUSTED, "sequence %s reached its max value %llu",
+		    s->row.name, (unsigned long long) s->row.max_value);
+	uint8_t *bits = calloc((n + 7) / 8, 1);
+	if (bits == NULL)
+		return fail(cat, SR_ENOMEM, "out of memory");
+
+	struct store_op op = {.kind = STORE_PUT_SEQ};
+	op.u.seq = s->row;
+	op.u.seq.hwm = s->row.hwm + (uint64_t) n * cc;
+	op.u.seq.chunk = c;
+	int rv = commit_one(cat, &op);
+	if (rv != SR_OK) {
+		free(bits);
+		return rv;
+	}
+	/* Durable: now the range may be handed out. */
+	seq_close_range(s);
+	s->open_start = s->row.hwm;
+	s->open_n = n;
+	s->open_c = cc;
+	s->open_free = n;
+	s->open_leased = bits;
+	s->row = op.u.seq;
+	s->last_range_ms = now_ms;
+	lease_open_chunk(s, u, out);
+	return SR_OK;
+}

@@ -1,0 +1,104 @@
+/*
+ * The master's logic (DESIGN §2-3), apart from all I/O: sequences, the open
+ * range of each with its bitmap of leased chunks, nodes and their liveness,
+ * and the lease rules. It talks to storage only through struct store, and
+ * takes the time as an argument, so unit tests drive it with a fake store
+ * and a fake clock.
+ *
+ * Not thread-safe: the server serializes calls with one mutex.
+ */
+#ifndef SR_CATALOG_H
+#define SR_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "range.h"
+#include "store.h"
+
+struct catalog_config {
+	uint32_t lease_ttl_ms;      /* a node silent this long is dead */
+	uint64_t default_chunk;     /* C when a sequence is created without one */
+	uint64_t default_max_chunk; /* upper bound for the dynamic chunk size */
+	uint32_t target_range_ms;   /* the dynamic chunk size aims at this */
+	uint32_t max_spare;         /* cap on spare_chunks per sequence */
+};
+
+/* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 1048576,
+ * target 10 s, max spare 1024). */
+void catalog_config_init(struct catalog_config *cfg);
+
+/* What an operator asks for when creating a sequence; 0 means default. */
+struct catalog_seq_spec {
+	const char *name;
+	uint64_t start, chunk, max_value, min_chunk, max_chunk;
+	uint32_t spare, mode;
+};
+
+/* A sequence as shown in status and seq list. */
+struct catalog_seq_info {
+	struct store_seq row;
+	uint32_t users; /* live nodes drawing from it */
+	uint32_t open_n, open_free; /* the open range: chunks, of them free */
+};
+
+struct catalog_node_info {
+	struct store_node row;
+	int alive;
+};
+
+struct catalog;
+
+/* Loads the store, takes a new fencing term, and counts every stored node as
+ * live for one TTL from now_ms. The catalog does not own st. */
+int catalog_open(struct store *st, const struct catalog_config *cfg,
+    int64_t now_ms, struct catalog **out);
+/* NULL-safe. */
+void catalog_close(struct catalog *cat);
+
+/* The message explaining the last failure; valid until the next call. */
+const char *catalog_errmsg(const struct catalog *cat);
+uint64_t catalog_term(const struct catalog *cat);
+
+/* ---- sequences ---- */
+
+/* SR_EINVAL (bad name or sizes), SR_EEXISTS, SR_EIO/SR_ESTALE (store). */
+int catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
+    int64_t now_ms, struct catalog_seq_info *out);
+/* SR_ENOTFOUND, SR_EIO/SR_ESTALE. The name's hwm is kept as a tombstone, so a
+ * later sequence of the same name continues above it. */
+int catalog_seq_drop(struct catalog *cat, const char *name);
+size_t catalog_seq_count(const struct catalog *cat);
+/* i-th live sequence in name order; 0 on success, SR_ENOTFOUND past the end. */
+int catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
+    struct catalog_seq_info *out);
+
+/* ---- nodes ---- */
+
+/* Joins (or re-joins) the node called name; *id is stable per name. */
+int catalog_node_join(struct catalog *cat, const char *name, const char *url,
+    int64_t now_ms, uint64_t *id);
+/* Renews the node's liveness. SR_ENOTJOINED when unknown or left (the node
+ * must join again). */
+int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms);
+int catalog_node_leave(struct catalog *cat, uint64_t id);
+size_t catalog_node_count(const struct catalog *cat);
+int catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
+    struct catalog_node_info *out);
+
+/* ---- leases ---- */
+
+/*
+ * Leases one chunk of sequence name to node id (DESIGN §3). after is the end
+ * of the newest range the node already holds for the sequence (0 if none);
+ * the chunk returned lies wholly above every range the node was given. A
+ * chunk of a new range is returned only after the new hwm is durably
+ * committed; if the commit fails nothing changes and the store's error is
+ * returned. Errors: SR_ENOTJOINED (node), SR_ENOTFOUND (sequence), SR_EINVAL (after is
+ * above the sequence's hwm: the store lost state), SR_EEXHAUSTED, SR_EIO,
+ * SR_ESTALE, SR_ENOMEM.
+ */
+int catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
+    uint64_t after, int64_t now_ms, struct range_chunk *out);
+
+#endif

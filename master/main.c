@@ -1,0 +1,114 @@
+/*
+ * snowrange-master: leases chunked ID ranges to coordinators.
+ *
+ *   snowrange-master --data-dir DIR [--listen URL] [--config FILE] ...
+ *
+ * Every setting is a row of the options table below, which drives the flags,
+ * the config file keys and --help alike.
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <nng/nng.h>
+
+#include "server.h"
+#include "snowrange/error.h"
+#include "util.h"
+
+/* The daemon's one top-level state (Redis `server` style). */
+static struct {
+	const char *listen;
+	const char *data_dir;
+	int64_t workers;
+	int64_t lease_ttl_ms;
+	int64_t default_chunk;
+	int64_t max_chunk;
+	int64_t target_range_seconds;
+	bool help;
+} opt;
+
+static const struct sr_opt options[] = {
+	{"listen", SR_OPT_STR, &opt.listen, "tcp://127.0.0.1:7400", 0, 0,
+	    "nng URL to serve on (tcp://, ipc://)"},
+	{"data-dir", SR_OPT_STR, &opt.data_dir, NULL, 0, 0,
+	    "directory of the SQLite store (created if missing); required"},
+	{"workers", SR_OPT_INT, &opt.workers, "16", 1, 1024,
+	    "requests served concurrently"},
+	{"lease-ttl-ms", SR_OPT_INT, &opt.lease_ttl_ms, "10000", 300, 3600000,
+	    "a node silent this long is dead; heartbeats come every third of it"},
+	{"default-chunk", SR_OPT_INT, &opt.default_chunk, "1000", 1, 1 << 30,
+	    "chunk size of sequences created without one"},
+	{"max-chunk", SR_OPT_INT, &opt.max_chunk, "1048576", 1, 1ll << 32,
+	    "default upper bound of the dynamic chunk size"},
+	{"target-range-seconds", SR_OPT_INT, &opt.target_range_seconds, "10", 1, 86400,
+	    "the dynamic chunk size aims for ranges lasting this long"},
+	{"help", SR_OPT_BOOL, &opt.help, "false", 0, 0, "show this help"},
+};
+#define NOPTS (sizeof(options) / sizeof(options[0]))
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: snowrange-master --data-dir DIR [options]\n"
+	                "options (also keys of --config FILE, an INI file):\n");
+	sr_opts_usage(options, NOPTS);
+}
+
+int
+main(int argc, char **argv)
+{
+	char err[256] = "";
+	int npos;
+	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "snowrange-master: %s\n", err);
+		usage();
+		return 2;
+	}
+	if (opt.help) {
+		usage();
+		return 0;
+	}
+	if (npos > 0) {
+		fprintf(stderr, "snowrange-master: unexpected argument '%s'\n", argv[1]);
+		return 2;
+	}
+	if (opt.data_dir == NULL || opt.data_dir[0] == '\0') {
+		fprintf(stderr, "snowrange-master: --data-dir is required\n");
+		return 2;
+	}
+
+	/* Signals are taken synchronously by sigwait below; block them before
+	 * nng starts its threads so that none of those receives them. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	struct master_config cfg = {
+		.listen_url = opt.listen,
+		.data_dir = opt.data_dir,
+		.workers = (int) opt.workers,
+	};
+	catalog_config_init(&cfg.catalog);
+	cfg.catalog.lease_ttl_ms = (uint32_t) opt.lease_ttl_ms;
+	cfg.catalog.default_chunk = (uint64_t) opt.default_chunk;
+	cfg.catalog.default_max_chunk = (uint64_t) opt.max_chunk;
+	cfg.catalog.target_range_ms = (uint32_t) (opt.target_range_seconds * 1000);
+
+	struct master *m;
+	int rv = master_start(&cfg, &m, err, sizeof(err));
+	if (rv != SR_OK) {
+		fprintf(stderr, "snowrange-master: %s (%s)\n", err, sr_errname(rv));
+		nng_fini();
+		return 1;
+	}
+	int sig;
+	sigwait(&sigs, &sig);
+	sr_log("master", "signal %d: stopping", sig);
+	master_stop(m);
+	nng_fini();
+	return 0;
+}

@@ -1,0 +1,353 @@
+/*
+ * The master's request handlers: one row per RPC in a dispatch table, each
+ * turning a Request into catalog calls under the master mutex and the result
+ * into a Response.
+ */
+#include "server.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snowrange/error.h"
+#include "util.h"
+#include "wire.h"
+
+struct master {
+	pthread_mutex_t mu;
+	struct store *st;
+	struct catalog *cat;
+	struct wire_server *srv;
+	uint32_t lease_ttl_ms;
+};
+
+/* Copies the catalog's message for a failed call. */
+static int
+cat_fail(struct master *m, int rv, char *errbuf, size_t errlen)
+{
+	snprintf(errbuf, errlen, "%s", catalog_errmsg(m->cat));
+	return rv;
+}
+
+static Sr__SeqInfo *
+seq_info_msg(struct wire_arena *a, const struct catalog_seq_info *in)
+{
+	Sr__SeqInfo *s = wire_alloc(a, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	sr__seq_info__init(s);
+	s->name = wire_strdup(a, in->row.name);
+	s->start = in->row.start;
+	s->hwm = in->row.hwm;
+	s->chunk_size = in->row.chunk;
+	s->max_value = in->row.max_value;
+	s->spare_chunks = in->row.spare;
+	s->mode = in->row.mode;
+	s->min_chunk = in->row.min_chunk;
+	s->max_chunk = in->row.max_chunk;
+	s->users = in->users;
+	return s->name != NULL ? s : NULL;
+}
+
+#define OOM(errbuf, errlen) (snprintf(errbuf, errlen, "out of memory"), SR_ENOMEM)
+
+static int
+h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	uint64_t id;
+	Sr__JoinResponse *j = wire_alloc(a, sizeof(*j));
+	if (j == NULL)
+		return OOM(errbuf, errlen);
+	sr__join_response__init(j);
+	pthread_mutex_lock(&m->mu);
+	int rv = catalog_node_join(m->cat, req->join->name, req->join->listen_url,
+	    sr_wall_ms(), &id);
+	if (rv != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
+	j->term = catalog_term(m->cat);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return rv;
+	sr_log("master", "node %s joined as id %llu (%s)", req->join->name,
+	    (unsigned long long) id, req->join->listen_url);
+	j->node_id = id;
+	j->lease_ttl_ms = m->lease_ttl_ms;
+	resp->body_case = SR__RESPONSE__BODY_JOIN;
+	resp->join = j;
+	return SR_OK;
+}
+
+static int
+h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	Sr__HeartbeatResponse *h = wire_alloc(a, sizeof(*h));
+	if (h == NULL)
+		return OOM(errbuf, errlen);
+	sr__heartbeat_response__init(h);
+	pthread_mutex_lock(&m->mu);
+	int rv = catalog_node_heartbeat(m->cat, req->heartbeat->node_id, sr_wall_ms());
+	if (rv != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return rv;
+	h->lease_ttl_ms = m->lease_ttl_ms;
+	resp->body_case = SR__RESPONSE__BODY_HEARTBEAT;
+	resp->heartbeat = h;
+	return SR_OK;
+}
+
+static int
+h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	Sr__LeaveResponse *l = wire_alloc(a, sizeof(*l));
+	if (l == NULL)
+		return OOM(errbuf, errlen);
+	sr__leave_response__init(l);
+	pthread_mutex_lock(&m->mu);
+	int rv = catalog_node_leave(m->cat, req->leave->node_id);
+	if (rv != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return rv;
+	sr_log("master", "node %llu left", (unsigned long long) req->leave->node_id);
+	resp->body_case = SR__RESPONSE__BODY_LEAVE;
+	resp->leave = l;
+	return SR_OK;
+}
+
+static int
+h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	struct range_chunk ch;
+	Sr__LeaseResponse *l = wire_alloc(a, sizeof(*l));
+	Sr__Chunk *c = wire_alloc(a, sizeof(*c));
+	if (l == NULL || c == NULL)
+		return OOM(errbuf, errlen);
+	sr__lease_response__init(l);
+	sr__chunk__init(c);
+	pthread_mutex_lock(&m->mu);
+	int rv = catalog_lease(m->cat, req->lease->node_id, req->lease->sequence,
+	    req->lease->after, sr_wall_ms(), &ch);
+	if (rv != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
+	l->term = catalog_term(m->cat);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return rv;
+	c->start = ch.start;
+	c->n = ch.n;
+	c->k = ch.k;
+	c->c = ch.c;
+	l->chunk = c;
+	resp->body_case = SR__RESPONSE__BODY_LEASE;
+	resp->lease = l;
+	return SR_OK;
+}
+
+static int
+h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	const Sr__SeqCreateRequest *q = req->seq_create;
+	struct catalog_seq_spec spec = {
+		.name = q->name,
+		.start = q->start,
+		.chunk = q->chunk_size,
+		.max_value = q->max_value,
+		.min_chunk = q->min_chunk,
+		.max_chunk = q->max_chunk,
+		.spare = q->spare_chunks,
+		.mode = q->mode,
+	};
+	struct catalog_seq_info info;
+	Sr__SeqCreateResponse *r = wire_alloc(a, sizeof(*r));
+	if (r == NULL)
+		return OOM(errbuf, errlen);
+	sr__seq_create_response__init(r);
+	pthread_mutex_lock(&m->mu);
+	int rv = catalog_seq_create(m->cat, &spec, sr_wall_ms(), &info);
+	if (rv != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return rv;
+	sr_log("master", "sequence %s created (start %llu, chunk %llu)", info.row.name,
+	    (unsigned long long) info.row.start, (unsigned long long) info.row.chunk);
+	if ((r->seq = seq_info_msg(a, &info)) == NULL)
+		return OOM(errbuf, errlen);
+	resp->body_case = SR__RESPONSE__BODY_SEQ_CREATE;
+	resp->seq_create = r;
+	return SR_OK;
+}
+
+static int
+h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	Sr__SeqDropResponse *r = wire_alloc(a, sizeof(*r));
+	if (r == NULL)
+		return OOM(errbuf, errlen);
+	sr__seq_drop_response__init(r);
+	pthread_mutex_lock(&m->mu);
+	int rv = catalog_seq_drop(m->cat, req->seq_drop->name);
+	if (rv != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return rv;
+	sr_log("master", "sequence %s dropped", req->seq_drop->name);
+	resp->body_case = SR__RESPONSE__BODY_SEQ_DROP;
+	resp->seq_drop = r;
+	return SR_OK;
+}
+
+/* Fills the sequence list shared by SeqList and Status; call with mu held. */
+static int
+seqs_msg(struct master *m, struct wire_arena *a, Sr__SeqInfo ***out, size_t *n)
+{
+	int64_t now = sr_wall_ms();
+	size_t count = catalog_seq_count(m->cat);
+	Sr__SeqInfo **v = wire_alloc(a, (count + 1) * sizeof(*v));
+	if (v == NULL)
+		return SR_ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		struct catalog_seq_info info;
+		catalog_seq_at(m->cat, i, now, &info);
+		if ((v[i] = seq_info_msg(a, &info)) == NULL)
+			return SR_ENOMEM;
+	}
+	*out = v;
+	*n = count;
+	return SR_OK;
+}
+
+static int
+h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	(void) req;
+	Sr__SeqListResponse *r = wire_alloc(a, sizeof(*r));
+	if (r == NULL)
+		return OOM(errbuf, errlen);
+	sr__seq_list_response__init(r);
+	pthread_mutex_lock(&m->mu);
+	int rv = seqs_msg(m, a, &r->seqs, &r->n_seqs);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return OOM(errbuf, errlen);
+	resp->body_case = SR__RESPONSE__BODY_SEQ_LIST;
+	resp->seq_list = r;
+	return SR_OK;
+}
+
+static int
+h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	(void) req;
+	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
+	if (r == NULL)
+		return OOM(errbuf, errlen);
+	sr__status_response__init(r);
+	r->role = "master";
+	pthread_mutex_lock(&m->mu);
+	int64_t now = sr_wall_ms();
+	int rv = seqs_msg(m, a, &r->seqs, &r->n_seqs);
+	size_t nn = catalog_node_count(m->cat);
+	r->term = catalog_term(m->cat);
+	r->nodes = wire_alloc(a, (nn + 1) * sizeof(*r->nodes));
+	if (r->nodes == NULL)
+		rv = SR_ENOMEM;
+	for (size_t i = 0; i < nn && rv == SR_OK; i++) {
+		struct catalog_node_info info;
+		catalog_node_at(m->cat, i, now, &info);
+		Sr__NodeInfo *n = wire_alloc(a, sizeof(*n));
+		if (n == NULL) {
+			rv = SR_ENOMEM;
+			break;
+		}
+		sr__node_info__init(n);
+		n->node_id = info.row.id;
+		n->name = wire_strdup(a, info.row.name);
+		n->listen_url = wire_strdup(a, info.row.url);
+		n->alive = info.alive;
+		n->last_seen_ms = (uint64_t) info.row.last_seen_ms;
+		if (n->name == NULL || n->listen_url == NULL)
+			rv = SR_ENOMEM;
+		r->nodes[r->n_nodes++] = n;
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return OOM(errbuf, errlen);
+	resp->body_case = SR__RESPONSE__BODY_STATUS;
+	resp->status = r;
+	return SR_OK;
+}
+
+static const struct wire_route master_routes[] = {
+	{SR__REQUEST__BODY_JOIN, h_join},
+	{SR__REQUEST__BODY_HEARTBEAT, h_heartbeat},
+	{SR__REQUEST__BODY_LEAVE, h_leave},
+	{SR__REQUEST__BODY_LEASE, h_lease},
+	{SR__REQUEST__BODY_SEQ_CREATE, h_seq_create},
+	{SR__REQUEST__BODY_SEQ_LIST, h_seq_list},
+	{SR__REQUEST__BODY_SEQ_DROP, h_seq_drop},
+	{SR__REQUEST__BODY_STATUS, h_status},
+};
+
+int
+master_start(const struct master_config *cfg, struct master **out, char *errbuf,
+    size_t errlen)
+{
+	struct master *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return SR_ENOMEM;
+	pthread_mutex_init(&m->mu, NULL);
+	m->lease_ttl_ms = cfg->catalog.lease_ttl_ms;
+	int rv = store_sqlite_open(cfg->data_dir, &m->st, errbuf, errlen);
+	if (rv == SR_OK) {
+		rv = catalog_open(m->st, &cfg->catalog, sr_wall_ms(), &m->cat);
+		if (rv != SR_OK)
+			snprintf(errbuf, errlen, "cannot load %s: %s: %s", cfg->data_dir,
+			    sr_strerror(rv), store_errmsg(m->st));
+	}
+	if (rv == SR_OK)
+		rv = wire_server_start(cfg->listen_url, master_routes,
+		    sizeof(master_routes) / sizeof(master_routes[0]), m, cfg->workers,
+		    &m->srv, errbuf, errlen);
+	if (rv != SR_OK) {
+		master_stop(m);
+		return rv;
+	}
+	sr_log("master", "serving %s from %s (term %llu)", cfg->listen_url,
+	    cfg->data_dir, (unsigned long long) catalog_term(m->cat));
+	*out = m;
+	return SR_OK;
+}
+
+void
+master_stop(struct master *m)
+{
+	if (m == NULL)
+		return;
+	wire_server_stop(m->srv);
+	catalog_close(m->cat);
+	store_close(m->st);
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}

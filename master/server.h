@@ -1,0 +1,27 @@
+/*
+ * The master process minus main(): opens the store, loads the catalog and
+ * serves the protocol on one URL. All catalog calls are serialized by one
+ * mutex; a durable commit holds it, which is what keeps leases ordered.
+ */
+#ifndef SR_MASTER_SERVER_H
+#define SR_MASTER_SERVER_H
+
+#include <stddef.h>
+
+#include "catalog.h"
+
+struct master_config {
+	const char *listen_url;
+	const char *data_dir;
+	int workers; /* concurrent requests in flight */
+	struct catalog_config catalog;
+};
+
+struct master;
+
+int master_start(const struct master_config *cfg, struct master **out,
+    char *errbuf, size_t errlen);
+/* Stops serving and closes the store. NULL-safe. */
+void master_stop(struct master *m);
+
+#endif

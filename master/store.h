@@ -1,0 +1,132 @@
+/*
+ * The master's durable store, behind a small interface (DESIGN §3) so that the
+ * embedded default (SQLite, store_sqlite.c) and a later distributed backend
+ * (etcd) share the master logic in catalog.c.
+ *
+ * Two operations matter: load() reads everything at start-up, and commit()
+ * applies a batch atomically and durably, but only while the caller's fencing
+ * term is still the stored one (compare-and-swap). A commit that returns 0 is
+ * on stable storage; any other return means nothing of the batch was applied
+ * as far as the caller may assume (an fsync error is never retried into a
+ * false success).
+ */
+#ifndef SR_STORE_H
+#define SR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_NAME_MAX 64
+#define STORE_URL_MAX 255
+
+/* One sequence row. */
+struct store_seq {
+	char name[STORE_NAME_MAX + 1];
+	uint64_t start;     /* first ID issued */
+	uint64_t hwm;       /* end of the newest range ever created */
+	uint64_t chunk;     /* current chunk size C */
+	uint64_t min_chunk; /* bounds for the dynamic chunk size */
+	uint64_t max_chunk;
+	uint64_t max_value; /* no ID above it is issued */
+	uint32_t spare;     /* extra chunks per range, for joiners */
+	uint32_t mode;      /* STORE_MODE_* */
+	uint32_t dropped;   /* 1 = a tombstone keeping the name's hwm */
+};
+
+#define STORE_MODE_INTERLEAVED 0
+#define STORE_MODE_BLOCK 1
+
+/* One node row. */
+struct store_node {
+	uint64_t id;
+	char name[STORE_NAME_MAX + 1];
+	char url[STORE_URL_MAX + 1];
+	int64_t last_seen_ms; /* wall clock of the last join/heartbeat */
+	uint32_t left;        /* 1 once the node said leave */
+};
+
+enum store_op_kind {
+	STORE_PUT_SEQ,  /* insert or replace op.seq */
+	STORE_DEL_SEQ,  /* delete the sequence named op.seq.name */
+	STORE_PUT_NODE, /* insert or replace op.node */
+};
+
+struct store_op {
+	enum store_op_kind kind;
+	union {
+		struct store_seq seq;
+		struct store_node node;
+	} u;
+};
+
+/* Everything load() returns; free with store_state_free(). */
+struct store_state {
+	uint64_t term;
+	struct store_seq *seqs;
+	size_t nseqs;
+	struct store_node *nodes;
+	size_t nnodes;
+};
+
+struct store;
+
+struct store_ops {
+	/* Fills *out with the stored state. */
+	int (*load)(struct store *st, struct store_state *out);
+	/* Atomically increments the stored fencing term and returns the new
+	 * value in *term; the previous holder's commits fail from then on. */
+	int (*acquire_term)(struct store *st, uint64_t *term);
+	/* Applies ops[0..n) atomically and durably if the stored term equals
+	 * term; SR_ESTALE if it does not, SR_EIO on any storage failure. */
+	int (*commit)(struct store *st, uint64_t term, const struct store_op *ops,
+	    size_t n);
+	/* Releases everything; NULL-safe through store_close(). */
+	void (*close)(struct store *st);
+	/* A message about the last failure, for the operator. */
+	const char *(*errmsg)(struct store *st);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+static inline int
+store_load(struct store *st, struct store_state *out)
+{
+	return st->ops->load(st, out);
+}
+
+static inline int
+store_acquire_term(struct store *st, uint64_t *term)
+{
+	return st->ops->acquire_term(st, term);
+}
+
+static inline int
+store_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n)
+{
+	return st->ops->commit(st, term, ops, n);
+}
+
+static inline const char *
+store_errmsg(struct store *st)
+{
+	return st->ops->errmsg(st);
+}
+
+static inline void
+store_close(struct store *st)
+{
+	if (st != NULL)
+		st->ops->close(st);
+}
+
+void store_state_free(struct store_state *s);
+
+/* Opens (creating if needed) the SQLite store in dir/snowrange.db: WAL mode,
+ * synchronous=FULL. On failure returns SR_EIO and, if errbuf is given, a
+ * message naming the path and the cause. */
+int store_sqlite_open(const char *dir, struct store **out, char *errbuf,
+    size_t errlen);
+
+#endif

@@ -1,0 +1,776 @@
+/*
+ * The embedded store (DESIGN §3): the master's durable state in one SQLite
+ * file, dir/snowrange.db, in WAL mode with synchronous=FULL so that a commit
+ * that returned 0 is on stable storage.
+ *
+ * Three tables: meta (the fencing term and the schema version), sequences and
+ * nodes, one row per struct store_seq and struct store_node. SQLite integers
+ * are signed 64-bit, so uint64 values are stored as int64: every value we use
+ * is below 2^63, and commit() refuses a larger one rather than let it wrap to
+ * a negative number that would come back from load() as something else.
+ *
+ * All SQL is prepared once at open and values are bound, never formatted into
+ * the text. One store is used by one thread at a time (the master serialises
+ * its calls): the cached statements and the message buffer are per handle.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "snowrange/error.h"
+
+/* Bump when the tables change; open() refuses a file from a newer binary. */
+#define SCHEMA_VERSION 1
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+#define DB_FILE "snowrange.db"
+#define PATH_CAP 4096
+/* Long enough that a competing writer (another master process opening the
+ * same directory by mistake, or the CLI) delays us rather than fails us. */
+#define BUSY_TIMEOUT_MS 5000
+
+/* Every statement the store runs, prepared at open. */
+enum stmt_id {
+	ST_BEGIN_READ,
+	ST_BEGIN_WRITE,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_GET_TERM,
+	ST_SET_TERM,
+	ST_PUT_SEQ,
+	ST_DEL_SEQ,
+	ST_PUT_NODE,
+	ST_LOAD_SEQS,
+	ST_LOAD_NODES,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	/* A deferred transaction gives load() one snapshot of all tables. */
+	[ST_BEGIN_READ] = "BEGIN DEFERRED",
+	/* IMMEDIATE takes the write lock before the term is read, so no other
+	 * writer can move the term between our check and our COMMIT. */
+	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_GET_TERM] = "SELECT value FROM meta WHERE key = 'term'",
+	[ST_SET_TERM] = "INSERT OR REPLACE INTO meta (key, value) "
+			"VALUES ('term', ?1)",
+	[ST_PUT_SEQ] = "INSERT OR REPLACE INTO sequences (name, start, hwm, "
+		       "chunk, min_chunk, max_chunk, max_value, spare, mode, dropped) "
+		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[ST_DEL_SEQ] = "DELETE FROM sequences WHERE name = ?1",
+	/* "left" is an SQL keyword (LEFT JOIN), hence the quotes throughout. */
+	[ST_PUT_NODE] = "INSERT OR REPLACE INTO nodes (id, name, url, "
+			"last_seen_ms, \"left\") VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_LOAD_SEQS] = "SELECT name, start, hwm, chunk, min_chunk, "
+			 "max_chunk, max_value, spare, mode, dropped FROM sequences "
+			 "ORDER BY name",
+	[ST_LOAD_NODES] = "SELECT id, name, url, last_seen_ms, \"left\" "
+			  "FROM nodes ORDER BY id",
+};
+
+/* Run once at open, in the same transaction as the version check. */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta ("
+    " key TEXT PRIMARY KEY,"
+    " value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sequences ("
+    " name TEXT PRIMARY KEY,"
+    " start INTEGER NOT NULL,"
+    " hwm INTEGER NOT NULL,"
+    " chunk INTEGER NOT NULL,"
+    " min_chunk INTEGER NOT NULL,"
+    " max_chunk INTEGER NOT NULL,"
+    " max_value INTEGER NOT NULL,"
+    " spare INTEGER NOT NULL,"
+    " mode INTEGER NOT NULL,"
+    " dropped INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS nodes ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT UNIQUE NOT NULL,"
+    " url TEXT NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL,"
+    " \"left\" INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta (key, value)"
+    " VALUES ('schema_version', " XSTR(SCHEMA_VERSION) ");"
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('term', 0);";
+
+struct sqlite_store {
+	struct store base; /* first, so a struct store * converts to this */
+	sqlite3 *db;
+	char path[PATH_CAP];
+	char errmsg[512];
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+static struct sqlite_store *
+from_base(struct store *st)
+{
+	/* base is the first member (C11 6.7.2.1p15). */
+	return (struct sqlite_store *) st;
+}
+
+/* Error reporting */
+
+static int
+errorf(struct sqlite_store *s, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* Records SQLite's message for the failure of what; always SR_EIO. Call it
+ * before any further statement, which would replace sqlite3_errmsg(). */
+static int
+db_fail(struct sqlite_store *s, const char *what)
+{
+	return errorf(s, SR_EIO, "%s: %s: %s", s->path, what,
+	    sqlite3_errmsg(s->db));
+}
+
+/* Statements */
+
+/* Steps a statement that returns no rows, then makes it reusable. */
+static int
+run(struct sqlite_store *s, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt *st = s->stmt[id];
+	int err = SR_OK;
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		err = db_fail(s, what);
+	sqlite3_reset(st);
+	/* Text is bound SQLITE_STATIC; drop the pointers into the caller's
+	 * structs before they go away. */
+	sqlite3_clear_bindings(st);
+	return err;
+}
+
+/* Ends a failed transaction. Its own error is ignored: the caller already
+ * reports the failure that led here, and SQLite may have rolled back by
+ * itself (then there is nothing to end). */
+static void
+rollback(struct sqlite_store *s)
+{
+	if (sqlite3_get_autocommit(s->db))
+		return;
+	sqlite3_step(s->stmt[ST_ROLLBACK]);
+	sqlite3_reset(s->stmt[ST_ROLLBACK]);
+}
+
+static int
+read_term(struct sqlite_store *s, uint64_t *term)
+{
+	sqlite3_stmt *st = s->stmt[ST_GET_TERM];
+	int err = SR_OK;
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		sqlite3_int64 v = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || v < 0)
+			err = errorf(s, SR_EIO, "%s: corrupt term in meta",
+			    s->path);
+		else
+			*term = (uint64_t) v;
+	} else if (rc == SQLITE_DONE) {
+		/* A file whose meta row was never written has term 0. */
+		*term = 0;
+	} else {
+		err = db_fail(s, "read term");
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+/* Loading */
+
+static bool
+col_u64(sqlite3_stmt *st, int i, uint64_t max, uint64_t *v)
+{
+	sqlite3_int64 x;
+
+	if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+		return false;
+	x = sqlite3_column_int64(st, i);
+	if (x < 0 || (uint64_t) x > max)
+		return false;
+	*v = (uint64_t) x;
+	return true;
+}
+
+static bool
+col_u32(sqlite3_stmt *st, int i, uint32_t *v)
+{
+	uint64_t x;
+
+	if (!col_u64(st, i, UINT32_MAX, &x))
+		return false;
+	*v = (uint32_t) x;
+	return true;
+}
+
+/* Copies a text column into buf[cap]; false if it is not text or too long. */
+static bool
+col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
+{
+	const unsigned char *t;
+	int len;
+
+	if (sqlite3_column_type(st, i) != SQLITE_TEXT)
+		return false;
+	t = sqlite3_column_text(st, i);
+	len = sqlite3_column_bytes(st, i);
+	if (t == NULL || len < 0 || (size_t) len >= cap)
+		return false;
+	memcpy(buf, t, (size_t) len);
+	buf[len] = '\0';
+	return true;
+}
+
+static bool
+parse_seq(sqlite3_stmt *st, void *row)
+{
+	struct store_seq *q = row;
+
+	return col_text(st, 0, q->name, sizeof q->name) &&
+	    col_u64(st, 1, INT64_MAX, &q->start) &&
+	    col_u64(st, 2, INT64_MAX, &q->hwm) &&
+	    col_u64(st, 3, INT64_MAX, &q->chunk) &&
+	    col_u64(st, 4, INT64_MAX, &q->min_chunk) &&
+	    col_u64(st, 5, INT64_MAX, &q->max_chunk) &&
+	    col_u64(st, 6, INT64_MAX, &q->max_value) &&
+	    col_u32(st, 7, &q->spare) && col_u32(st, 8, &q->mode) &&
+	    col_u32(st, 9, &q->dropped);
+}
+
+static bool
+parse_node(sqlite3_stmt *st, void *row)
+{
+	struct store_node *nd = row;
+
+	if (sqlite3_column_type(st, 3) != SQLITE_INTEGER)
+		return false;
+	nd->last_seen_ms = sqlite3_column_int64(st, 3);
+	return col_u64(st, 0, INT64_MAX, &nd->id) &&
+	    col_text(st, 1, nd->name, sizeof nd->name) &&
+	    col_text(st, 2, nd->url, sizeof nd->url) &&
+	    col_u32(st, 4, &nd->left);
+}
+
+/* Reads every row of a SELECT into a malloc'd array of elem-sized rows. A
+ * row that does not fit its struct means the file was written by something
+ * other than this code: SR_EIO rather than a silently different value. */
+static int
+load_rows(struct sqlite_store *s, enum stmt_id id, const char *table,
+    size_t elem, bool (*parse)(sqlite3_stmt *, void *), void **rows,
+    size_t *count)
+{
+	sqlite3_stmt *st = s->stmt[id];
+	unsigned char *arr = NULL;
+	size_t n = 0, cap = 0;
+	int err = SR_OK;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap != 0 ? cap * 2 : 16;
+			void *p = NULL;
+			if (ncap <= SIZE_MAX / elem)
+				p = realloc(arr, ncap * elem);
+			if (p == NULL) {
+				err = errorf(s, SR_ENOMEM, "%s: loading %s: %s",
+				    s->path, table, sr_strerror(SR_ENOMEM));
+				break;
+			}
+			arr = p;
+			cap = ncap;
+		}
+		memset(arr + n * elem, 0, elem);
+		if (!parse(st, arr + n * elem)) {
+			err = errorf(s, SR_EIO, "%s: corrupt row in %s",
+			    s->path, table);
+			break;
+		}
+		n++;
+	}
+	if (err == SR_OK && rc != SQLITE_DONE)
+		err = db_fail(s, table);
+	sqlite3_reset(st);
+	if (err != SR_OK) {
+		free(arr);
+		return err;
+	}
+	*rows = arr;
+	*count = n;
+	return SR_OK;
+}
+
+static int
+sq_load(struct store *st, struct store_state *out)
+{
+	struct sqlite_store *s = from_base(st);
+	struct store_state tmp;
+	void *rows = NULL;
+	int err;
+
+	memset(&tmp, 0, sizeof tmp);
+	/* Zeroed on failure too, so the caller may always free it. */
+	memset(out, 0, sizeof *out);
+	if ((err = run(s, ST_BEGIN_READ, "begin")) != SR_OK)
+		return err;
+	if ((err = read_term(s, &tmp.term)) != SR_OK)
+		goto fail;
+	err = load_rows(s, ST_LOAD_SEQS, "sequences", sizeof(struct store_seq),
+	    parse_seq, &rows, &tmp.nseqs);
+	if (err != SR_OK)
+		goto fail;
+	tmp.seqs = rows;
+	rows = NULL;
+	err = load_rows(s, ST_LOAD_NODES, "nodes", sizeof(struct store_node),
+	    parse_node, &rows, &tmp.nnodes);
+	if (err != SR_OK)
+		goto fail;
+	tmp.nodes = rows;
+	if ((err = run(s, ST_COMMIT, "end read")) != SR_OK)
+		goto fail;
+	*out = tmp;
+	return SR_OK;
+fail:
+	rollback(s);
+	store_state_free(&tmp);
+	return err;
+}
+
+/* Writing */
+
+static int
+sq_acquire_term(struct store *st, uint64_t *term)
+{
+	struct sqlite_store *s = from_base(st);
+	uint64_t cur;
+	int err;
+
+	if ((err = run(s, ST_BEGIN_WRITE, "begin")) != SR_OK)
+		return err;
+	if ((err = read_term(s, &cur)) != SR_OK)
+		goto fail;
+	if (cur >= INT64_MAX) {
+		err = errorf(s, SR_EIO, "%s: fencing term exhausted", s->path);
+		goto fail;
+	}
+	if (sqlite3_bind_int64(s->stmt[ST_SET_TERM], 1,
+		(sqlite3_int64) (cur + 1)) != SQLITE_OK) {
+		err = db_fail(s, "write term");
+		goto fail;
+	}
+	if ((err = run(s, ST_SET_TERM, "write term")) != SR_OK)
+		goto fail;
+	if ((err = run(s, ST_COMMIT, "commit")) != SR_OK)
+		goto fail;
+	*term = cur + 1;
+	return SR_OK;
+fail:
+	rollback(s);
+	return err;
+}
+
+static bool
+terminated(const char *buf, size_t cap)
+{
+	return memchr(buf, '\0', cap) != NULL;
+}
+
+static int
+check_seq(struct sqlite_store *s, size_t i, const struct store_seq *q)
+{
+	const struct {
+		const char *field;
+		uint64_t v;
+	} f[] = {
+		{"start", q->start},
+		{"hwm", q->hwm},
+		{"chunk", q->chunk},
+		{"min_chunk", q->min_chunk},
+		{"max_chunk", q->max_chunk},
+		{"max_value", q->max_value},
+	};
+
+	for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
+		if (f[k].v > INT64_MAX)
+			return errorf(s, SR_EINVAL,
+			    "op %zu: sequence %s: %s %" PRIu64
+			    " is 2^63 or more",
+			    i, q->name, f[k].field, f[k].v);
+	return SR_OK;
+}
+
+/* Checks that op can be stored and read back unchanged, before anything is
+ * written, so that a bad batch leaves no trace. */
+static int
+check_op(struct sqlite_store *s, size_t i, const struct store_op *op)
+{
+	const struct store_seq *q = &op->u.seq;
+	const struct store_node *nd = &op->u.node;
+
+	switch (op->kind) {
+	case STORE_PUT_SEQ:
+	case STORE_DEL_SEQ:
+		if (!terminated(q->name, sizeof q->name))
+			return errorf(s, SR_EINVAL,
+			    "op %zu: sequence name not terminated", i);
+		return op->kind == STORE_PUT_SEQ ? check_seq(s, i, q) : SR_OK;
+	case STORE_PUT_NODE:
+		if (!terminated(nd->name, sizeof nd->name) ||
+		    !terminated(nd->url, sizeof nd->url))
+			return errorf(s, SR_EINVAL,
+			    "op %zu: node name or url not terminated", i);
+		if (nd->id > INT64_MAX)
+			return errorf(s, SR_EINVAL,
+			    "op %zu: node %s: id %" PRIu64 " is 2^63 or more",
+			    i, nd->name, nd->id);
+		return SR_OK;
+	}
+	return errorf(s, SR_EINVAL, "op %zu: unknown kind %d", i,
+	    (int) op->kind);
+}
+
+/* Binds op to its statement and runs it; check_op() has passed. */
+static int
+apply_op(struct sqlite_store *s, const struct store_op *op)
+{
+	const struct store_seq *q = &op->u.seq;
+	const struct store_node *nd = &op->u.node;
+	sqlite3_stmt *st;
+	enum stmt_id id;
+	int rc = SQLITE_OK;
+
+	switch (op->kind) {
+	case STORE_PUT_SEQ: {
+		/* Columns 2..10 in statement order; check_seq() has made
+		 * sure each fits an int64. */
+		const uint64_t v[] = {q->start, q->hwm, q->chunk, q->min_chunk,
+		    q->max_chunk, q->max_value, q->spare, q->mode, q->dropped};
+		id = ST_PUT_SEQ;
+		st = s->stmt[id];
+		rc = sqlite3_bind_text(st, 1, q->name, -1, SQLITE_STATIC);
+		for (int k = 0; rc == SQLITE_OK && k < 9; k++)
+			rc = sqlite3_bind_int64(st, k + 2, (sqlite3_int64) v[k]);
+		break;
+	}
+	case STORE_DEL_SEQ:
+		id = ST_DEL_SEQ;
+		st = s->stmt[id];
+		rc = sqlite3_bind_text(st, 1, q->name, -1, SQLITE_STATIC);
+		break;
+	case STORE_PUT_NODE:
+		id = ST_PUT_NODE;
+		st = s->stmt[id];
+		rc = sqlite3_bind_int64(st, 1, (sqlite3_int64) nd->id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(st, 2, nd->name, -1,
+			    SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(st, 3, nd->url, -1,
+			    SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 4, nd->last_seen_ms);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 5, nd->left);
+		break;
+	default:
+		return errorf(s, SR_EINVAL, "unknown op kind %d",
+		    (int) op->kind);
+	}
+	if (rc != SQLITE_OK) {
+		int err = db_fail(s, "bind");
+		sqlite3_clear_bindings(st);
+		return err;
+	}
+	return run(s, id, id == ST_DEL_SEQ ? "delete sequence" :
+	    id == ST_PUT_SEQ ? "write sequence" : "write node");
+}
+
+static int
+sq_commit(struct store *st, uint64_t term, const struct store_op *ops,
+    size_t n)
+{
+	struct sqlite_store *s = from_base(st);
+	uint64_t stored;
+	int err;
+
+	if (n > 0 && ops == NULL)
+		return errorf(s, SR_EINVAL, "commit: no ops");
+	for (size_t i = 0; i < n; i++)
+		if ((err = check_op(s, i, &ops[i])) != SR_OK)
+			return err;
+
+	if ((err = run(s, ST_BEGIN_WRITE, "begin")) != SR_OK)
+		return err;
+	if ((err = read_term(s, &stored)) != SR_OK)
+		goto fail;
+	if (stored != term) {
+		err = errorf(s, SR_ESTALE,
+		    "%s: term %" PRIu64 " is stale, the stored term is %" PRIu64,
+		    s->path, term, stored);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((err = apply_op(s, &ops[i])) != SR_OK)
+			goto fail;
+	/* A failed COMMIT (say, fsync returned EIO) is reported as such and
+	 * never retried: after a failed fsync the kernel may have dropped the
+	 * dirty pages, so a second COMMIT that "succeeds" proves nothing. */
+	if ((err = run(s, ST_COMMIT, "commit")) != SR_OK)
+		goto fail;
+	return SR_OK;
+fail:
+	rollback(s);
+	return err;
+}
+
+static const char *
+sq_errmsg(struct store *st)
+{
+	return from_base(st)->errmsg;
+}
+
+static void
+sq_close(struct store *st)
+{
+	struct sqlite_store *s = from_base(st);
+
+	/* Every statement is finalised first, so sqlite3_close() cannot fail
+	 * with SQLITE_BUSY; finalising NULL is a no-op. */
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static const struct store_ops sqlite_ops = {
+	.load = sq_load,
+	.acquire_term = sq_acquire_term,
+	.commit = sq_commit,
+	.close = sq_close,
+	.errmsg = sq_errmsg,
+};
+
+/* Opening */
+
+/* fsyncs a directory so that an entry just created in it survives a crash.
+ * EINVAL means the file system cannot sync directories; nothing to do. */
+static int
+sync_dir(struct sqlite_store *s, const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errorf(s, SR_EIO, "%s: open: %s", dir, strerror(errno));
+	if (fsync(fd) != 0 && errno != EINVAL) {
+		int e = errno;
+		close(fd);
+		return errorf(s, SR_EIO, "%s: fsync: %s", dir, strerror(e));
+	}
+	close(fd);
+	return SR_OK;
+}
+
+/* Creates dir if missing. A new directory's own entry lives in its parent,
+ * which is synced too: otherwise a crash could lose the whole store, fencing
+ * term included, after commits that had returned 0. */
+static int
+make_dir(struct sqlite_store *s, const char *dir)
+{
+	char parent[PATH_CAP];
+	size_t len;
+	char *slash;
+
+	if (mkdir(dir, 0700) != 0) {
+		if (errno == EEXIST)
+			return SR_OK;
+		return errorf(s, SR_EIO, "%s: cannot create directory: %s", dir,
+		    strerror(errno));
+	}
+	/* dir fits: the longer path built from it did. */
+	snprintf(parent, sizeof parent, "%s", dir);
+	len = strlen(parent);
+	while (len > 1 && parent[len - 1] == '/')
+		parent[--len] = '\0';
+	slash = strrchr(parent, '/');
+	if (slash == NULL)
+		snprintf(parent, sizeof parent, ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	return sync_dir(s, parent);
+}
+
+/* Makes the file durable and current: WAL, full fsync, schema present. */
+static int
+setup(struct sqlite_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t version = 0;
+	int rc, err;
+
+	if (sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK)
+		return db_fail(s, "busy timeout");
+
+	/* journal_mode answers with the mode in force, which stays the old
+	 * one if WAL is impossible (say, on a file system without shared
+	 * memory): check it, since our durability argument assumes WAL. */
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st,
+		NULL) != SQLITE_OK)
+		return db_fail(s, "journal_mode");
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = db_fail(s, "journal_mode");
+		sqlite3_finalize(st);
+		return err;
+	}
+	const char *mode = (const char *) sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp(mode, "wal") != 0) {
+		err = errorf(s, SR_EIO, "%s: cannot enable WAL (mode is %s)",
+		    s->path, mode != NULL ? mode : "unknown");
+		sqlite3_finalize(st);
+		return err;
+	}
+	sqlite3_finalize(st);
+
+	/* Per connection, not stored in the file: set on every open. In WAL
+	 * mode NORMAL would skip the fsync at commit; FULL does not. */
+	if (sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL,
+		NULL) != SQLITE_OK)
+		return db_fail(s, "synchronous");
+
+	/* IMMEDIATE: two processes opening a new directory at once must not
+	 * both see no tables. */
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return db_fail(s, "begin");
+	if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		err = db_fail(s, "create schema");
+		goto fail;
+	}
+	if (sqlite3_prepare_v2(s->db,
+		"SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+		NULL) != SQLITE_OK) {
+		err = db_fail(s, "schema version");
+		goto fail;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = rc == SQLITE_DONE ?
+		    errorf(s, SR_EIO, "%s: no schema version", s->path) :
+		    db_fail(s, "schema version");
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	if (!col_u64(st, 0, INT64_MAX, &version)) {
+		err = errorf(s, SR_EIO, "%s: corrupt schema version", s->path);
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	if (version != SCHEMA_VERSION) {
+		err = errorf(s, SR_EIO,
+		    "%s: schema version %" PRIu64 ", this build reads %d",
+		    s->path, version, SCHEMA_VERSION);
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		err = db_fail(s, "commit schema");
+		goto fail;
+	}
+
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
+			SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+			NULL) != SQLITE_OK)
+			return db_fail(s, "prepare");
+	return SR_OK;
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+int
+store_sqlite_open(const char *dir, struct store **out, char *errbuf,
+    size_t errlen)
+{
+	struct sqlite_store *s;
+	int n, err;
+
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	if (out == NULL) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "store_sqlite_open: out is NULL");
+		return SR_EINVAL;
+	}
+	*out = NULL;
+	s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s", sr_strerror(SR_ENOMEM));
+		return SR_ENOMEM;
+	}
+	s->base.ops = &sqlite_ops;
+
+	if (dir == NULL || dir[0] == '\0') {
+		err = errorf(s, SR_EINVAL, "no data directory given");
+		goto fail;
+	}
+	n = snprintf(s->path, sizeof s->path, "%s/%s", dir, DB_FILE);
+	if (n < 0 || (size_t) n >= sizeof s->path) {
+		err = errorf(s, SR_EINVAL, "%s: data directory path too long",
+		    dir);
+		goto fail;
+	}
+	if ((err = make_dir(s, dir)) != SR_OK)
+		goto fail;
+
+	/* FULLMUTEX: the handle stays safe if a future caller does share
+	 * it across threads by mistake; the cost is one uncontended lock. */
+	if (sqlite3_open_v2(s->path, &s->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_FULLMUTEX,
+		NULL) != SQLITE_OK) {
+		err = s->db != NULL ? db_fail(s, "open") :
+		    errorf(s, SR_ENOMEM, "%s: open: %s", s->path,
+			sr_strerror(SR_ENOMEM));
+		goto fail;
+	}
+	if ((err = setup(s)) != SR_OK)
+		goto fail;
+	/* The file may have just been created: make its entry durable. */
+	if ((err = sync_dir(s, dir)) != SR_OK)
+		goto fail;
+
+	*out = &s->base;
+	return SR_OK;
+fail:
+	if (errbuf != NULL && errlen > 0)
+		snprintf(errbuf, errlen, "%s", s->errmsg);
+	sq_close(&s->base);
+	return err;
+}

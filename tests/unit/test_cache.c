@@ -1,0 +1,335 @@
+/*
+ * Unit tests for the coordinator's chunk cache (coordinator/cache.c): the
+ * prefetch point, exhaustion and swap, the wait and its timeout, terminal
+ * errors, and strict order with several threads. A test thread plays the
+ * master, handing out chunks of increasing ranges.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "snowrange/error.h"
+#include "util.h"
+
+static _Atomic int notified;
+
+static void
+count_notify(void *arg, struct cache_seq *s)
+{
+	(void) arg;
+	(void) s;
+	atomic_fetch_add(&notified, 1);
+}
+
+static int64_t
+in_ms(int ms)
+{
+	return sr_mono_us() + (int64_t) ms * 1000;
+}
+
+static void
+test_prefetch_point_and_swap(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	atomic_store(&notified, 0);
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct range_chunk c1 = {1000, 4, 0, 10};
+	assert_int_equal(cache_offer(&s, &c1), SR_OK);
+	assert_int_equal(cache_after(&s), 1040);
+	uint64_t id;
+	size_t got;
+	for (int i = 1; i <= 10; i++) {
+		assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
+		assert_int_equal(got, 1);
+		assert_int_equal(id, 1001 + 4 * (i - 1));
+		/* Notified exactly once, when the 5th ID (half) was taken. */
+		assert_int_equal(atomic_load(&notified), i >= 5 ? 1 : 0);
+	}
+	assert_true(cache_take_want(&s));
+	/* A chunk not above what is held would break order: refused. */
+	struct range_chunk low = {1000, 4, 1, 10};
+	assert_int_equal(cache_offer(&s, &low), SR_EINVAL);
+	struct range_chunk c2 = {1040, 2, 1, 10};
+	assert_int_equal(cache_offer(&s, &c2), SR_OK);
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
+	assert_int_equal(id, 1042);
+	struct cache_view v;
+	cache_view(&s, &v);
+	assert_true(v.has_cur);
+	assert_false(v.has_next);
+	assert_int_equal(v.cur.start, 1040);
+	assert_int_equal(v.used, 1);
+	cache_seq_destroy(&s);
+}
+
+static void
+test_batch_spans_chunks(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct range_chunk c1 = {0, 1, 0, 10};
+	assert_int_equal(cache_offer(&s, &c1), SR_OK);
+	uint64_t ids[16];
+	size_t got;
+	assert_int_equal(cache_next(&s, 4, ids, &got, in_ms(100)), SR_OK);
+	struct range_chunk c2 = {10, 1, 0, 10};
+	assert_int_equal(cache_offer(&s, &c2), SR_OK);
+	/* 6 left in the first chunk, 10 in the second. */
+	assert_int_equal(cache_next(&s, 16, ids, &got, in_ms(100)), SR_OK);
+	assert_int_equal(got, 16);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(ids[i], 5 + (uint64_t) i);
+	/* Nothing left and no chunk coming: the partial count is reported. */
+	struct range_chunk c3 = {20, 1, 0, 3};
+	assert_int_equal(cache_offer(&s, &c3), SR_OK);
+	assert_int_equal(cache_next(&s, 5, ids, &got, in_ms(50)), SR_EUNAVAILABLE);
+	assert_int_equal(got, 3);
+	assert_int_equal(ids[2], 23);
+	cache_seq_destroy(&s);
+}
+
+static void
+test_wait_times_out(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	uint64_t id;
+	size_t got;
+	int64_t t0 = sr_mono_us();
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(200)), SR_EUNAVAILABLE);
+	int64_t waited = sr_mono_us() - t0;
+	assert_true(waited >= 200000);
+	assert_true(waited < 5000000);
+	assert_int_equal(got, 0);
+	assert_int_equal(s.waits, 1);
+	cache_seq_destroy(&s);
+}
+
+struct offer_later {
+	struct cache_seq *s;
+	int delay_ms;
+	int err; /* 0: offer a chunk; else fail with it */
+};
+
+static void *
+offer_thread(void *arg)
+{
+	struct offer_later *o = arg;
+	struct timespec ts = {0, o->delay_ms * 1000000L};
+	nanosleep(&ts, NULL);
+	if (o->err != 0) {
+		cache_fail(o->s, o->err);
+	} else {
+		struct range_chunk c = {500, 1, 0, 5};
+		cache_offer(o->s, &c);
+	}
+	return NULL;
+}
+
+/* A waiting caller is woken by the chunk, or by a terminal error. */
+static void
+test_waiter_woken(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	pthread_t t;
+	struct offer_later o = {&s, 50, 0};
+	pthread_create(&t, NULL, offer_thread, &o);
+	uint64_t id;
+	size_t got;
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(10000)), SR_OK);
+	assert_int_equal(id, 501);
+	pthread_join(t, NULL);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
+	o.err = SR_ENOTFOUND;
+	pthread_create(&t, NULL, offer_thread, &o);
+	int64_t t0 = sr_mono_us();
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(10000)), SR_ENOTFOUND);
+	assert_true(sr_mono_us() - t0 < 5000000);
+	pthread_join(t, NULL);
+	cache_seq_destroy(&s);
+}
+
+/* ---- several threads against a simulated master ---- */
+
+#define THREADS 2
+#define PER_THREAD 200000
+
+struct sim {
+	struct cache_seq s;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop, want;
+	uint64_t hwm;
+	_Atomic uint64_t clock; /* logical time for the order check */
+};
+
+struct call {
+	uint64_t t0, t1, id;
+};
+
+static void
+sim_notify(void *arg, struct cache_seq *s)
+{
+	struct sim *m = arg;
+	(void) s;
+	pthread_mutex_lock(&m->mu);
+	m->want = true;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+static void *
+sim_master(void *arg)
+{
+	struct sim *m = arg;
+	unsigned n = 1;
+	pthread_mutex_lock(&m->mu);
+	while (!m->stop) {
+		if (!m->want) {
+			pthread_cond_wait(&m->cv, &m->mu);
+			continue;
+		}
+		m->want = false;
+		pthread_mutex_unlock(&m->mu);
+		if (cache_take_want(&m->s)) {
+			/* Small chunks of varying stride force many swaps. */
+			n = n % 3 + 1;
+			struct range_chunk c = {m->hwm, n, n - 1, 7 + n};
+			m->hwm = range_end(&c);
+			assert_int_equal(cache_offer(&m->s, &c), SR_OK);
+		}
+		pthread_mutex_lock(&m->mu);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return NULL;
+}
+
+struct worker {
+	struct sim *m;
+	struct call *calls;
+	int batch;
+};
+
+static void *
+worker(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t buf[8];
+	for (int i = 0; i < PER_THREAD;) {
+		size_t got = 0;
+		uint64_t t0 = atomic_fetch_add(&w->m->clock, 1);
+		int rv = cache_next(&w->m->s, (size_t) w->batch, buf, &got, in_ms(10000));
+		uint64_t t1 = atomic_fetch_add(&w->m->clock, 1);
+		assert_int_equal(rv, SR_OK);
+		for (size_t j = 0; j < got && i < PER_THREAD; j++, i++)
+			w->calls[i] = (struct call){t0, t1, buf[j]};
+	}
+	return NULL;
+}
+
+static int
+by_t1(const void *x, const void *y)
+{
+	const struct call *a = x, *b = y;
+	return a->t1 < b->t1 ? -1 : a->t1 > b->t1;
+}
+
+static int
+by_id(const void *x, const void *y)
+{
+	const struct call *a = x, *b = y;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Every ID unique; if call A returned before call B started, A's ID is
+ * smaller (strictly increasing per coordinator, whichever thread asked). */
+static void
+test_threads_strictly_increasing(void **state)
+{
+	(void) state;
+	struct sim *m = calloc(1, sizeof(*m));
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	assert_int_equal(cache_seq_init(&m->s, "s", 0.5, sim_notify, m), SR_OK);
+	pthread_t master, t[THREADS];
+	pthread_create(&master, NULL, sim_master, m);
+	struct worker w[THREADS];
+	size_t total = (size_t) THREADS * PER_THREAD;
+	struct call *all = calloc(total, sizeof(*all));
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){m, all + (size_t) i * PER_THREAD, i == 0 ? 1 : 3};
+		pthread_create(&t[i], NULL, worker, &w[i]);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_lock(&m->mu);
+	m->stop = true;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	pthread_join(master, NULL);
+
+	/* Order: sweep calls by start time, keeping the largest ID of all calls
+	 * that had ended before. */
+	struct call *ends = malloc(total * sizeof(*ends));
+	memcpy(ends, all, total * sizeof(*ends));
+	qsort(ends, total, sizeof(*ends), by_t1);
+	struct call *starts = all;
+	qsort(starts, total, sizeof(*starts), by_id);
+	for (size_t i = 1; i < total; i++)
+		assert_true(starts[i].id != starts[i - 1].id);
+	/* For each call (any order), all calls ending before its start must
+	 * have smaller IDs: check with a prefix max over ends. */
+	uint64_t *prefmax = malloc(total * sizeof(*prefmax));
+	uint64_t mx = 0;
+	for (size_t i = 0; i < total; i++) {
+		if (ends[i].id > mx)
+			mx = ends[i].id;
+		prefmax[i] = mx;
+	}
+	size_t violations = 0;
+	for (size_t i = 0; i < total; i++) {
+		/* Last call with t1 < starts[i].t0. */
+		size_t lo = 0, hi = total;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (ends[mid].t1 < starts[i].t0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo > 0 && prefmax[lo - 1] >= starts[i].id)
+			violations++;
+	}
+	assert_int_equal(violations, 0);
+	free(prefmax);
+	free(ends);
+	free(all);
+	cache_seq_destroy(&m->s);
+	free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prefetch_point_and_swap),
+		cmocka_unit_test(test_batch_spans_chunks),
+		cmocka_unit_test(test_wait_times_out),
+		cmocka_unit_test(test_waiter_woken),
+		cmocka_unit_test(test_threads_strictly_increasing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

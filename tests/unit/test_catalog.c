@@ -1,0 +1,532 @@
+/*
+ * Unit tests for the master's lease rules (master/catalog.c), driven with an
+ * in-memory store that can be told to fail and an explicit clock.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "snowrange/error.h"
+
+/* ---- an in-memory store with fault injection ---- */
+
+struct mem_store {
+	struct store base;
+	uint64_t term;
+	struct store_seq seqs[64];
+	size_t nseqs;
+	struct store_node nodes[64];
+	size_t nnodes;
+	int fail_commits; /* the next this many commits fail with SR_EIO */
+	int commits;
+};
+
+static int
+mem_load(struct store *st, struct store_state *out)
+{
+	struct mem_store *m = (struct mem_store *) st;
+	memset(out, 0, sizeof(*out));
+	out->term = m->term;
+	out->seqs = calloc(m->nseqs + 1, sizeof(*out->seqs));
+	out->nodes = calloc(m->nnodes + 1, sizeof(*out->nodes));
+	memcpy(out->seqs, m->seqs, m->nseqs * sizeof(*out->seqs));
+	memcpy(out->nodes, m->nodes, m->nnodes * sizeof(*out->nodes));
+	out->nseqs = m->nseqs;
+	out->nnodes = m->nnodes;
+	return SR_OK;
+}
+
+static int
+mem_acquire(struct store *st, uint64_t *term)
+{
+	struct mem_store *m = (struct mem_store *) st;
+	*term = ++m->term;
+	return SR_OK;
+}
+
+static int
+mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n)
+{
+	struct mem_store *m = (struct mem_store *) st;
+	if (m->fail_commits > 0) {
+		m->fail_commits--;
+		return SR_EIO;
+	}
+	if (term != m->term)
+		return SR_ESTALE;
+	m->commits++;
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].kind == STORE_PUT_SEQ) {
+			size_t j = 0;
+			while (j < m->nseqs && strcmp(m->seqs[j].name, ops[i].u.seq.name) != 0)
+				j++;
+			m->seqs[j] = ops[i].u.seq;
+			if (j == m->nseqs)
+				m->nseqs++;
+		} else if (ops[i].kind == STORE_PUT_NODE) {
+			size_t j = 0;
+			while (j < m->nnodes && m->nodes[j].id != ops[i].u.node.id)
+				j++;
+			m->nodes[j] = ops[i].u.node;
+			if (j == m->nnodes)
+				m->nnodes++;
+		}
+	}
+	return SR_OK;
+}
+
+static void
+mem_close(struct store *st)
+{
+	(void) st;
+}
+
+static const char *
+mem_errmsg(struct store *st)
+{
+	(void) st;
+	return "injected failure";
+}
+
+static const struct store_ops mem_ops = {
+	mem_load, mem_acquire, mem_commit, mem_close, mem_errmsg,
+};
+
+static struct store_seq *
+mem_seq(struct mem_store *m, const char *name)
+{
+	for (size_t j = 0; j < m->nseqs; j++)
+		if (strcmp(m->seqs[j].name, name) == 0)
+			return &m->seqs[j];
+	return NULL;
+}
+
+/* ---- fixtures ---- */
+
+struct fx {
+	struct mem_store st;
+	struct catalog_config cfg;
+	struct catalog *cat;
+	int64_t now;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->st.base.ops = &mem_ops;
+	catalog_config_init(&f->cfg);
+	f->now = 1000000;
+	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat), SR_OK);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	catalog_close(f->cat);
+	free(f);
+	return 0;
+}
+
+static void
+reopen(struct fx *f)
+{
+	catalog_close(f->cat);
+	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat), SR_OK);
+}
+
+static void
+create(struct fx *f, const char *name, uint64_t chunk, uint32_t spare, uint32_t mode)
+{
+	struct catalog_seq_spec spec = {.name = name, .chunk = chunk, .spare = spare,
+	    .mode = mode};
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
+}
+
+static uint64_t
+join(struct fx *f, const char *name)
+{
+	uint64_t id;
+	assert_int_equal(catalog_node_join(f->cat, name, "", f->now, &id), SR_OK);
+	return id;
+}
+
+static struct range_chunk
+lease(struct fx *f, uint64_t node, const char *seq, uint64_t after)
+{
+	struct range_chunk ch;
+	assert_int_equal(catalog_lease(f->cat, node, seq, after, f->now, &ch), SR_OK);
+	return ch;
+}
+
+/* ---- tests ---- */
+
+static void
+test_seq_create_validation(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_seq_spec spec = {0};
+	const char *bad[] = {"", "Upper", "has space", "x/y",
+	    "a2345678901234567890123456789012345678901234567890123456789012345"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		spec.name = bad[i];
+		assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_EINVAL);
+		assert_non_null(strstr(catalog_errmsg(f->cat), "invalid sequence name"));
+	}
+	spec.name = NULL;
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_EINVAL);
+	spec.name = "ok.name-1_x";
+	struct catalog_seq_info info;
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, &info), SR_OK);
+	assert_int_equal(info.row.hwm, 0);
+	assert_int_equal(info.row.start, 1);
+	assert_int_equal(info.row.chunk, 1000);
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_EEXISTS);
+	spec.name = "sizes";
+	spec.chunk = 10;
+	spec.min_chunk = 20;
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_EINVAL);
+	spec.min_chunk = 0;
+	spec.max_value = (uint64_t) INT64_MAX + 1;
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_EINVAL);
+	spec.max_value = 0;
+	spec.mode = 7;
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_EINVAL);
+	spec.mode = 0;
+	spec.spare = 100000;
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_EINVAL);
+	assert_int_equal(catalog_seq_count(f->cat), 1);
+	assert_int_equal(catalog_seq_drop(f->cat, "nope"), SR_ENOTFOUND);
+}
+
+static void
+test_first_id_is_start(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_seq_spec spec = {.name = "s", .start = 1000, .chunk = 10};
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
+	uint64_t a = join(f, "a");
+	struct range_chunk ch = lease(f, a, "s", 0);
+	assert_int_equal(range_id(&ch, 1), 1000);
+	assert_int_equal(mem_seq(&f->st, "s")->hwm, 999 + 10);
+}
+
+/* N = live users of the sequence; chunks of the open range go to other
+ * nodes; the after rule sends a node that already draws from the open range
+ * to a new range. */
+static void
+test_interleave_and_after_rule(void **state)
+{
+	struct fx *f = *state;
+	create(f, "s", 100, 0, STORE_MODE_INTERLEAVED);
+	uint64_t a = join(f, "a"), b = join(f, "b"), c = join(f, "c");
+	struct range_chunk ca = lease(f, a, "s", 0);
+	assert_int_equal(ca.n, 1); /* only a uses it so far */
+	struct range_chunk cb = lease(f, b, "s", 0);
+	assert_int_equal(cb.n, 2);
+	assert_int_equal(cb.start, range_end(&ca));
+	struct range_chunk cc = lease(f, c, "s", 0);
+	assert_int_equal(cc.start, cb.start); /* the free chunk of b's range */
+	assert_int_not_equal(cc.k, cb.k);
+	/* b asks again with after = its range end: never its own range. */
+	struct range_chunk cb2 = lease(f, b, "s", range_end(&cb));
+	assert_true(cb2.start >= range_end(&cb));
+	assert_int_equal(cb2.n, 3);
+	/* a gets a chunk of that new range: it starts above all a holds. */
+	struct range_chunk ca2 = lease(f, a, "s", range_end(&ca));
+	assert_int_equal(ca2.start, cb2.start);
+	assert_true(range_id(&ca2, 1) > range_id(&ca, ca.c));
+}
+
+/* The master remembers what it gave a node: a restarted coordinator that
+ * says after = 0 still gets a chunk above everything it had. */
+static void
+test_restarted_node_stays_increasing(void **state)
+{
+	struct fx *f = *state;
+	create(f, "s", 100, 2, STORE_MODE_INTERLEAVED);
+	uint64_t a = join(f, "a");
+	struct range_chunk c1 = lease(f, a, "s", 0);
+	assert_int_equal(c1.n, 3); /* 1 user + 2 spare */
+	assert_int_equal(join(f, "a"), a); /* same name, same id */
+	struct range_chunk c2 = lease(f, a, "s", 0);
+	assert_true(c2.start >= range_end(&c1));
+}
+
+static void
+test_restart_forgets_open_range(void **state)
+{
+	struct fx *f = *state;
+	create(f, "s", 100, 3, STORE_MODE_INTERLEAVED);
+	uint64_t a = join(f, "a"), b = join(f, "b");
+	struct range_chunk ca = lease(f, a, "s", 0);
+	assert_int_equal(ca.n, 4);
+	uint64_t hwm = mem_seq(&f->st, "s")->hwm;
+	assert_int_equal(hwm, range_end(&ca));
+	reopen(f);
+	/* b never had a chunk; the open range had 3 free ones, all forgotten. */
+	struct range_chunk cb = lease(f, b, "s", 0);
+	assert_int_equal(cb.start, hwm);
+}
+
+/* A failing commit returns the error and hands out nothing; the next
+ * lease, once the store works, starts at the durable hwm. */
+static void
+test_failed_commit_returns_no_chunk(void **state)
+{
+	struct fx *f = *state;
+	create(f, "s", 100, 0, STORE_MODE_INTERLEAVED);
+	uint64_t a = join(f, "a");
+	struct range_chunk c1 = lease(f, a, "s", 0);
+	f->st.fail_commits = 1;
+	struct range_chunk ch = {0};
+	assert_int_equal(catalog_lease(f->cat, a, "s", range_end(&c1), f->now, &ch), SR_EIO);
+	assert_int_equal(ch.c, 0);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "injected failure"));
+	assert_int_equal(mem_seq(&f->st, "s")->hwm, range_end(&c1));
+	struct range_chunk c2 = lease(f, a, "s", range_end(&c1));
+	assert_int_equal(c2.start, range_end(&c1));
+	/* Sequence creation and joins fail the same way. */
+	f->st.fail_commits = 1;
+	struct catalog_seq_spec spec = {.name = "t"};
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_EIO);
+	assert_int_equal(catalog_seq_count(f->cat), 1);
+	f->st.fail_commits = 1;
+	uint64_t id;
+	assert_int_equal(catalog_node_join(f->cat, "z", "", f->now, &id), SR_EIO);
+	assert_int_equal(catalog_node_count(f->cat), 1);
+}
+
+/* Another master took a newer term: this one's commits are refused. */
+static void
+test_stale_term(void **state)
+{
+	struct fx *f = *state;
+	create(f, "s", 100, 0, STORE_MODE_INTERLEAVED);
+	uint64_t a = join(f, "a");
+	f->st.term++;
+	struct range_chunk ch;
+	assert_int_equal(catalog_lease(f->cat, a, "s", 0, f->now, &ch), SR_ESTALE);
+}
+
+static void
+test_dead_node_not_counted(void **state)
+{
+	struct fx *f = *state;
+	create(f, "s", 10, 0, STORE_MODE_INTERLEAVED);
+	uint64_t a = join(f, "a"), b = join(f, "b");
+	struct range_chunk ca = lease(f, a, "s", 0);
+	struct range_chunk cb = lease(f, b, "s", 0);
+	assert_int_equal(cb.n, 2);
+	struct catalog_node_info ni;
+	assert_int_equal(catalog_node_at(f->cat, 1, f->now, &ni), SR_OK);
+	assert_true(ni.alive);
+	/* b goes silent past its lease; a keeps beating. */
+	f->now += f->cfg.lease_ttl_ms + 1;
+	assert_int_equal(catalog_node_heartbeat(f->cat, a, f->now), SR_OK);
+	assert_int_equal(catalog_node_at(f->cat, 1, f->now, &ni), SR_OK);
+	assert_false(ni.alive);
+	(void) ca;
+	lease(f, a, "s", range_end(&cb)); /* takes the free chunk of b's range */
+	struct range_chunk ca3 = lease(f, a, "s", range_end(&cb));
+	assert_int_equal(ca3.n, 1);
+	/* Leave is durable and refuses later heartbeats. */
+	assert_int_equal(catalog_node_leave(f->cat, b), SR_OK);
+	assert_int_equal(catalog_node_heartbeat(f->cat, b, f->now), SR_ENOTJOINED);
+	assert_int_equal(catalog_node_heartbeat(f->cat, 999, f->now), SR_ENOTJOINED);
+	struct range_chunk ch;
+	assert_int_equal(catalog_lease(f->cat, 999, "s", 0, f->now, &ch), SR_ENOTJOINED);
+	assert_int_equal(catalog_lease(f->cat, a, "nope", 0, f->now, &ch), SR_ENOTFOUND);
+}
+
+static void
+test_block_mode(void **state)
+{
+	struct fx *f = *state;
+	create(f, "b", 5, 4, STORE_MODE_BLOCK);
+	uint64_t a = join(f, "a"), b = join(f, "b");
+	struct range_chunk ca = lease(f, a, "b", 0), cb = lease(f, b, "b", 0);
+	assert_int_equal(ca.n, 1);
+	assert_int_equal(cb.n, 1);
+	assert_int_equal(range_id(&ca, 1), 1);
+	assert_int_equal(range_id(&ca, 5), 5);
+	assert_int_equal(range_id(&cb, 1), 6);
+}
+
+static void
+test_exhaustion(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_seq_spec spec = {.name = "small", .chunk = 4, .max_value = 10};
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
+	uint64_t a = join(f, "a");
+	uint64_t total = 0, after = 0;
+	struct range_chunk ch;
+	int rv;
+	while ((rv = catalog_lease(f->cat, a, "small", after, f->now, &ch)) == SR_OK) {
+		assert_true(range_end(&ch) <= 10);
+		total += ch.c;
+		after = range_end(&ch);
+	}
+	assert_int_equal(rv, SR_EEXHAUSTED);
+	assert_int_equal(total, 10);
+}
+
+static void
+test_dynamic_chunk(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_seq_spec spec = {.name = "d", .chunk = 100, .min_chunk = 50,
+	    .max_chunk = 400};
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
+	uint64_t a = join(f, "a");
+	uint64_t after = 0;
+	uint64_t sizes[6];
+	/* Ranges consumed fast: C doubles up to max_chunk. */
+	for (int i = 0; i < 4; i++) {
+		struct range_chunk ch = lease(f, a, "d", after);
+		after = range_end(&ch);
+		sizes[i] = ch.c;
+		f->now += 100;
+	}
+	assert_int_equal(sizes[0], 100);
+	assert_int_equal(sizes[1], 200);
+	assert_int_equal(sizes[2], 400);
+	assert_int_equal(sizes[3], 400);
+	/* Slow: halves down to min_chunk. */
+	for (int i = 0; i < 4; i++) {
+		f->now += 3 * (int64_t) f->cfg.target_range_ms;
+		assert_int_equal(catalog_node_heartbeat(f->cat, a, f->now), SR_OK);
+		struct range_chunk ch = lease(f, a, "d", after);
+		after = range_end(&ch);
+		if (i < 2)
+			sizes[4 + i] = ch.c;
+		else
+			assert_int_equal(ch.c, 50);
+	}
+	assert_int_equal(sizes[4], 200);
+	assert_int_equal(sizes[5], 100);
+}
+
+static void
+test_after_above_hwm_refused(void **state)
+{
+	struct fx *f = *state;
+	create(f, "s", 10, 0, STORE_MODE_INTERLEAVED);
+	uint64_t a = join(f, "a");
+	struct range_chunk ch;
+	assert_int_equal(catalog_lease(f->cat, a, "s", 5000, f->now, &ch), SR_EINVAL);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "state was lost"));
+}
+
+/* A dropped name's IDs are never issued again. */
+static void
+test_drop_and_recreate(void **state)
+{
+	struct fx *f = *state;
+	create(f, "s", 10, 0, STORE_MODE_INTERLEAVED);
+	uint64_t a = join(f, "a");
+	struct range_chunk c1 = lease(f, a, "s", 0);
+	assert_int_equal(catalog_seq_drop(f->cat, "s"), SR_OK);
+	assert_int_equal(catalog_seq_count(f->cat), 0);
+	struct range_chunk ch;
+	assert_int_equal(catalog_lease(f->cat, a, "s", 0, f->now, &ch), SR_ENOTFOUND);
+	reopen(f); /* the tombstone is durable */
+	assert_int_equal(catalog_seq_count(f->cat), 0);
+	create(f, "s", 10, 0, STORE_MODE_INTERLEAVED);
+	struct range_chunk c2 = lease(f, a, "s", 0);
+	assert_true(range_id(&c2, 1) > range_id(&c1, c1.c));
+}
+
+static int
+cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *) x, b = *(const uint64_t *) y;
+	return a < b ? -1 : a > b;
+}
+
+/* Random leases from several nodes with restarts and injected failures:
+ * every ID of every chunk handed out is unique, and each node's chunks
+ * are increasing. */
+static void
+test_random_leases_unique(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_seq_spec spec = {.name = "s", .chunk = 7, .max_chunk = 28,
+	    .spare = 1};
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
+	enum { NODES = 5, STEPS = 3000 };
+	uint64_t ids[NODES], after[NODES] = {0}, last[NODES] = {0};
+	char name[8];
+	for (int i = 0; i < NODES; i++) {
+		name[0] = (char) ('a' + i);
+		name[1] = 0;
+		ids[i] = join(f, name);
+	}
+	uint64_t *seen = calloc(400000, sizeof(uint64_t));
+	size_t nseen = 0;
+	uint64_t seed = 7;
+	for (int step = 0; step < STEPS; step++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		int who = (int) ((seed >> 33) % NODES);
+		int event = (int) ((seed >> 40) % 100);
+		f->now += 10;
+		if (event < 2) {
+			reopen(f);
+			continue;
+		}
+		if (event < 4)
+			f->st.fail_commits = 1;
+		if (event < 6)
+			after[who] = 0; /* the coordinator restarted */
+		struct range_chunk ch;
+		int rv = catalog_lease(f->cat, ids[who], "s", after[who], f->now, &ch);
+		if (rv != SR_OK) {
+			assert_int_equal(rv, SR_EIO);
+			f->st.fail_commits = 0;
+			continue;
+		}
+		assert_true(range_id(&ch, 1) > last[who]);
+		last[who] = range_id(&ch, ch.c);
+		after[who] = range_end(&ch);
+		for (uint64_t i = 1; i <= ch.c; i++) {
+			assert_true(nseen < 400000);
+			seen[nseen++] = range_id(&ch, i);
+		}
+	}
+	qsort(seen, nseen, sizeof(uint64_t), cmp);
+	for (size_t i = 1; i < nseen; i++)
+		assert_true(seen[i] != seen[i - 1]);
+	assert_true(nseen > 1000);
+	free(seen);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_seq_create_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_id_is_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interleave_and_after_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restarted_node_stays_increasing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_forgets_open_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit_returns_no_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_term, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_node_not_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exhaustion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dynamic_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_after_above_hwm_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_leases_unique, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
