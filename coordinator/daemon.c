@@ -8,6 +8,7 @@
  * `join` is the operator's command to add a node: it joins the master and
  * serves until SIGINT/SIGTERM or a `leave`, then leaves the master cleanly.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>

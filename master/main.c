@@ -6,6 +6,7 @@
  * Every setting is a row of the options table below, which drives the flags,
  * the config file keys and --help alike.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>

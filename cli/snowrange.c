@@ -1,0 +1,1105 @@
+/*
+ * snowrange: the operator and client tool, in etcdctl's shape (noun, then
+ * verb). It talks to the master for the catalog and cluster status, and to a
+ * coordinator daemon for IDs; `draw` and `verify` are the load generator and
+ * the checker the demo and the integration tests use to prove the
+ * guarantees on what was really handed out.
+ *
+ * Commands and flags are tables: one row per command and one per flag drive
+ * parsing, validation and --help alike. Output is text or, with -o json, one
+ * compact JSON document; errors go to stderr. Exit codes: 0 success, 1 a
+ * failed operation, 2 a usage error.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "snowrange/client.h"
+#include "util.h"
+
+#define DEFAULT_MASTER "tcp://127.0.0.1:7400"
+#define DEFAULT_COORDINATOR "tcp://127.0.0.1:7401"
+#define DEFAULT_TIMEOUT_MS 3000
+#define MAX_COORDINATORS 64
+#define MAX_COUNT 65536
+#define ID_MAX UINT64_C(0x7fffffffffffffff)
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+/* Pause after a failed draw request, so that a dead coordinator costs a
+ * little time instead of a spinning CPU. */
+#define DRAW_ERROR_PAUSE_US 20000
+
+/* Everything one invocation needs: the global flags, the command's flags and
+ * its positional arguments. The one top-level state of the tool. */
+struct cli {
+	const char *master;
+	const char *coordinators[MAX_COORDINATORS];
+	size_t ncoordinators;
+	bool json;
+	uint64_t timeout_ms;
+	/* command flags; 0 means "not given" where the wire has a default */
+	uint64_t start, chunk, max, spare, min_chunk, max_chunk;
+	uint64_t count, batch, duration_us;
+	bool block;
+	const char *out;
+	bool help;
+	char **args;
+	int nargs;
+	const struct command *cmd;
+};
+
+/* ---- flags ---- */
+
+enum flag_kind {
+	F_STR,         /* const char * at off */
+	F_U64,         /* uint64_t at off, within [min, max] */
+	F_BOOL,        /* bool at off, no value */
+	F_SECONDS,     /* uint64_t microseconds at off, from decimal seconds */
+	F_OUTPUT,      /* text|json */
+	F_COORDINATOR, /* appended to coordinators[] */
+};
+
+struct flag {
+	const char *name; /* --name */
+	char shrt;        /* -x, or 0 */
+	enum flag_kind kind;
+	size_t off;
+	uint64_t min, max;
+	bool global;      /* allowed with every command */
+	const char *arg;  /* value name in help, NULL for none */
+	const char *help;
+};
+
+#define OFF(field) offsetof(struct cli, field)
+
+static const struct flag flags[] = {
+	{"master", 'm', F_STR, OFF(master), 0, 0, true, "URL",
+	    "master URL (env SNOWRANGE_MASTER, default " DEFAULT_MASTER ")"},
+	{"coordinator", 'c', F_COORDINATOR, 0, 0, 0, true, "URL",
+	    "coordinator URL (env SNOWRANGE_COORDINATOR, default "
+	    DEFAULT_COORDINATOR "); draw takes several"},
+	{"output", 'o', F_OUTPUT, 0, 0, 0, true, "text|json", "output format"},
+	{"timeout", 0, F_U64, OFF(timeout_ms), 1, 3600000, true, "MS",
+	    "bound on every request (default 3000)"},
+	{"help", 'h', F_BOOL, OFF(help), 0, 0, true, NULL, "show help"},
+	{"start", 0, F_U64, OFF(start), 1, ID_MAX, false, "N",
+	    "first ID (default 1)"},
+	{"chunk", 0, F_U64, OFF(chunk), 1, ID_MAX, false, "N",
+	    "initial chunk size (default: the master's)"},
+	{"max", 0, F_U64, OFF(max), 1, ID_MAX, false, "N",
+	    "largest ID (default 2^63-1)"},
+	{"spare", 0, F_U64, OFF(spare), 0, UINT32_MAX, false, "N",
+	    "spare chunks per range, for joining nodes (default 0)"},
+	{"min-chunk", 0, F_U64, OFF(min_chunk), 1, ID_MAX, false, "N",
+	    "smallest dynamic chunk size"},
+	{"max-chunk", 0, F_U64, OFF(max_chunk), 1, ID_MAX, false, "N",
+	    "largest dynamic chunk size"},
+	{"block", 0, F_BOOL, OFF(block), 0, 0, false, NULL,
+	    "contiguous blocks per node instead of interleaved chunks"},
+	{"count", 'n', F_U64, OFF(count), 1, MAX_COUNT, false, "COUNT",
+	    "IDs to fetch (default 1)"},
+	{"duration", 0, F_SECONDS, OFF(duration_us), 0, 0, false, "SECONDS",
+	    "how long to draw"},
+	{"batch", 0, F_U64, OFF(batch), 1, MAX_COUNT, false, "N",
+	    "IDs per request (default 1)"},
+	{"out", 0, F_STR, OFF(out), 0, 0, false, "FILE",
+	    "where draw writes its records (default stdout)"},
+};
+
+/* ---- commands ---- */
+
+struct command {
+	const char *noun, *verb;
+	int (*fn)(struct cli *);
+	int minargs, maxargs; /* positional arguments; maxargs -1 = any */
+	const char *flags;    /* the command's own flags, space-separated */
+	const char *usage;
+	const char *help;
+};
+
+static int cmd_status(struct cli *);
+static int cmd_seq_create(struct cli *);
+static int cmd_seq_list(struct cli *);
+static int cmd_seq_drop(struct cli *);
+static int cmd_node_list(struct cli *);
+static int cmd_next(struct cli *);
+static int cmd_draw(struct cli *);
+static int cmd_verify(struct cli *);
+static int cmd_help(struct cli *);
+
+static const struct command commands[] = {
+	{"status", NULL, cmd_status, 0, 0, "",
+	    "status [-c URL]",
+	    "the master's nodes and sequences, or with -c a coordinator's chunks"},
+	{"seq", "create", cmd_seq_create, 1, 1,
+	    "start chunk max spare min-chunk max-chunk block",
+	    "seq create NAME [--start N] [--chunk N] [--max N] [--spare N] "
+	    "[--min-chunk N] [--max-chunk N] [--block]",
+	    "create a sequence"},
+	{"seq", "list", cmd_seq_list, 0, 0, "", "seq list", "list sequences"},
+	{"seq", "drop", cmd_seq_drop, 1, 1, "", "seq drop NAME",
+	    "drop a sequence"},
+	{"node", "list", cmd_node_list, 0, 0, "", "node list",
+	    "list coordinators known to the master"},
+	{"next", NULL, cmd_next, 1, 1, "count", "next SEQ [-n COUNT]",
+	    "fetch IDs from a coordinator"},
+	{"draw", NULL, cmd_draw, 1, 1, "duration batch out",
+	    "draw SEQ --duration SECONDS [--batch N] [--out FILE] [-c URL]...",
+	    "draw IDs for a while and record every batch (load generator)"},
+	{"verify", NULL, cmd_verify, 1, -1, "", "verify FILE...",
+	    "check draw files for duplicates and order violations"},
+	{"help", NULL, cmd_help, 0, 0, "", "help", "show this help"},
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- usage and errors ---- */
+
+/* True when the command accepts flag fl. */
+static bool
+flag_allowed(const struct command *cmd, const struct flag *fl)
+{
+	if (fl->global)
+		return true;
+	if (cmd == NULL)
+		return false;
+	size_t len = strlen(fl->name);
+	for (const char *p = cmd->flags; (p = strstr(p, fl->name)) != NULL; p += len) {
+		bool starts = p == cmd->flags || p[-1] == ' ';
+		bool ends = p[len] == '\0' || p[len] == ' ';
+		if (starts && ends)
+			return true;
+	}
+	return false;
+}
+
+static void
+print_help(FILE *f, const struct command *only)
+{
+	if (only != NULL) {
+		fprintf(f, "usage: snowrange [global flags] %s\n  %s\n", only->usage,
+		    only->help);
+	} else {
+		fprintf(f, "usage: snowrange [global flags] COMMAND [args]\n\n"
+		    "commands:\n");
+		for (size_t i = 0; i < NELEM(commands); i++)
+			fprintf(f, "  %s\n      %s\n", commands[i].usage,
+			    commands[i].help);
+	}
+	fprintf(f, "\nflags:\n");
+	for (size_t i = 0; i < NELEM(flags); i++) {
+		const struct flag *fl = &flags[i];
+		if (only != NULL && !flag_allowed(only, fl))
+			continue;
+		char head[64];
+		if (fl->shrt != 0)
+			snprintf(head, sizeof(head), "-%c, --%s%s%s", fl->shrt, fl->name,
+			    fl->arg ? " " : "", fl->arg ? fl->arg : "");
+		else
+			snprintf(head, sizeof(head), "    --%s%s%s", fl->name,
+			    fl->arg ? " " : "", fl->arg ? fl->arg : "");
+		fprintf(f, "  %-28s %s\n", head, fl->help);
+	}
+}
+
+/* Reports a usage error naming the bad thing and returns EXIT_USAGE. */
+static int
+usage(const struct command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+usage(const struct command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "snowrange: ");
+	if (cmd != NULL)
+		fprintf(stderr, "%s%s%s: ", cmd->noun, cmd->verb ? " " : "",
+		    cmd->verb ? cmd->verb : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cmd != NULL)
+		fprintf(stderr, "\nusage: snowrange [global flags] %s\n", cmd->usage);
+	else
+		fprintf(stderr, "\nrun 'snowrange --help' for the commands\n");
+	return EXIT_USAGE;
+}
+
+/* Reports a failed operation and returns EXIT_FAIL. */
+static int
+failed(sr_client *cl, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+failed(sr_client *cl, int rv, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "snowrange: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	const char *msg = cl != NULL ? sr_client_errmsg(cl) : "";
+	fprintf(stderr, ": %s (%s)%s%s\n", sr_strerror(rv), sr_errname(rv),
+	    msg[0] ? ": " : "", msg);
+	return EXIT_FAIL;
+}
+
+/* Opens a client; on failure reports it and returns the exit code. */
+static int
+connect_to(struct cli *c, const char *url, sr_client **cl)
+{
+	int rv = sr_client_open(url, (int) c->timeout_ms, cl);
+	if (rv == SR_EINVAL)
+		return usage(NULL, "bad URL '%s'", url);
+	if (rv != SR_OK)
+		return failed(NULL, rv, "open %s", url);
+	return 0;
+}
+
+static const char *
+coordinator_url(const struct cli *c)
+{
+	/* With several -c, the last one wins, as for any repeated flag; only
+	 * draw uses them all. */
+	return c->ncoordinators > 0 ? c->coordinators[c->ncoordinators - 1] :
+	    DEFAULT_COORDINATOR;
+}
+
+static bool
+check_name(const struct command *cmd, const char *what, const char *name,
+    int *exitcode)
+{
+	if (sr_name_valid(name))
+		return true;
+	*exitcode = usage(cmd, "invalid %s name '%.80s' (expected [a-z0-9_.-]{1,64})",
+	    what, name);
+	return false;
+}
+
+/* ---- JSON helpers ---- */
+
+/* jansson integers are signed; a value above INT64_MAX becomes a string
+ * rather than a negative number. */
+static json_t *
+ju64(uint64_t v)
+{
+	if (v <= (uint64_t) INT64_MAX)
+		return json_integer((json_int_t) v);
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
+	return json_string(buf);
+}
+
+static int
+emit(json_t *o)
+{
+	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text == NULL) {
+		fprintf(stderr, "snowrange: cannot format JSON: out of memory\n");
+		return EXIT_FAIL;
+	}
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
+
+static json_t *
+seq_json(const sr_seq_info *s)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(s->name));
+	json_object_set_new(o, "start", ju64(s->start));
+	json_object_set_new(o, "hwm", ju64(s->hwm));
+	json_object_set_new(o, "chunk_size", ju64(s->chunk_size));
+	json_object_set_new(o, "max_value", ju64(s->max_value));
+	json_object_set_new(o, "spare_chunks", ju64(s->spare_chunks));
+	json_object_set_new(o, "mode", json_string(s->block ? "block" : "interleaved"));
+	json_object_set_new(o, "min_chunk", ju64(s->min_chunk));
+	json_object_set_new(o, "max_chunk", ju64(s->max_chunk));
+	json_object_set_new(o, "users", ju64(s->users));
+	return o;
+}
+
+static json_t *
+node_json(const sr_node_info *n, int64_t now_ms)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", ju64(n->node_id));
+	json_object_set_new(o, "name", json_string(n->name));
+	json_object_set_new(o, "url", json_string(n->listen_url));
+	json_object_set_new(o, "alive", json_boolean(n->alive));
+	json_object_set_new(o, "last_seen_ms", ju64(n->last_seen_ms));
+	if (n->last_seen_ms > 0) {
+		int64_t age = now_ms - (int64_t) n->last_seen_ms;
+		json_object_set_new(o, "age_ms", json_integer(age > 0 ? age : 0));
+	}
+	return o;
+}
+
+/* ---- text helpers ---- */
+
+static void
+age_text(char *buf, size_t len, uint64_t last_seen_ms, int64_t now_ms)
+{
+	if (last_seen_ms == 0) {
+		snprintf(buf, len, "never");
+		return;
+	}
+	int64_t age = now_ms - (int64_t) last_seen_ms;
+	if (age < 0)
+		age = 0; /* the master's clock is ahead of ours */
+	if (age < 60000)
+		snprintf(buf, len, "%.1fs ago", (double) age / 1000.0);
+	else
+		snprintf(buf, len, "%llds ago", (long long) (age / 1000));
+}
+
+static void
+nodes_text(const sr_status *st)
+{
+	int64_t now = sr_wall_ms();
+	printf("%-6s %-20s %-28s %-6s %s\n", "ID", "NAME", "URL", "STATE",
+	    "LAST SEEN");
+	for (size_t i = 0; i < st->nnodes; i++) {
+		const sr_node_info *n = &st->nodes[i];
+		char age[32];
+		age_text(age, sizeof(age), n->last_seen_ms, now);
+		printf("%-6llu %-20s %-28s %-6s %s\n", (unsigned long long) n->node_id,
+		    n->name, n->listen_url[0] ? n->listen_url : "-",
+		    n->alive ? "alive" : "dead", age);
+	}
+}
+
+static void
+seqs_text(const sr_seq_info *s, size_t n)
+{
+	printf("%-20s %-20s %-10s %-11s %s\n", "NAME", "HWM", "CHUNK", "MODE",
+	    "USERS");
+	for (size_t i = 0; i < n; i++)
+		printf("%-20s %-20llu %-10llu %-11s %u\n", s[i].name,
+		    (unsigned long long) s[i].hwm, (unsigned long long) s[i].chunk_size,
+		    s[i].block ? "block" : "interleaved", s[i].users);
+}
+
+/* ---- status, node list ---- */
+
+static int
+status_coordinator(struct cli *c, const char *url)
+{
+	sr_client *cl;
+	int rv = connect_to(c, url, &cl);
+	if (rv != 0)
+		return rv;
+	sr_status st;
+	if ((rv = sr_client_status(cl, &st)) != SR_OK) {
+		rv = failed(cl, rv, "status of coordinator %s", url);
+		sr_client_close(cl);
+		return rv;
+	}
+	if (c->json) {
+		json_t *chunks = json_array();
+		for (size_t i = 0; i < st.nchunks; i++) {
+			const sr_held_chunk *h = &st.chunks[i];
+			json_t *o = json_object();
+			json_object_set_new(o, "sequence", json_string(h->sequence));
+			json_object_set_new(o, "start", ju64(h->start));
+			json_object_set_new(o, "n", ju64(h->n));
+			json_object_set_new(o, "k", ju64(h->k));
+			json_object_set_new(o, "c", ju64(h->c));
+			json_object_set_new(o, "used", ju64(h->used));
+			json_object_set_new(o, "current", json_boolean(h->current));
+			json_array_append_new(chunks, o);
+		}
+		json_t *o = json_object();
+		json_object_set_new(o, "role", json_string(st.role));
+		json_object_set_new(o, "name", json_string(st.name));
+		json_object_set_new(o, "node_id", ju64(st.node_id));
+		json_object_set_new(o, "master_url", json_string(st.master_url));
+		json_object_set_new(o, "chunks", chunks);
+		rv = emit(o);
+	} else {
+		printf("%s %s  node %llu  master %s\n", st.role, st.name,
+		    (unsigned long long) st.node_id,
+		    st.master_url[0] ? st.master_url : "-");
+		printf("%-20s %-20s %-6s %-6s %-10s %-10s %s\n", "SEQUENCE", "START",
+		    "N", "K", "C", "USED", "CHUNK");
+		for (size_t i = 0; i < st.nchunks; i++) {
+			const sr_held_chunk *h = &st.chunks[i];
+			printf("%-20s %-20llu %-6u %-6u %-10llu %-10llu %s\n", h->sequence,
+			    (unsigned long long) h->start, h->n, h->k,
+			    (unsigned long long) h->c, (unsigned long long) h->used,
+			    h->current ? "current" : "prefetched");
+		}
+		rv = 0;
+	}
+	sr_status_free(&st);
+	sr_client_close(cl);
+	return rv;
+}
+
+/* Fetches the master's status; on failure reports it and returns the exit
+ * code. */
+static int
+master_status(struct cli *c, sr_status *st)
+{
+	sr_client *cl;
+	int rv = connect_to(c, c->master, &cl);
+	if (rv != 0)
+		return rv;
+	if ((rv = sr_client_status(cl, st)) != SR_OK)
+		rv = failed(cl, rv, "status of master %s", c->master);
+	sr_client_close(cl);
+	return rv;
+}
+
+static int
+cmd_status(struct cli *c)
+{
+	/* An explicit -c asks about that coordinator; the environment default
+	 * alone does not, so plain `status` always means the cluster. */
+	if (c->ncoordinators > 0)
+		return status_coordinator(c, coordinator_url(c));
+	sr_status st;
+	int rv = master_status(c, &st);
+	if (rv != 0)
+		return rv;
+	if (c->json) {
+		int64_t now = sr_wall_ms();
+		json_t *nodes = json_array(), *seqs = json_array();
+		for (size_t i = 0; i < st.nnodes; i++)
+			json_array_append_new(nodes, node_json(&st.nodes[i], now));
+		for (size_t i = 0; i < st.nseqs; i++)
+			json_array_append_new(seqs, seq_json(&st.seqs[i]));
+		json_t *o = json_object();
+		json_object_set_new(o, "role", json_string(st.role));
+		json_object_set_new(o, "url", json_string(c->master));
+		json_object_set_new(o, "term", ju64(st.term));
+		json_object_set_new(o, "nodes", nodes);
+		json_object_set_new(o, "sequences", seqs);
+		rv = emit(o);
+	} else {
+		printf("%s %s  term %llu\n\n", st.role[0] ? st.role : "master",
+		    c->master, (unsigned long long) st.term);
+		nodes_text(&st);
+		printf("\n");
+		seqs_text(st.seqs, st.nseqs);
+	}
+	sr_status_free(&st);
+	return rv;
+}
+
+static int
+cmd_node_list(struct cli *c)
+{
+	sr_status st;
+	int rv = master_status(c, &st);
+	if (rv != 0)
+		return rv;
+	if (c->json) {
+		int64_t now = sr_wall_ms();
+		json_t *nodes = json_array();
+		for (size_t i = 0; i < st.nnodes; i++)
+			json_array_append_new(nodes, node_json(&st.nodes[i], now));
+		rv = emit(json_pack("{s:o}", "nodes", nodes));
+	} else {
+		nodes_text(&st);
+	}
+	sr_status_free(&st);
+	return rv;
+}
+
+/* ---- seq ---- */
+
+static int
+cmd_seq_create(struct cli *c)
+{
+	const char *name = c->args[0];
+	int rv;
+	if (!check_name(c->cmd, "sequence", name, &rv))
+		return rv;
+	if (c->min_chunk > 0 && c->max_chunk > 0 && c->min_chunk > c->max_chunk)
+		return usage(c->cmd, "--min-chunk %llu is above --max-chunk %llu",
+		    (unsigned long long) c->min_chunk,
+		    (unsigned long long) c->max_chunk);
+	sr_seq_spec spec = {
+		.name = name,
+		.start = c->start,
+		.chunk_size = c->chunk,
+		.max_value = c->max,
+		.spare_chunks = (uint32_t) c->spare,
+		.block = c->block,
+		.min_chunk = c->min_chunk,
+		.max_chunk = c->max_chunk,
+	};
+	sr_client *cl;
+	if ((rv = connect_to(c, c->master, &cl)) != 0)
+		return rv;
+	sr_seq_info info;
+	rv = sr_client_seq_create(cl, &spec, &info);
+	if (rv != SR_OK) {
+		rv = failed(cl, rv, "seq create %s", name);
+		sr_client_close(cl);
+		return rv;
+	}
+	sr_client_close(cl);
+	if (info.name[0] == '\0')
+		sr_strlcpy(info.name, name, sizeof(info.name));
+	if (c->json)
+		return emit(seq_json(&info));
+	printf("created sequence %s (start %llu, chunk %llu, %s)\n", info.name,
+	    (unsigned long long) info.start, (unsigned long long) info.chunk_size,
+	    info.block ? "block" : "interleaved");
+	return 0;
+}
+
+static int
+cmd_seq_list(struct cli *c)
+{
+	sr_client *cl;
+	int rv = connect_to(c, c->master, &cl);
+	if (rv != 0)
+		return rv;
+	sr_seq_info *seqs;
+	size_t n;
+	if ((rv = sr_client_seq_list(cl, &seqs, &n)) != SR_OK) {
+		rv = failed(cl, rv, "seq list");
+		sr_client_close(cl);
+		return rv;
+	}
+	sr_client_close(cl);
+	if (c->json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, seq_json(&seqs[i]));
+		rv = emit(json_pack("{s:o}", "sequences", a));
+	} else {
+		seqs_text(seqs, n);
+	}
+	free(seqs);
+	return rv;
+}
+
+static int
+cmd_seq_drop(struct cli *c)
+{
+	const char *name = c->args[0];
+	int rv;
+	if (!check_name(c->cmd, "sequence", name, &rv))
+		return rv;
+	sr_client *cl;
+	if ((rv = connect_to(c, c->master, &cl)) != 0)
+		return rv;
+	if ((rv = sr_client_seq_drop(cl, name)) != SR_OK) {
+		rv = failed(cl, rv, "seq drop %s", name);
+		sr_client_close(cl);
+		return rv;
+	}
+	sr_client_close(cl);
+	if (c->json)
+		return emit(json_pack("{s:s}", "dropped", name));
+	printf("dropped sequence %s\n", name);
+	return 0;
+}
+
+/* ---- next ---- */
+
+static int
+cmd_next(struct cli *c)
+{
+	const char *seq = c->args[0];
+	int rv;
+	if (!check_name(c->cmd, "sequence", seq, &rv))
+		return rv;
+	uint32_t count = (uint32_t) c->count;
+	uint64_t *ids = malloc((size_t) count * sizeof(*ids));
+	if (ids == NULL)
+		return failed(NULL, SR_ENOMEM, "next %s", seq);
+	const char *url = coordinator_url(c);
+	sr_client *cl;
+	if ((rv = connect_to(c, url, &cl)) != 0) {
+		free(ids);
+		return rv;
+	}
+	char node[65] = "";
+	if ((rv = sr_client_next_ids(cl, seq, count, ids, node)) != SR_OK) {
+		rv = failed(cl, rv, "next %s from %s", seq, url);
+		sr_client_close(cl);
+		free(ids);
+		return rv;
+	}
+	sr_client_close(cl);
+	if (c->json) {
+		json_t *a = json_array();
+		for (uint32_t i = 0; i < count; i++)
+			json_array_append_new(a, ju64(ids[i]));
+		rv = emit(json_pack("{s:s, s:s, s:o}", "sequence", seq, "node", node,
+		    "ids", a));
+	} else {
+		for (uint32_t i = 0; i < count; i++)
+			printf("%llu\n", (unsigned long long) ids[i]);
+		rv = 0;
+	}
+	free(ids);
+	return rv;
+}
+
+/* ---- draw ---- */
+
+/* Writes v in decimal at p and returns the end; the hot loop of draw, so no
+ * printf per ID. */
+static char *
+put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+	do {
+		tmp[n++] = (char) ('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *
+put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static void
+sleep_us(int64_t us)
+{
+	if (us <= 0)
+		return;
+	struct timespec ts = {(time_t) (us / 1000000), (long) (us % 1000000) * 1000};
+	nanosleep(&ts, NULL);
+}
+
+static int
+cmd_draw(struct cli *c)
+{
+	const char *seq = c->args[0];
+	int rv;
+	if (!check_name(c->cmd, "sequence", seq, &rv))
+		return rv;
+	if (c->duration_us == 0)
+		return usage(c->cmd, "draw needs --duration SECONDS");
+	uint32_t batch = (uint32_t) c->batch;
+
+	size_t ncl = c->ncoordinators > 0 ? c->ncoordinators : 1;
+	const char *urls[MAX_COORDINATORS];
+	sr_client *cls[MAX_COORDINATORS] = {NULL};
+	for (size_t i = 0; i < ncl; i++)
+		urls[i] = c->ncoordinators > 0 ? c->coordinators[i] : DEFAULT_COORDINATOR;
+
+	/* A big buffer: the records must not slow the drawing down. The
+	 * buffer outlives the stream, whose last flush happens at fclose or
+	 * at exit for stdout. */
+	static char outbuf[1 << 20];
+	FILE *out = stdout;
+	uint64_t *ids = malloc((size_t) batch * sizeof(*ids));
+	/* "B node seq t0 t1" plus at most 21 bytes per ID and the newline. */
+	char *line = malloc(3 * 80 + (size_t) batch * 21 + 2);
+	int exitcode = 0;
+	if (ids == NULL || line == NULL) {
+		exitcode = failed(NULL, SR_ENOMEM, "draw %s", seq);
+		goto out;
+	}
+	for (size_t i = 0; i < ncl; i++)
+		if ((exitcode = connect_to(c, urls[i], &cls[i])) != 0)
+			goto out;
+	if (c->out != NULL && strcmp(c->out, "-") != 0) {
+		FILE *f = fopen(c->out, "w");
+		if (f == NULL) {
+			fprintf(stderr, "snowrange: draw: cannot open %s: %s\n", c->out,
+			    strerror(errno));
+			exitcode = EXIT_FAIL;
+			goto out;
+		}
+		out = f;
+	}
+	setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
+
+	uint64_t errs[SR_ERR_MAX + 1] = {0}, nerrs = 0, total = 0;
+	bool reported[SR_ERR_MAX + 1] = {false};
+	int64_t begin = sr_mono_us(), deadline = begin + (int64_t) c->duration_us;
+	for (size_t turn = 0; sr_mono_us() < deadline; turn++) {
+		size_t k = turn % ncl;
+		char node[65];
+		int64_t t0 = sr_mono_us();
+		rv = sr_client_next_ids(cls[k], seq, batch, ids, node);
+		int64_t t1 = sr_mono_us();
+		if (rv == SR_OK) {
+			char *p = put_str(line, "B ");
+			/* The node name is a token of the record; a peer sending
+			 * anything else must not break the file. */
+			p = put_str(p, sr_name_valid(node) ? node : "-");
+			*p++ = ' ';
+			p = put_str(p, seq);
+			*p++ = ' ';
+			p = put_u64(p, (uint64_t) t0);
+			*p++ = ' ';
+			p = put_u64(p, (uint64_t) t1);
+			for (uint32_t i = 0; i < batch; i++) {
+				*p++ = ' ';
+				p = put_u64(p, ids[i]);
+			}
+			*p++ = '\n';
+			fwrite(line, 1, (size_t) (p - line), out);
+			total += batch;
+			continue;
+		}
+		int slot = rv > 0 && rv < SR_ERR_MAX ? rv : SR_ERR_MAX;
+		errs[slot]++;
+		nerrs++;
+		/* The first error of each kind is worth seeing; the rest are
+		 * counted. */
+		if (!reported[slot]) {
+			reported[slot] = true;
+			failed(cls[k], rv, "draw: %s from %s", seq, urls[k]);
+		}
+		int64_t left = deadline - sr_mono_us();
+		sleep_us(left < DRAW_ERROR_PAUSE_US ? left : DRAW_ERROR_PAUSE_US);
+	}
+	double secs = (double) (sr_mono_us() - begin) / 1e6;
+
+	char codes[512] = "";
+	size_t clen = 0;
+	fprintf(out, "E %llu", (unsigned long long) nerrs);
+	for (int e = 0; e <= SR_ERR_MAX; e++) {
+		if (errs[e] == 0)
+			continue;
+		fprintf(out, " %s=%llu", sr_errname(e), (unsigned long long) errs[e]);
+		int n = snprintf(codes + clen, sizeof(codes) - clen, "%s%s=%llu",
+		    clen ? ", " : "", sr_errname(e), (unsigned long long) errs[e]);
+		if (n > 0 && clen + (size_t) n < sizeof(codes))
+			clen += (size_t) n;
+	}
+	fputc('\n', out);
+	bool werr = fflush(out) != 0 || ferror(out);
+	if (out != stdout && fclose(out) != 0)
+		werr = true;
+	out = stdout;
+	if (werr) {
+		fprintf(stderr, "snowrange: draw: writing %s failed\n",
+		    c->out != NULL ? c->out : "stdout");
+		exitcode = EXIT_FAIL;
+	}
+	fprintf(stderr, "draw: %s %llu ids in %.1f s (%.0f/s), %llu errors%s%s%s\n",
+	    seq, (unsigned long long) total, secs, secs > 0 ? (double) total / secs : 0.0,
+	    (unsigned long long) nerrs, nerrs ? " (" : "", codes, nerrs ? ")" : "");
+	if (total == 0)
+		exitcode = EXIT_FAIL;
+out:
+	if (out != stdout)
+		fclose(out);
+	for (size_t i = 0; i < ncl; i++)
+		sr_client_close(cls[i]);
+	free(ids);
+	free(line);
+	return exitcode;
+}
+
+/* ---- verify, help ---- */
+
+static int
+cmd_verify(struct cli *c)
+{
+	return check_main(c->nargs, c->args, c->json);
+}
+
+static int
+cmd_help(struct cli *c)
+{
+	(void) c;
+	print_help(stdout, NULL);
+	return 0;
+}
+
+/* ---- argument parsing ---- */
+
+static const struct flag *
+flag_find(const char *arg, const char **inline_val)
+{
+	*inline_val = NULL;
+	if (arg[1] == '-') {
+		const char *name = arg + 2;
+		const char *eq = strchr(name, '=');
+		size_t len = eq != NULL ? (size_t) (eq - name) : strlen(name);
+		for (size_t i = 0; i < NELEM(flags); i++) {
+			if (strlen(flags[i].name) == len &&
+			    strncmp(flags[i].name, name, len) == 0) {
+				*inline_val = eq != NULL ? eq + 1 : NULL;
+				return &flags[i];
+			}
+		}
+		return NULL;
+	}
+	for (size_t i = 0; i < NELEM(flags); i++) {
+		if (flags[i].shrt != 0 && flags[i].shrt == arg[1]) {
+			/* "-n5" as well as "-n 5" */
+			*inline_val = arg[2] != '\0' ? arg + 2 : NULL;
+			return &flags[i];
+		}
+	}
+	return NULL;
+}
+
+/* Decimal seconds ("5", "0.25") to microseconds, without strtod's
+ * leniency (blanks, signs, hex, inf). */
+static bool
+parse_seconds(const char *s, uint64_t *us)
+{
+	const char *dot = strchr(s, '.');
+	char whole[24];
+	size_t wl = dot != NULL ? (size_t) (dot - s) : strlen(s);
+	if (wl == 0 || wl >= sizeof(whole))
+		return false;
+	memcpy(whole, s, wl);
+	whole[wl] = '\0';
+	uint64_t sec, frac = 0;
+	if (!sr_parse_u64(whole, &sec) || sec > 1000000000)
+		return false;
+	if (dot != NULL) {
+		const char *f = dot + 1;
+		size_t fl = strlen(f);
+		if (fl == 0 || fl > 6)
+			return false;
+		for (size_t i = 0; i < 6; i++) {
+			if (i < fl && (f[i] < '0' || f[i] > '9'))
+				return false;
+			frac = frac * 10 + (i < fl ? (uint64_t) (f[i] - '0') : 0);
+		}
+	}
+	*us = sec * 1000000 + frac;
+	return *us > 0;
+}
+
+static int
+flag_set(struct cli *c, const struct flag *fl, const char *val)
+{
+	char *base = (char *) c;
+	uint64_t v;
+	switch (fl->kind) {
+	case F_STR:
+		if (val[0] == '\0')
+			return usage(c->cmd, "--%s needs a non-empty value", fl->name);
+		*(const char **) (base + fl->off) = val;
+		return 0;
+	case F_U64:
+		if (!sr_parse_u64(val, &v) || v < fl->min || v > fl->max)
+			return usage(c->cmd, "--%s: expected a whole number in %llu..%llu, "
+			    "got '%.40s'", fl->name, (unsigned long long) fl->min,
+			    (unsigned long long) fl->max, val);
+		*(uint64_t *) (void *) (base + fl->off) = v;
+		return 0;
+	case F_BOOL:
+		*(bool *) (base + fl->off) = true;
+		return 0;
+	case F_SECONDS:
+		if (!parse_seconds(val, &v))
+			return usage(c->cmd, "--%s: expected seconds such as 5 or 0.5, "
+			    "got '%.40s'", fl->name, val);
+		*(uint64_t *) (void *) (base + fl->off) = v;
+		return 0;
+	case F_OUTPUT:
+		if (strcmp(val, "json") == 0)
+			c->json = true;
+		else if (strcmp(val, "text") == 0)
+			c->json = false;
+		else
+			return usage(c->cmd, "--output: expected text or json, got '%.40s'",
+			    val);
+		return 0;
+	case F_COORDINATOR:
+		if (val[0] == '\0')
+			return usage(c->cmd, "--%s needs a non-empty value", fl->name);
+		if (c->ncoordinators == MAX_COORDINATORS)
+			return usage(c->cmd, "at most %d coordinators", MAX_COORDINATORS);
+		c->coordinators[c->ncoordinators++] = val;
+		return 0;
+	}
+	return usage(c->cmd, "--%s: unhandled flag", fl->name);
+}
+
+/*
+ * Handles the flag at argv[*i] (advancing *i past its value); before the
+ * command (c->cmd NULL) only global flags are allowed.
+ */
+static int
+parse_flag(struct cli *c, int argc, char **argv, int *i)
+{
+	const char *arg = argv[*i], *val;
+	const struct flag *fl = flag_find(arg, &val);
+	if (fl == NULL)
+		return usage(c->cmd, "unknown flag '%.40s'", arg);
+	if (!flag_allowed(c->cmd, fl))
+		return usage(c->cmd, c->cmd != NULL ? "--%s is not a flag of this command" :
+		    "--%s must follow the command", fl->name);
+	if (fl->kind == F_BOOL) {
+		if (val != NULL)
+			return usage(c->cmd, "--%s takes no value", fl->name);
+		return flag_set(c, fl, NULL);
+	}
+	if (val == NULL) {
+		if (*i + 1 >= argc)
+			return usage(c->cmd, "--%s needs a value", fl->name);
+		val = argv[++*i];
+	}
+	return flag_set(c, fl, val);
+}
+
+/* The name of positional argument n as the usage line spells it ("NAME"). */
+static void
+arg_name(const struct command *cmd, int n, char *buf, size_t len)
+{
+	const char *p = cmd->usage;
+	int skip = cmd->verb != NULL ? 2 : 1;
+	for (int w = 0; *p != '\0'; w++) {
+		while (*p == ' ')
+			p++;
+		size_t wl = strcspn(p, " ");
+		if (w >= skip + n) {
+			size_t dots = wl > 3 && strncmp(p + wl - 3, "...", 3) == 0 ? 3 : 0;
+			snprintf(buf, len, "%.*s", (int) (wl - dots), p);
+			return;
+		}
+		p += wl;
+	}
+	snprintf(buf, len, "argument");
+}
+
+static bool
+is_flag(const char *a)
+{
+	return a[0] == '-' && a[1] != '\0';
+}
+
+/* Finds the command named at argv[*i] (and the verb after it). */
+static int
+find_command(struct cli *c, int argc, char **argv, int *i)
+{
+	const char *noun = argv[(*i)++];
+	const struct command *first = NULL;
+	for (size_t k = 0; k < NELEM(commands); k++) {
+		if (strcmp(commands[k].noun, noun) != 0)
+			continue;
+		if (commands[k].verb == NULL) {
+			c->cmd = &commands[k];
+			return 0;
+		}
+		first = &commands[k];
+		break;
+	}
+	if (first == NULL)
+		return usage(NULL, "unknown command '%.40s'", noun);
+	char verbs[128] = "";
+	size_t vl = 0;
+	for (size_t k = 0; k < NELEM(commands); k++) {
+		if (strcmp(commands[k].noun, noun) != 0)
+			continue;
+		int n = snprintf(verbs + vl, sizeof(verbs) - vl, "%s%s", vl ? ", " : "",
+		    commands[k].verb);
+		if (n > 0 && vl + (size_t) n < sizeof(verbs))
+			vl += (size_t) n;
+		if (*i < argc && strcmp(commands[k].verb, argv[*i]) == 0) {
+			c->cmd = &commands[k];
+			(*i)++;
+			return 0;
+		}
+	}
+	if (*i < argc && !is_flag(argv[*i]))
+		return usage(NULL, "%s: unknown command '%.40s' (expected %s)", noun,
+		    argv[*i], verbs);
+	return usage(NULL, "%s: missing command (expected %s)", noun, verbs);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli c = {
+		.master = DEFAULT_MASTER,
+		.timeout_ms = DEFAULT_TIMEOUT_MS,
+		.count = 1,
+		.batch = 1,
+	};
+	const char *env = getenv("SNOWRANGE_MASTER");
+	if (env != NULL && env[0] != '\0')
+		c.master = env;
+	int rv, i = 1;
+
+	/* Global flags before the command; "--" ends them. */
+	for (; i < argc && is_flag(argv[i]); i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if ((rv = parse_flag(&c, argc, argv, &i)) != 0)
+			return rv;
+	}
+	if (c.help) {
+		print_help(stdout, NULL);
+		return 0;
+	}
+	if (i >= argc)
+		return usage(NULL, "missing command");
+	if ((rv = find_command(&c, argc, argv, &i)) != 0)
+		return rv;
+
+	/* The rest: the command's flags, global flags and positionals, in any
+	 * order; "--" ends the flags. */
+	char **pos = calloc((size_t) argc, sizeof(*pos));
+	if (pos == NULL)
+		return failed(NULL, SR_ENOMEM, "parse arguments");
+	int npos = 0;
+	bool flags_done = false;
+	for (; i < argc; i++) {
+		if (!flags_done && strcmp(argv[i], "--") == 0) {
+			flags_done = true;
+		} else if (!flags_done && is_flag(argv[i])) {
+			if ((rv = parse_flag(&c, argc, argv, &i)) != 0) {
+				free(pos);
+				return rv;
+			}
+		} else {
+			pos[npos++] = argv[i];
+		}
+	}
+	bool explicit_coordinator = c.ncoordinators > 0;
+	if (c.help) {
+		print_help(stdout, c.cmd);
+		free(pos);
+		return 0;
+	}
+	if (npos < c.cmd->minargs) {
+		char what[32];
+		arg_name(c.cmd, npos, what, sizeof(what));
+		rv = usage(c.cmd, "missing %s", what);
+	} else if (c.cmd->maxargs >= 0 && npos > c.cmd->maxargs) {
+		rv = usage(c.cmd, "unexpected argument '%.40s'", pos[c.cmd->maxargs]);
+	} else {
+		/* The environment's coordinator is a default, not a choice: it
+		 * goes after parsing so status can tell the two apart. */
+		env = getenv("SNOWRANGE_COORDINATOR");
+		if (!explicit_coordinator && env != NULL && env[0] != '\0' &&
+		    c.cmd->fn != cmd_status)
+			c.coordinators[c.ncoordinators++] = env;
+		c.args = pos;
+		c.nargs = npos;
+		rv = c.cmd->fn(&c);
+	}
+	free(pos);
+	return rv;
+}

@@ -1,0 +1,375 @@
+/*
+ * The remote client (snowrange/client.h): one wire_chan per handle, one
+ * wire_call per function. Every function builds a Request with the right
+ * body, lets wire_call check the envelope, then copies the reply into the
+ * public structs, so no protobuf-c or nng type leaves this file.
+ *
+ * Arguments the peer would reject anyway (a bad name, a count out of range)
+ * are rejected here first with SR_EINVAL: it saves a round trip and gives the
+ * caller a message even when the peer is down.
+ */
+#include "snowrange/client.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "wire.h"
+
+struct sr_client {
+	struct wire_chan *ch;
+	/* The last failure's message belongs to the handle, not to a thread:
+	 * when two calls on one handle fail at the same time, the later one
+	 * overwrites the earlier one's message. The mutex only keeps the two
+	 * writes from interleaving; a caller that needs the message of its own
+	 * failure must not share the handle with threads that may fail too.
+	 * Successful calls leave the message alone, so the fast path takes no
+	 * lock. */
+	pthread_mutex_t mu;
+	char errmsg[WIRE_ERRMSG_MAX];
+};
+
+/* Records msg as the handle's last error and returns err, so that failure
+ * paths read "return fail(cl, SR_EINVAL, ...)". */
+static int
+fail(sr_client *cl, int err, const char *f, ...)
+{
+	char buf[WIRE_ERRMSG_MAX];
+	va_list ap;
+	va_start(ap, f);
+	vsnprintf(buf, sizeof(buf), f, ap);
+	va_end(ap);
+	pthread_mutex_lock(&cl->mu);
+	sr_strlcpy(cl->errmsg, buf, sizeof(cl->errmsg));
+	pthread_mutex_unlock(&cl->mu);
+	return err;
+}
+
+/* One round trip: on failure the transport's or the peer's message becomes
+ * the handle's last error. */
+static int
+call(sr_client *cl, Sr__Request *req, Sr__Response **resp)
+{
+	char errbuf[WIRE_ERRMSG_MAX] = "";
+	int rv = wire_call(cl->ch, req, resp, errbuf, sizeof(errbuf));
+	if (rv != SR_OK)
+		return fail(cl, rv, "%s", errbuf[0] ? errbuf : sr_strerror(rv));
+	return SR_OK;
+}
+
+/* Copies a string from the wire; protobuf-c gives NULL for nothing only in
+ * hand-built messages, but a missing string must never crash us. */
+static void
+copy_str(char *dst, const char *src, size_t dstlen)
+{
+	sr_strlcpy(dst, src != NULL ? src : "", dstlen);
+}
+
+static void
+seq_info_copy(sr_seq_info *dst, const Sr__SeqInfo *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src == NULL)
+		return;
+	copy_str(dst->name, src->name, sizeof(dst->name));
+	dst->start = src->start;
+	dst->hwm = src->hwm;
+	dst->chunk_size = src->chunk_size;
+	dst->max_value = src->max_value;
+	dst->min_chunk = src->min_chunk;
+	dst->max_chunk = src->max_chunk;
+	dst->spare_chunks = src->spare_chunks;
+	dst->users = src->users;
+	dst->block = src->mode == 1;
+}
+
+/* ---- lifetime ---- */
+
+int
+sr_client_open(const char *url, int timeout_ms, sr_client **out)
+{
+	if (out == NULL)
+		return SR_EINVAL;
+	*out = NULL;
+	if (url == NULL || url[0] == '\0' || timeout_ms <= 0)
+		return SR_EINVAL;
+	sr_client *cl = calloc(1, sizeof(*cl));
+	if (cl == NULL)
+		return SR_ENOMEM;
+	if (pthread_mutex_init(&cl->mu, NULL) != 0) {
+		free(cl);
+		return SR_ENOMEM;
+	}
+	int rv = wire_chan_open(url, timeout_ms, &cl->ch, NULL, 0);
+	if (rv != SR_OK) {
+		pthread_mutex_destroy(&cl->mu);
+		free(cl);
+		return rv;
+	}
+	*out = cl;
+	return SR_OK;
+}
+
+void
+sr_client_close(sr_client *cl)
+{
+	if (cl == NULL)
+		return;
+	wire_chan_close(cl->ch);
+	pthread_mutex_destroy(&cl->mu);
+	free(cl);
+}
+
+const char *
+sr_client_errmsg(sr_client *cl)
+{
+	if (cl == NULL)
+		return "no client handle";
+	return cl->errmsg;
+}
+
+/* ---- coordinator ---- */
+
+int
+sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
+    uint64_t *out, char node[65])
+{
+	if (cl == NULL)
+		return SR_EINVAL;
+	if (out == NULL)
+		return fail(cl, SR_EINVAL, "no output buffer");
+	if (count < 1 || count > WIRE_MAX_COUNT)
+		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count,
+		    WIRE_MAX_COUNT);
+	if (!sr_name_valid(seq))
+		return fail(cl, SR_EINVAL,
+		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
+
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__NextIdsRequest body = SR__NEXT_IDS_REQUEST__INIT;
+	body.sequence = (char *) seq;
+	body.count = count;
+	req.body_case = SR__REQUEST__BODY_NEXT_IDS;
+	req.next_ids = &body;
+
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	const Sr__NextIdsResponse *r = resp->next_ids;
+	/* A short or long reply would leave the caller's buffer half filled
+	 * or overrun it: the peer is broken, say so. */
+	if (r == NULL || r->n_ids != count) {
+		rv = fail(cl, SR_EPROTO, "asked for %u ids, got %zu", count,
+		    r != NULL ? r->n_ids : 0);
+		wire_response_free(resp);
+		return rv;
+	}
+	memcpy(out, r->ids, (size_t) count * sizeof(uint64_t));
+	if (node != NULL)
+		copy_str(node, r->node_name, 65);
+	wire_response_free(resp);
+	return SR_OK;
+}
+
+/* ---- master catalog ---- */
+
+int
+sr_client_seq_create(sr_client *cl, const sr_seq_spec *spec, sr_seq_info *info)
+{
+	if (cl == NULL)
+		return SR_EINVAL;
+	if (spec == NULL)
+		return fail(cl, SR_EINVAL, "no sequence spec");
+	if (!sr_name_valid(spec->name))
+		return fail(cl, SR_EINVAL,
+		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
+
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__SeqCreateRequest body = SR__SEQ_CREATE_REQUEST__INIT;
+	body.name = (char *) spec->name;
+	body.start = spec->start;
+	body.chunk_size = spec->chunk_size;
+	body.max_value = spec->max_value;
+	body.spare_chunks = spec->spare_chunks;
+	body.mode = spec->block ? 1 : 0;
+	body.min_chunk = spec->min_chunk;
+	body.max_chunk = spec->max_chunk;
+	req.body_case = SR__REQUEST__BODY_SEQ_CREATE;
+	req.seq_create = &body;
+
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	if (info != NULL)
+		seq_info_copy(info, resp->seq_create != NULL ? resp->seq_create->seq : NULL);
+	wire_response_free(resp);
+	return SR_OK;
+}
+
+int
+sr_client_seq_drop(sr_client *cl, const char *name)
+{
+	if (cl == NULL)
+		return SR_EINVAL;
+	if (!sr_name_valid(name))
+		return fail(cl, SR_EINVAL,
+		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
+
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__SeqDropRequest body = SR__SEQ_DROP_REQUEST__INIT;
+	body.name = (char *) name;
+	req.body_case = SR__REQUEST__BODY_SEQ_DROP;
+	req.seq_drop = &body;
+
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	wire_response_free(resp);
+	return SR_OK;
+}
+
+int
+sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n)
+{
+	if (cl == NULL)
+		return SR_EINVAL;
+	if (out == NULL || n == NULL)
+		return fail(cl, SR_EINVAL, "no output pointers");
+	*out = NULL;
+	*n = 0;
+
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__SeqListRequest body = SR__SEQ_LIST_REQUEST__INIT;
+	req.body_case = SR__REQUEST__BODY_SEQ_LIST;
+	req.seq_list = &body;
+
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	const Sr__SeqListResponse *r = resp->seq_list;
+	size_t cnt = r != NULL ? r->n_seqs : 0;
+	if (cnt > 0) {
+		sr_seq_info *v = calloc(cnt, sizeof(*v));
+		if (v == NULL) {
+			wire_response_free(resp);
+			return fail(cl, SR_ENOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < cnt; i++)
+			seq_info_copy(&v[i], r->seqs[i]);
+		*out = v;
+		*n = cnt;
+	}
+	wire_response_free(resp);
+	return SR_OK;
+}
+
+/* ---- status ---- */
+
+/* Fills st's arrays from r; on ENOMEM the caller frees what was made. */
+static int
+status_copy(sr_status *st, const Sr__StatusResponse *r)
+{
+	copy_str(st->role, r->role, sizeof(st->role));
+	copy_str(st->name, r->name, sizeof(st->name));
+	copy_str(st->master_url, r->master_url, sizeof(st->master_url));
+	st->node_id = r->node_id;
+	st->term = r->term;
+
+	if (r->n_nodes > 0) {
+		if ((st->nodes = calloc(r->n_nodes, sizeof(*st->nodes))) == NULL)
+			return SR_ENOMEM;
+		st->nnodes = r->n_nodes;
+		for (size_t i = 0; i < r->n_nodes; i++) {
+			const Sr__NodeInfo *s = r->nodes[i];
+			sr_node_info *d = &st->nodes[i];
+			if (s == NULL)
+				continue;
+			d->node_id = s->node_id;
+			copy_str(d->name, s->name, sizeof(d->name));
+			copy_str(d->listen_url, s->listen_url, sizeof(d->listen_url));
+			d->alive = s->alive ? 1 : 0;
+			d->last_seen_ms = s->last_seen_ms;
+		}
+	}
+	if (r->n_seqs > 0) {
+		if ((st->seqs = calloc(r->n_seqs, sizeof(*st->seqs))) == NULL)
+			return SR_ENOMEM;
+		st->nseqs = r->n_seqs;
+		for (size_t i = 0; i < r->n_seqs; i++)
+			seq_info_copy(&st->seqs[i], r->seqs[i]);
+	}
+	if (r->n_chunks > 0) {
+		if ((st->chunks = calloc(r->n_chunks, sizeof(*st->chunks))) == NULL)
+			return SR_ENOMEM;
+		st->nchunks = r->n_chunks;
+		for (size_t i = 0; i < r->n_chunks; i++) {
+			const Sr__HeldChunk *s = r->chunks[i];
+			sr_held_chunk *d = &st->chunks[i];
+			if (s == NULL)
+				continue;
+			copy_str(d->sequence, s->sequence, sizeof(d->sequence));
+			if (s->chunk != NULL) {
+				d->start = s->chunk->start;
+				d->n = s->chunk->n;
+				d->k = s->chunk->k;
+				d->c = s->chunk->c;
+			}
+			d->used = s->used;
+			d->current = s->current ? 1 : 0;
+		}
+	}
+	return SR_OK;
+}
+
+int
+sr_client_status(sr_client *cl, sr_status *st)
+{
+	if (cl == NULL)
+		return SR_EINVAL;
+	if (st == NULL)
+		return fail(cl, SR_EINVAL, "no status struct");
+	/* Zeroed first, so sr_status_free is safe after any failure. */
+	memset(st, 0, sizeof(*st));
+
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__StatusRequest body = SR__STATUS_REQUEST__INIT;
+	req.body_case = SR__REQUEST__BODY_STATUS;
+	req.status = &body;
+
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	if (resp->status == NULL) {
+		wire_response_free(resp);
+		return fail(cl, SR_EPROTO, "status reply without a body");
+	}
+	rv = status_copy(st, resp->status);
+	wire_response_free(resp);
+	if (rv != SR_OK) {
+		sr_status_free(st);
+		return fail(cl, rv, "out of memory");
+	}
+	return SR_OK;
+}
+
+void
+sr_status_free(sr_status *st)
+{
+	if (st == NULL)
+		return;
+	free(st->nodes);
+	free(st->seqs);
+	free(st->chunks);
+	st->nodes = NULL;
+	st->seqs = NULL;
+	st->chunks = NULL;
+	st->nnodes = st->nseqs = st->nchunks = 0;
+}

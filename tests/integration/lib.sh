@@ -1,0 +1,83 @@
+# Shared helpers for the integration scripts: start real master and
+# coordinator processes on ipc paths in a private temp dir, and stop every
+# process they started, whatever happens (trap on EXIT).
+#
+# Usage: source lib.sh BUILD_DIR
+
+BUILD=${1:?build dir}
+MASTER_BIN=$BUILD/snowrange-master
+COORD_BIN=$BUILD/snowrange-coordinator
+CLI=$BUILD/snowrange
+WORK=$(mktemp -d /tmp/sr-it.XXXXXX)
+MASTER_URL=ipc://$WORK/master.ipc
+declare -A PIDS=()
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+fail() {
+	log "FAIL: $*"
+	exit 1
+}
+
+cleanup() {
+	local rc=$?
+	for name in "${!PIDS[@]}"; do
+		kill -9 "${PIDS[$name]}" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	if [[ $rc -ne 0 ]]; then
+		log "logs kept in $WORK"
+		tail -n 20 "$WORK"/*.log >&2 2>/dev/null || true
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+
+coord_url() { echo "ipc://$WORK/$1.ipc"; }
+
+# Waits (bounded) until the CLI gets a status reply from URL.
+wait_ready() {
+	local url=$1 i
+	for ((i = 0; i < 100; i++)); do
+		"$CLI" -m "$url" --timeout 500 status >/dev/null 2>&1 && return 0
+		"$CLI" -c "$url" --timeout 500 status >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "nothing answers at $url"
+}
+
+start_master() {
+	"$MASTER_BIN" --data-dir "$WORK/data" --listen "$MASTER_URL" "$@" \
+		>>"$WORK/master.log" 2>&1 &
+	PIDS[master]=$!
+	wait_ready "$MASTER_URL"
+}
+
+# start_coord NAME [extra flags]: the operator's join command.
+start_coord() {
+	local name=$1
+	shift
+	"$COORD_BIN" join "$MASTER_URL" --name "$name" --listen "$(coord_url "$name")" "$@" \
+		>>"$WORK/$name.log" 2>&1 &
+	PIDS[$name]=$!
+	wait_ready "$(coord_url "$name")"
+}
+
+kill9() {
+	kill -9 "${PIDS[$1]}" 2>/dev/null || true
+	wait "${PIDS[$1]}" 2>/dev/null || true
+	unset "PIDS[$1]"
+}
+
+stop() {
+	kill -TERM "${PIDS[$1]}" 2>/dev/null || true
+	local i
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "${PIDS[$1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "${PIDS[$1]}" 2>/dev/null || true
+	wait "${PIDS[$1]}" 2>/dev/null || true
+	unset "PIDS[$1]"
+}
