@@ -164,9 +164,18 @@ struct ini_ctx {
 	char *errbuf;
 	size_t errlen;
 	int err;
-	char **keep; /* strings kept alive for SR_OPT_STR targets */
-	size_t nkeep;
+	struct sr_opts_mem *mem; /* strings kept alive for SR_OPT_STR targets */
 };
+
+void
+sr_opts_mem_free(struct sr_opts_mem *mem)
+{
+	for (size_t i = 0; i < mem->n; i++)
+		free(mem->v[i]);
+	free(mem->v);
+	mem->v = NULL;
+	mem->n = 0;
+}
 
 static int
 ini_cb(void *user, const char *section, const char *name, const char *value)
@@ -180,14 +189,15 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 		return 0;
 	}
 	char *v = strdup(value);
-	char **k = realloc(ctx->keep, (ctx->nkeep + 1) * sizeof(char *));
+	char **k = realloc(ctx->mem->v, (ctx->mem->n + 1) * sizeof(char *));
+	if (k != NULL)
+		ctx->mem->v = k;
 	if (v == NULL || k == NULL) {
 		free(v);
 		ctx->err = SR_ENOMEM;
 		return 0;
 	}
-	ctx->keep = k;
-	ctx->keep[ctx->nkeep++] = v;
+	ctx->mem->v[ctx->mem->n++] = v;
 	if ((ctx->err = opt_set(o, v, ctx->errbuf, ctx->errlen)) != SR_OK)
 		return 0;
 	return 1;
@@ -195,7 +205,7 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 
 int
 sr_opts_parse(const struct sr_opt *opts, size_t nopts, int argc, char **argv,
-    int *npos, char *errbuf, size_t errlen)
+    int *npos, struct sr_opts_mem *mem, char *errbuf, size_t errlen)
 {
 	for (size_t i = 0; i < nopts; i++) {
 		if (opts[i].def == NULL) {
@@ -216,9 +226,7 @@ sr_opts_parse(const struct sr_opt *opts, size_t nopts, int argc, char **argv,
 			file = argv[i] + 9;
 		if (file == NULL)
 			continue;
-		/* The strings stay alive for the process: the daemons parse once. */
-		static struct ini_ctx ctx;
-		ctx = (struct ini_ctx){opts, nopts, errbuf, errlen, 0, NULL, 0};
+		struct ini_ctx ctx = {opts, nopts, errbuf, errlen, 0, mem};
 		int rv = ini_parse(file, ini_cb, &ctx);
 		if (rv < 0) {
 			snprintf(errbuf, errlen, "config file %s: cannot open", file);

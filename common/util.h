@@ -45,6 +45,15 @@ struct sr_opt {
 	const char *help;
 };
 
+/* Strings read from a config file, owned by the caller of sr_opts_parse:
+ * string settings point into them until sr_opts_mem_free. */
+struct sr_opts_mem {
+	char **v;
+	size_t n;
+};
+
+void sr_opts_mem_free(struct sr_opts_mem *mem);
+
 /*
  * Sets defaults, then reads an INI file when --config FILE is among argv,
  * then flags (--name value or --name=value; a bool flag alone means true).
@@ -52,7 +61,8 @@ struct sr_opt {
  * On error returns SR_EINVAL with a message naming the option in errbuf.
  */
 int sr_opts_parse(const struct sr_opt *opts, size_t nopts, int argc,
-    char **argv, int *npos, char *errbuf, size_t errlen);
+    char **argv, int *npos, struct sr_opts_mem *mem, char *errbuf,
+    size_t errlen);
 
 /* Prints "  --name VALUE   help (default: def)" for every option. */
 void sr_opts_usage(const struct sr_opt *opts, size_t nopts);

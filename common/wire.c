@@ -11,6 +11,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,8 @@ exchange(struct wire_chan *ch, nng_msg *msg, nng_msg **reply)
 		nng_ctx_close(ctx);
 		return rv;
 	}
+	/* One deadline bounds the whole call: send and receive share it. */
+	nng_time deadline = nng_clock() + (nng_time) ch->timeout_ms;
 	nng_aio_set_timeout(aio, ch->timeout_ms);
 	nng_aio_set_msg(aio, msg);
 	nng_ctx_send(ctx, aio);
@@ -191,6 +194,8 @@ exchange(struct wire_chan *ch, nng_msg *msg, nng_msg **reply)
 		nng_msg_free(nng_aio_get_msg(aio));
 		goto out;
 	}
+	nng_time now = nng_clock();
+	nng_aio_set_timeout(aio, now < deadline ? (nng_duration) (deadline - now) : 1);
 	nng_ctx_recv(ctx, aio);
 	nng_aio_wait(aio);
 	if ((rv = nng_aio_result(aio)) == 0)

@@ -263,12 +263,12 @@ cmd_join(const char *master_url)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+static int
+run(int argc, char **argv, struct sr_opts_mem *mem)
 {
 	char err[256] = "";
 	int npos, rc;
-	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, err, sizeof(err)) != 0) {
+	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, mem, err, sizeof(err)) != 0) {
 		fprintf(stderr, "snowrange-coordinator: %s\n", err);
 		usage();
 		return 2;
@@ -286,6 +286,15 @@ main(int argc, char **argv)
 		usage();
 		rc = 2;
 	}
-	nng_fini();
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sr_opts_mem mem = {0};
+	int rc = run(argc, argv, &mem);
+	sr_opts_mem_free(&mem);
+	nng_fini(); /* so that leak checkers see nng's globals released */
 	return rc;
 }

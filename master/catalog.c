@@ -112,6 +112,8 @@ seq_pos(const struct catalog *cat, const char *name)
 static struct seq *
 seq_find(const struct catalog *cat, const char *name)
 {
+	if (cat->nseqs == 0)
+		return NULL; /* bsearch must not see a NULL base */
 	struct seq **p = bsearch(name, cat->seqs, cat->nseqs, sizeof(*p), seq_cmp);
 	return p != NULL ? *p : NULL;
 }

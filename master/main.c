@@ -57,12 +57,12 @@ usage(void)
 	sr_opts_usage(options, NOPTS);
 }
 
-int
-main(int argc, char **argv)
+static int
+run(int argc, char **argv, struct sr_opts_mem *mem)
 {
 	char err[256] = "";
 	int npos;
-	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, err, sizeof(err)) != SR_OK) {
+	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, mem, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-master: %s\n", err);
 		usage();
 		return 2;
@@ -103,13 +103,21 @@ main(int argc, char **argv)
 	int rv = master_start(&cfg, &m, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-master: %s (%s)\n", err, sr_errname(rv));
-		nng_fini();
 		return 1;
 	}
 	int sig;
 	sigwait(&sigs, &sig);
 	sr_log("master", "signal %d: stopping", sig);
 	master_stop(m);
-	nng_fini();
 	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sr_opts_mem mem = {0};
+	int rc = run(argc, argv, &mem);
+	sr_opts_mem_free(&mem);
+	nng_fini(); /* so that leak checkers see nng's globals released */
+	return rc;
 }

@@ -70,14 +70,24 @@ kill9() {
 	unset "PIDS[$1]"
 }
 
+# stop NAME: SIGTERM, then the process must exit by itself, cleanly (exit 0;
+# under the sanitizer build that also means no leak and no error report).
 stop() {
-	kill -TERM "${PIDS[$1]}" 2>/dev/null || true
-	local i
+	local pid=${PIDS[$1]} i rc=0
+	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < 100; i++)); do
-		kill -0 "${PIDS[$1]}" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "${PIDS[$1]}" 2>/dev/null || true
-	wait "${PIDS[$1]}" 2>/dev/null || true
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -9 "$pid" 2>/dev/null || true
+		unset "PIDS[$1]"
+		fail "$1 did not stop within 10 s of SIGTERM"
+	fi
+	wait "$pid" || rc=$?
 	unset "PIDS[$1]"
+	((rc == 0)) || fail "$1 exited with status $rc (see $WORK/$1.log)"
+	if grep -q "Sanitizer" "$WORK/$1.log" 2>/dev/null; then
+		fail "$1: sanitizer report in $WORK/$1.log"
+	fi
 }

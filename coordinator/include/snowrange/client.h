@@ -28,8 +28,9 @@ int sr_client_open(const char *url, int timeout_ms, sr_client **out);
 /* NULL-safe. */
 void sr_client_close(sr_client *cl);
 
-/* The message of the last failed call on this thread's behalf: the peer's
- * explanation or the transport's. Valid until the next call on cl. */
+/* The message of the last failed call on this handle: the peer's
+ * explanation or the transport's. Concurrent failing calls on one handle may
+ * overwrite each other's message. Valid until the next failing call. */
 const char *sr_client_errmsg(sr_client *cl);
 
 /* ---- coordinator ---- */

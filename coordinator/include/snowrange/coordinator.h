@@ -50,9 +50,9 @@ typedef struct sr_coordinator sr_coordinator;
  * Joins the master named in cfg and starts the background thread that leases
  * chunks and sends heartbeats. Strings in cfg are copied. On success *out is a
  * handle the caller owns and frees with sr_coordinator_close.
- * Errors: SR_EINVAL (bad config; see sr_coordinator_errmsg(NULL) is not
- * available, so errbuf gets the reason when given), SR_EUNAVAILABLE (the
- * master did not answer within join_timeout_ms), SR_ENOMEM.
+ * On failure errbuf (if given) receives a message naming what was wrong.
+ * Errors: SR_EINVAL (bad config), SR_EUNAVAILABLE (the master did not answer
+ * within join_timeout_ms), SR_ENOMEM, or the master's refusal of the join.
  */
 int sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
     char *errbuf, size_t errlen);
