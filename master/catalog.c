@@ -47,6 +47,8 @@ struct catalog {
 	size_t nseqs;
 	struct node *nodes;
 	size_t nnodes;
+	struct store_worker *workers; /* one row per worker id ever granted */
+	size_t nworkers;
 	char errmsg[256];
 };
 
@@ -72,6 +74,25 @@ catalog_config_init(struct catalog_config *cfg)
 	cfg->default_max_chunk = 1u << 20;
 	cfg->target_range_ms = 10000;
 	cfg->max_spare = 1024;
+	cfg->worker_grace_ms = 2000;
+	cfg->layout = (struct store_layout){
+		.set = 1, .time_bits = 41, .worker_bits = 10, .seq_bits = 12,
+		.unit_ms = 1, .epoch_ms = INT64_C(1704067200000),
+	};
+}
+
+const struct store_layout *
+catalog_layout(const struct catalog *cat)
+{
+	return &cat->cfg.layout;
+}
+
+static bool
+layout_equal(const struct store_layout *a, const struct store_layout *b)
+{
+	return a->time_bits == b->time_bits && a->worker_bits == b->worker_bits &&
+	    a->seq_bits == b->seq_bits && a->unit_ms == b->unit_ms &&
+	    a->epoch_ms == b->epoch_ms;
 }
 
 const char *
@@ -210,6 +231,34 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 			cat->nodes[i].row.last_seen_ms = now_ms;
 		cat->nnodes++;
 	}
+	if (rv == SR_OK && state.nworkers > 0) {
+		cat->workers = calloc(state.nworkers, sizeof(*cat->workers));
+		if (cat->workers == NULL)
+			rv = SR_ENOMEM;
+	}
+	for (size_t i = 0; i < state.nworkers && rv == SR_OK; i++) {
+		struct store_worker *w = &cat->workers[cat->nworkers++];
+		*w = state.workers[i];
+		/* Its holder may still be issuing: live for one TTL from now. */
+		if (w->expires_ms < now_ms + (int64_t) cfg->lease_ttl_ms)
+			w->expires_ms = now_ms + (int64_t) cfg->lease_ttl_ms;
+	}
+	if (rv == SR_OK && state.layout.set &&
+	    !layout_equal(&state.layout, &cfg->layout)) {
+		rv = fail(cat, SR_EINVAL,
+		    "the store was created with Snowflake layout %u/%u/%u/%ums/epoch %lld; "
+		    "refusing %u/%u/%u/%ums/epoch %lld (txids could repeat)",
+		    state.layout.time_bits, state.layout.worker_bits, state.layout.seq_bits,
+		    state.layout.unit_ms, (long long) state.layout.epoch_ms,
+		    cfg->layout.time_bits, cfg->layout.worker_bits, cfg->layout.seq_bits,
+		    cfg->layout.unit_ms, (long long) cfg->layout.epoch_ms);
+	} else if (rv == SR_OK && !state.layout.set) {
+		struct store_op op = {.kind = STORE_PUT_LAYOUT};
+		op.u.layout = cfg->layout;
+		op.u.layout.set = 1;
+		if ((rv = store_commit(st, cat->term, &op, 1)) != SR_OK)
+			fail(cat, rv, "cannot store the layout: %s", store_errmsg(st));
+	}
 out:
 	store_state_free(&state);
 	if (rv != SR_OK) {
@@ -229,6 +278,7 @@ catalog_close(struct catalog *cat)
 		seq_free(cat->seqs[i]);
 	free(cat->seqs);
 	free(cat->nodes);
+	free(cat->workers);
 	free(cat);
 }
 
@@ -393,9 +443,111 @@ catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
 
 /* ---- nodes ---- */
 
+/* ---- worker ids ---- */
+
+static uint64_t
+ttl_ticks(const struct catalog *cat)
+{
+	uint32_t unit = cat->cfg.layout.unit_ms ? cat->cfg.layout.unit_ms : 1;
+	return (cat->cfg.lease_ttl_ms + unit - 1) / unit;
+}
+
+static struct store_worker *
+worker_find(const struct catalog *cat, uint32_t id)
+{
+	for (size_t i = 0; i < cat->nworkers; i++)
+		if (cat->workers[i].id == id)
+			return &cat->workers[i];
+	return NULL;
+}
+
+static bool
+worker_free(const struct catalog *cat, const struct store_worker *w, int64_t now_ms)
+{
+	return w->expires_ms + (int64_t) cat->cfg.worker_grace_ms <= now_ms;
+}
+
+/*
+ * Chooses a worker id for node_id and fills *row with its new grant and *g
+ * with what the node is told; changes nothing. Prefers the node's own
+ * earlier id, then one never granted, then the one free the longest. A row
+ * that exists gives the floor: the highest tick its holders reported plus
+ * one TTL, and at least the tick at which its last lease ended.
+ */
+static bool
+worker_pick(const struct catalog *cat, uint64_t node_id, int64_t now_ms,
+    struct store_worker *row, struct catalog_grant *g)
+{
+	uint64_t limit = UINT64_C(1) << cat->cfg.layout.worker_bits;
+	const struct store_worker *best = NULL;
+	bool fresh = false;
+	uint32_t fresh_id = 0;
+
+	for (size_t i = 0; i < cat->nworkers; i++) {
+		const struct store_worker *w = &cat->workers[i];
+		if (w->id >= limit || !worker_free(cat, w, now_ms))
+			continue;
+		if (w->node_id == node_id) {
+			best = w;
+			break;
+		}
+		if (best == NULL || w->expires_ms < best->expires_ms)
+			best = w;
+	}
+	if (best == NULL || best->node_id != node_id) {
+		/* The smallest id never granted, if any. */
+		for (uint64_t id = 0; id < limit && id <= cat->nworkers; id++) {
+			if (worker_find(cat, (uint32_t) id) == NULL) {
+				fresh = true;
+				fresh_id = (uint32_t) id;
+				break;
+			}
+		}
+	}
+	memset(g, 0, sizeof(*g));
+	if (fresh && (best == NULL || best->node_id != node_id)) {
+		*row = (struct store_worker){fresh_id, node_id, 0, 0};
+	} else if (best != NULL) {
+		*row = *best;
+		const struct store_layout *l = &cat->cfg.layout;
+		uint64_t floor = row->last_tick + ttl_ticks(cat);
+		if (row->expires_ms > l->epoch_ms) {
+			uint64_t end = (uint64_t) (row->expires_ms - l->epoch_ms) / l->unit_ms;
+			if (end > floor)
+				floor = end;
+		}
+		g->floor_tick = floor;
+		row->node_id = node_id;
+	} else {
+		return false;
+	}
+	row->expires_ms = now_ms + (int64_t) cat->cfg.lease_ttl_ms;
+	g->has = 1;
+	g->worker_id = row->id;
+	return true;
+}
+
+/* Applies a committed worker row to memory. */
+static int
+worker_apply(struct catalog *cat, const struct store_worker *row)
+{
+	struct store_worker *w = worker_find(cat, row->id);
+	if (w == NULL) {
+		w = realloc(cat->workers, (cat->nworkers + 1) * sizeof(*w));
+		if (w == NULL)
+			return fail(cat, SR_ENOMEM, "out of memory");
+		cat->workers = w;
+		w = &cat->workers[cat->nworkers++];
+	}
+	*w = *row;
+	return SR_OK;
+}
+
+/* ---- nodes ---- */
+
 int
 catalog_node_join(struct catalog *cat, const char *name, const char *url,
-    int64_t now_ms, uint64_t *id)
+    int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
 {
 	if (!sr_name_valid(name))
 		return fail(cat, SR_EINVAL,
@@ -405,36 +557,43 @@ catalog_node_join(struct catalog *cat, const char *name, const char *url,
 	if (strlen(url) > STORE_URL_MAX)
 		return fail(cat, SR_EINVAL, "listen url longer than %d bytes", STORE_URL_MAX);
 	struct node *n = node_find_name(cat, name);
-	struct store_op op = {.kind = STORE_PUT_NODE};
+	struct store_op ops[2] = {{.kind = STORE_PUT_NODE}, {.kind = STORE_PUT_WORKER}};
+	struct store_node *row = &ops[0].u.node;
 	if (n != NULL) {
-		op.u.node = n->row;
+		*row = n->row;
 	} else {
 		uint64_t max = 0;
 		for (size_t i = 0; i < cat->nnodes; i++)
 			if (cat->nodes[i].row.id > max)
 				max = cat->nodes[i].row.id;
-		op.u.node.id = max + 1;
-		sr_strlcpy(op.u.node.name, name, sizeof(op.u.node.name));
+		row->id = max + 1;
+		sr_strlcpy(row->name, name, sizeof(row->name));
 		struct node *v = realloc(cat->nodes, (cat->nnodes + 1) * sizeof(*v));
 		if (v == NULL)
 			return fail(cat, SR_ENOMEM, "out of memory");
 		cat->nodes = v;
 	}
-	sr_strlcpy(op.u.node.url, url, sizeof(op.u.node.url));
-	op.u.node.last_seen_ms = now_ms;
-	op.u.node.left = 0;
-	int rv = commit_one(cat, &op);
+	sr_strlcpy(row->url, url, sizeof(row->url));
+	row->last_seen_ms = now_ms;
+	row->left = 0;
+	struct catalog_grant g;
+	bool granted = worker_pick(cat, row->id, now_ms, &ops[1].u.worker, &g);
+	int rv = store_commit(cat->st, cat->term, ops, granted ? 2 : 1);
 	if (rv != SR_OK)
+		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	if (granted && (rv = worker_apply(cat, &ops[1].u.worker)) != SR_OK)
 		return rv;
 	if (n == NULL)
 		n = &cat->nodes[cat->nnodes++];
-	n->row = op.u.node;
+	n->row = *row;
 	*id = n->row.id;
+	*grant = g;
 	return SR_OK;
 }
 
 int
-catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms)
+catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
+    int holds, uint32_t worker_id, uint64_t tick, struct catalog_grant *grant)
 {
 	struct node *n = node_find(cat, id);
 	if (n == NULL || n->row.left)
@@ -443,24 +602,75 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms)
 	/* Liveness is kept in memory: after a restart every stored node counts
 	 * as live for one TTL anyway, so persisting each beat buys nothing. */
 	n->row.last_seen_ms = now_ms;
+	memset(grant, 0, sizeof(*grant));
+
+	struct store_op ops[2] = {{.kind = STORE_PUT_WORKER}, {.kind = STORE_PUT_WORKER}};
+	size_t nops = 0;
+	struct store_worker *w = holds ? worker_find(cat, worker_id) : NULL;
+	if (w != NULL && w->node_id == id) {
+		struct store_worker *row = &ops[nops++].u.worker;
+		*row = *w;
+		if (tick > row->last_tick)
+			row->last_tick = tick;
+		if (w->expires_ms >= now_ms) {
+			/* Still ours and live: renew. */
+			row->expires_ms = now_ms + (int64_t) cat->cfg.lease_ttl_ms;
+			grant->has = 1;
+			grant->worker_id = row->id;
+		}
+	}
+	if (!grant->has && worker_pick(cat, id, now_ms, &ops[nops].u.worker, grant))
+		nops++;
+	if (nops == 0)
+		return SR_OK;
+	int rv = store_commit(cat->st, cat->term, ops, nops);
+	if (rv != SR_OK) {
+		memset(grant, 0, sizeof(*grant));
+		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	}
+	for (size_t i = 0; i < nops; i++)
+		if ((rv = worker_apply(cat, &ops[i].u.worker)) != SR_OK)
+			return rv;
 	return SR_OK;
 }
 
 int
-catalog_node_leave(struct catalog *cat, uint64_t id)
+catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_ms)
 {
 	struct node *n = node_find(cat, id);
 	if (n == NULL || n->row.left)
 		return fail(cat, SR_ENOTJOINED, "node %llu is not joined",
 		    (unsigned long long) id);
-	struct store_op op = {.kind = STORE_PUT_NODE};
-	op.u.node = n->row;
-	op.u.node.left = 1;
-	int rv = commit_one(cat, &op);
-	if (rv != SR_OK)
-		return rv;
-	n->row.left = 1;
-	return SR_OK;
+	size_t nops = 1;
+	for (size_t i = 0; i < cat->nworkers; i++)
+		nops += cat->workers[i].node_id == id && cat->workers[i].expires_ms > now_ms;
+	struct store_op *ops = calloc(nops, sizeof(*ops));
+	if (ops == NULL)
+		return fail(cat, SR_ENOMEM, "out of memory");
+	ops[0].kind = STORE_PUT_NODE;
+	ops[0].u.node = n->row;
+	ops[0].u.node.left = 1;
+	for (size_t i = 0, j = 1; i < cat->nworkers; i++) {
+		const struct store_worker *w = &cat->workers[i];
+		if (w->node_id != id || w->expires_ms <= now_ms)
+			continue;
+		ops[j].kind = STORE_PUT_WORKER;
+		ops[j].u.worker = *w;
+		ops[j].u.worker.expires_ms = now_ms;
+		if (tick > w->last_tick)
+			ops[j].u.worker.last_tick = tick;
+		j++;
+	}
+	int rv = store_commit(cat->st, cat->term, ops, nops);
+	if (rv == SR_OK) {
+		n->row.left = 1;
+		for (size_t j = 1; j < nops && rv == SR_OK; j++)
+			rv = worker_apply(cat, &ops[j].u.worker);
+	} else {
+		fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	}
+	free(ops);
+	return rv;
 }
 
 size_t
@@ -475,8 +685,17 @@ catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
 {
 	if (i >= cat->nnodes)
 		return SR_ENOTFOUND;
+	memset(out, 0, sizeof(*out));
 	out->row = cat->nodes[i].row;
 	out->alive = node_alive(cat, &cat->nodes[i], now_ms);
+	for (size_t j = 0; j < cat->nworkers; j++) {
+		const struct store_worker *w = &cat->workers[j];
+		if (w->node_id == out->row.id &&
+		    (!out->has_worker || w->expires_ms > out->worker.expires_ms)) {
+			out->has_worker = 1;
+			out->worker = *w;
+		}
+	}
 	return SR_OK;
 }
 

@@ -22,10 +22,14 @@ struct catalog_config {
 	uint64_t default_max_chunk; /* upper bound for the dynamic chunk size */
 	uint32_t target_range_ms;   /* the dynamic chunk size aims at this */
 	uint32_t max_spare;         /* cap on spare_chunks per sequence */
+	uint32_t worker_grace_ms;   /* a worker id is re-granted this long after
+	                             * its lease ended (>= tolerated clock skew) */
+	struct store_layout layout; /* the Snowflake layout; fixed at first start */
 };
 
 /* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 1048576,
- * target 10 s, max spare 1024). */
+ * target 10 s, max spare 1024, grace 2 s, layout 41/10/12 at 1 ms from
+ * 2024-01-01T00:00:00Z). */
 void catalog_config_init(struct catalog_config *cfg);
 
 /* What an operator asks for when creating a sequence; 0 means default. */
@@ -45,12 +49,23 @@ struct catalog_seq_info {
 struct catalog_node_info {
 	struct store_node row;
 	int alive;
+	int has_worker;           /* its newest grant, live or not: */
+	struct store_worker worker;
+};
+
+/* A Snowflake worker id lease handed to a node. */
+struct catalog_grant {
+	int has;                  /* 0: no worker id free, issue no txid */
+	uint32_t worker_id;
+	uint64_t floor_tick;      /* issue only ticks above this */
 };
 
 struct catalog;
 
-/* Loads the store, takes a new fencing term, and counts every stored node as
- * live for one TTL from now_ms. The catalog does not own st. */
+/* Loads the store, takes a new fencing term, and counts every stored node and
+ * worker grant as live for one TTL from now_ms. Stores the layout at the first
+ * start; refuses (SR_EINVAL) a layout different from the stored one, since
+ * txids of two layouts could collide. The catalog does not own st. */
 int catalog_open(struct store *st, const struct catalog_config *cfg,
     int64_t now_ms, struct catalog **out);
 /* NULL-safe. */
@@ -75,13 +90,26 @@ int catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
 
 /* ---- nodes ---- */
 
-/* Joins (or re-joins) the node called name; *id is stable per name. */
+/* Joins (or re-joins) the node called name; *id is stable per name. Also
+ * grants a worker id when one is free (grant->has = 0 otherwise); a worker
+ * id whose lease is still live, even the node's own from an earlier run, is
+ * never granted again before it expires plus the grace period. */
 int catalog_node_join(struct catalog *cat, const char *name, const char *url,
-    int64_t now_ms, uint64_t *id);
-/* Renews the node's liveness. SR_ENOTJOINED when unknown or left (the node
- * must join again). */
-int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms);
-int catalog_node_leave(struct catalog *cat, uint64_t id);
+    int64_t now_ms, uint64_t *id, struct catalog_grant *grant);
+/*
+ * Renews the node's liveness, and its worker lease when holds is set and
+ * the grant is still its own and live; tick (the node's last tick) raises
+ * the floor of the next holder. A node without a live grant gets a new one
+ * if a worker id is free. The grant is durable before this returns 0.
+ * Errors: SR_ENOTJOINED (unknown or left: join again), SR_EIO/SR_ESTALE.
+ */
+int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
+    int holds, uint32_t worker_id, uint64_t tick, struct catalog_grant *grant);
+/* Marks the node left and ends its worker leases now (reusable after the
+ * grace period). */
+int catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick,
+    int64_t now_ms);
+const struct store_layout *catalog_layout(const struct catalog *cat);
 size_t catalog_node_count(const struct catalog *cat);
 int catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
     struct catalog_node_info *out);

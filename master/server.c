@@ -50,6 +50,35 @@ seq_info_msg(struct wire_arena *a, const struct catalog_seq_info *in)
 	return s->name != NULL ? s : NULL;
 }
 
+/* The layout never changes while the master runs: no lock needed. */
+static Sr__Layout *
+layout_msg(struct master *m, struct wire_arena *a)
+{
+	const struct store_layout *l = catalog_layout(m->cat);
+	Sr__Layout *o = wire_alloc(a, sizeof(*o));
+	if (o == NULL)
+		return NULL;
+	sr__layout__init(o);
+	o->time_bits = l->time_bits;
+	o->worker_bits = l->worker_bits;
+	o->seq_bits = l->seq_bits;
+	o->unit_ms = l->unit_ms;
+	o->epoch_ms = l->epoch_ms;
+	return o;
+}
+
+static Sr__WorkerGrant *
+grant_msg(struct wire_arena *a, const struct catalog_grant *g)
+{
+	Sr__WorkerGrant *o = wire_alloc(a, sizeof(*o));
+	if (o == NULL)
+		return NULL;
+	sr__worker_grant__init(o);
+	o->worker_id = g->worker_id;
+	o->floor_tick = g->floor_tick;
+	return o;
+}
+
 #define OOM(errbuf, errlen) (snprintf(errbuf, errlen, "out of memory"), SR_ENOMEM)
 
 static int
@@ -62,17 +91,26 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (j == NULL)
 		return OOM(errbuf, errlen);
 	sr__join_response__init(j);
+	struct catalog_grant g;
 	pthread_mutex_lock(&m->mu);
 	int rv = catalog_node_join(m->cat, req->join->name, req->join->listen_url,
-	    sr_wall_ms(), &id);
+	    sr_wall_ms(), &id, &g);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	j->term = catalog_term(m->cat);
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK)
 		return rv;
-	sr_log("master", "node %s joined as id %llu (%s)", req->join->name,
-	    (unsigned long long) id, req->join->listen_url);
+	if (g.has)
+		sr_log("master", "node %s joined as id %llu (%s), worker %u above tick %llu",
+		    req->join->name, (unsigned long long) id, req->join->listen_url,
+		    g.worker_id, (unsigned long long) g.floor_tick);
+	else
+		sr_log("master", "node %s joined as id %llu (%s), no worker id free",
+		    req->join->name, (unsigned long long) id, req->join->listen_url);
+	if ((j->layout = layout_msg(m, a)) == NULL ||
+	    (g.has && (j->worker = grant_msg(a, &g)) == NULL))
+		return OOM(errbuf, errlen);
 	j->node_id = id;
 	j->lease_ttl_ms = m->lease_ttl_ms;
 	resp->body_case = SR__RESPONSE__BODY_JOIN;
@@ -89,13 +127,18 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (h == NULL)
 		return OOM(errbuf, errlen);
 	sr__heartbeat_response__init(h);
+	const Sr__HeartbeatRequest *q = req->heartbeat;
+	struct catalog_grant g;
 	pthread_mutex_lock(&m->mu);
-	int rv = catalog_node_heartbeat(m->cat, req->heartbeat->node_id, sr_wall_ms());
+	int rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(),
+	    q->holds_worker, q->worker_id, q->tick, &g);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK)
 		return rv;
+	if (g.has && (h->worker = grant_msg(a, &g)) == NULL)
+		return OOM(errbuf, errlen);
 	h->lease_ttl_ms = m->lease_ttl_ms;
 	resp->body_case = SR__RESPONSE__BODY_HEARTBEAT;
 	resp->heartbeat = h;
@@ -112,7 +155,8 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return OOM(errbuf, errlen);
 	sr__leave_response__init(l);
 	pthread_mutex_lock(&m->mu);
-	int rv = catalog_node_leave(m->cat, req->leave->node_id);
+	int rv = catalog_node_leave(m->cat, req->leave->node_id, req->leave->tick,
+	    sr_wall_ms());
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	pthread_mutex_unlock(&m->mu);
@@ -270,7 +314,10 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	int rv = seqs_msg(m, a, &r->seqs, &r->n_seqs);
 	size_t nn = catalog_node_count(m->cat);
 	r->term = catalog_term(m->cat);
+	r->layout = layout_msg(m, a);
 	r->nodes = wire_alloc(a, (nn + 1) * sizeof(*r->nodes));
+	if (r->layout == NULL)
+		rv = SR_ENOMEM;
 	if (r->nodes == NULL)
 		rv = SR_ENOMEM;
 	for (size_t i = 0; i < nn && rv == SR_OK; i++) {
@@ -287,6 +334,9 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 		n->listen_url = wire_strdup(a, info.row.url);
 		n->alive = info.alive;
 		n->last_seen_ms = (uint64_t) info.row.last_seen_ms;
+		n->has_worker = info.has_worker;
+		n->worker_id = info.worker.id;
+		n->worker_expires_ms = info.worker.expires_ms;
 		if (n->name == NULL || n->listen_url == NULL)
 			rv = SR_ENOMEM;
 		r->nodes[r->n_nodes++] = n;

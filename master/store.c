@@ -15,6 +15,7 @@ store_state_free(struct store_state *s)
 		return;
 	free(s->seqs);
 	free(s->nodes);
+	free(s->workers);
 	/* Zeroed, a freed state is an empty one: freeing it again is harmless. */
 	memset(s, 0, sizeof *s);
 }

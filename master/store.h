@@ -45,10 +45,28 @@ struct store_node {
 	uint32_t left;        /* 1 once the node said leave */
 };
 
+/* One Snowflake worker id grant. A row stays after its lease ends: its
+ * last_tick is the floor for the next holder. */
+struct store_worker {
+	uint32_t id;
+	uint64_t node_id;
+	int64_t expires_ms;  /* wall clock; the lease ends here */
+	uint64_t last_tick;  /* highest tick any holder reported */
+};
+
+/* The cluster's Snowflake layout, fixed at the first start. */
+struct store_layout {
+	uint32_t set; /* 0 = none stored yet */
+	uint32_t time_bits, worker_bits, seq_bits, unit_ms;
+	int64_t epoch_ms;
+};
+
 enum store_op_kind {
-	STORE_PUT_SEQ,  /* insert or replace op.seq */
-	STORE_DEL_SEQ,  /* delete the sequence named op.seq.name */
-	STORE_PUT_NODE, /* insert or replace op.node */
+	STORE_PUT_SEQ,    /* insert or replace op.seq */
+	STORE_DEL_SEQ,    /* delete the sequence named op.seq.name */
+	STORE_PUT_NODE,   /* insert or replace op.node */
+	STORE_PUT_WORKER, /* insert or replace op.worker */
+	STORE_PUT_LAYOUT, /* store op.layout */
 };
 
 struct store_op {
@@ -56,6 +74,8 @@ struct store_op {
 	union {
 		struct store_seq seq;
 		struct store_node node;
+		struct store_worker worker;
+		struct store_layout layout;
 	} u;
 };
 
@@ -66,6 +86,9 @@ struct store_state {
 	size_t nseqs;
 	struct store_node *nodes;
 	size_t nnodes;
+	struct store_worker *workers;
+	size_t nworkers;
+	struct store_layout layout;
 };
 
 struct store;

@@ -54,6 +54,10 @@ enum stmt_id {
 	ST_PUT_NODE,
 	ST_LOAD_SEQS,
 	ST_LOAD_NODES,
+	ST_PUT_WORKER,
+	ST_LOAD_WORKERS,
+	ST_PUT_LAYOUT,
+	ST_LOAD_LAYOUT,
 	ST_COUNT
 };
 
@@ -80,6 +84,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 			 "ORDER BY name",
 	[ST_LOAD_NODES] = "SELECT id, name, url, last_seen_ms, \"left\" "
 			  "FROM nodes ORDER BY id",
+	[ST_PUT_WORKER] = "INSERT OR REPLACE INTO workers (id, node_id, "
+			  "expires_ms, last_tick) VALUES (?1, ?2, ?3, ?4)",
+	[ST_LOAD_WORKERS] = "SELECT id, node_id, expires_ms, last_tick "
+			    "FROM workers ORDER BY id",
+	[ST_PUT_LAYOUT] = "INSERT OR REPLACE INTO layout (id, time_bits, "
+			  "worker_bits, seq_bits, unit_ms, epoch_ms) "
+			  "VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+	[ST_LOAD_LAYOUT] = "SELECT time_bits, worker_bits, seq_bits, unit_ms, "
+			   "epoch_ms FROM layout WHERE id = 1",
 };
 
 /* Run once at open, in the same transaction as the version check. */
@@ -104,6 +117,18 @@ static const char schema_sql[] =
     " url TEXT NOT NULL,"
     " last_seen_ms INTEGER NOT NULL,"
     " \"left\" INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS workers ("
+    " id INTEGER PRIMARY KEY,"
+    " node_id INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL,"
+    " last_tick INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS layout ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " time_bits INTEGER NOT NULL,"
+    " worker_bits INTEGER NOT NULL,"
+    " seq_bits INTEGER NOT NULL,"
+    " unit_ms INTEGER NOT NULL,"
+    " epoch_ms INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta (key, value)"
     " VALUES ('schema_version', " XSTR(SCHEMA_VERSION) ");"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('term', 0);";
@@ -274,6 +299,31 @@ parse_node(sqlite3_stmt *st, void *row)
 	    col_u32(st, 4, &nd->left);
 }
 
+static bool
+parse_worker(sqlite3_stmt *st, void *row)
+{
+	struct store_worker *w = row;
+
+	if (sqlite3_column_type(st, 2) != SQLITE_INTEGER)
+		return false;
+	w->expires_ms = sqlite3_column_int64(st, 2);
+	return col_u32(st, 0, &w->id) && col_u64(st, 1, INT64_MAX, &w->node_id) &&
+	    col_u64(st, 3, INT64_MAX, &w->last_tick);
+}
+
+static bool
+parse_layout(sqlite3_stmt *st, void *row)
+{
+	struct store_layout *l = row;
+
+	if (sqlite3_column_type(st, 4) != SQLITE_INTEGER)
+		return false;
+	l->epoch_ms = sqlite3_column_int64(st, 4);
+	l->set = 1;
+	return col_u32(st, 0, &l->time_bits) && col_u32(st, 1, &l->worker_bits) &&
+	    col_u32(st, 2, &l->seq_bits) && col_u32(st, 3, &l->unit_ms);
+}
+
 /* Reads every row of a SELECT into a malloc'd array of elem-sized rows. A
  * row that does not fit its struct means the file was written by something
  * other than this code: SR_EIO rather than a silently different value. */
@@ -348,6 +398,21 @@ sq_load(struct store *st, struct store_state *out)
 	if (err != SR_OK)
 		goto fail;
 	tmp.nodes = rows;
+	rows = NULL;
+	err = load_rows(s, ST_LOAD_WORKERS, "workers", sizeof(struct store_worker),
+	    parse_worker, &rows, &tmp.nworkers);
+	if (err != SR_OK)
+		goto fail;
+	tmp.workers = rows;
+	rows = NULL;
+	size_t nlayout = 0;
+	err = load_rows(s, ST_LOAD_LAYOUT, "layout", sizeof(struct store_layout),
+	    parse_layout, &rows, &nlayout);
+	if (err != SR_OK)
+		goto fail;
+	if (nlayout == 1)
+		tmp.layout = *(struct store_layout *) rows;
+	free(rows);
 	if ((err = run(s, ST_COMMIT, "end read")) != SR_OK)
 		goto fail;
 	*out = tmp;
@@ -446,6 +511,14 @@ check_op(struct sqlite_store *s, size_t i, const struct store_op *op)
 			    "op %zu: node %s: id %" PRIu64 " is 2^63 or more",
 			    i, nd->name, nd->id);
 		return SR_OK;
+	case STORE_PUT_WORKER:
+		if (op->u.worker.node_id > INT64_MAX || op->u.worker.last_tick > INT64_MAX)
+			return errorf(s, SR_EINVAL,
+			    "op %zu: worker %u: value is 2^63 or more", i,
+			    op->u.worker.id);
+		return SR_OK;
+	case STORE_PUT_LAYOUT:
+		return SR_OK;
 	}
 	return errorf(s, SR_EINVAL, "op %zu: unknown kind %d", i,
 	    (int) op->kind);
@@ -494,6 +567,25 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 		if (rc == SQLITE_OK)
 			rc = sqlite3_bind_int64(st, 5, nd->left);
 		break;
+	case STORE_PUT_WORKER: {
+		const int64_t v[] = {op->u.worker.id, (int64_t) op->u.worker.node_id,
+		    op->u.worker.expires_ms, (int64_t) op->u.worker.last_tick};
+		id = ST_PUT_WORKER;
+		st = s->stmt[id];
+		for (int k = 0; rc == SQLITE_OK && k < 4; k++)
+			rc = sqlite3_bind_int64(st, k + 1, v[k]);
+		break;
+	}
+	case STORE_PUT_LAYOUT: {
+		const struct store_layout *l = &op->u.layout;
+		const int64_t v[] = {l->time_bits, l->worker_bits, l->seq_bits,
+		    l->unit_ms, l->epoch_ms};
+		id = ST_PUT_LAYOUT;
+		st = s->stmt[id];
+		for (int k = 0; rc == SQLITE_OK && k < 5; k++)
+			rc = sqlite3_bind_int64(st, k + 1, v[k]);
+		break;
+	}
 	default:
 		return errorf(s, SR_EINVAL, "unknown op kind %d",
 		    (int) op->kind);
@@ -504,7 +596,9 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 		return err;
 	}
 	return run(s, id, id == ST_DEL_SEQ ? "delete sequence" :
-	    id == ST_PUT_SEQ ? "write sequence" : "write node");
+	    id == ST_PUT_SEQ ? "write sequence" :
+	    id == ST_PUT_WORKER ? "write worker" :
+	    id == ST_PUT_LAYOUT ? "write layout" : "write node");
 }
 
 static int

@@ -22,6 +22,9 @@ struct mem_store {
 	size_t nseqs;
 	struct store_node nodes[64];
 	size_t nnodes;
+	struct store_worker workers[64];
+	size_t nworkers;
+	struct store_layout layout;
 	int fail_commits; /* the next this many commits fail with SR_EIO */
 	int commits;
 };
@@ -38,6 +41,10 @@ mem_load(struct store *st, struct store_state *out)
 	memcpy(out->nodes, m->nodes, m->nnodes * sizeof(*out->nodes));
 	out->nseqs = m->nseqs;
 	out->nnodes = m->nnodes;
+	out->workers = calloc(m->nworkers + 1, sizeof(*out->workers));
+	memcpy(out->workers, m->workers, m->nworkers * sizeof(*out->workers));
+	out->nworkers = m->nworkers;
+	out->layout = m->layout;
 	return SR_OK;
 }
 
@@ -75,6 +82,15 @@ mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n
 			m->nodes[j] = ops[i].u.node;
 			if (j == m->nnodes)
 				m->nnodes++;
+		} else if (ops[i].kind == STORE_PUT_WORKER) {
+			size_t j = 0;
+			while (j < m->nworkers && m->workers[j].id != ops[i].u.worker.id)
+				j++;
+			m->workers[j] = ops[i].u.worker;
+			if (j == m->nworkers)
+				m->nworkers++;
+		} else if (ops[i].kind == STORE_PUT_LAYOUT) {
+			m->layout = ops[i].u.layout;
 		}
 	}
 	return SR_OK;
@@ -121,7 +137,7 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	f->st.base.ops = &mem_ops;
 	catalog_config_init(&f->cfg);
-	f->now = 1000000;
+	f->now = INT64_C(1767225600000); /* 2026-01-01, after the layout epoch */
 	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat), SR_OK);
 	*state = f;
 	return 0;
@@ -155,8 +171,17 @@ static uint64_t
 join(struct fx *f, const char *name)
 {
 	uint64_t id;
-	assert_int_equal(catalog_node_join(f->cat, name, "", f->now, &id), SR_OK);
+	struct catalog_grant g;
+	assert_int_equal(catalog_node_join(f->cat, name, "", f->now, &id, &g), SR_OK);
 	return id;
+}
+
+/* A heartbeat without a worker lease of its own. */
+static int
+beat(struct fx *f, uint64_t node)
+{
+	struct catalog_grant g;
+	return catalog_node_heartbeat(f->cat, node, f->now, 0, 0, 0, &g);
 }
 
 static struct range_chunk
@@ -301,7 +326,8 @@ test_failed_commit_returns_no_chunk(void **state)
 	assert_int_equal(catalog_seq_count(f->cat), 1);
 	f->st.fail_commits = 1;
 	uint64_t id;
-	assert_int_equal(catalog_node_join(f->cat, "z", "", f->now, &id), SR_EIO);
+	struct catalog_grant g;
+	assert_int_equal(catalog_node_join(f->cat, "z", "", f->now, &id, &g), SR_EIO);
 	assert_int_equal(catalog_node_count(f->cat), 1);
 }
 
@@ -331,7 +357,7 @@ test_dead_node_not_counted(void **state)
 	assert_true(ni.alive);
 	/* b goes silent past its lease; a keeps beating. */
 	f->now += f->cfg.lease_ttl_ms + 1;
-	assert_int_equal(catalog_node_heartbeat(f->cat, a, f->now), SR_OK);
+	assert_int_equal(beat(f, a), SR_OK);
 	assert_int_equal(catalog_node_at(f->cat, 1, f->now, &ni), SR_OK);
 	assert_false(ni.alive);
 	(void) ca;
@@ -339,9 +365,9 @@ test_dead_node_not_counted(void **state)
 	struct range_chunk ca3 = lease(f, a, "s", range_end(&cb));
 	assert_int_equal(ca3.n, 1);
 	/* Leave is durable and refuses later heartbeats. */
-	assert_int_equal(catalog_node_leave(f->cat, b), SR_OK);
-	assert_int_equal(catalog_node_heartbeat(f->cat, b, f->now), SR_ENOTJOINED);
-	assert_int_equal(catalog_node_heartbeat(f->cat, 999, f->now), SR_ENOTJOINED);
+	assert_int_equal(catalog_node_leave(f->cat, b, 0, f->now), SR_OK);
+	assert_int_equal(beat(f, b), SR_ENOTJOINED);
+	assert_int_equal(beat(f, 999), SR_ENOTJOINED);
 	struct range_chunk ch;
 	assert_int_equal(catalog_lease(f->cat, 999, "s", 0, f->now, &ch), SR_ENOTJOINED);
 	assert_int_equal(catalog_lease(f->cat, a, "nope", 0, f->now, &ch), SR_ENOTFOUND);
@@ -404,7 +430,7 @@ test_dynamic_chunk(void **state)
 	/* Slow: halves down to min_chunk. */
 	for (int i = 0; i < 4; i++) {
 		f->now += 3 * (int64_t) f->cfg.target_range_ms;
-		assert_int_equal(catalog_node_heartbeat(f->cat, a, f->now), SR_OK);
+		assert_int_equal(beat(f, a), SR_OK);
 		struct range_chunk ch = lease(f, a, "d", after);
 		after = range_end(&ch);
 		if (i < 2)
@@ -509,6 +535,143 @@ test_random_leases_unique(void **state)
 	free(seen);
 }
 
+/* ---- worker ids ---- */
+
+static struct catalog_grant
+join_grant(struct fx *f, const char *name, uint64_t *id)
+{
+	struct catalog_grant g;
+	assert_int_equal(catalog_node_join(f->cat, name, "", f->now, id, &g), SR_OK);
+	return g;
+}
+
+static struct catalog_grant
+renew(struct fx *f, uint64_t node, const struct catalog_grant *held, uint64_t tick)
+{
+	struct catalog_grant g;
+	assert_int_equal(catalog_node_heartbeat(f->cat, node, f->now, held->has,
+	    held->worker_id, tick, &g), SR_OK);
+	return g;
+}
+
+/* Two worker ids (worker_bits 1): a third node gets none until one lease
+ * has expired plus the grace period, and then a floor above every tick the
+ * previous holder reported plus one TTL. */
+static void
+test_worker_reuse_after_expiry(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.layout.time_bits = 50;
+	f->cfg.layout.worker_bits = 1;
+	f->cfg.layout.seq_bits = 12;
+	f->st.layout.set = 0;
+	f->st.term = 0;
+	reopen(f);
+	uint64_t a, b, c;
+	struct catalog_grant ga = join_grant(f, "a", &a), gb = join_grant(f, "b", &b);
+	assert_true(ga.has && gb.has);
+	assert_int_not_equal(ga.worker_id, gb.worker_id);
+	assert_int_equal(ga.floor_tick, 0);
+	struct catalog_grant gc = join_grant(f, "c", &c);
+	assert_false(gc.has);
+	/* a reports tick 5000 and then dies; b keeps renewing. */
+	struct catalog_grant r = renew(f, a, &ga, 5000);
+	assert_true(r.has);
+	assert_int_equal(r.worker_id, ga.worker_id);
+	int64_t a_last = f->now;
+	for (int i = 0; i < 4; i++) {
+		f->now += f->cfg.lease_ttl_ms / 3;
+		assert_true(renew(f, b, &gb, 0).has);
+		/* Not before expiry plus grace. */
+		if (f->now < a_last + (int64_t) (f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms))
+			assert_false(renew(f, c, &gc, 0).has);
+	}
+	f->now = a_last + f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms;
+	assert_true(renew(f, b, &gb, 0).has);
+	gc = renew(f, c, &gc, 0);
+	assert_true(gc.has);
+	assert_int_equal(gc.worker_id, ga.worker_id);
+	uint64_t ttl_ticks = f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms;
+	assert_true(gc.floor_tick >= 5000 + ttl_ticks);
+	/* The expiry tick bounds it too (a holder may issue up to its end). */
+	uint64_t end_tick = (uint64_t) (a_last + f->cfg.lease_ttl_ms - f->cfg.layout.epoch_ms);
+	assert_true(gc.floor_tick >= end_tick);
+	/* a comes back: its old grant is gone, and no id is free. */
+	struct catalog_grant lost = renew(f, a, &ga, 6000);
+	assert_false(lost.has);
+	/* b leaves: its id is free after the grace period only. */
+	assert_int_equal(catalog_node_leave(f->cat, b, 7000, f->now), SR_OK);
+	assert_false(renew(f, a, &lost, 0).has);
+	f->now += f->cfg.worker_grace_ms;
+	struct catalog_grant ga2 = renew(f, a, &lost, 0);
+	assert_true(ga2.has);
+	assert_int_equal(ga2.worker_id, gb.worker_id);
+	assert_true(ga2.floor_tick >= 7000 + ttl_ticks);
+}
+
+/* A node re-joining under its name while its earlier grant is live (the old
+ * process may still run) gets another worker id. */
+static void
+test_rejoin_gets_other_worker(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a, a2;
+	struct catalog_grant g1 = join_grant(f, "a", &a);
+	struct catalog_grant g2 = join_grant(f, "a", &a2);
+	assert_int_equal(a, a2);
+	assert_true(g1.has && g2.has);
+	assert_int_not_equal(g1.worker_id, g2.worker_id);
+	struct catalog_node_info ni;
+	assert_int_equal(catalog_node_at(f->cat, 0, f->now, &ni), SR_OK);
+	assert_true(ni.has_worker);
+}
+
+/* After a master restart stored grants count as live for one TTL. */
+static void
+test_restart_keeps_grants_live(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.layout.time_bits = 50;
+	f->cfg.layout.worker_bits = 1;
+	f->st.layout.set = 0;
+	reopen(f);
+	uint64_t a, b, c;
+	struct catalog_grant ga = join_grant(f, "a", &a);
+	join_grant(f, "b", &b);
+	(void) ga;
+	f->now += f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms; /* both expired */
+	reopen(f);
+	assert_false(join_grant(f, "c", &c).has);
+	f->now += f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms;
+	assert_true(join_grant(f, "c", &c).has);
+}
+
+static void
+test_layout_fixed(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(f->st.layout.set, 1);
+	assert_int_equal(f->st.layout.worker_bits, 10);
+	catalog_close(f->cat);
+	f->cfg.layout.seq_bits = 11;
+	f->cfg.layout.time_bits = 42;
+	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat), SR_EINVAL);
+	f->cat = NULL;
+}
+
+/* A renewal that cannot be made durable is not a renewal. */
+static void
+test_worker_commit_failure(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a;
+	struct catalog_grant ga = join_grant(f, "a", &a), g;
+	f->st.fail_commits = 1;
+	assert_int_equal(catalog_node_heartbeat(f->cat, a, f->now, 1, ga.worker_id, 10, &g),
+	    SR_EIO);
+	assert_false(g.has);
+}
+
 int
 main(void)
 {
@@ -527,6 +690,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_after_above_hwm_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_leases_unique, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worker_reuse_after_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejoin_gets_other_worker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_keeps_grants_live, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layout_fixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worker_commit_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
