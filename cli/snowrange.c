@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "flake.h"
 #include "snowrange/client.h"
 #include "util.h"
 
@@ -48,8 +49,9 @@ struct cli {
 	/* command flags; 0 means "not given" where the wire has a default */
 	uint64_t start, chunk, max, spare, min_chunk, max_chunk;
 	uint64_t count, batch, duration_us;
-	bool block;
+	bool block, txids, in_doubt;
 	const char *out;
+	const char *layout;
 	bool help;
 	char **args;
 	int nargs;
@@ -112,6 +114,12 @@ static const struct flag flags[] = {
 	    "IDs per request (default 1)"},
 	{"out", 0, F_STR, OFF(out), 0, 0, false, "FILE",
 	    "where draw writes its records (default stdout)"},
+	{"txids", 0, F_BOOL, OFF(txids), 0, 0, false, NULL,
+	    "draw Snowflake txids instead of sequence IDs"},
+	{"layout", 0, F_STR, OFF(layout), 0, 0, false, "T/W/S[/UNIT[/EPOCH]]",
+	    "Snowflake layout (default: the master's, else 41/10/12/1/2024)"},
+	{"in-doubt", 0, F_BOOL, OFF(in_doubt), 0, 0, false, NULL,
+	    "only the in-doubt transactions (PREPARE without COMMIT/ABORT)"},
 };
 
 /* ---- commands ---- */
@@ -133,6 +141,8 @@ static int cmd_node_list(struct cli *);
 static int cmd_next(struct cli *);
 static int cmd_draw(struct cli *);
 static int cmd_verify(struct cli *);
+static int cmd_txid(struct cli *);
+static int cmd_decode(struct cli *);
 static int cmd_help(struct cli *);
 
 static const struct command commands[] = {
@@ -151,9 +161,13 @@ static const struct command commands[] = {
 	    "list coordinators known to the master"},
 	{"next", NULL, cmd_next, 1, 1, "count", "next SEQ [-n COUNT]",
 	    "fetch IDs from a coordinator"},
-	{"draw", NULL, cmd_draw, 1, 1, "duration batch out",
-	    "draw SEQ --duration SECONDS [--batch N] [--out FILE] [-c URL]...",
-	    "draw IDs for a while and record every batch (load generator)"},
+	{"draw", NULL, cmd_draw, 0, 1, "duration batch out txids",
+	    "draw (SEQ | --txids) --duration SECONDS [--batch N] [--out FILE] [-c URL]...",
+	    "draw IDs or txids for a while and record every batch (load generator)"},
+	{"txid", NULL, cmd_txid, 0, 0, "count", "txid [-n COUNT]",
+	    "fetch Snowflake transaction IDs from a coordinator"},
+	{"decode", NULL, cmd_decode, 1, -1, "layout", "decode TXID... [--layout L]",
+	    "show a txid's time (UTC), worker id (and its node) and sequence"},
 	{"verify", NULL, cmd_verify, 1, -1, "", "verify FILE...",
 	    "check draw files for duplicates and order violations"},
 	{"help", NULL, cmd_help, 0, 0, "", "help", "show this help"},
@@ -342,6 +356,11 @@ node_json(const sr_node_info *n, int64_t now_ms)
 		int64_t age = now_ms - (int64_t) n->last_seen_ms;
 		json_object_set_new(o, "age_ms", json_integer(age > 0 ? age : 0));
 	}
+	if (n->has_worker) {
+		json_object_set_new(o, "worker_id", ju64(n->worker_id));
+		json_object_set_new(o, "worker_expires_ms",
+		    json_integer(n->worker_expires_ms));
+	}
 	return o;
 }
 
@@ -367,15 +386,18 @@ static void
 nodes_text(const sr_status *st)
 {
 	int64_t now = sr_wall_ms();
-	printf("%-6s %-20s %-28s %-6s %s\n", "ID", "NAME", "URL", "STATE",
-	    "LAST SEEN");
+	printf("%-6s %-20s %-28s %-6s %-7s %s\n", "ID", "NAME", "URL", "STATE",
+	    "WORKER", "LAST SEEN");
 	for (size_t i = 0; i < st->nnodes; i++) {
 		const sr_node_info *n = &st->nodes[i];
-		char age[32];
+		char age[32], worker[16] = "-";
 		age_text(age, sizeof(age), n->last_seen_ms, now);
-		printf("%-6llu %-20s %-28s %-6s %s\n", (unsigned long long) n->node_id,
+		/* A worker lease that ended is history, not a holding. */
+		if (n->has_worker && n->worker_expires_ms > now)
+			snprintf(worker, sizeof(worker), "%u", n->worker_id);
+		printf("%-6llu %-20s %-28s %-6s %-7s %s\n", (unsigned long long) n->node_id,
 		    n->name, n->listen_url[0] ? n->listen_url : "-",
-		    n->alive ? "alive" : "dead", age);
+		    n->alive ? "alive" : "dead", worker, age);
 	}
 }
 
@@ -424,11 +446,16 @@ status_coordinator(struct cli *c, const char *url)
 		json_object_set_new(o, "name", json_string(st.name));
 		json_object_set_new(o, "node_id", ju64(st.node_id));
 		json_object_set_new(o, "master_url", json_string(st.master_url));
+		json_object_set_new(o, "worker_id",
+		    st.has_worker ? ju64(st.worker_id) : json_null());
 		json_object_set_new(o, "chunks", chunks);
 		rv = emit(o);
 	} else {
-		printf("%s %s  node %llu  master %s\n", st.role, st.name,
-		    (unsigned long long) st.node_id,
+		char worker[16] = "none";
+		if (st.has_worker)
+			snprintf(worker, sizeof(worker), "%u", st.worker_id);
+		printf("%s %s  node %llu  worker %s  master %s\n", st.role, st.name,
+		    (unsigned long long) st.node_id, worker,
 		    st.master_url[0] ? st.master_url : "-");
 		printf("%-20s %-20s %-6s %-6s %-10s %-10s %s\n", "SEQUENCE", "START",
 		    "N", "K", "C", "USED", "CHUNK");
@@ -690,9 +717,14 @@ sleep_us(int64_t us)
 static int
 cmd_draw(struct cli *c)
 {
-	const char *seq = c->args[0];
+	/* txids are recorded under a token no sequence name can take. */
+	const char *seq = c->txids ? "@txid" : c->nargs > 0 ? c->args[0] : NULL;
 	int rv;
-	if (!check_name(c->cmd, "sequence", seq, &rv))
+	if (c->txids && c->nargs > 0)
+		return usage(c->cmd, "draw takes a SEQ or --txids, not both");
+	if (seq == NULL)
+		return usage(c->cmd, "draw needs a SEQ or --txids");
+	if (!c->txids && !check_name(c->cmd, "sequence", seq, &rv))
 		return rv;
 	if (c->duration_us == 0)
 		return usage(c->cmd, "draw needs --duration SECONDS");
@@ -739,7 +771,8 @@ cmd_draw(struct cli *c)
 		size_t k = turn % ncl;
 		char node[65];
 		int64_t t0 = sr_mono_us();
-		rv = sr_client_next_ids(cls[k], seq, batch, ids, node);
+		rv = c->txids ? sr_client_next_txids(cls[k], batch, ids, node, NULL) :
+		    sr_client_next_ids(cls[k], seq, batch, ids, node);
 		int64_t t1 = sr_mono_us();
 		if (rv == SR_OK) {
 			char *p = put_str(line, "B ");
@@ -810,6 +843,136 @@ out:
 	free(ids);
 	free(line);
 	return exitcode;
+}
+
+/* ---- txids ---- */
+
+static int
+cmd_txid(struct cli *c)
+{
+	uint32_t count = (uint32_t) c->count;
+	uint64_t *ids = malloc((size_t) count * sizeof(*ids));
+	if (ids == NULL)
+		return failed(NULL, SR_ENOMEM, "txid");
+	const char *url = coordinator_url(c);
+	sr_client *cl;
+	int rv;
+	if ((rv = connect_to(c, url, &cl)) != 0) {
+		free(ids);
+		return rv;
+	}
+	char node[65] = "";
+	uint32_t worker = 0;
+	if ((rv = sr_client_next_txids(cl, count, ids, node, &worker)) != SR_OK) {
+		rv = failed(cl, rv, "txid from %s", url);
+		sr_client_close(cl);
+		free(ids);
+		return rv;
+	}
+	sr_client_close(cl);
+	if (c->json) {
+		json_t *a = json_array();
+		for (uint32_t i = 0; i < count; i++)
+			json_array_append_new(a, ju64(ids[i]));
+		rv = emit(json_pack("{s:s, s:I, s:o}", "node", node, "worker",
+		    (json_int_t) worker, "txids", a));
+	} else {
+		for (uint32_t i = 0; i < count; i++)
+			printf("%llu\n", (unsigned long long) ids[i]);
+		rv = 0;
+	}
+	free(ids);
+	return rv;
+}
+
+/*
+ * The layout to decode with: --layout, else the master's (with its nodes, to
+ * name a worker id's holder), else the default. *st is filled when the
+ * master answered; *source says which.
+ */
+static int
+decode_layout(struct cli *c, struct flake_layout *l, sr_status *st, bool *have_st,
+    const char **source)
+{
+	char err[256];
+	*have_st = false;
+	if (c->layout != NULL) {
+		if (flake_layout_parse(c->layout, l, err, sizeof(err)) != SR_OK)
+			return usage(c->cmd, "--layout: %s", err);
+		*source = "--layout";
+		return 0;
+	}
+	sr_client *cl;
+	if (sr_client_open(c->master, (int) c->timeout_ms, &cl) == SR_OK) {
+		if (sr_client_status(cl, st) == SR_OK && st->has_layout) {
+			*have_st = true;
+			*l = (struct flake_layout){(uint8_t) st->time_bits,
+			    (uint8_t) st->worker_bits, (uint8_t) st->seq_bits,
+			    st->unit_ms, st->epoch_ms};
+			*source = "master";
+		}
+		sr_client_close(cl);
+	}
+	if (!*have_st) {
+		flake_layout_default(l);
+		*source = "default (master unreachable)";
+	}
+	if (flake_layout_check(l, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "snowrange: decode: layout from %s: %s\n", *source, err);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+static int
+cmd_decode(struct cli *c)
+{
+	struct flake_layout l;
+	sr_status st;
+	bool have_st;
+	const char *source = "";
+	memset(&st, 0, sizeof(st));
+	int rv = decode_layout(c, &l, &st, &have_st, &source);
+	if (rv != 0)
+		return rv;
+	json_t *arr = c->json ? json_array() : NULL;
+	for (int i = 0; i < c->nargs && rv == 0; i++) {
+		uint64_t id, tick;
+		uint32_t worker, seq;
+		if (!sr_parse_u64(c->args[i], &id) || id > ID_MAX) {
+			rv = usage(c->cmd, "not a txid: '%s'", c->args[i]);
+			break;
+		}
+		flake_decode(&l, id, &tick, &worker, &seq);
+		int64_t ms = flake_tick_to_ms(&l, tick);
+		char when[32];
+		flake_format_time(ms, when);
+		const char *node = NULL;
+		for (size_t k = 0; have_st && k < st.nnodes; k++)
+			if (st.nodes[k].has_worker && st.nodes[k].worker_id == worker)
+				node = st.nodes[k].name;
+		if (c->json) {
+			json_t *o = json_pack("{s:o, s:s, s:I, s:I, s:I, s:I}", "txid", ju64(id),
+			    "time", when, "unix_ms", (json_int_t) ms, "tick", (json_int_t) tick,
+			    "worker", (json_int_t) worker, "seq", (json_int_t) seq);
+			json_object_set_new(o, "node", node ? json_string(node) : json_null());
+			json_array_append_new(arr, o);
+		} else {
+			printf("%llu  time %s (%lld ms)  worker %u%s%s%s  seq %u\n",
+			    (unsigned long long) id, when, (long long) ms, worker,
+			    node ? " (" : "", node ? node : "", node ? ")" : "", seq);
+		}
+	}
+	if (c->json && rv == 0) {
+		char lbuf[FLAKE_LAYOUT_STRLEN];
+		flake_layout_format(&l, lbuf, sizeof(lbuf));
+		rv = emit(json_pack("{s:s, s:s, s:o}", "layout", lbuf, "layout_source",
+		    source, "txids", arr));
+	} else {
+		json_decref(arr);
+	}
+	sr_status_free(&st);
+	return rv;
 }
 
 /* ---- verify, help ---- */

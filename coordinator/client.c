@@ -175,6 +175,42 @@ sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
 	return SR_OK;
 }
 
+int
+sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out, char node[65],
+    uint32_t *worker)
+{
+	if (cl == NULL)
+		return SR_EINVAL;
+	if (out == NULL)
+		return fail(cl, SR_EINVAL, "no output buffer");
+	if (count < 1 || count > WIRE_MAX_COUNT)
+		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count,
+		    WIRE_MAX_COUNT);
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__NextTxidsRequest body = SR__NEXT_TXIDS_REQUEST__INIT;
+	body.count = count;
+	req.body_case = SR__REQUEST__BODY_NEXT_TXIDS;
+	req.next_txids = &body;
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	const Sr__NextTxidsResponse *r = resp->next_txids;
+	if (r == NULL || r->n_txids != count) {
+		rv = fail(cl, SR_EPROTO, "asked for %u txids, got %zu", count,
+		    r != NULL ? r->n_txids : 0);
+		wire_response_free(resp);
+		return rv;
+	}
+	memcpy(out, r->txids, (size_t) count * sizeof(uint64_t));
+	if (node != NULL)
+		copy_str(node, r->node_name, 65);
+	if (worker != NULL)
+		*worker = r->worker_id;
+	wire_response_free(resp);
+	return SR_OK;
+}
+
 /* ---- master catalog ---- */
 
 int
@@ -281,6 +317,16 @@ status_copy(sr_status *st, const Sr__StatusResponse *r)
 	copy_str(st->master_url, r->master_url, sizeof(st->master_url));
 	st->node_id = r->node_id;
 	st->term = r->term;
+	if (r->layout != NULL) {
+		st->has_layout = 1;
+		st->time_bits = r->layout->time_bits;
+		st->worker_bits = r->layout->worker_bits;
+		st->seq_bits = r->layout->seq_bits;
+		st->unit_ms = r->layout->unit_ms;
+		st->epoch_ms = r->layout->epoch_ms;
+	}
+	st->has_worker = r->has_worker ? 1 : 0;
+	st->worker_id = r->worker_id;
 
 	if (r->n_nodes > 0) {
 		if ((st->nodes = calloc(r->n_nodes, sizeof(*st->nodes))) == NULL)
@@ -296,6 +342,9 @@ status_copy(sr_status *st, const Sr__StatusResponse *r)
 			copy_str(d->listen_url, s->listen_url, sizeof(d->listen_url));
 			d->alive = s->alive ? 1 : 0;
 			d->last_seen_ms = s->last_seen_ms;
+			d->has_worker = s->has_worker ? 1 : 0;
+			d->worker_id = s->worker_id;
+			d->worker_expires_ms = s->worker_expires_ms;
 		}
 	}
 	if (r->n_seqs > 0) {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "flake.h"
 #include "util.h"
 #include "wire.h"
 
@@ -38,6 +39,19 @@ struct sr_coordinator {
 	_Atomic uint64_t node_id; /* rewritten by a re-join */
 	_Atomic uint32_t lease_ttl_ms;
 
+	/* Snowflake: the generator, and the worker lease it runs under. The
+	 * lease ends at lease_until_us (sr_mono_us clock), computed from the
+	 * time the request that granted or renewed it was *sent*, less a
+	 * margin, so it ends before the master's. */
+	pthread_mutex_t join_mu; /* serializes joins and grant changes */
+	struct flake_gen gen;
+	bool has_layout;
+	_Atomic bool has_worker;
+	_Atomic int64_t lease_until_us;
+	_Atomic int64_t clock_offset_ms;
+	int max_clock_back_ms;
+	uint64_t txid_floor;
+
 	_Atomic(struct sr_sequence *) slots[SEQ_SLOTS];
 	size_t nseqs; /* guarded by mu */
 
@@ -56,6 +70,7 @@ sr_coordinator_config_init(sr_coordinator_config *cfg)
 	cfg->lease_timeout_ms = 3000;
 	cfg->prefetch_at = 0.5;
 	cfg->join_timeout_ms = 10000;
+	cfg->max_clock_back_ms = FLAKE_MAX_BACK_MS_DEFAULT;
 }
 
 static int
@@ -93,6 +108,69 @@ seq_lookup(sr_coordinator *c, const char *name)
 	return NULL;
 }
 
+/* ---- worker lease ---- */
+
+/* The margin by which our view of a worker lease ends before the master's:
+ * covers clock rate differences and scheduling delays. */
+static int64_t
+lease_margin_us(const sr_coordinator *c)
+{
+	return (int64_t) c->lease_ttl_ms * 1000 / 5;
+}
+
+/*
+ * Applies what the master said about our worker lease; sent_us is when the
+ * request was sent. Called with join_mu held. A new worker id (or the first)
+ * goes through flake_gen_reset with its floor, raised to the tick of the
+ * caller's last logged txid; the lease is closed while that happens.
+ */
+static int
+apply_grant(sr_coordinator *c, const Sr__Layout *layout, const Sr__WorkerGrant *g,
+    int64_t sent_us, char *errbuf, size_t errlen)
+{
+	if (layout != NULL && !c->has_layout) {
+		struct flake_layout l = {
+			.time_bits = (uint8_t) layout->time_bits,
+			.worker_bits = (uint8_t) layout->worker_bits,
+			.seq_bits = (uint8_t) layout->seq_bits,
+			.unit_ms = layout->unit_ms,
+			.epoch_ms = layout->epoch_ms,
+		};
+		if (layout->time_bits > 63 || layout->worker_bits > 63 ||
+		    layout->seq_bits > 63 || flake_layout_check(&l, errbuf, errlen) != SR_OK)
+			return SR_EPROTO;
+		/* No worker yet: lease_until_us = 0 blocks every take until a
+		 * grant resets the generator (a reset only ever raises it). */
+		flake_gen_init(&c->gen, &l, 0, 0, c->max_clock_back_ms);
+		c->has_layout = true;
+	}
+	if (!c->has_layout)
+		return errf(errbuf, errlen, SR_EPROTO, "master sent no Snowflake layout");
+	if (g == NULL) {
+		atomic_store(&c->lease_until_us, 0);
+		atomic_store(&c->has_worker, false);
+		return SR_OK;
+	}
+	if (g->worker_id > flake_max_worker(&c->gen.layout))
+		return errf(errbuf, errlen, SR_EPROTO, "worker id %u does not fit", g->worker_id);
+	int64_t until = sent_us + (int64_t) c->lease_ttl_ms * 1000 - lease_margin_us(c);
+	bool same = atomic_load(&c->has_worker) && atomic_load(&c->gen.worker) == g->worker_id;
+	if (!same) {
+		atomic_store(&c->lease_until_us, 0);
+		uint64_t floor = g->floor_tick, logged = 0;
+		if (c->txid_floor != 0)
+			flake_decode(&c->gen.layout, c->txid_floor, &logged, NULL, NULL);
+		if (logged > floor)
+			floor = logged;
+		flake_gen_reset(&c->gen, g->worker_id, floor);
+		atomic_store(&c->has_worker, true);
+		sr_log(c->name, "worker id %u, issuing above tick %llu", g->worker_id,
+		    (unsigned long long) floor);
+	}
+	atomic_store(&c->lease_until_us, until);
+	return SR_OK;
+}
+
 /* ---- master round trips (background thread and first use) ---- */
 
 static int
@@ -105,13 +183,31 @@ rpc_join(sr_coordinator *c, char *errbuf, size_t errlen)
 	j.listen_url = c->listen_url;
 	req.body_case = SR__REQUEST__BODY_JOIN;
 	req.join = &j;
+	pthread_mutex_lock(&c->join_mu);
+	int64_t sent = sr_mono_us();
 	int rv = wire_call(c->master, &req, &resp, errbuf, errlen);
-	if (rv != SR_OK)
-		return rv;
-	c->node_id = resp->join->node_id;
-	c->lease_ttl_ms = resp->join->lease_ttl_ms ? resp->join->lease_ttl_ms : 10000;
-	wire_response_free(resp);
-	return SR_OK;
+	if (rv == SR_OK) {
+		c->node_id = resp->join->node_id;
+		c->lease_ttl_ms = resp->join->lease_ttl_ms ? resp->join->lease_ttl_ms : 10000;
+		rv = apply_grant(c, resp->join->layout, resp->join->worker, sent, errbuf,
+		    errlen);
+		wire_response_free(resp);
+	}
+	pthread_mutex_unlock(&c->join_mu);
+	return rv;
+}
+
+/* The tick to report: the highest we issued or could issue right now. */
+static uint64_t
+report_tick(sr_coordinator *c)
+{
+	uint64_t last = 0;
+	flake_decode(&c->gen.layout, flake_last(&c->gen), &last, NULL, NULL);
+	int64_t now = flake_ms_to_tick(&c->gen.layout, sr_wall_ms());
+	if (now > 0 && (uint64_t) now > last && (uint64_t) now <= flake_max_tick(&c->gen.layout))
+		last = (uint64_t) now;
+	/* The floor encoding before any grant is not a tick anyone used. */
+	return atomic_load(&c->has_worker) ? last : 0;
 }
 
 static int
@@ -124,13 +220,21 @@ rpc_heartbeat(sr_coordinator *c)
 	h.node_id = c->node_id;
 	req.body_case = SR__REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = &h;
+	pthread_mutex_lock(&c->join_mu);
+	h.holds_worker = atomic_load(&c->has_worker);
+	h.worker_id = atomic_load(&c->gen.worker);
+	h.tick = report_tick(c);
+	int64_t sent = sr_mono_us();
 	int rv = wire_call(c->master, &req, &resp, err, sizeof(err));
+	if (rv == SR_OK) {
+		rv = apply_grant(c, NULL, resp->heartbeat->worker, sent, err, sizeof(err));
+		wire_response_free(resp);
+	}
+	pthread_mutex_unlock(&c->join_mu);
 	/* The master forgot us (a left node, or its store was replaced):
 	 * join again under the same name. */
 	if (rv == SR_ENOTJOINED)
 		rv = rpc_join(c, err, sizeof(err));
-	else
-		wire_response_free(resp);
 	return rv;
 }
 
@@ -304,7 +408,10 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 	c->lease_timeout_ms = cfg->lease_timeout_ms;
 	c->join_timeout_ms = cfg->join_timeout_ms;
 	c->prefetch_at = cfg->prefetch_at;
+	c->max_clock_back_ms = cfg->max_clock_back_ms;
+	c->txid_floor = cfg->txid_floor;
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->join_mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -335,6 +442,7 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 		wire_chan_close(c->master);
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);
+		pthread_mutex_destroy(&c->join_mu);
 		free(c);
 		return rv;
 	}
@@ -358,6 +466,7 @@ sr_coordinator_close(sr_coordinator *c)
 	Sr__Response *resp;
 	char err[WIRE_ERRMSG_MAX];
 	l.node_id = c->node_id;
+	l.tick = report_tick(c);
 	req.body_case = SR__REQUEST__BODY_LEAVE;
 	req.leave = &l;
 	if (wire_call(c->master, &req, &resp, err, sizeof(err)) == SR_OK)
@@ -373,6 +482,7 @@ sr_coordinator_close(sr_coordinator *c)
 	}
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->join_mu);
 	free(c);
 }
 
@@ -466,6 +576,86 @@ sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id)
 {
 	size_t got;
 	return sr_next_ids(c, seq, 1, id, &got);
+}
+
+/* ---- Snowflake ---- */
+
+int
+sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
+{
+	size_t have = 0, dummy;
+	if (got == NULL)
+		got = &dummy;
+	*got = 0;
+	if (c == NULL || out == NULL || n == 0 || n > WIRE_MAX_COUNT)
+		return SR_EINVAL;
+	int rv = SR_OK, stale = 0;
+	while (have < n) {
+		/* Clock first, lease second: a tick read while the lease was
+		 * still live lies below the next holder's floor, however long
+		 * this thread is delayed before the compare-and-swap. */
+		int64_t now = sr_wall_ms();
+		if (sr_mono_us() >= atomic_load(&c->lease_until_us)) {
+			rv = SR_ENOWORKER;
+			break;
+		}
+		size_t k = 0;
+		int64_t wait = 0;
+		rv = flake_take(&c->gen, now, n - have, out + have, &k, &wait, NULL, 0);
+		if (rv == SR_OK) {
+			have += k;
+			stale = 0;
+			continue;
+		}
+		/* A thread delayed between reading the clock and taking sees
+		 * ticks other threads issued meanwhile, which looks like a clock
+		 * step back: only a step that persists over fresh readings is. */
+		if (rv == SR_ECLOCK && ++stale < 3)
+			continue;
+		if (rv != FLAKE_WAIT) {
+			if (rv == SR_ECLOCK)
+				atomic_store(&c->clock_offset_ms, wait);
+			break;
+		}
+		stale = 0;
+		rv = SR_OK;
+		struct timespec ts = {(time_t) (wait / 1000), (long) (wait % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	*got = have;
+	return rv;
+}
+
+int
+sr_next_txid(sr_coordinator *c, uint64_t *txid)
+{
+	size_t got;
+	return sr_next_txids(c, 1, txid, &got);
+}
+
+void
+sr_coordinator_layout(const sr_coordinator *c, sr_flake_layout *out)
+{
+	out->time_bits = c->gen.layout.time_bits;
+	out->worker_bits = c->gen.layout.worker_bits;
+	out->seq_bits = c->gen.layout.seq_bits;
+	out->unit_ms = c->gen.layout.unit_ms;
+	out->epoch_ms = c->gen.layout.epoch_ms;
+}
+
+int
+sr_coordinator_worker(sr_coordinator *c, uint32_t *worker_id)
+{
+	if (sr_mono_us() >= atomic_load(&c->lease_until_us))
+		return SR_ENOWORKER;
+	*worker_id = atomic_load(&c->gen.worker);
+	return SR_OK;
+}
+
+int64_t
+sr_coordinator_clock_offset_ms(sr_coordinator *c)
+{
+	return atomic_load(&c->clock_offset_ms);
 }
 
 /* ---- introspection ---- */

@@ -32,6 +32,7 @@ static struct {
 	int64_t rpc_timeout_ms;
 	int64_t lease_timeout_ms;
 	int64_t join_timeout_ms;
+	int64_t max_clock_back_ms;
 	double prefetch_at;
 	bool help;
 	sr_coordinator *coord;
@@ -51,6 +52,8 @@ static const struct sr_opt options[] = {
 	    "how long a request waits for a chunk before SR_EUNAVAILABLE"},
 	{"join-timeout-ms", SR_OPT_INT, &d.join_timeout_ms, "10000", 0, 600000,
 	    "how long join keeps trying to reach the master"},
+	{"max-clock-back-ms", SR_OPT_INT, &d.max_clock_back_ms, "5", 0, 1000,
+	    "a txid request waits out a clock step back up to this; more is SR_ECLOCK"},
 	{"prefetch-at", SR_OPT_DOUBLE, &d.prefetch_at, "0.5", 0.001, 1,
 	    "fraction of a chunk used before the next one is leased"},
 	{"help", SR_OPT_BOOL, &d.help, "false", 0, 0, "show this help"},
@@ -123,6 +126,11 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	r->name = (char *) sr_coordinator_name(d.coord);
 	r->node_id = sr_coordinator_node_id(d.coord);
 	r->master_url = d.master_url;
+	uint32_t worker;
+	if (sr_coordinator_worker(d.coord, &worker) == SR_OK) {
+		r->has_worker = 1;
+		r->worker_id = worker;
+	}
 	pthread_mutex_lock(&held_mu);
 	size_t n = sr_coordinator_chunks(d.coord, held, MAX_HELD);
 	if (n > MAX_HELD)
@@ -159,6 +167,49 @@ oom:
 	return SR_ENOMEM;
 }
 
+static int
+h_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	(void) arg;
+	uint32_t count = req->next_txids->count;
+	if (count == 0 || count > WIRE_MAX_COUNT) {
+		snprintf(errbuf, errlen, "count %u out of range 1..%u", count, WIRE_MAX_COUNT);
+		return SR_EINVAL;
+	}
+	Sr__NextTxidsResponse *r = wire_alloc(a, sizeof(*r));
+	uint64_t *ids = wire_alloc(a, count * sizeof(uint64_t));
+	if (r == NULL || ids == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return SR_ENOMEM;
+	}
+	sr__next_txids_response__init(r);
+	size_t got = 0;
+	int rv = sr_next_txids(d.coord, count, ids, &got);
+	if (rv == SR_ECLOCK) {
+		snprintf(errbuf, errlen,
+		    "clock is %lld ms behind the last issued txid (tolerance %lld ms)",
+		    (long long) sr_coordinator_clock_offset_ms(d.coord),
+		    (long long) d.max_clock_back_ms);
+		return rv;
+	}
+	if (rv != SR_OK) {
+		/* txids taken before the failure are dropped: never reused. */
+		snprintf(errbuf, errlen, "txids: %s", sr_strerror(rv));
+		return rv;
+	}
+	uint32_t worker = 0;
+	sr_coordinator_worker(d.coord, &worker);
+	r->txids = ids;
+	r->n_txids = got;
+	r->node_name = (char *) sr_coordinator_name(d.coord);
+	r->node_id = sr_coordinator_node_id(d.coord);
+	r->worker_id = worker;
+	resp->body_case = SR__RESPONSE__BODY_NEXT_TXIDS;
+	resp->next_txids = r;
+	return SR_OK;
+}
+
 /* `snowrange-coordinator leave` asks the daemon itself to leave and exit. */
 static int
 h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
@@ -180,6 +231,7 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 
 static const struct wire_route routes[] = {
 	{SR__REQUEST__BODY_NEXT_IDS, h_next_ids},
+	{SR__REQUEST__BODY_NEXT_TXIDS, h_next_txids},
 	{SR__REQUEST__BODY_STATUS, h_status},
 	{SR__REQUEST__BODY_LEAVE, h_leave},
 };
@@ -236,6 +288,7 @@ cmd_join(const char *master_url)
 	cfg.lease_timeout_ms = (int) d.lease_timeout_ms;
 	cfg.join_timeout_ms = (int) d.join_timeout_ms;
 	cfg.prefetch_at = d.prefetch_at;
+	cfg.max_clock_back_ms = (int) d.max_clock_back_ms;
 	int rv = sr_coordinator_open(&cfg, &d.coord, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: join %s: %s (%s): %s\n", master_url,

@@ -14,6 +14,7 @@
 
 #include <nng/nng.h>
 
+#include "flake.h"
 #include "server.h"
 #include "snowrange/error.h"
 #include "util.h"
@@ -27,6 +28,8 @@ static struct {
 	int64_t default_chunk;
 	int64_t max_chunk;
 	int64_t target_range_seconds;
+	int64_t worker_grace_ms;
+	const char *layout;
 	bool help;
 } opt;
 
@@ -45,6 +48,12 @@ static const struct sr_opt options[] = {
 	    "default upper bound of the dynamic chunk size"},
 	{"target-range-seconds", SR_OPT_INT, &opt.target_range_seconds, "10", 1, 86400,
 	    "the dynamic chunk size aims for ranges lasting this long"},
+	{"worker-grace-ms", SR_OPT_INT, &opt.worker_grace_ms, "2000", 0, 600000,
+	    "a worker id is re-granted this long after its lease ended; at least the "
+	    "clock skew tolerated between nodes"},
+	{"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
+	    "Snowflake layout TIME/WORKER/SEQ/UNIT_MS/EPOCH bits (sum 63); fixed at the "
+	    "first start of a data dir"},
 	{"help", SR_OPT_BOOL, &opt.help, "false", 0, 0, "show this help"},
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
@@ -98,6 +107,14 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	cfg.catalog.default_chunk = (uint64_t) opt.default_chunk;
 	cfg.catalog.default_max_chunk = (uint64_t) opt.max_chunk;
 	cfg.catalog.target_range_ms = (uint32_t) (opt.target_range_seconds * 1000);
+	cfg.catalog.worker_grace_ms = (uint32_t) opt.worker_grace_ms;
+	struct flake_layout l;
+	if (flake_layout_parse(opt.layout, &l, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "snowrange-master: --layout: %s\n", err);
+		return 2;
+	}
+	cfg.catalog.layout = (struct store_layout){1, l.time_bits, l.worker_bits,
+	    l.seq_bits, l.unit_ms, l.epoch_ms};
 
 	struct master *m;
 	int rv = master_start(&cfg, &m, err, sizeof(err));

@@ -44,6 +44,15 @@ const char *sr_client_errmsg(sr_client *cl);
 int sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
     uint64_t *out, char node[65]);
 
+/*
+ * Asks the coordinator for count (1..65536) Snowflake txids; stores them in
+ * out, ascending, the issuing node's name in node and its worker id in
+ * *worker (each if non-NULL). Errors: SR_ENOWORKER, SR_ECLOCK (the message
+ * gives the offset), SR_EINVAL, or the transport's.
+ */
+int sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out,
+    char node[65], uint32_t *worker);
+
 /* ---- master catalog ---- */
 
 typedef struct sr_seq_spec {
@@ -82,6 +91,9 @@ typedef struct sr_node_info {
 	char listen_url[256];
 	int alive;
 	uint64_t last_seen_ms;
+	int has_worker;            /* its newest worker id grant: */
+	uint32_t worker_id;
+	int64_t worker_expires_ms; /* wall clock */
 } sr_node_info;
 
 typedef struct sr_held_chunk {
@@ -96,6 +108,11 @@ typedef struct sr_status {
 	char name[65];          /* coordinator: its node name */
 	char master_url[256];   /* coordinator: its master */
 	uint64_t node_id, term;
+	int has_layout;         /* master: the Snowflake layout */
+	unsigned time_bits, worker_bits, seq_bits, unit_ms;
+	int64_t epoch_ms;
+	int has_worker;         /* coordinator: a live worker lease */
+	uint32_t worker_id;
 	sr_node_info *nodes;    size_t nnodes;   /* master */
 	sr_seq_info *seqs;      size_t nseqs;    /* master */
 	sr_held_chunk *chunks;  size_t nchunks;  /* coordinator */

@@ -37,6 +37,9 @@ typedef struct sr_coordinator_config {
 	int lease_timeout_ms;     /* how long a caller waits for a chunk (default 3000) */
 	double prefetch_at;       /* fraction of a chunk used before prefetch (0.5) */
 	int join_timeout_ms;      /* how long open keeps trying to join (default 10000) */
+	int max_clock_back_ms;    /* clock step back a txid call waits out (5) */
+	uint64_t txid_floor;      /* the last txid in the caller's 2PC log, 0 if
+	                           * none: txids are issued only above its tick */
 } sr_coordinator_config;
 
 /* Fills cfg with the defaults; master_url and node_name stay NULL. */
@@ -86,6 +89,42 @@ typedef struct sr_sequence sr_sequence;
 int sr_sequence_get(sr_coordinator *c, const char *seq, sr_sequence **out);
 int sr_seq_next_id(sr_sequence *s, uint64_t *id);
 int sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got);
+
+/* ---- Snowflake transaction IDs ---- */
+
+/*
+ * Stores a new transaction ID in *txid: unique cluster-wide, greater than
+ * every txid this coordinator returned before, and decodable into (time,
+ * worker id, sequence) with the cluster's layout. Issued only under a live
+ * worker id lease from the master, and only at ticks above the floor the
+ * master gave with the worker id and above config.txid_floor.
+ * Errors: SR_ENOWORKER (no live worker lease: the master is unreachable for
+ * longer than the lease allows, or every worker id is taken), SR_ECLOCK (the
+ * clock is behind the last issued tick by more than max_clock_back_ms; see
+ * sr_coordinator_clock_offset_ms), SR_EEXHAUSTED (the layout's time bits
+ * ran out).
+ */
+int sr_next_txid(sr_coordinator *c, uint64_t *txid);
+
+/* Stores n (1..65536) txids in out, ascending; on failure *got says how many
+ * were stored (valid ones). Errors as sr_next_txid. */
+int sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got);
+
+/* The cluster's Snowflake layout, as the master handed it at join. */
+typedef struct sr_flake_layout {
+	unsigned time_bits, worker_bits, seq_bits; /* sum to 63 */
+	unsigned unit_ms;                          /* one tick */
+	int64_t epoch_ms;                          /* Unix ms of tick 0 */
+} sr_flake_layout;
+
+void sr_coordinator_layout(const sr_coordinator *c, sr_flake_layout *out);
+
+/* Stores the worker id in *worker_id; SR_ENOWORKER when no lease is live. */
+int sr_coordinator_worker(sr_coordinator *c, uint32_t *worker_id);
+
+/* How far (ms) the clock was behind the last issued tick when a txid call
+ * last failed with SR_ECLOCK. */
+int64_t sr_coordinator_clock_offset_ms(sr_coordinator *c);
 
 /* ---- introspection ---- */
 
