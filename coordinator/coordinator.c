@@ -155,18 +155,21 @@ apply_grant(sr_coordinator *c, const Sr__Layout *layout, const Sr__WorkerGrant *
 		return errf(errbuf, errlen, SR_EPROTO, "worker id %u does not fit", g->worker_id);
 	int64_t until = sent_us + (int64_t) c->lease_ttl_ms * 1000 - lease_margin_us(c);
 	bool same = atomic_load(&c->has_worker) && atomic_load(&c->gen.worker) == g->worker_id;
-	if (!same) {
+	/* A new worker id: no txid until the generator runs under it. */
+	if (!same)
 		atomic_store(&c->lease_until_us, 0);
-		uint64_t floor = g->floor_tick, logged = 0;
-		if (c->txid_floor != 0)
-			flake_decode(&c->gen.layout, c->txid_floor, &logged, NULL, NULL);
-		if (logged > floor)
-			floor = logged;
-		flake_gen_reset(&c->gen, g->worker_id, floor);
-		atomic_store(&c->has_worker, true);
+	/* Every grant's floor is applied, a renewal's (0) included: the same id
+	 * may come back after another node held it, and a reset only raises. */
+	uint64_t floor = g->floor_tick, logged = 0;
+	if (c->txid_floor != 0)
+		flake_decode(&c->gen.layout, c->txid_floor, &logged, NULL, NULL);
+	if (logged > floor)
+		floor = logged;
+	flake_gen_reset(&c->gen, g->worker_id, floor);
+	if (!same || g->floor_tick != 0)
 		sr_log(c->name, "worker id %u, issuing above tick %llu", g->worker_id,
 		    (unsigned long long) floor);
-	}
+	atomic_store(&c->has_worker, true);
 	atomic_store(&c->lease_until_us, until);
 	return SR_OK;
 }

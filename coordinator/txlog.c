@@ -265,33 +265,43 @@ walk(struct reader *rd, rec_fn fn, void *arg, sr_txlog_recovery *rec)
 	return SR_OK;
 }
 
+/* Sets up a reader on fd, whose file is size bytes long. */
+static int
+rd_init(struct reader *rd, int fd, const char *path, uint64_t size,
+    char *errbuf, size_t errlen)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->fd = fd;
+	rd->path = path;
+	rd->size = size;
+	rd->errbuf = errbuf;
+	rd->errlen = errlen;
+	rd->cap = READ_WINDOW;
+	rd->buf = malloc(rd->cap);
+	if (rd->buf == NULL)
+		return errorf(errbuf, errlen, SR_ENOMEM, "%s: out of memory", path);
+	return SR_OK;
+}
+
 /* Opens path read-only into a reader. */
 static int
 rd_open(struct reader *rd, const char *path, char *errbuf, size_t errlen)
 {
 	struct stat st;
 
-	memset(rd, 0, sizeof(*rd));
-	rd->path = path;
-	rd->errbuf = errbuf;
-	rd->errlen = errlen;
-	rd->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (rd->fd < 0)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return errorf(errbuf, errlen, SR_EIO, "%s: open: %s", path,
 		    strerror(errno));
-	if (fstat(rd->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(rd->fd);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
 		return errorf(errbuf, errlen, SR_EIO, "%s: not a regular file",
 		    path);
 	}
-	rd->size = (uint64_t) st.st_size;
-	rd->cap = READ_WINDOW;
-	rd->buf = malloc(rd->cap);
-	if (rd->buf == NULL) {
-		close(rd->fd);
-		return errorf(errbuf, errlen, SR_ENOMEM, "%s: out of memory", path);
-	}
-	return SR_OK;
+	int rv = rd_init(rd, fd, path, (uint64_t) st.st_size, errbuf, errlen);
+	if (rv != SR_OK)
+		close(fd);
+	return rv;
 }
 
 static void
@@ -442,13 +452,10 @@ recover(int fd, const char *path, sr_txlog_recovery *rec, char *errbuf,
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return errorf(errbuf, errlen, SR_EIO, "%s: not a regular file",
 		    path);
-	memset(&rd, 0, sizeof(rd));
-	rd.fd = fd;
-	rd.path = path;
-	rd.size = (uint64_t) st.st_size;
-	rd.errbuf = errbuf;
-	rd.errlen = errlen;
-	int rv = walk(&rd, NULL, NULL, rec);
+	int rv = rd_init(&rd, fd, path, (uint64_t) st.st_size, errbuf, errlen);
+	if (rv != SR_OK)
+		return rv;
+	rv = walk(&rd, NULL, NULL, rec);
 	free(rd.buf);
 	if (rv != SR_OK)
 		return rv;
@@ -638,15 +645,13 @@ flush(sr_txlog *log)
 	log->flushing = true;
 	pthread_mutex_unlock(&log->mu);
 
-	const char *what = "write";
 	int e = write_all(log->fd, &h, b.p, b.len, from);
-	if (e == 0) {
-		what = "fdatasync";
+	bool synced = e == 0;
+	if (synced)
 		e = sync_data(log->fd, &h);
-	}
 
 	pthread_mutex_lock(&log->mu);
-	if (e == 0 || strcmp(what, "fdatasync") == 0)
+	if (synced)
 		log->syncs++;
 	b.len = 0;
 	if (b.cap > SPARE_KEEP) {
@@ -659,7 +664,8 @@ flush(sr_txlog *log)
 	} else if (log->err == SR_OK) {
 		log->err = SR_EIO;
 		sr_log("txlog", "%s: %s failed: %s; the log is poisoned, close and "
-		    "reopen it to recover", log->path, what, strerror(e));
+		    "reopen it to recover", log->path,
+		    synced ? "fdatasync" : "write", strerror(e));
 	}
 	log->flushing = false;
 	pthread_cond_broadcast(&log->cv);

@@ -82,7 +82,8 @@ txlog_file_check(const uint8_t *buf, size_t len)
 
 	txlog_file_header(want);
 	if (len < TXLOG_FILE_HDR)
-		return memcmp(buf, want, len) == 0 ? TXLOG_TRUNCATED : TXLOG_CORRUPT;
+		return len == 0 || memcmp(buf, want, len) == 0 ? TXLOG_TRUNCATED
+							       : TXLOG_CORRUPT;
 	if (memcmp(buf, TXLOG_MAGIC, 8) != 0)
 		return TXLOG_CORRUPT;
 	return get32(buf + 8) == TXLOG_FORMAT_VERSION ? TXLOG_OK : TXLOG_BADVERSION;
