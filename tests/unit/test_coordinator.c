@@ -1,0 +1,344 @@
+/*
+ * The coordinator library against a real master in the same process (on an
+ * ipc path, with a real SQLite store in a temp dir): first use of a sequence
+ * created after open, many threads strictly increasing, serving through a
+ * master outage until the chunks run out, txids from many threads, the txid
+ * floor, the worker lease lapsing, and bad arguments.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "flake.h"
+#include "server.h"
+#include "snowrange/client.h"
+#include "snowrange/coordinator.h"
+#include "util.h"
+
+struct fx {
+	char dir[64];
+	char url[128];
+	struct master_config mcfg;
+	struct master *m;
+	sr_coordinator *c;
+};
+
+static void
+start_master(struct fx *f)
+{
+	char err[256];
+	assert_int_equal(master_start(&f->mcfg, &f->m, err, sizeof(err)), SR_OK);
+}
+
+static void
+create_seq(struct fx *f, const char *name, uint64_t chunk)
+{
+	sr_client *cl;
+	assert_int_equal(sr_client_open(f->url, 3000, &cl), SR_OK);
+	sr_seq_spec spec = {.name = name, .chunk_size = chunk, .max_chunk = chunk};
+	assert_int_equal(sr_client_seq_create(cl, &spec, NULL), SR_OK);
+	sr_client_close(cl);
+}
+
+static sr_coordinator *
+open_coord(struct fx *f, const char *name, int lease_timeout_ms, uint64_t txid_floor)
+{
+	sr_coordinator_config cfg;
+	sr_coordinator_config_init(&cfg);
+	cfg.master_url = f->url;
+	cfg.node_name = name;
+	cfg.lease_timeout_ms = lease_timeout_ms;
+	cfg.rpc_timeout_ms = 500;
+	cfg.txid_floor = txid_floor;
+	sr_coordinator *c;
+	char err[256];
+	assert_int_equal(sr_coordinator_open(&cfg, &c, err, sizeof(err)), SR_OK);
+	return c;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sr-coord-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->url, sizeof(f->url), "ipc://%s/master.ipc", f->dir);
+	f->mcfg.listen_url = f->url;
+	f->mcfg.data_dir = f->dir;
+	f->mcfg.workers = 4;
+	catalog_config_init(&f->mcfg.catalog);
+	f->mcfg.catalog.lease_ttl_ms = 1200;
+	f->mcfg.catalog.worker_grace_ms = 200;
+	start_master(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	sr_coordinator_close(f->c);
+	master_stop(f->m);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void
+test_first_use_and_bad_args(void **state)
+{
+	struct fx *f = *state;
+	f->c = open_coord(f, "c1", 1000, 0);
+	uint64_t id, ids[4];
+	size_t got;
+	assert_int_equal(sr_next_id(f->c, "later", &id), SR_ENOTFOUND);
+	create_seq(f, "later", 100); /* created after the coordinator opened */
+	assert_int_equal(sr_next_id(f->c, "later", &id), SR_OK);
+	assert_int_equal(id, 1);
+	assert_int_equal(sr_next_ids(f->c, "later", 4, ids, &got), SR_OK);
+	assert_int_equal(got, 4);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(sr_next_ids(f->c, "later", 0, ids, &got), SR_EINVAL);
+	assert_int_equal(sr_next_id(f->c, "Bad Name", &id), SR_EINVAL);
+	assert_int_equal(sr_next_id(f->c, NULL, &id), SR_EINVAL);
+	sr_coordinator_close(NULL);
+	sr_coordinator_config cfg;
+	sr_coordinator_config_init(&cfg);
+	sr_coordinator *c;
+	char err[256] = "";
+	assert_int_equal(sr_coordinator_open(&cfg, &c, err, sizeof(err)), SR_EINVAL);
+	assert_non_null(strstr(err, "master_url"));
+	cfg.master_url = f->url;
+	cfg.node_name = "no/slash";
+	assert_int_equal(sr_coordinator_open(&cfg, &c, err, sizeof(err)), SR_EINVAL);
+	assert_non_null(strstr(err, "node name"));
+}
+
+#define THREADS 4
+#define PER_THREAD 50000
+
+struct call {
+	uint64_t t0, t1, id;
+};
+
+struct worker {
+	sr_coordinator *c;
+	struct call *calls;
+	_Atomic uint64_t *clock;
+	int txids;
+};
+
+static void *
+draw_thread(void *arg)
+{
+	struct worker *w = arg;
+	sr_sequence *s = NULL;
+	if (!w->txids)
+		assert_int_equal(sr_sequence_get(w->c, "s", &s), SR_OK);
+	for (int i = 0; i < PER_THREAD; i++) {
+		uint64_t t0 = atomic_fetch_add(w->clock, 1);
+		uint64_t id;
+		int rv = w->txids ? sr_next_txid(w->c, &id) : sr_seq_next_id(s, &id);
+		assert_int_equal(rv, SR_OK);
+		uint64_t t1 = atomic_fetch_add(w->clock, 1);
+		w->calls[i] = (struct call){t0, t1, id};
+	}
+	return NULL;
+}
+
+static int
+by_t1(const void *x, const void *y)
+{
+	const struct call *a = x, *b = y;
+	return a->t1 < b->t1 ? -1 : a->t1 > b->t1;
+}
+
+static int
+by_id(const void *x, const void *y)
+{
+	const struct call *a = x, *b = y;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Unique, and a call that returned before another started has the smaller
+ * ID (strictly increasing per coordinator, whichever thread asked). */
+static void
+check_calls(struct call *all, size_t total)
+{
+	struct call *ends = malloc(total * sizeof(*ends));
+	memcpy(ends, all, total * sizeof(*ends));
+	qsort(ends, total, sizeof(*ends), by_t1);
+	uint64_t *prefmax = malloc(total * sizeof(uint64_t));
+	uint64_t mx = 0;
+	for (size_t i = 0; i < total; i++) {
+		if (ends[i].id > mx)
+			mx = ends[i].id;
+		prefmax[i] = mx;
+	}
+	size_t violations = 0;
+	for (size_t i = 0; i < total; i++) {
+		size_t lo = 0, hi = total;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (ends[mid].t1 < all[i].t0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo > 0 && prefmax[lo - 1] >= all[i].id)
+			violations++;
+	}
+	assert_int_equal(violations, 0);
+	qsort(all, total, sizeof(*all), by_id);
+	for (size_t i = 1; i < total; i++)
+		assert_true(all[i].id != all[i - 1].id);
+	assert_true(all[0].id > 0);
+	free(prefmax);
+	free(ends);
+}
+
+static void
+run_threads(sr_coordinator *c, int txids)
+{
+	_Atomic uint64_t clock = 0;
+	size_t total = (size_t) THREADS * PER_THREAD;
+	struct call *all = calloc(total, sizeof(*all));
+	pthread_t t[THREADS];
+	struct worker w[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){c, all + (size_t) i * PER_THREAD, &clock, txids};
+		pthread_create(&t[i], NULL, draw_thread, &w[i]);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	check_calls(all, total);
+	free(all);
+}
+
+static void
+test_threads_sequence(void **state)
+{
+	struct fx *f = *state;
+	create_seq(f, "s", 997); /* small chunks: many swaps and prefetches */
+	f->c = open_coord(f, "c1", 5000, 0);
+	run_threads(f->c, 0);
+	sr_coordinator_stats st;
+	sr_coordinator_get_stats(f->c, &st);
+	assert_true(st.leases >= THREADS * PER_THREAD / 997);
+}
+
+static void
+test_threads_txids(void **state)
+{
+	struct fx *f = *state;
+	f->c = open_coord(f, "c1", 5000, 0);
+	run_threads(f->c, 1);
+	uint32_t worker;
+	assert_int_equal(sr_coordinator_worker(f->c, &worker), SR_OK);
+	uint64_t txid, tick;
+	uint32_t w, seq;
+	assert_int_equal(sr_next_txid(f->c, &txid), SR_OK);
+	sr_flake_layout l;
+	sr_coordinator_layout(f->c, &l);
+	struct flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits,
+	    (uint8_t) l.seq_bits, l.unit_ms, l.epoch_ms};
+	flake_decode(&fl, txid, &tick, &w, &seq);
+	assert_int_equal(w, worker);
+	int64_t ms = flake_tick_to_ms(&fl, tick);
+	assert_true(llabs(ms - sr_wall_ms()) < 5000);
+}
+
+/* The last txid of the caller's 2PC log is a floor. */
+static void
+test_txid_floor(void **state)
+{
+	struct fx *f = *state;
+	struct flake_layout l;
+	flake_layout_default(&l);
+	uint64_t ahead = (uint64_t) flake_ms_to_tick(&l, sr_wall_ms()) + 3;
+	uint64_t floor = flake_encode(&l, ahead, 1023, 4095);
+	f->c = open_coord(f, "c1", 1000, floor);
+	uint64_t txid;
+	assert_int_equal(sr_next_txid(f->c, &txid), SR_OK);
+	assert_true(txid > floor);
+	sr_coordinator_close(f->c);
+	/* A floor 10 s ahead is a clock 10 s behind: refused, not waited. */
+	floor = flake_encode(&l, ahead + 10000, 0, 0);
+	f->c = open_coord(f, "c2", 1000, floor);
+	assert_int_equal(sr_next_txid(f->c, &txid), SR_ECLOCK);
+	assert_true(sr_coordinator_clock_offset_ms(f->c) > 5000);
+}
+
+/* With the master gone, the coordinator serves from the chunks it holds,
+ * then fails with SR_EUNAVAILABLE after the lease timeout; txids stop when
+ * the worker lease lapses; both resume when the master is back. */
+static void
+test_master_outage(void **state)
+{
+	struct fx *f = *state;
+	create_seq(f, "s", 100);
+	f->c = open_coord(f, "c1", 300, 0);
+	uint64_t id, last = 0, txid;
+	assert_int_equal(sr_next_id(f->c, "s", &id), SR_OK);
+	assert_int_equal(sr_next_txid(f->c, &txid), SR_OK);
+	/* Let the prefetch land: current + next chunk = up to 200 IDs. */
+	struct timespec ts = {0, 100 * 1000000L};
+	nanosleep(&ts, NULL);
+	master_stop(f->m);
+	f->m = NULL;
+	int served = 0, rv;
+	int64_t t0 = sr_mono_ms();
+	while ((rv = sr_next_id(f->c, "s", &id)) == SR_OK) {
+		assert_true(id > last);
+		last = id;
+		served++;
+	}
+	assert_int_equal(rv, SR_EUNAVAILABLE);
+	assert_true(served >= 99);
+	assert_true(sr_mono_ms() - t0 >= 300);
+	/* The worker lease (1.2 s, less the margin) runs out. */
+	ts.tv_sec = 1;
+	ts.tv_nsec = 200 * 1000000L;
+	nanosleep(&ts, NULL);
+	assert_int_equal(sr_next_txid(f->c, &txid), SR_ENOWORKER);
+	uint64_t before = txid;
+	start_master(f);
+	int64_t until = sr_mono_ms() + 10000;
+	while ((rv = sr_next_id(f->c, "s", &id)) != SR_OK && sr_mono_ms() < until)
+		;
+	assert_int_equal(rv, SR_OK);
+	assert_true(id > last);
+	while ((rv = sr_next_txid(f->c, &txid)) != SR_OK && sr_mono_ms() < until)
+		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+	assert_int_equal(rv, SR_OK);
+	assert_true(txid > before);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_first_use_and_bad_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_sequence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_txids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_txid_floor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_master_outage, setup, teardown),
+	};
+	int rv = cmocka_run_group_tests(tests, NULL, NULL);
+	nng_fini();
+	return rv;
+}
