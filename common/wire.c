@@ -291,7 +291,6 @@ struct work {
 	nng_aio *aio;
 	nng_ctx ctx;
 	struct wire_server *srv;
-	struct wire_arena arena;
 };
 
 struct wire_server {
@@ -304,20 +303,20 @@ struct wire_server {
 };
 
 static wire_handler
-route_find(const struct wire_server *srv, Sr__Request__BodyCase body)
+route_find(const struct wire_route *routes, size_t nroutes,
+    Sr__Request__BodyCase body)
 {
-	for (size_t i = 0; i < srv->nroutes; i++)
-		if (srv->routes[i].body == body)
-			return srv->routes[i].fn;
+	for (size_t i = 0; i < nroutes; i++)
+		if (routes[i].body == body)
+			return routes[i].fn;
 	return NULL;
 }
 
-/* Builds the reply for one raw request; never fails to produce a reply
- * unless memory runs out (then NULL, and the client times out). */
-static nng_msg *
-serve_one(struct work *w, const void *body, size_t len)
+int
+wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
+    const void *body, size_t len, void **out, size_t *outlen)
 {
-	struct wire_server *srv = w->srv;
+	struct wire_arena arena = {NULL};
 	Sr__Response resp = SR__RESPONSE__INIT;
 	Sr__Error error = SR__ERROR__INIT;
 	char errbuf[WIRE_ERRMSG_MAX] = "";
@@ -340,13 +339,13 @@ serve_one(struct work *w, const void *body, size_t len)
 		code = SR_EPROTO;
 		fmt(errbuf, sizeof(errbuf), "request has no body");
 	} else {
-		wire_handler fn = route_find(srv, req->body_case);
+		wire_handler fn = route_find(routes, nroutes, req->body_case);
 		if (fn == NULL) {
 			code = SR_EINVAL;
 			fmt(errbuf, sizeof(errbuf),
 			    "request kind %d is not served here", (int) req->body_case);
 		} else {
-			code = fn(srv->arg, req, &resp, &w->arena, errbuf, sizeof(errbuf));
+			code = fn(arg, req, &resp, &arena, errbuf, sizeof(errbuf));
 		}
 	}
 	if (code != SR_OK) {
@@ -356,13 +355,32 @@ serve_one(struct work *w, const void *body, size_t len)
 		error.message = errbuf[0] ? errbuf : (char *) sr_strerror(code);
 		resp.error = &error;
 	}
-	nng_msg *msg = NULL;
-	size_t n = sr__response__get_packed_size(&resp);
-	if (nng_msg_alloc(&msg, n) == 0)
-		sr__response__pack(&resp, nng_msg_body(msg));
+	int rv = SR_OK;
+	*outlen = sr__response__get_packed_size(&resp);
+	if ((*out = malloc(*outlen > 0 ? *outlen : 1)) != NULL)
+		sr__response__pack(&resp, *out);
+	else
+		rv = SR_ENOMEM;
 	if (req != NULL)
 		sr__request__free_unpacked(req, NULL);
-	arena_reset(&w->arena);
+	arena_reset(&arena);
+	return rv;
+}
+
+/* Builds the nng reply for one raw request; NULL only when memory runs out
+ * (then the client times out). */
+static nng_msg *
+serve_one(struct work *w, const void *body, size_t len)
+{
+	void *out;
+	size_t n;
+	nng_msg *msg = NULL;
+	if (wire_serve_bytes(w->srv->routes, w->srv->nroutes, w->srv->arg, body, len,
+		&out, &n) != SR_OK)
+		return NULL;
+	if (nng_msg_alloc(&msg, n) == 0)
+		memcpy(nng_msg_body(msg), out, n);
+	free(out);
 	return msg;
 }
 
@@ -472,7 +490,6 @@ wire_server_stop(struct wire_server *srv)
 	for (int i = 0; i < srv->nworkers; i++) {
 		if (srv->works[i].aio != NULL)
 			nng_aio_free(srv->works[i].aio);
-		arena_reset(&srv->works[i].arena);
 	}
 	free(srv->works);
 	free(srv);

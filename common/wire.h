@@ -87,6 +87,15 @@ int wire_server_start(const char *url, const struct wire_route *routes,
 /* Stops accepting, waits for running handlers, frees. NULL-safe. */
 void wire_server_stop(struct wire_server *srv);
 
+/*
+ * The whole of request handling without sockets: decodes body (len bytes),
+ * checks size, version and body, dispatches through routes, and returns the
+ * packed Response in *out (malloc'd, *outlen bytes). Every input gives a
+ * reply; only SR_ENOMEM fails. The server calls it; fuzzers call it directly.
+ */
+int wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
+    const void *body, size_t len, void **out, size_t *outlen);
+
 /* Maps an nng error to an sr_err. */
 int wire_nng_err(int nng_rv);
 
