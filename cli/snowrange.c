@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "snowrange/coordinator.h"
 #include "flake.h"
 #include "snowrange/client.h"
 #include "util.h"
@@ -143,6 +144,7 @@ static int cmd_draw(struct cli *);
 static int cmd_verify(struct cli *);
 static int cmd_txid(struct cli *);
 static int cmd_decode(struct cli *);
+static int cmd_txlog(struct cli *);
 static int cmd_help(struct cli *);
 
 static const struct command commands[] = {
@@ -168,6 +170,8 @@ static const struct command commands[] = {
 	    "fetch Snowflake transaction IDs from a coordinator"},
 	{"decode", NULL, cmd_decode, 1, -1, "layout", "decode TXID... [--layout L]",
 	    "show a txid's time (UTC), worker id (and its node) and sequence"},
+	{"txlog", NULL, cmd_txlog, 1, 1, "in-doubt layout", "txlog FILE [--in-doubt] [--layout L]",
+	    "print a 2PC log's records in txid order, txids decoded (read-only)"},
 	{"verify", NULL, cmd_verify, 1, -1, "", "verify FILE...",
 	    "check draw files for duplicates and order violations"},
 	{"help", NULL, cmd_help, 0, 0, "", "help", "show this help"},
@@ -973,6 +977,139 @@ cmd_decode(struct cli *c)
 	}
 	sr_status_free(&st);
 	return rv;
+}
+
+/* ---- txlog ---- */
+
+static const char *
+tx_state_name(sr_tx_state st)
+{
+	switch (st) {
+	case SR_TX_BEGIN:
+		return "BEGIN";
+	case SR_TX_PREPARE:
+		return "PREPARE";
+	case SR_TX_COMMIT:
+		return "COMMIT";
+	case SR_TX_ABORT:
+		return "ABORT";
+	}
+	return "?";
+}
+
+struct txlog_print {
+	struct flake_layout l;
+	const sr_status *st; /* NULL when the master did not answer */
+	json_t *arr;         /* -o json */
+	bool header;         /* text header printed */
+};
+
+static const char *
+worker_node(const sr_status *st, uint32_t worker)
+{
+	for (size_t k = 0; st != NULL && k < st->nnodes; k++)
+		if (st->nodes[k].has_worker && st->nodes[k].worker_id == worker)
+			return st->nodes[k].name;
+	return NULL;
+}
+
+static int
+txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
+{
+	struct txlog_print *p = arg;
+	uint64_t tick;
+	uint32_t worker, seq;
+	flake_decode(&p->l, r->txid, &tick, &worker, &seq);
+	char when[32];
+	flake_format_time(flake_tick_to_ms(&p->l, tick), when);
+	const char *node = worker_node(p->st, worker);
+	if (p->arr != NULL) {
+		json_t *parts = json_array();
+		for (size_t i = 0; i < r->nparticipants; i++)
+			json_array_append_new(parts, json_string(r->participants[i]));
+		json_t *o = json_pack("{s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I}", "txid",
+		    ju64(r->txid), "state", tx_state_name(r->state), "time", when,
+		    "worker", (json_int_t) worker, "seq", (json_int_t) seq, "participants",
+		    parts, "payload_bytes", (json_int_t) r->payload_len, "offset",
+		    (json_int_t) offset);
+		json_object_set_new(o, "node", node ? json_string(node) : json_null());
+		json_array_append_new(p->arr, o);
+		return 0;
+	}
+	/* The header comes with the first record: a file that cannot be read
+	 * prints only its error. */
+	if (!p->header) {
+		printf("%-20s %-8s %-24s %-6s %-12s %5s  %s\n", "TXID", "STATE", "TIME",
+		    "WORKER", "NODE", "BYTES", "PARTICIPANTS");
+		p->header = true;
+	}
+	printf("%-20llu %-8s %-24s %-6u %-12s %5zu  ", (unsigned long long) r->txid,
+	    tx_state_name(r->state), when, worker, node ? node : "-", r->payload_len);
+	for (size_t i = 0; i < r->nparticipants; i++)
+		printf("%s%s", i ? "," : "", r->participants[i]);
+	printf("\n");
+	return 0;
+}
+
+static int
+cmd_txlog(struct cli *c)
+{
+	const char *path = c->args[0];
+	struct txlog_print p = {.arr = NULL};
+	sr_status st;
+	bool have_st;
+	const char *source = "";
+	memset(&st, 0, sizeof(st));
+	int rv = decode_layout(c, &p.l, &st, &have_st, &source);
+	if (rv != 0)
+		return rv;
+	p.st = have_st ? &st : NULL;
+	char err[256] = "";
+	if (c->in_doubt) {
+		uint64_t *txids = NULL;
+		size_t n = 0;
+		if ((rv = sr_txlog_in_doubt(path, &txids, &n, err, sizeof(err))) != SR_OK) {
+			sr_status_free(&st);
+			fprintf(stderr, "snowrange: txlog %s: %s (%s): %s\n", path,
+			    sr_strerror(rv), sr_errname(rv), err);
+			return EXIT_FAIL;
+		}
+		if (c->json) {
+			json_t *a = json_array();
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(a, ju64(txids[i]));
+			rv = emit(json_pack("{s:s, s:o}", "file", path, "in_doubt", a));
+		} else {
+			for (size_t i = 0; i < n; i++)
+				printf("%llu\n", (unsigned long long) txids[i]);
+			fprintf(stderr, "txlog: %zu in-doubt transaction%s\n", n, n == 1 ? "" : "s");
+		}
+		free(txids);
+		sr_status_free(&st);
+		return rv;
+	}
+	if (c->json)
+		p.arr = json_array();
+	sr_txlog_recovery rec;
+	memset(&rec, 0, sizeof(rec));
+	rv = sr_txlog_scan(path, 1, txlog_visit, &p, &rec, err, sizeof(err));
+	sr_status_free(&st);
+	if (rv != SR_OK) {
+		json_decref(p.arr);
+		fprintf(stderr, "snowrange: txlog %s: %s (%s): %s\n", path, sr_strerror(rv),
+		    sr_errname(rv), err);
+		return EXIT_FAIL;
+	}
+	if (c->json)
+		return emit(json_pack("{s:s, s:I, s:I, s:o}", "file", path, "records",
+		    (json_int_t) rec.records, "torn_tail_bytes", (json_int_t) rec.bytes_cut,
+		    "records_list", p.arr));
+	fprintf(stderr, "txlog: %llu records%s", (unsigned long long) rec.records,
+	    rec.bytes_cut ? "" : "\n");
+	if (rec.bytes_cut)
+		fprintf(stderr, ", a torn tail of %llu bytes after them (cut when the "
+		    "log is next opened for writing)\n", (unsigned long long) rec.bytes_cut);
+	return 0;
 }
 
 /* ---- verify, help ---- */

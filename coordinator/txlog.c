@@ -24,7 +24,7 @@
  * that holds at most a few records, so a long log is never read into memory
  * whole.
  */
-#include "txlog.h"
+#include "snowrange/coordinator.h"
 
 #include <errno.h>
 #include <fcntl.h>

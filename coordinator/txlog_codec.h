@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "txlog.h"
+#include "snowrange/coordinator.h"
 
 #define TXLOG_MAGIC "SRTXLOG1"
 #define TXLOG_FORMAT_VERSION 1

@@ -31,7 +31,7 @@
 #include <zlib.h>
 
 #include "snowrange/error.h"
-#include "txlog.h"
+#include "snowrange/coordinator.h"
 #include "txlog_codec.h"
 
 struct fixture {
