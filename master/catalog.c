@@ -192,7 +192,7 @@ seq_insert(struct catalog *cat, struct seq *s)
 
 int
 catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
-    struct catalog **out)
+    struct catalog **out, char *errbuf, size_t errlen)
 {
 	struct catalog *cat = calloc(1, sizeof(*cat));
 	struct store_state state = {0};
@@ -262,6 +262,9 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 out:
 	store_state_free(&state);
 	if (rv != SR_OK) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "%s", cat->errmsg[0] ? cat->errmsg :
+			    sr_strerror(rv));
 		catalog_close(cat);
 		return rv;
 	}

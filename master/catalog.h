@@ -65,9 +65,10 @@ struct catalog;
 /* Loads the store, takes a new fencing term, and counts every stored node and
  * worker grant as live for one TTL from now_ms. Stores the layout at the first
  * start; refuses (SR_EINVAL) a layout different from the stored one, since
- * txids of two layouts could collide. The catalog does not own st. */
+ * txids of two layouts could collide. On failure errbuf (if given) says why.
+ * The catalog does not own st. */
 int catalog_open(struct store *st, const struct catalog_config *cfg,
-    int64_t now_ms, struct catalog **out);
+    int64_t now_ms, struct catalog **out, char *errbuf, size_t errlen);
 /* NULL-safe. */
 void catalog_close(struct catalog *cat);
 

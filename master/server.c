@@ -371,10 +371,11 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 	m->lease_ttl_ms = cfg->catalog.lease_ttl_ms;
 	int rv = store_sqlite_open(cfg->data_dir, &m->st, errbuf, errlen);
 	if (rv == SR_OK) {
-		rv = catalog_open(m->st, &cfg->catalog, sr_wall_ms(), &m->cat);
+		char why[256];
+		rv = catalog_open(m->st, &cfg->catalog, sr_wall_ms(), &m->cat, why,
+		    sizeof(why));
 		if (rv != SR_OK)
-			snprintf(errbuf, errlen, "cannot load %s: %s: %s", cfg->data_dir,
-			    sr_strerror(rv), store_errmsg(m->st));
+			snprintf(errbuf, errlen, "cannot load %s: %s", cfg->data_dir, why);
 	}
 	if (rv == SR_OK)
 		rv = wire_server_start(cfg->listen_url, master_routes,

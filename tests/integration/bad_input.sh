@@ -17,6 +17,25 @@ set +e
 set -e
 ((rc == 1)) || fail "next on an unknown sequence exited $rc"
 grep -q ENOTFOUND "$WORK/err" || fail "unknown sequence: $(cat "$WORK/err")"
+# Sequences created after the coordinators started are usable at once.
+"$CLI" -m "$MASTER_URL" seq create late >/dev/null
+"$CLI" -c "$(coord_url c1)" next late -n 3 >/dev/null || fail "new sequence unusable"
 stop c1
 stop master
+
+# Bad Snowflake layouts are refused at start-up, naming the problem, and a
+# data dir keeps the layout it was created with.
+set +e
+"$MASTER_BIN" --data-dir "$WORK/l1" --listen "ipc://$WORK/l1.ipc" --layout 41/10/13 2>"$WORK/err"
+rc=$?
+set -e
+((rc == 2)) || fail "--layout 41/10/13 exited $rc"
+grep -q "63" "$WORK/err" || fail "layout error does not say why: $(cat "$WORK/err")"
+set +e
+timeout 10 "$MASTER_BIN" --data-dir "$WORK/data" --listen "ipc://$WORK/l2.ipc" \
+	--layout 39/16/8/10 2>"$WORK/err"
+rc=$?
+set -e
+((rc == 1)) || fail "changed layout on an existing data dir exited $rc"
+grep -q "refusing" "$WORK/err" || fail "changed layout: $(cat "$WORK/err")"
 log "bad_input: OK"

@@ -138,7 +138,7 @@ setup(void **state)
 	f->st.base.ops = &mem_ops;
 	catalog_config_init(&f->cfg);
 	f->now = INT64_C(1767225600000); /* 2026-01-01, after the layout epoch */
-	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat), SR_OK);
+	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat, NULL, 0), SR_OK);
 	*state = f;
 	return 0;
 }
@@ -156,7 +156,7 @@ static void
 reopen(struct fx *f)
 {
 	catalog_close(f->cat);
-	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat), SR_OK);
+	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat, NULL, 0), SR_OK);
 }
 
 static void
@@ -655,7 +655,7 @@ test_layout_fixed(void **state)
 	catalog_close(f->cat);
 	f->cfg.layout.seq_bits = 11;
 	f->cfg.layout.time_bits = 42;
-	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat), SR_EINVAL);
+	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat, NULL, 0), SR_EINVAL);
 	f->cat = NULL;
 }
 
