@@ -133,17 +133,46 @@ sr_client_errmsg(sr_client *cl)
 
 /* ---- coordinator ---- */
 
+/* The checks NextIds and NextTxids share. */
+static int
+check_count(sr_client *cl, const uint64_t *out, uint32_t count)
+{
+	if (out == NULL)
+		return fail(cl, SR_EINVAL, "no output buffer");
+	if (count < 1 || count > WIRE_MAX_COUNT)
+		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count,
+		    WIRE_MAX_COUNT);
+	return SR_OK;
+}
+
+/* Copies a reply's ids into out and frees the reply. A short or long reply
+ * would leave the caller's buffer half filled or overrun it: the peer is
+ * broken, say so. */
+static int
+take_ids(sr_client *cl, Sr__Response *resp, const uint64_t *ids, size_t n,
+    uint32_t count, uint64_t *out, const char *node_name, char node[65])
+{
+	int rv = SR_OK;
+	if (n != count) {
+		rv = fail(cl, SR_EPROTO, "asked for %u ids, got %zu", count, n);
+	} else {
+		memcpy(out, ids, (size_t) count * sizeof(uint64_t));
+		if (node != NULL)
+			copy_str(node, node_name, 65);
+	}
+	wire_response_free(resp);
+	return rv;
+}
+
 int
 sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
     uint64_t *out, char node[65])
 {
 	if (cl == NULL)
 		return SR_EINVAL;
-	if (out == NULL)
-		return fail(cl, SR_EINVAL, "no output buffer");
-	if (count < 1 || count > WIRE_MAX_COUNT)
-		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count,
-		    WIRE_MAX_COUNT);
+	int rv = check_count(cl, out, count);
+	if (rv != SR_OK)
+		return rv;
 	if (!sr_name_valid(seq))
 		return fail(cl, SR_EINVAL,
 		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
@@ -154,25 +183,12 @@ sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
 	body.count = count;
 	req.body_case = SR__REQUEST__BODY_NEXT_IDS;
 	req.next_ids = &body;
-
 	Sr__Response *resp;
-	int rv = call(cl, &req, &resp);
-	if (rv != SR_OK)
+	if ((rv = call(cl, &req, &resp)) != SR_OK)
 		return rv;
 	const Sr__NextIdsResponse *r = resp->next_ids;
-	/* A short or long reply would leave the caller's buffer half filled
-	 * or overrun it: the peer is broken, say so. */
-	if (r == NULL || r->n_ids != count) {
-		rv = fail(cl, SR_EPROTO, "asked for %u ids, got %zu", count,
-		    r != NULL ? r->n_ids : 0);
-		wire_response_free(resp);
-		return rv;
-	}
-	memcpy(out, r->ids, (size_t) count * sizeof(uint64_t));
-	if (node != NULL)
-		copy_str(node, r->node_name, 65);
-	wire_response_free(resp);
-	return SR_OK;
+	return take_ids(cl, resp, r ? r->ids : NULL, r ? r->n_ids : 0, count, out,
+	    r ? r->node_name : NULL, node);
 }
 
 int
@@ -181,34 +197,22 @@ sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out, char node[65]
 {
 	if (cl == NULL)
 		return SR_EINVAL;
-	if (out == NULL)
-		return fail(cl, SR_EINVAL, "no output buffer");
-	if (count < 1 || count > WIRE_MAX_COUNT)
-		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count,
-		    WIRE_MAX_COUNT);
+	int rv = check_count(cl, out, count);
+	if (rv != SR_OK)
+		return rv;
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__NextTxidsRequest body = SR__NEXT_TXIDS_REQUEST__INIT;
 	body.count = count;
 	req.body_case = SR__REQUEST__BODY_NEXT_TXIDS;
 	req.next_txids = &body;
 	Sr__Response *resp;
-	int rv = call(cl, &req, &resp);
-	if (rv != SR_OK)
+	if ((rv = call(cl, &req, &resp)) != SR_OK)
 		return rv;
 	const Sr__NextTxidsResponse *r = resp->next_txids;
-	if (r == NULL || r->n_txids != count) {
-		rv = fail(cl, SR_EPROTO, "asked for %u txids, got %zu", count,
-		    r != NULL ? r->n_txids : 0);
-		wire_response_free(resp);
-		return rv;
-	}
-	memcpy(out, r->txids, (size_t) count * sizeof(uint64_t));
-	if (node != NULL)
-		copy_str(node, r->node_name, 65);
-	if (worker != NULL)
+	if (worker != NULL && r != NULL)
 		*worker = r->worker_id;
-	wire_response_free(resp);
-	return SR_OK;
+	return take_ids(cl, resp, r ? r->txids : NULL, r ? r->n_txids : 0, count, out,
+	    r ? r->node_name : NULL, node);
 }
 
 /* ---- master catalog ---- */

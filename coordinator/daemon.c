@@ -72,30 +72,46 @@ usage(void)
 
 /* ---- handlers ---- */
 
+/* Checks a requested count and allocates the reply's ID array for it: the
+ * part NextIds and NextTxids share. */
+static int
+ids_buffer(uint32_t count, struct wire_arena *a, uint64_t **ids, char *errbuf,
+    size_t errlen)
+{
+	if (count == 0 || count > WIRE_MAX_COUNT) {
+		snprintf(errbuf, errlen, "count %u out of range 1..%u", count,
+		    WIRE_MAX_COUNT);
+		return SR_EINVAL;
+	}
+	if ((*ids = wire_alloc(a, count * sizeof(uint64_t))) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return SR_ENOMEM;
+	}
+	return SR_OK;
+}
+
 static int
 h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	(void) arg;
 	const Sr__NextIdsRequest *q = req->next_ids;
-	if (q->count == 0 || q->count > WIRE_MAX_COUNT) {
-		snprintf(errbuf, errlen, "count %u out of range 1..%u", q->count,
-		    WIRE_MAX_COUNT);
-		return SR_EINVAL;
-	}
+	uint64_t *ids;
+	int rv = ids_buffer(q->count, a, &ids, errbuf, errlen);
+	if (rv != SR_OK)
+		return rv;
 	if (!sr_name_valid(q->sequence)) {
 		snprintf(errbuf, errlen, "invalid sequence name '%.64s'", q->sequence);
 		return SR_EINVAL;
 	}
 	Sr__NextIdsResponse *r = wire_alloc(a, sizeof(*r));
-	uint64_t *ids = wire_alloc(a, q->count * sizeof(uint64_t));
-	if (r == NULL || ids == NULL) {
+	if (r == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		return SR_ENOMEM;
 	}
 	sr__next_ids_response__init(r);
 	size_t got = 0;
-	int rv = sr_next_ids(d.coord, q->sequence, q->count, ids, &got);
+	rv = sr_next_ids(d.coord, q->sequence, q->count, ids, &got);
 	if (rv != SR_OK) {
 		/* IDs taken before the failure are dropped: a gap, never reused. */
 		snprintf(errbuf, errlen, "%s: %s", q->sequence, sr_strerror(rv));
@@ -116,8 +132,6 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 {
 	(void) arg;
 	(void) req;
-	static sr_chunk_info held[MAX_HELD]; /* only under held_mu */
-	static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
 	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		goto oom;
@@ -131,10 +145,17 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 		r->has_worker = 1;
 		r->worker_id = worker;
 	}
-	pthread_mutex_lock(&held_mu);
-	size_t n = sr_coordinator_chunks(d.coord, held, MAX_HELD);
+	/* Two calls: the first counts, the second copies (chunks may come and
+	 * go in between; the cap keeps the copy within the buffer). */
+	size_t n = sr_coordinator_chunks(d.coord, NULL, 0);
 	if (n > MAX_HELD)
 		n = MAX_HELD;
+	sr_chunk_info *held = wire_alloc(a, (n + 2) * sizeof(*held));
+	if (held == NULL)
+		goto oom;
+	size_t got = sr_coordinator_chunks(d.coord, held, n + 2);
+	if (got < n)
+		n = got;
 	r->chunks = wire_alloc(a, (n + 1) * sizeof(*r->chunks));
 	for (size_t i = 0; r->chunks != NULL && i < n; i++) {
 		Sr__HeldChunk *h = wire_alloc(a, sizeof(*h));
@@ -156,7 +177,6 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 		h->current = held[i].current;
 		r->chunks[r->n_chunks++] = h;
 	}
-	pthread_mutex_unlock(&held_mu);
 	if (r->chunks == NULL)
 		goto oom;
 	resp->body_case = SR__RESPONSE__BODY_STATUS;
@@ -173,19 +193,18 @@ h_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
 {
 	(void) arg;
 	uint32_t count = req->next_txids->count;
-	if (count == 0 || count > WIRE_MAX_COUNT) {
-		snprintf(errbuf, errlen, "count %u out of range 1..%u", count, WIRE_MAX_COUNT);
-		return SR_EINVAL;
-	}
+	uint64_t *ids;
+	int rv = ids_buffer(count, a, &ids, errbuf, errlen);
+	if (rv != SR_OK)
+		return rv;
 	Sr__NextTxidsResponse *r = wire_alloc(a, sizeof(*r));
-	uint64_t *ids = wire_alloc(a, count * sizeof(uint64_t));
-	if (r == NULL || ids == NULL) {
+	if (r == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		return SR_ENOMEM;
 	}
 	sr__next_txids_response__init(r);
 	size_t got = 0;
-	int rv = sr_next_txids(d.coord, count, ids, &got);
+	rv = sr_next_txids(d.coord, count, ids, &got);
 	if (rv == SR_ECLOCK) {
 		snprintf(errbuf, errlen,
 		    "clock is %lld ms behind the last issued txid (tolerance %lld ms)",
