@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "calls.h"
 #include "snowrange/error.h"
 #include "util.h"
 
@@ -176,10 +177,6 @@ struct sim {
 	_Atomic uint64_t clock; /* logical time for the order check */
 };
 
-struct call {
-	uint64_t t0, t1, id;
-};
-
 static void
 sim_notify(void *arg, struct cache_seq *s)
 {
@@ -240,20 +237,6 @@ worker(void *arg)
 	return NULL;
 }
 
-static int
-by_t1(const void *x, const void *y)
-{
-	const struct call *a = x, *b = y;
-	return a->t1 < b->t1 ? -1 : a->t1 > b->t1;
-}
-
-static int
-by_id(const void *x, const void *y)
-{
-	const struct call *a = x, *b = y;
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
 /* Every ID unique; if call A returned before call B started, A's ID is
  * smaller (strictly increasing per coordinator, whichever thread asked). */
 static void
@@ -281,41 +264,10 @@ test_threads_strictly_increasing(void **state)
 	pthread_mutex_unlock(&m->mu);
 	pthread_join(master, NULL);
 
-	/* Order: sweep calls by start time, keeping the largest ID of all calls
-	 * that had ended before. */
-	struct call *ends = malloc(total * sizeof(*ends));
-	memcpy(ends, all, total * sizeof(*ends));
-	qsort(ends, total, sizeof(*ends), by_t1);
-	struct call *starts = all;
-	qsort(starts, total, sizeof(*starts), by_id);
-	for (size_t i = 1; i < total; i++)
-		assert_true(starts[i].id != starts[i - 1].id);
-	/* For each call (any order), all calls ending before its start must
-	 * have smaller IDs: check with a prefix max over ends. */
-	uint64_t *prefmax = malloc(total * sizeof(*prefmax));
-	uint64_t mx = 0;
-	for (size_t i = 0; i < total; i++) {
-		if (ends[i].id > mx)
-			mx = ends[i].id;
-		prefmax[i] = mx;
-	}
-	size_t violations = 0;
-	for (size_t i = 0; i < total; i++) {
-		/* Last call with t1 < starts[i].t0. */
-		size_t lo = 0, hi = total;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (ends[mid].t1 < starts[i].t0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo > 0 && prefmax[lo - 1] >= starts[i].id)
-			violations++;
-	}
+	size_t violations, dups;
+	calls_check(all, total, &violations, &dups);
 	assert_int_equal(violations, 0);
-	free(prefmax);
-	free(ends);
+	assert_int_equal(dups, 0);
 	free(all);
 	cache_seq_destroy(&m->s);
 	free(m);

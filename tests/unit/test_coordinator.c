@@ -20,6 +20,7 @@
 
 #include <nng/nng.h>
 
+#include "calls.h"
 #include "flake.h"
 #include "server.h"
 #include "snowrange/client.h"
@@ -131,10 +132,6 @@ test_first_use_and_bad_args(void **state)
 #define THREADS 4
 #define PER_THREAD 50000
 
-struct call {
-	uint64_t t0, t1, id;
-};
-
 struct worker {
 	sr_coordinator *c;
 	struct call *calls;
@@ -160,55 +157,16 @@ draw_thread(void *arg)
 	return NULL;
 }
 
-static int
-by_t1(const void *x, const void *y)
-{
-	const struct call *a = x, *b = y;
-	return a->t1 < b->t1 ? -1 : a->t1 > b->t1;
-}
-
-static int
-by_id(const void *x, const void *y)
-{
-	const struct call *a = x, *b = y;
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
 /* Unique, and a call that returned before another started has the smaller
  * ID (strictly increasing per coordinator, whichever thread asked). */
 static void
 check_calls(struct call *all, size_t total)
 {
-	struct call *ends = malloc(total * sizeof(*ends));
-	memcpy(ends, all, total * sizeof(*ends));
-	qsort(ends, total, sizeof(*ends), by_t1);
-	uint64_t *prefmax = malloc(total * sizeof(uint64_t));
-	uint64_t mx = 0;
-	for (size_t i = 0; i < total; i++) {
-		if (ends[i].id > mx)
-			mx = ends[i].id;
-		prefmax[i] = mx;
-	}
-	size_t violations = 0;
-	for (size_t i = 0; i < total; i++) {
-		size_t lo = 0, hi = total;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (ends[mid].t1 < all[i].t0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo > 0 && prefmax[lo - 1] >= all[i].id)
-			violations++;
-	}
+	size_t violations, dups;
+	calls_check(all, total, &violations, &dups);
 	assert_int_equal(violations, 0);
-	qsort(all, total, sizeof(*all), by_id);
-	for (size_t i = 1; i < total; i++)
-		assert_true(all[i].id != all[i - 1].id);
-	assert_true(all[0].id > 0);
-	free(prefmax);
-	free(ends);
+	assert_int_equal(dups, 0);
+	assert_true(all[0].id > 0); /* sorted by id now */
 }
 
 static void
