@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "snowrange/error.h"
 
@@ -97,6 +99,40 @@ sr_log(const char *who, const char *fmt, ...)
 		vsnprintf(line + n, sizeof(line) - (size_t) n, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%s\n", line);
+}
+
+/* ---- shutdown watchdog ---- */
+
+struct watchdog {
+	const char *who;
+	int seconds;
+};
+
+static void *
+watchdog_run(void *arg)
+{
+	struct watchdog w = *(struct watchdog *) arg;
+	free(arg);
+	struct timespec ts = {w.seconds, 0};
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	sr_log(w.who, "shutdown did not finish within %d s; exiting", w.seconds);
+	_exit(0);
+}
+
+void
+sr_exit_watchdog(const char *who, int seconds)
+{
+	struct watchdog *w = malloc(sizeof(*w));
+	pthread_t t;
+	if (w == NULL)
+		return;
+	*w = (struct watchdog){who, seconds};
+	if (pthread_create(&t, NULL, watchdog_run, w) != 0) {
+		free(w);
+		return;
+	}
+	pthread_detach(t);
 }
 
 /* ---- options ---- */

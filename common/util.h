@@ -31,6 +31,11 @@ bool sr_strlcpy(char *dst, const char *src, size_t dstlen);
 void sr_log(const char *who, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Starts a detached thread that ends the process with _exit(0) after
+ * seconds, logging why: a daemon's shutdown must not hang (nng 1.5.2 can
+ * block in nng_close, nng issue #1813). Call it once state is safe. */
+void sr_exit_watchdog(const char *who, int seconds);
+
 /* ---- table-driven options (Redis standardConfig style) ---- */
 
 enum sr_opt_type { SR_OPT_STR, SR_OPT_INT, SR_OPT_DOUBLE, SR_OPT_BOOL };

@@ -49,6 +49,8 @@ struct sr_coordinator {
 	_Atomic bool has_worker;
 	_Atomic int64_t lease_until_us;
 	_Atomic int64_t clock_offset_ms;
+	_Atomic bool left;       /* sr_coordinator_leave ran: never re-join */
+	_Atomic uint64_t grant_floor; /* the master's floor of the current grant */
 	int max_clock_back_ms;
 	uint64_t txid_floor;
 
@@ -167,6 +169,8 @@ apply_grant(sr_coordinator *c, const Sr__Layout *layout, const Sr__WorkerGrant *
 		floor = logged;
 	flake_gen_reset(&c->gen, g->worker_id, floor);
 	if (!same || g->floor_tick != 0)
+		atomic_store(&c->grant_floor, g->floor_tick);
+	if (!same || g->floor_tick != 0)
 		sr_log(c->name, "worker id %u, issuing above tick %llu", g->worker_id,
 		    (unsigned long long) floor);
 	atomic_store(&c->has_worker, true);
@@ -186,6 +190,8 @@ rpc_join(sr_coordinator *c, char *errbuf, size_t errlen)
 	j.listen_url = c->listen_url;
 	req.body_case = SR__REQUEST__BODY_JOIN;
 	req.join = &j;
+	if (atomic_load(&c->left))
+		return errf(errbuf, errlen, SR_ECLOSED, "this coordinator has left");
 	pthread_mutex_lock(&c->join_mu);
 	int64_t sent = sr_mono_us();
 	int rv = wire_call(c->master, &req, &resp, errbuf, errlen);
@@ -453,27 +459,44 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 	return SR_OK;
 }
 
-void
-sr_coordinator_close(sr_coordinator *c)
+int
+sr_coordinator_leave(sr_coordinator *c)
 {
 	if (c == NULL)
-		return;
+		return SR_EINVAL;
+	if (atomic_exchange(&c->left, true))
+		return SR_OK;
 	pthread_mutex_lock(&c->mu);
 	c->stop = true;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->thread, NULL);
-
+	/* The master ends the worker lease at once: so do we, before telling
+	 * it (join_mu orders this after any grant being applied). */
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__LeaveRequest l = SR__LEAVE_REQUEST__INIT;
 	Sr__Response *resp;
 	char err[WIRE_ERRMSG_MAX];
+	pthread_mutex_lock(&c->join_mu);
+	atomic_store(&c->lease_until_us, 0);
+	l.tick = report_tick(c); /* after the lease closed: no txid above it */
+	atomic_store(&c->has_worker, false);
+	pthread_mutex_unlock(&c->join_mu);
 	l.node_id = c->node_id;
-	l.tick = report_tick(c);
 	req.body_case = SR__REQUEST__BODY_LEAVE;
 	req.leave = &l;
-	if (wire_call(c->master, &req, &resp, err, sizeof(err)) == SR_OK)
+	int rv = wire_call(c->master, &req, &resp, err, sizeof(err));
+	if (rv == SR_OK)
 		wire_response_free(resp);
+	return rv;
+}
+
+void
+sr_coordinator_close(sr_coordinator *c)
+{
+	if (c == NULL)
+		return;
+	sr_coordinator_leave(c); /* best effort: the master may be gone */
 	wire_chan_close(c->master);
 
 	for (size_t i = 0; i < SEQ_SLOTS; i++) {
@@ -593,6 +616,7 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 	if (c == NULL || out == NULL || n == 0 || n > WIRE_MAX_COUNT)
 		return SR_EINVAL;
 	int rv = SR_OK, stale = 0;
+	int64_t deadline = sr_mono_us() + (int64_t) c->lease_timeout_ms * 1000;
 	while (have < n) {
 		/* Clock first, lease second: a tick read while the lease was
 		 * still live lies below the next holder's floor, however long
@@ -615,6 +639,17 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 		 * step back: only a step that persists over fresh readings is. */
 		if (rv == SR_ECLOCK && ++stale < 3)
 			continue;
+		/* Behind the floor of a fresh grant (a quick restart): that is no
+		 * clock fault, the grant becomes usable when the clock passes the
+		 * floor. Wait up to the lease timeout for it. */
+		if (rv == SR_ECLOCK && flake_ms_to_tick(&c->gen.layout, now) <=
+		    (int64_t) atomic_load(&c->grant_floor)) {
+			if (sr_mono_us() + wait * 1000 > deadline) {
+				rv = SR_ENOWORKER;
+				break;
+			}
+			rv = FLAKE_WAIT;
+		}
 		if (rv != FLAKE_WAIT) {
 			if (rv == SR_ECLOCK)
 				atomic_store(&c->clock_offset_ms, wait);

@@ -327,6 +327,10 @@ cmd_join(const char *master_url)
 	int sig;
 	sigwait(&sigs, &sig);
 	sr_log(d.name, "signal %d: leaving", sig);
+	/* Leave first: once the master knows, nothing is lost if the rest of
+	 * the shutdown hangs in nng_close and the watchdog ends the process. */
+	sr_coordinator_leave(d.coord);
+	sr_exit_watchdog(d.name, 5);
 	/* Let a `leave` reply go out before the sockets close. */
 	struct timespec ts = {0, 100 * 1000 * 1000};
 	nanosleep(&ts, NULL);

@@ -524,6 +524,27 @@ worker_pick(const struct catalog *cat, uint64_t node_id, int64_t now_ms,
 	} else {
 		return false;
 	}
+	/* The node's own earlier grants bound it too: a coordinator restarted
+	 * under its name gets another worker id, and its txids must still be
+	 * above those of its previous run. A grant that may still be in use
+	 * (its lease not ended) could have been issuing up to one TTL past its
+	 * last report; an ended one up to its end. */
+	for (size_t i = 0; i < cat->nworkers; i++) {
+		const struct store_worker *w = &cat->workers[i];
+		if (w->node_id != node_id || w->id == row->id)
+			continue;
+		uint64_t f = w->last_tick;
+		if (w->expires_ms > now_ms) {
+			f += ttl_ticks(cat);
+		} else if (w->expires_ms > cat->cfg.layout.epoch_ms) {
+			uint64_t end = (uint64_t) (w->expires_ms - cat->cfg.layout.epoch_ms) /
+			    cat->cfg.layout.unit_ms;
+			if (end > f)
+				f = end;
+		}
+		if (f > g->floor_tick)
+			g->floor_tick = f;
+	}
 	row->expires_ms = now_ms + (int64_t) cat->cfg.lease_ttl_ms;
 	g->has = 1;
 	g->worker_id = row->id;

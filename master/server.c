@@ -27,6 +27,10 @@ static int
 cat_fail(struct master *m, int rv, char *errbuf, size_t errlen)
 {
 	snprintf(errbuf, errlen, "%s", catalog_errmsg(m->cat));
+	/* Client mistakes are the client's to report; a failing disk or a
+	 * lost fencing term is the operator's. */
+	if (rv == SR_EIO || rv == SR_ESTALE || rv == SR_ENOMEM)
+		sr_log("master", "%s: %s", sr_errname(rv), catalog_errmsg(m->cat));
 	return rv;
 }
 

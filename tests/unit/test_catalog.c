@@ -624,6 +624,13 @@ test_rejoin_gets_other_worker(void **state)
 	struct catalog_node_info ni;
 	assert_int_equal(catalog_node_at(f->cat, 0, f->now, &ni), SR_OK);
 	assert_true(ni.has_worker);
+	/* The second run's floor lies above everything the first run may have
+	 * issued: its reported tick plus one TTL. */
+	assert_true(renew(f, a, &g1, 90000).has);
+	uint64_t a3;
+	struct catalog_grant g3 = join_grant(f, "a", &a3);
+	assert_true(g3.has);
+	assert_true(g3.floor_tick >= 90000 + f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms);
 }
 
 /* After a master restart stored grants count as live for one TTL. */

@@ -241,6 +241,36 @@ test_txid_floor(void **state)
 	assert_true(sr_coordinator_clock_offset_ms(f->c) > 5000);
 }
 
+/* A second run under the same name while the first one's worker lease is
+ * live (a crash and a quick restart) gets another worker id, and its txids
+ * are still above every txid of the first run. */
+static void
+test_rejoin_txids_increase(void **state)
+{
+	struct fx *f = *state;
+	f->c = open_coord(f, "a", 3000, 0);
+	uint64_t ids[4096], last = 0;
+	size_t got;
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(sr_next_txids(f->c, 4096, ids, &got), SR_OK);
+		last = ids[got - 1];
+	}
+	/* Let a heartbeat report the first run's tick. */
+	struct timespec ts = {0, 500 * 1000000L};
+	nanosleep(&ts, NULL);
+	assert_int_equal(sr_next_txids(f->c, 1, ids, &got), SR_OK);
+	last = ids[0];
+	sr_coordinator *again = open_coord(f, "a", 3000, 0);
+	uint32_t w1, w2;
+	assert_int_equal(sr_coordinator_worker(f->c, &w1), SR_OK);
+	uint64_t first;
+	assert_int_equal(sr_next_txid(again, &first), SR_OK);
+	assert_int_equal(sr_coordinator_worker(again, &w2), SR_OK);
+	assert_int_not_equal(w1, w2);
+	assert_true(first > last);
+	sr_coordinator_close(again);
+}
+
 /* With the master gone, the coordinator serves from the chunks it holds,
  * then fails with SR_EUNAVAILABLE after the lease timeout; txids stop when
  * the worker lease lapses; both resume when the master is back. */
@@ -295,6 +325,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_threads_txids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txid_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_outage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejoin_txids_increase, setup, teardown),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	nng_fini();

@@ -60,8 +60,17 @@ typedef struct sr_coordinator sr_coordinator;
 int sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
     char *errbuf, size_t errlen);
 
-/* Leaves the master (best effort), stops the background thread and frees
- * everything. IDs not yet handed out are lost (a gap). NULL is a no-op. */
+/*
+ * Leaves the master now: stops leasing and heartbeats and ends the worker
+ * lease (txids then fail with SR_ENOWORKER). Sequence IDs already leased may
+ * still be handed out until close. Idempotent. Returns the master's answer
+ * (the node has stopped either way).
+ */
+int sr_coordinator_leave(sr_coordinator *c);
+
+/* Leaves the master if not yet done (best effort), stops the background
+ * thread and frees everything. IDs not yet handed out are lost (a gap).
+ * NULL is a no-op. */
 void sr_coordinator_close(sr_coordinator *c);
 
 /* ---- IDs ---- */
