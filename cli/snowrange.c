@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "check.h"
 #include "snowrange/coordinator.h"
 #include "flake.h"
@@ -1329,6 +1330,8 @@ find_command(struct cli *c, int argc, char **argv, int *i)
 int
 main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "bench") == 0)
+		return bench_main(argc - 1, argv + 1);
 	struct cli c = {
 		.master = DEFAULT_MASTER,
 		.timeout_ms = DEFAULT_TIMEOUT_MS,

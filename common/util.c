@@ -59,6 +59,12 @@ sr_wall_ms(void)
 }
 
 int64_t
+sr_wall_us(void)
+{
+	return clock_ns(CLOCK_REALTIME) / 1000;
+}
+
+int64_t
 sr_mono_ms(void)
 {
 	return clock_ns(CLOCK_MONOTONIC) / 1000000;

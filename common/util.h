@@ -20,6 +20,7 @@ bool sr_parse_u64(const char *s, uint64_t *out);
 
 /* Wall clock in ms since the Unix epoch, and a monotonic clock in ms/us. */
 int64_t sr_wall_ms(void);
+int64_t sr_wall_us(void);
 int64_t sr_mono_ms(void);
 int64_t sr_mono_us(void);
 

@@ -162,10 +162,13 @@ refill(struct cache_seq *s, int64_t deadline_us)
 
 int
 cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
-    int64_t deadline_us)
+    int64_t timeout_us)
 {
 	size_t have = 0;
 	int rv = SR_OK;
+	/* The clock is read only when a wait may follow: the fast path makes
+	 * no system call (a clock read was most of its cost). */
+	int64_t deadline_us = 0;
 	if (n > CACHE_MAX_BATCH)
 		n = CACHE_MAX_BATCH;
 	while (have < n) {
@@ -179,6 +182,8 @@ cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
 		case TRY_EMPTY:
 			break;
 		}
+		if (deadline_us == 0)
+			deadline_us = sr_mono_us() + timeout_us;
 		if ((rv = refill(s, deadline_us)) != SR_OK)
 			break;
 	}

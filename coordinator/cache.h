@@ -76,13 +76,13 @@ void cache_seq_destroy(struct cache_seq *s);
 
 /*
  * Takes up to n IDs (n <= CACHE_MAX_BATCH) into out, ascending and above
- * every ID this cache returned before. Waits for a chunk until
- * deadline_us (sr_mono_us clock) when none is at hand. Returns 0 with
- * *got = n, or an error with *got IDs already stored (valid ones):
- * SR_EUNAVAILABLE at the deadline, or the terminal lease error.
+ * every ID this cache returned before. Waits up to timeout_us for a chunk
+ * when none is at hand. Returns 0 with *got = n, or an error with *got IDs
+ * already stored (valid ones): SR_EUNAVAILABLE after the timeout, or the
+ * terminal lease error.
  */
 int cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
-    int64_t deadline_us);
+    int64_t timeout_us);
 
 /* ---- called by the fetcher ---- */
 

@@ -574,8 +574,7 @@ sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got)
 	*got = 0;
 	if (s == NULL || out == NULL || n == 0 || n > CACHE_MAX_BATCH)
 		return SR_EINVAL;
-	int64_t deadline = sr_mono_us() + (int64_t) s->owner->lease_timeout_ms * 1000;
-	return cache_next(&s->cache, n, out, got, deadline);
+	return cache_next(&s->cache, n, out, got, (int64_t) s->owner->lease_timeout_ms * 1000);
 }
 
 int
@@ -616,7 +615,7 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 	if (c == NULL || out == NULL || n == 0 || n > WIRE_MAX_COUNT)
 		return SR_EINVAL;
 	int rv = SR_OK, stale = 0;
-	int64_t deadline = sr_mono_us() + (int64_t) c->lease_timeout_ms * 1000;
+	int64_t deadline = 0; /* read only when a wait comes up */
 	while (have < n) {
 		/* Clock first, lease second: a tick read while the lease was
 		 * still live lies below the next holder's floor, however long
@@ -644,6 +643,8 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 		 * floor. Wait up to the lease timeout for it. */
 		if (rv == SR_ECLOCK && flake_ms_to_tick(&c->gen.layout, now) <=
 		    (int64_t) atomic_load(&c->grant_floor)) {
+			if (deadline == 0)
+				deadline = sr_mono_us() + (int64_t) c->lease_timeout_ms * 1000;
 			if (sr_mono_us() + wait * 1000 > deadline) {
 				rv = SR_ENOWORKER;
 				break;
@@ -657,8 +658,15 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 		}
 		stale = 0;
 		rv = SR_OK;
-		struct timespec ts = {(time_t) (wait / 1000), (long) (wait % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
+		/* Sleep until the moment flake_take named (now + wait, a tick
+		 * boundary when a tick's sequences ran out), not wait ms from
+		 * here: the time since now was read would be lost every tick. */
+		int64_t left_us = (now + wait) * 1000 - sr_wall_us();
+		if (left_us > 0) {
+			struct timespec ts = {(time_t) (left_us / 1000000),
+			    (long) (left_us % 1000000) * 1000};
+			nanosleep(&ts, NULL);
+		}
 	}
 	*got = have;
 	return rv;

@@ -71,7 +71,7 @@ catalog_config_init(struct catalog_config *cfg)
 {
 	cfg->lease_ttl_ms = 10000;
 	cfg->default_chunk = 1000;
-	cfg->default_max_chunk = 1u << 20;
+	cfg->default_max_chunk = 1u << 26;
 	cfg->target_range_ms = 10000;
 	cfg->max_spare = 1024;
 	cfg->worker_grace_ms = 2000;

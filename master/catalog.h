@@ -27,7 +27,7 @@ struct catalog_config {
 	struct store_layout layout; /* the Snowflake layout; fixed at first start */
 };
 
-/* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 1048576,
+/* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 2^26,
  * target 10 s, max spare 1024, grace 2 s, layout 41/10/12 at 1 ms from
  * 2024-01-01T00:00:00Z). */
 void catalog_config_init(struct catalog_config *cfg);

@@ -44,7 +44,7 @@ static const struct sr_opt options[] = {
 	    "a node silent this long is dead; heartbeats come every third of it"},
 	{"default-chunk", SR_OPT_INT, &opt.default_chunk, "1000", 1, 1 << 30,
 	    "chunk size of sequences created without one"},
-	{"max-chunk", SR_OPT_INT, &opt.max_chunk, "1048576", 1, 1ll << 32,
+	{"max-chunk", SR_OPT_INT, &opt.max_chunk, "67108864", 1, 1ll << 32,
 	    "default upper bound of the dynamic chunk size"},
 	{"target-range-seconds", SR_OPT_INT, &opt.target_range_seconds, "10", 1, 86400,
 	    "the dynamic chunk size aims for ranges lasting this long"},
