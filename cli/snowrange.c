@@ -1061,16 +1061,12 @@ cmd_txlog(struct cli *c)
 	bool have_st;
 	const char *source = "";
 	memset(&st, 0, sizeof(st));
-	int rv = decode_layout(c, &p.l, &st, &have_st, &source);
-	if (rv != 0)
-		return rv;
-	p.st = have_st ? &st : NULL;
 	char err[256] = "";
+	int rv;
 	if (c->in_doubt) {
 		uint64_t *txids = NULL;
 		size_t n = 0;
 		if ((rv = sr_txlog_in_doubt(path, &txids, &n, err, sizeof(err))) != SR_OK) {
-			sr_status_free(&st);
 			fprintf(stderr, "snowrange: txlog %s: %s (%s): %s\n", path,
 			    sr_strerror(rv), sr_errname(rv), err);
 			return EXIT_FAIL;
@@ -1086,9 +1082,13 @@ cmd_txlog(struct cli *c)
 			fprintf(stderr, "txlog: %zu in-doubt transaction%s\n", n, n == 1 ? "" : "s");
 		}
 		free(txids);
-		sr_status_free(&st);
 		return rv;
 	}
+	/* Only printing records decodes txids: ask the master for the layout
+	 * and the node names now. */
+	if ((rv = decode_layout(c, &p.l, &st, &have_st, &source)) != 0)
+		return rv;
+	p.st = have_st ? &st : NULL;
 	if (c->json)
 		p.arr = json_array();
 	sr_txlog_recovery rec;

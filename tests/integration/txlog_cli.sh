@@ -31,13 +31,13 @@ awk 'NR>1{print $1}' "$WORK/txlog.txt" | sort -c -n || fail "not in txid order"
 grep -q "c1" "$WORK/txlog.txt" || fail "txlog does not name the node"
 [[ $("$CLI" txlog --in-doubt "$WORK/tx.log" 2>/dev/null) == "${tx[1]}" ]] ||
 	fail "in-doubt should be exactly ${tx[1]}"
-"$CLI" -o json txlog "$WORK/tx.log" | grep -q '"records": *7' || fail "json records"
+"$CLI" -m "$MASTER_URL" -o json txlog "$WORK/tx.log" | grep -q '"records": *7' || fail "json records"
 # A torn tail is reported, not hidden.
 head -c -5 "$WORK/tx.log" >"$WORK/torn.log"
-"$CLI" txlog "$WORK/torn.log" 2>"$WORK/err" >/dev/null
+"$CLI" -m "$MASTER_URL" txlog "$WORK/torn.log" 2>"$WORK/err" >/dev/null
 grep -q "6 records, a torn tail" "$WORK/err" || fail "torn tail: $(cat "$WORK/err")"
 set +e
-"$CLI" txlog "$WORK/no-such.log" 2>"$WORK/err"
+"$CLI" -m "$MASTER_URL" txlog "$WORK/no-such.log" 2>"$WORK/err"
 rc=$?
 set -e
 ((rc == 1)) || fail "missing file exited $rc"
