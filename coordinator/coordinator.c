@@ -638,11 +638,15 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 		 * step back: only a step that persists over fresh readings is. */
 		if (rv == SR_ECLOCK && ++stale < 3)
 			continue;
-		/* Behind the floor of a fresh grant (a quick restart): that is no
-		 * clock fault, the grant becomes usable when the clock passes the
-		 * floor. Wait up to the lease timeout for it. */
-		if (rv == SR_ECLOCK && flake_ms_to_tick(&c->gen.layout, now) <=
-		    (int64_t) atomic_load(&c->grant_floor)) {
+		/* Behind the floor of a fresh grant (a quick restart), with
+		 * nothing issued above it yet: that is no clock fault, the grant
+		 * becomes usable when the clock passes the floor. Wait up to the
+		 * lease timeout for it. Once txids were issued above the floor, a
+		 * clock behind them is a clock fault again. */
+		uint64_t floor = atomic_load(&c->grant_floor), last_tick;
+		flake_decode(&c->gen.layout, flake_last(&c->gen), &last_tick, NULL, NULL);
+		if (rv == SR_ECLOCK && last_tick <= floor &&
+		    flake_ms_to_tick(&c->gen.layout, now) <= (int64_t) floor) {
 			if (deadline == 0)
 				deadline = sr_mono_us() + (int64_t) c->lease_timeout_ms * 1000;
 			if (sr_mono_us() + wait * 1000 > deadline) {
