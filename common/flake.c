@@ -47,8 +47,14 @@ floordiv(int64_t a, int64_t b)
 static bool
 utc_fields(int64_t unix_ms, struct tm *tm, int *msec)
 {
-	int64_t sec = floordiv(unix_ms, 1000);
-	*msec = (int) (unix_ms - sec * 1000);
+	/* Quotient and remainder, never sec * 1000: that overflows for the
+	 * 808 values nearest INT64_MIN (found by fuzz_config). */
+	int64_t sec = unix_ms / 1000, rem = unix_ms % 1000;
+	if (rem < 0) {
+		sec--;
+		rem += 1000;
+	}
+	*msec = (int) rem;
 	time_t t = (time_t) sec;
 	if ((int64_t) t != sec)
 		return false;

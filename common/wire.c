@@ -349,6 +349,12 @@ wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
 		}
 	}
 	if (code != SR_OK) {
+		/* Messages quote what the peer sent; protobuf strings must be
+		 * UTF-8 and strict peers reject a reply that is not, so every
+		 * byte outside ASCII becomes '?'. */
+		for (char *p = errbuf; *p != '\0'; p++)
+			if ((unsigned char) *p >= 0x80 || (unsigned char) *p < 0x20)
+				*p = '?';
 		/* A failed handler's partial body is dropped. */
 		resp.body_case = SR__RESPONSE__BODY__NOT_SET;
 		error.code = code;

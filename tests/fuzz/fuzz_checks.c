@@ -898,10 +898,9 @@ serve_and_check(const char *who, const struct wire_route *routes,
 		else if (msg == NULL || msg[0] == '\0')
 			ret = failf(why, whylen, "%s: error %d without a message", who,
 			    code);
-		/* Off by default: the servers echo request strings, which
-		 * protobuf-c does not validate, into messages (see
-		 * docs/fuzzing.md); FUZZ_STRICT_UTF8=1 turns it on. */
-		else if (getenv("FUZZ_STRICT_UTF8") != NULL && !utf8_valid(msg))
+		/* The servers quote request strings, which protobuf-c does not
+		 * validate; wire_serve_bytes makes every message ASCII. */
+		else if (!utf8_valid(msg))
 			ret = failf(why, whylen, "%s: error %d message is not UTF-8",
 			    who, code);
 		else if (r->body_case != SR__RESPONSE__BODY__NOT_SET)
