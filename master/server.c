@@ -353,7 +353,7 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	return SR_OK;
 }
 
-static const struct wire_route master_routes[] = {
+static const struct wire_route routes[] = {
 	{SR__REQUEST__BODY_JOIN, h_join},
 	{SR__REQUEST__BODY_HEARTBEAT, h_heartbeat},
 	{SR__REQUEST__BODY_LEAVE, h_leave},
@@ -364,27 +364,58 @@ static const struct wire_route master_routes[] = {
 	{SR__REQUEST__BODY_STATUS, h_status},
 };
 
+const struct wire_route *
+master_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
+
+struct catalog *
+master_catalog(struct master *m)
+{
+	return m->cat;
+}
+
+int
+master_open(struct store *st, const struct catalog_config *cfg,
+    struct master **out, char *errbuf, size_t errlen)
+{
+	struct master *m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		store_close(st);
+		return SR_ENOMEM;
+	}
+	pthread_mutex_init(&m->mu, NULL);
+	m->lease_ttl_ms = cfg->lease_ttl_ms;
+	m->st = st;
+	int rv = catalog_open(m->st, cfg, sr_wall_ms(), &m->cat, errbuf, errlen);
+	if (rv != SR_OK) {
+		master_stop(m);
+		return rv;
+	}
+	*out = m;
+	return SR_OK;
+}
+
 int
 master_start(const struct master_config *cfg, struct master **out, char *errbuf,
     size_t errlen)
 {
-	struct master *m = calloc(1, sizeof(*m));
-	if (m == NULL)
-		return SR_ENOMEM;
-	pthread_mutex_init(&m->mu, NULL);
-	m->lease_ttl_ms = cfg->catalog.lease_ttl_ms;
-	int rv = store_sqlite_open(cfg->data_dir, &m->st, errbuf, errlen);
-	if (rv == SR_OK) {
-		char why[256];
-		rv = catalog_open(m->st, &cfg->catalog, sr_wall_ms(), &m->cat, why,
-		    sizeof(why));
-		if (rv != SR_OK)
-			snprintf(errbuf, errlen, "cannot load %s: %s", cfg->data_dir, why);
+	struct store *st;
+	struct master *m;
+	char why[256];
+	int rv = store_sqlite_open(cfg->data_dir, &st, errbuf, errlen);
+	if (rv != SR_OK)
+		return rv;
+	if ((rv = master_open(st, &cfg->catalog, &m, why, sizeof(why))) != SR_OK) {
+		snprintf(errbuf, errlen, "cannot load %s: %s", cfg->data_dir, why);
+		return rv;
 	}
-	if (rv == SR_OK)
-		rv = wire_server_start(cfg->listen_url, master_routes,
-		    sizeof(master_routes) / sizeof(master_routes[0]), m, cfg->workers,
-		    &m->srv, errbuf, errlen);
+	size_t n;
+	const struct wire_route *r = master_routes(&n);
+	rv = wire_server_start(cfg->listen_url, r, n, m, cfg->workers, &m->srv,
+	    errbuf, errlen);
 	if (rv != SR_OK) {
 		master_stop(m);
 		return rv;

@@ -18,10 +18,23 @@ struct master_config {
 };
 
 struct master;
+struct wire_route;
 
 int master_start(const struct master_config *cfg, struct master **out,
     char *errbuf, size_t errlen);
 /* Stops serving and closes the store. NULL-safe. */
 void master_stop(struct master *m);
+
+/*
+ * A master over an already open store, with no socket: fuzzers and tests
+ * drive its real handlers through wire_serve_bytes(master_routes(...), m,
+ * ...). The master owns st from here on (master_stop closes it).
+ */
+int master_open(struct store *st, const struct catalog_config *cfg,
+    struct master **out, char *errbuf, size_t errlen);
+/* The master's dispatch table; *n gets its length. */
+const struct wire_route *master_routes(size_t *n);
+/* The catalog behind m, for setting up state in tests. */
+struct catalog *master_catalog(struct master *m);
 
 #endif

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "server.h"
 #include "flake.h"
 #include "range.h"
 #include "snowrange/coordinator.h"
@@ -228,20 +229,20 @@ static const struct store_ops mem_ops = {
 	mem_load, mem_acquire, mem_commit, mem_close, mem_errmsg,
 };
 
-/* ---- the master: a catalog over the store, prepared per input ---- */
+/* ---- the master: its real handlers over the in-memory store ---- */
 
 struct fake_master {
 	struct mem_store st;
-	struct catalog *cat;
-	int64_t now;
-	uint32_t lease_ttl_ms;
+	struct master *m; /* owns st once opened */
+	char err[256];
 };
 
 /*
  * Builds the state the seeds talk to: sequences "notes" (interleaved, one
  * spare chunk), "tasks" (block, chunk 1: a ticket server), "tiny" (ten IDs
  * in all, so leases exhaust it) and the tombstone of "gone"; nodes coord-1
- * (id 1, holding a chunk of notes) and coord-2 (id 2).
+ * (id 1, holding a chunk of notes) and coord-2 (id 2). The handlers are
+ * master/server.c's own, reached through master_routes().
  */
 static int
 master_setup(struct fake_master *fm)
@@ -250,6 +251,7 @@ master_setup(struct fake_master *fm)
 	uint64_t id;
 	struct catalog_grant g;
 	struct range_chunk ch;
+	int64_t now = FIXTURE_NOW_MS;
 	static const struct catalog_seq_spec specs[] = {
 		{.name = "notes", .chunk = 100, .spare = 1},
 		{.name = "tasks", .chunk = 1, .mode = STORE_MODE_BLOCK},
@@ -259,313 +261,25 @@ master_setup(struct fake_master *fm)
 
 	memset(fm, 0, sizeof(*fm));
 	fm->st.base.ops = &mem_ops;
-	fm->now = FIXTURE_NOW_MS;
 	catalog_config_init(&cfg);
-	fm->lease_ttl_ms = cfg.lease_ttl_ms;
-	if (catalog_open(&fm->st.base, &cfg, fm->now, &fm->cat, NULL, 0) != SR_OK)
+	if (master_open(&fm->st.base, &cfg, &fm->m, fm->err, sizeof(fm->err)) != SR_OK)
 		return -1;
+	struct catalog *cat = master_catalog(fm->m);
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
-		if (catalog_seq_create(fm->cat, &specs[i], fm->now, NULL) != SR_OK)
-			return -1;
-	if (catalog_seq_drop(fm->cat, "gone") != SR_OK ||
-	    catalog_node_join(fm->cat, "coord-1", "tcp://127.0.0.1:7401", fm->now,
-		&id, &g) != SR_OK ||
-	    catalog_node_join(fm->cat, "coord-2", "ipc:///tmp/coord-2", fm->now,
-		&id, &g) != SR_OK ||
-	    catalog_lease(fm->cat, 1, "notes", 0, fm->now, &ch) != SR_OK)
-		return -1;
+		if (catalog_seq_create(cat, &specs[i], now, NULL) != SR_OK)
+			goto fail;
+	if (catalog_seq_drop(cat, "gone") != SR_OK ||
+	    catalog_node_join(cat, "coord-1", "tcp://127.0.0.1:7401", now, &id, &g) != SR_OK ||
+	    catalog_node_join(cat, "coord-2", "ipc:///tmp/coord-2", now, &id, &g) != SR_OK ||
+	    catalog_lease(cat, 1, "notes", 0, now, &ch) != SR_OK)
+		goto fail;
 	return 0;
-}
-
-/* Copies the catalog's message for a failed call. */
-static int
-cat_fail(struct fake_master *fm, int rv, char *errbuf, size_t errlen)
-{
-	snprintf(errbuf, errlen, "%s", catalog_errmsg(fm->cat));
-	return rv;
+fail:
+	snprintf(fm->err, sizeof(fm->err), "%s", catalog_errmsg(cat));
+	return -1;
 }
 
 #define OOM(errbuf, errlen) (snprintf(errbuf, errlen, "out of memory"), SR_ENOMEM)
-
-static Sr__SeqInfo *
-seq_info_msg(struct wire_arena *a, const struct catalog_seq_info *in)
-{
-	Sr__SeqInfo *s = wire_alloc(a, sizeof(*s));
-	if (s == NULL)
-		return NULL;
-	sr__seq_info__init(s);
-	s->name = wire_strdup(a, in->row.name);
-	s->start = in->row.start;
-	s->hwm = in->row.hwm;
-	s->chunk_size = in->row.chunk;
-	s->max_value = in->row.max_value;
-	s->spare_chunks = in->row.spare;
-	s->mode = in->row.mode;
-	s->min_chunk = in->row.min_chunk;
-	s->max_chunk = in->row.max_chunk;
-	s->users = in->users;
-	return s->name != NULL ? s : NULL;
-}
-
-static Sr__Layout *
-layout_msg(struct fake_master *fm, struct wire_arena *a)
-{
-	const struct store_layout *l = catalog_layout(fm->cat);
-	Sr__Layout *o = wire_alloc(a, sizeof(*o));
-	if (o == NULL)
-		return NULL;
-	sr__layout__init(o);
-	o->time_bits = l->time_bits;
-	o->worker_bits = l->worker_bits;
-	o->seq_bits = l->seq_bits;
-	o->unit_ms = l->unit_ms;
-	o->epoch_ms = l->epoch_ms;
-	return o;
-}
-
-static Sr__WorkerGrant *
-grant_msg(struct wire_arena *a, const struct catalog_grant *g)
-{
-	Sr__WorkerGrant *o = wire_alloc(a, sizeof(*o));
-	if (o == NULL)
-		return NULL;
-	sr__worker_grant__init(o);
-	o->worker_id = g->worker_id;
-	o->floor_tick = g->floor_tick;
-	return o;
-}
-
-static int
-m_join(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
-{
-	struct fake_master *fm = arg;
-	uint64_t id;
-	struct catalog_grant g;
-	Sr__JoinResponse *j = wire_alloc(a, sizeof(*j));
-	if (j == NULL)
-		return OOM(errbuf, errlen);
-	sr__join_response__init(j);
-	int rv = catalog_node_join(fm->cat, req->join->name, req->join->listen_url,
-	    fm->now, &id, &g);
-	if (rv != SR_OK)
-		return cat_fail(fm, rv, errbuf, errlen);
-	j->term = catalog_term(fm->cat);
-	if ((j->layout = layout_msg(fm, a)) == NULL ||
-	    (g.has && (j->worker = grant_msg(a, &g)) == NULL))
-		return OOM(errbuf, errlen);
-	j->node_id = id;
-	j->lease_ttl_ms = fm->lease_ttl_ms;
-	resp->body_case = SR__RESPONSE__BODY_JOIN;
-	resp->join = j;
-	return SR_OK;
-}
-
-static int
-m_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
-{
-	struct fake_master *fm = arg;
-	const Sr__HeartbeatRequest *q = req->heartbeat;
-	struct catalog_grant g;
-	Sr__HeartbeatResponse *h = wire_alloc(a, sizeof(*h));
-	if (h == NULL)
-		return OOM(errbuf, errlen);
-	sr__heartbeat_response__init(h);
-	int rv = catalog_node_heartbeat(fm->cat, q->node_id, fm->now,
-	    q->holds_worker, q->worker_id, q->tick, &g);
-	if (rv != SR_OK)
-		return cat_fail(fm, rv, errbuf, errlen);
-	if (g.has && (h->worker = grant_msg(a, &g)) == NULL)
-		return OOM(errbuf, errlen);
-	h->lease_ttl_ms = fm->lease_ttl_ms;
-	resp->body_case = SR__RESPONSE__BODY_HEARTBEAT;
-	resp->heartbeat = h;
-	return SR_OK;
-}
-
-static int
-m_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
-{
-	struct fake_master *fm = arg;
-	Sr__LeaveResponse *l = wire_alloc(a, sizeof(*l));
-	if (l == NULL)
-		return OOM(errbuf, errlen);
-	sr__leave_response__init(l);
-	int rv = catalog_node_leave(fm->cat, req->leave->node_id, req->leave->tick,
-	    fm->now);
-	if (rv != SR_OK)
-		return cat_fail(fm, rv, errbuf, errlen);
-	resp->body_case = SR__RESPONSE__BODY_LEAVE;
-	resp->leave = l;
-	return SR_OK;
-}
-
-static int
-m_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
-{
-	struct fake_master *fm = arg;
-	struct range_chunk ch;
-	Sr__LeaseResponse *l = wire_alloc(a, sizeof(*l));
-	Sr__Chunk *c = wire_alloc(a, sizeof(*c));
-	if (l == NULL || c == NULL)
-		return OOM(errbuf, errlen);
-	sr__lease_response__init(l);
-	sr__chunk__init(c);
-	int rv = catalog_lease(fm->cat, req->lease->node_id, req->lease->sequence,
-	    req->lease->after, fm->now, &ch);
-	if (rv != SR_OK)
-		return cat_fail(fm, rv, errbuf, errlen);
-	l->term = catalog_term(fm->cat);
-	c->start = ch.start;
-	c->n = ch.n;
-	c->k = ch.k;
-	c->c = ch.c;
-	l->chunk = c;
-	resp->body_case = SR__RESPONSE__BODY_LEASE;
-	resp->lease = l;
-	return SR_OK;
-}
-
-static int
-m_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
-{
-	struct fake_master *fm = arg;
-	const Sr__SeqCreateRequest *q = req->seq_create;
-	struct catalog_seq_spec spec = {
-		.name = q->name,
-		.start = q->start,
-		.chunk = q->chunk_size,
-		.max_value = q->max_value,
-		.min_chunk = q->min_chunk,
-		.max_chunk = q->max_chunk,
-		.spare = q->spare_chunks,
-		.mode = q->mode,
-	};
-	struct catalog_seq_info info;
-	Sr__SeqCreateResponse *r = wire_alloc(a, sizeof(*r));
-	if (r == NULL)
-		return OOM(errbuf, errlen);
-	sr__seq_create_response__init(r);
-	int rv = catalog_seq_create(fm->cat, &spec, fm->now, &info);
-	if (rv != SR_OK)
-		return cat_fail(fm, rv, errbuf, errlen);
-	if ((r->seq = seq_info_msg(a, &info)) == NULL)
-		return OOM(errbuf, errlen);
-	resp->body_case = SR__RESPONSE__BODY_SEQ_CREATE;
-	resp->seq_create = r;
-	return SR_OK;
-}
-
-static int
-m_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
-{
-	struct fake_master *fm = arg;
-	Sr__SeqDropResponse *r = wire_alloc(a, sizeof(*r));
-	if (r == NULL)
-		return OOM(errbuf, errlen);
-	sr__seq_drop_response__init(r);
-	int rv = catalog_seq_drop(fm->cat, req->seq_drop->name);
-	if (rv != SR_OK)
-		return cat_fail(fm, rv, errbuf, errlen);
-	resp->body_case = SR__RESPONSE__BODY_SEQ_DROP;
-	resp->seq_drop = r;
-	return SR_OK;
-}
-
-static int
-seqs_msg(struct fake_master *fm, struct wire_arena *a, Sr__SeqInfo ***out,
-    size_t *n)
-{
-	size_t count = catalog_seq_count(fm->cat);
-	Sr__SeqInfo **v = wire_alloc(a, (count + 1) * sizeof(*v));
-	if (v == NULL)
-		return SR_ENOMEM;
-	for (size_t i = 0; i < count; i++) {
-		struct catalog_seq_info info;
-		catalog_seq_at(fm->cat, i, fm->now, &info);
-		if ((v[i] = seq_info_msg(a, &info)) == NULL)
-			return SR_ENOMEM;
-	}
-	*out = v;
-	*n = count;
-	return SR_OK;
-}
-
-static int
-m_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
-{
-	struct fake_master *fm = arg;
-	(void) req;
-	Sr__SeqListResponse *r = wire_alloc(a, sizeof(*r));
-	if (r == NULL)
-		return OOM(errbuf, errlen);
-	sr__seq_list_response__init(r);
-	if (seqs_msg(fm, a, &r->seqs, &r->n_seqs) != SR_OK)
-		return OOM(errbuf, errlen);
-	resp->body_case = SR__RESPONSE__BODY_SEQ_LIST;
-	resp->seq_list = r;
-	return SR_OK;
-}
-
-static int
-m_status(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
-{
-	struct fake_master *fm = arg;
-	(void) req;
-	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
-	if (r == NULL)
-		return OOM(errbuf, errlen);
-	sr__status_response__init(r);
-	r->role = "master";
-	size_t nn = catalog_node_count(fm->cat);
-	r->term = catalog_term(fm->cat);
-	r->layout = layout_msg(fm, a);
-	r->nodes = wire_alloc(a, (nn + 1) * sizeof(*r->nodes));
-	if (seqs_msg(fm, a, &r->seqs, &r->n_seqs) != SR_OK || r->layout == NULL ||
-	    r->nodes == NULL)
-		return OOM(errbuf, errlen);
-	for (size_t i = 0; i < nn; i++) {
-		struct catalog_node_info info;
-		catalog_node_at(fm->cat, i, fm->now, &info);
-		Sr__NodeInfo *n = wire_alloc(a, sizeof(*n));
-		if (n == NULL)
-			return OOM(errbuf, errlen);
-		sr__node_info__init(n);
-		n->node_id = info.row.id;
-		n->name = wire_strdup(a, info.row.name);
-		n->listen_url = wire_strdup(a, info.row.url);
-		n->alive = info.alive;
-		n->last_seen_ms = (uint64_t) info.row.last_seen_ms;
-		n->has_worker = info.has_worker;
-		n->worker_id = info.worker.id;
-		n->worker_expires_ms = info.worker.expires_ms;
-		if (n->name == NULL || n->listen_url == NULL)
-			return OOM(errbuf, errlen);
-		r->nodes[r->n_nodes++] = n;
-	}
-	resp->body_case = SR__RESPONSE__BODY_STATUS;
-	resp->status = r;
-	return SR_OK;
-}
-
-/* master/server.c's master_routes, row for row. */
-static const struct wire_route master_routes[] = {
-	{SR__REQUEST__BODY_JOIN, m_join},
-	{SR__REQUEST__BODY_HEARTBEAT, m_heartbeat},
-	{SR__REQUEST__BODY_LEAVE, m_leave},
-	{SR__REQUEST__BODY_LEASE, m_lease},
-	{SR__REQUEST__BODY_SEQ_CREATE, m_seq_create},
-	{SR__REQUEST__BODY_SEQ_LIST, m_seq_list},
-	{SR__REQUEST__BODY_SEQ_DROP, m_seq_drop},
-	{SR__REQUEST__BODY_STATUS, m_status},
-};
 
 /* ---- the coordinator daemon: its validation over a fake ID source ---- */
 
@@ -934,14 +648,14 @@ fuzz_check_envelope(const uint8_t *data, size_t len, char *why, size_t whylen)
 	if (len <= FUZZ_REQ_MAX)
 		req = sr__request__unpack(NULL, len, data);
 	if (master_setup(&fm) != 0) {
-		ret = failf(why, whylen, "master fixture: %s",
-		    fm.cat != NULL ? catalog_errmsg(fm.cat) : "catalog_open failed");
+		ret = failf(why, whylen, "master fixture: %s", fm.err);
 	} else {
-		ret = serve_and_check("master", master_routes,
-		    sizeof(master_routes) / sizeof(master_routes[0]), &fm, data, len,
-		    req, why, whylen);
+		size_t n;
+		const struct wire_route *routes = master_routes(&n);
+		ret = serve_and_check("master", routes, n, fm.m, data, len, req, why,
+		    whylen);
 	}
-	catalog_close(fm.cat);
+	master_stop(fm.m);
 	if (ret == 0) {
 		coord_setup(&fc);
 		ret = serve_and_check("coordinator", coord_routes,
