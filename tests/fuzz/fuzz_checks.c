@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "mem_store.h"
 #include "server.h"
 #include "flake.h"
 #include "range.h"
@@ -115,119 +116,6 @@ file_size(const char *path)
 }
 
 /* ==== the envelope: master and coordinator dispatch tables ==== */
-
-/* ---- an in-memory store (from tests/unit/test_catalog.c) ---- */
-
-#define MEM_ROWS 64
-
-struct mem_store {
-	struct store base;
-	uint64_t term;
-	struct store_seq seqs[MEM_ROWS];
-	size_t nseqs;
-	struct store_node nodes[MEM_ROWS];
-	size_t nnodes;
-	struct store_worker workers[MEM_ROWS];
-	size_t nworkers;
-	struct store_layout layout;
-};
-
-static int
-mem_load(struct store *st, struct store_state *out)
-{
-	struct mem_store *m = (struct mem_store *) st;
-	memset(out, 0, sizeof(*out));
-	out->term = m->term;
-	out->seqs = calloc(m->nseqs + 1, sizeof(*out->seqs));
-	out->nodes = calloc(m->nnodes + 1, sizeof(*out->nodes));
-	out->workers = calloc(m->nworkers + 1, sizeof(*out->workers));
-	if (out->seqs == NULL || out->nodes == NULL || out->workers == NULL) {
-		store_state_free(out);
-		return SR_ENOMEM;
-	}
-	memcpy(out->seqs, m->seqs, m->nseqs * sizeof(*out->seqs));
-	memcpy(out->nodes, m->nodes, m->nnodes * sizeof(*out->nodes));
-	memcpy(out->workers, m->workers, m->nworkers * sizeof(*out->workers));
-	out->nseqs = m->nseqs;
-	out->nnodes = m->nnodes;
-	out->nworkers = m->nworkers;
-	out->layout = m->layout;
-	return SR_OK;
-}
-
-static int
-mem_acquire(struct store *st, uint64_t *term)
-{
-	struct mem_store *m = (struct mem_store *) st;
-	*term = ++m->term;
-	return SR_OK;
-}
-
-/* Unlike the unit test's copy, a full table fails the commit (SR_EIO)
- * instead of writing past it: the fuzzer may join nodes without end. */
-static int
-mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n)
-{
-	struct mem_store *m = (struct mem_store *) st;
-	if (term != m->term)
-		return SR_ESTALE;
-	for (size_t i = 0; i < n; i++) {
-		size_t j = 0;
-		switch (ops[i].kind) {
-		case STORE_PUT_SEQ:
-			while (j < m->nseqs && strcmp(m->seqs[j].name, ops[i].u.seq.name) != 0)
-				j++;
-			if (j == MEM_ROWS)
-				return SR_EIO;
-			m->seqs[j] = ops[i].u.seq;
-			m->nseqs += j == m->nseqs;
-			break;
-		case STORE_DEL_SEQ:
-			while (j < m->nseqs && strcmp(m->seqs[j].name, ops[i].u.seq.name) != 0)
-				j++;
-			if (j < m->nseqs)
-				m->seqs[j] = m->seqs[--m->nseqs];
-			break;
-		case STORE_PUT_NODE:
-			while (j < m->nnodes && m->nodes[j].id != ops[i].u.node.id)
-				j++;
-			if (j == MEM_ROWS)
-				return SR_EIO;
-			m->nodes[j] = ops[i].u.node;
-			m->nnodes += j == m->nnodes;
-			break;
-		case STORE_PUT_WORKER:
-			while (j < m->nworkers && m->workers[j].id != ops[i].u.worker.id)
-				j++;
-			if (j == MEM_ROWS)
-				return SR_EIO;
-			m->workers[j] = ops[i].u.worker;
-			m->nworkers += j == m->nworkers;
-			break;
-		case STORE_PUT_LAYOUT:
-			m->layout = ops[i].u.layout;
-			break;
-		}
-	}
-	return SR_OK;
-}
-
-static void
-mem_close(struct store *st)
-{
-	(void) st;
-}
-
-static const char *
-mem_errmsg(struct store *st)
-{
-	(void) st;
-	return "in-memory store full";
-}
-
-static const struct store_ops mem_ops = {
-	mem_load, mem_acquire, mem_commit, mem_close, mem_errmsg,
-};
 
 /* ---- the master: its real handlers over the in-memory store ---- */
 
