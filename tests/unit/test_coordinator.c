@@ -21,6 +21,7 @@
 #include <nng/nng.h>
 
 #include "calls.h"
+#include "rm_rf.h"
 #include "flake.h"
 #include "server.h"
 #include "snowrange/client.h"
@@ -92,9 +93,7 @@ teardown(void **state)
 	struct fx *f = *state;
 	sr_coordinator_close(f->c);
 	master_stop(f->m);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	rm_rf(f->dir);
 	free(f);
 	return 0;
 }
