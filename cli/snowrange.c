@@ -23,7 +23,7 @@
 
 #include "bench.h"
 #include "check.h"
-#include "snowrange/coordinator.h"
+#include "snowrange/txlog.h"
 #include "flake.h"
 #include "snowrange/client.h"
 #include "util.h"

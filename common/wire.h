@@ -4,7 +4,7 @@
  * request loop driven by a dispatch table (nng demo/async/server.c style).
  *
  * nng and protobuf-c types stop here and in the daemons; the public headers
- * under coordinator/include never see them. nng errors are mapped to sr_err at
+ * under include/ never see them. nng errors are mapped to sr_err at
  * this boundary.
  */
 #ifndef SR_WIRE_H

@@ -1,5 +1,6 @@
 /*
- * The coordinator's 2PC log (API in txlog.h, format in txlog_codec.h).
+ * The coordinator's 2PC log (API in snowrange/txlog.h, format in
+ * txlog_codec.h, test hooks in txlog_hooks.h).
  *
  * Writing: appends encode a record outside the lock and memcpy it into an
  * in-memory buffer under the mutex, so they are fast and never touch the
@@ -24,7 +25,7 @@
  * that holds at most a few records, so a long log is never read into memory
  * whole.
  */
-#include "snowrange/coordinator.h"
+#include "snowrange/txlog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include "txlog_codec.h"
+#include "txlog_hooks.h"
 #include "util.h"
 
 /* A returned flush buffer larger than this is freed rather than kept, so one

@@ -30,9 +30,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
-#include "snowrange/coordinator.h"
+#include "snowrange/txlog.h"
 
 #define TXLOG_MAGIC "SRTXLOG1"
 #define TXLOG_FORMAT_VERSION 1
@@ -120,26 +119,5 @@ int txlog_decode(const uint8_t *buf, size_t len, struct txlog_rec *out,
  * name (not NUL-terminated), stores its length in *len and advances *cur.
  * Start with *cur = rec.names; call it exactly nparticipants times. */
 const char *txlog_name_next(const uint8_t **cur, size_t *len);
-
-/* ---- internal to txlog.c and its tests ---- */
-
-/*
- * Fault injection for tests (SQLite style). The hooks hang off one handle,
- * so there is no global state; NULL members mean the real system call.
- * write_fn behaves as pwrite(2) and sync_fn as fdatasync(2), errno included.
- */
-struct txlog_hooks {
-	ssize_t (*write_fn)(void *arg, int fd, const void *buf, size_t n,
-	    off_t off);
-	int (*sync_fn)(void *arg, int fd);
-	void *arg;
-};
-
-/* Installs h (copied; NULL removes the hooks) on log; flushes that begin
- * later use it. */
-void txlog_debug_hooks(sr_txlog *log, const struct txlog_hooks *h);
-
-/* How many fdatasync calls the log has made since open (failed ones too). */
-uint64_t txlog_debug_syncs(sr_txlog *log);
 
 #endif

@@ -30,7 +30,7 @@
 #include "server.h"
 #include "flake.h"
 #include "range.h"
-#include "snowrange/coordinator.h"
+#include "snowrange/txlog.h"
 #include "snowrange/error.h"
 #include "txlog_codec.h"
 #include "util.h"

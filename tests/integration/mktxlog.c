@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "snowrange/coordinator.h"
+#include "snowrange/txlog.h"
 #include "util.h"
 
 int

@@ -33,8 +33,9 @@
 #include <zlib.h>
 
 #include "snowrange/error.h"
-#include "snowrange/coordinator.h"
+#include "snowrange/txlog.h"
 #include "txlog_codec.h"
+#include "txlog_hooks.h"
 
 struct fixture {
 	char dir[64];

@@ -38,7 +38,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "snowrange/coordinator.h"
+#include "snowrange/txlog.h"
 #include "snowrange/error.h"
 
 /* ---- the interposed system calls ---- */

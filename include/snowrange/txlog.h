@@ -1,0 +1,167 @@
+/*
+ * libsnowrange: the coordinator's two-phase-commit log.
+ *
+ * The 2PC log (docs/design.md §8, Noah's "transaction replay log"): an
+ * append-only file of records {txid, state, participants, payload}, each
+ * framed with its length and CRCs, made durable by group commit (one
+ * fdatasync covers every record appended while the previous one ran).
+ *
+ * On open the log recovers up to its last whole record. An incomplete or
+ * checksum-failing record at the very end of the file is a torn write from a
+ * crash: it is cut and reported. A bad record followed by a good one is not a
+ * torn write but damage, and the log refuses to open rather than lose the
+ * records after it.
+ *
+ * Thread safety: append, wait, write and last_txid may be called from any
+ * thread; sr_txlog_close must not race with other calls on the same handle.
+ * One process at a time may hold a log open (an exclusive flock; a second
+ * open fails with SR_EIO). The read-only functions take no lock.
+ */
+#ifndef SNOWRANGE_TXLOG_H
+#define SNOWRANGE_TXLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snowrange/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- txlog records ---- */
+
+/* The state a record moves its transaction to. */
+typedef enum sr_tx_state {
+	SR_TX_BEGIN = 1,
+	SR_TX_PREPARE = 2,
+	SR_TX_COMMIT = 3,
+	SR_TX_ABORT = 4
+} sr_tx_state;
+
+/*
+ * One log record. Limits (others get SR_EINVAL): txid not 0 (0 is never
+ * issued); at most 1024 participants, each a NUL-terminated name of 1..255
+ * bytes; payload at most 1 MiB (payload may be NULL when payload_len is 0).
+ * The log copies everything it is given; records it hands to a visitor point
+ * into its buffers and are valid only during the call.
+ */
+typedef struct sr_txrecord {
+	uint64_t txid;
+	sr_tx_state state;
+	const char *const *participants;
+	size_t nparticipants;
+	const void *payload;
+	size_t payload_len;
+} sr_txrecord;
+
+/* What recovery (or a scan) found in the file. */
+typedef struct sr_txlog_recovery {
+	uint64_t records;    /* whole records kept */
+	uint64_t bytes_kept; /* file size up to the end of the last whole record */
+	uint64_t bytes_cut;  /* torn tail after it: cut by open, only reported by scan */
+	uint64_t last_txid;  /* highest txid in the log; 0 when it is empty */
+} sr_txlog_recovery;
+
+/* ---- writing ---- */
+
+typedef struct sr_txlog sr_txlog;
+
+/*
+ * Opens the log at path for appending, creating it if missing (the new file
+ * and its directory entry are fsynced before open returns). Recovery keeps
+ * every whole record; a torn tail (an incomplete last record, or a last
+ * record whose checksum fails and after which no valid record follows) is
+ * cut with ftruncate + fsync and counted in rec->bytes_cut. rec may be NULL.
+ * On success *out is a handle the caller owns and frees with sr_txlog_close.
+ * On failure errbuf (if given) receives a message naming the file and, for
+ * damage, the offset. Errors: SR_EINVAL (NULL path or out), SR_ENOMEM,
+ * SR_EIO: the file cannot be opened or synced, is not a txlog (wrong magic
+ * or version; the file is left untouched), is held open by another handle,
+ * or has a bad record followed by a valid one (middle corruption: refused,
+ * nothing is cut or skipped; the file is left untouched).
+ */
+int sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
+    char *errbuf, size_t errlen);
+
+/*
+ * Copies r into the log's memory buffer and stores its log sequence number
+ * in *lsn (lsn may be NULL). It does not write or wait: the record is
+ * durable only after sr_txlog_wait(lsn) returns 0. LSNs increase with every
+ * append (an LSN is the file offset just past the record).
+ * Records buffered but never waited for are written by the next wait on any
+ * later LSN or by sr_txlog_close; a caller that appends much without waiting
+ * holds it all in memory.
+ * Errors: SR_EINVAL (a limit in sr_txrecord broken; the log is unaffected),
+ * SR_ENOMEM, SR_EIO (the log is poisoned, see sr_txlog_wait).
+ */
+int sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn);
+
+/*
+ * Waits until the record with this LSN is durable: written and covered by a
+ * successful fdatasync. Group commit: the first waiter writes and syncs
+ * everything buffered; waiters arriving meanwhile sleep, and the next of
+ * them flushes every record appended during that sync in one go.
+ * Returns 0 for an LSN that became durable, SR_EINVAL for an LSN beyond the
+ * last one appended, SR_EIO when the write or fdatasync covering it failed.
+ * A failed write or fdatasync poisons the log: it is never retried (after a
+ * failed fsync Linux may have dropped the dirty pages and marked them
+ * clean, so a retry could "succeed" without the data on disk: PostgreSQL's
+ * fsyncgate), and every later append and every wait for a record not
+ * durable before the failure returns SR_EIO. Close and reopen: recovery
+ * keeps every whole record on disk, which includes every record a wait
+ * acknowledged.
+ */
+int sr_txlog_wait(sr_txlog *log, uint64_t lsn);
+
+/* sr_txlog_append followed by sr_txlog_wait: returns once r is durable.
+ * Errors as those two. */
+int sr_txlog_write(sr_txlog *log, const sr_txrecord *r);
+
+/* The highest txid among the records recovered at open and those appended
+ * through this handle since (durable or not); 0 for an empty log. It is the
+ * floor below which a restarted coordinator must not mint txids. */
+uint64_t sr_txlog_last_txid(sr_txlog *log);
+
+/* Writes and fsyncs what is still buffered, closes the file and frees the
+ * handle. It cannot report a failure: callers that need to know wait on
+ * their last LSN first. A poisoned log is closed without writing. NULL is a
+ * no-op. */
+void sr_txlog_close(sr_txlog *log);
+
+/* ---- reading (no handle, read-only, cuts nothing) ---- */
+
+/* Called for each record with the file offset of its first byte. r and
+ * everything it points to are valid only during the call. A non-zero return
+ * stops the scan, which then returns that value. */
+typedef int (*sr_txlog_visit)(void *arg, const sr_txrecord *r, uint64_t offset);
+
+/*
+ * Calls fn for every whole record of the log at path: in file order, or,
+ * when txid_order is non-zero, sorted by txid (stable: records of one txid
+ * keep their file order). A torn tail is reported in rec (rec->bytes_cut)
+ * but not cut; rec may be NULL. The file may be held open by a writer:
+ * records appended after the scan began are not visited, and one being
+ * written at that moment may be reported as a torn tail.
+ * Errors: SR_EINVAL, SR_ENOMEM, SR_EIO (unreadable, not a txlog, or middle
+ * corruption; errbuf names the offset). In file order, records before the
+ * corruption have already been visited when SR_EIO is returned (each of them
+ * passed its checksum); in txid order none is visited.
+ */
+int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
+    void *arg, sr_txlog_recovery *rec, char *errbuf, size_t errlen);
+
+/*
+ * Stores in *txids (malloc'd, the caller frees it; NULL when *n is 0) the
+ * in-doubt transactions of the log at path, ascending: those whose last
+ * PREPARE, COMMIT or ABORT record is a PREPARE (a BEGIN after a PREPARE
+ * does not resolve it). A torn tail is ignored, as recovery would cut it.
+ * Errors as sr_txlog_scan.
+ */
+int sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n,
+    char *errbuf, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
