@@ -1,7 +1,7 @@
 /*
  * Snowflake layout, codec and lock-free generator. Pure: the clock is an
  * argument, nothing here sleeps, reads the time or does I/O. See flake.h for
- * the contract and DESIGN §3/§4 for why the floor and clock rules exist.
+ * the contract and docs/design.md §4-5 for why the floor and clock rules exist.
  */
 #include "flake.h"
 

@@ -1,5 +1,5 @@
 /*
- * Snowflake transaction IDs (DESIGN §1, §3, §4), pure: no I/O, no clock, no
+ * Snowflake transaction IDs (docs/design.md §4-5), pure: no I/O, no clock, no
  * sleeping. The caller reads the clock and passes it in, so tests can move
  * time freely.
  *

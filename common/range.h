@@ -1,5 +1,5 @@
 /*
- * Range math (DESIGN §2), pure. A range is (start, start + n*c]: n chunks of c
+ * Range math (docs/design.md §2), pure. A range is (start, start + n*c]: n chunks of c
  * IDs each, and chunk k yields start + 1 + k + n*(i - 1) for i = 1..c (Noah's
  * formula start + k + n*i - (n - 1)). n is fixed when the range is created.
  */

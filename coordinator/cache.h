@@ -1,5 +1,5 @@
 /*
- * The chunk cache of one sequence (DESIGN §4), pure: no sockets, no clock
+ * The chunk cache of one sequence (docs/design.md §6), pure: no sockets, no clock
  * beyond the deadline of a waiting caller. It holds the current chunk and at
  * most one prefetched next chunk.
  *

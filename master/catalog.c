@@ -1,8 +1,9 @@
 /*
  * Master logic: the sequence catalog, the open ranges and the lease rules of
- * DESIGN §3, and node liveness. Every change that must survive a crash goes
- * through store_commit() first; memory changes only after it succeeded, so a
- * failed commit leaves the catalog exactly as it was.
+ * docs/design.md §3, node liveness and worker grants (§4). Every change that
+ * must survive a crash goes through store_commit() first; memory changes
+ * only after it succeeded, so a failed commit leaves the catalog exactly as
+ * it was.
  */
 #include "catalog.h"
 

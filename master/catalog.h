@@ -1,5 +1,5 @@
 /*
- * The master's logic (DESIGN §2-3), apart from all I/O: sequences, the open
+ * The master's logic (docs/design.md §2-4), apart from all I/O: sequences, the open
  * range of each with its bitmap of leased chunks, nodes and their liveness,
  * and the lease rules. It talks to storage only through struct store, and
  * takes the time as an argument, so unit tests drive it with a fake store
@@ -118,7 +118,7 @@ int catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
 /* ---- leases ---- */
 
 /*
- * Leases one chunk of sequence name to node id (DESIGN §3). after is the end
+ * Leases one chunk of sequence name to node id (docs/design.md §3). after is the end
  * of the newest range the node already holds for the sequence (0 if none);
  * the chunk returned lies wholly above every range the node was given. A
  * chunk of a new range is returned only after the new hwm is durably

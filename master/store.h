@@ -1,5 +1,5 @@
 /*
- * The master's durable store, behind a small interface (DESIGN §3) so that the
+ * The master's durable store, behind a small interface (docs/design.md §7) so that the
  * embedded default (SQLite, store_sqlite.c) and a later distributed backend
  * (etcd) share the master logic in catalog.c.
  *

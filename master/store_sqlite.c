@@ -1,5 +1,5 @@
 /*
- * The embedded store (DESIGN §3): the master's durable state in one SQLite
+ * The embedded store (docs/design.md §7): the master's durable state in one SQLite
  * file, dir/snowrange.db, in WAL mode with synchronous=FULL so that a commit
  * that returned 0 is on stable storage.
  *

@@ -1,7 +1,7 @@
 /*
  * The checks behind the fuzz targets (see fuzz_checks.h): each one runs an
  * input through a decoder that reads untrusted bytes and judges the result
- * against the contract in the headers and DESIGN.md, so that a wrong answer
+ * against the contract in the headers and docs/design.md, so that a wrong answer
  * is a finding just as a crash is.
  *
  * The master's handlers live as static functions in master/server.c behind

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The master's store under disk faults (DESIGN §3: "durably commit the new
-# hwm before replying"). The master runs under the fsfault LD_PRELOAD shim
-# (tests/fault/fsfault.c), restricted to its data directory, with one
+# The master's store under disk faults (docs/design.md §3: "the new hwm ...
+# is committed durably before any chunk of the range is handed out"). The
+# master runs under the fsfault LD_PRELOAD shim (tests/fault/fsfault.c),
+# restricted to its data directory, with one
 # coordinator and a sequence of 10-ID chunks so that it leases every few
 # milliseconds. For each fault, `fsync` (fsync/fdatasync fail with EIO) and
 # `enospc` (writes fail: disk full):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Snowflake txids with real processes (DESIGN §3-4):
+# Snowflake txids with real processes (docs/design.md §4-5):
 #  1. worker id reuse: with two worker ids (layout 50/1/12), c1 is killed
 #     with -9 and a new node c3 gets c1's worker id only after c1's lease
 #     expired plus the grace period; no txid of c3 is <= any txid of c1.
