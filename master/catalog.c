@@ -201,9 +201,12 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 		return SR_ENOMEM;
 	cat->st = st;
 	cat->cfg = *cfg;
-	int rv = store_load(st, &state);
+	/* The term and the state in one transaction, term first (store.h):
+	 * whatever an older master still commits is then either loaded here or
+	 * refused with SR_ESTALE, never lost to a stale hwm or worker table. */
+	int rv = store_acquire_and_load(st, &state);
 	if (rv == SR_OK)
-		rv = store_acquire_term(st, &cat->term);
+		cat->term = state.term;
 	if (rv != SR_OK) {
 		fail(cat, rv, "%s", store_errmsg(st));
 		goto out;

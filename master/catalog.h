@@ -62,7 +62,9 @@ struct catalog_grant {
 
 struct catalog;
 
-/* Loads the store, takes a new fencing term, and counts every stored node and
+/* Takes a new fencing term and loads the store under it, in one store
+ * transaction (store_acquire_and_load), so that an older master still running
+ * can commit nothing this catalog does not see. Counts every stored node and
  * worker grant as live for one TTL from now_ms. Stores the layout at the first
  * start; refuses (SR_EINVAL) a layout different from the stored one, since
  * txids of two layouts could collide. On failure errbuf (if given) says why.

@@ -3,12 +3,25 @@
  * embedded default (SQLite, store_sqlite.c) and a later distributed backend
  * (etcd) share the master logic in catalog.c.
  *
- * Two operations matter: load() reads everything at start-up, and commit()
+ * Two operations matter: acquire_and_load() starts a master, and commit()
  * applies a batch atomically and durably, but only while the caller's fencing
  * term is still the stored one (compare-and-swap). A commit that returns 0 is
  * on stable storage; any other return means nothing of the batch was applied
  * as far as the caller may assume (an fsync error is never retried into a
  * false success).
+ *
+ * The rule every backend keeps (docs/decisions.md): a master takes its new
+ * term and reads the state in ONE write transaction, term first. Then each
+ * commit of the previous master is either ordered before that transaction
+ * (and is in the state the new master loads) or after it (and fails with
+ * SR_ESTALE, since the stored term moved). Loading first and taking the term
+ * in a second step leaves a window in which the old master can commit a new
+ * range or a worker grant that the new master never sees: it would lease the
+ * same IDs again or grant the same worker id twice. A distributed backend
+ * (etcd) keeps the same order: write term+1 guarded by the term it read,
+ * then read every key as of the revision of that write (or later), never
+ * from before it; its commits compare the term in the same transaction as
+ * their writes.
  */
 #ifndef SR_STORE_H
 #define SR_STORE_H
@@ -79,7 +92,8 @@ struct store_op {
 	} u;
 };
 
-/* Everything load() returns; free with store_state_free(). */
+/* Everything acquire_and_load() and load() return; free with
+ * store_state_free(). */
 struct store_state {
 	uint64_t term;
 	struct store_seq *seqs;
@@ -94,11 +108,15 @@ struct store_state {
 struct store;
 
 struct store_ops {
-	/* Fills *out with the stored state. */
+	/* In one write transaction: increments the stored fencing term, then
+	 * fills *out with the stored state, out->term being the new term. The
+	 * previous holder's commits fail from then on, and every commit of it
+	 * that succeeded is in *out. *out is zeroed on failure. */
+	int (*acquire_and_load)(struct store *st, struct store_state *out);
+	/* Fills *out with a read-only snapshot of the stored state, term
+	 * unchanged. For inspection (tests, tools): a master that will write
+	 * must start with acquire_and_load(). */
 	int (*load)(struct store *st, struct store_state *out);
-	/* Atomically increments the stored fencing term and returns the new
-	 * value in *term; the previous holder's commits fail from then on. */
-	int (*acquire_term)(struct store *st, uint64_t *term);
 	/* Applies ops[0..n) atomically and durably if the stored term equals
 	 * term; SR_ESTALE if it does not, SR_EIO on any storage failure. */
 	int (*commit)(struct store *st, uint64_t term, const struct store_op *ops,
@@ -120,9 +138,9 @@ store_load(struct store *st, struct store_state *out)
 }
 
 static inline int
-store_acquire_term(struct store *st, uint64_t *term)
+store_acquire_and_load(struct store *st, struct store_state *out)
 {
-	return st->ops->acquire_term(st, term);
+	return st->ops->acquire_and_load(st, out);
 }
 
 static inline int

@@ -372,12 +372,48 @@ load_rows(struct sqlite_store *s, enum stmt_id id, const char *table,
 	return SR_OK;
 }
 
+/* Reads every table into *tmp inside the caller's transaction; tmp->term is
+ * left to the caller. On failure what was read stays in *tmp, to be freed. */
+static int
+read_all(struct sqlite_store *s, struct store_state *tmp)
+{
+	void *rows = NULL;
+	size_t nlayout = 0;
+	int err;
+
+	err = load_rows(s, ST_LOAD_SEQS, "sequences", sizeof(struct store_seq),
+	    parse_seq, &rows, &tmp->nseqs);
+	if (err != SR_OK)
+		return err;
+	tmp->seqs = rows;
+	rows = NULL;
+	err = load_rows(s, ST_LOAD_NODES, "nodes", sizeof(struct store_node),
+	    parse_node, &rows, &tmp->nnodes);
+	if (err != SR_OK)
+		return err;
+	tmp->nodes = rows;
+	rows = NULL;
+	err = load_rows(s, ST_LOAD_WORKERS, "workers", sizeof(struct store_worker),
+	    parse_worker, &rows, &tmp->nworkers);
+	if (err != SR_OK)
+		return err;
+	tmp->workers = rows;
+	rows = NULL;
+	err = load_rows(s, ST_LOAD_LAYOUT, "layout", sizeof(struct store_layout),
+	    parse_layout, &rows, &nlayout);
+	if (err != SR_OK)
+		return err;
+	if (nlayout == 1)
+		tmp->layout = *(struct store_layout *) rows;
+	free(rows);
+	return SR_OK;
+}
+
 static int
 sq_load(struct store *st, struct store_state *out)
 {
 	struct sqlite_store *s = from_base(st);
 	struct store_state tmp;
-	void *rows = NULL;
 	int err;
 
 	memset(&tmp, 0, sizeof tmp);
@@ -387,32 +423,8 @@ sq_load(struct store *st, struct store_state *out)
 		return err;
 	if ((err = read_term(s, &tmp.term)) != SR_OK)
 		goto fail;
-	err = load_rows(s, ST_LOAD_SEQS, "sequences", sizeof(struct store_seq),
-	    parse_seq, &rows, &tmp.nseqs);
-	if (err != SR_OK)
+	if ((err = read_all(s, &tmp)) != SR_OK)
 		goto fail;
-	tmp.seqs = rows;
-	rows = NULL;
-	err = load_rows(s, ST_LOAD_NODES, "nodes", sizeof(struct store_node),
-	    parse_node, &rows, &tmp.nnodes);
-	if (err != SR_OK)
-		goto fail;
-	tmp.nodes = rows;
-	rows = NULL;
-	err = load_rows(s, ST_LOAD_WORKERS, "workers", sizeof(struct store_worker),
-	    parse_worker, &rows, &tmp.nworkers);
-	if (err != SR_OK)
-		goto fail;
-	tmp.workers = rows;
-	rows = NULL;
-	size_t nlayout = 0;
-	err = load_rows(s, ST_LOAD_LAYOUT, "layout", sizeof(struct store_layout),
-	    parse_layout, &rows, &nlayout);
-	if (err != SR_OK)
-		goto fail;
-	if (nlayout == 1)
-		tmp.layout = *(struct store_layout *) rows;
-	free(rows);
 	if ((err = run(s, ST_COMMIT, "end read")) != SR_OK)
 		goto fail;
 	*out = tmp;
@@ -425,13 +437,23 @@ fail:
 
 /* Writing */
 
+/*
+ * Takes the next term and reads the state in one IMMEDIATE transaction
+ * (store.h says why): the write lock is held from before the term is read
+ * until the COMMIT, so an old master's commit either finished before (and
+ * its rows are read here) or runs after (and finds the term moved). The
+ * rows are read after the term write, within the same lock.
+ */
 static int
-sq_acquire_term(struct store *st, uint64_t *term)
+sq_acquire_and_load(struct store *st, struct store_state *out)
 {
 	struct sqlite_store *s = from_base(st);
+	struct store_state tmp;
 	uint64_t cur;
 	int err;
 
+	memset(&tmp, 0, sizeof tmp);
+	memset(out, 0, sizeof *out);
 	if ((err = run(s, ST_BEGIN_WRITE, "begin")) != SR_OK)
 		return err;
 	if ((err = read_term(s, &cur)) != SR_OK)
@@ -447,12 +469,17 @@ sq_acquire_term(struct store *st, uint64_t *term)
 	}
 	if ((err = run(s, ST_SET_TERM, "write term")) != SR_OK)
 		goto fail;
+	tmp.term = cur + 1;
+	if ((err = read_all(s, &tmp)) != SR_OK)
+		goto fail;
+	/* Only a durable term fences: nothing is returned before COMMIT. */
 	if ((err = run(s, ST_COMMIT, "commit")) != SR_OK)
 		goto fail;
-	*term = cur + 1;
+	*out = tmp;
 	return SR_OK;
 fail:
 	rollback(s);
+	store_state_free(&tmp);
 	return err;
 }
 
@@ -659,8 +686,8 @@ sq_close(struct store *st)
 }
 
 static const struct store_ops sqlite_ops = {
+	.acquire_and_load = sq_acquire_and_load,
 	.load = sq_load,
-	.acquire_term = sq_acquire_term,
 	.commit = sq_commit,
 	.close = sq_close,
 	.errmsg = sq_errmsg,

@@ -54,12 +54,14 @@ mem_load(struct store *st, struct store_state *out)
 	return SR_OK;
 }
 
+/* The term first, then the copy: with nothing between them, as the real
+ * store's single transaction (store.h). */
 static int
-mem_acquire(struct store *st, uint64_t *term)
+mem_acquire_and_load(struct store *st, struct store_state *out)
 {
 	struct mem_store *m = (struct mem_store *) st;
-	*term = ++m->term;
-	return SR_OK;
+	m->term++;
+	return mem_load(st, out);
 }
 
 /* Where op's row is or would go; MEM_ROWS when the table is full. */
@@ -149,7 +151,11 @@ mem_errmsg(struct store *st)
 }
 
 static const struct store_ops mem_ops = {
-	mem_load, mem_acquire, mem_commit, mem_close, mem_errmsg,
+	.acquire_and_load = mem_acquire_and_load,
+	.load = mem_load,
+	.commit = mem_commit,
+	.close = mem_close,
+	.errmsg = mem_errmsg,
 };
 
 #endif

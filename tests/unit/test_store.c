@@ -78,6 +78,19 @@ open_ok(const char *dir)
 	return st;
 }
 
+/* Takes the next term as a starting master does, dropping the state. */
+static int
+acquire(struct store *st, uint64_t *term)
+{
+	struct store_state ss;
+	int rc = store_acquire_and_load(st, &ss);
+
+	if (rc == SR_OK)
+		*term = ss.term;
+	store_state_free(&ss);
+	return rc;
+}
+
 static struct store_op
 put_seq(const char *name, uint64_t hwm)
 {
@@ -291,7 +304,7 @@ test_pragmas(void **state)
 }
 
 static void
-test_acquire_term_across_reopen(void **state)
+test_acquire_across_reopen(void **state)
 {
 	struct fixture *f = *state;
 	struct store *st;
@@ -299,12 +312,12 @@ test_acquire_term_across_reopen(void **state)
 	uint64_t term = 0;
 
 	st = open_ok(f->dir);
-	assert_int_equal(store_acquire_term(st, &term), SR_OK);
+	assert_int_equal(acquire(st, &term), SR_OK);
 	assert_int_equal(term, 1);
 	store_close(st);
 
 	st = open_ok(f->dir);
-	assert_int_equal(store_acquire_term(st, &term), SR_OK);
+	assert_int_equal(acquire(st, &term), SR_OK);
 	assert_int_equal(term, 2);
 	assert_int_equal(store_load(st, &ss), SR_OK);
 	assert_int_equal(ss.term, 2);
@@ -322,7 +335,7 @@ test_commit_persists(void **state)
 	struct store_op ops[4];
 
 	st = open_ok(f->dir);
-	assert_int_equal(store_acquire_term(st, &term), SR_OK);
+	assert_int_equal(acquire(st, &term), SR_OK);
 	ops[0] = put_seq("orders", 5000);
 	ops[1] = put_seq("invoices", 0);
 	ops[1].u.seq.mode = STORE_MODE_INTERLEAVED;
@@ -362,12 +375,12 @@ test_commit_stale_term(void **state)
 	struct store_op ops[2];
 
 	a = open_ok(f->dir);
-	assert_int_equal(store_acquire_term(a, &ta), SR_OK);
+	assert_int_equal(acquire(a, &ta), SR_OK);
 	assert_int_equal(ta, 1);
 
 	/* A second master takes over: a's term is now stale. */
 	b = open_ok(f->dir);
-	assert_int_equal(store_acquire_term(b, &tb), SR_OK);
+	assert_int_equal(acquire(b, &tb), SR_OK);
 	assert_int_equal(tb, 2);
 
 	ops[0] = put_seq("orders", 100);
@@ -384,7 +397,7 @@ test_commit_stale_term(void **state)
 
 	/* The failed commit left a usable handle (no open transaction). */
 	assert_int_equal(store_commit(b, tb, ops, 2), SR_OK);
-	assert_int_equal(store_acquire_term(a, &ta), SR_OK);
+	assert_int_equal(acquire(a, &ta), SR_OK);
 	assert_int_equal(ta, 3);
 	assert_int_equal(store_commit(b, tb, ops, 1), SR_ESTALE);
 	assert_int_equal(store_load(a, &ss), SR_OK);
@@ -406,7 +419,7 @@ test_del_seq(void **state)
 	struct store_op ops[3];
 
 	st = open_ok(f->dir);
-	assert_int_equal(store_acquire_term(st, &term), SR_OK);
+	assert_int_equal(acquire(st, &term), SR_OK);
 	ops[0] = put_seq("a", 1);
 	ops[1] = put_seq("b", 2);
 	assert_int_equal(store_commit(st, term, ops, 2), SR_OK);
@@ -445,7 +458,7 @@ test_reject_big_values(void **state)
 	struct store_op ops[2];
 
 	st = open_ok(f->dir);
-	assert_int_equal(store_acquire_term(st, &term), SR_OK);
+	assert_int_equal(acquire(st, &term), SR_OK);
 
 	/* The bad op comes second: the good first one must not land. */
 	ops[0] = put_seq("good", 10);
@@ -480,7 +493,7 @@ test_injected_failure_rolls_back(void **state)
 	sqlite3 *db;
 
 	st = open_ok(f->dir);
-	assert_int_equal(store_acquire_term(st, &term), SR_OK);
+	assert_int_equal(acquire(st, &term), SR_OK);
 
 	/* Make the second op of the batch fail inside SQLite. */
 	db = peek_open(f->db);
@@ -529,6 +542,76 @@ test_corrupt_row_refused(void **state)
 	store_close(st);
 }
 
+/* Two master processes on one file: the new one's term and load are one
+ * transaction, so what the old one committed before is loaded, and what it
+ * commits after is refused (the catalog-level interleavings are in
+ * test_fence.c). */
+static void
+test_acquire_sees_or_fences(void **state)
+{
+	struct fixture *f = *state;
+	struct store *a, *b;
+	struct store_state ss;
+	uint64_t ta = 0;
+	struct store_op ops[2];
+
+	a = open_ok(f->dir);
+	b = open_ok(f->dir);
+	assert_int_equal(acquire(a, &ta), SR_OK);
+	ops[0] = put_seq("orders", 100);
+	ops[1].kind = STORE_PUT_WORKER;
+	ops[1].u.worker = (struct store_worker){0, 7, 5000, 42};
+	assert_int_equal(store_commit(a, ta, ops, 2), SR_OK);
+
+	assert_int_equal(store_acquire_and_load(b, &ss), SR_OK);
+	assert_int_equal(ss.term, ta + 1);
+	assert_int_equal(ss.nseqs, 1);
+	assert_int_equal(ss.seqs[0].hwm, 100);
+	assert_int_equal(ss.nworkers, 1);
+	assert_int_equal(ss.workers[0].node_id, 7);
+	store_state_free(&ss);
+
+	/* The old master's next range and grant are refused. */
+	ops[0].u.seq.hwm = 200;
+	ops[1].u.worker.id = 1;
+	assert_int_equal(store_commit(a, ta, ops, 2), SR_ESTALE);
+	assert_int_equal(store_load(b, &ss), SR_OK);
+	assert_int_equal(ss.seqs[0].hwm, 100);
+	assert_int_equal(ss.nworkers, 1);
+	store_state_free(&ss);
+	store_close(a);
+	store_close(b);
+}
+
+/* A load that fails takes no term: nothing half done stays behind. */
+static void
+test_acquire_failure_keeps_term(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	struct store_state ss;
+	uint64_t term = 0;
+	sqlite3 *db;
+
+	st = open_ok(f->dir);
+	assert_int_equal(acquire(st, &term), SR_OK);
+	db = peek_open(f->db);
+	exec_ok(db, "INSERT INTO sequences VALUES "
+		    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0)");
+	sqlite3_close(db);
+	assert_int_equal(store_acquire_and_load(st, &ss), SR_EIO);
+	assert_null(ss.seqs);
+	assert_int_equal(ss.term, 0);
+	assert_non_null(strstr(store_errmsg(st), "sequences"));
+	db = peek_open(f->db);
+	assert_int_equal(query_int(db, "SELECT value FROM meta WHERE key = 'term'"),
+	    (int64_t) term);
+	sqlite3_close(db);
+	/* The handle is usable: the failed transaction was rolled back. */
+	assert_int_equal(store_commit(st, term, NULL, 0), SR_OK);
+	store_close(st);
+}
+
 static void
 test_open_fails(void **state)
 {
@@ -560,7 +643,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_acquire_term_across_reopen,
+		cmocka_unit_test_setup_teardown(test_acquire_across_reopen,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_persists, setup,
 		    teardown),
@@ -573,6 +656,10 @@ main(void)
 		    test_injected_failure_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_row_refused, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_sees_or_fences,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acquire_failure_keeps_term,
+		    setup, teardown),
 		cmocka_unit_test(test_open_fails),
 	};
 
