@@ -70,11 +70,11 @@ struct sr_txlog {
 	struct txlog_hooks hooks;
 };
 
-static int errorf(char *errbuf, size_t errlen, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void errfmt(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static int
-errorf(char *errbuf, size_t errlen, int err, const char *fmt, ...)
+static void
+errfmt(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	if (errbuf != NULL && errlen > 0) {
 		va_list ap;
@@ -82,8 +82,15 @@ errorf(char *errbuf, size_t errlen, int err, const char *fmt, ...)
 		vsnprintf(errbuf, errlen, fmt, ap);
 		va_end(ap);
 	}
-	return err;
 }
+
+/* Formats the message and yields the error code err. A macro, not a
+ * function, so that the compiler sees the constant code at every
+ * `return errorf(...)`: a variadic function is never inlined, and gcc -O3
+ * would otherwise assume such a return might be SR_OK and warn that the
+ * caller reads out-parameters the failing path never set. */
+#define errorf(errbuf, errlen, err, ...) \
+	(errfmt((errbuf), (errlen), __VA_ARGS__), (err))
 
 /* ---- reading ---- */
 
@@ -832,7 +839,7 @@ collect_sorted(struct reader *rd, struct entries *e, sr_txlog_recovery *rec)
 	memset(e, 0, sizeof(*e));
 	int rv = walk(rd, collect, e, rec);
 	if (rv == SR_ENOMEM)
-		errorf(rd->errbuf, rd->errlen, rv, "%s: out of memory", rd->path);
+		errfmt(rd->errbuf, rd->errlen, "%s: out of memory", rd->path);
 	if (rv == SR_OK && e->n > 1)
 		qsort(e->v, e->n, sizeof(*e->v), by_txid);
 	return rv;
