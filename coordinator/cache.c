@@ -58,14 +58,20 @@ want(struct cache_seq *s)
 		s->notify(s->notify_arg, s);
 }
 
-/* One fetch-add on the current chunk. */
+/* One fetch-add on the current chunk, unless the chunk is seen used up:
+ * then nothing is added, which bounds the word (proof in cache.h). */
 static int
 try_take(struct cache_seq *s, size_t n, uint64_t *out, size_t *got)
 {
-	uint64_t w = atomic_fetch_add_explicit(&s->word, n, memory_order_acquire);
-	uint64_t e = w >> CACHE_IDX_BITS;
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
 	uint64_t i0 = w & CACHE_IDX_MASK;
-	struct cache_desc *d = &s->ring[e % CACHE_RING];
+	struct cache_desc *d = &s->ring[(w >> CACHE_IDX_BITS) % CACHE_RING];
+	if (i0 >= CACHE_MAX_CHUNK || i0 >= atomic_load_explicit(&d->c, memory_order_relaxed))
+		return TRY_EMPTY;
+	w = atomic_fetch_add_explicit(&s->word, n, memory_order_acquire);
+	uint64_t e = w >> CACHE_IDX_BITS;
+	i0 = w & CACHE_IDX_MASK;
+	d = &s->ring[e % CACHE_RING];
 	struct range_chunk ch;
 	ch.c = atomic_load_explicit(&d->c, memory_order_relaxed);
 	if (i0 >= ch.c)
@@ -226,7 +232,8 @@ cache_offer(struct cache_seq *s, const struct range_chunk *ch)
 {
 	int rv = SR_OK;
 	pthread_mutex_lock(&s->mu);
-	if (s->has_next || ch->start < s->newest_end || !range_chunk_valid(ch, RANGE_ID_MAX)) {
+	if (s->has_next || ch->start < s->newest_end || !range_chunk_valid(ch, RANGE_ID_MAX) ||
+	    ch->c > CACHE_MAX_CHUNK) {
 		rv = SR_EINVAL;
 	} else {
 		s->next = *ch;

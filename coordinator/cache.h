@@ -14,6 +14,32 @@
  *
  * Slow path (chunk used up): under the mutex, swap the prefetched chunk in
  * with a new epoch, or ask for one and wait until the deadline.
+ *
+ * Why the index never reaches the epoch bits. Before its fetch-add a caller
+ * loads the word and goes to the slow path without adding when the index it
+ * sees is at or past the count of the chunk it describes, or at or past
+ * CACHE_MAX_CHUNK. When the chunk has room that is a plain load: the fast
+ * path stays one atomic read-modify-write. Within one epoch (from the store
+ * that installs it to the next) the index only grows, and:
+ *   - an add that starts below CACHE_MAX_CHUNK ends below
+ *     CACHE_MAX_CHUNK + CACHE_MAX_BATCH;
+ *   - an add that starts at or past CACHE_MAX_CHUNK was passed by a load
+ *     that saw an index below it (an older value of the word); after such an
+ *     add the same thread's next load sees that add or a later value
+ *     (coherence of one atomic object), so it sees this epoch at or past the
+ *     bound and does not add again, or a later epoch. Hence each thread makes
+ *     at most one such add per epoch.
+ * So the index stays below CACHE_MAX_CHUNK + (T + 1) * CACHE_MAX_BATCH for T
+ * threads calling. Linux gives a process fewer than 2^22 threads (its pid
+ * space), so that is below 2^40 + 2^42 + 2^20 < 2^44 = 1 << CACHE_IDX_BITS;
+ * cache_offer refuses chunks above CACHE_MAX_CHUNK (the master caps chunks
+ * at 2^32). The check against the chunk's count keeps the word exact in
+ * practice: once a caller has seen the chunk used up, failed calls (a client
+ * retrying large batches while the master is away) do not touch the word, so
+ * it ends at most one batch per racing thread past the count. That part is
+ * not needed for the bound: the descriptor it reads may be in the middle of
+ * a rewrite, so it is only a hint; the epoch and index still come from the
+ * fetch-add and the seqlock check decides.
  */
 #ifndef SR_CACHE_H
 #define SR_CACHE_H
@@ -29,9 +55,10 @@
 #define CACHE_RING 4
 #define CACHE_IDX_BITS 44
 #define CACHE_IDX_MASK ((UINT64_C(1) << CACHE_IDX_BITS) - 1)
-/* Most IDs one call may take at once; keeps the index far from overflowing
- * into the epoch bits. */
+/* Most IDs one call may take at once, and the largest chunk the cache
+ * accepts: together they keep the index below the epoch bits (see above). */
 #define CACHE_MAX_BATCH (1u << 20)
+#define CACHE_MAX_CHUNK (UINT64_C(1) << 40)
 
 struct cache_desc {
 	_Atomic uint64_t epoch; /* which epoch this slot describes */
@@ -94,7 +121,8 @@ void cache_rewant(struct cache_seq *s);
 /* The `after` to send with the lease: end of the newest range held. */
 uint64_t cache_after(struct cache_seq *s);
 /* Installs a leased chunk as the next one and wakes waiters. A chunk that is
- * not above everything held is refused (SR_EINVAL): it would break order. */
+ * not above everything held (it would break order) or holds more than
+ * CACHE_MAX_CHUNK IDs is refused (SR_EINVAL). */
 int cache_offer(struct cache_seq *s, const struct range_chunk *ch);
 /* Records a terminal lease error and wakes waiters with it. */
 void cache_fail(struct cache_seq *s, int err);

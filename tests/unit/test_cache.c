@@ -1,8 +1,9 @@
 /*
  * Unit tests for the coordinator's chunk cache (coordinator/cache.c): the
  * prefetch point, exhaustion and swap, the wait and its timeout, terminal
- * errors, and strict order with several threads. A test thread plays the
- * master, handing out chunks of increasing ranges.
+ * errors, the bound on the packed word while no chunk is at hand, and strict
+ * order with several threads. A test thread plays the master, handing out
+ * chunks of increasing ranges.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -164,6 +165,115 @@ test_waiter_woken(void **state)
 	cache_seq_destroy(&s);
 }
 
+/* The index a cache's word holds for its current chunk. */
+static uint64_t
+word_index(struct cache_seq *s)
+{
+	return atomic_load(&s->word) & CACHE_IDX_MASK;
+}
+
+static uint64_t
+word_epoch(struct cache_seq *s)
+{
+	return atomic_load(&s->word) >> CACHE_IDX_BITS;
+}
+
+#define FAIL_THREADS 4
+#define FAIL_CALLS 256
+
+struct failer {
+	struct cache_seq *s;
+	uint64_t *buf; /* CACHE_MAX_BATCH slots */
+	int unavailable;
+};
+
+static void *
+fail_thread(void *arg)
+{
+	struct failer *f = arg;
+	for (int i = 0; i < FAIL_CALLS; i++) {
+		size_t got = 1;
+		if (cache_next(f->s, CACHE_MAX_BATCH, f->buf, &got, 0) == SR_EUNAVAILABLE &&
+		    got == 0)
+			f->unavailable++;
+	}
+	return NULL;
+}
+
+/*
+ * Calls that fail because the chunk is used up and the next one has not
+ * arrived must not grow the word (issue 8): on the old code every failed call
+ * added its n, so 2^24 calls of CACHE_MAX_BATCH carried the index into the
+ * epoch bits. The bound proved in cache.h is one batch per thread past the
+ * chunk's count; then the next chunk starts at its index 0.
+ */
+static void
+test_failed_calls_bounded(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct range_chunk c1 = {0, 1, 0, 10};
+	assert_int_equal(cache_offer(&s, &c1), SR_OK);
+	uint64_t *buf = calloc(CACHE_MAX_BATCH, sizeof(*buf));
+	assert_non_null(buf);
+	size_t got;
+	assert_int_equal(cache_next(&s, 10, buf, &got, 0), SR_OK);
+	assert_int_equal(got, 10);
+	uint64_t epoch = word_epoch(&s);
+
+	/* One thread, many large failed calls. */
+	for (int i = 0; i < FAIL_CALLS; i++) {
+		got = 1;
+		assert_int_equal(cache_next(&s, CACHE_MAX_BATCH, buf, &got, 0), SR_EUNAVAILABLE);
+		assert_int_equal(got, 0);
+	}
+	assert_int_equal(word_epoch(&s), epoch);
+	assert_true(word_index(&s) <= c1.c + CACHE_MAX_BATCH);
+
+	/* Several threads at once: at most one batch each past the end. */
+	pthread_t t[FAIL_THREADS];
+	struct failer f[FAIL_THREADS];
+	for (int i = 0; i < FAIL_THREADS; i++) {
+		f[i] = (struct failer){&s, calloc(CACHE_MAX_BATCH, sizeof(uint64_t)), 0};
+		assert_non_null(f[i].buf);
+		assert_int_equal(pthread_create(&t[i], NULL, fail_thread, &f[i]), 0);
+	}
+	for (int i = 0; i < FAIL_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(f[i].unavailable, FAIL_CALLS);
+		free(f[i].buf);
+	}
+	assert_int_equal(word_epoch(&s), epoch);
+	assert_true(word_index(&s) <= c1.c + (FAIL_THREADS + 1) * (uint64_t) CACHE_MAX_BATCH);
+
+	/* The next chunk is drawn from its index 0, ascending, no gaps. */
+	struct range_chunk c2 = {10, 1, 0, 100};
+	assert_int_equal(cache_offer(&s, &c2), SR_OK);
+	assert_int_equal(cache_next(&s, 100, buf, &got, 0), SR_OK);
+	assert_int_equal(got, 100);
+	for (uint64_t i = 0; i < 100; i++)
+		assert_int_equal(buf[i], 11 + i);
+	assert_int_equal(word_epoch(&s), epoch + 1);
+	assert_int_equal(word_index(&s), 100);
+	free(buf);
+	cache_seq_destroy(&s);
+}
+
+/* A chunk larger than the word's index can carry is refused. */
+static void
+test_huge_chunk_refused(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct range_chunk huge = {0, 1, 0, CACHE_MAX_CHUNK + 1};
+	assert_int_equal(cache_offer(&s, &huge), SR_EINVAL);
+	struct range_chunk big = {0, 1, 0, CACHE_MAX_CHUNK};
+	assert_int_equal(cache_offer(&s, &big), SR_OK);
+	cache_seq_destroy(&s);
+}
+
 /* ---- several threads against a simulated master ---- */
 
 #define THREADS 2
@@ -282,6 +392,8 @@ main(void)
 		cmocka_unit_test(test_batch_spans_chunks),
 		cmocka_unit_test(test_wait_times_out),
 		cmocka_unit_test(test_waiter_woken),
+		cmocka_unit_test(test_failed_calls_bounded),
+		cmocka_unit_test(test_huge_chunk_refused),
 		cmocka_unit_test(test_threads_strictly_increasing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
