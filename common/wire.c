@@ -13,6 +13,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,99 @@ struct wire_server {
 	struct work *works;
 };
 
+/* ---- strings as sent ---- */
+
+/*
+ * protobuf-c hands a string field over as a NUL-terminated copy, so a name
+ * sent as "s\0x" reaches a handler as "s": it would be served as sequence s,
+ * created as s, joined as node s. The decoded message cannot show it, so the
+ * raw bytes are walked with the message's own descriptors: every string
+ * field known to this build, at any depth, is checked over its full wire
+ * length. Fields this build does not know are skipped whatever they hold.
+ * The bytes have already been decoded by protobuf-c, so a walk that does not
+ * parse means a protobuf-c quirk, reported as SR_EPROTO.
+ */
+#define SCAN_DEPTH_MAX 16
+
+static bool
+scan_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; shift < 64 && *off < len; shift += 7) {
+		uint8_t b = p[(*off)++];
+		*v |= (uint64_t) (b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+scan_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+    const char *path, int depth, char *errbuf, size_t errlen)
+{
+	size_t off = 0;
+
+	if (depth > SCAN_DEPTH_MAX) {
+		fmt(errbuf, errlen, "%s: messages nested too deep", path);
+		return SR_EPROTO;
+	}
+	while (off < len) {
+		uint64_t tag, n;
+		if (!scan_varint(p, len, &off, &tag))
+			goto bad;
+		switch (tag & 7) {
+		case PROTOBUF_C_WIRE_TYPE_VARINT:
+			if (!scan_varint(p, len, &off, &n))
+				goto bad;
+			continue;
+		case PROTOBUF_C_WIRE_TYPE_64BIT:
+			n = 8;
+			break;
+		case PROTOBUF_C_WIRE_TYPE_32BIT:
+			n = 4;
+			break;
+		case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
+			if (!scan_varint(p, len, &off, &n) || n > len - off)
+				goto bad;
+			const ProtobufCFieldDescriptor *f = tag >> 3 <= UINT32_MAX ?
+			    protobuf_c_message_descriptor_get_field(d,
+				(unsigned) (tag >> 3)) : NULL;
+			char sub[128];
+			if (f != NULL)
+				snprintf(sub, sizeof(sub), "%s%s%s", path,
+				    path[0] != '\0' ? "." : "", f->name);
+			if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING) {
+				const uint8_t *nul = memchr(p + off, 0, (size_t) n);
+				if (nul != NULL) {
+					fmt(errbuf, errlen,
+					    "%s holds a NUL byte (at byte %zu of %zu); "
+					    "a string on the wire may not contain NUL",
+					    sub, (size_t) (nul - (p + off)), (size_t) n);
+					return SR_EINVAL;
+				}
+			} else if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				int rv = scan_strings(f->descriptor, p + off,
+				    (size_t) n, sub, depth + 1, errbuf, errlen);
+				if (rv != SR_OK)
+					return rv;
+			}
+			break;
+		}
+		default:
+			goto bad;
+		}
+		if (n > len - off)
+			goto bad;
+		off += (size_t) n;
+	}
+	return SR_OK;
+bad:
+	fmt(errbuf, errlen, "%s%scannot walk the request's fields", path,
+	    path[0] != '\0' ? ": " : "");
+	return SR_EPROTO;
+}
+
 static wire_handler
 route_find(const struct wire_route *routes, size_t nroutes,
     Sr__Request__BodyCase body)
@@ -338,6 +432,9 @@ wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
 	} else if (req->body_case == SR__REQUEST__BODY__NOT_SET) {
 		code = SR_EPROTO;
 		fmt(errbuf, sizeof(errbuf), "request has no body");
+	} else if ((code = scan_strings(&sr__request__descriptor, body, len, "", 0,
+			errbuf, sizeof(errbuf))) != SR_OK) {
+		/* errbuf names the field. */
 	} else {
 		wire_handler fn = route_find(routes, nroutes, req->body_case);
 		if (fn == NULL) {

@@ -1,7 +1,7 @@
 /*
  * Bad input against real processes: sends garbage bytes, truncated protobuf,
- * a wrong protocol version, out-of-range counts, unknown sequences and bad
- * names to a running master and coordinator, and checks that each gets its
+ * a wrong protocol version, out-of-range counts, unknown sequences, bad
+ * names and names with a NUL byte to a running master and coordinator, and checks that each gets its
  * documented error reply and that both still serve afterwards.
  *
  *   badinput MASTER_URL COORDINATOR_URL    (started by bad_input.sh)
@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,111 @@ test_counts_and_names(void **state)
 	assert_int_equal(raw_code(master_url, buf, n), SR_EINVAL);
 }
 
+/* Packs req, then turns the '#' of marker (which must occur once in the
+ * packed bytes) into a NUL byte: protobuf-c packs C strings, so this is how
+ * a peer's "notes\0x" is made. Returns the length; buf holds 256 bytes. */
+static size_t
+pack_nul(const Sr__Request *req, const char *marker, uint8_t *buf)
+{
+	size_t len = sr__request__get_packed_size(req);
+	assert_true(len <= 256);
+	sr__request__pack(req, buf);
+	size_t m = strlen(marker);
+	size_t hash = (size_t) (strchr(marker, '#') - marker);
+	for (size_t i = 0; i + m <= len; i++) {
+		if (memcmp(buf + i, marker, m) == 0) {
+			buf[i + hash] = '\0';
+			return len;
+		}
+	}
+	fail_msg("marker %s not in the packed request", marker);
+	return 0;
+}
+
+/* Sends raw bytes; returns the reply's error code (0: none) and copies its
+ * message to msg. */
+static int
+raw_reply(const char *url, const void *buf, size_t len, char *msg, size_t cap)
+{
+	struct wire_chan *ch;
+	char err[256];
+	assert_int_equal(wire_chan_open(url, 3000, &ch, err, sizeof(err)), SR_OK);
+	void *reply = NULL;
+	size_t rlen = 0;
+	assert_int_equal(wire_call_raw(ch, buf, len, &reply, &rlen), SR_OK);
+	Sr__Response *r = sr__response__unpack(NULL, rlen, reply);
+	assert_non_null(r);
+	int code = r->error != NULL ? r->error->code : 0;
+	snprintf(msg, cap, "%s", r->error != NULL ? r->error->message : "");
+	sr__response__free_unpacked(r, NULL);
+	free(reply);
+	wire_chan_close(ch);
+	return code;
+}
+
+/* A name is its whole wire string: "notes\0x" is not "notes", and is refused
+ * (SR_EINVAL naming the field) by both daemons before any handler runs. */
+static void
+test_nul_in_names(void **state)
+{
+	(void) state;
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__NextIdsRequest ids = SR__NEXT_IDS_REQUEST__INIT;
+	Sr__SeqCreateRequest create = SR__SEQ_CREATE_REQUEST__INIT;
+	Sr__SeqDropRequest drop = SR__SEQ_DROP_REQUEST__INIT;
+	Sr__JoinRequest join = SR__JOIN_REQUEST__INIT;
+	Sr__LeaseRequest lease = SR__LEASE_REQUEST__INIT;
+	uint8_t buf[256];
+	char msg[256];
+	size_t n;
+
+	req.protocol_version = WIRE_PROTOCOL_VERSION;
+	req.body_case = SR__REQUEST__BODY_NEXT_IDS;
+	req.next_ids = &ids;
+	ids.sequence = "notes#x";
+	ids.count = 3;
+	n = pack_nul(&req, "notes#x", buf);
+	assert_int_equal(raw_reply(coord_url, buf, n, msg, sizeof msg), SR_EINVAL);
+	assert_non_null(strstr(msg, "next_ids.sequence"));
+
+	req.body_case = SR__REQUEST__BODY_SEQ_CREATE;
+	req.seq_create = &create;
+	create.name = "notes#x";
+	n = pack_nul(&req, "notes#x", buf);
+	assert_int_equal(raw_reply(master_url, buf, n, msg, sizeof msg), SR_EINVAL);
+	assert_non_null(strstr(msg, "seq_create.name"));
+
+	/* Not a way to drop "notes" either (test_still_serving uses it). */
+	req.body_case = SR__REQUEST__BODY_SEQ_DROP;
+	req.seq_drop = &drop;
+	drop.name = "notes#x";
+	n = pack_nul(&req, "notes#x", buf);
+	assert_int_equal(raw_reply(master_url, buf, n, msg, sizeof msg), SR_EINVAL);
+	assert_non_null(strstr(msg, "seq_drop.name"));
+
+	/* Nor a way to join as the running coordinator c1. */
+	req.body_case = SR__REQUEST__BODY_JOIN;
+	req.join = &join;
+	join.name = "c1#x";
+	join.listen_url = "tcp://127.0.0.1:1";
+	n = pack_nul(&req, "c1#x", buf);
+	assert_int_equal(raw_reply(master_url, buf, n, msg, sizeof msg), SR_EINVAL);
+	assert_non_null(strstr(msg, "join.name"));
+	join.name = "ghost";
+	join.listen_url = "ipc:///tmp/x#y";
+	n = pack_nul(&req, "x#y", buf);
+	assert_int_equal(raw_reply(master_url, buf, n, msg, sizeof msg), SR_EINVAL);
+	assert_non_null(strstr(msg, "join.listen_url"));
+
+	req.body_case = SR__REQUEST__BODY_LEASE;
+	req.lease = &lease;
+	lease.node_id = 1;
+	lease.sequence = "notes#x";
+	n = pack_nul(&req, "notes#x", buf);
+	assert_int_equal(raw_reply(master_url, buf, n, msg, sizeof msg), SR_EINVAL);
+	assert_non_null(strstr(msg, "lease.sequence"));
+}
+
 static void
 test_catalog_errors(void **state)
 {
@@ -181,6 +287,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_wrong_version),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_counts_and_names),
+		cmocka_unit_test(test_nul_in_names),
 		cmocka_unit_test(test_catalog_errors),
 		cmocka_unit_test(test_still_serving),
 	};
