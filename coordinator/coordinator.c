@@ -206,12 +206,20 @@ rpc_join(sr_coordinator *c, char *errbuf, size_t errlen)
 	return rv;
 }
 
-/* The tick to report: the highest we issued or could issue right now. */
+/*
+ * The tick to report: the highest we issued or could issue right now. A
+ * generator that issued nothing above its grant's floor holds the floor
+ * encoding, which may lie up to a TTL ahead of the clock: that is no tick we
+ * used, and the master refuses reports too far ahead of its clock
+ * (docs/decisions.md), so only the clock counts then.
+ */
 static uint64_t
 report_tick(sr_coordinator *c)
 {
 	uint64_t last = 0;
 	flake_decode(&c->gen.layout, flake_last(&c->gen), &last, NULL, NULL);
+	if (last <= atomic_load(&c->grant_floor))
+		last = 0;
 	int64_t now = flake_ms_to_tick(&c->gen.layout, sr_wall_ms());
 	if (now > 0 && (uint64_t) now > last && (uint64_t) now <= flake_max_tick(&c->gen.layout))
 		last = (uint64_t) now;

@@ -76,6 +76,7 @@ catalog_config_init(struct catalog_config *cfg)
 	cfg->target_range_ms = 10000;
 	cfg->max_spare = 1024;
 	cfg->worker_grace_ms = 2000;
+	cfg->max_skew_ms = 2000;
 	cfg->layout = (struct store_layout){
 		.set = 1, .time_bits = 41, .worker_bits = 10, .seq_bits = 12,
 		.unit_ms = 1, .epoch_ms = INT64_C(1704067200000),
@@ -573,6 +574,31 @@ worker_apply(struct catalog *cat, const struct store_worker *row)
 
 /* ---- nodes ---- */
 
+/*
+ * A reported tick is stored as the worker row's last_tick, and the next
+ * holder of that worker id issues only above it plus one TTL: a tick from
+ * the far future would stop that worker id for good (a tick of 2^63-1 did,
+ * across restarts). A node issues no tick above its own clock, so an honest
+ * report is at most our clock plus the skew between the two; anything further
+ * ahead is refused before anything is changed (docs/decisions.md). Tick 0
+ * means "none issued".
+ */
+static int
+tick_check(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_ms)
+{
+	const struct store_layout *l = &cat->cfg.layout;
+	int64_t limit_ms = now_ms + (int64_t) cat->cfg.max_skew_ms;
+	if (tick == 0 ||
+	    (limit_ms >= l->epoch_ms && tick <= (uint64_t) (limit_ms - l->epoch_ms) / l->unit_ms))
+		return SR_OK;
+	int64_t now_tick = now_ms >= l->epoch_ms ? (now_ms - l->epoch_ms) / l->unit_ms : -1;
+	return fail(cat, SR_EINVAL,
+	    "node %llu reported tick %llu, more than the tolerated clock skew of %u ms "
+	    "ahead of the master's tick %lld: refused (check the node's clock)",
+	    (unsigned long long) id, (unsigned long long) tick, cat->cfg.max_skew_ms,
+	    (long long) now_tick);
+}
+
 int
 catalog_node_join(struct catalog *cat, const char *name, const char *url,
     int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
@@ -627,6 +653,9 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
 	if (n == NULL || n->row.left)
 		return fail(cat, SR_ENOTJOINED, "node %llu is not joined; join again",
 		    (unsigned long long) id);
+	int rv = tick_check(cat, id, tick, now_ms);
+	if (rv != SR_OK)
+		return rv;
 	/* Liveness is kept in memory: after a restart every stored node counts
 	 * as live for one TTL anyway, so persisting each beat buys nothing. */
 	n->row.last_seen_ms = now_ms;
@@ -651,7 +680,7 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
 		nops++;
 	if (nops == 0)
 		return SR_OK;
-	int rv = store_commit(cat->st, cat->term, ops, nops);
+	rv = store_commit(cat->st, cat->term, ops, nops);
 	if (rv != SR_OK) {
 		memset(grant, 0, sizeof(*grant));
 		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
@@ -669,6 +698,9 @@ catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_
 	if (n == NULL || n->row.left)
 		return fail(cat, SR_ENOTJOINED, "node %llu is not joined",
 		    (unsigned long long) id);
+	int rv = tick_check(cat, id, tick, now_ms);
+	if (rv != SR_OK)
+		return rv;
 	size_t nops = 1;
 	for (size_t i = 0; i < cat->nworkers; i++)
 		nops += cat->workers[i].node_id == id && cat->workers[i].expires_ms > now_ms;
@@ -689,7 +721,7 @@ catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_
 			ops[j].u.worker.last_tick = tick;
 		j++;
 	}
-	int rv = store_commit(cat->st, cat->term, ops, nops);
+	rv = store_commit(cat->st, cat->term, ops, nops);
 	if (rv == SR_OK) {
 		n->row.left = 1;
 		for (size_t j = 1; j < nops && rv == SR_OK; j++)

@@ -24,11 +24,13 @@ struct catalog_config {
 	uint32_t max_spare;         /* cap on spare_chunks per sequence */
 	uint32_t worker_grace_ms;   /* a worker id is re-granted this long after
 	                             * its lease ended (>= tolerated clock skew) */
+	uint32_t max_skew_ms;       /* a reported tick further ahead of our clock
+	                             * than this is refused (docs/decisions.md) */
 	struct store_layout layout; /* the Snowflake layout; fixed at first start */
 };
 
 /* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 2^26,
- * target 10 s, max spare 1024, grace 2 s, layout 41/10/12 at 1 ms from
+ * target 10 s, max spare 1024, grace 2 s, max skew 2 s, layout 41/10/12 at 1 ms from
  * 2024-01-01T00:00:00Z). */
 void catalog_config_init(struct catalog_config *cfg);
 
@@ -104,12 +106,15 @@ int catalog_node_join(struct catalog *cat, const char *name, const char *url,
  * the grant is still its own and live; tick (the node's last tick) raises
  * the floor of the next holder. A node without a live grant gets a new one
  * if a worker id is free. The grant is durable before this returns 0.
- * Errors: SR_ENOTJOINED (unknown or left: join again), SR_EIO/SR_ESTALE.
+ * Errors: SR_ENOTJOINED (unknown or left: join again), SR_EINVAL (tick is
+ * more than max_skew_ms ahead of now_ms: nothing changes, not even the
+ * node's liveness), SR_EIO/SR_ESTALE.
  */
 int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
     int holds, uint32_t worker_id, uint64_t tick, struct catalog_grant *grant);
 /* Marks the node left and ends its worker leases now (reusable after the
- * grace period). */
+ * grace period). SR_EINVAL, and nothing changes, for a tick more than
+ * max_skew_ms ahead of now_ms; SR_ENOTJOINED, SR_EIO/SR_ESTALE. */
 int catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick,
     int64_t now_ms);
 const struct store_layout *catalog_layout(const struct catalog *cat);

@@ -139,6 +139,10 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	pthread_mutex_unlock(&m->mu);
+	/* A refused tick is a node's clock (or a peer) the operator must know
+	 * about: the node loses its worker lease over it. */
+	if (rv == SR_EINVAL)
+		sr_log("master", "heartbeat refused: %s", errbuf);
 	if (rv != SR_OK)
 		return rv;
 	if (g.has && (h->worker = grant_msg(a, &g)) == NULL)
@@ -164,6 +168,8 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	pthread_mutex_unlock(&m->mu);
+	if (rv == SR_EINVAL)
+		sr_log("master", "leave refused: %s", errbuf);
 	if (rv != SR_OK)
 		return rv;
 	sr_log("master", "node %llu left", (unsigned long long) req->leave->node_id);

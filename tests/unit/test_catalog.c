@@ -567,6 +567,47 @@ test_layout_fixed(void **state)
 	f->cat = NULL;
 }
 
+/* A tick from the far future is refused, not stored: the next holder of the
+ * worker id gets a floor near the clock, not above 2^63-1 (issue 10). */
+static void
+test_future_tick_refused(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.layout.time_bits = 50;
+	f->cfg.layout.worker_bits = 1;
+	f->st.layout.set = 0;
+	reopen(f);
+	uint64_t a, b, c, g;
+	struct catalog_grant ga = join_grant(f, "a", &a), gr;
+	join_grant(f, "b", &b);
+	uint64_t now_tick = (uint64_t) (f->now - f->cfg.layout.epoch_ms);
+	/* Within the skew: taken. */
+	assert_true(renew(f, a, &ga, now_tick + f->cfg.max_skew_ms).has);
+	uint64_t bad[] = {UINT64_MAX, (uint64_t) INT64_MAX,
+	    now_tick + f->cfg.max_skew_ms + 1};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(catalog_node_heartbeat(f->cat, a, f->now, 1,
+		    ga.worker_id, bad[i], &gr), SR_EINVAL);
+		assert_non_null(strstr(catalog_errmsg(f->cat), "skew"));
+		assert_int_equal(catalog_node_leave(f->cat, a, bad[i], f->now), SR_EINVAL);
+	}
+	/* Nothing was stored, across a restart too: once a's lease ended, the
+	 * next holder's floor is its last honest tick plus one TTL. */
+	f->now += f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms;
+	reopen(f);
+	f->now += f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms;
+	assert_int_equal(catalog_node_leave(f->cat, b, 0, f->now), SR_OK);
+	struct catalog_grant gc = join_grant(f, "c", &c);
+	assert_true(gc.has);
+	uint64_t ttl_ticks = f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms;
+	uint64_t cur_tick = (uint64_t) (f->now - f->cfg.layout.epoch_ms);
+	assert_true(gc.floor_tick <= cur_tick + ttl_ticks);
+	f->now += f->cfg.worker_grace_ms;
+	struct catalog_grant gg = join_grant(f, "g", &g);
+	assert_true(gg.has);
+	assert_true(gg.floor_tick <= cur_tick + ttl_ticks);
+}
+
 /* A renewal that cannot be made durable is not a renewal. */
 static void
 test_worker_commit_failure(void **state)
@@ -603,6 +644,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_restart_keeps_grants_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_commit_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_future_tick_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

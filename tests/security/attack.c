@@ -1,0 +1,194 @@
+/*
+ * A hostile peer for the security tests (the scripts in tests/security): it speaks the
+ * master's protocol like a coordinator would, but sends what an attacker or
+ * a broken node could send, and prints what came back so that the scripts
+ * can check the master's answer.
+ *
+ *   attack URL join NAME                      -> "OK NODE_ID WORKER|- FLOOR"
+ *   attack URL beat NODE HOLDS WORKER TICK    -> "OK WORKER|- FLOOR"
+ *   attack URL leave NODE TICK                -> "OK"
+ *   attack URL slow N BYTES SECONDS           (tcp:// only) opens N
+ *       connections, each announcing a BYTES-long message and sending only
+ *       its first bytes, holds them SECONDS, then prints "OK N" (how many
+ *       were still open at the end).
+ *
+ * A refused request prints "ERRNAME message" instead; the exit status is 0
+ * whenever a reply came, 1 when none did, 2 on a usage error.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "snowrange/error.h"
+#include "util.h"
+#include "wire.h"
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: attack URL join NAME | beat NODE HOLDS WORKER TICK | "
+	                "leave NODE TICK | slow N BYTES SECONDS\n");
+	return 2;
+}
+
+static uint64_t
+num(const char *s)
+{
+	uint64_t v;
+	if (!sr_parse_u64(s, &v)) {
+		fprintf(stderr, "attack: '%s' is not a number\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+/* One call; prints the error and returns non-zero when refused. */
+static int
+call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp)
+{
+	char err[WIRE_ERRMSG_MAX];
+	int rv = wire_call(ch, req, resp, err, sizeof(err));
+	if (rv != SR_OK)
+		printf("%s %s\n", sr_errname(rv), err);
+	return rv;
+}
+
+static void
+print_grant(const Sr__WorkerGrant *g)
+{
+	if (g != NULL)
+		printf(" %u %llu\n", g->worker_id, (unsigned long long) g->floor_tick);
+	else
+		printf(" - 0\n");
+}
+
+/* Sends the SP header of a REQ peer and the start of a message announced
+ * as bytes long; returns the socket, or -1. */
+static int
+slow_conn(const struct sockaddr_in *sa, uint64_t bytes)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	/* "\0SP\0", protocol 0x30 (req0), two reserved bytes; then the
+	 * 64-bit big-endian length and the first bytes of the body. */
+	uint8_t buf[8 + 8 + 64] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+	for (int i = 0; i < 8; i++)
+		buf[8 + i] = (uint8_t) (bytes >> (56 - 8 * i));
+	memset(buf + 16, 0x80, 64);
+	if (write(fd, buf, sizeof(buf)) != (ssize_t) sizeof(buf)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+slow(const char *url, int n, uint64_t bytes, int seconds)
+{
+	unsigned a, b, c, d, port;
+	if (sscanf(url, "tcp://%u.%u.%u.%u:%u", &a, &b, &c, &d, &port) != 5) {
+		fprintf(stderr, "attack: slow needs a tcp://A.B.C.D:PORT url\n");
+		return 2;
+	}
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+	sa.sin_addr.s_addr = htonl(a << 24 | b << 16 | c << 8 | d);
+	int *fds = calloc((size_t) n, sizeof(int));
+	if (fds == NULL)
+		return 1;
+	int opened = 0;
+	for (int i = 0; i < n; i++)
+		if ((fds[i] = slow_conn(&sa, bytes)) >= 0)
+			opened++;
+	fprintf(stderr, "attack: %d of %d slow connections opened\n", opened, n);
+	/* Trickle one byte per second on each, as a slow sender would. */
+	for (int s = 0; s < seconds; s++) {
+		sleep(1);
+		for (int i = 0; i < n; i++) {
+			uint8_t x = 0x80;
+			if (fds[i] >= 0 && send(fds[i], &x, 1, MSG_NOSIGNAL) != 1) {
+				close(fds[i]);
+				fds[i] = -1;
+			}
+		}
+	}
+	int open = 0;
+	for (int i = 0; i < n; i++) {
+		if (fds[i] >= 0) {
+			open++;
+			close(fds[i]);
+		}
+	}
+	free(fds);
+	printf("OK %d\n", open);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 3)
+		return usage();
+	const char *url = argv[1], *cmd = argv[2];
+	if (strcmp(cmd, "slow") == 0) {
+		if (argc != 6)
+			return usage();
+		return slow(url, (int) num(argv[3]), num(argv[4]), (int) num(argv[5]));
+	}
+	struct wire_chan *ch;
+	char err[WIRE_ERRMSG_MAX];
+	if (wire_chan_open(url, 5000, &ch, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "attack: %s\n", err);
+		return 1;
+	}
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__Response *resp = NULL;
+	int rv;
+	if (strcmp(cmd, "join") == 0 && argc == 4) {
+		Sr__JoinRequest j = SR__JOIN_REQUEST__INIT;
+		j.name = argv[3];
+		j.listen_url = "";
+		req.body_case = SR__REQUEST__BODY_JOIN;
+		req.join = &j;
+		if ((rv = call(ch, &req, &resp)) == SR_OK) {
+			printf("OK %llu", (unsigned long long) resp->join->node_id);
+			print_grant(resp->join->worker);
+		}
+	} else if (strcmp(cmd, "beat") == 0 && argc == 7) {
+		Sr__HeartbeatRequest h = SR__HEARTBEAT_REQUEST__INIT;
+		h.node_id = num(argv[3]);
+		h.holds_worker = num(argv[4]) != 0;
+		h.worker_id = (uint32_t) num(argv[5]);
+		h.tick = num(argv[6]);
+		req.body_case = SR__REQUEST__BODY_HEARTBEAT;
+		req.heartbeat = &h;
+		if ((rv = call(ch, &req, &resp)) == SR_OK) {
+			printf("OK");
+			print_grant(resp->heartbeat->worker);
+		}
+	} else if (strcmp(cmd, "leave") == 0 && argc == 5) {
+		Sr__LeaveRequest l = SR__LEAVE_REQUEST__INIT;
+		l.node_id = num(argv[3]);
+		l.tick = num(argv[4]);
+		req.body_case = SR__REQUEST__BODY_LEAVE;
+		req.leave = &l;
+		if ((rv = call(ch, &req, &resp)) == SR_OK)
+			printf("OK\n");
+	} else {
+		wire_chan_close(ch);
+		return usage();
+	}
+	wire_response_free(resp);
+	wire_chan_close(ch);
+	/* A refusal is an answer; only a transport failure is not. */
+	return rv == SR_ETIMEDOUT || rv == SR_ECONNECT || rv == SR_ECLOSED ? 1 : 0;
+}
