@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "bench.h"
 #include "check.h"
 #include "snowrange/txlog.h"
 #include "flake.h"
@@ -1327,11 +1327,44 @@ find_command(struct cli *c, int argc, char **argv, int *i)
 	return usage(NULL, "%s: missing command (expected %s)", noun, verbs);
 }
 
+/*
+ * `snowrange bench ARGS` runs `snowrange-bench ARGS`. The benchmark is a
+ * program of its own (bench/) because it starts a master in-process, and the
+ * operator tool links no master code. It is looked for next to this
+ * executable first (the build or install directory), then in PATH. argv is
+ * the CLI's argv from "bench" on. Returns only when it could not be run.
+ */
+static int
+run_bench(char **argv)
+{
+	char dir[4096], path[4200];
+	argv[0] = "snowrange-bench";
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	if (n > 0) {
+		dir[n] = '\0';
+		char *slash = strrchr(dir, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/snowrange-bench", dir);
+			if (access(path, X_OK) == 0) {
+				execv(path, argv);
+				fprintf(stderr, "snowrange: bench: cannot run %s: %s\n", path,
+				    strerror(errno));
+				return 1;
+			}
+		}
+	}
+	execvp("snowrange-bench", argv);
+	fprintf(stderr, "snowrange: bench: the benchmark is the program snowrange-bench, "
+	    "found neither next to this one nor in PATH (%s)\n", strerror(errno));
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "bench") == 0)
-		return bench_main(argc - 1, argv + 1);
+		return run_bench(argv + 1);
 	struct cli c = {
 		.master = DEFAULT_MASTER,
 		.timeout_ms = DEFAULT_TIMEOUT_MS,
