@@ -51,7 +51,7 @@ struct cli {
 	/* command flags; 0 means "not given" where the wire has a default */
 	uint64_t start, chunk, max, spare, min_chunk, max_chunk;
 	uint64_t count, batch, duration_us;
-	bool block, txids, in_doubt;
+	bool block, no_prefetch, txids, in_doubt;
 	const char *out;
 	const char *layout;
 	bool help;
@@ -108,6 +108,9 @@ static const struct flag flags[] = {
 	    "largest dynamic chunk size"},
 	{"block", 0, F_BOOL, OFF(block), 0, 0, false, NULL,
 	    "contiguous blocks per node instead of interleaved chunks"},
+	{"no-prefetch", 0, F_BOOL, OFF(no_prefetch), 0, 0, false, NULL,
+	    "lease only when a caller asks, never ahead (with --block and --chunk 1: "
+	    "a strict global ticket server, one master round trip per ID)"},
 	{"count", 'n', F_U64, OFF(count), 1, MAX_COUNT, false, "COUNT",
 	    "IDs to fetch (default 1)"},
 	{"duration", 0, F_SECONDS, OFF(duration_us), 0, 0, false, "SECONDS",
@@ -153,9 +156,9 @@ static const struct command commands[] = {
 	    "status [-c URL]",
 	    "the master's nodes and sequences, or with -c a coordinator's chunks"},
 	{"seq", "create", cmd_seq_create, 1, 1,
-	    "start chunk max spare min-chunk max-chunk block",
+	    "start chunk max spare min-chunk max-chunk block no-prefetch",
 	    "seq create NAME [--start N] [--chunk N] [--max N] [--spare N] "
-	    "[--min-chunk N] [--max-chunk N] [--block]",
+	    "[--min-chunk N] [--max-chunk N] [--block] [--no-prefetch]",
 	    "create a sequence"},
 	{"seq", "list", cmd_seq_list, 0, 0, "", "seq list", "list sequences"},
 	{"seq", "drop", cmd_seq_drop, 1, 1, "", "seq drop NAME",
@@ -344,6 +347,7 @@ seq_json(const sr_seq_info *s)
 	json_object_set_new(o, "mode", json_string(s->block ? "block" : "interleaved"));
 	json_object_set_new(o, "min_chunk", ju64(s->min_chunk));
 	json_object_set_new(o, "max_chunk", ju64(s->max_chunk));
+	json_object_set_new(o, "prefetch", json_boolean(!s->no_prefetch));
 	json_object_set_new(o, "users", ju64(s->users));
 	return o;
 }
@@ -409,12 +413,13 @@ nodes_text(const sr_status *st)
 static void
 seqs_text(const sr_seq_info *s, size_t n)
 {
-	printf("%-20s %-20s %-10s %-11s %s\n", "NAME", "HWM", "CHUNK", "MODE",
-	    "USERS");
+	printf("%-20s %-20s %-10s %-11s %-8s %s\n", "NAME", "HWM", "CHUNK", "MODE",
+	    "PREFETCH", "USERS");
 	for (size_t i = 0; i < n; i++)
-		printf("%-20s %-20llu %-10llu %-11s %u\n", s[i].name,
+		printf("%-20s %-20llu %-10llu %-11s %-8s %u\n", s[i].name,
 		    (unsigned long long) s[i].hwm, (unsigned long long) s[i].chunk_size,
-		    s[i].block ? "block" : "interleaved", s[i].users);
+		    s[i].block ? "block" : "interleaved", s[i].no_prefetch ? "off" : "on",
+		    s[i].users);
 }
 
 /* ---- status, node list ---- */
@@ -571,6 +576,7 @@ cmd_seq_create(struct cli *c)
 		.block = c->block,
 		.min_chunk = c->min_chunk,
 		.max_chunk = c->max_chunk,
+		.no_prefetch = c->no_prefetch,
 	};
 	sr_client *cl;
 	if ((rv = connect_to(c, c->master, &cl)) != 0)
@@ -587,9 +593,9 @@ cmd_seq_create(struct cli *c)
 		sr_strlcpy(info.name, name, sizeof(info.name));
 	if (c->json)
 		return emit(seq_json(&info));
-	printf("created sequence %s (start %llu, chunk %llu, %s)\n", info.name,
+	printf("created sequence %s (start %llu, chunk %llu, %s%s)\n", info.name,
 	    (unsigned long long) info.start, (unsigned long long) info.chunk_size,
-	    info.block ? "block" : "interleaved");
+	    info.block ? "block" : "interleaved", info.no_prefetch ? ", no prefetch" : "");
 	return 0;
 }
 

@@ -106,8 +106,9 @@ install_next(struct cache_seq *s, uint64_t e)
 	atomic_store_explicit(&d->n, s->next.n, memory_order_relaxed);
 	atomic_store_explicit(&d->k, s->next.k, memory_order_relaxed);
 	atomic_store_explicit(&d->c, s->next.c, memory_order_relaxed);
-	atomic_store_explicit(&d->pf, prefetch_point(s->next.c, s->prefetch_at),
-	    memory_order_relaxed);
+	/* No prefetch point at all when the sequence leases on demand. */
+	atomic_store_explicit(&d->pf, s->next_no_prefetch ? UINT64_MAX :
+	    prefetch_point(s->next.c, s->prefetch_at), memory_order_relaxed);
 	atomic_store_explicit(&d->epoch, ne, memory_order_release);
 	/* A plain store is right: every index of epoch e was already taken
 	 * (that is why we are here), so increments it overwrites were all
@@ -230,6 +231,14 @@ cache_after(struct cache_seq *s)
 int
 cache_offer(struct cache_seq *s, const struct range_chunk *ch)
 {
+	struct cache_lease l = {.chunk = *ch};
+	return cache_offer_lease(s, &l);
+}
+
+int
+cache_offer_lease(struct cache_seq *s, const struct cache_lease *l)
+{
+	const struct range_chunk *ch = &l->chunk;
 	int rv = SR_OK;
 	pthread_mutex_lock(&s->mu);
 	if (s->has_next || ch->start < s->newest_end || !range_chunk_valid(ch, RANGE_ID_MAX) ||
@@ -237,6 +246,7 @@ cache_offer(struct cache_seq *s, const struct range_chunk *ch)
 		rv = SR_EINVAL;
 	} else {
 		s->next = *ch;
+		s->next_no_prefetch = l->no_prefetch;
 		s->has_next = true;
 		s->newest_end = range_end(ch);
 		s->err = SR_OK;

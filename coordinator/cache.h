@@ -85,6 +85,7 @@ struct cache_seq {
 	pthread_cond_t cv;
 	bool has_next;
 	struct range_chunk next;
+	bool next_no_prefetch;      /* the next chunk's sequence leases on demand */
 	uint64_t newest_end;        /* end of the newest range held */
 	int err;                    /* terminal lease error (ENOTFOUND, EEXHAUSTED) */
 	uint64_t waits, max_wait_us;
@@ -120,9 +121,20 @@ bool cache_take_want(struct cache_seq *s);
 void cache_rewant(struct cache_seq *s);
 /* The `after` to send with the lease: end of the newest range held. */
 uint64_t cache_after(struct cache_seq *s);
+/* What the master said with a leased chunk. */
+struct cache_lease {
+	struct range_chunk chunk;
+	/* The sequence's prefetch setting is off: nothing is leased ahead
+	 * while this chunk is current (the want flag is raised only when a
+	 * caller finds no ID left). */
+	bool no_prefetch;
+};
+
 /* Installs a leased chunk as the next one and wakes waiters. A chunk that is
  * not above everything held (it would break order) or holds more than
  * CACHE_MAX_CHUNK IDs is refused (SR_EINVAL). */
+int cache_offer_lease(struct cache_seq *s, const struct cache_lease *l);
+/* The same for a chunk of a sequence with prefetch on. */
 int cache_offer(struct cache_seq *s, const struct range_chunk *ch);
 /* Records a terminal lease error and wakes waiters with it. */
 void cache_fail(struct cache_seq *s, int err);

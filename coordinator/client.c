@@ -84,6 +84,7 @@ seq_info_copy(sr_seq_info *dst, const Sr__SeqInfo *src)
 	dst->spare_chunks = src->spare_chunks;
 	dst->users = src->users;
 	dst->block = src->mode == 1;
+	dst->no_prefetch = src->no_prefetch;
 }
 
 /* ---- lifetime ---- */
@@ -238,6 +239,7 @@ sr_client_seq_create(sr_client *cl, const sr_seq_spec *spec, sr_seq_info *info)
 	body.mode = spec->block ? 1 : 0;
 	body.min_chunk = spec->min_chunk;
 	body.max_chunk = spec->max_chunk;
+	body.no_prefetch = spec->no_prefetch != 0;
 	req.body_case = SR__REQUEST__BODY_SEQ_CREATE;
 	req.seq_create = &body;
 

@@ -257,7 +257,7 @@ rpc_heartbeat(sr_coordinator *c)
 
 static int
 lease_once(sr_coordinator *c, const char *seq, uint64_t after,
-    struct range_chunk *out, char *errbuf, size_t errlen)
+    struct cache_lease *out, char *errbuf, size_t errlen)
 {
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__LeaseRequest l = SR__LEASE_REQUEST__INIT;
@@ -278,7 +278,8 @@ lease_once(sr_coordinator *c, const char *seq, uint64_t after,
 		atomic_fetch_add(&c->lease_errors, 1);
 		return errf(errbuf, errlen, SR_EPROTO, "lease reply without a valid chunk");
 	}
-	*out = (struct range_chunk){ch->start, ch->n, ch->k, ch->c};
+	out->chunk = (struct range_chunk){ch->start, ch->n, ch->k, ch->c};
+	out->no_prefetch = resp->lease->no_prefetch;
 	wire_response_free(resp);
 	atomic_fetch_add(&c->leases, 1);
 	return SR_OK;
@@ -287,7 +288,7 @@ lease_once(sr_coordinator *c, const char *seq, uint64_t after,
 /* A lease; when the master no longer knows this node, join and retry once. */
 static int
 rpc_lease(sr_coordinator *c, const char *seq, uint64_t after,
-    struct range_chunk *out, char *errbuf, size_t errlen)
+    struct cache_lease *out, char *errbuf, size_t errlen)
 {
 	int rv = lease_once(c, seq, after, out, errbuf, errlen);
 	if (rv == SR_ENOTJOINED && rpc_join(c, errbuf, errlen) == SR_OK)
@@ -300,15 +301,15 @@ rpc_lease(sr_coordinator *c, const char *seq, uint64_t after,
 static int
 fetch_one(sr_coordinator *c, struct sr_sequence *s)
 {
-	struct range_chunk ch;
+	struct cache_lease l;
 	char err[WIRE_ERRMSG_MAX];
-	int rv = rpc_lease(c, s->cache.name, cache_after(&s->cache), &ch, err, sizeof(err));
+	int rv = rpc_lease(c, s->cache.name, cache_after(&s->cache), &l, err, sizeof(err));
 	switch (rv) {
 	case SR_OK:
-		if (cache_offer(&s->cache, &ch) != SR_OK) {
+		if (cache_offer_lease(&s->cache, &l) != SR_OK) {
 			/* Below what we hold: never use it (it would break order). */
 			sr_log(c->name, "%s: refused out-of-order chunk at %llu",
-			    s->cache.name, (unsigned long long) ch.start);
+			    s->cache.name, (unsigned long long) l.chunk.start);
 			cache_rewant(&s->cache);
 			return SR_EPROTO;
 		}
@@ -542,13 +543,13 @@ sr_sequence_get(sr_coordinator *c, const char *name, sr_sequence **out)
 		free(s);
 		return SR_ENOMEM;
 	}
-	struct range_chunk ch;
+	struct cache_lease l;
 	char err[WIRE_ERRMSG_MAX];
-	int rv = rpc_lease(c, name, 0, &ch, err, sizeof(err));
+	int rv = rpc_lease(c, name, 0, &l, err, sizeof(err));
 	if (rv == SR_ETIMEDOUT || rv == SR_ECONNECT)
 		rv = SR_EUNAVAILABLE;
 	if (rv == SR_OK)
-		rv = cache_offer(&s->cache, &ch);
+		rv = cache_offer_lease(&s->cache, &l);
 	pthread_mutex_lock(&c->mu);
 	struct sr_sequence *other = seq_lookup(c, name);
 	if (rv == SR_OK && other == NULL && c->nseqs >= SEQ_MAX)

@@ -346,6 +346,12 @@ catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
 	r->min_chunk = spec->min_chunk ? spec->min_chunk : r->chunk;
 	r->max_chunk = spec->max_chunk ? spec->max_chunk :
 	    (r->chunk > cat->cfg.default_max_chunk ? r->chunk : cat->cfg.default_max_chunk);
+	/* Without prefetch a coordinator holds only what a caller asked for;
+	 * a chunk grown by the dynamic sizing would be held ahead all the
+	 * same, so the size stays fixed unless the bounds are given. */
+	r->prefetch = !spec->no_prefetch;
+	if (spec->no_prefetch && spec->max_chunk == 0 && r->max_chunk > r->chunk)
+		r->max_chunk = r->chunk;
 	r->spare = spec->spare;
 	r->mode = spec->mode;
 	if (r->max_value > RANGE_ID_MAX)
@@ -422,6 +428,16 @@ catalog_seq_drop(struct catalog *cat, const char *name)
 	free(s->users);
 	s->users = NULL;
 	s->nusers = 0;
+	return SR_OK;
+}
+
+int
+catalog_seq_get(const struct catalog *cat, const char *name, struct store_seq *out)
+{
+	const struct seq *s = name ? seq_find(cat, name) : NULL;
+	if (s == NULL || s->row.dropped)
+		return SR_ENOTFOUND;
+	*out = s->row;
 	return SR_OK;
 }
 

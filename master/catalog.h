@@ -39,6 +39,8 @@ struct catalog_seq_spec {
 	const char *name;
 	uint64_t start, chunk, max_value, min_chunk, max_chunk;
 	uint32_t spare, mode;
+	int no_prefetch; /* 1: coordinators lease only on demand; the chunk size
+	                  * then stays fixed unless min/max_chunk are given */
 };
 
 /* A sequence as shown in status and seq list. */
@@ -88,6 +90,9 @@ int catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
 /* SR_ENOTFOUND, SR_EIO/SR_ESTALE. The name's hwm is kept as a tombstone, so a
  * later sequence of the same name continues above it. */
 int catalog_seq_drop(struct catalog *cat, const char *name);
+/* The live sequence called name; SR_ENOTFOUND if none (or dropped). */
+int catalog_seq_get(const struct catalog *cat, const char *name,
+    struct store_seq *out);
 size_t catalog_seq_count(const struct catalog *cat);
 /* i-th live sequence in name order; 0 on success, SR_ENOTFOUND past the end. */
 int catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,

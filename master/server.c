@@ -51,6 +51,7 @@ seq_info_msg(struct wire_arena *a, const struct catalog_seq_info *in)
 	s->min_chunk = in->row.min_chunk;
 	s->max_chunk = in->row.max_chunk;
 	s->users = in->users;
+	s->no_prefetch = !in->row.prefetch;
 	return s->name != NULL ? s : NULL;
 }
 
@@ -193,8 +194,11 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 	pthread_mutex_lock(&m->mu);
 	int rv = catalog_lease(m->cat, req->lease->node_id, req->lease->sequence,
 	    req->lease->after, sr_wall_ms(), &ch);
+	struct store_seq row;
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
+	else if (catalog_seq_get(m->cat, req->lease->sequence, &row) == SR_OK)
+		l->no_prefetch = !row.prefetch;
 	l->term = catalog_term(m->cat);
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK)
@@ -224,6 +228,7 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
 		.max_chunk = q->max_chunk,
 		.spare = q->spare_chunks,
 		.mode = q->mode,
+		.no_prefetch = q->no_prefetch,
 	};
 	struct catalog_seq_info info;
 	Sr__SeqCreateResponse *r = wire_alloc(a, sizeof(*r));

@@ -44,6 +44,7 @@ struct store_seq {
 	uint32_t spare;     /* extra chunks per range, for joiners */
 	uint32_t mode;      /* STORE_MODE_* */
 	uint32_t dropped;   /* 1 = a tombstone keeping the name's hwm */
+	uint32_t prefetch;  /* 1 = coordinators lease ahead; 0 = only on demand */
 };
 
 #define STORE_MODE_INTERLEAVED 0

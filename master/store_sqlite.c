@@ -3,8 +3,8 @@
  * file, dir/snowrange.db, in WAL mode with synchronous=FULL so that a commit
  * that returned 0 is on stable storage.
  *
- * Three tables: meta (the fencing term and the schema version), sequences and
- * nodes, one row per struct store_seq and struct store_node. SQLite integers
+ * Tables: meta (the fencing term and the schema version), then one table per
+ * kind of row: sequences, nodes, workers and layout. SQLite integers
  * are signed 64-bit, so uint64 values are stored as int64: every value we use
  * is below 2^63, and commit() refuses a larger one rather than let it wrap to
  * a negative number that would come back from load() as something else.
@@ -30,8 +30,9 @@
 
 #include "snowrange/error.h"
 
-/* Bump when the tables change; open() refuses a file from a newer binary. */
-#define SCHEMA_VERSION 1
+/* Bump when the tables change, and add the step from the previous version to
+ * migrations[]; open() upgrades an older file and refuses a newer one. */
+#define SCHEMA_VERSION 2
 #define STR(x) #x
 #define XSTR(x) STR(x)
 
@@ -73,15 +74,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SET_TERM] = "INSERT OR REPLACE INTO meta (key, value) "
 			"VALUES ('term', ?1)",
 	[ST_PUT_SEQ] = "INSERT OR REPLACE INTO sequences (name, start, hwm, "
-		       "chunk, min_chunk, max_chunk, max_value, spare, mode, dropped) "
-		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		       "chunk, min_chunk, max_chunk, max_value, spare, mode, dropped, "
+		       "prefetch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[ST_DEL_SEQ] = "DELETE FROM sequences WHERE name = ?1",
 	/* "left" is an SQL keyword (LEFT JOIN), hence the quotes throughout. */
 	[ST_PUT_NODE] = "INSERT OR REPLACE INTO nodes (id, name, url, "
 			"last_seen_ms, \"left\") VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_LOAD_SEQS] = "SELECT name, start, hwm, chunk, min_chunk, "
-			 "max_chunk, max_value, spare, mode, dropped FROM sequences "
-			 "ORDER BY name",
+			 "max_chunk, max_value, spare, mode, dropped, prefetch "
+			 "FROM sequences ORDER BY name",
 	[ST_LOAD_NODES] = "SELECT id, name, url, last_seen_ms, \"left\" "
 			  "FROM nodes ORDER BY id",
 	[ST_PUT_WORKER] = "INSERT OR REPLACE INTO workers (id, node_id, "
@@ -110,7 +111,8 @@ static const char schema_sql[] =
     " max_value INTEGER NOT NULL,"
     " spare INTEGER NOT NULL,"
     " mode INTEGER NOT NULL,"
-    " dropped INTEGER NOT NULL);"
+    " dropped INTEGER NOT NULL,"
+    " prefetch INTEGER NOT NULL DEFAULT 1);"
     "CREATE TABLE IF NOT EXISTS nodes ("
     " id INTEGER PRIMARY KEY,"
     " name TEXT UNIQUE NOT NULL,"
@@ -132,6 +134,18 @@ static const char schema_sql[] =
     "INSERT OR IGNORE INTO meta (key, value)"
     " VALUES ('schema_version', " XSTR(SCHEMA_VERSION) ");"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('term', 0);";
+
+/*
+ * migrations[v] takes a file of schema version v to v + 1. They run at open,
+ * in the transaction that checked the version, so a crash leaves the file at
+ * its old version or the new one, never between.
+ */
+static const char *const migrations[SCHEMA_VERSION] = {
+	[0] = NULL, /* version 0 never existed */
+	/* 1 -> 2: the per-sequence prefetch setting. Sequences created before
+	 * it kept prefetching, so they keep it on. */
+	[1] = "ALTER TABLE sequences ADD COLUMN prefetch INTEGER NOT NULL DEFAULT 1;",
+};
 
 struct sqlite_store {
 	struct store base; /* first, so a struct store * converts to this */
@@ -282,7 +296,7 @@ parse_seq(sqlite3_stmt *st, void *row)
 	    col_u64(st, 5, INT64_MAX, &q->max_chunk) &&
 	    col_u64(st, 6, INT64_MAX, &q->max_value) &&
 	    col_u32(st, 7, &q->spare) && col_u32(st, 8, &q->mode) &&
-	    col_u32(st, 9, &q->dropped);
+	    col_u32(st, 9, &q->dropped) && col_u32(st, 10, &q->prefetch);
 }
 
 static bool
@@ -563,14 +577,15 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 
 	switch (op->kind) {
 	case STORE_PUT_SEQ: {
-		/* Columns 2..10 in statement order; check_seq() has made
+		/* Columns 2..11 in statement order; check_seq() has made
 		 * sure each fits an int64. */
 		const uint64_t v[] = {q->start, q->hwm, q->chunk, q->min_chunk,
-		    q->max_chunk, q->max_value, q->spare, q->mode, q->dropped};
+		    q->max_chunk, q->max_value, q->spare, q->mode, q->dropped,
+		    q->prefetch};
 		id = ST_PUT_SEQ;
 		st = s->stmt[id];
 		rc = sqlite3_bind_text(st, 1, q->name, -1, SQLITE_STATIC);
-		for (int k = 0; rc == SQLITE_OK && k < 9; k++)
+		for (int k = 0; rc == SQLITE_OK && k < 10; k++)
 			rc = sqlite3_bind_int64(st, k + 2, (sqlite3_int64) v[k]);
 		break;
 	}
@@ -810,14 +825,24 @@ setup(struct sqlite_store *s)
 		sqlite3_finalize(st);
 		goto fail;
 	}
-	if (version != SCHEMA_VERSION) {
+	sqlite3_finalize(st);
+	if (version < 1 || version > SCHEMA_VERSION) {
 		err = errorf(s, SR_EIO,
-		    "%s: schema version %" PRIu64 ", this build reads %d",
+		    "%s: schema version %" PRIu64 ", this build reads 1 to %d",
 		    s->path, version, SCHEMA_VERSION);
-		sqlite3_finalize(st);
 		goto fail;
 	}
-	sqlite3_finalize(st);
+	for (; version < SCHEMA_VERSION; version++) {
+		if (sqlite3_exec(s->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK) {
+			err = db_fail(s, "upgrade schema");
+			goto fail;
+		}
+		if (sqlite3_exec(s->db, "UPDATE meta SET value = value + 1 "
+			"WHERE key = 'schema_version'", NULL, NULL, NULL) != SQLITE_OK) {
+			err = db_fail(s, "upgrade schema version");
+			goto fail;
+		}
+	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		err = db_fail(s, "commit schema");
 		goto fail;

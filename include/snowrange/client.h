@@ -64,6 +64,10 @@ typedef struct sr_seq_spec {
 	int block;            /* 1 = contiguous blocks per node (N = 1) */
 	uint64_t min_chunk;   /* 0 = master default */
 	uint64_t max_chunk;   /* 0 = master default */
+	int no_prefetch;      /* 1 = coordinators lease only when a caller finds
+	                       * no chunk, never ahead (a strict ticket server
+	                       * with chunk 1 in block mode); the chunk size then
+	                       * stays fixed unless min/max_chunk are given */
 } sr_seq_spec;
 
 typedef struct sr_seq_info {
@@ -71,6 +75,7 @@ typedef struct sr_seq_info {
 	uint64_t start, hwm, chunk_size, max_value, min_chunk, max_chunk;
 	uint32_t spare_chunks, users;
 	int block;
+	int no_prefetch;
 } sr_seq_info;
 
 /* Creates a sequence. Errors: SR_EINVAL (bad name or sizes), SR_EEXISTS,

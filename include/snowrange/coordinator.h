@@ -93,7 +93,9 @@ int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out,
     size_t *got);
 
 /* A sequence handle skips the name lookup on every call. Handles stay valid
- * until sr_coordinator_close. Errors as sr_next_id. */
+ * until sr_coordinator_close. Errors as sr_next_id. The first get of a
+ * sequence leases its first chunk: for a sequence with prefetch off (a
+ * ticket server) get the handle when the first ID is wanted. */
 typedef struct sr_sequence sr_sequence;
 int sr_sequence_get(sr_coordinator *c, const char *seq, sr_sequence **out);
 int sr_seq_next_id(sr_sequence *s, uint64_t *id);

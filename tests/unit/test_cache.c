@@ -73,6 +73,40 @@ test_prefetch_point_and_swap(void **state)
 	cache_seq_destroy(&s);
 }
 
+/* A chunk of a sequence with prefetch off never asks for the next one while
+ * IDs are left; only the caller who finds it used up does. */
+static void
+test_no_prefetch(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	atomic_store(&notified, 0);
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct cache_lease l = {.chunk = {0, 1, 0, 4}, .no_prefetch = true};
+	assert_int_equal(cache_offer_lease(&s, &l), SR_OK);
+	uint64_t id;
+	size_t got;
+	for (int i = 1; i <= 4; i++) {
+		assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
+		assert_int_equal(id, (uint64_t) i);
+	}
+	assert_int_equal(atomic_load(&notified), 0);
+	assert_false(cache_take_want(&s));
+	/* The next caller asks, and waits for it. */
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(20)), SR_EUNAVAILABLE);
+	assert_int_equal(atomic_load(&notified), 1);
+	assert_true(cache_take_want(&s));
+	/* A chunk of a prefetching sequence asks at its prefetch point again. */
+	struct cache_lease on = {.chunk = {4, 1, 0, 4}};
+	assert_int_equal(cache_offer_lease(&s, &on), SR_OK);
+	for (int i = 5; i <= 6; i++) {
+		assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
+		assert_int_equal(id, (uint64_t) i);
+	}
+	assert_int_equal(atomic_load(&notified), 2);
+	cache_seq_destroy(&s);
+}
+
 static void
 test_batch_spans_chunks(void **state)
 {
@@ -389,6 +423,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefetch_point_and_swap),
+		cmocka_unit_test(test_no_prefetch),
 		cmocka_unit_test(test_batch_spans_chunks),
 		cmocka_unit_test(test_wait_times_out),
 		cmocka_unit_test(test_waiter_woken),

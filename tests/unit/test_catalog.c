@@ -343,6 +343,43 @@ test_dynamic_chunk(void **state)
 	assert_int_equal(sizes[5], 100);
 }
 
+/* Prefetch off is stored with the sequence and survives a restart; the chunk
+ * size then stays fixed (a grown chunk would be held ahead of callers)
+ * unless the operator gave the bounds. Prefetch stays on by default. */
+static void
+test_no_prefetch(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_seq_spec t = {.name = "t", .chunk = 1, .mode = STORE_MODE_BLOCK,
+	    .no_prefetch = 1};
+	struct catalog_seq_spec g = {.name = "g", .chunk = 1, .max_chunk = 8,
+	    .no_prefetch = 1};
+	struct catalog_seq_info info;
+	assert_int_equal(catalog_seq_create(f->cat, &t, f->now, &info), SR_OK);
+	assert_int_equal(info.row.prefetch, 0);
+	assert_int_equal(info.row.max_chunk, 1);
+	assert_int_equal(catalog_seq_create(f->cat, &g, f->now, &info), SR_OK);
+	assert_int_equal(info.row.max_chunk, 8);
+	create(f, "on", 1, 0, STORE_MODE_BLOCK);
+	reopen(f);
+	struct store_seq row;
+	assert_int_equal(catalog_seq_get(f->cat, "t", &row), SR_OK);
+	assert_int_equal(row.prefetch, 0);
+	assert_int_equal(catalog_seq_get(f->cat, "on", &row), SR_OK);
+	assert_int_equal(row.prefetch, 1);
+	assert_true(row.max_chunk > 1);
+	assert_int_equal(catalog_seq_get(f->cat, "nope", &row), SR_ENOTFOUND);
+	/* Ranges taken in quick succession: "t" stays at one ID per lease. */
+	uint64_t a = join(f, "a"), after = 0;
+	for (uint64_t i = 1; i <= 5; i++) {
+		struct range_chunk ch = lease(f, a, "t", after);
+		assert_int_equal(ch.c, 1);
+		assert_int_equal(range_id(&ch, 1), i);
+		after = range_end(&ch);
+		f->now += 10;
+	}
+}
+
 static void
 test_after_above_hwm_refused(void **state)
 {
@@ -638,6 +675,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dynamic_chunk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_after_above_hwm_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_leases_unique, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_reuse_after_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejoin_gets_other_worker, setup, teardown),

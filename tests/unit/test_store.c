@@ -108,6 +108,7 @@ put_seq(const char *name, uint64_t hwm)
 	op.u.seq.spare = 2;
 	op.u.seq.mode = STORE_MODE_BLOCK;
 	op.u.seq.dropped = 1;
+	op.u.seq.prefetch = hwm % 2; /* both settings round-trip */
 	return op;
 }
 
@@ -151,6 +152,7 @@ assert_seq_equal(const struct store_seq *a, const struct store_seq *b)
 	assert_int_equal(a->spare, b->spare);
 	assert_int_equal(a->mode, b->mode);
 	assert_int_equal(a->dropped, b->dropped);
+	assert_int_equal(a->prefetch, b->prefetch);
 }
 
 static void
@@ -249,7 +251,7 @@ test_open_creates_schema(void **state)
 	assert_int_equal(query_int(db,
 			     "SELECT value FROM meta "
 			     "WHERE key = 'schema_version'"),
-	    1);
+	    2);
 	sqlite3_close(db);
 
 	assert_int_equal(store_load(st, &ss), SR_OK);
@@ -533,7 +535,7 @@ test_corrupt_row_refused(void **state)
 	/* A negative hwm cannot be a uint64 we wrote: load must not wrap it. */
 	db = peek_open(f->db);
 	exec_ok(db, "INSERT INTO sequences VALUES "
-		    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0)");
+		    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0, 1)");
 	sqlite3_close(db);
 	assert_int_equal(store_load(st, &ss), SR_EIO);
 	assert_null(ss.seqs);
@@ -597,7 +599,7 @@ test_acquire_failure_keeps_term(void **state)
 	assert_int_equal(acquire(st, &term), SR_OK);
 	db = peek_open(f->db);
 	exec_ok(db, "INSERT INTO sequences VALUES "
-		    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0)");
+		    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0, 1)");
 	sqlite3_close(db);
 	assert_int_equal(store_acquire_and_load(st, &ss), SR_EIO);
 	assert_null(ss.seqs);
@@ -610,6 +612,52 @@ test_acquire_failure_keeps_term(void **state)
 	/* The handle is usable: the failed transaction was rolled back. */
 	assert_int_equal(store_commit(st, term, NULL, 0), SR_OK);
 	store_close(st);
+}
+
+/* A data directory written by the first release (schema version 1, no
+ * prefetch column) opens, is upgraded in place, and its sequences keep
+ * prefetching as they did; a file from a newer build is refused. */
+static void
+test_upgrade_from_v1(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	struct store_state ss;
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	exec_ok(db,
+	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	    "CREATE TABLE sequences (name TEXT PRIMARY KEY, start INTEGER NOT NULL,"
+	    " hwm INTEGER NOT NULL, chunk INTEGER NOT NULL, min_chunk INTEGER NOT NULL,"
+	    " max_chunk INTEGER NOT NULL, max_value INTEGER NOT NULL,"
+	    " spare INTEGER NOT NULL, mode INTEGER NOT NULL, dropped INTEGER NOT NULL);"
+	    "INSERT INTO meta VALUES ('schema_version', 1), ('term', 7);"
+	    "INSERT INTO sequences VALUES ('old', 1, 5000, 1000, 1000, 67108864,"
+	    " 9223372036854775807, 0, 0, 0);");
+	sqlite3_close(db);
+
+	st = open_ok(f->dir);
+	assert_int_equal(store_load(st, &ss), SR_OK);
+	assert_int_equal(ss.term, 7);
+	assert_int_equal(ss.nseqs, 1);
+	assert_string_equal(ss.seqs[0].name, "old");
+	assert_int_equal(ss.seqs[0].hwm, 5000);
+	assert_int_equal(ss.seqs[0].prefetch, 1);
+	store_state_free(&ss);
+	store_close(st);
+
+	db = peek_open(f->db);
+	assert_int_equal(query_int(db,
+			     "SELECT value FROM meta WHERE key = 'schema_version'"),
+	    2);
+	exec_ok(db, "UPDATE meta SET value = 99 WHERE key = 'schema_version'");
+	sqlite3_close(db);
+	char err[256];
+	st = NULL;
+	assert_int_equal(store_sqlite_open(f->dir, &st, err, sizeof err), SR_EIO);
+	assert_null(st);
+	assert_non_null(strstr(err, "schema version 99"));
 }
 
 static void
@@ -660,6 +708,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_failure_keeps_term,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup,
+		    teardown),
 		cmocka_unit_test(test_open_fails),
 	};
 
