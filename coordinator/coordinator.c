@@ -37,12 +37,17 @@ struct sr_coordinator {
 
 	struct wire_chan *master;
 	_Atomic uint64_t node_id; /* rewritten by a re-join */
+	/* The master's TTL as its latest join or heartbeat reply said; sets
+	 * the heartbeat pace (TTL/3). A master restarted with another
+	 * --lease-ttl-ms says so in its next reply. */
 	_Atomic uint32_t lease_ttl_ms;
 
 	/* Snowflake: the generator, and the worker lease it runs under. The
 	 * lease ends at lease_until_us (sr_mono_us clock), computed from the
-	 * time the request that granted or renewed it was *sent*, less a
-	 * margin, so it ends before the master's. */
+	 * time the request that granted or renewed it was *sent* and the TTL
+	 * its reply carried, less a margin, so it ends before the master's
+	 * (the argument is in docs/snowflake.md, "Why two holders never
+	 * overlap"). */
 	pthread_mutex_t join_mu; /* serializes joins and grant changes */
 	struct flake_gen gen;
 	bool has_layout;
@@ -112,24 +117,31 @@ seq_lookup(sr_coordinator *c, const char *name)
 
 /* ---- worker lease ---- */
 
-/* The margin by which our view of a worker lease ends before the master's:
+/* How long our view of a worker lease granted or renewed under ttl_ms
+ * lasts from the request's send time: the TTL less a fifth, a margin that
  * covers clock rate differences and scheduling delays. */
 static int64_t
-lease_margin_us(const sr_coordinator *c)
+lease_view_us(uint32_t ttl_ms)
 {
-	return (int64_t) c->lease_ttl_ms * 1000 / 5;
+	return (int64_t) ttl_ms * 1000 - (int64_t) ttl_ms * 1000 / 5;
 }
 
 /*
  * Applies what the master said about our worker lease; sent_us is when the
- * request was sent. Called with join_mu held. A new worker id (or the first)
- * goes through flake_gen_reset with its floor, raised to the tick of the
- * caller's last logged txid; the lease is closed while that happens.
+ * request was sent and ttl_ms the TTL the same reply carried: the one the
+ * master gave this grant or renewal. Called with join_mu held. The view is
+ * set, never kept from an earlier reply: a master restarted with a shorter
+ * TTL shortens it at the first reply. A new worker id (or the first) goes
+ * through flake_gen_reset with its floor, raised to the tick of the caller's
+ * last logged txid; the lease is closed while that happens.
  */
 static int
 apply_grant(sr_coordinator *c, const Sr__Layout *layout, const Sr__WorkerGrant *g,
-    int64_t sent_us, char *errbuf, size_t errlen)
+    int64_t sent_us, uint32_t ttl_ms, char *errbuf, size_t errlen)
 {
+	if (ttl_ms == 0)
+		return errf(errbuf, errlen, SR_EPROTO, "master sent no lease_ttl_ms");
+	atomic_store(&c->lease_ttl_ms, ttl_ms);
 	if (layout != NULL && !c->has_layout) {
 		struct flake_layout l = {
 			.time_bits = (uint8_t) layout->time_bits,
@@ -155,7 +167,7 @@ apply_grant(sr_coordinator *c, const Sr__Layout *layout, const Sr__WorkerGrant *
 	}
 	if (g->worker_id > flake_max_worker(&c->gen.layout))
 		return errf(errbuf, errlen, SR_EPROTO, "worker id %u does not fit", g->worker_id);
-	int64_t until = sent_us + (int64_t) c->lease_ttl_ms * 1000 - lease_margin_us(c);
+	int64_t until = sent_us + lease_view_us(ttl_ms);
 	bool same = atomic_load(&c->has_worker) && atomic_load(&c->gen.worker) == g->worker_id;
 	/* A new worker id: no txid until the generator runs under it. */
 	if (!same)
@@ -197,9 +209,8 @@ rpc_join(sr_coordinator *c, char *errbuf, size_t errlen)
 	int rv = wire_call(c->master, &req, &resp, errbuf, errlen);
 	if (rv == SR_OK) {
 		c->node_id = resp->join->node_id;
-		c->lease_ttl_ms = resp->join->lease_ttl_ms ? resp->join->lease_ttl_ms : 10000;
-		rv = apply_grant(c, resp->join->layout, resp->join->worker, sent, errbuf,
-		    errlen);
+		rv = apply_grant(c, resp->join->layout, resp->join->worker, sent,
+		    resp->join->lease_ttl_ms, errbuf, errlen);
 		wire_response_free(resp);
 	}
 	pthread_mutex_unlock(&c->join_mu);
@@ -244,7 +255,8 @@ rpc_heartbeat(sr_coordinator *c)
 	int64_t sent = sr_mono_us();
 	int rv = wire_call(c->master, &req, &resp, err, sizeof(err));
 	if (rv == SR_OK) {
-		rv = apply_grant(c, NULL, resp->heartbeat->worker, sent, err, sizeof(err));
+		rv = apply_grant(c, NULL, resp->heartbeat->worker, sent,
+		    resp->heartbeat->lease_ttl_ms, err, sizeof(err));
 		wire_response_free(resp);
 	}
 	pthread_mutex_unlock(&c->join_mu);
@@ -346,11 +358,20 @@ deadline_in(struct timespec *ts, int64_t ms)
 	ts->tv_nsec = (long) (t % 1000000) * 1000;
 }
 
+/* The heartbeat pace: TTL/3 of the master's latest TTL, so a beat may fail
+ * and the next still renew before the lease view ends (never a busy loop). */
+static int64_t
+beat_ms(sr_coordinator *c)
+{
+	int64_t ms = atomic_load(&c->lease_ttl_ms) / 3;
+	return ms < BACKOFF_MIN_MS ? BACKOFF_MIN_MS : ms;
+}
+
 static void *
 fetcher(void *arg)
 {
 	sr_coordinator *c = arg;
-	int64_t next_beat = sr_mono_ms() + c->lease_ttl_ms / 3;
+	int64_t next_beat = sr_mono_ms() + beat_ms(c);
 	int backoff = 0; /* ms to wait before retrying failed leases */
 
 	pthread_mutex_lock(&c->mu);
@@ -369,9 +390,10 @@ fetcher(void *arg)
 		}
 		if (sr_mono_ms() >= next_beat) {
 			if (rpc_heartbeat(c) == SR_OK)
-				next_beat = sr_mono_ms() + c->lease_ttl_ms / 3;
+				next_beat = sr_mono_ms() + beat_ms(c);
 			else
-				next_beat = sr_mono_ms() + BACKOFF_MAX_MS;
+				next_beat = sr_mono_ms() +
+				    (beat_ms(c) < BACKOFF_MAX_MS ? beat_ms(c) : BACKOFF_MAX_MS);
 		}
 		backoff = !failed ? 0 : backoff == 0 ? BACKOFF_MIN_MS :
 		    backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;

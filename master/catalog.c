@@ -686,8 +686,14 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
 		if (tick > row->last_tick)
 			row->last_tick = tick;
 		if (w->expires_ms >= now_ms) {
-			/* Still ours and live: renew. */
-			row->expires_ms = now_ms + (int64_t) cat->cfg.lease_ttl_ms;
+			/* Still ours and live: renew, never to an earlier end. A
+			 * master restarted with a shorter TTL must not cut a grant
+			 * short: its holder learns the new TTL only from this
+			 * reply, and until then relies on the old end (see
+			 * docs/snowflake.md, "Why two holders never overlap"). */
+			int64_t end = now_ms + (int64_t) cat->cfg.lease_ttl_ms;
+			if (end > row->expires_ms)
+				row->expires_ms = end;
 			grant->has = 1;
 			grant->worker_id = row->id;
 		}

@@ -591,6 +591,51 @@ test_restart_keeps_grants_live(void **state)
 	assert_true(join_grant(f, "c", &c).has);
 }
 
+/*
+ * A master restarted with a shorter TTL keeps every stored grant to its
+ * stored end, and a renewal never moves a grant's end earlier (issue 8): the
+ * holder learns the new TTL only from the renewal's reply, and while that
+ * reply is in flight (or lost) it relies on the end the old TTL gave it.
+ * Node a renews once under the new TTL and then goes silent: its id stays
+ * taken until the old end plus the grace period.
+ */
+static void
+test_shorter_ttl_never_cuts_a_grant(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.layout.time_bits = 50;
+	f->cfg.layout.worker_bits = 1;
+	f->cfg.lease_ttl_ms = 10000;
+	f->st.layout.set = 0;
+	reopen(f);
+	uint64_t a, b, c;
+	struct catalog_grant ga = join_grant(f, "a", &a), gb = join_grant(f, "b", &b);
+	assert_true(ga.has && gb.has);
+	int64_t a_end = f->now + 10000;
+	f->now += 1000;
+	f->cfg.lease_ttl_ms = 600;
+	reopen(f);
+	f->now += 1000;
+	struct catalog_grant r = renew(f, a, &ga, 0);
+	assert_true(r.has);
+	assert_int_equal(r.worker_id, ga.worker_id);
+	struct catalog_grant none = {0}, gc = {0};
+	assert_false(join_grant(f, "c", &c).has);
+	int64_t free_at = a_end + (int64_t) f->cfg.worker_grace_ms;
+	for (; f->now < free_at; f->now += 200) {
+		assert_true(renew(f, b, &gb, 0).has);
+		gc = renew(f, c, &none, 0);
+		assert_false(gc.has);
+	}
+	f->now = free_at;
+	assert_true(renew(f, b, &gb, 0).has);
+	gc = renew(f, c, &none, 0);
+	assert_true(gc.has);
+	assert_int_equal(gc.worker_id, ga.worker_id);
+	/* Above every tick a could have issued: at least its lease's end. */
+	assert_true(gc.floor_tick >= (uint64_t) (a_end - f->cfg.layout.epoch_ms));
+}
+
 static void
 test_layout_fixed(void **state)
 {
@@ -680,6 +725,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_worker_reuse_after_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejoin_gets_other_worker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_grants_live, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shorter_ttl_never_cuts_a_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_commit_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_tick_refused, setup, teardown),

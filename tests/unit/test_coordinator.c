@@ -3,7 +3,8 @@
  * ipc path, with a real SQLite store in a temp dir): first use of a sequence
  * created after open, many threads strictly increasing, serving through a
  * master outage until the chunks run out, txids from many threads, the txid
- * floor, the worker lease lapsing, and bad arguments.
+ * floor, the worker lease lapsing, a master restarted with a shorter lease
+ * TTL, and bad arguments.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -315,6 +316,137 @@ test_master_outage(void **state)
 	assert_true(txid > before);
 }
 
+/* ---- a master restarted with a shorter --lease-ttl-ms (issue 8) ---- */
+
+/* A master with one worker bit (two worker ids) and a 10 s lease TTL. */
+static int
+setup_two_workers(void **state)
+{
+	setup(state);
+	struct fx *f = *state;
+	master_stop(f->m);
+	rm_rf(f->dir);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sr-coord-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->url, sizeof(f->url), "ipc://%s/master.ipc", f->dir);
+	f->mcfg.catalog.layout.time_bits = 41;
+	f->mcfg.catalog.layout.worker_bits = 1;
+	f->mcfg.catalog.layout.seq_bits = 21;
+	f->mcfg.catalog.lease_ttl_ms = 10000;
+	start_master(f);
+	return 0;
+}
+
+struct drawn {
+	int node;
+	uint64_t txid;
+};
+
+static int
+drawn_by_txid(const void *x, const void *y)
+{
+	const struct drawn *a = x, *b = y;
+	return a->txid < b->txid ? -1 : a->txid > b->txid;
+}
+
+#define DRAWN_MAX 40000
+
+/* One txid from node i, recorded in call order. */
+static void
+draw_one(sr_coordinator *c, int i, struct drawn *d, size_t *n)
+{
+	uint64_t txid;
+	if (*n < DRAWN_MAX && sr_next_txid(c, &txid) == SR_OK)
+		d[(*n)++] = (struct drawn){i, txid};
+}
+
+/*
+ * Nodes a and b join a master with a 10 s TTL and take both worker ids. The
+ * master restarts with a 600 ms TTL and c joins (no id is free). One thread
+ * draws txids from a, b and c in turn, so the record is in real-time order.
+ * Then a leaves and c takes its id. A worker id must never go back to a node
+ * after another node issued under it (two holders at overlapping times), and
+ * no txid may repeat. The old coordinator kept the 10 s TTL it got at join,
+ * so it renewed every 3.3 s and believed in its lease for 8 s, while the
+ * new master let the grant lapse 600 ms after each renewal and gave the id
+ * to c: both issued under it.
+ */
+static void
+test_restart_with_shorter_ttl(void **state)
+{
+	struct fx *f = *state;
+	struct timespec ms1 = {0, 1000 * 1000};
+	struct drawn *d = calloc(DRAWN_MAX, sizeof(*d));
+	size_t n = 0;
+	sr_coordinator *node[3] = {NULL, NULL, NULL};
+	int64_t t0 = sr_mono_ms();
+	node[0] = open_coord(f, "a", 100, 0);
+	node[1] = open_coord(f, "b", 100, 0);
+	uint32_t w[2];
+	assert_int_equal(sr_coordinator_worker(node[0], &w[0]), SR_OK);
+	assert_int_equal(sr_coordinator_worker(node[1], &w[1]), SR_OK);
+	assert_int_not_equal(w[0], w[1]);
+	master_stop(f->m);
+	f->mcfg.catalog.lease_ttl_ms = 600;
+	start_master(f);
+	node[2] = open_coord(f, "c", 100, 0);
+	/* Past the second heartbeat of a and b under the old pace (6.7 s). */
+	while (sr_mono_ms() - t0 < 7500) {
+		for (int i = 0; i < 3; i++)
+			draw_one(node[i], i, d, &n);
+		nanosleep(&ms1, NULL);
+	}
+	size_t a_drawn = 0;
+	for (size_t i = 0; i < n; i++)
+		a_drawn += d[i].node == 0;
+	assert_true(a_drawn > 0);
+	sr_coordinator_close(node[0]);
+	node[0] = NULL;
+	/* c gets a's id within a few heartbeats; draw 300 ms more after that. */
+	int64_t until = sr_mono_ms() + 10000;
+	while (sr_mono_ms() < until) {
+		draw_one(node[1], 1, d, &n);
+		size_t had = n;
+		draw_one(node[2], 2, d, &n);
+		if (n > had && until > sr_mono_ms() + 300)
+			until = sr_mono_ms() + 300;
+		nanosleep(&ms1, NULL);
+	}
+
+	/* A worker id passes from node to node and never comes back while
+	 * another node issued under it in between. */
+	sr_flake_layout l;
+	sr_coordinator_layout(node[1], &l);
+	struct flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits,
+	    (uint8_t) l.seq_bits, l.unit_ms, l.epoch_ms};
+	int holder[2] = {-1, -1};
+	bool done[2][3] = {{false}};
+	size_t overlaps = 0, c_drawn = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t tick;
+		uint32_t wid, seq;
+		flake_decode(&fl, d[i].txid, &tick, &wid, &seq);
+		assert_true(wid < 2);
+		if (holder[wid] != d[i].node) {
+			if (holder[wid] >= 0)
+				done[wid][holder[wid]] = true;
+			overlaps += done[wid][d[i].node];
+			holder[wid] = d[i].node;
+		}
+		c_drawn += d[i].node == 2;
+	}
+	assert_int_equal(overlaps, 0);
+	assert_true(c_drawn > 0);
+	qsort(d, n, sizeof(*d), drawn_by_txid);
+	size_t dups = 0;
+	for (size_t i = 1; i < n; i++)
+		dups += d[i].txid == d[i - 1].txid;
+	assert_int_equal(dups, 0);
+	for (int i = 1; i < 3; i++)
+		sr_coordinator_close(node[i]);
+	free(d);
+}
+
 int
 main(void)
 {
@@ -325,6 +457,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_txid_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_outage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejoin_txids_increase, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_with_shorter_ttl, setup_two_workers,
+		    teardown),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	nng_fini();
