@@ -549,15 +549,17 @@ worker_pick(const struct catalog *cat, uint64_t node_id, int64_t now_ms,
 	 * under its name gets another worker id, and its txids must still be
 	 * above those of its previous run. A grant that may still be in use
 	 * (its lease not ended) could have been issuing up to one TTL past its
-	 * last report; an ended one up to its end. */
+	 * last report, and up to its end, which lies further out when the
+	 * grant was made under a longer TTL before a restart; an ended one up
+	 * to its end. */
 	for (size_t i = 0; i < cat->nworkers; i++) {
 		const struct store_worker *w = &cat->workers[i];
 		if (w->node_id != node_id || w->id == row->id)
 			continue;
 		uint64_t f = w->last_tick;
-		if (w->expires_ms > now_ms) {
+		if (w->expires_ms > now_ms)
 			f += ttl_ticks(cat);
-		} else if (w->expires_ms > cat->cfg.layout.epoch_ms) {
+		if (w->expires_ms > cat->cfg.layout.epoch_ms) {
 			uint64_t end = (uint64_t) (w->expires_ms - cat->cfg.layout.epoch_ms) /
 			    cat->cfg.layout.unit_ms;
 			if (end > f)

@@ -636,6 +636,29 @@ test_shorter_ttl_never_cuts_a_grant(void **state)
 	assert_true(gc.floor_tick >= (uint64_t) (a_end - f->cfg.layout.epoch_ms));
 }
 
+/* A node restarted under its name right after a master restart with a
+ * shorter TTL: its old run may issue until the end its grant got under the
+ * old TTL, so the new run's floor is at least that end (its txids stay
+ * increasing), not its last report plus the new TTL. */
+static void
+test_rejoin_after_shorter_ttl(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.lease_ttl_ms = 10000;
+	reopen(f);
+	uint64_t a, a2;
+	struct catalog_grant g1 = join_grant(f, "a", &a);
+	assert_true(g1.has);
+	int64_t end = f->now + 10000;
+	f->now += 100;
+	f->cfg.lease_ttl_ms = 600;
+	reopen(f);
+	struct catalog_grant g2 = join_grant(f, "a", &a2);
+	assert_true(g2.has);
+	assert_int_not_equal(g1.worker_id, g2.worker_id);
+	assert_true(g2.floor_tick >= (uint64_t) (end - f->cfg.layout.epoch_ms));
+}
+
 static void
 test_layout_fixed(void **state)
 {
@@ -726,6 +749,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rejoin_gets_other_worker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_grants_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shorter_ttl_never_cuts_a_grant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejoin_after_shorter_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_commit_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_tick_refused, setup, teardown),
