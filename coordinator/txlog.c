@@ -2,24 +2,29 @@
  * The coordinator's 2PC log (API in snowrange/txlog.h, format in
  * txlog_codec.h, test hooks in txlog_hooks.h).
  *
- * Writing: appends encode a record outside the lock and memcpy it into an
- * in-memory buffer under the mutex, so they are fast and never touch the
- * disk. Durability is leader/follower group commit, without a thread of its
- * own: the first caller of sr_txlog_wait that finds its record neither
- * durable nor being flushed becomes the flusher. It swaps the buffer for the
- * empty spare, drops the mutex, pwrite()s everything and fdatasync()s once,
- * then publishes the new durable offset and wakes every waiter. Records
- * appended meanwhile accumulate in the other buffer, and the next waiter to
- * find no flush under way writes them all with one more sync.
+ * Writing: appends encode a record outside the lock; under the mutex they
+ * seal it for its place (offset and batch) and memcpy it into an in-memory
+ * buffer, so they are fast and never touch the disk. Durability is
+ * leader/follower group commit, without a thread of its own: the first
+ * caller of sr_txlog_wait that finds its record neither durable nor being
+ * flushed becomes the flusher. It closes the buffered records with a commit
+ * marker, swaps the buffer for the empty spare, drops the mutex, pwrite()s
+ * everything and fdatasync()s once, then publishes the new durable offset
+ * and wakes every waiter. Records appended meanwhile accumulate in the
+ * other buffer, and the next waiter to find no flush under way writes them
+ * all with one more sync. One flush at a time, and none after a failed one:
+ * so a batch is written only once every batch before it is durable, which
+ * is what lets recovery tell damage from a torn write (see walk).
  *
  * One writer: open takes an exclusive flock, so no other handle or process
  * appends to the file, and the log writes with pwrite at offsets it tracks
  * itself. O_APPEND would add nothing but hide a lost race.
  *
  * A failed write or fdatasync poisons the handle for good (see
- * sr_txlog_wait in txlog.h for why it is never retried). Recovery at the
- * next open sorts out what reached the disk: whole records are kept, a torn
- * tail is cut.
+ * sr_txlog_wait in snowrange/txlog.h for why it is never retried). Recovery at
+ * the next open sorts out what reached the disk: every batch closed by its
+ * marker is kept, whatever follows the last one was never acknowledged and
+ * is cut.
  *
  * Reading (open's recovery, scan, in-doubt) goes through a pread window
  * that holds at most a few records, so a long log is never read into memory
@@ -37,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,7 +67,10 @@ struct sr_txlog {
 	pthread_cond_t cv;   /* a flush ended */
 	struct buf cur;      /* records appended and not yet taken by a flusher */
 	struct buf spare;    /* the other buffer, empty; held by the flusher */
-	uint64_t end;        /* file offset past the last appended record */
+	uint64_t salt;       /* from the file header; seals every record */
+	uint64_t nrec;       /* records in cur: the count its marker carries */
+	uint64_t end;        /* file offset past everything appended, markers too */
+	uint64_t last_lsn;   /* file offset past the last appended record */
 	uint64_t durable;    /* everything before this offset is synced */
 	bool flushing;       /* a flusher is writing and syncing */
 	int err;             /* SR_EIO once poisoned; never cleared */
@@ -99,6 +108,7 @@ struct reader {
 	int fd;
 	const char *path;
 	uint64_t size; /* file size when reading began; nothing past it is read */
+	uint64_t salt; /* from the file header, once walk has read it */
 	uint8_t *buf;
 	size_t cap;
 	uint64_t base; /* file offset of buf[0] */
@@ -172,20 +182,32 @@ decode_at(struct reader *rd, uint64_t off, struct txlog_rec *r, size_t *used,
 		int rv = rd_get(rd, off, need, &p, &avail);
 		if (rv != SR_OK)
 			return rv;
-		*res = txlog_decode(p, avail, r, used);
+		*res = txlog_decode(p, avail, rd->salt, off, r, used);
 		if (*res != TXLOG_TRUNCATED || *used > rd->size - off)
 			return SR_OK;
 		need = *used;
 	}
 }
 
-/* Looks for a valid record starting anywhere after a bad one at `bad`;
- * *at = its offset, or 0 when there is none. Only the header checksum is
- * computed at most offsets, so this is cheap even over a long tail. */
+/*
+ * Looks for evidence that the bad spot at `bad`, inside the batch that
+ * starts at `batch`, lies in data that was once durable: a valid record (or
+ * marker) anywhere after it that belongs to a later batch. The log writes a
+ * batch only after every batch before it was synced, so such a record
+ * proves that the bad spot's batch was synced, and the bad spot is damage.
+ * Records of the same batch prove nothing: a batch that never finished its
+ * sync can reach the disk with any of its pages missing. *at = the
+ * evidence's offset and *later = its batch, or *at = 0 when there is none.
+ * Every offset is tried (records bind their offset into head_crc, so a copy
+ * inside a payload is no evidence); only a 36-byte checksum is computed at
+ * most of them, so this is cheap even over a long tail.
+ */
 static int
-find_valid(struct reader *rd, uint64_t bad, uint64_t *at)
+find_later_batch(struct reader *rd, uint64_t bad, uint64_t batch, uint64_t *at,
+    uint64_t *later)
 {
 	*at = 0;
+	*later = 0;
 	for (uint64_t pos = bad + 1;
 	    pos + TXLOG_REC_HDR + TXLOG_BODY_MIN <= rd->size; pos++) {
 		struct txlog_rec r;
@@ -194,82 +216,157 @@ find_valid(struct reader *rd, uint64_t bad, uint64_t *at)
 		int rv = decode_at(rd, pos, &r, &used, &res);
 		if (rv != SR_OK)
 			return rv;
-		if (res == TXLOG_OK) {
+		if (res == TXLOG_OK && r.batch > batch) {
 			*at = pos;
+			*later = r.batch;
 			break;
 		}
 	}
 	return SR_OK;
 }
 
-/* Called by walk for each whole record; non-zero stops the walk. */
+/* Called by walk for each kept record; non-zero stops the walk. */
 typedef int (*rec_fn)(void *arg, const struct txlog_rec *r, uint64_t off);
 
-/*
- * Checks the file header, then decodes every record in file order, calling
- * fn (may be NULL) for each and filling rec. A bad record after which no
- * valid one starts is a torn tail: counted in rec->bytes_cut, SR_OK. A bad
- * record followed by a valid one is middle corruption: SR_EIO. A header
- * shorter than 12 bytes that is a prefix of a valid one (an interrupted
- * creation) gives rec->bytes_kept = 0 and the whole file in bytes_cut.
- */
+/* Reads and checks the file header: SR_OK with rd->salt set, SR_OK with
+ * *torn set for a header cut short at creation, or SR_EIO. */
 static int
-walk(struct reader *rd, rec_fn fn, void *arg, sr_txlog_recovery *rec)
+read_header(struct reader *rd, bool *torn)
 {
 	const uint8_t *p;
 	size_t avail;
+	uint32_t version;
 
-	memset(rec, 0, sizeof(*rec));
+	*torn = false;
 	int rv = rd_get(rd, 0, TXLOG_FILE_HDR, &p, &avail);
 	if (rv != SR_OK)
 		return rv;
-	switch (txlog_file_check(p, avail)) {
+	switch (txlog_file_check(p, avail, &rd->salt, &version)) {
 	case TXLOG_OK:
-		break;
+		return SR_OK;
 	case TXLOG_TRUNCATED:
-		rec->bytes_cut = rd->size;
+		*torn = true;
 		return SR_OK;
 	case TXLOG_BADVERSION:
+		if (version == 1)
+			return errorf(rd->errbuf, rd->errlen, SR_EIO,
+			    "%s: txlog format version 1, written by an older "
+			    "snowrange; this build reads version %d only (see "
+			    "docs/txlog.md: resolve its transactions with the "
+			    "old build, then move the file away)", rd->path,
+			    TXLOG_FORMAT_VERSION);
 		return errorf(rd->errbuf, rd->errlen, SR_EIO,
-		    "%s: unsupported txlog format version (this build reads "
-		    "version %d)", rd->path, TXLOG_FORMAT_VERSION);
+		    "%s: unsupported txlog format version %" PRIu32 " (this "
+		    "build reads version %d)", rd->path, version,
+		    TXLOG_FORMAT_VERSION);
 	default:
+		if (avail >= TXLOG_FILE_HDR &&
+		    memcmp(p, TXLOG_MAGIC, 8) == 0)
+			return errorf(rd->errbuf, rd->errlen, SR_EIO,
+			    "%s: damaged txlog file header (checksum mismatch "
+			    "at offset 0); refusing to guess its salt",
+			    rd->path);
 		return errorf(rd->errbuf, rd->errlen, SR_EIO,
 		    "%s: not a snowrange txlog (no \"%s\" header at offset 0)",
 		    rd->path, TXLOG_MAGIC);
 	}
-	uint64_t off = TXLOG_FILE_HDR;
-	rec->bytes_kept = off;
+}
+
+/*
+ * Checks the file header, then finds what recovery keeps and fills rec:
+ * every batch up to the last one closed by its commit marker. What follows
+ * the last marker was never acknowledged (a batch is acknowledged only
+ * after the fdatasync of a write that ends with its marker) and is counted
+ * in rec->bytes_cut: whole records of an unfinished batch, a torn record,
+ * or a batch with pages missing. A bad spot before the last marker, or one
+ * after it with a record of a later batch somewhere behind it (see
+ * find_later_batch), is damage to acknowledged data: SR_EIO naming its
+ * offset. A header shorter than 24 bytes that can be the start of a valid
+ * one (an interrupted creation) gives rec->bytes_kept = 0 and the whole
+ * file in bytes_cut.
+ *
+ * Then, when fn is given, calls it for every kept record in file order
+ * (markers are not records to the caller). Nothing is visited when the log
+ * is refused, so a visitor never sees records of a log that fails.
+ */
+static int
+walk(struct reader *rd, rec_fn fn, void *arg, sr_txlog_recovery *rec)
+{
+	bool torn;
+
+	memset(rec, 0, sizeof(*rec));
+	int rv = read_header(rd, &torn);
+	if (rv != SR_OK)
+		return rv;
+	if (torn) {
+		rec->bytes_cut = rd->size;
+		return SR_OK;
+	}
+	uint64_t off = TXLOG_FILE_HDR, batch = off, kept = off;
+	uint64_t nrec = 0, batch_max = 0;
 	while (off < rd->size) {
 		struct txlog_rec r;
 		size_t used;
 		int res;
 		if ((rv = decode_at(rd, off, &r, &used, &res)) != SR_OK)
 			return rv;
-		if (res != TXLOG_OK) {
-			uint64_t next;
-			if ((rv = find_valid(rd, off, &next)) != SR_OK)
-				return rv;
-			if (next == 0) {
-				rec->bytes_cut = rd->size - off;
-				return SR_OK;
-			}
-			return errorf(rd->errbuf, rd->errlen, SR_EIO,
-			    "%s: corrupt record at offset %" PRIu64 " (%s) with a "
-			    "valid record after it at offset %" PRIu64 ": damage, "
-			    "not a torn write; refusing to cut or skip records",
-			    rd->path, off,
-			    res == TXLOG_TRUNCATED ? "runs past the end of the file"
-						   : r.why,
-			    next);
+		const char *why = res == TXLOG_TRUNCATED
+		    ? "runs past the end of the file" : r.why;
+		if (res == TXLOG_OK && r.batch != batch) {
+			res = TXLOG_CORRUPT;
+			why = "belongs to another batch";
+		} else if (res == TXLOG_OK && r.state == TXLOG_MARK &&
+		    r.nrecords != nrec) {
+			res = TXLOG_CORRUPT;
+			why = "commit marker counts other records than its "
+			      "batch";
 		}
-		if (fn != NULL && (rv = fn(arg, &r, off)) != 0)
+		if (res == TXLOG_OK && r.state == TXLOG_MARK) {
+			rec->records += nrec;
+			if (batch_max > rec->last_txid)
+				rec->last_txid = batch_max;
+			off += used;
+			batch = kept = off;
+			nrec = batch_max = 0;
+			continue;
+		}
+		if (res == TXLOG_OK) {
+			nrec++;
+			if (r.txid > batch_max)
+				batch_max = r.txid;
+			off += used;
+			continue;
+		}
+		uint64_t at, later;
+		rv = find_later_batch(rd, off, batch, &at, &later);
+		if (rv != SR_OK)
 			return rv;
-		rec->records++;
-		if (r.txid > rec->last_txid)
-			rec->last_txid = r.txid;
+		if (at == 0)
+			break;
+		return errorf(rd->errbuf, rd->errlen, SR_EIO,
+		    "%s: corrupt record at offset %" PRIu64 " (%s) in "
+		    "acknowledged data: a later batch (from offset %" PRIu64
+		    ", a valid record at offset %" PRIu64 ") was written after "
+		    "it was synced; damage, not a torn write; refusing to cut "
+		    "or skip records", rd->path, off, why, later, at);
+	}
+	rec->bytes_kept = kept;
+	rec->bytes_cut = rd->size - kept;
+	if (fn == NULL)
+		return SR_OK;
+	for (off = TXLOG_FILE_HDR; off < kept;) {
+		struct txlog_rec r;
+		size_t used;
+		int res;
+		if ((rv = decode_at(rd, off, &r, &used, &res)) != SR_OK)
+			return rv;
+		if (res != TXLOG_OK)
+			return errorf(rd->errbuf, rd->errlen, SR_EIO,
+			    "%s: record at offset %" PRIu64 " changed during "
+			    "the scan", rd->path, off);
+		if (r.state != TXLOG_MARK && (rv = fn(arg, &r, off)) != 0)
+			return rv;
 		off += used;
-		rec->bytes_kept = off;
 	}
 	return SR_OK;
 }
@@ -411,14 +508,40 @@ sync_parent(const char *path, char *errbuf, size_t errlen)
 	return rv;
 }
 
-/* Writes a fresh file header over an empty or torn-at-creation file. */
+/* A random salt for a new file (see txlog_codec.h for what it is for). */
 static int
-init_header(int fd, const char *path, char *errbuf, size_t errlen)
+new_salt(uint64_t *salt, const char *path, char *errbuf, size_t errlen)
+{
+	uint8_t b[8];
+	size_t done = 0;
+
+	while (done < sizeof(b)) {
+		ssize_t n = getrandom(b + done, sizeof(b) - done, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return errorf(errbuf, errlen, SR_EIO,
+			    "%s: getrandom: %s", path,
+			    n < 0 ? strerror(errno) : "no bytes");
+		done += (size_t) n;
+	}
+	memcpy(salt, b, sizeof(*salt));
+	return SR_OK;
+}
+
+/* Writes a fresh file header over an empty or torn-at-creation file and
+ * syncs it and its directory entry. */
+static int
+init_header(int fd, const char *path, uint64_t *salt, char *errbuf,
+    size_t errlen)
 {
 	uint8_t hdr[TXLOG_FILE_HDR];
 	size_t done = 0;
 
-	txlog_file_header(hdr);
+	int rv = new_salt(salt, path, errbuf, errlen);
+	if (rv != SR_OK)
+		return rv;
+	txlog_file_header(hdr, *salt);
 	if (ftruncate(fd, 0) != 0)
 		return errorf(errbuf, errlen, SR_EIO, "%s: ftruncate: %s", path,
 		    strerror(errno));
@@ -437,23 +560,11 @@ init_header(int fd, const char *path, char *errbuf, size_t errlen)
 	return sync_parent(path, errbuf, errlen);
 }
 
-/* Cuts a torn tail: the file ends after its last whole record. */
+/* Recovers the file open on fd: header written if missing, the tail after
+ * the last commit marker cut. */
 static int
-cut_tail(int fd, const char *path, uint64_t keep, char *errbuf, size_t errlen)
-{
-	if (ftruncate(fd, (off_t) keep) != 0)
-		return errorf(errbuf, errlen, SR_EIO, "%s: ftruncate: %s", path,
-		    strerror(errno));
-	if (fsync(fd) != 0)
-		return errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", path,
-		    strerror(errno));
-	return SR_OK;
-}
-
-/* Recovers the file open on fd: header written if missing, torn tail cut. */
-static int
-recover(int fd, const char *path, sr_txlog_recovery *rec, char *errbuf,
-    size_t errlen)
+recover(int fd, const char *path, sr_txlog_recovery *rec, uint64_t *salt,
+    char *errbuf, size_t errlen)
 {
 	struct stat st;
 	struct reader rd;
@@ -465,15 +576,22 @@ recover(int fd, const char *path, sr_txlog_recovery *rec, char *errbuf,
 	if (rv != SR_OK)
 		return rv;
 	rv = walk(&rd, NULL, NULL, rec);
+	*salt = rd.salt;
 	free(rd.buf);
 	if (rv != SR_OK)
 		return rv;
 	if (rec->bytes_kept < TXLOG_FILE_HDR) {
 		rec->bytes_kept = TXLOG_FILE_HDR;
-		return init_header(fd, path, errbuf, errlen);
+		return init_header(fd, path, salt, errbuf, errlen);
 	}
-	if (rec->bytes_cut > 0)
-		return cut_tail(fd, path, rec->bytes_kept, errbuf, errlen);
+	if (rec->bytes_cut == 0)
+		return SR_OK;
+	if (ftruncate(fd, (off_t) rec->bytes_kept) != 0)
+		return errorf(errbuf, errlen, SR_EIO, "%s: ftruncate: %s", path,
+		    strerror(errno));
+	if (fsync(fd) != 0)
+		return errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", path,
+		    strerror(errno));
 	return SR_OK;
 }
 
@@ -504,7 +622,8 @@ sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
 		    e == EWOULDBLOCK ? "held open by another txlog handle"
 				     : strerror(e));
 	}
-	int rv = recover(fd, path, &r, errbuf, errlen);
+	uint64_t salt = 0;
+	int rv = recover(fd, path, &r, &salt, errbuf, errlen);
 	if (rv != SR_OK) {
 		close(fd);
 		return rv;
@@ -529,7 +648,9 @@ sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
 		return errorf(errbuf, errlen, SR_ENOMEM, "%s: condvar", path);
 	}
 	log->fd = fd;
+	log->salt = salt;
 	log->end = r.bytes_kept;
+	log->last_lsn = r.bytes_kept;
 	log->durable = r.bytes_kept;
 	log->last_txid = r.last_txid;
 	if (rec != NULL)
@@ -581,12 +702,18 @@ sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn)
 
 	pthread_mutex_lock(&log->mu);
 	int rv = log->err;
+	/* Room for the commit marker too, so that flush never allocates. */
 	if (rv == SR_OK)
-		rv = reserve(&log->cur, size);
+		rv = reserve(&log->cur, size + TXLOG_MARK_SIZE);
 	if (rv == SR_OK) {
+		/* The record goes into the batch cur will become: it starts
+		 * where cur starts. */
+		txlog_seal(enc, log->salt, log->end - log->cur.len, log->end);
 		memcpy(log->cur.p + log->cur.len, enc, size);
 		log->cur.len += size;
+		log->nrec++;
 		log->end += size;
+		log->last_lsn = log->end;
 		if (lsn != NULL)
 			*lsn = log->end;
 		if (r->txid > log->last_txid)
@@ -637,13 +764,21 @@ sync_data(int fd, const struct txlog_hooks *h)
 }
 
 /*
- * Writes and syncs everything buffered, as the one flusher. Called with mu
- * held, no flush under way and cur not empty; drops mu for the I/O, so that
- * appends go on into the spare buffer, and returns with it held.
+ * Writes and syncs everything buffered, as the one flusher, closed by a
+ * commit marker: one batch. Called with mu held, no flush under way and cur
+ * not empty; drops mu for the I/O, so that appends go on into the spare
+ * buffer, and returns with it held.
  */
 static void
 flush(sr_txlog *log)
 {
+	uint8_t *mark = log->cur.p + log->cur.len; /* reserved by append */
+	txlog_encode_mark(mark, log->nrec);
+	txlog_seal(mark, log->salt, log->end - log->cur.len, log->end);
+	log->cur.len += TXLOG_MARK_SIZE;
+	log->end += TXLOG_MARK_SIZE;
+	log->nrec = 0;
+
 	struct buf b = log->cur;
 	uint64_t upto = log->end;
 	uint64_t from = upto - b.len;
@@ -689,6 +824,12 @@ sr_txlog_wait(sr_txlog *log, uint64_t lsn)
 		return SR_EINVAL;
 	pthread_mutex_lock(&log->mu);
 	for (;;) {
+		/* First, since a commit marker can put the durable offset
+		 * past the last record. */
+		if (lsn > log->last_lsn) {
+			rv = SR_EINVAL;
+			break;
+		}
 		/* Checked before the poison: a record synced before a later
 		 * failure is durable, and saying so is no false success. */
 		if (lsn <= log->durable) {
@@ -697,10 +838,6 @@ sr_txlog_wait(sr_txlog *log, uint64_t lsn)
 		}
 		if (log->err != SR_OK) {
 			rv = log->err;
-			break;
-		}
-		if (lsn > log->end) {
-			rv = SR_EINVAL;
 			break;
 		}
 		if (log->flushing)

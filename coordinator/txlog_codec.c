@@ -69,24 +69,40 @@ state_valid(int s)
 }
 
 void
-txlog_file_header(uint8_t out[TXLOG_FILE_HDR])
+txlog_file_header(uint8_t out[TXLOG_FILE_HDR], uint64_t salt)
 {
 	memcpy(out, TXLOG_MAGIC, 8);
 	put32(out + 8, TXLOG_FORMAT_VERSION);
+	put64(out + 12, salt);
+	put32(out + 20, crc(out, 20));
 }
 
 int
-txlog_file_check(const uint8_t *buf, size_t len)
+txlog_file_check(const uint8_t *buf, size_t len, uint64_t *salt,
+    uint32_t *version)
 {
-	uint8_t want[TXLOG_FILE_HDR];
+	uint8_t want[12];
 
-	txlog_file_header(want);
-	if (len < TXLOG_FILE_HDR)
-		return len == 0 || memcmp(buf, want, len) == 0 ? TXLOG_TRUNCATED
-							       : TXLOG_CORRUPT;
-	if (memcmp(buf, TXLOG_MAGIC, 8) != 0)
+	*salt = 0;
+	*version = 0;
+	/* Magic and version are all a prefix can be compared with: the salt
+	 * is random and the checksum covers it. */
+	memcpy(want, TXLOG_MAGIC, 8);
+	put32(want + 8, TXLOG_FORMAT_VERSION);
+	size_t n = len < 12 ? len : 12;
+	if (memcmp(buf, want, n < 8 ? n : 8) != 0)
 		return TXLOG_CORRUPT;
-	return get32(buf + 8) == TXLOG_FORMAT_VERSION ? TXLOG_OK : TXLOG_BADVERSION;
+	if (n > 8 && memcmp(buf + 8, want + 8, n - 8) != 0) {
+		if (n == 12)
+			*version = get32(buf + 8);
+		return TXLOG_BADVERSION;
+	}
+	if (len < TXLOG_FILE_HDR)
+		return TXLOG_TRUNCATED;
+	if (get32(buf + 20) != crc(buf, 20))
+		return TXLOG_CORRUPT;
+	*salt = get64(buf + 12);
+	return TXLOG_OK;
 }
 
 size_t
@@ -138,9 +154,41 @@ txlog_encode(const struct txlog_rec *r, uint8_t *buf, size_t len, size_t *used)
 	size_t body = size - TXLOG_REC_HDR;
 	put32(buf, (uint32_t) body);
 	put32(buf + 4, crc(b, body));
-	put32(buf + 8, crc(buf, 8));
+	memset(buf + 8, 0, TXLOG_REC_HDR - 8); /* txlog_seal fills these */
 	*used = size;
 	return TXLOG_OK;
+}
+
+void
+txlog_encode_mark(uint8_t out[TXLOG_MARK_SIZE], uint64_t nrecords)
+{
+	uint8_t *b = out + TXLOG_REC_HDR;
+
+	memset(out, 0, TXLOG_MARK_SIZE);
+	put64(b, nrecords);
+	b[8] = TXLOG_MARK;
+	put32(out, TXLOG_MARK_SIZE - TXLOG_REC_HDR);
+	put32(out + 4, crc(b, TXLOG_MARK_SIZE - TXLOG_REC_HDR));
+}
+
+/* The header checksum of the record header h at file offset off: it binds
+ * the record to its place and to its file. */
+static uint32_t
+head_crc(const uint8_t *h, uint64_t salt, uint64_t off)
+{
+	uint8_t place[16];
+
+	put64(place, salt);
+	put64(place + 8, off);
+	uLong c = crc32(0L, place, sizeof(place));
+	return (uint32_t) crc32(c, h, 16);
+}
+
+void
+txlog_seal(uint8_t *rec, uint64_t salt, uint64_t batch, uint64_t off)
+{
+	put64(rec + 8, batch);
+	put32(rec + 16, head_crc(rec, salt, off));
 }
 
 static int
@@ -150,10 +198,34 @@ corrupt(struct txlog_rec *out, const char *why)
 	return TXLOG_CORRUPT;
 }
 
+/* Checks the fields of a commit marker's body (whose checksum matched). */
+static int
+parse_mark(const uint8_t *b, size_t n, uint64_t at, struct txlog_rec *out)
+{
+	static const uint8_t zeros[7];
+
+	if (n != TXLOG_MARK_SIZE - TXLOG_REC_HDR)
+		return corrupt(out, "commit marker of the wrong length");
+	if (memcmp(b + 9, zeros, sizeof(zeros)) != 0)
+		return corrupt(out, "reserved bytes of a commit marker not 0");
+	out->state = TXLOG_MARK;
+	out->nrecords = get64(b);
+	if (out->nrecords == 0)
+		return corrupt(out, "commit marker of an empty batch");
+	if (out->batch >= at)
+		return corrupt(out,
+		    "commit marker closing no record before it");
+	return TXLOG_OK;
+}
+
 /* Checks the fields of a body whose checksum matched. */
 static int
-parse_body(const uint8_t *b, size_t n, struct txlog_rec *out)
+parse_body(const uint8_t *b, size_t n, uint64_t at, struct txlog_rec *out)
 {
+	if (b[8] == TXLOG_MARK)
+		return parse_mark(b, n, at, out);
+	if (out->batch > at)
+		return corrupt(out, "batch starts after the record");
 	out->txid = get64(b);
 	out->state = b[8];
 	out->nparticipants = get16(b + 10);
@@ -195,8 +267,8 @@ parse_body(const uint8_t *b, size_t n, struct txlog_rec *out)
 }
 
 int
-txlog_decode(const uint8_t *buf, size_t len, struct txlog_rec *out,
-    size_t *used)
+txlog_decode(const uint8_t *buf, size_t len, uint64_t salt, uint64_t off,
+    struct txlog_rec *out, size_t *used)
 {
 	memset(out, 0, sizeof(*out));
 	*used = 0;
@@ -204,8 +276,9 @@ txlog_decode(const uint8_t *buf, size_t len, struct txlog_rec *out,
 		*used = TXLOG_REC_HDR;
 		return TXLOG_TRUNCATED;
 	}
-	if (get32(buf + 8) != crc(buf, 8))
-		return corrupt(out, "header checksum mismatch");
+	if (get32(buf + 16) != head_crc(buf, salt, off))
+		return corrupt(out,
+		    "header checksum mismatch (or not at its place)");
 	size_t body = get32(buf);
 	if (body < TXLOG_BODY_MIN || body > TXLOG_MAX_BODY)
 		return corrupt(out, "impossible body length");
@@ -216,7 +289,8 @@ txlog_decode(const uint8_t *buf, size_t len, struct txlog_rec *out,
 	const uint8_t *b = buf + TXLOG_REC_HDR;
 	if (get32(buf + 4) != crc(b, body))
 		return corrupt(out, "body checksum mismatch");
-	int rv = parse_body(b, body, out);
+	out->batch = get64(buf + 8);
+	int rv = parse_body(b, body, off, out);
 	if (rv != TXLOG_OK) {
 		/* Leave no half-filled record behind for a careless caller. */
 		const char *why = out->why;

@@ -6,11 +6,15 @@
  * framed with its length and CRCs, made durable by group commit (one
  * fdatasync covers every record appended while the previous one ran).
  *
- * On open the log recovers up to its last whole record. An incomplete or
- * checksum-failing record at the very end of the file is a torn write from a
- * crash: it is cut and reported. A bad record followed by a good one is not a
- * torn write but damage, and the log refuses to open rather than lose the
- * records after it.
+ * Each group commit writes its records and a commit marker with one write
+ * and one fdatasync. On open the log keeps every batch up to the last one
+ * closed by its marker. What follows the last marker was never acknowledged
+ * (a torn record, whole records of a batch whose sync never finished, a
+ * batch with pages missing): it is cut and reported. A bad record in a
+ * batch that was synced (one followed by records of a later batch: a batch
+ * is written only after the one before it was synced) is damage, and the
+ * log refuses to open rather than lose the records after it. docs/txlog.md
+ * has the format and the details.
  *
  * Thread safety: append, wait, write and last_txid may be called from any
  * thread; sr_txlog_close must not race with other calls on the same handle.
@@ -57,9 +61,10 @@ typedef struct sr_txrecord {
 
 /* What recovery (or a scan) found in the file. */
 typedef struct sr_txlog_recovery {
-	uint64_t records;    /* whole records kept */
-	uint64_t bytes_kept; /* file size up to the end of the last whole record */
-	uint64_t bytes_cut;  /* torn tail after it: cut by open, only reported by scan */
+	uint64_t records;    /* records kept: those of batches closed by a marker */
+	uint64_t bytes_kept; /* file size up to the end of the last commit marker */
+	uint64_t bytes_cut;  /* the never-acknowledged tail after it: cut by
+	                        open, only reported by scan */
 	uint64_t last_txid;  /* highest txid in the log; 0 when it is empty */
 } sr_txlog_recovery;
 
@@ -70,16 +75,17 @@ typedef struct sr_txlog sr_txlog;
 /*
  * Opens the log at path for appending, creating it if missing (the new file
  * and its directory entry are fsynced before open returns). Recovery keeps
- * every whole record; a torn tail (an incomplete last record, or a last
- * record whose checksum fails and after which no valid record follows) is
- * cut with ftruncate + fsync and counted in rec->bytes_cut. rec may be NULL.
+ * every batch closed by its commit marker; the tail after the last one
+ * (never acknowledged) is cut with ftruncate + fsync and counted in
+ * rec->bytes_cut. rec may be NULL.
  * On success *out is a handle the caller owns and frees with sr_txlog_close.
  * On failure errbuf (if given) receives a message naming the file and, for
  * damage, the offset. Errors: SR_EINVAL (NULL path or out), SR_ENOMEM,
- * SR_EIO: the file cannot be opened or synced, is not a txlog (wrong magic
- * or version; the file is left untouched), is held open by another handle,
- * or has a bad record followed by a valid one (middle corruption: refused,
- * nothing is cut or skipped; the file is left untouched).
+ * SR_EIO: the file cannot be opened or synced, is not a txlog of this
+ * format (wrong magic, a damaged file header, or another version, the
+ * version 1 of older builds included; the file is left untouched), is held
+ * open by another handle, or has damage in a synced batch (refused, nothing
+ * is cut or skipped; the file is left untouched).
  */
 int sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
     char *errbuf, size_t errlen);
@@ -109,7 +115,7 @@ int sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn);
  * clean, so a retry could "succeed" without the data on disk: PostgreSQL's
  * fsyncgate), and every later append and every wait for a record not
  * durable before the failure returns SR_EIO. Close and reopen: recovery
- * keeps every whole record on disk, which includes every record a wait
+ * keeps every batch closed by its marker, which includes every record a wait
  * acknowledged.
  */
 int sr_txlog_wait(sr_txlog *log, uint64_t lsn);
@@ -137,16 +143,17 @@ void sr_txlog_close(sr_txlog *log);
 typedef int (*sr_txlog_visit)(void *arg, const sr_txrecord *r, uint64_t offset);
 
 /*
- * Calls fn for every whole record of the log at path: in file order, or,
- * when txid_order is non-zero, sorted by txid (stable: records of one txid
- * keep their file order). A torn tail is reported in rec (rec->bytes_cut)
- * but not cut; rec may be NULL. The file may be held open by a writer:
- * records appended after the scan began are not visited, and one being
- * written at that moment may be reported as a torn tail.
- * Errors: SR_EINVAL, SR_ENOMEM, SR_EIO (unreadable, not a txlog, or middle
- * corruption; errbuf names the offset). In file order, records before the
- * corruption have already been visited when SR_EIO is returned (each of them
- * passed its checksum); in txid order none is visited.
+ * Calls fn for every record recovery would keep in the log at path: in file
+ * order, or, when txid_order is non-zero, sorted by txid (stable: records
+ * of one txid keep their file order). The tail recovery would cut is
+ * reported in rec (rec->bytes_cut) but not cut; rec may be NULL. The file
+ * may be held open by a writer: records appended after the scan began are
+ * not visited, and a batch being written at that moment may be reported as
+ * a tail to cut.
+ * Errors: SR_EINVAL, SR_ENOMEM, SR_EIO (unreadable, not a txlog of this
+ * format, or damage in a synced batch; errbuf names the offset). The whole
+ * file is checked before the first visit, so a log that fails has no record
+ * visited, in either order.
  */
 int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
     void *arg, sr_txlog_recovery *rec, char *errbuf, size_t errlen);
@@ -155,7 +162,7 @@ int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
  * Stores in *txids (malloc'd, the caller frees it; NULL when *n is 0) the
  * in-doubt transactions of the log at path, ascending: those whose last
  * PREPARE, COMMIT or ABORT record is a PREPARE (a BEGIN after a PREPARE
- * does not resolve it). A torn tail is ignored, as recovery would cut it.
+ * does not resolve it). The tail recovery would cut is ignored.
  * Errors as sr_txlog_scan.
  */
 int sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n,

@@ -572,6 +572,19 @@ reencode(const uint8_t *data, const struct txlog_rec *r, size_t used,
 		ret = failf(why, whylen, "txlog: out of memory");
 		goto out;
 	}
+	if (r->state == TXLOG_MARK) {
+		if (used != TXLOG_MARK_SIZE) {
+			ret = failf(why, whylen,
+			    "txlog: a commit marker of %zu bytes", used);
+			goto out;
+		}
+		txlog_encode_mark(buf, r->nrecords);
+		txlog_seal(buf, FUZZ_TXLOG_SALT, r->batch, TXLOG_FILE_HDR);
+		if (memcmp(buf, data, used) != 0)
+			ret = failf(why, whylen, "txlog: a decoded commit "
+			    "marker re-encodes to different bytes");
+		goto out;
+	}
 	const uint8_t *cur = r->names;
 	char *dst = names;
 	for (size_t i = 0; i < r->nparticipants; i++) {
@@ -598,6 +611,8 @@ reencode(const uint8_t *data, const struct txlog_rec *r, size_t used,
 	};
 	size_t size = txlog_record_size(&enc), wrote = 0;
 	int res = txlog_encode(&enc, buf, used, &wrote);
+	if (res == TXLOG_OK)
+		txlog_seal(buf, FUZZ_TXLOG_SALT, r->batch, TXLOG_FILE_HDR);
 	if (size != used || res != TXLOG_OK || wrote != used)
 		ret = failf(why, whylen,
 		    "txlog: a decoded record of %zu bytes re-encodes to %zu (%d)",
@@ -622,7 +637,8 @@ decode_prefix(const uint8_t *data, size_t n, size_t *used)
 	if (copy == NULL)
 		return -1;
 	memcpy(copy, data, n);
-	int res = txlog_decode(copy, n, &r, used);
+	int res = txlog_decode(copy, n, FUZZ_TXLOG_SALT, TXLOG_FILE_HDR, &r,
+	    used);
 	free(copy);
 	return res;
 }
@@ -632,16 +648,22 @@ check_decode(const uint8_t *data, size_t len, char *why, size_t whylen)
 {
 	struct txlog_rec r;
 	size_t used = 0;
-	int res = txlog_decode(data, len, &r, &used);
+	int res = txlog_decode(data, len, FUZZ_TXLOG_SALT, TXLOG_FILE_HDR, &r,
+	    &used);
 
 	switch (res) {
 	case TXLOG_OK: {
 		if (used < TXLOG_REC_HDR + TXLOG_BODY_MIN || used > len)
 			return failf(why, whylen, "txlog: OK with used %zu of %zu", used,
 			    len);
-		if (r.txid == 0 || r.state < SR_TX_BEGIN || r.state > SR_TX_ABORT ||
+		bool mark_bad = r.txid != 0 || r.nparticipants != 0 ||
+		    r.payload_len != 0 || r.nrecords == 0 ||
+		    r.batch >= TXLOG_FILE_HDR;
+		bool rec_bad = r.txid == 0 || r.state < SR_TX_BEGIN ||
+		    r.state > SR_TX_ABORT ||
 		    r.nparticipants > TXLOG_MAX_PARTICIPANTS ||
-		    r.payload_len > TXLOG_MAX_PAYLOAD)
+		    r.payload_len > TXLOG_MAX_PAYLOAD || r.batch > TXLOG_FILE_HDR;
+		if (r.state == TXLOG_MARK ? mark_bad : rec_bad)
 			return failf(why, whylen, "txlog: decoded a record breaking a limit");
 		if (reencode(data, &r, used, why, whylen) != 0)
 			return -1;
@@ -961,7 +983,7 @@ fuzz_check_txlog(const uint8_t *data, size_t len, char *why, size_t whylen)
 	if (check_decode(data, len, why, whylen) != 0)
 		return -1;
 	tmp_path(path, sizeof(path), "txlog");
-	txlog_file_header(head);
+	txlog_file_header(head, FUZZ_TXLOG_SALT);
 	if (check_file(path, head, sizeof(head), data, len, why, whylen) != 0)
 		return -1;
 	return check_file(path, NULL, 0, data, len, why, whylen);

@@ -40,9 +40,17 @@ int fuzz_check_envelope(const uint8_t *data, size_t len, char *why,
     size_t whylen);
 
 /*
- * The 2PC log reader: txlog_decode() on data (a decoded record re-encodes to
- * the same bytes, every shorter prefix is TRUNCATED asking for more), then
- * data written as a log file after a valid file header and read by
+ * The salt of the file header the txlog checks put before data, and under
+ * which they decode data as a record at offset TXLOG_FILE_HDR: the first
+ * record of a log, where the seeds (tests/fuzz/gen_seeds.c) put theirs.
+ */
+#define FUZZ_TXLOG_SALT UINT64_C(0x746c61737a7a7566) /* "fuzzsalt" */
+
+/*
+ * The 2PC log reader: txlog_decode() on data (a decoded record or commit
+ * marker re-encodes and seals to the same bytes, every shorter prefix is
+ * TRUNCATED asking for more), then data written as a log file after a
+ * valid file header and read by
  * sr_txlog_scan() (file and txid order), sr_txlog_in_doubt() and recovery in
  * sr_txlog_open() (bytes kept plus bytes cut never exceed the file; recovery
  * agrees with the scan; the recovered file scans clean and takes an append).

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fuzz_checks.h"
 #include "txlog_codec.h"
 #include "wire.h"
 
@@ -182,9 +183,28 @@ envelope(void)
 
 /* ---- txlog ---- */
 
-static size_t
-rec(uint8_t *out, size_t cap, uint64_t txid, int state, size_t np,
-    const char *const *parts, const char *payload)
+/*
+ * A log being built in memory, as the log writes it: records sealed for
+ * their place (file offset TXLOG_FILE_HDR + n, since the checks put a file
+ * header before the data) under the checks' salt, and a commit marker
+ * closing each batch. The seeds are the data after the header.
+ */
+struct seedlog {
+	uint8_t buf[4096];
+	size_t n;     /* bytes in buf */
+	size_t batch; /* where the open batch starts, in buf */
+	uint64_t nrec;
+};
+
+static uint64_t
+place(size_t n)
+{
+	return TXLOG_FILE_HDR + (uint64_t) n;
+}
+
+static void
+rec_bytes(struct seedlog *l, uint64_t txid, int state, size_t np,
+    const char *const *parts, const void *payload, size_t plen)
 {
 	struct txlog_rec r = {
 		.txid = txid,
@@ -192,65 +212,123 @@ rec(uint8_t *out, size_t cap, uint64_t txid, int state, size_t np,
 		.nparticipants = np,
 		.participants = parts,
 		.payload = payload,
-		.payload_len = payload != NULL ? strlen(payload) : 0,
+		.payload_len = plen,
 	};
 	size_t used;
-	if (txlog_encode(&r, out, cap, &used) != TXLOG_OK) {
+	if (txlog_encode(&r, l->buf + l->n, sizeof(l->buf) - l->n, &used) !=
+	    TXLOG_OK) {
 		fprintf(stderr, "txlog seed does not encode\n");
 		exit(1);
 	}
-	return used;
+	txlog_seal(l->buf + l->n, FUZZ_TXLOG_SALT, place(l->batch), place(l->n));
+	l->n += used;
+	l->nrec++;
+}
+
+static void
+rec(struct seedlog *l, uint64_t txid, int state, size_t np,
+    const char *const *parts, const char *payload)
+{
+	rec_bytes(l, txid, state, np, parts, payload,
+	    payload != NULL ? strlen(payload) : 0);
+}
+
+/* Closes the open batch with its commit marker, as a flush does. */
+static void
+mark(struct seedlog *l)
+{
+	if (sizeof(l->buf) - l->n < TXLOG_MARK_SIZE || l->nrec == 0) {
+		fprintf(stderr, "txlog seed: no room for a marker\n");
+		exit(1);
+	}
+	txlog_encode_mark(l->buf + l->n, l->nrec);
+	txlog_seal(l->buf + l->n, FUZZ_TXLOG_SALT, place(l->batch), place(l->n));
+	l->n += TXLOG_MARK_SIZE;
+	l->batch = l->n;
+	l->nrec = 0;
 }
 
 static void
 txlog(void)
 {
 	static const char *const parts[] = {"node-a", "node-b", "tcp://10.0.0.3:5432"};
-	uint8_t buf[4096];
-	size_t n = 0;
+	static struct seedlog l;
 
-	n = rec(buf, sizeof(buf), 1, SR_TX_BEGIN, 0, NULL, NULL);
-	put("txlog", "begin", buf, n);
-	n = rec(buf, sizeof(buf), 0x0123456789abcdefULL, SR_TX_PREPARE, 3, parts,
+	/* Single records, each the first of a log, with and without its
+	 * marker. */
+	l = (struct seedlog){.n = 0};
+	rec(&l, 1, SR_TX_BEGIN, 0, NULL, NULL);
+	put("txlog", "begin", l.buf, l.n);
+	mark(&l);
+	put("txlog", "begin_marked", l.buf, l.n);
+	l = (struct seedlog){.n = 0};
+	rec(&l, 0x0123456789abcdefULL, SR_TX_PREPARE, 3, parts,
 	    "INSERT INTO notes VALUES (1)");
-	put("txlog", "prepare_3_participants", buf, n);
-	n = rec(buf, sizeof(buf), 2, SR_TX_COMMIT, 1, parts, NULL);
-	put("txlog", "commit", buf, n);
-	n = rec(buf, sizeof(buf), UINT64_MAX, SR_TX_ABORT, 2, parts, "why");
-	put("txlog", "abort_max_txid", buf, n);
+	put("txlog", "prepare_3_participants", l.buf, l.n);
+	l = (struct seedlog){.n = 0};
+	rec(&l, 2, SR_TX_COMMIT, 1, parts, NULL);
+	put("txlog", "commit", l.buf, l.n);
+	l = (struct seedlog){.n = 0};
+	rec(&l, UINT64_MAX, SR_TX_ABORT, 2, parts, "why");
+	put("txlog", "abort_max_txid", l.buf, l.n);
 
-	/* A whole history: tx 5 commits, tx 6 is left in doubt, tx 7
-	 * aborts. */
-	n = 0;
-	n += rec(buf + n, sizeof(buf) - n, 5, SR_TX_BEGIN, 2, parts, NULL);
-	n += rec(buf + n, sizeof(buf) - n, 5, SR_TX_PREPARE, 2, parts, "p");
-	n += rec(buf + n, sizeof(buf) - n, 6, SR_TX_BEGIN, 1, parts, NULL);
-	n += rec(buf + n, sizeof(buf) - n, 5, SR_TX_COMMIT, 2, parts, NULL);
-	n += rec(buf + n, sizeof(buf) - n, 6, SR_TX_PREPARE, 1, parts, "q");
-	n += rec(buf + n, sizeof(buf) - n, 7, SR_TX_PREPARE, 0, NULL, NULL);
-	n += rec(buf + n, sizeof(buf) - n, 7, SR_TX_ABORT, 0, NULL, NULL);
-	put("txlog", "history", buf, n);
+	/* A whole history in three batches: tx 5 commits, tx 6 is left in
+	 * doubt, tx 7 aborts. */
+	l = (struct seedlog){.n = 0};
+	rec(&l, 5, SR_TX_BEGIN, 2, parts, NULL);
+	rec(&l, 5, SR_TX_PREPARE, 2, parts, "p");
+	rec(&l, 6, SR_TX_BEGIN, 1, parts, NULL);
+	mark(&l);
+	rec(&l, 5, SR_TX_COMMIT, 2, parts, NULL);
+	rec(&l, 6, SR_TX_PREPARE, 1, parts, "q");
+	mark(&l);
+	rec(&l, 7, SR_TX_PREPARE, 0, NULL, NULL);
+	rec(&l, 7, SR_TX_ABORT, 0, NULL, NULL);
+	mark(&l);
+	put("txlog", "history", l.buf, l.n);
 
-	/* A torn tail: the last record lost its end in a crash. */
-	size_t whole = n;
-	n += rec(buf + n, sizeof(buf) - n, 8, SR_TX_BEGIN, 1, parts, "torn");
-	put("txlog", "torn_tail", buf, whole + (n - whole) / 2);
+	/* A torn tail: the last batch lost its end in a crash. */
+	size_t whole = l.n;
+	rec(&l, 8, SR_TX_BEGIN, 1, parts, "torn");
+	mark(&l);
+	put("txlog", "torn_tail", l.buf, whole + (l.n - whole) / 2);
+	/* An unfinished batch: whole records, no marker. */
+	put("txlog", "unmarked_tail", l.buf, l.n - TXLOG_MARK_SIZE);
 
-	/* Middle damage: one flipped bit in a record with another after it. */
-	n = 0;
-	n += rec(buf + n, sizeof(buf) - n, 9, SR_TX_BEGIN, 0, NULL, NULL);
-	size_t mid = n;
-	n += rec(buf + n, sizeof(buf) - n, 9, SR_TX_PREPARE, 1, parts, "x");
-	n += rec(buf + n, sizeof(buf) - n, 9, SR_TX_COMMIT, 0, NULL, NULL);
-	buf[mid + TXLOG_REC_HDR + 3] ^= 0x10;
-	put("txlog", "middle_damage", buf, n);
+	/* A record whose payload holds a copy of the records before it,
+	 * torn inside its payload: the copies are not records where they
+	 * lie, so this is a torn tail, not damage. */
+	l = (struct seedlog){.n = 0};
+	rec(&l, 11, SR_TX_BEGIN, 0, NULL, NULL);
+	mark(&l);
+	uint8_t copy[256];
+	size_t clen = l.n < sizeof(copy) - 16 ? l.n : sizeof(copy) - 16;
+	memcpy(copy, l.buf, clen);
+	memset(copy + clen, 'z', 16); /* where the tear lands */
+	rec_bytes(&l, 12, SR_TX_PREPARE, 1, parts, copy, clen + 16);
+	put("txlog", "torn_payload_copy", l.buf, l.n - 8);
+
+	/* Damage in a synced batch: one flipped bit in a record of the first
+	 * batch, with a second batch after it. */
+	l = (struct seedlog){.n = 0};
+	rec(&l, 9, SR_TX_BEGIN, 0, NULL, NULL);
+	size_t mid = l.n;
+	rec(&l, 9, SR_TX_PREPARE, 1, parts, "x");
+	mark(&l);
+	rec(&l, 9, SR_TX_COMMIT, 0, NULL, NULL);
+	mark(&l);
+	l.buf[mid + TXLOG_REC_HDR + 3] ^= 0x10;
+	put("txlog", "middle_damage", l.buf, l.n);
 
 	/* A whole file, header included: the headerless scan reads it. */
-	txlog_file_header(buf);
-	n = TXLOG_FILE_HDR;
-	n += rec(buf + n, sizeof(buf) - n, 10, SR_TX_PREPARE, 1, parts, NULL);
-	put("txlog", "file_with_header", buf, n);
-	put("txlog", "header_prefix", buf, 5);
+	l = (struct seedlog){.n = 0};
+	rec(&l, 10, SR_TX_PREPARE, 1, parts, NULL);
+	mark(&l);
+	uint8_t file[4096];
+	txlog_file_header(file, FUZZ_TXLOG_SALT);
+	memcpy(file + TXLOG_FILE_HDR, l.buf, l.n);
+	put("txlog", "file_with_header", file, TXLOG_FILE_HDR + l.n);
+	put("txlog", "header_prefix", file, 5);
 }
 
 /* ---- config ---- */

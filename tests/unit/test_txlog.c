@@ -222,19 +222,44 @@ to_codec(const sr_txrecord *r)
 	    .payload = r->payload, .payload_len = r->payload_len};
 }
 
-/* Recomputes both checksums after a test edited a record's body, so that
- * the decoder's field checks (not the CRCs) are what it meets. */
+/* The salt and the place the codec tests put their records at: the first
+ * record of a file, the first of its batch. */
+#define SALT UINT64_C(0x0123456789abcdef)
+#define OFF ((uint64_t) TXLOG_FILE_HDR)
+
 static void
-reseal(uint8_t *rec)
+le64(uint8_t *p, uint64_t v)
 {
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t) (v >> (8 * i));
+}
+
+/* Recomputes both checksums after a test edited a record's body, so that
+ * the decoder's field checks (not the CRCs) are what it meets. Written out
+ * from the format in txlog_codec.h rather than through txlog_seal, so that
+ * the test pins the format: head_crc covers salt, offset, then header bytes
+ * 0..15. */
+static void
+reseal_at(uint8_t *rec, uint64_t salt, uint64_t off)
+{
+	uint8_t place[16];
 	uint32_t body = (uint32_t) rec[0] | (uint32_t) rec[1] << 8 |
 	    (uint32_t) rec[2] << 16 | (uint32_t) rec[3] << 24;
 	uint32_t c = (uint32_t) crc32(0L, rec + TXLOG_REC_HDR, body);
 	for (int i = 0; i < 4; i++)
 		rec[4 + i] = (uint8_t) (c >> (8 * i));
-	c = (uint32_t) crc32(0L, rec, 8);
+	le64(place, salt);
+	le64(place + 8, off);
+	uLong h = crc32(0L, place, sizeof place);
+	c = (uint32_t) crc32(h, rec, 16);
 	for (int i = 0; i < 4; i++)
-		rec[8 + i] = (uint8_t) (c >> (8 * i));
+		rec[16 + i] = (uint8_t) (c >> (8 * i));
+}
+
+static void
+reseal(uint8_t *rec)
+{
+	reseal_at(rec, SALT, OFF);
 }
 
 /* ---- codec ---- */
@@ -251,10 +276,13 @@ roundtrip(const sr_txrecord *r)
 	assert_int_equal(txlog_encode(&in, buf, size - 1, &used), TXLOG_NOSPACE);
 	assert_int_equal(txlog_encode(&in, buf, size, &used), TXLOG_OK);
 	assert_int_equal(used, size);
+	txlog_seal(buf, SALT, OFF, OFF);
 	/* Trailing bytes after the record are not part of it. */
 	memset(buf + size, 0xAB, 7);
-	assert_int_equal(txlog_decode(buf, size + 7, &out, &used), TXLOG_OK);
+	assert_int_equal(txlog_decode(buf, size + 7, SALT, OFF, &out, &used),
+	    TXLOG_OK);
 	assert_int_equal(used, size);
+	assert_int_equal(out.batch, OFF);
 	assert_int_equal(out.txid, r->txid);
 	assert_int_equal(out.state, (int) r->state);
 	assert_null(out.participants);
@@ -269,6 +297,11 @@ roundtrip(const sr_txrecord *r)
 	assert_int_equal(out.payload_len, r->payload_len);
 	if (r->payload_len > 0)
 		assert_memory_equal(out.payload, r->payload, r->payload_len);
+	/* The same bytes anywhere else, or in another file, are no record. */
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF + 1, &out, &used),
+	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, size, SALT ^ 1, OFF, &out, &used),
+	    TXLOG_CORRUPT);
 	free(buf);
 }
 
@@ -337,13 +370,15 @@ test_codec_truncations(void **state)
 	gen(5, &g); /* two participants, a 196-byte payload */
 	struct txlog_rec in = to_codec(&g.r);
 	assert_int_equal(txlog_encode(&in, buf, sizeof buf, &size), TXLOG_OK);
+	txlog_seal(buf, SALT, OFF, OFF);
 	for (size_t n = 0; n < size; n++) {
-		assert_int_equal(txlog_decode(buf, n, &out, &used), TXLOG_TRUNCATED);
+		assert_int_equal(txlog_decode(buf, n, SALT, OFF, &out, &used),
+		    TXLOG_TRUNCATED);
 		assert_true(used > n);
 		assert_true(used <= size);
 		assert_int_equal(used, n < TXLOG_REC_HDR ? TXLOG_REC_HDR : size);
 	}
-	assert_int_equal(txlog_decode(buf, size, &out, &used), TXLOG_OK);
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used), TXLOG_OK);
 }
 
 /*
@@ -368,22 +403,30 @@ test_codec_bit_flips(void **state)
 	struct txlog_rec a = to_codec(&g1.r), b = to_codec(&g2.r);
 	assert_int_equal(txlog_encode(&a, buf, sizeof buf, &s1), TXLOG_OK);
 	assert_int_equal(txlog_encode(&b, buf + s1, sizeof buf - s1, &s2), TXLOG_OK);
+	txlog_seal(buf, SALT, OFF, OFF);
+	txlog_seal(buf + s1, SALT, OFF, OFF + s1);
 	size_t flips = 0;
 	for (size_t bit = 0; bit < s1 * 8; bit++) {
 		buf[bit / 8] ^= (uint8_t) (1u << (bit % 8));
-		int rv = txlog_decode(buf, s1 + s2, &out, &used);
+		int rv = txlog_decode(buf, s1 + s2, SALT, OFF, &out, &used);
 		assert_int_equal(rv, TXLOG_CORRUPT);
 		assert_non_null(out.why);
 		assert_int_equal(used, 0);
 		/* Alone (the record at the end of the data) it is CORRUPT as
 		 * well: no flip looks like a torn tail. */
-		assert_int_equal(txlog_decode(buf, s1, &out, &used), TXLOG_CORRUPT);
+		assert_int_equal(txlog_decode(buf, s1, SALT, OFF, &out, &used),
+		    TXLOG_CORRUPT);
 		buf[bit / 8] ^= (uint8_t) (1u << (bit % 8));
 		flips++;
 	}
 	assert_int_equal(flips, s1 * 8);
-	assert_int_equal(txlog_decode(buf, s1 + s2, &out, &used), TXLOG_OK);
+	assert_int_equal(txlog_decode(buf, s1 + s2, SALT, OFF, &out, &used),
+	    TXLOG_OK);
 	assert_int_equal(out.txid, g1.r.txid);
+	assert_int_equal(txlog_decode(buf + s1, s2, SALT, OFF + s1, &out, &used),
+	    TXLOG_OK);
+	assert_int_equal(out.txid, g2.r.txid);
+	assert_int_equal(out.batch, OFF);
 }
 
 /* Random bytes never decode as a record and never read out of bounds
@@ -401,7 +444,7 @@ test_codec_garbage(void **state)
 		size_t n = (size_t) (rand_r(&seed) % (int) sizeof buf);
 		for (size_t k = 0; k < n; k++)
 			buf[k] = (uint8_t) rand_r(&seed);
-		int rv = txlog_decode(buf, n, &out, &used);
+		int rv = txlog_decode(buf, n, SALT, OFF, &out, &used);
 		assert_true(rv == TXLOG_TRUNCATED || rv == TXLOG_CORRUPT);
 	}
 }
@@ -441,22 +484,86 @@ test_codec_bad_fields(void **state)
 		if (cases[i].at == 11)
 			body[10] = 0x01;
 		reseal(buf);
-		assert_int_equal(txlog_decode(buf, size, &out, &used), TXLOG_CORRUPT);
+		assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used),
+		    TXLOG_CORRUPT);
 		assert_string_equal(out.why, cases[i].why);
 	}
 	/* txid 0 is never issued, so it never decodes either. */
 	memcpy(buf, good, size);
 	memset(body, 0, 8);
 	reseal(buf);
-	assert_int_equal(txlog_decode(buf, size, &out, &used), TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used),
+	    TXLOG_CORRUPT);
 	assert_string_equal(out.why, "txid 0");
 	/* A body length below the minimum, however well sealed. */
 	memcpy(buf, good, size);
 	buf[0] = 15;
 	buf[1] = buf[2] = buf[3] = 0;
 	reseal(buf);
-	assert_int_equal(txlog_decode(buf, size, &out, &used), TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used),
+	    TXLOG_CORRUPT);
 	assert_string_equal(out.why, "impossible body length");
+	/* A record claiming a batch that starts after it. */
+	memcpy(buf, good, size);
+	le64(buf + 8, OFF + 1);
+	reseal(buf);
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used),
+	    TXLOG_CORRUPT);
+	assert_string_equal(out.why, "batch starts after the record");
+}
+
+/* A commit marker round-trips at its place, and well-sealed markers with
+ * impossible fields are CORRUPT. Marker body: count 0..7, 0x80 at 8, zeros
+ * 9..15. */
+static void
+test_codec_marks(void **state)
+{
+	(void) state;
+	uint8_t good[TXLOG_MARK_SIZE], buf[TXLOG_MARK_SIZE];
+	struct txlog_rec out;
+	size_t used;
+	const uint64_t at = OFF + 100;
+
+	txlog_encode_mark(good, 3);
+	txlog_seal(good, SALT, OFF, at);
+	assert_int_equal(txlog_decode(good, sizeof good, SALT, at, &out, &used),
+	    TXLOG_OK);
+	assert_int_equal(used, TXLOG_MARK_SIZE);
+	assert_int_equal(out.state, TXLOG_MARK);
+	assert_int_equal(out.nrecords, 3);
+	assert_int_equal(out.batch, OFF);
+	assert_int_equal(out.txid, 0);
+	assert_int_equal(txlog_decode(good, sizeof good, SALT, at - 1, &out, &used),
+	    TXLOG_CORRUPT);
+	for (size_t n = 0; n < sizeof good; n++)
+		assert_int_equal(txlog_decode(good, n, SALT, at, &out, &used),
+		    TXLOG_TRUNCATED);
+	for (size_t bit = 0; bit < sizeof good * 8; bit++) {
+		memcpy(buf, good, sizeof buf);
+		buf[bit / 8] ^= (uint8_t) (1u << (bit % 8));
+		assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used),
+		    TXLOG_CORRUPT);
+	}
+	uint8_t *body = buf + TXLOG_REC_HDR;
+	memcpy(buf, good, sizeof buf);
+	memset(body, 0, 8);
+	reseal_at(buf, SALT, at);
+	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used),
+	    TXLOG_CORRUPT);
+	assert_string_equal(out.why, "commit marker of an empty batch");
+	memcpy(buf, good, sizeof buf);
+	body[15] = 1;
+	reseal_at(buf, SALT, at);
+	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used),
+	    TXLOG_CORRUPT);
+	assert_string_equal(out.why, "reserved bytes of a commit marker not 0");
+	/* A marker closes at least one record before it. */
+	memcpy(buf, good, sizeof buf);
+	le64(buf + 8, at);
+	reseal_at(buf, SALT, at);
+	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used),
+	    TXLOG_CORRUPT);
+	assert_string_equal(out.why, "commit marker closing no record before it");
 }
 
 static void
@@ -505,19 +612,45 @@ static void
 test_codec_file_header(void **state)
 {
 	(void) state;
-	uint8_t h[TXLOG_FILE_HDR];
+	uint8_t h[TXLOG_FILE_HDR], want[TXLOG_FILE_HDR];
+	uint64_t salt;
+	uint32_t version;
 
-	txlog_file_header(h);
-	assert_memory_equal(h, "SRTXLOG1\x01\x00\x00\x00", TXLOG_FILE_HDR);
-	assert_int_equal(txlog_file_check(h, sizeof h), TXLOG_OK);
+	txlog_file_header(h, SALT);
+	memcpy(want, "SRTXLOG1\x02\x00\x00\x00", 12);
+	le64(want + 12, SALT);
+	uint32_t c = (uint32_t) crc32(0L, want, 20);
+	for (int i = 0; i < 4; i++)
+		want[20 + i] = (uint8_t) (c >> (8 * i));
+	assert_memory_equal(h, want, TXLOG_FILE_HDR);
+	assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version), TXLOG_OK);
+	assert_true(salt == SALT);
 	for (size_t n = 0; n < sizeof h; n++)
-		assert_int_equal(txlog_file_check(h, n), TXLOG_TRUNCATED);
-	assert_int_equal(txlog_file_check((const uint8_t *) "SRX", 3),
-	    TXLOG_CORRUPT);
-	h[8] = 2;
-	assert_int_equal(txlog_file_check(h, sizeof h), TXLOG_BADVERSION);
+		assert_int_equal(txlog_file_check(h, n, &salt, &version),
+		    TXLOG_TRUNCATED);
+	assert_int_equal(txlog_file_check((const uint8_t *) "SRX", 3, &salt,
+	    &version), TXLOG_CORRUPT);
+	/* Every bit of the salt and of the checksum is checked. */
+	for (size_t bit = 12 * 8; bit < sizeof h * 8; bit++) {
+		h[bit / 8] ^= (uint8_t) (1u << (bit % 8));
+		assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version),
+		    TXLOG_CORRUPT);
+		h[bit / 8] ^= (uint8_t) (1u << (bit % 8));
+	}
+	/* The format of older builds, a 12-byte header: its version named. */
+	assert_int_equal(txlog_file_check((const uint8_t *)
+	    "SRTXLOG1\x01\x00\x00\x00", 12, &salt, &version), TXLOG_BADVERSION);
+	assert_int_equal(version, 1);
+	assert_int_equal(txlog_file_check((const uint8_t *) "SRTXLOG1\x01", 9,
+	    &salt, &version), TXLOG_BADVERSION);
+	assert_int_equal(version, 0);
+	h[8] = 3;
+	assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version),
+	    TXLOG_BADVERSION);
+	assert_int_equal(version, 3);
 	h[0] = 's';
-	assert_int_equal(txlog_file_check(h, sizeof h), TXLOG_CORRUPT);
+	assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version),
+	    TXLOG_CORRUPT);
 }
 
 /* ---- the log ---- */
@@ -551,11 +684,12 @@ test_write_reopen_scan(void **state)
 	assert_int_equal(sr_txlog_last_txid(log), 1019);
 	sr_txlog_close(log);
 	sr_txlog_close(NULL);
-	assert_int_equal(file_size(f->log), prev);
+	/* The last batch ends with its commit marker. */
+	assert_int_equal(file_size(f->log), prev + TXLOG_MARK_SIZE);
 
 	assert_int_equal(sr_txlog_open(f->log, &log, &rec, err, sizeof err), SR_OK);
 	assert_int_equal(rec.records, 20);
-	assert_int_equal(rec.bytes_kept, prev);
+	assert_int_equal(rec.bytes_kept, prev + TXLOG_MARK_SIZE);
 	assert_int_equal(rec.bytes_cut, 0);
 	assert_int_equal(rec.last_txid, 1019);
 	assert_int_equal(sr_txlog_last_txid(log), 1019);
@@ -648,9 +782,10 @@ test_torn_tail_every_offset(void **state)
 	free(full);
 }
 
-/* A last record that is whole in length but fails its checksum, and a
- * tail of zeros (what some file systems show after a crash), are torn
- * tails too: nothing valid follows them. */
+/* A last record that is whole in length but fails its checksum, a last
+ * commit marker that fails its checksum, and a tail of zeros (what some
+ * file systems show after a crash), are torn tails too: nothing valid
+ * follows them. */
 static void
 test_torn_tail_bad_crc_and_zeros(void **state)
 {
@@ -664,15 +799,19 @@ test_torn_tail_bad_crc_and_zeros(void **state)
 	write_log(f->log, 5);
 	assert_log_holds(f->log, seq, 5, &e);
 	uint8_t *full = slurp(f->log, &len);
-	full[len - 3] ^= 0x40;
-	spit(f->copy, full, len);
-	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_OK);
-	assert_int_equal(rec.records, 4);
-	assert_int_equal(rec.bytes_cut, len - e.off[4]);
-	sr_txlog_close(log);
-	assert_log_holds(f->copy, seq, 4, NULL);
+	const size_t flip[] = {len - TXLOG_MARK_SIZE - 3, len - 3};
+	for (size_t i = 0; i < 2; i++) {
+		full[flip[i]] ^= 0x40;
+		spit(f->copy, full, len);
+		assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err),
+		    SR_OK);
+		assert_int_equal(rec.records, 4);
+		assert_int_equal(rec.bytes_cut, len - e.off[4]);
+		sr_txlog_close(log);
+		assert_log_holds(f->copy, seq, 4, NULL);
+		full[flip[i]] ^= 0x40;
+	}
 
-	full[len - 3] ^= 0x40;
 	uint8_t *z = calloc(1, len + 4096);
 	assert_non_null(z);
 	memcpy(z, full, len);
@@ -719,8 +858,9 @@ expect_refused(const char *path, uint64_t bad_off)
 	assert_int_equal(sr_txlog_scan(path, 0, count_visit, &n, &rec, err,
 	    sizeof err), SR_EIO);
 	assert_non_null(strstr(err, want));
-	/* In file order the record before the damage was visited. */
-	assert_int_equal(n, 1);
+	/* The whole file is checked before the first visit: no record of a
+	 * refused log is visited, in either order. */
+	assert_int_equal(n, 0);
 	n = 0;
 	assert_int_equal(sr_txlog_scan(path, 1, count_visit, &n, &rec, err,
 	    sizeof err), SR_EIO);
@@ -752,6 +892,158 @@ test_middle_corruption(void **state)
 	free(full);
 }
 
+/*
+ * Regression (issue 8, item 4): the last record's write was cut short, and
+ * its payload holds the bytes of encoded records (here a copy of the
+ * records before it, as an application that logs log excerpts could). The
+ * copies are whole and pass their checksums as bytes; they must not pass
+ * for records where they lie, or the torn tail looks like damage in the
+ * middle and the log refuses to open. Expected: opens, cuts the torn
+ * record, reports it, keeps both acknowledged records intact.
+ */
+static void
+test_torn_tail_payload_holds_records(void **state)
+{
+	struct fixture *f = *state;
+	sr_txlog *log;
+	sr_txlog_recovery rec;
+	struct expect e;
+	char err[256];
+	size_t len;
+	uint64_t lsn;
+
+	write_log(f->log, 2);
+	assert_log_holds(f->log, seq, 2, &e);
+	uint8_t *full = slurp(f->log, &len);
+	const uint64_t acked = len;
+
+	/* Payload: 16 bytes, the two records exactly as on disk, 200 more. */
+	size_t copy = len - (size_t) e.off[0];
+	size_t plen = 16 + copy + 200;
+	uint8_t *payload = calloc(1, plen);
+	assert_non_null(payload);
+	memset(payload, 0x5a, plen);
+	memcpy(payload + 16, full + e.off[0], copy);
+	static const char *parts[] = {"pg-1"};
+	sr_txrecord big = {4242, SR_TX_PREPARE, parts, 1, payload, plen};
+	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof err), SR_OK);
+	assert_int_equal(sr_txlog_append(log, &big, &lsn), SR_OK);
+	assert_int_equal(sr_txlog_wait(log, lsn), SR_OK);
+	sr_txlog_close(log);
+	free(full);
+
+	/* The crash: the write stopped 100 bytes before the record's end,
+	 * inside the trailing filler, so the copies in the payload are whole. */
+	full = slurp(f->log, &len);
+	uint64_t cut = lsn - 100;
+	assert_true(cut > acked + 16 + copy);
+	spit(f->copy, full, (size_t) cut);
+	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_OK);
+	assert_int_equal(rec.records, 2);
+	assert_int_equal(rec.bytes_kept, acked);
+	assert_int_equal(rec.bytes_cut, cut - acked);
+	assert_int_equal(rec.last_txid, 1001);
+	sr_txlog_close(log);
+	assert_int_equal(file_size(f->copy), acked);
+	assert_log_holds(f->copy, seq, 2, NULL);
+	free(payload);
+	free(full);
+}
+
+/*
+ * Regression (issue 8, item 4): a group-commit batch that was never synced
+ * reached the disk with a page missing in its middle (zeros where 4 KiB of
+ * it should be; write-back order is up to the kernel and the drive). The
+ * whole records after the hole belong to the same unsynced batch and prove
+ * nothing. Expected: opens and cuts at the end of the last acknowledged
+ * batch.
+ */
+static void
+test_unsynced_batch_missing_page(void **state)
+{
+	struct fixture *f = *state;
+	sr_txlog *log;
+	sr_txlog_recovery rec;
+	char err[256];
+	size_t len;
+	uint64_t lsn = 0;
+	enum { ACKED = 3, BATCH = 100 };
+
+	write_log(f->log, ACKED);
+	const uint64_t acked = file_size(f->log);
+	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof err), SR_OK);
+	for (int i = ACKED; i < ACKED + BATCH; i++) {
+		struct gen g;
+		gen(i, &g);
+		assert_int_equal(sr_txlog_append(log, &g.r, &lsn), SR_OK);
+	}
+	assert_int_equal(sr_txlog_wait(log, lsn), SR_OK); /* one batch */
+	sr_txlog_close(log);
+	uint8_t *full = slurp(f->log, &len);
+	/* The page [4096, 8192) lies inside the batch with more after it. */
+	assert_true(acked < 4096 && len > 8192 + 1024);
+	memset(full + 4096, 0, 4096);
+	spit(f->copy, full, len);
+
+	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_OK);
+	assert_int_equal(rec.records, ACKED);
+	assert_int_equal(rec.bytes_kept, acked);
+	assert_int_equal(rec.bytes_cut, len - acked);
+	assert_int_equal(rec.last_txid, 1000 + ACKED - 1);
+	struct gen g;
+	gen(100, &g);
+	assert_int_equal(sr_txlog_write(log, &g.r), SR_OK);
+	sr_txlog_close(log);
+	const int idx[] = {0, 1, 2, 100};
+	assert_log_holds(f->copy, idx, 4, NULL);
+	free(full);
+}
+
+/*
+ * Damage inside a synced batch is refused with its offset, and so is
+ * damage to a synced batch's commit marker, whenever a later batch shows
+ * that the damaged one was synced: a later batch that is whole, and one
+ * that is itself torn but has a whole record. The counterpart of the two
+ * tests above: cutting more must not turn damage into a silent loss.
+ */
+static void
+test_damage_in_synced_batch(void **state)
+{
+	struct fixture *f = *state;
+	sr_txlog *log;
+	char err[256];
+	size_t len;
+	uint64_t lsn[15];
+
+	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof err), SR_OK);
+	for (int b = 0; b < 3; b++) {
+		for (int i = 5 * b; i < 5 * b + 5; i++) {
+			struct gen g;
+			gen(i, &g);
+			assert_int_equal(sr_txlog_append(log, &g.r, &lsn[i]), SR_OK);
+		}
+		assert_int_equal(sr_txlog_wait(log, lsn[5 * b + 4]), SR_OK);
+	}
+	sr_txlog_close(log);
+	uint8_t *full = slurp(f->log, &len);
+
+	/* A byte of record 7, in the middle of the second batch (record 7
+	 * starts where record 6 ends). */
+	full[lsn[6] + 30] ^= 0x01;
+	spit(f->copy, full, len);
+	expect_refused(f->copy, lsn[6]);
+	/* The third batch torn after its first record: still proof. */
+	spit(f->copy, full, (size_t) lsn[10] + 5);
+	expect_refused(f->copy, lsn[6]);
+	full[lsn[6] + 30] ^= 0x01;
+
+	/* The second batch's commit marker, right after record 9. */
+	full[lsn[9] + TXLOG_REC_HDR + 8] ^= 0x01;
+	spit(f->copy, full, len);
+	expect_refused(f->copy, lsn[9]);
+	free(full);
+}
+
 static void
 test_not_a_txlog(void **state)
 {
@@ -774,10 +1066,34 @@ test_not_a_txlog(void **state)
 	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_EIO);
 	assert_int_equal(file_size(f->copy), 3);
 	/* The right magic with a version from the future. */
-	spit(f->copy, "SRTXLOG1\x02\x00\x00\x00", 12);
+	spit(f->copy, "SRTXLOG1\x03\x00\x00\x00", 12);
 	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_EIO);
-	assert_non_null(strstr(err, "version"));
+	assert_non_null(strstr(err, "version 3"));
 	assert_int_equal(file_size(f->copy), 12);
+	/* A log in the first format (older builds: a 12-byte header, then
+	 * records): refused with a message that says what it is, and left as
+	 * it was. */
+	static const uint8_t v1[] = "SRTXLOG1\x01\x00\x00\x00"
+	    "\x10\x00\x00\x00\x4a\x1d\xe8\xb6\x55\x8e\x64\x2a"
+	    "\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"
+	    "\x00\x00\x00\x00";
+	spit(f->copy, v1, sizeof v1 - 1);
+	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_EIO);
+	assert_non_null(strstr(err, "format version 1, written by an older snowrange"));
+	assert_int_equal(file_size(f->copy), sizeof v1 - 1);
+	assert_int_equal(sr_txlog_scan(f->copy, 0, count_visit, &len, &rec, err,
+	    sizeof err), SR_EIO);
+	assert_non_null(strstr(err, "version 1"));
+	/* A damaged file header (here its salt) would make every record
+	 * fail its checksum: refused, never taken for a log of torn records. */
+	write_log(f->log, 3);
+	b = slurp(f->log, &len);
+	b[15] ^= 0x01;
+	spit(f->copy, b, len);
+	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_EIO);
+	assert_non_null(strstr(err, "damaged txlog file header"));
+	assert_int_equal(file_size(f->copy), len);
+	free(b);
 	/* A header torn at creation is only the start of one: rewritten. */
 	spit(f->copy, "SRTXL", 5);
 	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_OK);
@@ -1195,7 +1511,7 @@ test_sync_failure_poisons(void **state)
 	assert_true(e.n >= 10);
 }
 
-/* A write that fails halfway leaves a torn record; recovery cuts it and
+/* A write that fails halfway leaves a torn batch; recovery cuts it and
  * keeps everything acknowledged. */
 static void
 test_write_failure_tears(void **state)
@@ -1215,6 +1531,8 @@ test_write_failure_tears(void **state)
 		assert_int_equal(sr_txlog_append(log, &g.r, &durable), SR_OK);
 	}
 	assert_int_equal(sr_txlog_wait(log, durable), SR_OK);
+	durable += TXLOG_MARK_SIZE; /* the batch's commit marker */
+	assert_int_equal(file_size(f->log), durable);
 	txlog_debug_hooks(log, &h);
 	gen(10, &g);
 	assert_int_equal(sr_txlog_append(log, &g.r, &lsn), SR_OK);
@@ -1222,12 +1540,13 @@ test_write_failure_tears(void **state)
 	assert_int_equal(sr_txlog_append(log, &g.r, NULL), SR_EIO);
 	assert_int_equal(txlog_debug_syncs(log), 1); /* the failed write was not synced */
 	sr_txlog_close(log);
-	assert_int_equal(file_size(f->log), durable + (lsn - durable) / 2);
+	uint64_t half = (lsn + TXLOG_MARK_SIZE - durable) / 2;
+	assert_int_equal(file_size(f->log), durable + half);
 
 	assert_int_equal(sr_txlog_open(f->log, &log, &rec, err, sizeof err), SR_OK);
 	assert_int_equal(rec.records, 10);
 	assert_int_equal(rec.bytes_kept, durable);
-	assert_int_equal(rec.bytes_cut, (lsn - durable) / 2);
+	assert_int_equal(rec.bytes_cut, half);
 	gen(11, &g);
 	assert_int_equal(sr_txlog_write(log, &g.r), SR_OK);
 	sr_txlog_close(log);
@@ -1332,6 +1651,7 @@ main(void)
 		cmocka_unit_test(test_codec_garbage),
 		cmocka_unit_test(test_codec_bad_fields),
 		cmocka_unit_test(test_codec_limits),
+		cmocka_unit_test(test_codec_marks),
 		cmocka_unit_test(test_codec_file_header),
 		cmocka_unit_test_setup_teardown(test_write_reopen_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
@@ -1339,6 +1659,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_torn_tail_every_offset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_bad_crc_and_zeros, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_middle_corruption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail_payload_holds_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsynced_batch_missing_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damage_in_synced_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_txlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_writer, setup, teardown),

@@ -12,9 +12,10 @@
  * What is checked: a write cut short at every byte offset of a group commit
  * (then ENOSPC or EIO, or a write that makes no progress) and a failing
  * fdatasync give every waiter SR_EIO, never a success after a failure, and
- * reopening keeps exactly the acknowledged records plus any whole ones
- * that reached the file, never a partial one; failures inside open are
- * reported as SR_EIO and leave a file the next open recovers.
+ * reopening keeps exactly the acknowledged records, never a record of the
+ * batch that failed (its commit marker never reached the file); failures
+ * inside open are reported as SR_EIO and leave a file the next open
+ * recovers.
  */
 #define _GNU_SOURCE
 
@@ -317,8 +318,9 @@ append_range(sr_txlog *log, int from, int to, uint64_t *lsn)
  * pwrite writes `cut` bytes (over as many calls as the log makes, since it
  * loops over short writes), then fails with ENOSPC, EIO, or returns 0 (no
  * progress and no error). The waiter gets SR_EIO, the log stays poisoned,
- * and reopening keeps the ACKED records acknowledged before plus exactly the
- * whole records inside the cut, never part of one.
+ * and reopening keeps exactly the ACKED records acknowledged before: the
+ * failed batch's commit marker is its last bytes, so no cut leaves it
+ * whole, and none of its records (whole ones included) comes back.
  *
  * Each poisoned log says so on stderr, hundreds of lines here, so stderr
  * goes to a file during the loop and the checks only record the first
@@ -355,17 +357,26 @@ test_short_write_every_offset(void **state)
 		uint64_t lsn[ACKED + BATCH];
 		sr_txlog *log;
 
-		/* The batch's length and record boundaries, from a clean run. */
+		/* Where the batch starts and how long it is, from a clean run:
+		 * the file's size after each of the two group commits. */
 		unlink(f->log);
 		CHECK(sr_txlog_open(f->log, &log, NULL, err, sizeof(err)) == SR_OK);
+		struct stat st;
+		uint64_t base = 0, len = 0;
 		for (int i = 0; i < ACKED + BATCH; i++) {
 			struct rec g;
 			make(i, &g);
 			CHECK(sr_txlog_append(log, &g.r, &lsn[i]) == SR_OK);
+			if (i == ACKED - 1 || i == ACKED + BATCH - 1) {
+				CHECK(sr_txlog_wait(log, lsn[i]) == SR_OK);
+				CHECK(stat(f->log, &st) == 0);
+				if (i == ACKED - 1)
+					base = (uint64_t) st.st_size;
+				else
+					len = (uint64_t) st.st_size - base;
+			}
 		}
-		CHECK(sr_txlog_wait(log, lsn[ACKED + BATCH - 1]) == SR_OK);
 		sr_txlog_close(log);
-		uint64_t base = lsn[ACKED - 1], len = lsn[ACKED + BATCH - 1] - base;
 
 		for (cut = 0; cut < len; cut++) {
 			struct rec g;
@@ -393,15 +404,12 @@ test_short_write_every_offset(void **state)
 			CHECK(sr_txlog_append(log, &g.r, NULL) == SR_EIO);
 			sr_txlog_close(log);
 
-			int whole = ACKED;
-			for (int i = ACKED; i < ACKED + BATCH; i++)
-				if (lsn[i] - base <= cut)
-					whole = i + 1;
+			const int whole = ACKED;
 			sr_txlog_recovery rec;
 			CHECK(sr_txlog_open(f->log, &log, &rec, err, sizeof(err)) == SR_OK);
 			CHECK(rec.records == (uint64_t) whole);
-			CHECK(rec.bytes_kept == lsn[whole - 1]);
-			CHECK(rec.bytes_cut == base + cut - lsn[whole - 1]);
+			CHECK(rec.bytes_kept == base);
+			CHECK(rec.bytes_cut == cut);
 			/* The recovered log takes new records after the kept ones. */
 			make(whole, &g);
 			CHECK(sr_txlog_write(log, &g.r) == SR_OK);
@@ -558,15 +566,20 @@ test_open_cut_tail_failures(void **state)
 	char err[256];
 
 	for (int which = 0; which < 2; which++) {
+		struct stat st;
 		unlink(f->log);
 		assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof(err)), SR_OK);
-		append_range(log, 0, ACKED + 1, lsn);
+		append_range(log, 0, ACKED, lsn);
+		assert_int_equal(sr_txlog_wait(log, lsn[ACKED - 1]), SR_OK);
+		assert_int_equal(stat(f->log, &st), 0);
+		const uint64_t acked = (uint64_t) st.st_size;
+		append_range(log, ACKED, ACKED + 1, lsn);
 		assert_int_equal(sr_txlog_wait(log, lsn[ACKED]), SR_OK);
 		sr_txlog_close(log);
-		/* Tear the last record: keep 3 of its bytes. */
+		/* Tear the last batch: keep 3 bytes of its record. */
 		int fd = open(f->log, O_RDWR);
 		assert_true(fd >= 0);
-		assert_int_equal(ftruncate(fd, (off_t) lsn[ACKED - 1] + 3), 0);
+		assert_int_equal(ftruncate(fd, (off_t) acked + 3), 0);
 		close(fd);
 
 		if (which == 0)
@@ -580,7 +593,7 @@ test_open_cut_tail_failures(void **state)
 
 		assert_int_equal(sr_txlog_open(f->log, &log, &rec, err, sizeof(err)), SR_OK);
 		assert_int_equal(rec.records, ACKED);
-		assert_int_equal(rec.bytes_kept, lsn[ACKED - 1]);
+		assert_int_equal(rec.bytes_kept, acked);
 		/* After a failed ftruncate the tail is still there to cut;
 		 * after a failed fsync it was cut in the page cache already. */
 		assert_int_equal(rec.bytes_cut, which == 0 ? 3 : 0);
