@@ -24,7 +24,7 @@
  * sr_txlog_wait in snowrange/txlog.h for why it is never retried). Recovery at
  * the next open sorts out what reached the disk: every batch closed by its
  * marker is kept, whatever follows the last one was never acknowledged and
- * is cut.
+ * is cut, and the kept part is synced before open returns.
  *
  * Reading (open's recovery, scan, in-doubt) goes through a pread window
  * that holds at most a few records, so a long log is never read into memory
@@ -560,8 +560,18 @@ init_header(int fd, const char *path, uint64_t *salt, char *errbuf,
 	return sync_parent(path, errbuf, errlen);
 }
 
-/* Recovers the file open on fd: header written if missing, the tail after
- * the last commit marker cut. */
+/*
+ * Recovers the file open on fd: header written if missing, the tail after
+ * the last commit marker cut, and what is kept made durable before the
+ * handle calls it durable. The sync is not optional: a process that crashed
+ * between its write and its fdatasync leaves records in the page cache that
+ * read back whole but may never reach the disk, and a log that reported
+ * them durable would lose them in a power cut after having acknowledged
+ * them (records appended later get acknowledged on top). fsync, not
+ * fdatasync, because a cut changes the file's size; the directory is
+ * synced too, since the process that created the file may have crashed
+ * before it synced the directory entry.
+ */
 static int
 recover(int fd, const char *path, sr_txlog_recovery *rec, uint64_t *salt,
     char *errbuf, size_t errlen)
@@ -584,15 +594,13 @@ recover(int fd, const char *path, sr_txlog_recovery *rec, uint64_t *salt,
 		rec->bytes_kept = TXLOG_FILE_HDR;
 		return init_header(fd, path, salt, errbuf, errlen);
 	}
-	if (rec->bytes_cut == 0)
-		return SR_OK;
-	if (ftruncate(fd, (off_t) rec->bytes_kept) != 0)
+	if (rec->bytes_cut > 0 && ftruncate(fd, (off_t) rec->bytes_kept) != 0)
 		return errorf(errbuf, errlen, SR_EIO, "%s: ftruncate: %s", path,
 		    strerror(errno));
 	if (fsync(fd) != 0)
 		return errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", path,
 		    strerror(errno));
-	return SR_OK;
+	return sync_parent(path, errbuf, errlen);
 }
 
 int

@@ -8,13 +8,14 @@
  *
  * Each group commit writes its records and a commit marker with one write
  * and one fdatasync. On open the log keeps every batch up to the last one
- * closed by its marker. What follows the last marker was never acknowledged
- * (a torn record, whole records of a batch whose sync never finished, a
- * batch with pages missing): it is cut and reported. A bad record in a
- * batch that was synced (one followed by records of a later batch: a batch
- * is written only after the one before it was synced) is damage, and the
- * log refuses to open rather than lose the records after it. docs/txlog.md
- * has the format and the details.
+ * closed by its marker, and syncs it before anything is reported durable.
+ * What follows the last marker was never acknowledged (a torn record, whole
+ * records of a batch whose sync never finished, a batch with pages
+ * missing): it is cut and reported. A bad record in a batch that was synced
+ * (one followed by records of a later batch: a batch is written only after
+ * the one before it was synced) is damage, and the log refuses to open
+ * rather than lose the records after it. docs/txlog.md has the format and
+ * the details.
  *
  * Thread safety: append, wait, write and last_txid may be called from any
  * thread; sr_txlog_close must not race with other calls on the same handle.
@@ -73,11 +74,12 @@ typedef struct sr_txlog_recovery {
 typedef struct sr_txlog sr_txlog;
 
 /*
- * Opens the log at path for appending, creating it if missing (the new file
- * and its directory entry are fsynced before open returns). Recovery keeps
- * every batch closed by its commit marker; the tail after the last one
- * (never acknowledged) is cut with ftruncate + fsync and counted in
- * rec->bytes_cut. rec may be NULL.
+ * Opens the log at path for appending, creating it if missing. Recovery
+ * keeps every batch closed by its commit marker; the tail after the last one
+ * (never acknowledged) is cut with ftruncate and counted in rec->bytes_cut.
+ * Then the file and its directory are fsynced, whatever was cut or not:
+ * records a crashed process wrote but never synced are durable before open
+ * returns, or open fails. rec may be NULL.
  * On success *out is a handle the caller owns and frees with sr_txlog_close.
  * On failure errbuf (if given) receives a message naming the file and, for
  * damage, the offset. Errors: SR_EINVAL (NULL path or out), SR_ENOMEM,

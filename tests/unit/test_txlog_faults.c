@@ -15,7 +15,7 @@
  * reopening keeps exactly the acknowledged records, never a record of the
  * batch that failed (its commit marker never reached the file); failures
  * inside open are reported as SR_EIO and leave a file the next open
- * recovers.
+ * recovers; and open syncs what it keeps before calling it durable.
  */
 #define _GNU_SOURCE
 
@@ -51,6 +51,8 @@
  */
 static struct {
 	char dir[64];              /* affect only paths under this */
+	char file[128];            /* the test's log: its syncs are counted */
+	_Atomic int file_syncs, dir_syncs; /* sync calls on the log, its dir */
 	_Atomic bool sync_fail;    /* fsync and fdatasync: EIO */
 	_Atomic long write_budget; /* bytes pwrite may still write; < 0 unlimited */
 	int write_errno;           /* once spent: fail with it; 0 = return 0 */
@@ -134,6 +136,14 @@ fault_sync(const char *name, int fd)
 
 	if (!ours(fd))
 		return real(fd);
+	char link[64], path[512];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = '\0';
+	if (strcmp(path, fx.file) == 0)
+		atomic_fetch_add(&fx.file_syncs, 1);
+	else if (strcmp(path, fx.dir) == 0)
+		atomic_fetch_add(&fx.dir_syncs, 1);
 	if (atomic_load(&fx.sync_fail)) {
 		atomic_fetch_add(&fx.syncs_failed, 1);
 		errno = EIO;
@@ -214,6 +224,7 @@ setup(void **state)
 		return -1;
 	}
 	snprintf(f->log, sizeof(f->log), "%s/tx.log", fx.dir);
+	snprintf(fx.file, sizeof(fx.file), "%s", f->log);
 	faults_off();
 	atomic_store(&fx.syncs_failed, 0);
 	atomic_store(&fx.writes_failed, 0);
@@ -227,6 +238,7 @@ teardown(void **state)
 	faults_off();
 	rm_dir(fx.dir);
 	fx.dir[0] = '\0';
+	fx.file[0] = '\0';
 	free(*state);
 	return 0;
 }
@@ -602,6 +614,52 @@ test_open_cut_tail_failures(void **state)
 	}
 }
 
+/*
+ * Regression (issue 8, item 5): recovery must not trust the page cache. A
+ * process that crashed between its write and its fdatasync leaves records
+ * that read back whole (here: a log written with every sync faked, so
+ * nothing of it is known to be on disk) and open reported them durable
+ * without a sync. Now open syncs the file and its directory before it
+ * returns: when that sync fails, open fails and hands out no handle, so
+ * nothing unsynced is ever called durable; when it works, it was counted.
+ */
+static void
+test_open_syncs_what_it_keeps(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t lsn[ACKED];
+	sr_txlog *log = NULL;
+	sr_txlog_recovery rec;
+	char err[256];
+
+	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof(err)), SR_OK);
+	append_range(log, 0, ACKED, lsn);
+	assert_int_equal(sr_txlog_wait(log, lsn[ACKED - 1]), SR_OK);
+	sr_txlog_close(log);
+	log = NULL;
+
+	/* A clean log, nothing to cut: the sync still happens, and its
+	 * failure is open's failure. */
+	atomic_store(&fx.sync_fail, true);
+	assert_int_equal(sr_txlog_open(f->log, &log, &rec, err, sizeof(err)), SR_EIO);
+	assert_null(log);
+	assert_non_null(strstr(err, "fsync"));
+	faults_off();
+
+	int file0 = atomic_load(&fx.file_syncs), dir0 = atomic_load(&fx.dir_syncs);
+	assert_int_equal(sr_txlog_open(f->log, &log, &rec, err, sizeof(err)), SR_OK);
+	assert_true(atomic_load(&fx.file_syncs) > file0);
+	assert_true(atomic_load(&fx.dir_syncs) > dir0);
+	assert_int_equal(rec.records, ACKED);
+	assert_int_equal(rec.bytes_cut, 0);
+	/* Everything kept is durable: waiting on it needs no flush. */
+	int file1 = atomic_load(&fx.file_syncs);
+	assert_int_equal(sr_txlog_wait(log, rec.bytes_kept), SR_OK);
+	assert_int_equal(atomic_load(&fx.file_syncs), file1);
+	sr_txlog_close(log);
+	assert_holds(f->log, ACKED);
+}
+
 int
 main(void)
 {
@@ -610,6 +668,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fdatasync_eio_waiters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_create_fsync_eio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_cut_tail_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_syncs_what_it_keeps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
