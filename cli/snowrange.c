@@ -596,6 +596,12 @@ cmd_seq_create(struct cli *c)
 	printf("created sequence %s (start %llu, chunk %llu, %s%s)\n", info.name,
 	    (unsigned long long) info.start, (unsigned long long) info.chunk_size,
 	    info.block ? "block" : "interleaved", info.no_prefetch ? ", no prefetch" : "");
+	/* A dropped sequence of the same name issued IDs up to its hwm: the
+	 * master raised the start above them (they are never issued again). */
+	uint64_t asked = c->start ? c->start : 1;
+	if (info.start > asked)
+		printf("start raised from %llu: IDs up to %llu were issued under this name before\n",
+		    (unsigned long long) asked, (unsigned long long) (info.start - 1));
 	return 0;
 }
 

@@ -117,6 +117,29 @@ install_next(struct cache_seq *s, uint64_t e)
 	s->has_next = false;
 }
 
+/* Makes an empty chunk current as epoch e+1 and forgets the next one, so
+ * every caller goes to the slow path. Called with mu held. A caller whose
+ * fetch-add came before the store still returns its ID of the old chunk
+ * (that call happened before the discard); one after it sees the empty
+ * chunk. The new epoch starts at index 0 like any other (cache.h). */
+static void
+discard_held(struct cache_seq *s)
+{
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+	uint64_t ne = ((w >> CACHE_IDX_BITS) + 1) & (UINT64_MAX >> CACHE_IDX_BITS);
+	struct cache_desc *d = &s->ring[ne % CACHE_RING];
+	atomic_store_explicit(&d->epoch, UINT64_MAX, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&d->start, 0, memory_order_relaxed);
+	atomic_store_explicit(&d->n, 1, memory_order_relaxed);
+	atomic_store_explicit(&d->k, 0, memory_order_relaxed);
+	atomic_store_explicit(&d->c, 0, memory_order_relaxed);
+	atomic_store_explicit(&d->pf, UINT64_MAX, memory_order_relaxed);
+	atomic_store_explicit(&d->epoch, ne, memory_order_release);
+	atomic_store_explicit(&s->word, ne << CACHE_IDX_BITS, memory_order_release);
+	s->has_next = false;
+}
+
 static void
 add_ms_deadline(struct timespec *ts, int64_t deadline_us)
 {
@@ -245,6 +268,11 @@ cache_offer_lease(struct cache_seq *s, const struct cache_lease *l)
 	    ch->c > CACHE_MAX_CHUNK) {
 		rv = SR_EINVAL;
 	} else {
+		if (l->seq_start != 0) {
+			if (s->seq_start != 0 && s->seq_start != l->seq_start)
+				discard_held(s);
+			s->seq_start = l->seq_start;
+		}
 		s->next = *ch;
 		s->next_no_prefetch = l->no_prefetch;
 		s->has_next = true;
@@ -265,6 +293,44 @@ cache_fail(struct cache_seq *s, int err)
 	atomic_store_explicit(&s->want, false, memory_order_release);
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+bool
+cache_sync(struct cache_seq *s, uint64_t start)
+{
+	bool changed = false;
+	pthread_mutex_lock(&s->mu);
+	if (start == 0) {
+		if (s->err != SR_ENOTFOUND) {
+			discard_held(s);
+			s->err = SR_ENOTFOUND;
+			atomic_store_explicit(&s->want, false, memory_order_release);
+			changed = true;
+		}
+	} else {
+		bool other = s->seq_start != 0 && s->seq_start != start;
+		if (other)
+			discard_held(s);
+		/* Exhausted or not found were said of the old sequence. */
+		if (other || s->err == SR_ENOTFOUND) {
+			s->err = SR_OK;
+			changed = true;
+		}
+		s->seq_start = start;
+	}
+	if (changed)
+		pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return changed;
+}
+
+uint64_t
+cache_seq_start(struct cache_seq *s)
+{
+	pthread_mutex_lock(&s->mu);
+	uint64_t v = s->seq_start;
+	pthread_mutex_unlock(&s->mu);
+	return v;
 }
 
 void

@@ -86,6 +86,7 @@ struct cache_seq {
 	bool has_next;
 	struct range_chunk next;
 	bool next_no_prefetch;      /* the next chunk's sequence leases on demand */
+	uint64_t seq_start;         /* start of the incarnation held; 0 unknown */
 	uint64_t newest_end;        /* end of the newest range held */
 	int err;                    /* terminal lease error (ENOTFOUND, EEXHAUSTED) */
 	uint64_t waits, max_wait_us;
@@ -128,16 +129,33 @@ struct cache_lease {
 	 * while this chunk is current (the want flag is raised only when a
 	 * caller finds no ID left). */
 	bool no_prefetch;
+	/* The sequence's start, which tells incarnations of a name apart (a
+	 * re-created sequence starts above all IDs of the dropped one); 0 when
+	 * the master did not say. */
+	uint64_t seq_start;
 };
 
 /* Installs a leased chunk as the next one and wakes waiters. A chunk that is
  * not above everything held (it would break order) or holds more than
- * CACHE_MAX_CHUNK IDs is refused (SR_EINVAL). */
+ * CACHE_MAX_CHUNK IDs is refused (SR_EINVAL). A chunk of another incarnation
+ * than the one held (the sequence was dropped and created again) first
+ * discards the current chunk: the new sequence's IDs start above it. */
 int cache_offer_lease(struct cache_seq *s, const struct cache_lease *l);
 /* The same for a chunk of a sequence with prefetch on. */
 int cache_offer(struct cache_seq *s, const struct range_chunk *ch);
 /* Records a terminal lease error and wakes waiters with it. */
 void cache_fail(struct cache_seq *s, int err);
+/*
+ * Applies what the master says of the sequence (its heartbeat reply, or a
+ * lease refused with SR_ENOTFOUND): start 0 means it no longer exists, so
+ * every held chunk is discarded and callers get SR_ENOTFOUND; a start
+ * other than the one held means it was dropped and created again, so held
+ * chunks are discarded and the terminal error cleared, and the next caller
+ * leases from the new sequence. Returns true when anything changed.
+ */
+bool cache_sync(struct cache_seq *s, uint64_t start);
+/* The start of the incarnation held (0 if unknown), for the heartbeat. */
+uint64_t cache_seq_start(struct cache_seq *s);
 
 void cache_view(struct cache_seq *s, struct cache_view *v);
 

@@ -20,6 +20,9 @@
 /* Open addressing, never shrinking: lookups are lock-free. */
 #define SEQ_SLOTS 4096
 #define SEQ_MAX (SEQ_SLOTS * 3 / 4)
+/* Sequences named per heartbeat: 512 names of at most 64 bytes keep the
+ * request well below the 64 KiB limit (docs/protocol.md). */
+#define BEAT_SEQS_MAX 512
 #define BACKOFF_MIN_MS 20
 #define BACKOFF_MAX_MS 1000
 
@@ -61,6 +64,7 @@ struct sr_coordinator {
 
 	_Atomic(struct sr_sequence *) slots[SEQ_SLOTS];
 	size_t nseqs; /* guarded by mu */
+	size_t beat_slot; /* where the next heartbeat's sequence list begins */
 
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -238,6 +242,53 @@ report_tick(sr_coordinator *c)
 	return atomic_load(&c->has_worker) ? last : 0;
 }
 
+/*
+ * Names up to BEAT_SEQS_MAX of our sequences in the heartbeat, each with the
+ * start of the incarnation held, going round the table from where the last
+ * heartbeat stopped. Fetcher thread only. Returns the array to free.
+ */
+static Sr__SeqUse *
+beat_usage(sr_coordinator *c, Sr__HeartbeatRequest *h)
+{
+	Sr__SeqUse *u = calloc(BEAT_SEQS_MAX, sizeof(*u));
+	h->usage = calloc(BEAT_SEQS_MAX, sizeof(*h->usage));
+	if (u == NULL || h->usage == NULL) {
+		free(u);
+		free(h->usage);
+		h->usage = NULL;
+		return NULL; /* this heartbeat goes without the list */
+	}
+	size_t i = c->beat_slot;
+	for (size_t seen = 0; seen < SEQ_SLOTS && h->n_usage < BEAT_SEQS_MAX; seen++) {
+		struct sr_sequence *s = atomic_load(&c->slots[i]);
+		i = (i + 1) % SEQ_SLOTS;
+		if (s == NULL)
+			continue;
+		Sr__SeqUse *e = &u[h->n_usage];
+		sr__seq_use__init(e);
+		e->sequence = s->cache.name;
+		e->start = cache_seq_start(&s->cache);
+		h->usage[h->n_usage++] = e;
+	}
+	c->beat_slot = i;
+	return u;
+}
+
+/* Applies the master's word on the sequences we named: dropped ones stop
+ * being served, re-created ones are leased again (cache_sync). */
+static void
+apply_seq_states(sr_coordinator *c, const Sr__HeartbeatResponse *r)
+{
+	for (size_t i = 0; i < r->n_seqs; i++) {
+		const Sr__SeqState *st = r->seqs[i];
+		struct sr_sequence *s = st->sequence != NULL ? seq_lookup(c, st->sequence) : NULL;
+		if (s != NULL && cache_sync(&s->cache, st->start))
+			sr_log(c->name, st->start == 0 ? "%s: dropped at the master" :
+			    "%s: created again at the master (start %llu)", s->cache.name,
+			    (unsigned long long) st->start);
+	}
+}
+
 static int
 rpc_heartbeat(sr_coordinator *c)
 {
@@ -252,14 +303,18 @@ rpc_heartbeat(sr_coordinator *c)
 	h.holds_worker = atomic_load(&c->has_worker);
 	h.worker_id = atomic_load(&c->gen.worker);
 	h.tick = report_tick(c);
+	Sr__SeqUse *usage = beat_usage(c, &h);
 	int64_t sent = sr_mono_us();
 	int rv = wire_call(c->master, &req, &resp, err, sizeof(err));
 	if (rv == SR_OK) {
 		rv = apply_grant(c, NULL, resp->heartbeat->worker, sent,
 		    resp->heartbeat->lease_ttl_ms, err, sizeof(err));
+		apply_seq_states(c, resp->heartbeat);
 		wire_response_free(resp);
 	}
 	pthread_mutex_unlock(&c->join_mu);
+	free(h.usage);
+	free(usage);
 	/* The master forgot us (a left node, or its store was replaced):
 	 * join again under the same name. */
 	if (rv == SR_ENOTJOINED)
@@ -292,6 +347,7 @@ lease_once(sr_coordinator *c, const char *seq, uint64_t after,
 	}
 	out->chunk = (struct range_chunk){ch->start, ch->n, ch->k, ch->c};
 	out->no_prefetch = resp->lease->no_prefetch;
+	out->seq_start = resp->lease->seq_start;
 	wire_response_free(resp);
 	atomic_fetch_add(&c->leases, 1);
 	return SR_OK;
@@ -327,6 +383,11 @@ fetch_one(sr_coordinator *c, struct sr_sequence *s)
 		}
 		return SR_OK;
 	case SR_ENOTFOUND:
+		/* Dropped: stop serving what we hold too, until a heartbeat
+		 * says it exists again. */
+		if (cache_sync(&s->cache, 0))
+			sr_log(c->name, "%s: dropped at the master", s->cache.name);
+		return rv;
 	case SR_EEXHAUSTED:
 	case SR_EINVAL:
 		cache_fail(&s->cache, rv);

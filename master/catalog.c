@@ -374,9 +374,14 @@ catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
 	if (r->mode != STORE_MODE_INTERLEAVED && r->mode != STORE_MODE_BLOCK)
 		return fail(cat, SR_EINVAL, "unknown mode %u", r->mode);
 	r->hwm = r->start - 1;
-	/* A dropped name's IDs are never issued again. */
-	if (old != NULL && old->row.hwm > r->hwm)
+	/* A dropped name's IDs are never issued again: the start is raised
+	 * above them, so it stays what it says, the first ID this sequence
+	 * issues. That also makes the start tell incarnations of a name apart
+	 * (coordinators compare it, docs/decisions.md). */
+	if (old != NULL && old->row.hwm > r->hwm) {
 		r->hwm = old->row.hwm;
+		r->start = r->hwm + 1;
+	}
 	if (r->hwm >= r->max_value)
 		return fail(cat, SR_EINVAL,
 		    "sequence %s would start above its max value (earlier IDs up to %llu were issued)",

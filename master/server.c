@@ -134,12 +134,31 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	sr__heartbeat_response__init(h);
 	const Sr__HeartbeatRequest *q = req->heartbeat;
 	struct catalog_grant g;
+	/* Which of the node's sequences still exist, and from which start:
+	 * how a drop and a re-create reach coordinators (docs/decisions.md). */
+	size_t nseqs = q->n_usage;
+	Sr__SeqState *states = wire_alloc(a, (nseqs + 1) * sizeof(*states));
+	h->seqs = wire_alloc(a, (nseqs + 1) * sizeof(*h->seqs));
+	if (states == NULL || h->seqs == NULL)
+		return OOM(errbuf, errlen);
 	pthread_mutex_lock(&m->mu);
 	int rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(),
 	    q->holds_worker, q->worker_id, q->tick, &g);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
+	for (size_t i = 0; i < nseqs && rv == SR_OK; i++) {
+		struct store_seq row;
+		sr__seq_state__init(&states[i]);
+		states[i].sequence = wire_strdup(a, q->usage[i]->sequence);
+		if (states[i].sequence == NULL)
+			rv = SR_ENOMEM;
+		else if (catalog_seq_get(m->cat, q->usage[i]->sequence, &row) == SR_OK)
+			states[i].start = row.start;
+		h->seqs[h->n_seqs++] = &states[i];
+	}
 	pthread_mutex_unlock(&m->mu);
+	if (rv == SR_ENOMEM)
+		return OOM(errbuf, errlen);
 	/* A refused tick is a node's clock (or a peer) the operator must know
 	 * about: the node loses its worker lease over it. */
 	if (rv == SR_EINVAL)
@@ -195,10 +214,12 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 	int rv = catalog_lease(m->cat, req->lease->node_id, req->lease->sequence,
 	    req->lease->after, sr_wall_ms(), &ch);
 	struct store_seq row;
-	if (rv != SR_OK)
+	if (rv != SR_OK) {
 		rv = cat_fail(m, rv, errbuf, errlen);
-	else if (catalog_seq_get(m->cat, req->lease->sequence, &row) == SR_OK)
+	} else if (catalog_seq_get(m->cat, req->lease->sequence, &row) == SR_OK) {
 		l->no_prefetch = !row.prefetch;
+		l->seq_start = row.start;
+	}
 	l->term = catalog_term(m->cat);
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK)

@@ -107,6 +107,49 @@ test_no_prefetch(void **state)
 	cache_seq_destroy(&s);
 }
 
+/* The master's word on the sequence: dropped (start 0) discards the held
+ * chunks and fails callers at once; the same start again changes nothing; a
+ * new start (re-created) clears the error, and a lease of it serves again.
+ * A lease of a new incarnation discards the old current chunk by itself. */
+static void
+test_sync_drop_and_recreate(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct cache_lease l = {.chunk = {0, 1, 0, 100}, .seq_start = 1};
+	assert_int_equal(cache_offer_lease(&s, &l), SR_OK);
+	uint64_t id;
+	size_t got;
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
+	assert_int_equal(id, 1);
+	assert_int_equal(cache_seq_start(&s), 1);
+	assert_false(cache_sync(&s, 1));
+	assert_true(cache_sync(&s, 0));
+	assert_false(cache_sync(&s, 0));
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_ENOTFOUND);
+	struct cache_view v;
+	cache_view(&s, &v);
+	assert_false(v.has_cur);
+	assert_false(v.has_next);
+	/* Created again above the old IDs. */
+	assert_true(cache_sync(&s, 101));
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(10)), SR_EUNAVAILABLE);
+	assert_true(cache_take_want(&s));
+	assert_int_equal(cache_after(&s), 100);
+	struct cache_lease l2 = {.chunk = {100, 1, 0, 100}, .seq_start = 101};
+	assert_int_equal(cache_offer_lease(&s, &l2), SR_OK);
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
+	assert_int_equal(id, 101);
+	/* Dropped and created again unseen: the lease shows a new start, and
+	 * the 99 IDs left of the current chunk are not served. */
+	struct cache_lease l3 = {.chunk = {300, 1, 0, 100}, .seq_start = 301};
+	assert_int_equal(cache_offer_lease(&s, &l3), SR_OK);
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
+	assert_int_equal(id, 301);
+	cache_seq_destroy(&s);
+}
+
 static void
 test_batch_spans_chunks(void **state)
 {
@@ -424,6 +467,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefetch_point_and_swap),
 		cmocka_unit_test(test_no_prefetch),
+		cmocka_unit_test(test_sync_drop_and_recreate),
 		cmocka_unit_test(test_batch_spans_chunks),
 		cmocka_unit_test(test_wait_times_out),
 		cmocka_unit_test(test_waiter_woken),

@@ -405,9 +405,23 @@ test_drop_and_recreate(void **state)
 	assert_int_equal(catalog_lease(f->cat, a, "s", 0, f->now, &ch), SR_ENOTFOUND);
 	reopen(f); /* the tombstone is durable */
 	assert_int_equal(catalog_seq_count(f->cat), 0);
-	create(f, "s", 10, 0, STORE_MODE_INTERLEAVED);
+	/* The start is raised above the dropped sequence's IDs and says so:
+	 * it is the first ID the new one issues. */
+	struct catalog_seq_spec spec = {.name = "s", .chunk = 10};
+	struct catalog_seq_info info;
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, &info), SR_OK);
+	assert_int_equal(info.row.start, range_end(&c1) + 1);
+	struct store_seq row;
+	assert_int_equal(catalog_seq_get(f->cat, "s", &row), SR_OK);
+	assert_int_equal(row.start, range_end(&c1) + 1);
 	struct range_chunk c2 = lease(f, a, "s", 0);
 	assert_true(range_id(&c2, 1) > range_id(&c1, c1.c));
+	assert_int_equal(range_id(&c2, 1), info.row.start);
+	/* A start above the old IDs is kept as given. */
+	assert_int_equal(catalog_seq_drop(f->cat, "s"), SR_OK);
+	spec.start = 5000;
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, &info), SR_OK);
+	assert_int_equal(info.row.start, 5000);
 }
 
 static int
