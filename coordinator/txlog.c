@@ -109,6 +109,7 @@ struct reader {
 	const char *path;
 	uint64_t size; /* file size when reading began; nothing past it is read */
 	uint64_t salt; /* from the file header, once walk has read it */
+	uint64_t last_batch; /* walk: where the last kept batch starts; 0: none */
 	uint8_t *buf;
 	size_t cap;
 	uint64_t base; /* file offset of buf[0] */
@@ -326,6 +327,7 @@ walk(struct reader *rd, rec_fn fn, void *arg, sr_txlog_recovery *rec)
 			if (batch_max > rec->last_txid)
 				rec->last_txid = batch_max;
 			off += used;
+			rd->last_batch = batch;
 			batch = kept = off;
 			nrec = batch_max = 0;
 			continue;
@@ -560,6 +562,45 @@ init_header(int fd, const char *path, uint64_t *salt, char *errbuf,
 	return sync_parent(path, errbuf, errlen);
 }
 
+static int write_all(int fd, const struct txlog_hooks *h, const uint8_t *p,
+    size_t n, uint64_t off);
+
+/*
+ * Writes the bytes [from, to) of the file back where they are, as read,
+ * so that the fsync after it writes them to the disk. Recovery does this to
+ * the last kept batch: it may be one whose fdatasync failed in this boot
+ * (the log that wrote it was poisoned and acknowledged none of it), and
+ * after such a failure Linux can keep the pages in the page cache marked
+ * clean although they never reached the disk; an fsync would then succeed
+ * without writing them, and a power cut would lose records this open called
+ * durable, under batches appended later (PostgreSQL's "fsyncgate"). Pages
+ * rewritten are dirty again. Every batch before the last one was synced
+ * before the next one was written, so they need nothing. Rewriting equal
+ * bytes is harmless if it is interrupted.
+ */
+static int
+rewrite(struct reader *rd, uint64_t from, uint64_t to)
+{
+	static const struct txlog_hooks none;
+
+	while (from < to) {
+		const uint8_t *p;
+		size_t avail;
+		size_t n = to - from < READ_WINDOW ? (size_t) (to - from)
+						   : READ_WINDOW;
+		int rv = rd_get(rd, from, n, &p, &avail);
+		if (rv != SR_OK)
+			return rv;
+		int e = write_all(rd->fd, &none, p, n, from);
+		if (e != 0)
+			return errorf(rd->errbuf, rd->errlen, SR_EIO,
+			    "%s: rewriting the last batch at offset %" PRIu64
+			    ": %s", rd->path, from, strerror(e));
+		from += n;
+	}
+	return SR_OK;
+}
+
 /*
  * Recovers the file open on fd: header written if missing, the tail after
  * the last commit marker cut, and what is kept made durable before the
@@ -567,10 +608,11 @@ init_header(int fd, const char *path, uint64_t *salt, char *errbuf,
  * between its write and its fdatasync leaves records in the page cache that
  * read back whole but may never reach the disk, and a log that reported
  * them durable would lose them in a power cut after having acknowledged
- * them (records appended later get acknowledged on top). fsync, not
- * fdatasync, because a cut changes the file's size; the directory is
- * synced too, since the process that created the file may have crashed
- * before it synced the directory entry.
+ * them (records appended later get acknowledged on top). The last batch is
+ * written again first (see rewrite). fsync, not fdatasync, because a cut
+ * changes the file's size; the directory is synced too, since the process
+ * that created the file may have crashed before it synced the directory
+ * entry.
  */
 static int
 recover(int fd, const char *path, sr_txlog_recovery *rec, uint64_t *salt,
@@ -587,6 +629,9 @@ recover(int fd, const char *path, sr_txlog_recovery *rec, uint64_t *salt,
 		return rv;
 	rv = walk(&rd, NULL, NULL, rec);
 	*salt = rd.salt;
+	if (rv == SR_OK && rd.last_batch != 0 &&
+	    rec->bytes_kept >= TXLOG_FILE_HDR)
+		rv = rewrite(&rd, rd.last_batch, rec->bytes_kept);
 	free(rd.buf);
 	if (rv != SR_OK)
 		return rv;
