@@ -14,6 +14,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$1"
 BENCH=$BUILD/snowrange-bench
+need pgrep procps
 
 OUT=$WORK/bench.json
 ERR=$WORK/bench.err

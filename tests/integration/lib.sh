@@ -3,7 +3,10 @@
 # process they started, whatever happens (trap on EXIT).
 #
 # Usage: source lib.sh BUILD_DIR
+#
+# need / need_file (need.sh) check a test's tools before it starts.
 
+source "$(dirname "${BASH_SOURCE[0]}")/need.sh"
 BUILD=${1:?build dir}
 MASTER_BIN=$BUILD/snowrange-master
 COORD_BIN=$BUILD/snowrange-coordinator

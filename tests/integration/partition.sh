@@ -11,6 +11,7 @@
 # The same again with the master killed and restarted instead of stopped.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$1"
+need jq jq
 
 TTL=1500
 start_master --lease-ttl-ms "$TTL"

@@ -9,6 +9,7 @@
 #     SIGCONT txids resume with no duplicate.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$1"
+need_file "$FAKETIME_LIB" libfaketime
 
 start_master --lease-ttl-ms 1500 --worker-grace-ms 500 --layout 50/1/12
 start_coord c1
@@ -45,13 +46,11 @@ c3_first=$(txid_min "$WORK/c3.draw")
 "$CLI" verify "$WORK/c1.draw" "$WORK/c3.draw" || fail "duplicates across c1 and c3"
 
 log "2. clock stepped back 2 s (libfaketime) on c4"
-FT_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
-[[ -f $FT_LIB ]] || fail "libfaketime missing (scripts/deps installs it)"
 echo "+0" >"$WORK/faketime"
 stop c2 # frees a worker id (after the grace period)
 # In the sanitizer build ASan must not insist on being first in the preload
 # list: libfaketime is preloaded before it.
-LD_PRELOAD=$FT_LIB FAKETIME_TIMESTAMP_FILE="$WORK/faketime" FAKETIME_CACHE_DURATION=0 \
+LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE="$WORK/faketime" FAKETIME_CACHE_DURATION=0 \
 	FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 	start_coord c4
 for ((i = 0; i < 50; i++)); do
