@@ -61,6 +61,8 @@ struct sr_coordinator {
 	_Atomic uint64_t grant_floor; /* the master's floor of the current grant */
 	int max_clock_back_ms;
 	uint64_t txid_floor;
+	sr_log_fn log_fn; /* NULL: stderr (snowrange/log.h) */
+	void *log_arg;
 
 	_Atomic(struct sr_sequence *) slots[SEQ_SLOTS];
 	size_t nseqs; /* guarded by mu */
@@ -187,7 +189,8 @@ apply_grant(sr_coordinator *c, const Sr__Layout *layout, const Sr__WorkerGrant *
 	if (!same || g->floor_tick != 0)
 		atomic_store(&c->grant_floor, g->floor_tick);
 	if (!same || g->floor_tick != 0)
-		sr_log(c->name, "worker id %u, issuing above tick %llu", g->worker_id,
+		sr_log_to(c->log_fn, c->log_arg, SR_LOG_INFO, c->name,
+		    "worker id %u, issuing above tick %llu", g->worker_id,
 		    (unsigned long long) floor);
 	atomic_store(&c->has_worker, true);
 	atomic_store(&c->lease_until_us, until);
@@ -376,7 +379,8 @@ fetch_one(sr_coordinator *c, struct sr_sequence *s)
 	case SR_OK:
 		if (cache_offer_lease(&s->cache, &l) != SR_OK) {
 			/* Below what we hold: never use it (it would break order). */
-			sr_log(c->name, "%s: refused out-of-order chunk at %llu",
+			sr_log_to(c->log_fn, c->log_arg, SR_LOG_WARN, c->name,
+			    "%s: refused out-of-order chunk at %llu",
 			    s->cache.name, (unsigned long long) l.chunk.start);
 			cache_rewant(&s->cache);
 			return SR_EPROTO;
@@ -511,6 +515,8 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 	c->prefetch_at = cfg->prefetch_at;
 	c->max_clock_back_ms = cfg->max_clock_back_ms;
 	c->txid_floor = cfg->txid_floor;
+	c->log_fn = cfg->log_fn;
+	c->log_arg = cfg->log_arg;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->join_mu, NULL);
 	pthread_condattr_t ca;

@@ -18,6 +18,7 @@
 
 #include <nng/nng.h>
 
+#include "options.h"
 #include "snowrange/coordinator.h"
 #include "util.h"
 #include "wire.h"

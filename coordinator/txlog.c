@@ -77,6 +77,8 @@ struct sr_txlog {
 	uint64_t last_txid;
 	uint64_t syncs;
 	struct txlog_hooks hooks;
+	sr_log_fn log_fn; /* NULL: stderr; set before the handle is shared */
+	void *log_arg;
 };
 
 static void errfmt(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -860,7 +862,8 @@ flush(sr_txlog *log)
 		log->durable = upto;
 	} else if (log->err == SR_OK) {
 		log->err = SR_EIO;
-		sr_log("txlog", "%s: %s failed: %s; the log is poisoned, close and "
+		sr_log_to(log->log_fn, log->log_arg, SR_LOG_ERROR, "txlog",
+		    "%s: %s failed: %s; the log is poisoned, close and "
 		    "reopen it to recover", log->path,
 		    synced ? "fdatasync" : "write", strerror(e));
 	}
@@ -940,6 +943,17 @@ sr_txlog_close(sr_txlog *log)
 	free(log->spare.p);
 	free(log->path);
 	free(log);
+}
+
+void
+sr_txlog_set_log(sr_txlog *log, sr_log_fn fn, void *arg)
+{
+	if (log == NULL)
+		return;
+	pthread_mutex_lock(&log->mu);
+	log->log_fn = fn;
+	log->log_arg = arg;
+	pthread_mutex_unlock(&log->mu);
 }
 
 void

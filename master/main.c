@@ -15,6 +15,7 @@
 #include <nng/nng.h>
 
 #include "flake.h"
+#include "options.h"
 #include "server.h"
 #include "snowrange/error.h"
 #include "util.h"

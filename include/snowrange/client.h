@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "snowrange/error.h"
+#include "snowrange/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,15 +24,15 @@ typedef struct sr_client sr_client;
 /* Opens a client for the nng URL url (tcp://, ipc://). The peer may come up
  * later; calls fail with SR_ETIMEDOUT until it does. Errors: SR_EINVAL (bad
  * URL), SR_ENOMEM. */
-int sr_client_open(const char *url, int timeout_ms, sr_client **out);
+SR_EXPORT int sr_client_open(const char *url, int timeout_ms, sr_client **out);
 
 /* NULL-safe. */
-void sr_client_close(sr_client *cl);
+SR_EXPORT void sr_client_close(sr_client *cl);
 
 /* The message of the last failed call on this handle: the peer's
  * explanation or the transport's. Concurrent failing calls on one handle may
  * overwrite each other's message. Valid until the next failing call. */
-const char *sr_client_errmsg(sr_client *cl);
+SR_EXPORT const char *sr_client_errmsg(sr_client *cl);
 
 /* ---- coordinator ---- */
 
@@ -41,7 +42,7 @@ const char *sr_client_errmsg(sr_client *cl);
  * non-NULL. Errors: the coordinator's (SR_ENOTFOUND, SR_EUNAVAILABLE,
  * SR_EEXHAUSTED, SR_EINVAL) or the transport's (SR_ETIMEDOUT, SR_ECONNECT).
  */
-int sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
+SR_EXPORT int sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
     uint64_t *out, char node[65]);
 
 /*
@@ -50,7 +51,7 @@ int sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
  * *worker (each if non-NULL). Errors: SR_ENOWORKER, SR_ECLOCK (the message
  * gives the offset), SR_EINVAL, or the transport's.
  */
-int sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out,
+SR_EXPORT int sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out,
     char node[65], uint32_t *worker);
 
 /* ---- master catalog ---- */
@@ -80,13 +81,13 @@ typedef struct sr_seq_info {
 
 /* Creates a sequence. Errors: SR_EINVAL (bad name or sizes), SR_EEXISTS,
  * SR_EIO. On success fills *info if non-NULL. */
-int sr_client_seq_create(sr_client *cl, const sr_seq_spec *spec, sr_seq_info *info);
+SR_EXPORT int sr_client_seq_create(sr_client *cl, const sr_seq_spec *spec, sr_seq_info *info);
 
 /* Drops a sequence. Errors: SR_ENOTFOUND, SR_EIO. */
-int sr_client_seq_drop(sr_client *cl, const char *name);
+SR_EXPORT int sr_client_seq_drop(sr_client *cl, const char *name);
 
 /* Lists sequences: *out is malloc'd (free with free()), *n its length. */
-int sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n);
+SR_EXPORT int sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n);
 
 /* ---- status (master or coordinator) ---- */
 
@@ -124,8 +125,8 @@ typedef struct sr_status {
 } sr_status;
 
 /* Fills *st; release with sr_status_free. */
-int sr_client_status(sr_client *cl, sr_status *st);
-void sr_status_free(sr_status *st);
+SR_EXPORT int sr_client_status(sr_client *cl, sr_status *st);
+SR_EXPORT void sr_status_free(sr_status *st);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,8 @@
 #include <stdint.h>
 
 #include "snowrange/error.h"
+#include "snowrange/export.h"
+#include "snowrange/log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,10 +42,13 @@ typedef struct sr_coordinator_config {
 	int max_clock_back_ms;    /* clock step back a txid call waits out (5) */
 	uint64_t txid_floor;      /* the last txid in the caller's 2PC log, 0 if
 	                           * none: txids are issued only above its tick */
+	sr_log_fn log_fn;         /* receives the coordinator's messages (see
+	                           * snowrange/log.h); NULL: lines on stderr */
+	void *log_arg;            /* passed to log_fn */
 } sr_coordinator_config;
 
 /* Fills cfg with the defaults; master_url and node_name stay NULL. */
-void sr_coordinator_config_init(sr_coordinator_config *cfg);
+SR_EXPORT void sr_coordinator_config_init(sr_coordinator_config *cfg);
 
 /* ---- lifetime ---- */
 
@@ -57,7 +62,7 @@ typedef struct sr_coordinator sr_coordinator;
  * Errors: SR_EINVAL (bad config), SR_EUNAVAILABLE (the master did not answer
  * within join_timeout_ms), SR_ENOMEM, or the master's refusal of the join.
  */
-int sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
+SR_EXPORT int sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
     char *errbuf, size_t errlen);
 
 /*
@@ -66,12 +71,12 @@ int sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
  * still be handed out until close. Idempotent. Returns the master's answer
  * (the node has stopped either way).
  */
-int sr_coordinator_leave(sr_coordinator *c);
+SR_EXPORT int sr_coordinator_leave(sr_coordinator *c);
 
 /* Leaves the master if not yet done (best effort), stops the background
  * thread and frees everything. IDs not yet handed out are lost (a gap).
  * NULL is a no-op. */
-void sr_coordinator_close(sr_coordinator *c);
+SR_EXPORT void sr_coordinator_close(sr_coordinator *c);
 
 /* ---- IDs ---- */
 
@@ -81,7 +86,7 @@ void sr_coordinator_close(sr_coordinator *c);
  * SR_EUNAVAILABLE (no chunk arrived within lease_timeout_ms), SR_EEXHAUSTED
  * (the sequence reached its max value), SR_ECLOSED.
  */
-int sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id);
+SR_EXPORT int sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id);
 
 /*
  * Stores n IDs of seq in out[0..n), ascending, using one atomic operation per
@@ -89,7 +94,7 @@ int sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id);
  * were written before it (they are valid and will not be issued again).
  * n must be 1..1048576. Errors as sr_next_id.
  */
-int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out,
+SR_EXPORT int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out,
     size_t *got);
 
 /* A sequence handle skips the name lookup on every call. Handles stay valid
@@ -97,9 +102,9 @@ int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out,
  * sequence leases its first chunk: for a sequence with prefetch off (a
  * ticket server) get the handle when the first ID is wanted. */
 typedef struct sr_sequence sr_sequence;
-int sr_sequence_get(sr_coordinator *c, const char *seq, sr_sequence **out);
-int sr_seq_next_id(sr_sequence *s, uint64_t *id);
-int sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got);
+SR_EXPORT int sr_sequence_get(sr_coordinator *c, const char *seq, sr_sequence **out);
+SR_EXPORT int sr_seq_next_id(sr_sequence *s, uint64_t *id);
+SR_EXPORT int sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got);
 
 /* ---- Snowflake transaction IDs ---- */
 
@@ -115,11 +120,11 @@ int sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got);
  * sr_coordinator_clock_offset_ms), SR_EEXHAUSTED (the layout's time bits
  * ran out).
  */
-int sr_next_txid(sr_coordinator *c, uint64_t *txid);
+SR_EXPORT int sr_next_txid(sr_coordinator *c, uint64_t *txid);
 
 /* Stores n (1..65536) txids in out, ascending; on failure *got says how many
  * were stored (valid ones). Errors as sr_next_txid. */
-int sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got);
+SR_EXPORT int sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got);
 
 /* The cluster's Snowflake layout, as the master handed it at join. */
 typedef struct sr_flake_layout {
@@ -128,20 +133,20 @@ typedef struct sr_flake_layout {
 	int64_t epoch_ms;                          /* Unix ms of tick 0 */
 } sr_flake_layout;
 
-void sr_coordinator_layout(const sr_coordinator *c, sr_flake_layout *out);
+SR_EXPORT void sr_coordinator_layout(const sr_coordinator *c, sr_flake_layout *out);
 
 /* Stores the worker id in *worker_id; SR_ENOWORKER when no lease is live. */
-int sr_coordinator_worker(sr_coordinator *c, uint32_t *worker_id);
+SR_EXPORT int sr_coordinator_worker(sr_coordinator *c, uint32_t *worker_id);
 
 /* How far (ms) the clock was behind the last issued tick when a txid call
  * last failed with SR_ECLOCK. */
-int64_t sr_coordinator_clock_offset_ms(sr_coordinator *c);
+SR_EXPORT int64_t sr_coordinator_clock_offset_ms(sr_coordinator *c);
 
 /* ---- introspection ---- */
 
 /* The node id the master gave this coordinator, and its name. */
-uint64_t sr_coordinator_node_id(const sr_coordinator *c);
-const char *sr_coordinator_name(const sr_coordinator *c);
+SR_EXPORT uint64_t sr_coordinator_node_id(const sr_coordinator *c);
+SR_EXPORT const char *sr_coordinator_name(const sr_coordinator *c);
 
 /* One held chunk, as reported by sr_coordinator_chunks. */
 typedef struct sr_chunk_info {
@@ -155,7 +160,7 @@ typedef struct sr_chunk_info {
 
 /* Copies up to max held chunks into out and returns how many are held in all
  * (which may exceed max). */
-size_t sr_coordinator_chunks(sr_coordinator *c, sr_chunk_info *out, size_t max);
+SR_EXPORT size_t sr_coordinator_chunks(sr_coordinator *c, sr_chunk_info *out, size_t max);
 
 /* Counters for benchmarks and status. */
 typedef struct sr_coordinator_stats {
@@ -165,7 +170,7 @@ typedef struct sr_coordinator_stats {
 	uint64_t max_wait_us;  /* longest such wait */
 } sr_coordinator_stats;
 
-void sr_coordinator_get_stats(sr_coordinator *c, sr_coordinator_stats *out);
+SR_EXPORT void sr_coordinator_get_stats(sr_coordinator *c, sr_coordinator_stats *out);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #ifndef SNOWRANGE_ERROR_H
 #define SNOWRANGE_ERROR_H
 
+#include "snowrange/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -43,11 +45,11 @@ typedef enum sr_err {
 
 /* Returns a static, human-readable description of err ("unknown error" for
  * values outside the table). Never NULL. */
-const char *sr_strerror(int err);
+SR_EXPORT const char *sr_strerror(int err);
 
 /* Returns the symbolic name of err without the prefix ("EEXHAUSTED"), for
  * machine-readable output. Never NULL. */
-const char *sr_errname(int err);
+SR_EXPORT const char *sr_errname(int err);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@
 #include <stdint.h>
 
 #include "snowrange/error.h"
+#include "snowrange/export.h"
+#include "snowrange/log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,7 +91,7 @@ typedef struct sr_txlog sr_txlog;
  * open by another handle, or has damage in a synced batch (refused, nothing
  * is cut or skipped; the file is left untouched).
  */
-int sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
+SR_EXPORT int sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
     char *errbuf, size_t errlen);
 
 /*
@@ -103,7 +105,7 @@ int sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
  * Errors: SR_EINVAL (a limit in sr_txrecord broken; the log is unaffected),
  * SR_ENOMEM, SR_EIO (the log is poisoned, see sr_txlog_wait).
  */
-int sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn);
+SR_EXPORT int sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn);
 
 /*
  * Waits until the record with this LSN is durable: written and covered by a
@@ -120,22 +122,27 @@ int sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn);
  * keeps every batch closed by its marker, which includes every record a wait
  * acknowledged.
  */
-int sr_txlog_wait(sr_txlog *log, uint64_t lsn);
+SR_EXPORT int sr_txlog_wait(sr_txlog *log, uint64_t lsn);
 
 /* sr_txlog_append followed by sr_txlog_wait: returns once r is durable.
  * Errors as those two. */
-int sr_txlog_write(sr_txlog *log, const sr_txrecord *r);
+SR_EXPORT int sr_txlog_write(sr_txlog *log, const sr_txrecord *r);
 
 /* The highest txid among the records recovered at open and those appended
  * through this handle since (durable or not); 0 for an empty log. It is the
  * floor below which a restarted coordinator must not mint txids. */
-uint64_t sr_txlog_last_txid(sr_txlog *log);
+SR_EXPORT uint64_t sr_txlog_last_txid(sr_txlog *log);
+
+/* Sends this handle's messages (a poisoned log) to fn with arg instead of
+ * stderr (see snowrange/log.h); fn NULL restores stderr. Call it right after
+ * open, before other threads use the handle. NULL log is a no-op. */
+SR_EXPORT void sr_txlog_set_log(sr_txlog *log, sr_log_fn fn, void *arg);
 
 /* Writes and fsyncs what is still buffered, closes the file and frees the
  * handle. It cannot report a failure: callers that need to know wait on
  * their last LSN first. A poisoned log is closed without writing. NULL is a
  * no-op. */
-void sr_txlog_close(sr_txlog *log);
+SR_EXPORT void sr_txlog_close(sr_txlog *log);
 
 /* ---- reading (no handle, read-only, cuts nothing) ---- */
 
@@ -157,7 +164,7 @@ typedef int (*sr_txlog_visit)(void *arg, const sr_txrecord *r, uint64_t offset);
  * file is checked before the first visit, so a log that fails has no record
  * visited, in either order.
  */
-int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
+SR_EXPORT int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
     void *arg, sr_txlog_recovery *rec, char *errbuf, size_t errlen);
 
 /*
@@ -167,7 +174,7 @@ int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
  * does not resolve it). The tail recovery would cut is ignored.
  * Errors as sr_txlog_scan.
  */
-int sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n,
+SR_EXPORT int sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n,
     char *errbuf, size_t errlen);
 
 #ifdef __cplusplus

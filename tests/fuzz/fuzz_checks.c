@@ -27,6 +27,7 @@
 
 #include "catalog.h"
 #include "mem_store.h"
+#include "options.h"
 #include "server.h"
 #include "flake.h"
 #include "range.h"

@@ -4,7 +4,7 @@
  * created after open, many threads strictly increasing, serving through a
  * master outage until the chunks run out, txids from many threads, the txid
  * floor, the worker lease lapsing, a master restarted with a shorter lease
- * TTL, and bad arguments.
+ * TTL, bad arguments and the log callback.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -506,6 +506,55 @@ test_drop_and_recreate(void **state)
 	assert_true(last >= info.start);
 }
 
+/* What the log callback received; written by the library's threads. */
+struct logged {
+	pthread_mutex_t mu;
+	int n, info;
+	char last[256];
+};
+
+static void
+log_cb(void *arg, sr_log_level level, const char *msg)
+{
+	struct logged *l = arg;
+	pthread_mutex_lock(&l->mu);
+	l->n++;
+	if (level == SR_LOG_INFO)
+		l->info++;
+	snprintf(l->last, sizeof(l->last), "%s", msg);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* With a log callback in the config, the coordinator's messages (here the
+ * worker id granted at join) reach it with their level, not stderr. */
+static void
+test_log_callback(void **state)
+{
+	struct fx *f = *state;
+	struct logged l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	sr_coordinator_config cfg;
+	sr_coordinator_config_init(&cfg);
+	assert_null(cfg.log_fn); /* stderr by default */
+	cfg.master_url = f->url;
+	cfg.node_name = "logged";
+	cfg.log_fn = log_cb;
+	cfg.log_arg = &l;
+	char err[256];
+	assert_int_equal(sr_coordinator_open(&cfg, &f->c, err, sizeof(err)), SR_OK);
+	uint64_t txid;
+	assert_int_equal(sr_next_txid(f->c, &txid), SR_OK);
+	sr_coordinator_close(f->c);
+	f->c = NULL;
+	pthread_mutex_lock(&l.mu);
+	int n = l.n, info = l.info;
+	char last[256];
+	snprintf(last, sizeof(last), "%s", l.last);
+	pthread_mutex_unlock(&l.mu);
+	assert_true(n >= 1);
+	assert_true(info >= 1);
+	assert_non_null(strstr(last, "worker id"));
+}
+
 int
 main(void)
 {
@@ -519,6 +568,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_restart_with_shorter_ttl, setup_two_workers,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_callback, setup, teardown),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	nng_fini();
