@@ -295,6 +295,14 @@ cache_fail(struct cache_seq *s, int err)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void
+cache_forget_next(struct cache_seq *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->has_next = false;
+	pthread_mutex_unlock(&s->mu);
+}
+
 bool
 cache_sync(struct cache_seq *s, uint64_t start)
 {

@@ -143,6 +143,9 @@ struct cache_lease {
 int cache_offer_lease(struct cache_seq *s, const struct cache_lease *l);
 /* The same for a chunk of a sequence with prefetch on. */
 int cache_offer(struct cache_seq *s, const struct range_chunk *ch);
+/* Lets the next chunk go unused (a gap): for a handle taken before any
+ * caller asked, on a sequence without prefetch. */
+void cache_forget_next(struct cache_seq *s);
 /* Records a terminal lease error and wakes waiters with it. */
 void cache_fail(struct cache_seq *s, int err);
 /*

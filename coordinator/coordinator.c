@@ -612,8 +612,12 @@ sr_coordinator_close(sr_coordinator *c)
 
 /* ---- IDs ---- */
 
-int
-sr_sequence_get(sr_coordinator *c, const char *name, sr_sequence **out)
+/* The handle of sequence name, leasing its first chunk at first use. A
+ * caller who only wants the handle (not for_call) must not hold a ticket of
+ * a sequence without prefetch: that chunk is let go (a gap), and the first
+ * ID is leased when it is asked for, so the ticket order holds. */
+static int
+seq_get(sr_coordinator *c, const char *name, bool for_call, sr_sequence **out)
 {
 	if (c == NULL || out == NULL || !sr_name_valid(name))
 		return SR_EINVAL;
@@ -639,6 +643,8 @@ sr_sequence_get(sr_coordinator *c, const char *name, sr_sequence **out)
 		rv = SR_EUNAVAILABLE;
 	if (rv == SR_OK)
 		rv = cache_offer_lease(&s->cache, &l);
+	if (rv == SR_OK && !for_call && l.no_prefetch)
+		cache_forget_next(&s->cache);
 	pthread_mutex_lock(&c->mu);
 	struct sr_sequence *other = seq_lookup(c, name);
 	if (rv == SR_OK && other == NULL && c->nseqs >= SEQ_MAX)
@@ -661,6 +667,12 @@ sr_sequence_get(sr_coordinator *c, const char *name, sr_sequence **out)
 		return rv;
 	*out = s;
 	return SR_OK;
+}
+
+int
+sr_sequence_get(sr_coordinator *c, const char *name, sr_sequence **out)
+{
+	return seq_get(c, name, false, out);
 }
 
 int
@@ -688,7 +700,7 @@ sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out, size_t 
 	sr_sequence *s;
 	if (got != NULL)
 		*got = 0;
-	int rv = sr_sequence_get(c, seq, &s);
+	int rv = seq_get(c, seq, true, &s);
 	if (rv != SR_OK)
 		return rv;
 	return sr_seq_next_ids(s, n, out, got);

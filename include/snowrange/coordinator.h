@@ -99,8 +99,9 @@ SR_EXPORT int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t
 
 /* A sequence handle skips the name lookup on every call. Handles stay valid
  * until sr_coordinator_close. Errors as sr_next_id. The first get of a
- * sequence leases its first chunk: for a sequence with prefetch off (a
- * ticket server) get the handle when the first ID is wanted. */
+ * sequence leases a chunk to learn that it exists (SR_ENOTFOUND otherwise);
+ * for a sequence with prefetch off (a ticket server) that chunk is let go,
+ * so a handle holds no ticket before its first call. */
 typedef struct sr_sequence sr_sequence;
 SR_EXPORT int sr_sequence_get(sr_coordinator *c, const char *seq, sr_sequence **out);
 SR_EXPORT int sr_seq_next_id(sr_sequence *s, uint64_t *id);

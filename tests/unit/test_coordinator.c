@@ -555,6 +555,33 @@ test_log_callback(void **state)
 	assert_non_null(strstr(last, "worker id"));
 }
 
+/*
+ * A handle taken before any call holds no ticket of a sequence without
+ * prefetch: an ID another coordinator hands out after the handle was taken
+ * is below the handle's first ID.
+ */
+static void
+test_ticket_handle(void **state)
+{
+	struct fx *f = *state;
+	sr_client *cl;
+	assert_int_equal(sr_client_open(f->url, 3000, &cl), SR_OK);
+	sr_seq_spec spec = {.name = "t", .chunk_size = 1, .block = 1, .no_prefetch = 1};
+	assert_int_equal(sr_client_seq_create(cl, &spec, NULL), SR_OK);
+	sr_client_close(cl);
+	f->c = open_coord(f, "c1", 1000, 0);
+	sr_coordinator *c2 = open_coord(f, "c2", 1000, 0);
+	sr_sequence *h;
+	uint64_t early, later;
+	assert_int_equal(sr_sequence_get(f->c, "t", &h), SR_OK);
+	assert_int_equal(sr_next_id(c2, "t", &early), SR_OK);
+	assert_int_equal(sr_seq_next_id(h, &later), SR_OK);
+	assert_true(later > early);
+	assert_int_equal(sr_next_id(c2, "t", &early), SR_OK);
+	assert_true(early > later);
+	sr_coordinator_close(c2);
+}
+
 int
 main(void)
 {
@@ -569,6 +596,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ticket_handle, setup, teardown),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	nng_fini();
