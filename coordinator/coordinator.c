@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "coordinator_hooks.h"
 #include "flake.h"
 #include "util.h"
 #include "wire.h"
@@ -57,6 +58,7 @@ struct sr_coordinator {
 	_Atomic bool has_worker;
 	_Atomic int64_t lease_until_us;
 	_Atomic int64_t clock_offset_ms;
+	_Atomic int64_t wall_skew_ms; /* test hook: coordinator_hooks.h */
 	_Atomic bool left;       /* sr_coordinator_leave ran: never re-join */
 	_Atomic uint64_t grant_floor; /* the master's floor of the current grant */
 	int max_clock_back_ms;
@@ -122,6 +124,25 @@ seq_lookup(sr_coordinator *c, const char *name)
 }
 
 /* ---- worker lease ---- */
+
+/* The wall clock behind txids: CLOCK_REALTIME, shifted only by tests. */
+static int64_t
+wall_us(sr_coordinator *c)
+{
+	return sr_wall_us() + atomic_load(&c->wall_skew_ms) * 1000;
+}
+
+static int64_t
+wall_ms(sr_coordinator *c)
+{
+	return wall_us(c) / 1000;
+}
+
+void
+coordinator_debug_clock_offset(sr_coordinator *c, int64_t offset_ms)
+{
+	atomic_store(&c->wall_skew_ms, offset_ms);
+}
 
 /* How long our view of a worker lease granted or renewed under ttl_ms
  * lasts from the request's send time: the TTL less a fifth, a margin that
@@ -238,7 +259,7 @@ report_tick(sr_coordinator *c)
 	flake_decode(&c->gen.layout, flake_last(&c->gen), &last, NULL, NULL);
 	if (last <= atomic_load(&c->grant_floor))
 		last = 0;
-	int64_t now = flake_ms_to_tick(&c->gen.layout, sr_wall_ms());
+	int64_t now = flake_ms_to_tick(&c->gen.layout, wall_ms(c));
 	if (now > 0 && (uint64_t) now > last && (uint64_t) now <= flake_max_tick(&c->gen.layout))
 		last = (uint64_t) now;
 	/* The floor encoding before any grant is not a tick anyone used. */
@@ -730,7 +751,7 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 		/* Clock first, lease second: a tick read while the lease was
 		 * still live lies below the next holder's floor, however long
 		 * this thread is delayed before the compare-and-swap. */
-		int64_t now = sr_wall_ms();
+		int64_t now = wall_ms(c);
 		if (sr_mono_us() >= atomic_load(&c->lease_until_us)) {
 			rv = SR_ENOWORKER;
 			break;
@@ -775,7 +796,7 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 		/* Sleep until the moment flake_take named (now + wait, a tick
 		 * boundary when a tick's sequences ran out), not wait ms from
 		 * here: the time since now was read would be lost every tick. */
-		int64_t left_us = (now + wait) * 1000 - sr_wall_us();
+		int64_t left_us = (now + wait) * 1000 - wall_us(c);
 		if (left_us > 0) {
 			struct timespec ts = {(time_t) (left_us / 1000000),
 			    (long) (left_us % 1000000) * 1000};

@@ -506,9 +506,22 @@ renew(struct fx *f, uint64_t node, const struct catalog_grant *held, uint64_t ti
 	return g;
 }
 
+/* The master's tick at f->now plus skew_ms: what a node whose clock is
+ * skew_ms ahead of the master's reports. */
+static uint64_t
+tick_at(const struct fx *f, int64_t skew_ms)
+{
+	return (uint64_t) (f->now + skew_ms - f->cfg.layout.epoch_ms) / f->cfg.layout.unit_ms;
+}
+
 /* Two worker ids (worker_bits 1): a third node gets none until one lease
  * has expired plus the grace period, and then a floor above every tick the
- * previous holder reported plus one TTL. */
+ * previous holder reported plus one TTL. The previous holders' clocks run
+ * 1.5 s ahead of the master's (within the tolerated skew), so the floor
+ * rule "last reported tick + TTL" is what the assertions test: the lease's
+ * end (in the master's clock) lies below it, and a floor of only the reported tick would let the new holder
+ * reissue what the old one issued after its last report (docs/guarantees.md,
+ * txids). */
 static void
 test_worker_reuse_after_expiry(void **state)
 {
@@ -526,8 +539,9 @@ test_worker_reuse_after_expiry(void **state)
 	assert_int_equal(ga.floor_tick, 0);
 	struct catalog_grant gc = join_grant(f, "c", &c);
 	assert_false(gc.has);
-	/* a reports tick 5000 and then dies; b keeps renewing. */
-	struct catalog_grant r = renew(f, a, &ga, 5000);
+	/* a, 1.5 s ahead, reports its tick and then dies; b keeps renewing. */
+	uint64_t a_tick = tick_at(f, 1500);
+	struct catalog_grant r = renew(f, a, &ga, a_tick);
 	assert_true(r.has);
 	assert_int_equal(r.worker_id, ga.worker_id);
 	int64_t a_last = f->now;
@@ -544,21 +558,41 @@ test_worker_reuse_after_expiry(void **state)
 	assert_true(gc.has);
 	assert_int_equal(gc.worker_id, ga.worker_id);
 	uint64_t ttl_ticks = f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms;
-	assert_true(gc.floor_tick >= 5000 + ttl_ticks);
-	/* The expiry tick bounds it too (a holder may issue up to its end). */
-	uint64_t end_tick = (uint64_t) (a_last + f->cfg.lease_ttl_ms - f->cfg.layout.epoch_ms);
-	assert_true(gc.floor_tick >= end_tick);
+	/* a may have issued up to one TTL past its last report, in its clock. */
+	uint64_t end_tick = (uint64_t) (a_last + f->cfg.lease_ttl_ms - f->cfg.layout.epoch_ms) /
+	    f->cfg.layout.unit_ms;
+	assert_true(a_tick > end_tick - ttl_ticks); /* the report decides */
+	assert_int_equal(gc.floor_tick, a_tick + ttl_ticks);
+	/* With a clock in sync (or behind), the expiry tick bounds it: a
+	 * holder may issue up to its lease's end. */
+	uint64_t d;
+	struct catalog_grant gd_none = join_grant(f, "d", &d);
+	assert_false(gd_none.has);
+	assert_true(renew(f, c, &gc, tick_at(f, -3000)).has);
+	int64_t c_last = f->now;
+	f->now = c_last + f->cfg.lease_ttl_ms / 2; /* b stays live throughout */
+	assert_true(renew(f, b, &gb, 0).has);
+	f->now = c_last + f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms;
+	assert_int_equal(renew(f, b, &gb, 0).worker_id, gb.worker_id);
+	struct catalog_grant gd = renew(f, d, &gd_none, 0);
+	assert_true(gd.has);
+	assert_int_equal(gd.worker_id, gc.worker_id);
+	assert_int_equal(gd.floor_tick,
+	    (uint64_t) (c_last + f->cfg.lease_ttl_ms - f->cfg.layout.epoch_ms) /
+		f->cfg.layout.unit_ms);
 	/* a comes back: its old grant is gone, and no id is free. */
-	struct catalog_grant lost = renew(f, a, &ga, 6000);
+	struct catalog_grant lost = renew(f, a, &ga, tick_at(f, 1500));
 	assert_false(lost.has);
-	/* b leaves: its id is free after the grace period only. */
-	assert_int_equal(catalog_node_leave(f->cat, b, 7000, f->now), SR_OK);
+	/* b, 1.5 s ahead, leaves: its id is free after the grace period only,
+	 * with a floor one TTL above the tick b reported when it left. */
+	uint64_t b_tick = tick_at(f, 1500);
+	assert_int_equal(catalog_node_leave(f->cat, b, b_tick, f->now), SR_OK);
 	assert_false(renew(f, a, &lost, 0).has);
 	f->now += f->cfg.worker_grace_ms;
 	struct catalog_grant ga2 = renew(f, a, &lost, 0);
 	assert_true(ga2.has);
 	assert_int_equal(ga2.worker_id, gb.worker_id);
-	assert_true(ga2.floor_tick >= 7000 + ttl_ticks);
+	assert_int_equal(ga2.floor_tick, b_tick + ttl_ticks);
 }
 
 /* A node re-joining under its name while its earlier grant is live (the old
@@ -577,12 +611,14 @@ test_rejoin_gets_other_worker(void **state)
 	assert_int_equal(catalog_node_at(f->cat, 0, f->now, &ni), SR_OK);
 	assert_true(ni.has_worker);
 	/* The second run's floor lies above everything the first run may have
-	 * issued: its reported tick plus one TTL. */
-	assert_true(renew(f, a, &g1, 90000).has);
+	 * issued: its reported tick plus one TTL (the first run's clock 1.5 s
+	 * ahead of the master's: its report, not the master's time, decides). */
+	uint64_t tick = tick_at(f, 1500);
+	assert_true(renew(f, a, &g1, tick).has);
 	uint64_t a3;
 	struct catalog_grant g3 = join_grant(f, "a", &a3);
 	assert_true(g3.has);
-	assert_true(g3.floor_tick >= 90000 + f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms);
+	assert_int_equal(g3.floor_tick, tick + f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms);
 }
 
 /* After a master restart stored grants count as live for one TTL. */
