@@ -4,8 +4,10 @@
 # scenario failed or measured nothing; on top of that this script reads the
 # JSON (one object a line, so grep and awk do; no jq) and checks that every
 # expected row is there, ok, with a positive rate and latency (or RSS for the
-# memory rows). Targets are not checked: timings from a test run on a shared
-# machine prove nothing; docs/benchmarks.md holds the real runs.
+# memory rows), that baselines and ratios are the numbers they claim to be,
+# and that no txid rate passes its layout's ceiling. Targets are not
+# checked: timings from a test run on a shared machine prove nothing;
+# docs/benchmarks.md holds the real runs.
 #
 # The bench is its own binary; `snowrange bench` in the operator CLI runs
 # it, which the usage checks at the end go through.
@@ -67,11 +69,38 @@ for s in "${rows[@]}"; do
 		positive "$(value "$k" "$line")" || fail "$s: $k is not a positive number: $line"
 	done
 done
-# Where the issue names a baseline, the row carries it and the ratio.
-for s in inproc.seq_next_id.t1 txid.next_txid.t1 remote.next_ids.b1.c1; do
+# Where the issue names a baseline, the row carries it and the ratio, and
+# both are what they claim to be (numbers that can be wrong, unlike "> 0"):
+# a measured baseline is the rate of the row it names, measured in the same
+# run; the ratio is the row's rate over it.
+close() { # close A B: equal to 1 part in 10^6
+	awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-6 * (a < 0 ? -a : a) + 1e-9) }'
+}
+for s in inproc.seq_next_id.t1 inproc.next_id.t2 remote.next_ids.b1.c1 remote.next_ids.b1000.c2; do
 	line=$(grep -F "\"scenario\":\"$s\"" "$OUT")
-	positive "$(value baseline "$line")" || fail "$s: no baseline: $line"
-	positive "$(value ratio "$line")" || fail "$s: no ratio: $line"
+	name=$(grep -o '"baseline_name":"[^"]*"' <<<"$line" | cut -d'"' -f4) ||
+		fail "$s: no baseline name: $line"
+	base_line=$(grep -F "\"scenario\":\"$name\"" "$OUT") ||
+		fail "$s: its baseline $name is no row of the run"
+	base=$(value baseline "$line") rate=$(value ids_per_sec "$line")
+	close "$base" "$(value ids_per_sec "$base_line")" ||
+		fail "$s: baseline $base is not the rate of $name: $base_line"
+	close "$(value ratio "$line")" "$(awk -v r="$rate" -v b="$base" 'BEGIN { printf "%.17g", r / b }')" ||
+		fail "$s: ratio is not ids_per_sec / baseline: $line"
+done
+# The txid rows' baseline is no measurement but the layout's ceiling,
+# 2^seq_bits txids per tick; the rate must not pass it (more would need a
+# (tick, sequence) pair twice), allowing one tick at each end of a window of
+# 50 ticks.
+for s in txid.next_txid.t1 txid.next_txids.b4096.t1; do
+	line=$(grep -F "\"scenario\":\"$s\"" "$OUT")
+	name=$(grep -o '"baseline_name":"[^"]*"' <<<"$line" | cut -d'"' -f4)
+	[[ $name =~ ^layout\ [0-9]+/[0-9]+/([0-9]+)\ @([0-9]+)ms ]] ||
+		fail "$s: baseline is not a layout's ceiling: $line"
+	want=$(awk -v b="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[2]}" 'BEGIN { printf "%.17g", 2 ^ b * 1000 / u }')
+	close "$(value baseline "$line")" "$want" || fail "$s: baseline is not 2^seq_bits per tick ($want/s): $line"
+	awk -v r="$(value ids_per_sec "$line")" -v w="$want" 'BEGIN { exit !(r > 0 && r <= w * 52 / 50) }' ||
+		fail "$s: $(value ids_per_sec "$line") txids/s beats the layout's $want/s: $line"
 done
 line=$(grep -F '"scenario":"switches.t1"' "$OUT")
 [[ $(value waits "$line") =~ ^[0-9]+$ ]] || fail "switches: no waits count: $line"

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,9 @@ read_all(const char *path, uint8_t **out)
 }
 
 /* Replays every file of tests/fuzz/<kind>/<target>; returns how many. A
- * missing directory counts as empty. */
+ * missing or unreadable directory fails the test: a build moved away from
+ * its sources (or a wrong SNOWRANGE_FUZZ_DIR) must not pass by replaying
+ * nothing. */
 static size_t
 replay_dir(check_fn check, const char *kind, const char *target)
 {
@@ -97,7 +100,8 @@ replay_dir(check_fn check, const char *kind, const char *target)
 	snprintf(dir + n, sizeof(dir) - n, "/%s/%s", kind, target);
 	int count = scandir(dir, &ents, NULL, alphasort);
 	if (count < 0)
-		return 0;
+		fail_msg("cannot read %s: %s (set SNOWRANGE_FUZZ_DIR to the source "
+		    "tree's tests/fuzz)", dir, strerror(errno));
 	size_t files = 0;
 	for (int i = 0; i < count; i++) {
 		if (ents[i]->d_name[0] != '.') {
@@ -115,36 +119,40 @@ replay_dir(check_fn check, const char *kind, const char *target)
 }
 
 /* Every committed input of a target passes, and there are some: an empty
- * or misplaced corpus must not pass silently. */
+ * or misplaced corpus must not pass silently, and neither may a regression
+ * input that went missing (the minimums are the counts committed; adding
+ * inputs needs no change here, removing one does). */
 static void
-replay(check_fn check, const char *target, size_t min_seeds)
+replay(check_fn check, const char *target, size_t min_seeds, size_t min_regress)
 {
 	size_t seeds = replay_dir(check, "corpus", target);
 	size_t regress = replay_dir(check, "regress", target);
 	print_message("%s: %zu seeds, %zu regression inputs\n", target, seeds,
 	    regress);
-	assert_true(seeds >= min_seeds);
+	if (seeds < min_seeds || regress < min_regress)
+		fail_msg("%s: %zu seeds and %zu regression inputs, want at least %zu "
+		    "and %zu", target, seeds, regress, min_seeds, min_regress);
 }
 
 static void
 test_envelope_inputs(void **state)
 {
 	(void) state;
-	replay(fuzz_check_envelope, "envelope", 10);
+	replay(fuzz_check_envelope, "envelope", 10, 2);
 }
 
 static void
 test_txlog_inputs(void **state)
 {
 	(void) state;
-	replay(fuzz_check_txlog, "txlog", 5);
+	replay(fuzz_check_txlog, "txlog", 5, 4);
 }
 
 static void
 test_config_inputs(void **state)
 {
 	(void) state;
-	replay(fuzz_check_config, "config", 10);
+	replay(fuzz_check_config, "config", 10, 8);
 }
 
 /* Inputs the corpus cannot hold well: nothing at all, and a request over
