@@ -15,6 +15,7 @@
 #include "cache.h"
 #include "coordinator_hooks.h"
 #include "flake.h"
+#include "log.h"
 #include "util.h"
 #include "wire.h"
 

@@ -20,6 +20,7 @@
 
 #include "options.h"
 #include "snowrange/coordinator.h"
+#include "log.h"
 #include "util.h"
 #include "wire.h"
 

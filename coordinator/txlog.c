@@ -48,6 +48,7 @@
 
 #include "txlog_codec.h"
 #include "txlog_hooks.h"
+#include "log.h"
 #include "util.h"
 
 /* A returned flush buffer larger than this is freed rather than kept, so one

@@ -18,6 +18,7 @@
 #include "options.h"
 #include "server.h"
 #include "snowrange/error.h"
+#include "log.h"
 #include "util.h"
 
 /* The daemon's one top-level state (Redis `server` style). */

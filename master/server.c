@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "snowrange/error.h"
+#include "log.h"
 #include "util.h"
 #include "wire.h"
 
