@@ -164,16 +164,25 @@ from_base(struct store *st)
 
 /* Error reporting */
 
-static int
-errorf(struct sqlite_store *s, int err, const char *fmt, ...)
+static void errfmt(struct sqlite_store *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+errfmt(struct sqlite_store *s, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
 	va_end(ap);
-	return err;
 }
+
+/* Records the message and yields the error code err. A macro, not a
+ * function, so that the compiler sees the constant code at every use: a
+ * variadic function is never inlined, and gcc -O3 would otherwise assume a
+ * failing read_term() might return SR_OK and warn that its caller reads
+ * the term it never set. */
+#define errorf(s, err, ...) (errfmt((s), __VA_ARGS__), (err))
 
 /* Records SQLite's message for the failure of what; always SR_EIO. Call it
  * before any further statement, which would replace sqlite3_errmsg(). */
