@@ -54,6 +54,7 @@ struct cli {
 	bool block, no_prefetch, txids, in_doubt;
 	const char *out;
 	const char *layout;
+	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool help;
 	char **args;
 	int nargs;
@@ -94,6 +95,14 @@ static const struct flag flags[] = {
 	{"timeout", 0, F_U64, OFF(timeout_ms), 1, 3600000, true, "MS",
 	    "bound on every request (default 3000)"},
 	{"help", 'h', F_BOOL, OFF(help), 0, 0, true, NULL, "show help"},
+	{"tls-cert", 0, F_STR, OFF(tls_cert), 0, 0, true, "FILE",
+	    "PEM certificate to present (mutual TLS; env SNOWRANGE_TLS_CERT)"},
+	{"tls-key", 0, F_STR, OFF(tls_key), 0, 0, true, "FILE",
+	    "PEM key of --tls-cert (env SNOWRANGE_TLS_KEY)"},
+	{"tls-ca", 0, F_STR, OFF(tls_ca), 0, 0, true, "FILE",
+	    "PEM CA verifying tls+tcp:// servers (env SNOWRANGE_TLS_CA)"},
+	{"token-file", 0, F_STR, OFF(token_file), 0, 0, true, "FILE",
+	    "role tokens, mode 600 (env SNOWRANGE_TOKEN_FILE; docs/security.md)"},
 	{"start", 0, F_U64, OFF(start), 1, ID_MAX, false, "N",
 	    "first ID (default 1)"},
 	{"chunk", 0, F_U64, OFF(chunk), 1, ID_MAX, false, "N",
@@ -278,9 +287,12 @@ failed(sr_client *cl, int rv, const char *fmt, ...)
 static int
 connect_to(struct cli *c, const char *url, sr_client **cl)
 {
-	int rv = sr_client_open(url, (int) c->timeout_ms, cl);
+	char err[256] = "";
+	sr_credentials cred = {c->tls_cert, c->tls_key, c->tls_ca, c->token_file};
+	int rv = sr_client_open_with(url, (int) c->timeout_ms, &cred, cl, err,
+	    sizeof(err));
 	if (rv == SR_EINVAL)
-		return usage(NULL, "bad URL '%s'", url);
+		return usage(NULL, "%s", err[0] ? err : "bad URL");
 	if (rv != SR_OK)
 		return failed(NULL, rv, "open %s", url);
 	return 0;
@@ -920,7 +932,9 @@ decode_layout(struct cli *c, struct flake_layout *l, sr_status *st, bool *have_s
 		return 0;
 	}
 	sr_client *cl;
-	if (sr_client_open(c->master, (int) c->timeout_ms, &cl) == SR_OK) {
+	sr_credentials cred = {c->tls_cert, c->tls_key, c->tls_ca, c->token_file};
+	if (sr_client_open_with(c->master, (int) c->timeout_ms, &cred, &cl, NULL, 0) ==
+	    SR_OK) {
 		if (sr_client_status(cl, st) == SR_OK && st->has_layout) {
 			*have_st = true;
 			*l = (struct flake_layout){(uint8_t) st->time_bits,
@@ -1386,6 +1400,12 @@ main(int argc, char **argv)
 	const char *env = getenv("SNOWRANGE_MASTER");
 	if (env != NULL && env[0] != '\0')
 		c.master = env;
+	/* Credentials from the environment, so that scripts need not repeat
+	 * them: paths only, never a token (docs/security.md). */
+	c.tls_cert = getenv("SNOWRANGE_TLS_CERT");
+	c.tls_key = getenv("SNOWRANGE_TLS_KEY");
+	c.tls_ca = getenv("SNOWRANGE_TLS_CA");
+	c.token_file = getenv("SNOWRANGE_TOKEN_FILE");
 	int rv, i = 1;
 
 	/* Global flags before the command; "--" ends them. */

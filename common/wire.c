@@ -11,6 +11,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "snowrange/error.h"
+#include "util.h"
 
 /* Requests are small; anything over this is answered with SR_ETOOBIG. Larger
  * than WIRE_RECV_MAX never reaches us: nng drops it at the transport. */
@@ -79,7 +81,18 @@ struct arena_block {
 
 struct wire_arena {
 	struct arena_block *head;
+	const struct wire_peer *peer;
 };
+
+/* Every role and no bound name: the peer of a server that checks nothing
+ * beyond its transport. */
+static const struct wire_peer peer_open = {CREDS_ALL, ""};
+
+const struct wire_peer *
+wire_peer_of(const struct wire_arena *a)
+{
+	return a->peer != NULL ? a->peer : &peer_open;
+}
 
 void *
 wire_alloc(struct wire_arena *a, size_t size)
@@ -127,16 +140,136 @@ arena_reset(struct wire_arena *a)
 struct wire_chan {
 	nng_socket sock;
 	int timeout_ms;
+	const struct creds *cr;
+	unsigned want;
+	char node[CREDS_NAME_MAX + 1];
 };
+
+/* ---- TLS ---- */
+
+static bool
+url_local_stream(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0 ||
+	    strncmp(url, "abstract://", 11) == 0;
+}
+
+/*
+ * The nng TLS configuration for one endpoint, or NULL in *out when the URL
+ * is not tls+tcp://. A server presents cr's certificate and, when cr has a
+ * CA, requires a client certificate signed by it. A client always verifies
+ * the server: chain to the CA and the URL's host in the certificate.
+ * Credentials next to a plain tcp:// URL are an error, not a silent
+ * downgrade: a coordinator told to verify its master must never talk to an
+ * unverified one.
+ */
+static int
+tls_config(const struct creds *cr, bool server, const char *url,
+    nng_tls_config **out, char *errbuf, size_t errlen)
+{
+	*out = NULL;
+	if (!creds_url_tls(url)) {
+		if (cr != NULL && !url_local_stream(url) &&
+		    (server ? cr->tls_cert != NULL : cr->tls_ca != NULL)) {
+			fmt(errbuf, errlen, "%s: TLS is configured (%s) but the URL is "
+			    "not tls+tcp://; use tls+tcp://", url,
+			    server ? "tls-cert" : "tls-ca");
+			return SR_EINVAL;
+		}
+		return SR_OK;
+	}
+	if (server && (cr == NULL || cr->tls_cert == NULL)) {
+		fmt(errbuf, errlen, "%s needs tls-cert and tls-key", url);
+		return SR_EINVAL;
+	}
+	if (!server && (cr == NULL || cr->tls_ca == NULL)) {
+		fmt(errbuf, errlen, "%s needs tls-ca: the server is always verified", url);
+		return SR_EINVAL;
+	}
+	nng_tls_config *cfg;
+	int rv = nng_tls_config_alloc(&cfg,
+	    server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+	if (rv != 0) {
+		fmt(errbuf, errlen, "cannot set up TLS: %s", nng_strerror(rv));
+		return wire_nng_err(rv);
+	}
+	int err = SR_OK;
+	if (cr->tls_cert != NULL) {
+		char *cert = NULL, *key = NULL;
+		if ((err = creds_read_file(cr->tls_cert, &cert, errbuf, errlen)) == SR_OK &&
+		    (err = creds_read_file(cr->tls_key, &key, errbuf, errlen)) == SR_OK &&
+		    (rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
+			fmt(errbuf, errlen, "tls-cert %s / tls-key %s: %s (PEM certificate "
+			    "and unencrypted key that belong together?)", cr->tls_cert,
+			    cr->tls_key, nng_strerror(rv));
+			err = SR_EINVAL;
+		}
+		free(cert);
+		if (key != NULL) {
+			memset(key, 0, strlen(key));
+			free(key);
+		}
+	}
+	if (err == SR_OK && cr->tls_ca != NULL &&
+	    (rv = nng_tls_config_ca_file(cfg, cr->tls_ca)) != 0) {
+		fmt(errbuf, errlen, "tls-ca %s: %s (a PEM CA bundle?)", cr->tls_ca,
+		    nng_strerror(rv));
+		err = SR_EINVAL;
+	}
+	if (err == SR_OK &&
+	    (rv = nng_tls_config_auth_mode(cfg, cr->tls_ca != NULL ?
+		NNG_TLS_AUTH_MODE_REQUIRED : NNG_TLS_AUTH_MODE_NONE)) != 0) {
+		fmt(errbuf, errlen, "cannot set the TLS auth mode: %s", nng_strerror(rv));
+		err = wire_nng_err(rv);
+	}
+	if (err == SR_OK && !server) {
+		char host[256];
+		if (!creds_url_host(url, host, sizeof(host)) || host[0] == '\0') {
+			fmt(errbuf, errlen, "%s: no host to verify the certificate against",
+			    url);
+			err = SR_EINVAL;
+		} else if ((rv = nng_tls_config_server_name(cfg, host)) != 0) {
+			fmt(errbuf, errlen, "cannot set the TLS server name: %s",
+			    nng_strerror(rv));
+			err = wire_nng_err(rv);
+		}
+	}
+	if (err != SR_OK) {
+		nng_tls_config_free(cfg);
+		return err;
+	}
+	*out = cfg;
+	return SR_OK;
+}
 
 int
 wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out,
     char *errbuf, size_t errlen)
 {
+	return wire_chan_open_creds(url, timeout_ms, NULL, 0, NULL, out, errbuf,
+	    errlen);
+}
+
+int
+wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
+    unsigned want, const char *node_name, struct wire_chan **out, char *errbuf,
+    size_t errlen)
+{
+	nng_tls_config *tls;
+	int err = tls_config(cr, false, url, &tls, errbuf, errlen);
+	if (err != SR_OK)
+		return err;
 	struct wire_chan *ch = calloc(1, sizeof(*ch));
-	if (ch == NULL)
+	if (ch == NULL) {
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		return SR_ENOMEM;
+	}
 	ch->timeout_ms = timeout_ms;
+	ch->cr = cr;
+	ch->want = want;
+	if (node_name != NULL)
+		sr_strlcpy(ch->node, node_name, sizeof(ch->node));
 	int rv = nng_req0_open(&ch->sock);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -149,7 +282,14 @@ wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out,
 	/* Our own timeout bounds each call; nng's resend would only duplicate
 	 * non-idempotent requests such as Lease. */
 	nng_socket_set_ms(ch->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	rv = nng_dial(ch->sock, url, NULL, NNG_FLAG_NONBLOCK);
+	nng_dialer d;
+	if ((rv = nng_dialer_create(&d, ch->sock, url)) == 0 && tls != NULL)
+		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
+	if (rv == 0)
+		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	/* The dialer holds its own reference. */
+	if (tls != NULL)
+		nng_tls_config_free(tls);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
 		nng_close(ch->sock);
@@ -236,6 +376,13 @@ wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 {
 	*resp = NULL;
 	req->protocol_version = WIRE_PROTOCOL_VERSION;
+	if (creds_has_tokens(ch->cr)) {
+		const char *tok = creds_pick(ch->cr, wire_body_roles(req->body_case),
+		    ch->want, ch->node);
+		/* None that fits: send none; the server says which role it
+		 * wanted. */
+		req->token = tok != NULL ? (char *) tok : "";
+	}
 	size_t len = sr__request__get_packed_size(req);
 	nng_msg *msg, *rep = NULL;
 	int rv = nng_msg_alloc(&msg, len);
@@ -296,6 +443,7 @@ struct work {
 
 struct wire_server {
 	nng_socket sock;
+	const struct creds *cr;
 	const struct wire_route *routes;
 	size_t nroutes;
 	void *arg;
@@ -396,21 +544,87 @@ bad:
 	return SR_EPROTO;
 }
 
-static wire_handler
+static const struct wire_route *
 route_find(const struct wire_route *routes, size_t nroutes,
     Sr__Request__BodyCase body)
 {
 	for (size_t i = 0; i < nroutes; i++)
 		if (routes[i].body == body)
-			return routes[i].fn;
+			return &routes[i];
 	return NULL;
+}
+
+unsigned
+wire_body_roles(int body)
+{
+	switch (body) {
+	case SR__REQUEST__BODY_JOIN:
+	case SR__REQUEST__BODY_HEARTBEAT:
+	case SR__REQUEST__BODY_LEASE:
+		return CREDS_NODE;
+	case SR__REQUEST__BODY_LEAVE:
+		return CREDS_NODE | CREDS_ADMIN;
+	case SR__REQUEST__BODY_SEQ_CREATE:
+	case SR__REQUEST__BODY_SEQ_DROP:
+		return CREDS_ADMIN;
+	case SR__REQUEST__BODY_SEQ_LIST:
+	case SR__REQUEST__BODY_STATUS:
+		return CREDS_READER | CREDS_CLIENT | CREDS_ADMIN;
+	case SR__REQUEST__BODY_NEXT_IDS:
+	case SR__REQUEST__BODY_NEXT_TXIDS:
+		return CREDS_CLIENT | CREDS_ADMIN;
+	default:
+		return 0;
+	}
+}
+
+/* Checks the request's token against the route; fills peer. */
+static int
+authorize(const struct creds *cr, const Sr__Request *req,
+    const struct wire_route *route, struct wire_peer *peer, char *errbuf,
+    size_t errlen)
+{
+	peer->roles = CREDS_ALL;
+	peer->node[0] = '\0';
+	if (!creds_has_tokens(cr))
+		return SR_OK;
+	size_t n = req->token != NULL ? strlen(req->token) : 0;
+	peer->roles = creds_lookup(cr, req->token, n, peer->node);
+	if ((peer->roles & route->roles) != 0)
+		return SR_OK;
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+	    &sr__request__descriptor, (unsigned) req->body_case);
+	char need[64], have[64];
+	creds_roles_str(route->roles, need, sizeof(need));
+	creds_roles_str(peer->roles, have, sizeof(have));
+	/* The token itself is never quoted: not to the peer, not to a log. */
+	if (n == 0)
+		fmt(errbuf, errlen, "%s needs the %s role and the request has no "
+		    "token (token-file, docs/security.md)", f ? f->name : "request", need);
+	else if (peer->roles == 0)
+		fmt(errbuf, errlen, "%s needs the %s role and the request's token is "
+		    "not known here", f ? f->name : "request", need);
+	else
+		fmt(errbuf, errlen, "%s needs the %s role; the request's token has "
+		    "the %s role", f ? f->name : "request", need, have);
+	return SR_EACCES;
 }
 
 int
 wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
     const void *body, size_t len, void **out, size_t *outlen)
 {
-	struct wire_arena arena = {NULL};
+	return wire_serve_bytes_creds(routes, nroutes, arg, NULL, body, len, out,
+	    outlen);
+}
+
+int
+wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
+    void *arg, const struct creds *cr, const void *body, size_t len, void **out,
+    size_t *outlen)
+{
+	struct wire_arena arena = {NULL, NULL};
+	struct wire_peer peer;
 	Sr__Response resp = SR__RESPONSE__INIT;
 	Sr__Error error = SR__ERROR__INIT;
 	char errbuf[WIRE_ERRMSG_MAX] = "";
@@ -436,13 +650,16 @@ wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
 			errbuf, sizeof(errbuf))) != SR_OK) {
 		/* errbuf names the field. */
 	} else {
-		wire_handler fn = route_find(routes, nroutes, req->body_case);
-		if (fn == NULL) {
+		const struct wire_route *route = route_find(routes, nroutes,
+		    req->body_case);
+		if (route == NULL) {
 			code = SR_EINVAL;
 			fmt(errbuf, sizeof(errbuf),
 			    "request kind %d is not served here", (int) req->body_case);
-		} else {
-			code = fn(arg, req, &resp, &arena, errbuf, sizeof(errbuf));
+		} else if ((code = authorize(cr, req, route, &peer, errbuf,
+				sizeof(errbuf))) == SR_OK) {
+			arena.peer = &peer;
+			code = route->fn(arg, req, &resp, &arena, errbuf, sizeof(errbuf));
 		}
 	}
 	if (code != SR_OK) {
@@ -478,8 +695,8 @@ serve_one(struct work *w, const void *body, size_t len)
 	void *out;
 	size_t n;
 	nng_msg *msg = NULL;
-	if (wire_serve_bytes(w->srv->routes, w->srv->nroutes, w->srv->arg, body, len,
-		&out, &n) != SR_OK)
+	if (wire_serve_bytes_creds(w->srv->routes, w->srv->nroutes, w->srv->arg,
+		w->srv->cr, body, len, &out, &n) != SR_OK)
 		return NULL;
 	if (nng_msg_alloc(&msg, n) == 0)
 		memcpy(nng_msg_body(msg), out, n);
@@ -532,14 +749,62 @@ work_cb(void *arg)
 	}
 }
 
+/* The safe default: without a way to tell who a client is, serve only
+ * what this machine alone can reach. */
+static int
+listen_check(const char *url, const struct creds *cr, bool insecure,
+    char *errbuf, size_t errlen)
+{
+	if (insecure || creds_authenticates(cr) || creds_url_local(url))
+		return SR_OK;
+	fmt(errbuf, errlen, "refusing to listen on %s without client credentials "
+	    "(anyone reaching it could do anything): configure tls-cert+tls-key+"
+	    "tls-ca or token-file (docs/security.md), listen on 127.0.0.1 or "
+	    "ipc://, or pass --insecure", url);
+	return SR_EINVAL;
+}
+
+int
+wire_listen_check(const char *url, const struct creds *cr, bool insecure,
+    char *errbuf, size_t errlen)
+{
+	nng_tls_config *tls;
+	int err = listen_check(url, cr, insecure, errbuf, errlen);
+	if (err == SR_OK && (err = tls_config(cr, true, url, &tls, errbuf, errlen)) == SR_OK &&
+	    tls != NULL)
+		nng_tls_config_free(tls);
+	return err;
+}
+
 int
 wire_server_start(const char *url, const struct wire_route *routes,
     size_t nroutes, void *arg, int nworkers, struct wire_server **out,
     char *errbuf, size_t errlen)
 {
+	/* Tests and embedders that ask for no credentials: their URL is
+	 * their business. */
+	return wire_server_start_creds(url, routes, nroutes, arg, nworkers, NULL,
+	    true, out, errbuf, errlen);
+}
+
+int
+wire_server_start_creds(const char *url, const struct wire_route *routes,
+    size_t nroutes, void *arg, int nworkers, const struct creds *cr,
+    bool insecure, struct wire_server **out, char *errbuf, size_t errlen)
+{
+	nng_tls_config *tls;
+	int err = listen_check(url, cr, insecure, errbuf, errlen);
+	if (err == SR_OK)
+		err = tls_config(cr, true, url, &tls, errbuf, errlen);
+	if (err != SR_OK)
+		return err;
 	struct wire_server *srv = calloc(1, sizeof(*srv));
-	if (srv == NULL)
+	if (srv == NULL) {
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		return SR_ENOMEM;
+	}
+	srv->cr = cr;
 	srv->routes = routes;
 	srv->nroutes = nroutes;
 	srv->arg = arg;
@@ -547,12 +812,16 @@ wire_server_start(const char *url, const struct wire_route *routes,
 	int rv = nng_rep0_open(&srv->sock);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		free(srv);
 		return wire_nng_err(rv);
 	}
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
 	srv->works = calloc((size_t) srv->nworkers, sizeof(struct work));
 	if (srv->works == NULL) {
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		nng_close(srv->sock);
 		free(srv);
 		return SR_ENOMEM;
@@ -563,12 +832,22 @@ wire_server_start(const char *url, const struct wire_route *routes,
 		if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) != 0 ||
 		    (rv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
 			fmt(errbuf, errlen, "cannot set up workers: %s", nng_strerror(rv));
+			if (tls != NULL)
+				nng_tls_config_free(tls);
 			srv->nworkers = i + 1;
 			wire_server_stop(srv);
 			return wire_nng_err(rv);
 		}
 	}
-	if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
+	nng_listener l;
+	if ((rv = nng_listener_create(&l, srv->sock, url)) == 0 && tls != NULL)
+		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
+	if (rv == 0)
+		rv = nng_listener_start(l, 0);
+	/* The listener holds its own reference. */
+	if (tls != NULL)
+		nng_tls_config_free(tls);
+	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
 		wire_server_stop(srv);
 		return rv == NNG_EADDRINUSE ? SR_ECONNECT : wire_nng_err(rv);

@@ -10,9 +10,11 @@
 #ifndef SR_WIRE_H
 #define SR_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "creds.h"
 #include "snowrange.pb-c.h"
 
 #define WIRE_PROTOCOL_VERSION 1
@@ -31,6 +33,17 @@ struct wire_arena;
 void *wire_alloc(struct wire_arena *a, size_t size);  /* zeroed; NULL on OOM */
 char *wire_strdup(struct wire_arena *a, const char *s); /* NULL on OOM */
 
+/* Who sent the request being served: the roles its token (or, without
+ * tokens, the server's configuration) grants, and the node name its token
+ * is bound to ("" when it is bound to none). docs/security.md. */
+struct wire_peer {
+	unsigned roles; /* CREDS_ bits */
+	char node[CREDS_NAME_MAX + 1];
+};
+
+/* The peer of the request whose reply a is building. */
+const struct wire_peer *wire_peer_of(const struct wire_arena *a);
+
 /* ---- client side ---- */
 
 /* An RPC channel to one URL. Thread-safe: every call uses its own nng
@@ -41,6 +54,16 @@ struct wire_chan;
  * come up later). timeout_ms bounds every call. */
 int wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out,
     char *errbuf, size_t errlen);
+/*
+ * The same with credentials (NULL: none). A tls+tcp:// URL needs the CA to
+ * verify the server; cr's certificate is presented when it has one. A
+ * request carries the token of the least powerful role in want that the
+ * request needs (the node line bound to node_name first). cr must outlive
+ * the channel.
+ */
+int wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
+    unsigned want, const char *node_name, struct wire_chan **out, char *errbuf,
+    size_t errlen);
 /* NULL-safe. */
 void wire_chan_close(struct wire_chan *ch);
 
@@ -71,10 +94,12 @@ int wire_call_raw(struct wire_chan *ch, const void *buf, size_t len,
 typedef int (*wire_handler)(void *arg, const Sr__Request *req,
     Sr__Response *resp, struct wire_arena *a, char *errbuf, size_t errlen);
 
-/* One row of a dispatch table. */
+/* One row of a dispatch table. roles: who may call it when the server
+ * checks roles (a row with 0 is refused to everyone then). */
 struct wire_route {
 	Sr__Request__BodyCase body;
 	wire_handler fn;
+	unsigned roles;
 };
 
 struct wire_server;
@@ -83,6 +108,20 @@ struct wire_server;
  * routes must outlive the server. */
 int wire_server_start(const char *url, const struct wire_route *routes,
     size_t nroutes, void *arg, int nworkers, struct wire_server **out,
+    char *errbuf, size_t errlen);
+/*
+ * The same with credentials: a certificate makes url a tls+tcp:// listener
+ * (a CA then requires client certificates signed by it), tokens make every
+ * request show one whose role the route accepts. Without any credential,
+ * a url other machines can reach is refused unless insecure is true (the
+ * safe default, docs/security.md). cr must outlive the server.
+ */
+int wire_server_start_creds(const char *url, const struct wire_route *routes,
+    size_t nroutes, void *arg, int nworkers, const struct creds *cr,
+    bool insecure, struct wire_server **out, char *errbuf, size_t errlen);
+/* What wire_server_start_creds checks before listening (the safe default,
+ * the TLS files), without listening: a daemon asks before it joins. */
+int wire_listen_check(const char *url, const struct creds *cr, bool insecure,
     char *errbuf, size_t errlen);
 /* Stops accepting, waits for running handlers, frees. NULL-safe. */
 void wire_server_stop(struct wire_server *srv);
@@ -95,6 +134,15 @@ void wire_server_stop(struct wire_server *srv);
  */
 int wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
     const void *body, size_t len, void **out, size_t *outlen);
+/* The same checking roles against cr's tokens (cr NULL or without tokens:
+ * every role, the server's transport being the only gate). */
+int wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
+    void *arg, const struct creds *cr, const void *body, size_t len, void **out,
+    size_t *outlen);
+
+/* The roles a request of this body case may be sent with, on any server:
+ * the client's side of the route tables (docs/security.md). */
+unsigned wire_body_roles(int body);
 
 /* Maps an nng error to an sr_err. */
 int wire_nng_err(int nng_rv);

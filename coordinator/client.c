@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "creds.h"
 #include "util.h"
 #include "wire.h"
 
 struct sr_client {
 	struct wire_chan *ch;
+	struct creds *creds; /* outlives ch */
 	/* The last failure's message belongs to the handle, not to a thread:
 	 * when two calls on one handle fail at the same time, the later one
 	 * overwrites the earlier one's message. The mutex only keeps the two
@@ -92,11 +94,21 @@ seq_info_copy(sr_seq_info *dst, const Sr__SeqInfo *src)
 int
 sr_client_open(const char *url, int timeout_ms, sr_client **out)
 {
+	return sr_client_open_with(url, timeout_ms, NULL, out, NULL, 0);
+}
+
+int
+sr_client_open_with(const char *url, int timeout_ms, const sr_credentials *cred,
+    sr_client **out, char *errbuf, size_t errlen)
+{
 	if (out == NULL)
 		return SR_EINVAL;
 	*out = NULL;
-	if (url == NULL || url[0] == '\0' || timeout_ms <= 0)
+	if (url == NULL || url[0] == '\0' || timeout_ms <= 0) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "a URL and a positive timeout are required");
 		return SR_EINVAL;
+	}
 	sr_client *cl = calloc(1, sizeof(*cl));
 	if (cl == NULL)
 		return SR_ENOMEM;
@@ -104,8 +116,15 @@ sr_client_open(const char *url, int timeout_ms, sr_client **out)
 		free(cl);
 		return SR_ENOMEM;
 	}
-	int rv = wire_chan_open(url, timeout_ms, &cl->ch, NULL, 0);
+	/* A client is an operator or an application: every role but a
+	 * node's, which only a coordinator uses for itself. */
+	int rv = creds_load(cred, &cl->creds, errbuf, errlen);
+	if (rv == SR_OK)
+		rv = wire_chan_open_creds(url, timeout_ms, cl->creds,
+		    CREDS_ADMIN | CREDS_READER | CREDS_CLIENT, NULL, &cl->ch, errbuf,
+		    errlen);
 	if (rv != SR_OK) {
+		creds_free(cl->creds);
 		pthread_mutex_destroy(&cl->mu);
 		free(cl);
 		return rv;
@@ -120,6 +139,7 @@ sr_client_close(sr_client *cl)
 	if (cl == NULL)
 		return;
 	wire_chan_close(cl->ch);
+	creds_free(cl->creds);
 	pthread_mutex_destroy(&cl->mu);
 	free(cl);
 }

@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "coordinator_hooks.h"
+#include "creds.h"
 #include "flake.h"
 #include "log.h"
 #include "util.h"
@@ -41,6 +44,8 @@ struct sr_coordinator {
 	double prefetch_at;
 
 	struct wire_chan *master;
+	struct creds *creds;      /* outlives master */
+	uint64_t instance;        /* random: this process in JoinRequest */
 	_Atomic uint64_t node_id; /* rewritten by a re-join */
 	/* The master's TTL as its latest join or heartbeat reply said; sets
 	 * the heartbeat pace (TTL/3). A master restarted with another
@@ -221,6 +226,17 @@ apply_grant(sr_coordinator *c, const Sr__Layout *layout, const Sr__WorkerGrant *
 
 /* ---- master round trips (background thread and first use) ---- */
 
+/* A random non-zero id for this process: the master tells two processes
+ * under one node name apart by it. */
+static uint64_t
+random_instance(void)
+{
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t) sizeof(v))
+		v = (uint64_t) sr_wall_us() ^ ((uint64_t) getpid() << 40);
+	return v != 0 ? v : 1;
+}
+
 static int
 rpc_join(sr_coordinator *c, char *errbuf, size_t errlen)
 {
@@ -229,6 +245,7 @@ rpc_join(sr_coordinator *c, char *errbuf, size_t errlen)
 	Sr__Response *resp;
 	j.name = c->name;
 	j.listen_url = c->listen_url;
+	j.instance = c->instance;
 	req.body_case = SR__REQUEST__BODY_JOIN;
 	req.join = &j;
 	if (atomic_load(&c->left))
@@ -547,13 +564,21 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 
-	int rv = wire_chan_open(c->master_url, c->rpc_timeout_ms, &c->master, errbuf, errlen);
+	c->instance = random_instance();
+	int rv = creds_load(cfg->credentials, &c->creds, errbuf, errlen);
+	if (rv == SR_OK)
+		rv = wire_chan_open_creds(c->master_url, c->rpc_timeout_ms, c->creds,
+		    CREDS_NODE, c->name, &c->master, errbuf, errlen);
 	if (rv == SR_OK) {
 		/* The master may still be starting: keep trying until the join
-		 * timeout, so scripts can start everything at once. */
+		 * timeout, so scripts can start everything at once. A name
+		 * still held by this node's previous process (killed without
+		 * leaving) frees when its lease runs out: wait for that too. */
 		int64_t until = sr_mono_ms() + c->join_timeout_ms;
 		while ((rv = rpc_join(c, errbuf, errlen)) == SR_ETIMEDOUT ||
-		    rv == SR_ECONNECT) {
+		    rv == SR_ECONNECT || rv == SR_EEXISTS) {
+			if (rv == SR_EEXISTS && sr_mono_ms() >= until)
+				break;
 			if (sr_mono_ms() >= until) {
 				errf(errbuf, errlen, SR_EUNAVAILABLE,
 				    "master %s did not answer within %d ms", c->master_url,
@@ -561,7 +586,9 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 				rv = SR_EUNAVAILABLE;
 				break;
 			}
-			struct timespec ts = {0, 50 * 1000 * 1000};
+			/* A held name frees in seconds: ask less often (each
+			 * refusal is a line in the master's log). */
+			struct timespec ts = {0, (rv == SR_EEXISTS ? 500 : 50) * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -569,6 +596,7 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 		rv = errf(errbuf, errlen, SR_ENOMEM, "cannot start the fetcher thread");
 	if (rv != SR_OK) {
 		wire_chan_close(c->master);
+		creds_free(c->creds);
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);
 		pthread_mutex_destroy(&c->join_mu);
@@ -618,6 +646,7 @@ sr_coordinator_close(sr_coordinator *c)
 		return;
 	sr_coordinator_leave(c); /* best effort: the master may be gone */
 	wire_chan_close(c->master);
+	creds_free(c->creds);
 
 	for (size_t i = 0; i < SEQ_SLOTS; i++) {
 		struct sr_sequence *s = atomic_load(&c->slots[i]);

@@ -20,6 +20,7 @@
 
 #include "options.h"
 #include "snowrange/coordinator.h"
+#include "creds.h"
 #include "log.h"
 #include "util.h"
 #include "wire.h"
@@ -36,7 +37,10 @@ static struct {
 	int64_t join_timeout_ms;
 	int64_t max_clock_back_ms;
 	double prefetch_at;
+	const char *tls_cert, *tls_key, *tls_ca, *token_file;
+	bool insecure;
 	bool help;
+	struct creds *creds;
 	sr_coordinator *coord;
 	char master_url[256];
 } d;
@@ -45,7 +49,18 @@ static const struct sr_opt options[] = {
 	{"name", SR_OPT_STR, &d.name, NULL, 0, 0,
 	    "node name, [a-z0-9_.-]{1,64}; the same name gets the same node id"},
 	{"listen", SR_OPT_STR, &d.listen, "tcp://127.0.0.1:7401", 0, 0,
-	    "nng URL to serve clients on"},
+	    "nng URL to serve clients on (tcp://, tls+tcp://, ipc://)"},
+	{"tls-cert", SR_OPT_STR, &d.tls_cert, NULL, 0, 0,
+	    "PEM certificate presented to clients and to the master (with tls-key)"},
+	{"tls-key", SR_OPT_STR, &d.tls_key, NULL, 0, 0, "PEM private key of tls-cert"},
+	{"tls-ca", SR_OPT_STR, &d.tls_ca, NULL, 0, 0,
+	    "PEM CA bundle: the master must prove a certificate signed by it, and so "
+	    "must clients (mutual TLS)"},
+	{"token-file", SR_OPT_STR, &d.token_file, NULL, 0, 0,
+	    "role tokens: the node token sent to the master, and the client/reader/admin "
+	    "tokens accepted (mode 600; docs/security.md)"},
+	{"insecure", SR_OPT_BOOL, &d.insecure, "false", 0, 0,
+	    "allow a non-loopback listen URL with no client credentials configured"},
 	{"workers", SR_OPT_INT, &d.workers, "16", 1, 1024,
 	    "client requests served concurrently"},
 	{"rpc-timeout-ms", SR_OPT_INT, &d.rpc_timeout_ms, "2000", 10, 600000,
@@ -250,11 +265,13 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 	return SR_OK;
 }
 
+/* Who may call what, with tokens (docs/security.md): making the daemon
+ * leave is an admin's, IDs are a client's. */
 static const struct wire_route routes[] = {
-	{SR__REQUEST__BODY_NEXT_IDS, h_next_ids},
-	{SR__REQUEST__BODY_NEXT_TXIDS, h_next_txids},
-	{SR__REQUEST__BODY_STATUS, h_status},
-	{SR__REQUEST__BODY_LEAVE, h_leave},
+	{SR__REQUEST__BODY_NEXT_IDS, h_next_ids, CREDS_CLIENT | CREDS_ADMIN},
+	{SR__REQUEST__BODY_NEXT_TXIDS, h_next_txids, CREDS_CLIENT | CREDS_ADMIN},
+	{SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN},
+	{SR__REQUEST__BODY_LEAVE, h_leave, CREDS_ADMIN},
 };
 
 /* ---- commands ---- */
@@ -264,7 +281,8 @@ cmd_leave(void)
 {
 	struct wire_chan *ch;
 	char err[WIRE_ERRMSG_MAX];
-	int rv = wire_chan_open(d.listen, (int) d.rpc_timeout_ms, &ch, err, sizeof(err));
+	int rv = wire_chan_open_creds(d.listen, (int) d.rpc_timeout_ms, d.creds,
+	    CREDS_ADMIN, NULL, &ch, err, sizeof(err));
 	if (rv == SR_OK) {
 		Sr__Request req = SR__REQUEST__INIT;
 		Sr__LeaveRequest l = SR__LEAVE_REQUEST__INIT;
@@ -287,7 +305,7 @@ cmd_leave(void)
 static int
 cmd_join(const char *master_url)
 {
-	char err[WIRE_ERRMSG_MAX] = "";
+	char err[512] = "";
 	if (d.name == NULL) {
 		fprintf(stderr, "snowrange-coordinator: join needs --name NAME\n");
 		return 2;
@@ -310,15 +328,25 @@ cmd_join(const char *master_url)
 	cfg.join_timeout_ms = (int) d.join_timeout_ms;
 	cfg.prefetch_at = d.prefetch_at;
 	cfg.max_clock_back_ms = (int) d.max_clock_back_ms;
-	int rv = sr_coordinator_open(&cfg, &d.coord, err, sizeof(err));
+	sr_credentials cred = {d.tls_cert, d.tls_key, d.tls_ca, d.token_file};
+	cfg.credentials = &cred;
+	/* Refuse an unsafe listen URL or broken TLS files before joining: a
+	 * node that joined and then failed to serve would hold its name for a
+	 * lease. */
+	int rv = wire_listen_check(d.listen, d.creds, d.insecure, err, sizeof(err));
+	if (rv != SR_OK) {
+		fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
+		return 1;
+	}
+	rv = sr_coordinator_open(&cfg, &d.coord, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: join %s: %s (%s): %s\n", master_url,
 		    sr_strerror(rv), sr_errname(rv), err);
 		return 1;
 	}
 	struct wire_server *srv;
-	rv = wire_server_start(d.listen, routes, sizeof(routes) / sizeof(routes[0]),
-	    NULL, (int) d.workers, &srv, err, sizeof(err));
+	rv = wire_server_start_creds(d.listen, routes, sizeof(routes) / sizeof(routes[0]),
+	    NULL, (int) d.workers, d.creds, d.insecure, &srv, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
 		sr_coordinator_close(d.coord);
@@ -344,7 +372,7 @@ cmd_join(const char *master_url)
 static int
 run(int argc, char **argv, struct sr_opts_mem *mem)
 {
-	char err[256] = "";
+	char err[512] = "";
 	int npos, rc;
 	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, mem, err, sizeof(err)) != 0) {
 		fprintf(stderr, "snowrange-coordinator: %s\n", err);
@@ -355,6 +383,11 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		usage();
 		return d.help ? 0 : 2;
 	}
+	sr_credentials cred = {d.tls_cert, d.tls_key, d.tls_ca, d.token_file};
+	if (creds_load(&cred, &d.creds, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "snowrange-coordinator: %s\n", err);
+		return 2;
+	}
 	if (strcmp(argv[1], "join") == 0 && npos == 2)
 		rc = cmd_join(argv[2]);
 	else if (strcmp(argv[1], "leave") == 0 && npos == 1)
@@ -364,6 +397,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		usage();
 		rc = 2;
 	}
+	creds_free(d.creds);
 	return rc;
 }
 

@@ -38,6 +38,9 @@ struct seq {
 
 struct node {
 	struct store_node row;
+	/* The process that joined under this name (JoinRequest.instance), 0
+	 * when unknown (after a master restart): kept in memory only. */
+	uint64_t instance;
 };
 
 struct catalog {
@@ -626,6 +629,23 @@ int
 catalog_node_join(struct catalog *cat, const char *name, const char *url,
     int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
 {
+	return catalog_node_join_as(cat, name, url, 0, now_ms, id, grant);
+}
+
+int
+catalog_node_name(const struct catalog *cat, uint64_t id, const char **name)
+{
+	const struct node *n = node_find(cat, id);
+	if (n == NULL)
+		return SR_ENOTJOINED;
+	*name = n->row.name;
+	return SR_OK;
+}
+
+int
+catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
+    uint64_t instance, int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
+{
 	if (!sr_name_valid(name))
 		return fail(cat, SR_EINVAL,
 		    "invalid node name '%.64s': use 1-64 of [a-z0-9_.-]", name ? name : "");
@@ -634,6 +654,17 @@ catalog_node_join(struct catalog *cat, const char *name, const char *url,
 	if (strlen(url) > STORE_URL_MAX)
 		return fail(cat, SR_EINVAL, "listen url longer than %d bytes", STORE_URL_MAX);
 	struct node *n = node_find_name(cat, name);
+	/* A second process under a live node's name would share its chunks'
+	 * bookkeeping and its worker id: refused until the holder leaves or
+	 * its lease runs out. The holder itself (same instance) may re-join,
+	 * e.g. when a Join's reply was lost and it asks again. */
+	if (n != NULL && n->instance != 0 && n->instance != instance &&
+	    node_alive(cat, n, now_ms))
+		return fail(cat, SR_EEXISTS,
+		    "node name %s is held by a live process (last heard %lld ms ago); "
+		    "it frees when that process leaves or %lld ms after it was last "
+		    "heard", name, (long long) (now_ms - n->row.last_seen_ms),
+		    (long long) cat->cfg.lease_ttl_ms);
 	struct store_op ops[2] = {{.kind = STORE_PUT_NODE}, {.kind = STORE_PUT_WORKER}};
 	struct store_node *row = &ops[0].u.node;
 	if (n != NULL) {
@@ -663,6 +694,7 @@ catalog_node_join(struct catalog *cat, const char *name, const char *url,
 	if (n == NULL)
 		n = &cat->nodes[cat->nnodes++];
 	n->row = *row;
+	n->instance = instance;
 	*id = n->row.id;
 	*grant = g;
 	return SR_OK;

@@ -106,6 +106,14 @@ int catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
  * never granted again before it expires plus the grace period. */
 int catalog_node_join(struct catalog *cat, const char *name, const char *url,
     int64_t now_ms, uint64_t *id, struct catalog_grant *grant);
+/* The same for one process, instance (random per process, 0 if unknown):
+ * while the node is live and was joined by another non-zero instance, the
+ * join is refused with SR_EEXISTS (two processes never act as one node). */
+int catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
+    uint64_t instance, int64_t now_ms, uint64_t *id, struct catalog_grant *grant);
+/* The name of node id (joined or left): SR_ENOTJOINED if unknown. Valid until
+ * the next join. */
+int catalog_node_name(const struct catalog *cat, uint64_t id, const char **name);
 /*
  * Renews the node's liveness, and its worker lease when holds is set and
  * the grant is still its own and live; tick (the node's last tick) raises

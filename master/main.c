@@ -14,6 +14,7 @@
 
 #include <nng/nng.h>
 
+#include "creds.h"
 #include "flake.h"
 #include "options.h"
 #include "server.h"
@@ -33,12 +34,23 @@ static struct {
 	int64_t worker_grace_ms;
 	int64_t max_clock_skew_ms;
 	const char *layout;
+	const char *tls_cert, *tls_key, *tls_ca, *token_file;
+	bool insecure;
 	bool help;
 } opt;
 
 static const struct sr_opt options[] = {
 	{"listen", SR_OPT_STR, &opt.listen, "tcp://127.0.0.1:7400", 0, 0,
-	    "nng URL to serve on (tcp://, ipc://)"},
+	    "nng URL to serve on (tcp://, tls+tcp://, ipc://)"},
+	{"tls-cert", SR_OPT_STR, &opt.tls_cert, NULL, 0, 0,
+	    "PEM certificate this master presents (with tls-key; needs a tls+tcp:// listen URL)"},
+	{"tls-key", SR_OPT_STR, &opt.tls_key, NULL, 0, 0, "PEM private key of tls-cert"},
+	{"tls-ca", SR_OPT_STR, &opt.tls_ca, NULL, 0, 0,
+	    "PEM CA bundle: clients must present a certificate signed by it (mutual TLS)"},
+	{"token-file", SR_OPT_STR, &opt.token_file, NULL, 0, 0,
+	    "role tokens accepted (\"ROLE[:NODE] TOKEN\" lines, mode 600; docs/security.md)"},
+	{"insecure", SR_OPT_BOOL, &opt.insecure, "false", 0, 0,
+	    "allow a non-loopback listen URL with no client credentials configured"},
 	{"data-dir", SR_OPT_STR, &opt.data_dir, NULL, 0, 0,
 	    "directory of the SQLite store (created if missing); required"},
 	{"workers", SR_OPT_INT, &opt.workers, "16", 1, 1024,
@@ -75,7 +87,7 @@ usage(void)
 static int
 run(int argc, char **argv, struct sr_opts_mem *mem)
 {
-	char err[256] = "";
+	char err[512] = "";
 	int npos;
 	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, mem, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-master: %s\n", err);
@@ -103,10 +115,18 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	sr_credentials in = {opt.tls_cert, opt.tls_key, opt.tls_ca, opt.token_file};
+	struct creds *cr;
+	if (creds_load(&in, &cr, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "snowrange-master: %s\n", err);
+		return 2;
+	}
 	struct master_config cfg = {
 		.listen_url = opt.listen,
 		.data_dir = opt.data_dir,
 		.workers = (int) opt.workers,
+		.creds = cr,
+		.insecure = opt.insecure,
 	};
 	catalog_config_init(&cfg.catalog);
 	cfg.catalog.lease_ttl_ms = (uint32_t) opt.lease_ttl_ms;
@@ -118,6 +138,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	struct flake_layout l;
 	if (flake_layout_parse(opt.layout, &l, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-master: --layout: %s\n", err);
+		creds_free(cr);
 		return 2;
 	}
 	cfg.catalog.layout = (struct store_layout){1, l.time_bits, l.worker_bits,
@@ -127,6 +148,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	int rv = master_start(&cfg, &m, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-master: %s (%s)\n", err, sr_errname(rv));
+		creds_free(cr);
 		return 1;
 	}
 	int sig;
@@ -135,6 +157,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	/* Every commit is durable already; if nng_close hangs, just exit. */
 	sr_exit_watchdog("master", 5);
 	master_stop(m);
+	creds_free(cr);
 	return 0;
 }
 

@@ -87,6 +87,27 @@ grant_msg(struct wire_arena *a, const struct catalog_grant *g)
 
 #define OOM(errbuf, errlen) (snprintf(errbuf, errlen, "out of memory"), SR_ENOMEM)
 
+/*
+ * A node token bound to a name (a "node:NAME" line, docs/security.md) acts
+ * only for that name: a Lease, Heartbeat or Leave for another node's id is
+ * refused, so one stolen coordinator credential cannot evict or impersonate
+ * the others. Unknown ids are left to the catalog (SR_ENOTJOINED). Call with
+ * mu held.
+ */
+static int
+acts_for(struct master *m, const struct wire_peer *p, const char *what,
+    uint64_t id, char *errbuf, size_t errlen)
+{
+	const char *name;
+	if (p->node[0] == '\0' || (p->roles & CREDS_ADMIN) != 0 ||
+	    catalog_node_name(m->cat, id, &name) != SR_OK || strcmp(name, p->node) == 0)
+		return SR_OK;
+	snprintf(errbuf, errlen, "%s for node %llu (%s) refused: the token is node %s's",
+	    what, (unsigned long long) id, name, p->node);
+	sr_log("master", "%s", errbuf);
+	return SR_EACCES;
+}
+
 static int
 h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
@@ -98,13 +119,22 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return OOM(errbuf, errlen);
 	sr__join_response__init(j);
 	struct catalog_grant g;
+	const struct wire_peer *p = wire_peer_of(a);
+	if (p->node[0] != '\0' && strcmp(p->node, req->join->name) != 0) {
+		snprintf(errbuf, errlen, "join as %.64s refused: the token is node %s's",
+		    req->join->name, p->node);
+		sr_log("master", "%s", errbuf);
+		return SR_EACCES;
+	}
 	pthread_mutex_lock(&m->mu);
-	int rv = catalog_node_join(m->cat, req->join->name, req->join->listen_url,
-	    sr_wall_ms(), &id, &g);
+	int rv = catalog_node_join_as(m->cat, req->join->name, req->join->listen_url,
+	    req->join->instance, sr_wall_ms(), &id, &g);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	j->term = catalog_term(m->cat);
 	pthread_mutex_unlock(&m->mu);
+	if (rv == SR_EEXISTS)
+		sr_log("master", "join refused: %s", errbuf);
 	if (rv != SR_OK)
 		return rv;
 	if (g.has)
@@ -143,9 +173,9 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (states == NULL || h->seqs == NULL)
 		return OOM(errbuf, errlen);
 	pthread_mutex_lock(&m->mu);
-	int rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(),
-	    q->holds_worker, q->worker_id, q->tick, &g);
-	if (rv != SR_OK)
+	int rv = acts_for(m, wire_peer_of(a), "heartbeat", q->node_id, errbuf, errlen);
+	if (rv == SR_OK && (rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(),
+				q->holds_worker, q->worker_id, q->tick, &g)) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	for (size_t i = 0; i < nseqs && rv == SR_OK; i++) {
 		struct store_seq row;
@@ -184,9 +214,10 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return OOM(errbuf, errlen);
 	sr__leave_response__init(l);
 	pthread_mutex_lock(&m->mu);
-	int rv = catalog_node_leave(m->cat, req->leave->node_id, req->leave->tick,
-	    sr_wall_ms());
-	if (rv != SR_OK)
+	int rv = acts_for(m, wire_peer_of(a), "leave", req->leave->node_id, errbuf,
+	    errlen);
+	if (rv == SR_OK && (rv = catalog_node_leave(m->cat, req->leave->node_id,
+				req->leave->tick, sr_wall_ms())) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	pthread_mutex_unlock(&m->mu);
 	if (rv == SR_EINVAL)
@@ -212,10 +243,15 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 	sr__lease_response__init(l);
 	sr__chunk__init(c);
 	pthread_mutex_lock(&m->mu);
-	int rv = catalog_lease(m->cat, req->lease->node_id, req->lease->sequence,
-	    req->lease->after, sr_wall_ms(), &ch);
 	struct store_seq row;
-	if (rv != SR_OK) {
+	int rv = acts_for(m, wire_peer_of(a), "lease", req->lease->node_id, errbuf,
+	    errlen);
+	if (rv == SR_OK)
+		rv = catalog_lease(m->cat, req->lease->node_id, req->lease->sequence,
+		    req->lease->after, sr_wall_ms(), &ch);
+	if (rv == SR_EACCES) {
+		/* acts_for said why. */
+	} else if (rv != SR_OK) {
 		rv = cat_fail(m, rv, errbuf, errlen);
 	} else if (catalog_seq_get(m->cat, req->lease->sequence, &row) == SR_OK) {
 		l->no_prefetch = !row.prefetch;
@@ -386,15 +422,18 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	return SR_OK;
 }
 
+/* Who may call what, with tokens (docs/security.md): a node for its own
+ * name, an admin for the catalog and for removing any node, a reader (or an
+ * admin) to look. */
 static const struct wire_route routes[] = {
-	{SR__REQUEST__BODY_JOIN, h_join},
-	{SR__REQUEST__BODY_HEARTBEAT, h_heartbeat},
-	{SR__REQUEST__BODY_LEAVE, h_leave},
-	{SR__REQUEST__BODY_LEASE, h_lease},
-	{SR__REQUEST__BODY_SEQ_CREATE, h_seq_create},
-	{SR__REQUEST__BODY_SEQ_LIST, h_seq_list},
-	{SR__REQUEST__BODY_SEQ_DROP, h_seq_drop},
-	{SR__REQUEST__BODY_STATUS, h_status},
+	{SR__REQUEST__BODY_JOIN, h_join, CREDS_NODE},
+	{SR__REQUEST__BODY_HEARTBEAT, h_heartbeat, CREDS_NODE},
+	{SR__REQUEST__BODY_LEAVE, h_leave, CREDS_NODE | CREDS_ADMIN},
+	{SR__REQUEST__BODY_LEASE, h_lease, CREDS_NODE},
+	{SR__REQUEST__BODY_SEQ_CREATE, h_seq_create, CREDS_ADMIN},
+	{SR__REQUEST__BODY_SEQ_LIST, h_seq_list, CREDS_READER | CREDS_ADMIN},
+	{SR__REQUEST__BODY_SEQ_DROP, h_seq_drop, CREDS_ADMIN},
+	{SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_ADMIN},
 };
 
 const struct wire_route *
@@ -447,8 +486,8 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 	}
 	size_t n;
 	const struct wire_route *r = master_routes(&n);
-	rv = wire_server_start(cfg->listen_url, r, n, m, cfg->workers, &m->srv,
-	    errbuf, errlen);
+	rv = wire_server_start_creds(cfg->listen_url, r, n, m, cfg->workers, cfg->creds,
+	    cfg->insecure, &m->srv, errbuf, errlen);
 	if (rv != SR_OK) {
 		master_stop(m);
 		return rv;

@@ -6,6 +6,7 @@
 #ifndef SR_MASTER_SERVER_H
 #define SR_MASTER_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "catalog.h"
@@ -14,11 +15,14 @@ struct master_config {
 	const char *listen_url;
 	const char *data_dir;
 	int workers; /* concurrent requests in flight */
+	const struct creds *creds; /* NULL: none; must outlive the master */
+	bool insecure;             /* listen beyond loopback without credentials */
 	struct catalog_config catalog;
 };
 
 struct master;
 struct wire_route;
+struct creds;
 
 int master_start(const struct master_config *cfg, struct master **out,
     char *errbuf, size_t errlen);

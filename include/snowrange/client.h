@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "snowrange/credentials.h"
 #include "snowrange/error.h"
 #include "snowrange/export.h"
 
@@ -25,6 +26,13 @@ typedef struct sr_client sr_client;
  * later; calls fail with SR_ETIMEDOUT until it does. Errors: SR_EINVAL (bad
  * URL), SR_ENOMEM. */
 SR_EXPORT int sr_client_open(const char *url, int timeout_ms, sr_client **out);
+
+/* The same with credentials (NULL: none; docs/security.md): a tls+tcp://
+ * URL needs cred->tls_ca, and every request carries the token of the least
+ * powerful role it needs from cred->token_file. Files are read here;
+ * errbuf (if given) says what was wrong with them. */
+SR_EXPORT int sr_client_open_with(const char *url, int timeout_ms,
+    const sr_credentials *cred, sr_client **out, char *errbuf, size_t errlen);
 
 /* NULL-safe. */
 SR_EXPORT void sr_client_close(sr_client *cl);

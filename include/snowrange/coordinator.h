@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "snowrange/credentials.h"
 #include "snowrange/error.h"
 #include "snowrange/export.h"
 #include "snowrange/log.h"
@@ -45,6 +46,9 @@ typedef struct sr_coordinator_config {
 	sr_log_fn log_fn;         /* receives the coordinator's messages (see
 	                           * snowrange/log.h); NULL: lines on stderr */
 	void *log_arg;            /* passed to log_fn */
+	/* TLS files and role tokens for the master link (NULL: none); read
+	 * at open. A tls+tcp:// master_url needs tls_ca. docs/security.md. */
+	const sr_credentials *credentials;
 } sr_coordinator_config;
 
 /* Fills cfg with the defaults; master_url and node_name stay NULL. */

@@ -34,7 +34,8 @@ extern "C" {
 	X(ECLOSED, 15, "closed")                                               \
 	X(ECONNECT, 16, "cannot reach peer")                                   \
 	X(EINTERNAL, 17, "internal error")                                     \
-	X(ENOTJOINED, 18, "node is not joined to the master")
+	X(ENOTJOINED, 18, "node is not joined to the master")                  \
+	X(EACCES, 19, "permission denied (missing credentials or role)")
 
 typedef enum sr_err {
 #define SR_ERR_ENUM(name, value, desc) SR_##name = value,

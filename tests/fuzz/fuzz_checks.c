@@ -330,10 +330,10 @@ c_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 
 /* coordinator/daemon.c's routes, row for row. */
 static const struct wire_route coord_routes[] = {
-	{SR__REQUEST__BODY_NEXT_IDS, c_next_ids},
-	{SR__REQUEST__BODY_NEXT_TXIDS, c_next_txids},
-	{SR__REQUEST__BODY_STATUS, c_status},
-	{SR__REQUEST__BODY_LEAVE, c_leave},
+	{SR__REQUEST__BODY_NEXT_IDS, c_next_ids, CREDS_CLIENT | CREDS_ADMIN},
+	{SR__REQUEST__BODY_NEXT_TXIDS, c_next_txids, CREDS_CLIENT | CREDS_ADMIN},
+	{SR__REQUEST__BODY_STATUS, c_status, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN},
+	{SR__REQUEST__BODY_LEAVE, c_leave, CREDS_ADMIN},
 };
 
 /* ---- judging a reply ---- */

@@ -12,6 +12,10 @@
  *       its first bytes, holds them SECONDS, then prints "OK N" (how many
  *       were still open at the end).
  *
+ * Credentials, when the attacker has some (a stolen coordinator's files),
+ * come from the environment: ATTACK_TLS_CERT, ATTACK_TLS_KEY, ATTACK_TLS_CA,
+ * ATTACK_TOKEN_FILE, and ATTACK_NODE (the name whose node token to send).
+ *
  * A refused request prints "ERRNAME message" instead; the exit status is 0
  * whenever a reply came, 1 when none did, 2 on a usage error.
  */
@@ -25,6 +29,7 @@
 #include <unistd.h>
 
 #include "snowrange/error.h"
+#include "creds.h"
 #include "util.h"
 #include "wire.h"
 
@@ -146,8 +151,17 @@ main(int argc, char **argv)
 	}
 	struct wire_chan *ch;
 	char err[WIRE_ERRMSG_MAX];
-	if (wire_chan_open(url, 5000, &ch, err, sizeof(err)) != SR_OK) {
+	sr_credentials in = {getenv("ATTACK_TLS_CERT"), getenv("ATTACK_TLS_KEY"),
+	    getenv("ATTACK_TLS_CA"), getenv("ATTACK_TOKEN_FILE")};
+	struct creds *cr;
+	if (creds_load(&in, &cr, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "attack: %s\n", err);
+		return 2;
+	}
+	if (wire_chan_open_creds(url, 5000, cr, CREDS_ALL, getenv("ATTACK_NODE"), &ch,
+		err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "attack: %s\n", err);
+		creds_free(cr);
 		return 1;
 	}
 	Sr__Request req = SR__REQUEST__INIT;
@@ -185,10 +199,12 @@ main(int argc, char **argv)
 			printf("OK\n");
 	} else {
 		wire_chan_close(ch);
+		creds_free(cr);
 		return usage();
 	}
 	wire_response_free(resp);
 	wire_chan_close(ch);
+	creds_free(cr);
 	/* A refusal is an answer; only a transport failure is not. */
 	return rv == SR_ETIMEDOUT || rv == SR_ECONNECT || rv == SR_ECLOSED ? 1 : 0;
 }

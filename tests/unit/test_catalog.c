@@ -776,6 +776,40 @@ test_worker_commit_failure(void **state)
 	assert_false(g.has);
 }
 
+/* Two processes never act as one node (issue 9): while a node's lease is
+ * live, a join under its name from another instance is refused; the holder
+ * itself may join again (a lost reply); the name frees when the holder
+ * leaves or its lease runs out. Instance 0 (unknown) is never trusted as the
+ * holder of a live name. */
+static void
+test_held_name_refused(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id, id2;
+	struct catalog_grant g;
+	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 11, f->now, &id, &g), SR_OK);
+	f->now += 10;
+	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 22, f->now, &id2, &g),
+	    SR_EEXISTS);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "held by a live process"));
+	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 0, f->now, &id2, &g),
+	    SR_EEXISTS);
+	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 11, f->now, &id2, &g), SR_OK);
+	assert_int_equal(id2, id);
+	const char *name;
+	assert_int_equal(catalog_node_name(f->cat, id, &name), SR_OK);
+	assert_string_equal(name, "a");
+	assert_int_equal(catalog_node_name(f->cat, 999, &name), SR_ENOTJOINED);
+
+	/* Expired: another instance may take the name (same node id). */
+	f->now += f->cfg.lease_ttl_ms + 1;
+	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 22, f->now, &id2, &g), SR_OK);
+	assert_int_equal(id2, id);
+	/* Left: free at once. */
+	assert_int_equal(catalog_node_leave(f->cat, id, 0, f->now), SR_OK);
+	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 33, f->now, &id2, &g), SR_OK);
+}
+
 int
 main(void)
 {
@@ -803,6 +837,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_layout_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_commit_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_tick_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_name_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

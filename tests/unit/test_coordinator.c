@@ -266,13 +266,13 @@ txid_patient(sr_coordinator *c, uint64_t *txid)
 	return rv;
 }
 
-/* A second run under the same name while the first one's worker lease is
- * live (a crash and a quick restart) gets another worker id, and its txids
- * are still above every txid of the first run although its clock is 1 s
- * behind the first run's (docs/reliability.md, Finding 1): its grant's floor
- * is the first run's last reported tick plus one TTL (master/catalog.c), and
- * the new run issues only above it (apply_grant, coordinator/coordinator.c),
- * waiting for its clock to get there. */
+/* A second run under the same name is refused while the first is live
+ * (issue 9). Once the first has left, the second gets another worker id (the
+ * first's is in its grace period), and its txids are still above every txid
+ * of the first run although its clock is 1 s behind the first run's
+ * (docs/reliability.md, Finding 1): the new run issues only above its
+ * grant's floor (apply_grant, coordinator/coordinator.c), waiting for its
+ * clock to get there. */
 static void
 test_rejoin_txids_increase(void **state)
 {
@@ -291,10 +291,22 @@ test_rejoin_txids_increase(void **state)
 	nanosleep(&ts, NULL);
 	assert_int_equal(sr_next_txids(f->c, 1, ids, &got), SR_OK);
 	last = ids[0];
-	sr_coordinator *again = open_coord(f, "a", 3000, 0);
-	coordinator_debug_clock_offset(again, -1000);
 	uint32_t w1, w2;
 	assert_int_equal(sr_coordinator_worker(f->c, &w1), SR_OK);
+	/* A second process under the live name is refused (issue 9)... */
+	sr_coordinator_config cfg;
+	sr_coordinator_config_init(&cfg);
+	cfg.master_url = f->url;
+	cfg.node_name = "a";
+	cfg.rpc_timeout_ms = 500;
+	cfg.join_timeout_ms = 200;
+	sr_coordinator *again;
+	char err[256];
+	assert_int_equal(sr_coordinator_open(&cfg, &again, err, sizeof(err)), SR_EEXISTS);
+	/* ...until the holder leaves; the next one continues above it. */
+	assert_int_equal(sr_coordinator_leave(f->c), SR_OK);
+	again = open_coord(f, "a", 3000, 0);
+	coordinator_debug_clock_offset(again, -1000);
 	uint64_t first;
 	int rv = txid_patient(again, &first);
 	int rv_worker = sr_coordinator_worker(again, &w2);

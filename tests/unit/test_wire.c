@@ -208,10 +208,10 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static const struct wire_route routes[] = {
-	{SR__REQUEST__BODY_NEXT_IDS, h_next_ids},
-	{SR__REQUEST__BODY_STATUS, h_status},
-	{SR__REQUEST__BODY_SEQ_CREATE, h_seq_create},
-	{SR__REQUEST__BODY_SEQ_LIST, h_seq_list},
+	{SR__REQUEST__BODY_NEXT_IDS, h_next_ids, CREDS_CLIENT | CREDS_ADMIN},
+	{SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_ADMIN},
+	{SR__REQUEST__BODY_SEQ_CREATE, h_seq_create, CREDS_ADMIN},
+	{SR__REQUEST__BODY_SEQ_LIST, h_seq_list, CREDS_READER | CREDS_ADMIN},
 };
 
 /* ---- fixture ---- */

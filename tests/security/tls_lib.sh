@@ -1,0 +1,52 @@
+# Helpers for the security tests that run a cluster with mutual TLS and role
+# tokens: credentials from scripts/mkcerts in the test's temp dir, tls+tcp
+# URLs on loopback, and the snowrange tool set up (through its environment)
+# as the admin. Source it instead of integration/lib.sh.
+#
+# Usage: source tls_lib.sh BUILD_DIR
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" "$1"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+need openssl openssl
+need ps procps
+ATTACK=$BUILD/tests/attack
+CREDS=$WORK/creds
+"$ROOT/scripts/mkcerts" "$CREDS" 3 >/dev/null || fail "mkcerts failed"
+
+# A base port picked at random from 20000-59990 in steps of 10, none of
+# BASE..BASE+5 taken (bash's /dev/tcp connects only to a listener): the
+# master takes BASE, coord-I takes BASE+I.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_base() {
+	local b i j ok
+	for ((i = 0; i < 50; i++)); do
+		b=$((20000 + (RANDOM % 4000) * 10))
+		ok=1
+		for ((j = 0; j < 6; j++)); do
+			port_taken $((b + j)) && ok=0
+		done
+		((ok)) && break
+	done
+	echo "$b"
+}
+BASE=$(free_base)
+MASTER_URL=tls+tcp://127.0.0.1:$BASE
+coord_url() { echo "tls+tcp://127.0.0.1:$((BASE + ${1#coord-}))"; }
+
+export SNOWRANGE_TLS_CERT=$CREDS/admin.pem SNOWRANGE_TLS_KEY=$CREDS/admin.key \
+	SNOWRANGE_TLS_CA=$CREDS/ca.pem SNOWRANGE_TOKEN_FILE=$CREDS/admin.tokens
+
+master_creds() {
+	echo --tls-cert "$CREDS/master.pem" --tls-key "$CREDS/master.key" \
+		--tls-ca "$CREDS/ca.pem" --token-file "$CREDS/master.tokens"
+}
+coord_creds() {
+	echo --tls-cert "$CREDS/$1.pem" --tls-key "$CREDS/$1.key" \
+		--tls-ca "$CREDS/ca.pem" --token-file "$CREDS/$1.tokens"
+}
+# A token file with only the lines of the given roles from admin.tokens.
+tokens_of() {
+	local out=$WORK/$1.only.tokens
+	grep -E "^($1) " "$CREDS/admin.tokens" >"$out" || true
+	chmod 600 "$out"
+	echo "$out"
+}
