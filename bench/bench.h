@@ -54,6 +54,7 @@
 #include "server.h"
 #include "snowrange/client.h"
 #include "snowrange/coordinator.h"
+#include "util.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -231,9 +232,8 @@ void result_set_baseline(struct result *r, const char *name, double ids_per_sec)
 void bench_progress(struct bench *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* An error message into buf (cut when too long). */
-void bench_errf(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* An error message into buf (cut when too long): util.h's one helper. */
+#define bench_errf sr_errfmt
 
 /* Prints every row: one text table, or a JSON array one object a line. */
 void output_text(const struct bench *b);

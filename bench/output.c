@@ -101,17 +101,6 @@ bench_progress(struct bench *b, const char *fmt, ...)
 	fprintf(stderr, "bench: [%5.1fs] %s\n", (double) (clock_mono_ns() - b->t0_ns) / 1e9, msg);
 }
 
-/* An error message into a fixed buffer; a long one is cut, which is fine
- * for a message (and keeps gcc's truncation check to real output). */
-void
-bench_errf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- output ---- */
 
 static void

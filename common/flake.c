@@ -16,19 +16,8 @@
 
 #define UNIT_MS_MAX 3600000u
 
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
+/* Error messages: util.h's one helper. */
+#define seterr sr_errfmt
 
 /* ---- time helpers ---- */
 

@@ -2,6 +2,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,4 +82,15 @@ sr_strlcpy(char *dst, const char *src, size_t dstlen)
 	memcpy(dst, src, m);
 	dst[m] = '\0';
 	return n < dstlen;
+}
+
+void
+sr_errfmt(char *buf, size_t len, const char *fmt, ...)
+{
+	if (buf == NULL || len == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
 }

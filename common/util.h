@@ -25,6 +25,21 @@ int64_t sr_wall_us(void);
 int64_t sr_mono_ms(void);
 int64_t sr_mono_us(void);
 
+/*
+ * Formats an error message into buf (len bytes), cut if too long; nothing
+ * when buf is NULL or len is 0. Every module reports errors this way, so
+ * callers read "return SR_ERRF(buf, len, SR_EINVAL, "bad %s", x)".
+ */
+void sr_errfmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* sr_errfmt, then yields code. A macro, not a function, so that the
+ * compiler sees the constant code at every `return SR_ERRF(...)`: a
+ * variadic function is never inlined, and gcc -O3 would otherwise assume
+ * such a return might be SR_OK and warn that the caller reads out-parameters
+ * the failing path never set. */
+#define SR_ERRF(buf, len, code, ...) (sr_errfmt((buf), (len), __VA_ARGS__), (code))
+
 /* Copies src into dst (size dstlen), always NUL-terminated; returns false
  * when src did not fit. */
 bool sr_strlcpy(char *dst, const char *src, size_t dstlen);

@@ -28,16 +28,8 @@
 #define SERVER_SEND_TIMEOUT_MS 5000
 #define SERVER_RECV_TIMEOUT_MS 1000
 
-static void
-fmt(char *buf, size_t len, const char *f, ...)
-{
-	if (buf == NULL || len == 0)
-		return;
-	va_list ap;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
+/* Error messages: util.h's one helper. */
+#define fmt sr_errfmt
 
 int
 wire_nng_err(int rv)

@@ -94,17 +94,8 @@ sr_coordinator_config_init(sr_coordinator_config *cfg)
 	cfg->max_clock_back_ms = FLAKE_MAX_BACK_MS_DEFAULT;
 }
 
-static int
-errf(char *buf, size_t len, int code, const char *fmt, ...)
-{
-	if (buf != NULL && len > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(buf, len, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+/* Error messages: util.h's one helper (see SR_ERRF there). */
+#define errf SR_ERRF
 
 static uint64_t
 name_hash(const char *s)
@@ -580,7 +571,7 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 			if (rv == SR_EEXISTS && sr_mono_ms() >= until)
 				break;
 			if (sr_mono_ms() >= until) {
-				errf(errbuf, errlen, SR_EUNAVAILABLE,
+				(void) errf(errbuf, errlen, SR_EUNAVAILABLE,
 				    "master %s did not answer within %d ms", c->master_url,
 				    c->join_timeout_ms);
 				rv = SR_EUNAVAILABLE;

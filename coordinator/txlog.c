@@ -82,27 +82,9 @@ struct sr_txlog {
 	void *log_arg;
 };
 
-static void errfmt(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errfmt(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	if (errbuf != NULL && errlen > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-	}
-}
-
-/* Formats the message and yields the error code err. A macro, not a
- * function, so that the compiler sees the constant code at every
- * `return errorf(...)`: a variadic function is never inlined, and gcc -O3
- * would otherwise assume such a return might be SR_OK and warn that the
- * caller reads out-parameters the failing path never set. */
-#define errorf(errbuf, errlen, err, ...) \
-	(errfmt((errbuf), (errlen), __VA_ARGS__), (err))
+/* Error messages: util.h's one helper (see SR_ERRF there). */
+#define errorf SR_ERRF
+#define errfmt sr_errfmt
 
 /* ---- reading ---- */
 

@@ -56,19 +56,9 @@ struct catalog {
 	char errmsg[256];
 };
 
-static int
-fail(struct catalog *cat, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(struct catalog *cat, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cat->errmsg, sizeof(cat->errmsg), fmt, ap);
-	va_end(ap);
-	return code;
-}
+/* Records the catalog's last error and yields code (util.h's SR_ERRF). */
+#define fail(cat, code, ...) \
+	SR_ERRF((cat)->errmsg, sizeof((cat)->errmsg), (code), __VA_ARGS__)
 
 void
 catalog_config_init(struct catalog_config *cfg)
@@ -212,7 +202,7 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 	if (rv == SR_OK)
 		cat->term = state.term;
 	if (rv != SR_OK) {
-		fail(cat, rv, "%s", store_errmsg(st));
+		(void) fail(cat, rv, "%s", store_errmsg(st));
 		goto out;
 	}
 	for (size_t i = 0; i < state.nseqs && rv == SR_OK; i++) {
@@ -265,7 +255,7 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 		op.u.layout = cfg->layout;
 		op.u.layout.set = 1;
 		if ((rv = store_commit(st, cat->term, &op, 1)) != SR_OK)
-			fail(cat, rv, "cannot store the layout: %s", store_errmsg(st));
+			(void) fail(cat, rv, "cannot store the layout: %s", store_errmsg(st));
 	}
 out:
 	store_state_free(&state);
@@ -299,7 +289,7 @@ commit_one(struct catalog *cat, const struct store_op *op)
 {
 	int rv = store_commit(cat->st, cat->term, op, 1);
 	if (rv != SR_OK)
-		fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+		(void) fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
 	return rv;
 }
 
@@ -788,7 +778,7 @@ catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_
 		for (size_t j = 1; j < nops && rv == SR_OK; j++)
 			rv = worker_apply(cat, &ops[j].u.worker);
 	} else {
-		fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+		(void) fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
 	}
 	free(ops);
 	return rv;

@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "snowrange/error.h"
+#include "util.h"
 
 /* Bump when the tables change, and add the step from the previous version to
  * migrations[]; open() upgrades an older file and refuses a newer one. */
@@ -164,25 +165,11 @@ from_base(struct store *st)
 
 /* Error reporting */
 
-static void errfmt(struct sqlite_store *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-errfmt(struct sqlite_store *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
-	va_end(ap);
-}
-
-/* Records the message and yields the error code err. A macro, not a
- * function, so that the compiler sees the constant code at every use: a
- * variadic function is never inlined, and gcc -O3 would otherwise assume a
- * failing read_term() might return SR_OK and warn that its caller reads
- * the term it never set. */
-#define errorf(s, err, ...) (errfmt((s), __VA_ARGS__), (err))
+/* Records the store's last error and yields err. util.h's SR_ERRF, a
+ * macro: gcc -O3 then sees the constant code at every use, and does not
+ * assume a failing read_term() might return SR_OK. */
+#define errorf(s, err, ...) \
+	SR_ERRF((s)->errmsg, sizeof((s)->errmsg), (err), __VA_ARGS__)
 
 /* Records SQLite's message for the failure of what; always SR_EIO. Call it
  * before any further statement, which would replace sqlite3_errmsg(). */
