@@ -364,6 +364,9 @@ int proc_sibling(const struct bench *b, const char *name, char *out, size_t len,
 
 /* Waits until url answers Status (ch, if given, must stay alive). */
 int proc_wait_status(const char *url, struct child *ch, char *err, size_t errlen);
+/* The same for a server that wants credentials (NULL: none). */
+int proc_wait_status_with(const char *url, const sr_credentials *cred,
+    struct child *ch, char *err, size_t errlen);
 
 /* ---- the in-process cluster (fixture.c) ---- */
 
@@ -422,6 +425,7 @@ void sc_master(struct ctx *x);
 void sc_memory(struct ctx *x);
 void sc_remote(struct ctx *x, struct remote *rm);
 void sc_remote_batch(struct ctx *x, struct remote *rm);
+void sc_tls(struct ctx *x);
 
 /* Stops the daemon and the echo server; false when one did not exit
  * cleanly. */

@@ -29,6 +29,7 @@ enum {
 	SC_SWITCHES = 1 << 5,
 	SC_MASTER = 1 << 6,
 	SC_MEMORY = 1 << 7,
+	SC_TLS = 1 << 8,
 };
 
 static const struct {
@@ -48,6 +49,8 @@ static const struct {
 	{"switches", SC_SWITCHES, 2, "waits for the master at steady load, 2 threads"},
 	{"master", SC_MASTER, 2, "durable leases/s, 1 and 8 coordinators"},
 	{"memory", SC_MEMORY, 3, "RSS: daemon with 100 sequences, master with 10000"},
+	{"tls", SC_TLS, 6, "durable leases/s and NextIds of 1 (1/16 clients) over tcp "
+	    "vs mutual TLS + tokens"},
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -265,6 +268,8 @@ main(int argc, char **argv)
 		sc_switches(&x);
 	if (selected & SC_MASTER)
 		sc_master(&x);
+	if (selected & SC_TLS)
+		sc_tls(&x);
 	fx_close(&x.fx);
 	if (selected & SC_MEMORY)
 		sc_memory(&x);

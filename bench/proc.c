@@ -343,8 +343,15 @@ proc_sibling(const struct bench *b, const char *name, char *out, size_t len,
 int
 proc_wait_status(const char *url, struct child *ch, char *err, size_t errlen)
 {
+	return proc_wait_status_with(url, NULL, ch, err, errlen);
+}
+
+int
+proc_wait_status_with(const char *url, const sr_credentials *cred,
+    struct child *ch, char *err, size_t errlen)
+{
 	sr_client *cl;
-	int rv = sr_client_open(url, 200, &cl);
+	int rv = sr_client_open_with(url, 200, cred, &cl, err, errlen);
 	if (rv != SR_OK) {
 		bench_errf(err, errlen, "client for %s: %s", url, sr_strerror(rv));
 		return rv;

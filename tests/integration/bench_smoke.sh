@@ -61,6 +61,9 @@ rows=(
 	baseline.nng_echo.b1000.c2 remote.next_ids.b1000.c2
 	switches.t1 switches.t2
 	master.lease.c1 master.lease.c2
+	tls.master.lease.tcp tls.master.lease.tls
+	tls.remote.next_ids.b1.c1.tcp tls.remote.next_ids.b1.c1.tls
+	tls.remote.next_ids.b1.c2.tcp tls.remote.next_ids.b1.c2.tls
 )
 for s in "${rows[@]}"; do
 	line=$(grep -F "\"scenario\":\"$s\"" "$OUT") || fail "no row $s in the JSON"
@@ -76,7 +79,8 @@ done
 close() { # close A B: equal to 1 part in 10^6
 	awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-6 * (a < 0 ? -a : a) + 1e-9) }'
 }
-for s in inproc.seq_next_id.t1 inproc.next_id.t2 remote.next_ids.b1.c1 remote.next_ids.b1000.c2; do
+for s in inproc.seq_next_id.t1 inproc.next_id.t2 remote.next_ids.b1.c1 remote.next_ids.b1000.c2 \
+	tls.master.lease.tls tls.remote.next_ids.b1.c2.tls; do
 	line=$(grep -F "\"scenario\":\"$s\"" "$OUT")
 	name=$(grep -o '"baseline_name":"[^"]*"' <<<"$line" | cut -d'"' -f4) ||
 		fail "$s: no baseline name: $line"
