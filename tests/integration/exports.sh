@@ -22,6 +22,10 @@ cat "$SRC"/include/snowrange/*.h "$BUILD/include/snowrange/version.h" |
 	tr '\n' ' ' | grep -o 'SR_EXPORT [^(;]*(' | grep -o 'sr_[a-z0-9_]*($' |
 	tr -d '(' | sort -u >"$WORK/declared.txt"
 [[ -s $WORK/declared.txt ]] || fail "no SR_EXPORT declarations found"
+# and nothing public is declared without it (it would be hidden).
+unmarked=$(cat "$SRC"/include/snowrange/*.h "$BUILD/include/snowrange/version.h" |
+	grep -E '^[a-z][a-z0-9_ *]*[ *]sr_[a-z0-9_]+\(' | grep -v -E '^(SR_EXPORT|typedef)' || true)
+[[ -z $unmarked ]] || fail "public functions declared without SR_EXPORT: $unmarked"
 diff -u "$WORK/declared.txt" "$WORK/so.txt" >"$WORK/diff.txt" ||
 	fail "exports differ from the SR_EXPORT declarations: $(cat "$WORK/diff.txt")"
 
@@ -29,8 +33,9 @@ nm -g --defined-only "$AR" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u >"
 diff -u "$WORK/so.txt" "$WORK/ar.txt" >"$WORK/diff.txt" ||
 	fail "libsnowrange.a defines other globals than the API: $(cat "$WORK/diff.txt")"
 
-if readelf -d "$SO" | grep -q 'NEEDED.*inih'; then
-	fail "libsnowrange.so needs inih"
-fi
-readelf -d "$SO" | grep -q 'SONAME.*libsnowrange\.so\.[0-9]' || fail "libsnowrange.so has no SONAME"
+# readelf's output is read whole (grep -q in a pipe under pipefail could
+# count readelf's SIGPIPE as a failure).
+dyn=$(readelf -d "$SO")
+[[ $dyn != *inih* ]] || fail "libsnowrange.so needs inih"
+[[ $dyn =~ SONAME.*libsnowrange\.so\.[0-9] ]] || fail "libsnowrange.so has no SONAME"
 log "PASS: $(wc -l <"$WORK/so.txt") symbols exported, all sr_, all declared"

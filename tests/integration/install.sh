@@ -36,7 +36,7 @@ cmake --install "$BUILD" --prefix "$PREFIX" >"$WORK/install.log" 2>&1 ||
 for f in bin/snowrange bin/snowrange-master bin/snowrange-coordinator bin/snowrange-bench \
 	include/snowrange/coordinator.h include/snowrange/client.h include/snowrange/error.h \
 	include/snowrange/txlog.h include/snowrange/version.h include/snowrange/log.h \
-	include/snowrange/export.h; do
+	include/snowrange/export.h include/snowrange/credentials.h; do
 	[[ -e $PREFIX/$f ]] || fail "not installed: $f"
 done
 PC=$(find "$PREFIX" -name snowrange.pc)
@@ -77,7 +77,10 @@ C
 	$(pkg-config --cflags snowrange) "$LIBDIR/libsnowrange.a" \
 	$(pkg-config --static --libs snowrange | sed 's/-lsnowrange\b//') ||
 	fail "static build failed (clashing names?)"
-ldd "$WORK/app/embed-static" | grep -q libsnowrange && fail "embed-static links libsnowrange.so"
+# (ldd's output is read whole: grep -q would end the pipe early, and
+# pipefail would count ldd's SIGPIPE as a failure.)
+deps=$(ldd "$WORK/app/embed-static")
+[[ $deps != *libsnowrange* ]] || fail "embed-static links libsnowrange.so"
 
 log "find_package(snowrange)"
 mkdir -p "$WORK/cm"
@@ -135,9 +138,9 @@ check() {
 	log "$name: $(tr '\n' ' ' <"$out")"
 }
 check embed-pc "$WORK/app/embed-pc"
-ldd "$WORK/app/embed-pc" | grep -q "$LIBDIR/libsnowrange.so" ||
-	LD_LIBRARY_PATH=$LIBDIR ldd "$WORK/app/embed-pc" | grep -q "$LIBDIR/libsnowrange.so" ||
-	fail "embed-pc does not use the installed libsnowrange.so"
+deps=$(LD_LIBRARY_PATH=$LIBDIR ldd "$WORK/app/embed-pc")
+[[ $deps == *"$LIBDIR/libsnowrange.so"* ]] ||
+	fail "embed-pc does not use the installed libsnowrange.so: $deps"
 check embed-static "$WORK/app/embed-static"
 check embed-cmake "$WORK/cm/build/embed"
 check embed-cmake-static "$WORK/cm/build/embed-static"
