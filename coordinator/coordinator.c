@@ -316,7 +316,8 @@ apply_seq_states(sr_coordinator *c, const Sr__HeartbeatResponse *r)
 		const Sr__SeqState *st = r->seqs[i];
 		struct sr_sequence *s = st->sequence != NULL ? seq_lookup(c, st->sequence) : NULL;
 		if (s != NULL && cache_sync(&s->cache, st->start))
-			sr_log(c->name, st->start == 0 ? "%s: dropped at the master" :
+			sr_log_to(c->log_fn, c->log_arg, st->start == 0 ? SR_LOG_WARN : SR_LOG_INFO,
+			    c->name, st->start == 0 ? "%s: dropped at the master" :
 			    "%s: created again at the master (start %llu)", s->cache.name,
 			    (unsigned long long) st->start);
 	}
@@ -420,7 +421,8 @@ fetch_one(sr_coordinator *c, struct sr_sequence *s)
 		/* Dropped: stop serving what we hold too, until a heartbeat
 		 * says it exists again. */
 		if (cache_sync(&s->cache, 0))
-			sr_log(c->name, "%s: dropped at the master", s->cache.name);
+			sr_log_to(c->log_fn, c->log_arg, SR_LOG_WARN, c->name,
+			    "%s: dropped at the master", s->cache.name);
 		return rv;
 	case SR_EEXHAUSTED:
 	case SR_EINVAL:

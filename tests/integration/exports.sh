@@ -38,4 +38,12 @@ diff -u "$WORK/so.txt" "$WORK/ar.txt" >"$WORK/diff.txt" ||
 dyn=$(readelf -d "$SO")
 [[ $dyn != *inih* ]] || fail "libsnowrange.so needs inih"
 [[ $dyn =~ SONAME.*libsnowrange\.so\.[0-9] ]] || fail "libsnowrange.so has no SONAME"
+# The library writes to stderr only through sr_log_to, which an embedder's
+# log callback replaces (snowrange/log.h): no direct sr_log, printf or
+# perror in its sources (log.c, where sr_log_to lives, aside).
+direct=$(cd "$SRC" && grep -n -E '\bsr_log\(|\b(f?printf|perror|puts)\(' \
+	coordinator/cache.c coordinator/coordinator.c coordinator/client.c \
+	coordinator/txlog.c coordinator/txlog_codec.c common/*.c |
+	grep -v -E '^common/(log|options)\.c:' | grep -v 'printf(buf\|snprintf\|vsnprintf' || true)
+[[ -z $direct ]] || fail "the library writes to stderr around the log callback: $direct"
 log "PASS: $(wc -l <"$WORK/so.txt") symbols exported, all sr_, all declared"
