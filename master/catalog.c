@@ -70,6 +70,7 @@ catalog_config_init(struct catalog_config *cfg)
 	cfg->max_spare = 1024;
 	cfg->worker_grace_ms = 2000;
 	cfg->max_skew_ms = 2000;
+	cfg->max_nodes = 4096;
 	cfg->layout = (struct store_layout){
 		.set = 1, .time_bits = 41, .worker_bits = 10, .seq_bits = 12,
 		.unit_ms = 1, .epoch_ms = INT64_C(1704067200000),
@@ -491,32 +492,42 @@ worker_free(const struct catalog *cat, const struct store_worker *w, int64_t now
 
 /*
  * Chooses a worker id for node_id and fills *row with its new grant and *g
- * with what the node is told; changes nothing. Prefers the node's own
- * earlier id, then one never granted, then the one free the longest. A row
- * that exists gives the floor: the highest tick its holders reported plus
- * one TTL, and at least the tick at which its last lease ended.
+ * with what the node is told; changes nothing. A node holds at most one
+ * worker id: one that has a grant row gets that id back, and nothing while
+ * that row's lease is live or in its grace period (its old process may still
+ * issue with it; issue 10 found one node collecting 806 ids by asking again).
+ * A node without a row gets an id never granted, else the one free the
+ * longest. A row that exists gives the floor: the highest tick its holders
+ * reported plus one TTL, and at least the tick at which its last lease ended.
  */
 static bool
 worker_pick(const struct catalog *cat, uint64_t node_id, int64_t now_ms,
     struct store_worker *row, struct catalog_grant *g)
 {
 	uint64_t limit = UINT64_C(1) << cat->cfg.layout.worker_bits;
-	const struct store_worker *best = NULL;
+	const struct store_worker *best = NULL, *own = NULL;
 	bool fresh = false;
 	uint32_t fresh_id = 0;
 
+	memset(g, 0, sizeof(*g));
+	/* The node's own row, the newest if an older master left several. */
 	for (size_t i = 0; i < cat->nworkers; i++) {
+		const struct store_worker *w = &cat->workers[i];
+		if (w->id < limit && w->node_id == node_id &&
+		    (own == NULL || w->expires_ms > own->expires_ms))
+			own = w;
+	}
+	if (own != NULL && !worker_free(cat, own, now_ms))
+		return false;
+	best = own;
+	for (size_t i = 0; i < cat->nworkers && own == NULL; i++) {
 		const struct store_worker *w = &cat->workers[i];
 		if (w->id >= limit || !worker_free(cat, w, now_ms))
 			continue;
-		if (w->node_id == node_id) {
-			best = w;
-			break;
-		}
 		if (best == NULL || w->expires_ms < best->expires_ms)
 			best = w;
 	}
-	if (best == NULL || best->node_id != node_id) {
+	if (own == NULL) {
 		/* The smallest id never granted, if any. */
 		for (uint64_t id = 0; id < limit && id <= cat->nworkers; id++) {
 			if (worker_find(cat, (uint32_t) id) == NULL) {
@@ -526,8 +537,7 @@ worker_pick(const struct catalog *cat, uint64_t node_id, int64_t now_ms,
 			}
 		}
 	}
-	memset(g, 0, sizeof(*g));
-	if (fresh && (best == NULL || best->node_id != node_id)) {
+	if (fresh) {
 		*row = (struct store_worker){fresh_id, node_id, 0, 0};
 	} else if (best != NULL) {
 		*row = *best;
@@ -543,9 +553,10 @@ worker_pick(const struct catalog *cat, uint64_t node_id, int64_t now_ms,
 	} else {
 		return false;
 	}
-	/* The node's own earlier grants bound it too: a coordinator restarted
-	 * under its name gets another worker id, and its txids must still be
-	 * above those of its previous run. A grant that may still be in use
+	/* The node's own earlier grants bound it too: a node whose old id went
+	 * to another node meanwhile, or one that collected several before
+	 * this rule, gets another id, and its txids must still be above those
+	 * of its previous run. A grant that may still be in use
 	 * (its lease not ended) could have been issuing up to one TTL past its
 	 * last report, and up to its end, which lies further out when the
 	 * grant was made under a longer TTL before a restart; an ended one up
@@ -655,6 +666,18 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
 		    "it frees when that process leaves or %lld ms after it was last "
 		    "heard", name, (long long) (now_ms - n->row.last_seen_ms),
 		    (long long) cat->cfg.lease_ttl_ms);
+	if (n == NULL && cat->cfg.max_nodes > 0) {
+		/* Every live node costs memory, status space and possibly a
+		 * worker id: a new name beyond the cap is refused. Who may join
+		 * at all is the credentials' business (docs/decisions.md). */
+		size_t live = 0;
+		for (size_t i = 0; i < cat->nnodes; i++)
+			live += node_alive(cat, &cat->nodes[i], now_ms) != 0;
+		if (live >= cat->cfg.max_nodes)
+			return fail(cat, SR_EUNAVAILABLE,
+			    "node %s refused: %zu nodes are live, the limit is %u (--max-nodes)",
+			    name, live, cat->cfg.max_nodes);
+	}
 	struct store_op ops[2] = {{.kind = STORE_PUT_NODE}, {.kind = STORE_PUT_WORKER}};
 	struct store_node *row = &ops[0].u.node;
 	if (n != NULL) {

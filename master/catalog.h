@@ -26,11 +26,12 @@ struct catalog_config {
 	                             * its lease ended (>= tolerated clock skew) */
 	uint32_t max_skew_ms;       /* a reported tick further ahead of our clock
 	                             * than this is refused (docs/decisions.md) */
+	uint32_t max_nodes;         /* live nodes at most; 0: no limit */
 	struct store_layout layout; /* the Snowflake layout; fixed at first start */
 };
 
 /* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 2^26,
- * target 10 s, max spare 1024, grace 2 s, max skew 2 s, layout 41/10/12 at 1 ms from
+ * target 10 s, max spare 1024, grace 2 s, max skew 2 s, 4096 live nodes, layout 41/10/12 at 1 ms from
  * 2024-01-01T00:00:00Z). */
 void catalog_config_init(struct catalog_config *cfg);
 
@@ -101,9 +102,11 @@ int catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
 /* ---- nodes ---- */
 
 /* Joins (or re-joins) the node called name; *id is stable per name. Also
- * grants a worker id when one is free (grant->has = 0 otherwise); a worker
- * id whose lease is still live, even the node's own from an earlier run, is
- * never granted again before it expires plus the grace period. */
+ * grants a worker id when one is free (grant->has = 0 otherwise). A node
+ * holds at most one worker id: a node that has one gets that one back, and
+ * none while its lease is live or in its grace period (the node's old
+ * process may still issue with it). SR_EUNAVAILABLE for a new name when
+ * max_nodes nodes are live; SR_EINVAL, SR_EIO/SR_ESTALE. */
 int catalog_node_join(struct catalog *cat, const char *name, const char *url,
     int64_t now_ms, uint64_t *id, struct catalog_grant *grant);
 /* The same for one process, instance (random per process, 0 if unknown):

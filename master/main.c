@@ -33,6 +33,7 @@ static struct {
 	int64_t target_range_seconds;
 	int64_t worker_grace_ms;
 	int64_t max_clock_skew_ms;
+	int64_t max_nodes;
 	const char *layout;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
@@ -69,6 +70,8 @@ static const struct sr_opt options[] = {
 	{"max-clock-skew-ms", SR_OPT_INT, &opt.max_clock_skew_ms, "2000", 0, 600000,
 	    "a node reporting a Snowflake tick further ahead of the master's clock is "
 	    "refused (it loses its worker id); keep it at most worker-grace-ms"},
+	{"max-nodes", SR_OPT_INT, &opt.max_nodes, "4096", 1, 1000000,
+	    "live coordinators at most; a new node name beyond it is refused"},
 	{"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
 	    "Snowflake layout TIME/WORKER/SEQ/UNIT_MS/EPOCH bits (sum 63); fixed at the "
 	    "first start of a data dir"},
@@ -135,6 +138,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	cfg.catalog.target_range_ms = (uint32_t) (opt.target_range_seconds * 1000);
 	cfg.catalog.worker_grace_ms = (uint32_t) opt.worker_grace_ms;
 	cfg.catalog.max_skew_ms = (uint32_t) opt.max_clock_skew_ms;
+	cfg.catalog.max_nodes = (uint32_t) opt.max_nodes;
 	struct flake_layout l;
 	if (flake_layout_parse(opt.layout, &l, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-master: --layout: %s\n", err);

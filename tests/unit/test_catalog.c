@@ -595,30 +595,62 @@ test_worker_reuse_after_expiry(void **state)
 	assert_int_equal(ga2.floor_tick, b_tick + ttl_ticks);
 }
 
-/* A node re-joining under its name while its earlier grant is live (the old
- * process may still run) gets another worker id. */
+/* A node holds at most one worker id: asking again, by Join or by a
+ * Heartbeat that claims none, gets no second one (issue 10: one node took
+ * 806 ids that way); once its lease ended plus grace it gets the same id
+ * back, above everything its earlier run may have issued. */
 static void
-test_rejoin_gets_other_worker(void **state)
+test_one_worker_per_node(void **state)
 {
 	struct fx *f = *state;
-	uint64_t a, a2;
-	struct catalog_grant g1 = join_grant(f, "a", &a);
-	struct catalog_grant g2 = join_grant(f, "a", &a2);
-	assert_int_equal(a, a2);
-	assert_true(g1.has && g2.has);
-	assert_int_not_equal(g1.worker_id, g2.worker_id);
-	struct catalog_node_info ni;
-	assert_int_equal(catalog_node_at(f->cat, 0, f->now, &ni), SR_OK);
-	assert_true(ni.has_worker);
-	/* The second run's floor lies above everything the first run may have
-	 * issued: its reported tick plus one TTL (the first run's clock 1.5 s
-	 * ahead of the master's: its report, not the master's time, decides). */
+	f->cfg.layout.time_bits = 50;
+	f->cfg.layout.worker_bits = 1;
+	f->st.layout.set = 0;
+	reopen(f);
+	uint64_t a, a2, b;
+	struct catalog_grant g1 = join_grant(f, "a", &a), none = {0};
+	assert_true(g1.has);
+	for (int i = 0; i < 100; i++) {
+		assert_false(join_grant(f, "a", &a2).has);
+		assert_int_equal(a, a2);
+		assert_false(renew(f, a, &none, 0).has);
+	}
+	struct catalog_grant gb = join_grant(f, "b", &b);
+	assert_true(gb.has);
+	assert_int_not_equal(gb.worker_id, g1.worker_id);
+	/* Its own renewal still works (its clock 1.5 s ahead of ours). */
 	uint64_t tick = tick_at(f, 1500);
-	assert_true(renew(f, a, &g1, tick).has);
-	uint64_t a3;
-	struct catalog_grant g3 = join_grant(f, "a", &a3);
+	struct catalog_grant r = renew(f, a, &g1, tick);
+	assert_true(r.has);
+	assert_int_equal(r.worker_id, g1.worker_id);
+	/* After its lease and the grace period, the same id comes back with a
+	 * floor above its reported tick plus one TTL. */
+	f->now += f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms;
+	assert_true(renew(f, b, &gb, 0).has);
+	struct catalog_grant g3 = join_grant(f, "a", &a2);
 	assert_true(g3.has);
-	assert_int_equal(g3.floor_tick, tick + f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms);
+	assert_int_equal(g3.worker_id, g1.worker_id);
+	assert_true(g3.floor_tick >= tick + f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms);
+}
+
+/* New names beyond max_nodes live nodes are refused; known names re-join,
+ * and dead nodes make room. */
+static void
+test_live_node_cap(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.max_nodes = 3;
+	reopen(f);
+	uint64_t id;
+	struct catalog_grant g;
+	join(f, "a");
+	join(f, "b");
+	join(f, "c");
+	assert_int_equal(catalog_node_join(f->cat, "d", "", f->now, &id, &g), SR_EUNAVAILABLE);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "max-nodes"));
+	join(f, "a");
+	f->now += f->cfg.lease_ttl_ms + 1;
+	join(f, "d");
 }
 
 /* After a master restart stored grants count as live for one TTL. */
@@ -830,7 +862,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_leases_unique, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_reuse_after_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rejoin_gets_other_worker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_worker_per_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_node_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_grants_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shorter_ttl_never_cuts_a_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejoin_after_shorter_ttl, setup, teardown),

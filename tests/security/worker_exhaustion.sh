@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Issue 10 item 2: a node holds at most one worker id. Repeated Join and
+# Heartbeat(holds=0) by one node used to collect every free worker id and
+# leave real coordinators with SR_ENOWORKER. Also: new node names beyond
+# --max-nodes live nodes are refused.
+set -euo pipefail
+source "$(dirname "$0")/../integration/lib.sh" "$1"
+ATTACK=$BUILD/tests/attack
+
+# Two worker ids (layout 50/1/12).
+start_master --lease-ttl-ms 3000 --worker-grace-ms 500 --layout 50/1/12 --max-nodes 4
+read -r ok node w _ < <("$ATTACK" "$MASTER_URL" join evil)
+[[ $ok == OK && $w != - ]] || fail "attacker got no worker id"
+for ((i = 0; i < 20; i++)); do
+	out=$("$ATTACK" "$MASTER_URL" beat "$node" 0 0 0)
+	[[ $out == "OK - 0" ]] || fail "Heartbeat(holds=0) #$i got a second worker id: $out"
+	out=$("$ATTACK" "$MASTER_URL" join evil)
+	[[ $out == "OK $node - 0" ]] || fail "repeated Join #$i got a second worker id: $out"
+done
+# The attacker's own renewal still works, and keeps its one id.
+out=$("$ATTACK" "$MASTER_URL" beat "$node" 1 "$w" 0)
+[[ $out == "OK $w "* ]] || fail "renewal lost the attacker's id: $out"
+
+# A real coordinator still gets the other worker id at once.
+start_coord c1
+"$CLI" -c "$(coord_url c1)" txid >/dev/null 2>"$WORK/err" ||
+	fail "c1 issues no txid: $(cat "$WORK/err")"
+
+# Live-node cap: evil and c1 are live; two more names fit, the third not.
+"$ATTACK" "$MASTER_URL" join f1 | grep -q '^OK' || fail "f1 refused"
+"$ATTACK" "$MASTER_URL" join f2 | grep -q '^OK' || fail "f2 refused"
+out=$("$ATTACK" "$MASTER_URL" join f3)
+[[ $out == EUNAVAILABLE*max-nodes* ]] || fail "a 5th live node was not refused: $out"
+# A known name may always re-join.
+"$ATTACK" "$MASTER_URL" join f1 | grep -q '^OK' || fail "f1 could not re-join"
+stop c1
+stop master
+log "worker_exhaustion: OK"
