@@ -8,7 +8,7 @@ source "$(dirname "$0")/../integration/lib.sh" "$1"
 ATTACK=$BUILD/tests/attack
 
 # Two worker ids (layout 50/1/12).
-start_master --lease-ttl-ms 3000 --worker-grace-ms 500 --layout 50/1/12 --max-nodes 4
+start_master --lease-ttl-ms 10000 --worker-grace-ms 500 --layout 50/1/12 --max-nodes 4
 read -r ok node w _ < <("$ATTACK" "$MASTER_URL" join evil)
 [[ $ok == OK && $w != - ]] || fail "attacker got no worker id"
 for ((i = 0; i < 20; i++)); do
