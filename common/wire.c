@@ -769,6 +769,85 @@ wire_listen_check(const char *url, const struct creds *cr, bool insecure,
 }
 
 int
+wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
+    struct wire_server **out, char *errbuf, size_t errlen)
+{
+	nng_tls_config *tls;
+	int err = listen_check(url, cr, insecure, errbuf, errlen);
+	if (err == SR_OK)
+		err = tls_config(cr, true, url, &tls, errbuf, errlen);
+	if (err != SR_OK)
+		return err;
+	struct wire_server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		if (tls != NULL)
+			nng_tls_config_free(tls);
+		return SR_ENOMEM;
+	}
+	srv->cr = cr;
+	int rv = nng_rep0_open(&srv->sock);
+	if (rv != 0) {
+		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
+		if (tls != NULL)
+			nng_tls_config_free(tls);
+		free(srv);
+		return wire_nng_err(rv);
+	}
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
+	nng_listener l;
+	if ((rv = nng_listener_create(&l, srv->sock, url)) == 0 && tls != NULL)
+		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
+	if (rv == 0)
+		rv = nng_listener_start(l, 0);
+	/* The listener holds its own reference. */
+	if (tls != NULL)
+		nng_tls_config_free(tls);
+	if (rv != 0) {
+		fmt(errbuf, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+		wire_server_stop(srv);
+		return rv == NNG_EADDRINUSE ? SR_ECONNECT : wire_nng_err(rv);
+	}
+	*out = srv;
+	return SR_OK;
+}
+
+int
+wire_server_listen(const char *url, struct wire_server **out, char *errbuf,
+    size_t errlen)
+{
+	return wire_server_listen_creds(url, NULL, true, out, errbuf, errlen);
+}
+
+int
+wire_server_serve(struct wire_server *srv, const struct wire_route *routes,
+    size_t nroutes, void *arg, int nworkers, char *errbuf, size_t errlen)
+{
+	int rv;
+	if (srv->works != NULL)
+		return SR_EINVAL;
+	srv->routes = routes;
+	srv->nroutes = nroutes;
+	srv->arg = arg;
+	int n = nworkers > 0 ? nworkers : 1;
+	srv->works = calloc((size_t) n, sizeof(struct work));
+	if (srv->works == NULL)
+		return SR_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct work *w = &srv->works[i];
+		w->srv = srv;
+		srv->nworkers = i + 1;
+		if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) != 0 ||
+		    (rv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
+			fmt(errbuf, errlen, "cannot set up workers: %s", nng_strerror(rv));
+			return wire_nng_err(rv);
+		}
+	}
+	for (int i = 0; i < srv->nworkers; i++)
+		work_cb(&srv->works[i]);
+	return SR_OK;
+}
+
+int
 wire_server_start(const char *url, const struct wire_route *routes,
     size_t nroutes, void *arg, int nworkers, struct wire_server **out,
     char *errbuf, size_t errlen)
@@ -784,68 +863,15 @@ wire_server_start_creds(const char *url, const struct wire_route *routes,
     size_t nroutes, void *arg, int nworkers, const struct creds *cr,
     bool insecure, struct wire_server **out, char *errbuf, size_t errlen)
 {
-	nng_tls_config *tls;
-	int err = listen_check(url, cr, insecure, errbuf, errlen);
-	if (err == SR_OK)
-		err = tls_config(cr, true, url, &tls, errbuf, errlen);
-	if (err != SR_OK)
-		return err;
-	struct wire_server *srv = calloc(1, sizeof(*srv));
-	if (srv == NULL) {
-		if (tls != NULL)
-			nng_tls_config_free(tls);
-		return SR_ENOMEM;
-	}
-	srv->cr = cr;
-	srv->routes = routes;
-	srv->nroutes = nroutes;
-	srv->arg = arg;
-	srv->nworkers = nworkers > 0 ? nworkers : 1;
-	int rv = nng_rep0_open(&srv->sock);
-	if (rv != 0) {
-		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
-		if (tls != NULL)
-			nng_tls_config_free(tls);
-		free(srv);
-		return wire_nng_err(rv);
-	}
-	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
-	srv->works = calloc((size_t) srv->nworkers, sizeof(struct work));
-	if (srv->works == NULL) {
-		if (tls != NULL)
-			nng_tls_config_free(tls);
-		nng_close(srv->sock);
-		free(srv);
-		return SR_ENOMEM;
-	}
-	for (int i = 0; i < srv->nworkers; i++) {
-		struct work *w = &srv->works[i];
-		w->srv = srv;
-		if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) != 0 ||
-		    (rv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
-			fmt(errbuf, errlen, "cannot set up workers: %s", nng_strerror(rv));
-			if (tls != NULL)
-				nng_tls_config_free(tls);
-			srv->nworkers = i + 1;
-			wire_server_stop(srv);
-			return wire_nng_err(rv);
-		}
-	}
-	nng_listener l;
-	if ((rv = nng_listener_create(&l, srv->sock, url)) == 0 && tls != NULL)
-		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
-	if (rv == 0)
-		rv = nng_listener_start(l, 0);
-	/* The listener holds its own reference. */
-	if (tls != NULL)
-		nng_tls_config_free(tls);
-	if (rv != 0) {
-		fmt(errbuf, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+	struct wire_server *srv;
+	int rv = wire_server_listen_creds(url, cr, insecure, &srv, errbuf, errlen);
+	if (rv != SR_OK)
+		return rv;
+	if ((rv = wire_server_serve(srv, routes, nroutes, arg, nworkers, errbuf,
+		 errlen)) != SR_OK) {
 		wire_server_stop(srv);
-		return rv == NNG_EADDRINUSE ? SR_ECONNECT : wire_nng_err(rv);
+		return rv;
 	}
-	for (int i = 0; i < srv->nworkers; i++)
-		work_cb(&srv->works[i]);
 	*out = srv;
 	return SR_OK;
 }

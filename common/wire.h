@@ -104,8 +104,20 @@ struct wire_route {
 
 struct wire_server;
 
-/* Listens on url and serves requests with nworkers concurrent contexts.
- * routes must outlive the server. */
+/* Binds url and starts accepting connections, but serves nothing yet:
+ * requests wait in the socket until wire_server_serve. A daemon binds first
+ * so that a second instance on the same URL fails before it touches any
+ * state (the master: before it takes a fencing term). */
+int wire_server_listen(const char *url, struct wire_server **out,
+    char *errbuf, size_t errlen);
+/* The same with credentials (see wire_server_start_creds). */
+int wire_server_listen_creds(const char *url, const struct creds *cr,
+    bool insecure, struct wire_server **out, char *errbuf, size_t errlen);
+/* Starts serving a listening server with nworkers concurrent contexts;
+ * routes must outlive the server. Once only. */
+int wire_server_serve(struct wire_server *srv, const struct wire_route *routes,
+    size_t nroutes, void *arg, int nworkers, char *errbuf, size_t errlen);
+/* Both of the above. */
 int wire_server_start(const char *url, const struct wire_route *routes,
     size_t nroutes, void *arg, int nworkers, struct wire_server **out,
     char *errbuf, size_t errlen);

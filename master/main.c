@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 
@@ -87,6 +89,15 @@ usage(void)
 	sr_opts_usage(options, NOPTS);
 }
 
+/* Wakes the sigwait below from a request thread: the signal is blocked in
+ * every thread, so only sigwait takes it. */
+static void
+fenced(void *arg)
+{
+	(void) arg;
+	kill(getpid(), SIGUSR1);
+}
+
 static int
 run(int argc, char **argv, struct sr_opts_mem *mem)
 {
@@ -116,6 +127,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1); /* our own: the master was fenced */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	sr_credentials in = {opt.tls_cert, opt.tls_key, opt.tls_ca, opt.token_file};
@@ -130,6 +142,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		.workers = (int) opt.workers,
 		.creds = cr,
 		.insecure = opt.insecure,
+		.on_fenced = fenced,
 	};
 	catalog_config_init(&cfg.catalog);
 	cfg.catalog.lease_ttl_ms = (uint32_t) opt.lease_ttl_ms;
@@ -157,12 +170,19 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	}
 	int sig;
 	sigwait(&sigs, &sig);
-	sr_log("master", "signal %d: stopping", sig);
+	if (sig == SIGUSR1) {
+		sr_log("master", "fenced by another master on %s: exiting with status 1",
+		    opt.data_dir);
+		/* Let the replies in flight (SR_ESTALE, naming the cause) reach
+		 * their callers before the socket closes. */
+		nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL);
+	} else
+		sr_log("master", "signal %d: stopping", sig);
 	/* Every commit is durable already; if nng_close hangs, just exit. */
 	sr_exit_watchdog("master", 5);
 	master_stop(m);
 	creds_free(cr);
-	return 0;
+	return sig == SIGUSR1 ? 1 : 0;
 }
 
 int

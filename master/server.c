@@ -6,9 +6,12 @@
 #include "server.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "snowrange/error.h"
 #include "log.h"
@@ -21,6 +24,10 @@ struct master {
 	struct catalog *cat;
 	struct wire_server *srv;
 	uint32_t lease_ttl_ms;
+	int lock_fd;          /* flock on the data dir, -1 when none */
+	atomic_bool fenced;   /* another master took the term: serve nothing */
+	void (*on_fenced)(void *arg);
+	void *on_fenced_arg;
 };
 
 /* Copies the catalog's message for a failed call. */
@@ -32,7 +39,27 @@ cat_fail(struct master *m, int rv, char *errbuf, size_t errlen)
 	 * lost fencing term is the operator's. */
 	if (rv == SR_EIO || rv == SR_ESTALE || rv == SR_ENOMEM)
 		sr_log("master", "%s: %s", sr_errname(rv), catalog_errmsg(m->cat));
+	/* A stale term means another master took over the store: nothing
+	 * this one says is true any more (status included), so it stops
+	 * serving and asks its process to exit (docs/reliability.md). */
+	if (rv == SR_ESTALE && !atomic_exchange(&m->fenced, true)) {
+		sr_log("master", "FENCED: another master took the fencing term of this "
+		    "data dir (ours was %llu); this master stops serving and exits",
+		    (unsigned long long) catalog_term(m->cat));
+		if (m->on_fenced != NULL)
+			m->on_fenced(m->on_fenced_arg);
+	}
 	return rv;
+}
+
+/* Every handler's first check: a fenced master answers nothing but this. */
+static bool
+refuse_fenced(struct master *m, char *errbuf, size_t errlen)
+{
+	if (!atomic_load(&m->fenced))
+		return false;
+	snprintf(errbuf, errlen, "this master was fenced by another one and is stopping");
+	return true;
 }
 
 static Sr__SeqInfo *
@@ -113,6 +140,8 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
 	uint64_t id;
 	Sr__JoinResponse *j = wire_alloc(a, sizeof(*j));
 	if (j == NULL)
@@ -159,6 +188,8 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
 	Sr__HeartbeatResponse *h = wire_alloc(a, sizeof(*h));
 	if (h == NULL)
 		return OOM(errbuf, errlen);
@@ -209,6 +240,8 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
 	Sr__LeaveResponse *l = wire_alloc(a, sizeof(*l));
 	if (l == NULL)
 		return OOM(errbuf, errlen);
@@ -235,6 +268,8 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
 	struct range_chunk ch;
 	Sr__LeaseResponse *l = wire_alloc(a, sizeof(*l));
 	Sr__Chunk *c = wire_alloc(a, sizeof(*c));
@@ -276,6 +311,8 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
 	const Sr__SeqCreateRequest *q = req->seq_create;
 	struct catalog_seq_spec spec = {
 		.name = q->name,
@@ -314,6 +351,8 @@ h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
 	Sr__SeqDropResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		return OOM(errbuf, errlen);
@@ -356,6 +395,8 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
 	(void) req;
 	Sr__SeqListResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
@@ -376,6 +417,8 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
 	(void) req;
 	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
@@ -459,6 +502,8 @@ master_open(struct store *st, const struct catalog_config *cfg,
 		return SR_ENOMEM;
 	}
 	pthread_mutex_init(&m->mu, NULL);
+	m->lock_fd = -1;
+	atomic_init(&m->fenced, false);
 	m->lease_ttl_ms = cfg->lease_ttl_ms;
 	m->st = st;
 	int rv = catalog_open(m->st, cfg, sr_wall_ms(), &m->cat, errbuf, errlen);
@@ -470,24 +515,47 @@ master_open(struct store *st, const struct catalog_config *cfg,
 	return SR_OK;
 }
 
+/*
+ * The order matters (issue 10): the data dir's lock first, so a second master
+ * on the same dir refuses before it touches anything; then the socket, so a
+ * second master on the same URL fails before it takes a fencing term (which
+ * would fence the first one); then the store and its term; then serving.
+ */
 int
 master_start(const struct master_config *cfg, struct master **out, char *errbuf,
     size_t errlen)
 {
 	struct store *st;
 	struct master *m;
+	struct wire_server *srv;
 	char why[256];
-	int rv = store_sqlite_open(cfg->data_dir, &st, errbuf, errlen);
+	int lock_fd;
+	int rv = store_sqlite_lock(cfg->data_dir, &lock_fd, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
-	if ((rv = master_open(st, &cfg->catalog, &m, why, sizeof(why))) != SR_OK) {
-		snprintf(errbuf, errlen, "cannot load %s: %s", cfg->data_dir, why);
+	if ((rv = wire_server_listen_creds(cfg->listen_url, cfg->creds, cfg->insecure,
+		 &srv, errbuf, errlen)) != SR_OK) {
+		close(lock_fd);
 		return rv;
 	}
+	if ((rv = store_sqlite_open(cfg->data_dir, &st, errbuf, errlen)) != SR_OK) {
+		wire_server_stop(srv);
+		close(lock_fd);
+		return rv;
+	}
+	if ((rv = master_open(st, &cfg->catalog, &m, why, sizeof(why))) != SR_OK) {
+		snprintf(errbuf, errlen, "cannot load %s: %s", cfg->data_dir, why);
+		wire_server_stop(srv);
+		close(lock_fd);
+		return rv;
+	}
+	m->srv = srv;
+	m->lock_fd = lock_fd;
+	m->on_fenced = cfg->on_fenced;
+	m->on_fenced_arg = cfg->on_fenced_arg;
 	size_t n;
 	const struct wire_route *r = master_routes(&n);
-	rv = wire_server_start_creds(cfg->listen_url, r, n, m, cfg->workers, cfg->creds,
-	    cfg->insecure, &m->srv, errbuf, errlen);
+	rv = wire_server_serve(srv, r, n, m, cfg->workers, errbuf, errlen);
 	if (rv != SR_OK) {
 		master_stop(m);
 		return rv;
@@ -506,6 +574,9 @@ master_stop(struct master *m)
 	wire_server_stop(m->srv);
 	catalog_close(m->cat);
 	store_close(m->st);
+	/* Last: the store is closed before another master may open it. */
+	if (m->lock_fd >= 0)
+		close(m->lock_fd);
 	pthread_mutex_destroy(&m->mu);
 	free(m);
 }

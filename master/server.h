@@ -18,12 +18,19 @@ struct master_config {
 	const struct creds *creds; /* NULL: none; must outlive the master */
 	bool insecure;             /* listen beyond loopback without credentials */
 	struct catalog_config catalog;
+	/* Called once, from a request thread, when a commit finds the fencing
+	 * term taken by another master; the master then serves nothing and
+	 * its process should exit non-zero. May be NULL. */
+	void (*on_fenced)(void *arg);
+	void *on_fenced_arg;
 };
 
 struct master;
 struct wire_route;
 struct creds;
 
+/* Locks the data dir (store_sqlite_lock), binds the URL, opens the store
+ * and takes a new fencing term, then serves. */
 int master_start(const struct master_config *cfg, struct master **out,
     char *errbuf, size_t errlen);
 /* Stops serving and closes the store. NULL-safe. */

@@ -166,9 +166,21 @@ store_close(struct store *st)
 void store_state_free(struct store_state *s);
 
 /* Opens (creating if needed) the SQLite store in dir/snowrange.db: WAL mode,
- * synchronous=FULL. On failure returns SR_EIO and, if errbuf is given, a
- * message naming the path and the cause. */
+ * synchronous=FULL, files 0600 (made so if they were not). On failure
+ * returns SR_EIO (SR_EINVAL for a group- or world-writable dir) and, if
+ * errbuf is given, a message naming the path and the cause. */
 int store_sqlite_open(const char *dir, struct store **out, char *errbuf,
     size_t errlen);
+
+/*
+ * Takes the data directory for this process: creates dir (0700) if missing,
+ * refuses a group- or world-writable one (SR_EINVAL, naming the chmod), and
+ * takes an exclusive flock on dir/LOCK, which the kernel drops when the
+ * process dies. SR_EEXISTS, with the holder's pid in errbuf, when another
+ * process holds it; SR_EIO otherwise. On success *fd is the lock: close it
+ * to release. A master calls this before it opens the store (etcd and
+ * PostgreSQL lock their data directories the same way).
+ */
+int store_sqlite_lock(const char *dir, int *fd, char *errbuf, size_t errlen);
 
 #endif

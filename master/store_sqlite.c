@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@
 #define XSTR(x) STR(x)
 
 #define DB_FILE "snowrange.db"
+#define LOCK_FILE "LOCK"
 #define PATH_CAP 4096
 /* Long enough that a competing writer (another master process opening the
  * same directory by mistake, or the CLI) delays us rather than fails us. */
@@ -755,6 +757,60 @@ make_dir(struct sqlite_store *s, const char *dir)
 	return sync_dir(s, parent);
 }
 
+/*
+ * The data dir holds the fencing term and every hwm: whoever can write to it
+ * can make the master hand out IDs twice. A group- or world-writable one is
+ * refused, naming the fix.
+ */
+static int
+dir_check(const char *dir, char *msg, size_t len)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		snprintf(msg, len, "%s: %s", dir, strerror(errno));
+		return SR_EIO;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(msg, len, "%s: not a directory", dir);
+		return SR_EINVAL;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		snprintf(msg, len,
+		    "data dir %s is group- or world-writable (mode %04o): others could "
+		    "change the store; run chmod 700 %s",
+		    dir, (unsigned) (st.st_mode & 07777), dir);
+		return SR_EINVAL;
+	}
+	return SR_OK;
+}
+
+/*
+ * The database and its WAL and shared-memory files are created 0600, not
+ * SQLite's 0644: SQLite gives the -wal and -shm files the mode of the main
+ * file, so creating that one first is enough for a new store. Files of an
+ * older store that others could read are made 0600 too.
+ */
+static int
+secure_files(struct sqlite_store *s)
+{
+	int fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errorf(s, SR_EIO, "%s: open: %s", s->path, strerror(errno));
+	close(fd);
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char p[PATH_CAP + 8];
+		struct stat st;
+		snprintf(p, sizeof p, "%s%s", s->path, suffix[i]);
+		if (stat(p, &st) != 0 || (st.st_mode & 077) == 0)
+			continue;
+		if (chmod(p, 0600) != 0)
+			return errorf(s, SR_EIO, "%s is mode %04o and cannot be made 0600: %s",
+			    p, (unsigned) (st.st_mode & 07777), strerror(errno));
+	}
+	return SR_OK;
+}
+
 /* Makes the file durable and current: WAL, full fsync, schema present. */
 static int
 setup(struct sqlite_store *s)
@@ -890,6 +946,10 @@ store_sqlite_open(const char *dir, struct store **out, char *errbuf,
 	}
 	if ((err = make_dir(s, dir)) != SR_OK)
 		goto fail;
+	if ((err = dir_check(dir, s->errmsg, sizeof s->errmsg)) != SR_OK)
+		goto fail;
+	if ((err = secure_files(s)) != SR_OK)
+		goto fail;
 
 	/* FULLMUTEX: the handle stays safe if a future caller does share
 	 * it across threads by mistake; the cost is one uncontended lock. */
@@ -915,4 +975,57 @@ fail:
 		snprintf(errbuf, errlen, "%s", s->errmsg);
 	sq_close(&s->base);
 	return err;
+}
+
+int
+store_sqlite_lock(const char *dir, int *fd, char *errbuf, size_t errlen)
+{
+	char path[PATH_CAP];
+	struct sqlite_store tmp = {0}; /* for make_dir's messages */
+	int n = snprintf(path, sizeof path, "%s/%s", dir, LOCK_FILE);
+	*fd = -1;
+	if (dir[0] == '\0' || n < 0 || (size_t) n >= sizeof path) {
+		snprintf(errbuf, errlen, "%s: data directory path too long or empty", dir);
+		return SR_EINVAL;
+	}
+	int err = make_dir(&tmp, dir);
+	if (err != SR_OK) {
+		snprintf(errbuf, errlen, "%s", tmp.errmsg);
+		return err;
+	}
+	if ((err = dir_check(dir, errbuf, errlen)) != SR_OK)
+		return err;
+	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f < 0) {
+		snprintf(errbuf, errlen, "%s: open: %s", path, strerror(errno));
+		return SR_EIO;
+	}
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		char pid[32] = "";
+		ssize_t r = pread(f, pid, sizeof pid - 1, 0);
+		pid[r > 0 ? r : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(f);
+		if (e == EWOULDBLOCK) {
+			snprintf(errbuf, errlen,
+			    "data dir %s is in use by another master (pid %s holds %s); "
+			    "refusing to start",
+			    dir, pid[0] ? pid : "unknown", path);
+			return SR_EEXISTS;
+		}
+		snprintf(errbuf, errlen, "%s: flock: %s", path, strerror(e));
+		return SR_EIO;
+	}
+	/* The holder's pid, for the message above; the lock is the flock, so
+	 * a stale file left by a crash means nothing. */
+	char pid[32];
+	int len = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
+	if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t) len, 0) != len) {
+		snprintf(errbuf, errlen, "%s: write: %s", path, strerror(errno));
+		close(f);
+		return SR_EIO;
+	}
+	*fd = f;
+	return SR_OK;
 }
