@@ -452,7 +452,7 @@ status_coordinator(struct cli *c, const char *url)
 	if (c->json) {
 		json_t *chunks = json_array();
 		for (size_t i = 0; i < st.nchunks; i++) {
-			const sr_held_chunk *h = &st.chunks[i];
+			const sr_chunk_info *h = &st.chunks[i];
 			json_t *o = json_object();
 			json_object_set_new(o, "sequence", json_string(h->sequence));
 			json_object_set_new(o, "start", ju64(h->start));
@@ -482,7 +482,7 @@ status_coordinator(struct cli *c, const char *url)
 		printf("%-20s %-20s %-6s %-6s %-10s %-10s %s\n", "SEQUENCE", "START",
 		    "N", "K", "C", "USED", "CHUNK");
 		for (size_t i = 0; i < st.nchunks; i++) {
-			const sr_held_chunk *h = &st.chunks[i];
+			const sr_chunk_info *h = &st.chunks[i];
 			printf("%-20s %-20llu %-6u %-6u %-10llu %-10llu %s\n", h->sequence,
 			    (unsigned long long) h->start, h->n, h->k,
 			    (unsigned long long) h->c, (unsigned long long) h->used,

@@ -386,7 +386,7 @@ status_copy(sr_status *st, const Sr__StatusResponse *r)
 		st->nchunks = r->n_chunks;
 		for (size_t i = 0; i < r->n_chunks; i++) {
 			const Sr__HeldChunk *s = r->chunks[i];
-			sr_held_chunk *d = &st->chunks[i];
+			sr_chunk_info *d = &st->chunks[i];
 			if (s == NULL)
 				continue;
 			copy_str(d->sequence, s->sequence, sizeof(d->sequence));

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "snowrange/coordinator.h" /* sr_chunk_info */
 #include "snowrange/credentials.h"
 #include "snowrange/error.h"
 #include "snowrange/export.h"
@@ -110,13 +111,6 @@ typedef struct sr_node_info {
 	int64_t worker_expires_ms; /* wall clock */
 } sr_node_info;
 
-typedef struct sr_held_chunk {
-	char sequence[65];
-	uint64_t start, c, used;
-	uint32_t n, k;
-	int current;
-} sr_held_chunk;
-
 typedef struct sr_status {
 	char role[16];          /* "master" or "coordinator" */
 	char name[65];          /* coordinator: its node name */
@@ -129,7 +123,7 @@ typedef struct sr_status {
 	uint32_t worker_id;
 	sr_node_info *nodes;    size_t nnodes;   /* master */
 	sr_seq_info *seqs;      size_t nseqs;    /* master */
-	sr_held_chunk *chunks;  size_t nchunks;  /* coordinator */
+	sr_chunk_info *chunks;  size_t nchunks;  /* coordinator: held chunks */
 } sr_status;
 
 /* Fills *st; release with sr_status_free. */
