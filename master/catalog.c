@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grants.h"
 #include "snowrange/error.h"
 #include "util.h"
 
@@ -51,8 +52,7 @@ struct catalog {
 	size_t nseqs;
 	struct node *nodes;
 	size_t nnodes;
-	struct store_worker *workers; /* one row per worker id ever granted */
-	size_t nworkers;
+	struct grants grants; /* Snowflake worker ids (grants.c) */
 	char errmsg[256];
 };
 
@@ -230,18 +230,11 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 			cat->nodes[i].row.last_seen_ms = now_ms;
 		cat->nnodes++;
 	}
-	if (rv == SR_OK && state.nworkers > 0) {
-		cat->workers = calloc(state.nworkers, sizeof(*cat->workers));
-		if (cat->workers == NULL)
-			rv = SR_ENOMEM;
-	}
-	for (size_t i = 0; i < state.nworkers && rv == SR_OK; i++) {
-		struct store_worker *w = &cat->workers[cat->nworkers++];
-		*w = state.workers[i];
-		/* Its holder may still be issuing: live for one TTL from now. */
-		if (w->expires_ms < now_ms + (int64_t) cfg->lease_ttl_ms)
-			w->expires_ms = now_ms + (int64_t) cfg->lease_ttl_ms;
-	}
+	/* Every stored grant's holder may still be issuing: live for one TTL
+	 * from now (grants_init). */
+	if (rv == SR_OK)
+		rv = grants_init(&cat->grants, cfg->lease_ttl_ms, cfg->worker_grace_ms,
+		    &cfg->layout, state.workers, state.nworkers, now_ms);
 	if (rv == SR_OK && state.layout.set &&
 	    !layout_equal(&state.layout, &cfg->layout)) {
 		rv = fail(cat, SR_EINVAL,
@@ -280,7 +273,7 @@ catalog_close(struct catalog *cat)
 		seq_free(cat->seqs[i]);
 	free(cat->seqs);
 	free(cat->nodes);
-	free(cat->workers);
+	grants_free(&cat->grants);
 	free(cat);
 }
 
@@ -466,136 +459,14 @@ catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
 
 /* ---- nodes ---- */
 
-/* ---- worker ids ---- */
-
-static uint64_t
-ttl_ticks(const struct catalog *cat)
-{
-	uint32_t unit = cat->cfg.layout.unit_ms ? cat->cfg.layout.unit_ms : 1;
-	return (cat->cfg.lease_ttl_ms + unit - 1) / unit;
-}
-
-static struct store_worker *
-worker_find(const struct catalog *cat, uint32_t id)
-{
-	for (size_t i = 0; i < cat->nworkers; i++)
-		if (cat->workers[i].id == id)
-			return &cat->workers[i];
-	return NULL;
-}
-
-static bool
-worker_free(const struct catalog *cat, const struct store_worker *w, int64_t now_ms)
-{
-	return w->expires_ms + (int64_t) cat->cfg.worker_grace_ms <= now_ms;
-}
-
-/*
- * Chooses a worker id for node_id and fills *row with its new grant and *g
- * with what the node is told; changes nothing. A node holds at most one
- * worker id: one that has a grant row gets that id back, and nothing while
- * that row's lease is live or in its grace period (its old process may still
- * issue with it; issue 10 found one node collecting 806 ids by asking again).
- * A node without a row gets an id never granted, else the one free the
- * longest. A row that exists gives the floor: the highest tick its holders
- * reported plus one TTL, and at least the tick at which its last lease ended.
- */
-static bool
-worker_pick(const struct catalog *cat, uint64_t node_id, int64_t now_ms,
-    struct store_worker *row, struct catalog_grant *g)
-{
-	uint64_t limit = UINT64_C(1) << cat->cfg.layout.worker_bits;
-	const struct store_worker *best = NULL, *own = NULL;
-	bool fresh = false;
-	uint32_t fresh_id = 0;
-
-	memset(g, 0, sizeof(*g));
-	/* The node's own row, the newest if an older master left several. */
-	for (size_t i = 0; i < cat->nworkers; i++) {
-		const struct store_worker *w = &cat->workers[i];
-		if (w->id < limit && w->node_id == node_id &&
-		    (own == NULL || w->expires_ms > own->expires_ms))
-			own = w;
-	}
-	if (own != NULL && !worker_free(cat, own, now_ms))
-		return false;
-	best = own;
-	for (size_t i = 0; i < cat->nworkers && own == NULL; i++) {
-		const struct store_worker *w = &cat->workers[i];
-		if (w->id >= limit || !worker_free(cat, w, now_ms))
-			continue;
-		if (best == NULL || w->expires_ms < best->expires_ms)
-			best = w;
-	}
-	if (own == NULL) {
-		/* The smallest id never granted, if any. */
-		for (uint64_t id = 0; id < limit && id <= cat->nworkers; id++) {
-			if (worker_find(cat, (uint32_t) id) == NULL) {
-				fresh = true;
-				fresh_id = (uint32_t) id;
-				break;
-			}
-		}
-	}
-	if (fresh) {
-		*row = (struct store_worker){fresh_id, node_id, 0, 0};
-	} else if (best != NULL) {
-		*row = *best;
-		const struct store_layout *l = &cat->cfg.layout;
-		uint64_t floor = row->last_tick + ttl_ticks(cat);
-		if (row->expires_ms > l->epoch_ms) {
-			uint64_t end = (uint64_t) (row->expires_ms - l->epoch_ms) / l->unit_ms;
-			if (end > floor)
-				floor = end;
-		}
-		g->floor_tick = floor;
-		row->node_id = node_id;
-	} else {
-		return false;
-	}
-	/* The node's own earlier grants bound it too: a node whose old id went
-	 * to another node meanwhile, or one that collected several before
-	 * this rule, gets another id, and its txids must still be above those
-	 * of its previous run. A grant that may still be in use
-	 * (its lease not ended) could have been issuing up to one TTL past its
-	 * last report, and up to its end, which lies further out when the
-	 * grant was made under a longer TTL before a restart; an ended one up
-	 * to its end. */
-	for (size_t i = 0; i < cat->nworkers; i++) {
-		const struct store_worker *w = &cat->workers[i];
-		if (w->node_id != node_id || w->id == row->id)
-			continue;
-		uint64_t f = w->last_tick;
-		if (w->expires_ms > now_ms)
-			f += ttl_ticks(cat);
-		if (w->expires_ms > cat->cfg.layout.epoch_ms) {
-			uint64_t end = (uint64_t) (w->expires_ms - cat->cfg.layout.epoch_ms) /
-			    cat->cfg.layout.unit_ms;
-			if (end > f)
-				f = end;
-		}
-		if (f > g->floor_tick)
-			g->floor_tick = f;
-	}
-	row->expires_ms = now_ms + (int64_t) cat->cfg.lease_ttl_ms;
-	g->has = 1;
-	g->worker_id = row->id;
-	return true;
-}
+/* ---- worker ids (grants.c decides) ---- */
 
 /* Applies a committed worker row to memory. */
 static int
 worker_apply(struct catalog *cat, const struct store_worker *row)
 {
-	struct store_worker *w = worker_find(cat, row->id);
-	if (w == NULL) {
-		w = realloc(cat->workers, (cat->nworkers + 1) * sizeof(*w));
-		if (w == NULL)
-			return fail(cat, SR_ENOMEM, "out of memory");
-		cat->workers = w;
-		w = &cat->workers[cat->nworkers++];
-	}
-	*w = *row;
+	if (grants_apply(&cat->grants, row) != SR_OK)
+		return fail(cat, SR_ENOMEM, "out of memory");
 	return SR_OK;
 }
 
@@ -698,7 +569,7 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
 	row->last_seen_ms = now_ms;
 	row->left = 0;
 	struct catalog_grant g;
-	bool granted = worker_pick(cat, row->id, now_ms, &ops[1].u.worker, &g);
+	bool granted = grants_pick(&cat->grants, row->id, now_ms, &ops[1].u.worker, &g);
 	int rv = store_commit(cat->st, cat->term, ops, granted ? 2 : 1);
 	if (rv != SR_OK)
 		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
@@ -729,28 +600,14 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
 	n->row.last_seen_ms = now_ms;
 	memset(grant, 0, sizeof(*grant));
 
+	/* The grant it holds: the tick raised in, renewed while live; when
+	 * it has none live, a new one if an id can be given. */
 	struct store_op ops[2] = {{.kind = STORE_PUT_WORKER}, {.kind = STORE_PUT_WORKER}};
 	size_t nops = 0;
-	struct store_worker *w = holds ? worker_find(cat, worker_id) : NULL;
-	if (w != NULL && w->node_id == id) {
-		struct store_worker *row = &ops[nops++].u.worker;
-		*row = *w;
-		if (tick > row->last_tick)
-			row->last_tick = tick;
-		if (w->expires_ms >= now_ms) {
-			/* Still ours and live: renew, never to an earlier end. A
-			 * master restarted with a shorter TTL must not cut a grant
-			 * short: its holder learns the new TTL only from this
-			 * reply, and until then relies on the old end (see
-			 * docs/snowflake.md, "Why two holders never overlap"). */
-			int64_t end = now_ms + (int64_t) cat->cfg.lease_ttl_ms;
-			if (end > row->expires_ms)
-				row->expires_ms = end;
-			grant->has = 1;
-			grant->worker_id = row->id;
-		}
-	}
-	if (!grant->has && worker_pick(cat, id, now_ms, &ops[nops].u.worker, grant))
+	if (holds && grants_beat(&cat->grants, id, worker_id, tick, now_ms,
+	    &ops[nops].u.worker, grant))
+		nops++;
+	if (!grant->has && grants_pick(&cat->grants, id, now_ms, &ops[nops].u.worker, grant))
 		nops++;
 	if (nops == 0)
 		return SR_OK;
@@ -775,26 +632,15 @@ catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_
 	int rv = tick_check(cat, id, tick, now_ms);
 	if (rv != SR_OK)
 		return rv;
-	size_t nops = 1;
-	for (size_t i = 0; i < cat->nworkers; i++)
-		nops += cat->workers[i].node_id == id && cat->workers[i].expires_ms > now_ms;
+	/* The node's row marked left, and its live grants ended now. */
+	size_t nops = 1 + grants_live(&cat->grants, id, now_ms);
 	struct store_op *ops = calloc(nops, sizeof(*ops));
 	if (ops == NULL)
 		return fail(cat, SR_ENOMEM, "out of memory");
 	ops[0].kind = STORE_PUT_NODE;
 	ops[0].u.node = n->row;
 	ops[0].u.node.left = 1;
-	for (size_t i = 0, j = 1; i < cat->nworkers; i++) {
-		const struct store_worker *w = &cat->workers[i];
-		if (w->node_id != id || w->expires_ms <= now_ms)
-			continue;
-		ops[j].kind = STORE_PUT_WORKER;
-		ops[j].u.worker = *w;
-		ops[j].u.worker.expires_ms = now_ms;
-		if (tick > w->last_tick)
-			ops[j].u.worker.last_tick = tick;
-		j++;
-	}
+	grants_end(&cat->grants, id, tick, now_ms, ops + 1);
 	rv = store_commit(cat->st, cat->term, ops, nops);
 	if (rv == SR_OK) {
 		n->row.left = 1;
@@ -822,13 +668,10 @@ catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
 	memset(out, 0, sizeof(*out));
 	out->row = cat->nodes[i].row;
 	out->alive = node_alive(cat, &cat->nodes[i], now_ms);
-	for (size_t j = 0; j < cat->nworkers; j++) {
-		const struct store_worker *w = &cat->workers[j];
-		if (w->node_id == out->row.id &&
-		    (!out->has_worker || w->expires_ms > out->worker.expires_ms)) {
-			out->has_worker = 1;
-			out->worker = *w;
-		}
+	const struct store_worker *w = grants_newest(&cat->grants, out->row.id);
+	if (w != NULL) {
+		out->has_worker = 1;
+		out->worker = *w;
 	}
 	return SR_OK;
 }

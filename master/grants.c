@@ -1,0 +1,238 @@
+/*
+ * Snowflake worker-id grants (grants.h): which node mints txids under which
+ * worker id, and above which tick. Pure; see grants.h for the rules and
+ * docs/snowflake.md for why they keep two holders of an id apart.
+ */
+#include "grants.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "snowrange/error.h"
+
+int
+grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
+    const struct store_layout *layout, const struct store_worker *rows,
+    size_t n, int64_t now_ms)
+{
+	memset(g, 0, sizeof(*g));
+	g->ttl_ms = ttl_ms;
+	g->grace_ms = grace_ms;
+	g->layout = *layout;
+	if (n == 0)
+		return SR_OK;
+	g->rows = calloc(n, sizeof(*g->rows));
+	if (g->rows == NULL)
+		return SR_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct store_worker *w = &g->rows[g->n++];
+		*w = rows[i];
+		/* Its holder may still be issuing: live for one TTL from now. */
+		if (w->expires_ms < now_ms + (int64_t) ttl_ms)
+			w->expires_ms = now_ms + (int64_t) ttl_ms;
+	}
+	return SR_OK;
+}
+
+void
+grants_free(struct grants *g)
+{
+	free(g->rows);
+	g->rows = NULL;
+	g->n = 0;
+}
+
+static uint64_t
+ttl_ticks(const struct grants *g)
+{
+	uint32_t unit = g->layout.unit_ms ? g->layout.unit_ms : 1;
+	return (g->ttl_ms + unit - 1) / unit;
+}
+
+struct store_worker *
+grants_find(const struct grants *g, uint32_t id)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (g->rows[i].id == id)
+			return &g->rows[i];
+	return NULL;
+}
+
+const struct store_worker *
+grants_newest(const struct grants *g, uint64_t node_id)
+{
+	const struct store_worker *best = NULL;
+	for (size_t i = 0; i < g->n; i++) {
+		const struct store_worker *w = &g->rows[i];
+		if (w->node_id == node_id && (best == NULL || w->expires_ms > best->expires_ms))
+			best = w;
+	}
+	return best;
+}
+
+static bool
+is_free(const struct grants *g, const struct store_worker *w, int64_t now_ms)
+{
+	return w->expires_ms + (int64_t) g->grace_ms <= now_ms;
+}
+
+/*
+ * A node holds at most one worker id: one that has a grant row gets that id
+ * back, and nothing while that row's lease is live or in its grace period
+ * (its old process may still issue with it; issue 10 found one node
+ * collecting 806 ids by asking again). A node without a row gets an id never
+ * granted, else the one free the longest. A row that exists gives the floor:
+ * the highest tick its holders reported plus one TTL, and at least the tick
+ * at which its last lease ended.
+ */
+bool
+grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
+    struct store_worker *row, struct catalog_grant *out)
+{
+	uint64_t limit = UINT64_C(1) << g->layout.worker_bits;
+	const struct store_worker *best = NULL, *own = NULL;
+	bool fresh = false;
+	uint32_t fresh_id = 0;
+
+	memset(out, 0, sizeof(*out));
+	/* The node's own row, the newest if an older master left several. */
+	for (size_t i = 0; i < g->n; i++) {
+		const struct store_worker *w = &g->rows[i];
+		if (w->id < limit && w->node_id == node_id &&
+		    (own == NULL || w->expires_ms > own->expires_ms))
+			own = w;
+	}
+	if (own != NULL && !is_free(g, own, now_ms))
+		return false;
+	best = own;
+	for (size_t i = 0; i < g->n && own == NULL; i++) {
+		const struct store_worker *w = &g->rows[i];
+		if (w->id >= limit || !is_free(g, w, now_ms))
+			continue;
+		if (best == NULL || w->expires_ms < best->expires_ms)
+			best = w;
+	}
+	if (own == NULL) {
+		/* The smallest id never granted, if any. */
+		for (uint64_t id = 0; id < limit && id <= g->n; id++) {
+			if (grants_find(g, (uint32_t) id) == NULL) {
+				fresh = true;
+				fresh_id = (uint32_t) id;
+				break;
+			}
+		}
+	}
+	if (fresh) {
+		*row = (struct store_worker){fresh_id, node_id, 0, 0};
+	} else if (best != NULL) {
+		*row = *best;
+		const struct store_layout *l = &g->layout;
+		uint64_t floor = row->last_tick + ttl_ticks(g);
+		if (row->expires_ms > l->epoch_ms) {
+			uint64_t end = (uint64_t) (row->expires_ms - l->epoch_ms) / l->unit_ms;
+			if (end > floor)
+				floor = end;
+		}
+		out->floor_tick = floor;
+		row->node_id = node_id;
+	} else {
+		return false;
+	}
+	/* The node's own earlier grants bound it too: a node whose old id went
+	 * to another node meanwhile, or one that collected several before
+	 * this rule, gets another id, and its txids must still be above those
+	 * of its previous run. A grant that may still be in use
+	 * (its lease not ended) could have been issuing up to one TTL past its
+	 * last report, and up to its end, which lies further out when the
+	 * grant was made under a longer TTL before a restart; an ended one up
+	 * to its end. */
+	for (size_t i = 0; i < g->n; i++) {
+		const struct store_worker *w = &g->rows[i];
+		if (w->node_id != node_id || w->id == row->id)
+			continue;
+		uint64_t f = w->last_tick;
+		if (w->expires_ms > now_ms)
+			f += ttl_ticks(g);
+		if (w->expires_ms > g->layout.epoch_ms) {
+			uint64_t end = (uint64_t) (w->expires_ms - g->layout.epoch_ms) /
+			    g->layout.unit_ms;
+			if (end > f)
+				f = end;
+		}
+		if (f > out->floor_tick)
+			out->floor_tick = f;
+	}
+	row->expires_ms = now_ms + (int64_t) g->ttl_ms;
+	out->has = 1;
+	out->worker_id = row->id;
+	return true;
+}
+
+bool
+grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
+    uint64_t tick, int64_t now_ms, struct store_worker *row,
+    struct catalog_grant *out)
+{
+	memset(out, 0, sizeof(*out));
+	const struct store_worker *w = grants_find(g, worker_id);
+	if (w == NULL || w->node_id != node_id)
+		return false;
+	*row = *w;
+	if (tick > row->last_tick)
+		row->last_tick = tick;
+	if (w->expires_ms >= now_ms) {
+		/* Still ours and live: renew, never to an earlier end. A master
+		 * restarted with a shorter TTL must not cut a grant short: its
+		 * holder learns the new TTL only from this reply, and until then
+		 * relies on the old end (see docs/snowflake.md, "Why two holders
+		 * never overlap"). */
+		int64_t end = now_ms + (int64_t) g->ttl_ms;
+		if (end > row->expires_ms)
+			row->expires_ms = end;
+		out->has = 1;
+		out->worker_id = row->id;
+	}
+	return true;
+}
+
+size_t
+grants_live(const struct grants *g, uint64_t node_id, int64_t now_ms)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < g->n; i++)
+		n += g->rows[i].node_id == node_id && g->rows[i].expires_ms > now_ms;
+	return n;
+}
+
+void
+grants_end(const struct grants *g, uint64_t node_id, uint64_t tick,
+    int64_t now_ms, struct store_op *ops)
+{
+	for (size_t i = 0, j = 0; i < g->n; i++) {
+		const struct store_worker *w = &g->rows[i];
+		if (w->node_id != node_id || w->expires_ms <= now_ms)
+			continue;
+		ops[j].kind = STORE_PUT_WORKER;
+		ops[j].u.worker = *w;
+		ops[j].u.worker.expires_ms = now_ms;
+		if (tick > w->last_tick)
+			ops[j].u.worker.last_tick = tick;
+		j++;
+	}
+}
+
+int
+grants_apply(struct grants *g, const struct store_worker *row)
+{
+	struct store_worker *w = grants_find(g, row->id);
+	if (w == NULL) {
+		w = realloc(g->rows, (g->n + 1) * sizeof(*w));
+		if (w == NULL)
+			return SR_ENOMEM;
+		g->rows = w;
+		w = &g->rows[g->n++];
+	}
+	*w = *row;
+	return SR_OK;
+}

@@ -1,0 +1,77 @@
+/*
+ * Snowflake worker-id grants (docs/design.md §4), the part of the master's
+ * catalog that decides who may mint txids under which worker id and above
+ * which tick. Pure: the caller passes the time in and commits the rows these
+ * functions prepare before it applies them (grants_apply), as the rest of
+ * the catalog does, so a failed commit changes nothing.
+ *
+ * The rules: a node holds at most one worker id; an id whose lease ended is
+ * given to another node only after the grace period; its new holder issues
+ * only above a floor (the highest tick any holder reported plus one TTL, and
+ * at least the tick at which the last lease ended); after a master restart
+ * every stored grant counts as live for one TTL.
+ */
+#ifndef SR_GRANTS_H
+#define SR_GRANTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct catalog_grant; /* catalog.h: what a node is told */
+
+struct grants {
+	struct store_worker *rows; /* one row per worker id ever granted */
+	size_t n;
+	uint32_t ttl_ms;           /* the lease TTL */
+	uint32_t grace_ms;         /* an ended lease's id is reused after this */
+	struct store_layout layout;
+};
+
+/* Takes the stored rows (copied) under the catalog's settings; every grant
+ * counts as live until now_ms + ttl_ms at least. SR_ENOMEM on failure, with
+ * g left empty. */
+int grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
+    const struct store_layout *layout, const struct store_worker *rows,
+    size_t n, int64_t now_ms);
+void grants_free(struct grants *g);
+
+/* The row of worker id, NULL if it was never granted. */
+struct store_worker *grants_find(const struct grants *g, uint32_t id);
+
+/* The newest row held by node_id (by lease end), NULL if none. */
+const struct store_worker *grants_newest(const struct grants *g, uint64_t node_id);
+
+/*
+ * Chooses a worker id for node_id: fills *row with its new grant (to be
+ * committed) and *out with what the node is told; changes nothing. False
+ * when no id can be given now (the node's own id is still in its lease or
+ * grace period, or every id is taken).
+ */
+bool grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
+    struct store_worker *row, struct catalog_grant *out);
+
+/*
+ * A heartbeat of node_id that says it holds worker_id: when that id's row is
+ * the node's, fills *row with it, the reported tick raised into it, and
+ * renewed (never to an earlier end) while its lease is live, in which case
+ * *out says so. False when the node holds no such row (nothing to commit).
+ */
+bool grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
+    uint64_t tick, int64_t now_ms, struct store_worker *row,
+    struct catalog_grant *out);
+
+/* How many live grants node_id holds, and their rows ended at now_ms with
+ * the node's last tick raised in: the rows a Leave commits. grants_end
+ * fills ops[0 .. grants_live(...)) with STORE_PUT_WORKER operations. */
+size_t grants_live(const struct grants *g, uint64_t node_id, int64_t now_ms);
+void grants_end(const struct grants *g, uint64_t node_id, uint64_t tick,
+    int64_t now_ms, struct store_op *ops);
+
+/* Applies a committed row to memory. SR_ENOMEM when a new row cannot be
+ * added. */
+int grants_apply(struct grants *g, const struct store_worker *row);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * Unit tests for the worker-id grants (master/grants.c), without a store:
+ * rows are prepared, then applied as the catalog does after its commit.
+ * test_catalog covers the same rules through the catalog and a store.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "grants.h"
+#include "snowrange/error.h"
+
+#define TTL 1000
+#define GRACE 200
+
+static void
+init(struct grants *g, unsigned worker_bits)
+{
+	struct store_layout l = {.set = 1, .time_bits = 63 - worker_bits - 12,
+	    .worker_bits = worker_bits, .seq_bits = 12, .unit_ms = 1, .epoch_ms = 0};
+	assert_int_equal(grants_init(g, TTL, GRACE, &l, NULL, 0, 0), SR_OK);
+}
+
+/* Picks for node at now and applies the row; returns the grant. */
+static struct catalog_grant
+pick(struct grants *g, uint64_t node, int64_t now)
+{
+	struct store_worker row;
+	struct catalog_grant out;
+	if (grants_pick(g, node, now, &row, &out))
+		assert_int_equal(grants_apply(g, &row), SR_OK);
+	return out;
+}
+
+/* Fresh ids first, one per node; none left when the layout's ids are all
+ * held; a node gets nothing while its own id is in its lease. */
+static void
+test_fresh_ids_one_per_node(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 1); /* two ids */
+	struct catalog_grant a = pick(&g, 1, 0), b = pick(&g, 2, 0), c = pick(&g, 3, 0);
+	assert_true(a.has && b.has);
+	assert_int_equal(a.worker_id, 0);
+	assert_int_equal(b.worker_id, 1);
+	assert_int_equal(a.floor_tick, 0);
+	assert_false(c.has);
+	assert_false(pick(&g, 1, 10).has); /* node 1's id is live */
+	grants_free(&g);
+}
+
+/* An ended lease's id goes to another node only after the grace period,
+ * with a floor above every tick its holder could have used. */
+static void
+test_reuse_after_grace_with_floor(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 0); /* one id */
+	assert_true(pick(&g, 1, 0).has);
+	/* Node 1 reports tick 500 and its lease ends at 1000. */
+	struct store_worker row;
+	struct catalog_grant out;
+	assert_true(grants_beat(&g, 1, 0, 500, 100, &row, &out));
+	assert_true(out.has);
+	assert_int_equal(row.last_tick, 500);
+	assert_int_equal(row.expires_ms, 100 + TTL);
+	assert_int_equal(grants_apply(&g, &row), SR_OK);
+	assert_false(pick(&g, 2, 100 + TTL + GRACE - 1).has);
+	struct catalog_grant b = pick(&g, 2, 100 + TTL + GRACE);
+	assert_true(b.has);
+	assert_int_equal(b.worker_id, 0);
+	/* The later of last tick + TTL (1500) and the lease end (1100). */
+	assert_int_equal(b.floor_tick, 500 + TTL);
+	grants_free(&g);
+}
+
+/* A renewal never moves a lease's end earlier (a master restarted with a
+ * shorter TTL), and a beat for an id the node does not hold changes
+ * nothing. */
+static void
+test_beat_never_shortens(void **state)
+{
+	(void) state;
+	struct store_layout l = {.set = 1, .time_bits = 41, .worker_bits = 10,
+	    .seq_bits = 12, .unit_ms = 1, .epoch_ms = 0};
+	struct store_worker stored = {.id = 7, .node_id = 1, .expires_ms = 5000};
+	struct grants g;
+	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &stored, 1, 0), SR_OK);
+	struct store_worker row;
+	struct catalog_grant out;
+	assert_true(grants_beat(&g, 1, 7, 0, 100, &row, &out));
+	assert_int_equal(row.expires_ms, 5000);
+	assert_false(grants_beat(&g, 2, 7, 0, 100, &row, &out));
+	assert_false(out.has);
+	grants_free(&g);
+}
+
+/* A leave ends the node's live grants at once, its tick raised in. */
+static void
+test_end_on_leave(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 2);
+	assert_true(pick(&g, 1, 0).has);
+	assert_true(pick(&g, 2, 0).has);
+	assert_int_equal(grants_live(&g, 1, 10), 1);
+	struct store_op ops[1];
+	grants_end(&g, 1, 42, 10, ops);
+	assert_int_equal(ops[0].kind, STORE_PUT_WORKER);
+	assert_int_equal(ops[0].u.worker.node_id, 1);
+	assert_int_equal(ops[0].u.worker.expires_ms, 10);
+	assert_int_equal(ops[0].u.worker.last_tick, 42);
+	assert_int_equal(grants_apply(&g, &ops[0].u.worker), SR_OK);
+	assert_int_equal(grants_live(&g, 1, 10), 0);
+	const struct store_worker *w = grants_newest(&g, 1);
+	assert_non_null(w);
+	assert_int_equal(w->expires_ms, 10);
+	grants_free(&g);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fresh_ids_one_per_node),
+		cmocka_unit_test(test_reuse_after_grace_with_floor),
+		cmocka_unit_test(test_beat_never_shortens),
+		cmocka_unit_test(test_end_on_leave),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
