@@ -14,6 +14,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,7 +136,22 @@ struct wire_chan {
 	const struct creds *cr;
 	unsigned want;
 	char node[CREDS_NAME_MAX + 1];
+	/* TLS only: whether a connection ever completed its handshake, so
+	 * that a timeout can say "no TLS session" instead of just "no reply"
+	 * (nng 1.5.2 keeps a background dialer's errors to itself). */
+	bool tls;
+	_Atomic bool connected;
+	char host[128];
 };
+
+static void
+pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void) p;
+	(void) ev;
+	struct wire_chan *ch = arg;
+	atomic_store(&ch->connected, true);
+}
 
 /* ---- TLS ---- */
 
@@ -262,12 +278,19 @@ wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
 	ch->want = want;
 	if (node_name != NULL)
 		sr_strlcpy(ch->node, node_name, sizeof(ch->node));
+	ch->tls = tls != NULL;
+	atomic_init(&ch->connected, false);
+	creds_url_host(url, ch->host, sizeof(ch->host));
 	int rv = nng_req0_open(&ch->sock);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		free(ch);
 		return wire_nng_err(rv);
 	}
+	if (ch->tls)
+		nng_pipe_notify(ch->sock, NNG_PIPE_EV_ADD_POST, pipe_added, ch);
 	nng_socket_set_size(ch->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
 	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMINT, 20);
 	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMAXT, 500);
@@ -385,7 +408,12 @@ wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 	sr__request__pack(req, nng_msg_body(msg));
 	if ((rv = exchange(ch, msg, &rep)) != 0) {
 		int err = wire_nng_err(rv);
-		if (err == SR_ETIMEDOUT)
+		if (err == SR_ETIMEDOUT && ch->tls && !atomic_load(&ch->connected))
+			fmt(errbuf, errlen, "no reply within %d ms: no TLS session yet (is "
+			    "the server up, does its certificate chain to tls-ca and name "
+			    "%s, does it accept this process's certificate?)",
+			    ch->timeout_ms, ch->host);
+		else if (err == SR_ETIMEDOUT)
 			fmt(errbuf, errlen, "no reply within %d ms", ch->timeout_ms);
 		else
 			fmt(errbuf, errlen, "%s", nng_strerror(rv));

@@ -573,9 +573,15 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 			if (rv == SR_EEXISTS && sr_mono_ms() >= until)
 				break;
 			if (sr_mono_ms() >= until) {
+				/* The last call's own message says why (a TLS
+				 * session that never came up, say). */
+				char last[WIRE_ERRMSG_MAX];
+				snprintf(last, sizeof(last), "%s",
+				    errbuf != NULL && errlen > 0 ? errbuf : "");
 				(void) errf(errbuf, errlen, SR_EUNAVAILABLE,
-				    "master %s did not answer within %d ms", c->master_url,
-				    c->join_timeout_ms);
+				    "master %s did not answer within %d ms%s%s",
+				    c->master_url, c->join_timeout_ms,
+				    last[0] != '\0' ? ": " : "", last);
 				rv = SR_EUNAVAILABLE;
 				break;
 			}

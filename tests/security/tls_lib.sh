@@ -32,6 +32,20 @@ BASE=$(free_base)
 MASTER_URL=tls+tcp://127.0.0.1:$BASE
 coord_url() { echo "tls+tcp://127.0.0.1:$((BASE + ${1#coord-}))"; }
 
+# Waits (bounded: 60 s) until the CLI gets a status reply from URL. Each
+# probe is a new process and a new TLS handshake, several round trips
+# between two processes: on a loaded machine under ASan that alone can take
+# more than lib.sh's 500 ms probe, so these probes get 3 s each.
+wait_ready() {
+	local url=$1 until=$((SECONDS + 60))
+	while ((SECONDS < until)); do
+		"$CLI" -m "$url" --timeout 3000 status >/dev/null 2>&1 && return 0
+		"$CLI" -c "$url" --timeout 3000 status >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "nothing answers at $url"
+}
+
 export SNOWRANGE_TLS_CERT=$CREDS/admin.pem SNOWRANGE_TLS_KEY=$CREDS/admin.key \
 	SNOWRANGE_TLS_CA=$CREDS/ca.pem SNOWRANGE_TOKEN_FILE=$CREDS/admin.tokens
 
