@@ -186,6 +186,47 @@ flake_layout_check(const struct flake_layout *l, char *errbuf, size_t errlen)
 	return SR_OK;
 }
 
+/* a + b for b >= 0, saturated at INT64_MAX. */
+static int64_t
+add_sat(int64_t a, int64_t b)
+{
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+int
+flake_layout_check_time(const struct flake_layout *l, int64_t now_ms,
+    int64_t max_ahead_ms, int64_t min_life_ms, char *errbuf, size_t errlen)
+{
+	char a[32], b[32];
+	if (l->epoch_ms > add_sat(now_ms, max_ahead_ms)) {
+		flake_format_time(l->epoch_ms, a);
+		flake_format_time(now_ms, b);
+		seterr(errbuf, errlen,
+		    "layout epoch %s is in the future (the clock says %s): no txid could "
+		    "be issued before it; use a past epoch", a, b);
+		return SR_EINVAL;
+	}
+	/* The first instant after the last tick (saturated far out). */
+	int64_t end = flake_tick_to_ms(l, flake_max_tick(l));
+	end = add_sat(end, l->unit_ms);
+	if (end < add_sat(now_ms, min_life_ms)) {
+		char e[32];
+		flake_format_time(l->epoch_ms, e);
+		flake_format_time(end, a);
+		bool years = min_life_ms >= FLAKE_YEAR_MS;
+		seterr(errbuf, errlen,
+		    "layout %u/%u/%u/%" PRIu32 " with epoch %s ends at %s, %s: a layout must "
+		    "leave at least %" PRId64 " %s from now; give it more time bits, a longer "
+		    "unit or a later epoch",
+		    l->time_bits, l->worker_bits, l->seq_bits, l->unit_ms, e, a,
+		    end <= now_ms ? "already over" : "too soon",
+		    years ? min_life_ms / FLAKE_YEAR_MS : min_life_ms / (24 * INT64_C(3600000)),
+		    years ? "years" : "days");
+		return SR_EINVAL;
+	}
+	return SR_OK;
+}
+
 int
 flake_layout_parse(const char *s, struct flake_layout *out, char *errbuf,
     size_t errlen)

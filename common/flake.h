@@ -78,6 +78,22 @@ void flake_layout_default(struct flake_layout *l);
 int flake_layout_check(const struct flake_layout *l, char *errbuf,
     size_t errlen);
 
+/* The least time a layout must have left when a master starts with it: a
+ * cluster outlives its first few years, and a layout's range cannot be
+ * changed later without a new data dir (docs/snowflake.md). */
+#define FLAKE_MIN_LIFE_YEARS 10
+#define FLAKE_YEAR_MS (INT64_C(31556952000)) /* 365.2425 days */
+
+/*
+ * Judges l's time range against the clock: SR_EINVAL, naming the dates, when
+ * its epoch lies more than max_ahead_ms after now_ms (until then every txid
+ * request fails; far ahead, it used to hang), or when its last tick ends less
+ * than min_life_ms after now_ms (already over: every request fails with
+ * SR_EEXHAUSTED). l must pass flake_layout_check. errbuf may be NULL.
+ */
+int flake_layout_check_time(const struct flake_layout *l, int64_t now_ms,
+    int64_t max_ahead_ms, int64_t min_life_ms, char *errbuf, size_t errlen);
+
 /*
  * Parses "TIME/WORKER/SEQ[/UNIT_MS[/EPOCH]]" ("41/10/12", "39/16/8/10",
  * "41/10/12/1/2024-01-01T00:00:00Z"). UNIT_MS defaults to 1 and EPOCH to

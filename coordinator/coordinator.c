@@ -809,7 +809,10 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 		    flake_ms_to_tick(&c->gen.layout, now) <= (int64_t) floor) {
 			if (deadline == 0)
 				deadline = sr_mono_us() + (int64_t) c->lease_timeout_ms * 1000;
-			if (sr_mono_us() + wait * 1000 > deadline) {
+			/* Compared as a quotient: wait may be anything up to
+			 * the distance to a far-off epoch, and wait * 1000
+			 * overflowed (issue 10). */
+			if (wait > (deadline - sr_mono_us()) / 1000) {
 				rv = SR_ENOWORKER;
 				break;
 			}
@@ -824,8 +827,14 @@ sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got)
 		rv = SR_OK;
 		/* Sleep until the moment flake_take named (now + wait, a tick
 		 * boundary when a tick's sequences ran out), not wait ms from
-		 * here: the time since now was read would be lost every tick. */
-		int64_t left_us = (now + wait) * 1000 - wall_us(c);
+		 * here: the time since now was read would be lost every tick.
+		 * At most a second per sleep, whatever the layout says: the loop
+		 * then reads the clock and the lease again, so no request sleeps
+		 * without bound (issue 10: an epoch far ahead overflowed this). */
+		int64_t left_us = wait > 1000 ? INT64_C(1000000) :
+		    (now + wait) * 1000 - wall_us(c);
+		if (left_us > 1000000)
+			left_us = 1000000;
 		if (left_us > 0) {
 			struct timespec ts = {(time_t) (left_us / 1000000),
 			    (long) (left_us % 1000000) * 1000};

@@ -158,6 +158,16 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		creds_free(cr);
 		return 2;
 	}
+	/* A layout that cannot work is refused now, with the reason, rather
+	 * than served (docs/snowflake.md): an epoch ahead of our clock by more
+	 * than the skew tolerated between nodes, or under FLAKE_MIN_LIFE_YEARS
+	 * of range left. */
+	if (flake_layout_check_time(&l, sr_wall_ms(), opt.max_clock_skew_ms,
+		FLAKE_MIN_LIFE_YEARS * FLAKE_YEAR_MS, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "snowrange-master: --layout: %s\n", err);
+		creds_free(cr);
+		return 2;
+	}
 	cfg.catalog.layout = (struct store_layout){1, l.time_bits, l.worker_bits,
 	    l.seq_bits, l.unit_ms, l.epoch_ms};
 

@@ -318,6 +318,37 @@ test_rejoin_txids_increase(void **state)
 	assert_true(first > last);
 }
 
+/* A layout whose epoch lies far ahead (a master that skipped its start-up
+ * check, or an old one): a txid request fails within the lease timeout
+ * instead of sleeping for ever (issue 10: wait * 1000 overflowed). */
+static void
+test_far_epoch_bounded(void **state)
+{
+	struct fx *f = *state;
+	master_stop(f->m);
+	f->m = NULL;
+	char dir[128];
+	snprintf(dir, sizeof(dir), "%s/far", f->dir);
+	f->mcfg.data_dir = dir;
+	int64_t epochs[] = {INT64_MAX / 2, INT64_MAX - 1000, sr_wall_ms() + 86400000};
+	for (size_t i = 0; i < sizeof(epochs) / sizeof(epochs[0]); i++) {
+		rm_rf(dir);
+		f->mcfg.catalog.layout.epoch_ms = epochs[i];
+		start_master(f);
+		f->c = open_coord(f, "c1", 500, 0);
+		int64_t t0 = sr_mono_ms();
+		uint64_t txid;
+		int rv = sr_next_txid(f->c, &txid);
+		assert_true(rv == SR_ENOWORKER || rv == SR_ECLOCK);
+		assert_true(sr_mono_ms() - t0 < 5000);
+		sr_coordinator_close(f->c);
+		f->c = NULL;
+		master_stop(f->m);
+		f->m = NULL;
+	}
+	rm_rf(dir);
+}
+
 /* With the master gone, the coordinator serves from the chunks it holds,
  * then fails with SR_EUNAVAILABLE after the lease timeout; txids stop when
  * the worker lease lapses; both resume when the master is back. */
@@ -639,6 +670,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_txid_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_outage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejoin_txids_increase, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_far_epoch_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_with_shorter_ttl, setup_two_workers,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),

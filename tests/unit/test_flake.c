@@ -693,6 +693,49 @@ test_gen_parallel(void **state)
 	free(all);
 }
 
+/* Layouts that cannot work are refused with the reason (issue 10): an epoch
+ * ahead of the clock, a range already over, or one ending within the
+ * minimum life. */
+static void
+test_layout_check_time(void **state)
+{
+	(void) state;
+	const int64_t now = INT64_C(1796256000000); /* 2026-12-01 */
+	const int64_t life = FLAKE_MIN_LIFE_YEARS * FLAKE_YEAR_MS;
+	struct flake_layout l;
+	char err[256];
+	flake_layout_default(&l);
+	assert_int_equal(flake_layout_check_time(&l, now, 2000, life, err, sizeof(err)), SR_OK);
+	/* Epoch ahead: by the skew allowed, fine; beyond, or far out, refused. */
+	l.epoch_ms = now + 2000;
+	assert_int_equal(flake_layout_check_time(&l, now, 2000, life, err, sizeof(err)), SR_OK);
+	int64_t ahead[] = {now + 2001, now + 86400000, INT64_MAX / 2, INT64_MAX};
+	for (size_t i = 0; i < sizeof(ahead) / sizeof(ahead[0]); i++) {
+		l.epoch_ms = ahead[i];
+		assert_int_equal(flake_layout_check_time(&l, now, 2000, life, err, sizeof(err)),
+		    SR_EINVAL);
+		assert_non_null(strstr(err, "in the future"));
+	}
+	/* Over: 41 bits of 1 ms from 1950 ended in 2019. */
+	assert_int_equal(flake_layout_parse("41/10/12/1/1950-01-01T00:00:00Z", &l, NULL, 0), SR_OK);
+	assert_int_equal(flake_layout_check_time(&l, now, 2000, life, err, sizeof(err)), SR_EINVAL);
+	assert_non_null(strstr(err, "already over"));
+	/* Too short: 38 bits of 1 ms from 2024 end in 2032. */
+	assert_int_equal(flake_layout_parse("38/13/12", &l, NULL, 0), SR_OK);
+	assert_int_equal(flake_layout_check_time(&l, now, 2000, life, err, sizeof(err)), SR_EINVAL);
+	assert_non_null(strstr(err, "too soon"));
+	assert_non_null(strstr(err, "10 years"));
+	/* 39 bits of 10 ms (Sonyflake's) last 174 years; a huge unit saturates. */
+	assert_int_equal(flake_layout_parse("39/16/8/10", &l, NULL, 0), SR_OK);
+	assert_int_equal(flake_layout_check_time(&l, now, 2000, life, NULL, 0), SR_OK);
+	assert_int_equal(flake_layout_parse("41/10/12/3600000", &l, NULL, 0), SR_OK);
+	assert_int_equal(flake_layout_check_time(&l, now, 2000, life, NULL, 0), SR_OK);
+	/* A very negative epoch: far in the past, its range long over. */
+	l.epoch_ms = INT64_MIN;
+	l.unit_ms = 1;
+	assert_int_equal(flake_layout_check_time(&l, now, 2000, life, NULL, 0), SR_EINVAL);
+}
+
 int
 main(void)
 {
@@ -709,6 +752,7 @@ main(void)
 		cmocka_unit_test(test_gen_reset),
 		cmocka_unit_test(test_gen_batch),
 		cmocka_unit_test(test_gen_parallel),
+		cmocka_unit_test(test_layout_check_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
