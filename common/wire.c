@@ -391,12 +391,14 @@ wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 {
 	*resp = NULL;
 	req->protocol_version = WIRE_PROTOCOL_VERSION;
+	bool no_token = false;
 	if (creds_has_tokens(ch->cr)) {
 		const char *tok = creds_pick(ch->cr, wire_body_roles(req->body_case),
 		    ch->want, ch->node);
 		/* None that fits: send none; the server says which role it
-		 * wanted. */
+		 * wanted, and the message below says why none was sent. */
 		req->token = tok != NULL ? (char *) tok : "";
+		no_token = tok == NULL;
 	}
 	size_t len = sr__request__get_packed_size(req);
 	nng_msg *msg, *rep = NULL;
@@ -428,7 +430,14 @@ wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 	}
 	if (r->error != NULL && r->error->code != 0) {
 		int code = r->error->code;
-		fmt(errbuf, errlen, "%s", r->error->message);
+		char roles[64];
+		if (code == SR_EACCES && no_token)
+			fmt(errbuf, errlen, "%s; this process's token file has no %s "
+			    "token", r->error->message,
+			    creds_roles_str(ch->want & wire_body_roles(req->body_case),
+				roles, sizeof(roles)));
+		else
+			fmt(errbuf, errlen, "%s", r->error->message);
 		sr__response__free_unpacked(r, NULL);
 		return code > 0 && code < SR_ERR_MAX ? code : SR_EINTERNAL;
 	}

@@ -35,6 +35,11 @@ for tf in "$READER" "$CLIENT" "$WORK/wrong.tokens"; do
 		--tls-cert "$CREDS/admin.pem" --tls-key "$CREDS/admin.key" --tls-ca "$CREDS/ca.pem" \
 		--token-file "$tf"
 done
+# The refusal says why: the reader's file has no admin token to send.
+out=$(SNOWRANGE_TOKEN_FILE=$READER "$CLI" -m "$MASTER_URL" seq drop keep 2>&1) || true
+[[ $out == *"needs the admin role"*"has no admin token"* ]] || fail "reader drop: $out"
+out=$(SNOWRANGE_TOKEN_FILE=$WORK/wrong.tokens "$CLI" -m "$MASTER_URL" seq drop keep 2>&1) || true
+[[ $out == *"not known here"* ]] || fail "unknown token: $out"
 # No token file at all.
 if out=$(SNOWRANGE_TOKEN_FILE= "$CLI" -m "$MASTER_URL" seq drop keep 2>&1); then
 	fail "seq drop without a token succeeded"
