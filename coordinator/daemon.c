@@ -338,6 +338,10 @@ cmd_join(const char *master_url)
 		fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
 		return 1;
 	}
+	if (!creds_authenticates(d.creds) && !creds_url_local(d.listen))
+		sr_log(d.name, "WARNING: --insecure: serving %s without client "
+		    "credentials; anyone who can reach it can do anything "
+		    "(docs/security.md)", d.listen);
 	rv = sr_coordinator_open(&cfg, &d.coord, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: join %s: %s (%s): %s\n", master_url,

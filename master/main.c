@@ -178,6 +178,10 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		creds_free(cr);
 		return 1;
 	}
+	if (!creds_authenticates(cr) && !creds_url_local(opt.listen))
+		sr_log("master", "WARNING: --insecure: serving %s without client "
+		    "credentials; anyone who can reach it can do anything "
+		    "(docs/security.md)", opt.listen);
 	int sig;
 	sigwait(&sigs, &sig);
 	if (sig == SIGUSR1) {

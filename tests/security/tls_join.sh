@@ -73,6 +73,7 @@ fi
 grep -q "c9 joined" "$WORK/master.log" && fail "the refused coordinator joined first"
 coord_url() { echo "tcp://0.0.0.0:$port"; }
 start_coord c9 --insecure
+grep -q "WARNING: --insecure" "$WORK/c9.log" || fail "--insecure is not logged"
 stop c9
 stop master
 log "tls_join: OK"
