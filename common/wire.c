@@ -13,6 +13,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -20,11 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "snowrange/error.h"
 #include "util.h"
 
 /* Requests are small; anything over this is answered with SR_ETOOBIG. Larger
- * than WIRE_RECV_MAX never reaches us: nng drops it at the transport. */
+ * than WIRE_SERVER_RECV_MAX never reaches us: nng drops it at the transport. */
 #define WIRE_REQ_MAX (64u << 10)
 #define SERVER_SEND_TIMEOUT_MS 5000
 #define SERVER_RECV_TIMEOUT_MS 1000
@@ -470,6 +472,13 @@ struct work {
 	struct wire_server *srv;
 };
 
+/* One connection (nng pipe) of a server and when it last delivered a whole
+ * request. */
+struct conn {
+	uint32_t pipe;
+	int64_t last_ms;
+};
+
 struct wire_server {
 	nng_socket sock;
 	const struct creds *cr;
@@ -478,6 +487,17 @@ struct wire_server {
 	void *arg;
 	int nworkers;
 	struct work *works;
+	/* Connection bookkeeping (docs/reliability.md, "Bounded transport"):
+	 * nng 1.5.2 has no connection cap and no idle timeout of its own. */
+	pthread_mutex_t cmu;
+	pthread_cond_t ccv;
+	struct conn *conns;
+	size_t nconns, capconns;
+	size_t max_conns;
+	int64_t idle_ms;
+	int64_t last_reject_log_ms;
+	bool reaper_on, stopping;
+	pthread_t reaper;
 };
 
 /* ---- strings as sent ---- */
@@ -733,6 +753,118 @@ serve_one(struct work *w, const void *body, size_t len)
 	return msg;
 }
 
+/* ---- connections: a cap and an idle timeout ---- */
+
+/* Index of pipe in srv->conns, or nconns; call with cmu held. */
+static size_t
+conn_find(const struct wire_server *srv, uint32_t pipe)
+{
+	size_t i = 0;
+	while (i < srv->nconns && srv->conns[i].pipe != pipe)
+		i++;
+	return i;
+}
+
+/* Doubles the table; returns it, or NULL (the old one is kept). */
+static struct conn *
+realloc_conns(struct wire_server *srv)
+{
+	size_t cap = srv->capconns ? srv->capconns * 2 : 64;
+	struct conn *v = realloc(srv->conns, cap * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	srv->capconns = cap;
+	return v;
+}
+
+static void
+conn_touch(struct wire_server *srv, uint32_t pipe)
+{
+	pthread_mutex_lock(&srv->cmu);
+	size_t i = conn_find(srv, pipe);
+	if (i < srv->nconns)
+		srv->conns[i].last_ms = sr_mono_ms();
+	pthread_mutex_unlock(&srv->cmu);
+}
+
+/*
+ * nng calls this after a connection's handshake (ADD_PRE: closing the pipe
+ * here refuses it) and after it is gone (REM_POST). Over the cap a new
+ * connection is closed at once, so that memory stays bounded by max_conns
+ * times the receive cap whatever peers do.
+ */
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct wire_server *srv = arg;
+	bool refuse = false;
+	int64_t now = sr_mono_ms();
+	pthread_mutex_lock(&srv->cmu);
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		struct conn *v = srv->conns;
+		if (srv->nconns >= srv->max_conns)
+			refuse = true;
+		else if (srv->nconns == srv->capconns && (v = realloc_conns(srv)) == NULL)
+			refuse = true; /* out of memory: better refused than untracked */
+		else
+			(srv->conns = v)[srv->nconns++] = (struct conn){p.id, now};
+		if (refuse && now - srv->last_reject_log_ms >= 1000) {
+			srv->last_reject_log_ms = now;
+			sr_log("wire", "connection refused: %zu connections open, the limit is %zu",
+			    srv->nconns, srv->max_conns);
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		size_t i = conn_find(srv, p.id);
+		if (i < srv->nconns)
+			srv->conns[i] = srv->conns[--srv->nconns];
+	}
+	pthread_mutex_unlock(&srv->cmu);
+	if (refuse)
+		nng_pipe_close(p);
+}
+
+/* Closes every connection that delivered no whole request for idle_ms (a
+ * slow sender trickling a message counts as idle), once a second. */
+static void *
+reaper(void *arg)
+{
+	struct wire_server *srv = arg;
+	uint32_t *idle = NULL;
+	size_t cap = 0;
+	pthread_mutex_lock(&srv->cmu);
+	while (!srv->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&srv->ccv, &srv->cmu, &ts);
+		if (srv->stopping)
+			break;
+		int64_t now = sr_mono_ms();
+		size_t n = 0;
+		if (cap < srv->nconns) {
+			uint32_t *v = realloc(idle, srv->nconns * sizeof(*v));
+			if (v == NULL)
+				continue;
+			idle = v;
+			cap = srv->nconns;
+		}
+		for (size_t i = 0; i < srv->nconns; i++)
+			if (now - srv->conns[i].last_ms > srv->idle_ms)
+				idle[n++] = srv->conns[i].pipe;
+		pthread_mutex_unlock(&srv->cmu);
+		/* Outside the lock: closing runs pipe_cb (REM_POST). */
+		for (size_t i = 0; i < n; i++) {
+			nng_pipe p = NNG_PIPE_INITIALIZER;
+			p.id = idle[i];
+			nng_pipe_close(p);
+		}
+		pthread_mutex_lock(&srv->cmu);
+	}
+	pthread_mutex_unlock(&srv->cmu);
+	free(idle);
+	return NULL;
+}
+
 static void
 work_cb(void *arg)
 {
@@ -754,6 +886,7 @@ work_cb(void *arg)
 			return;
 		}
 		nng_msg *req = nng_aio_get_msg(w->aio);
+		conn_touch(w->srv, nng_msg_get_pipe(req).id);
 		nng_msg *rep = serve_one(w, nng_msg_body(req), nng_msg_len(req));
 		nng_msg_free(req);
 		if (rep == NULL) {
@@ -822,15 +955,28 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 		return SR_ENOMEM;
 	}
 	srv->cr = cr;
+	srv->max_conns = WIRE_MAX_CONNS;
+	srv->idle_ms = WIRE_IDLE_MS;
+	pthread_mutex_init(&srv->cmu, NULL);
+	pthread_cond_init(&srv->ccv, NULL);
 	int rv = nng_rep0_open(&srv->sock);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
 		if (tls != NULL)
 			nng_tls_config_free(tls);
+		pthread_mutex_destroy(&srv->cmu);
+		pthread_cond_destroy(&srv->ccv);
 		free(srv);
 		return wire_nng_err(rv);
 	}
-	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
+	/* A request over WIRE_REQ_MAX is answered SR_ETOOBIG; one over this
+	 * is dropped by nng with its connection before it is read, so a slow
+	 * sender pins at most this much (docs/reliability.md). */
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, WIRE_SERVER_RECV_MAX);
+	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, srv);
+	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_cb, srv);
+	if (pthread_create(&srv->reaper, NULL, reaper, srv) == 0)
+		srv->reaper_on = true;
 	nng_listener l;
 	if ((rv = nng_listener_create(&l, srv->sock, url)) == 0 && tls != NULL)
 		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
@@ -918,6 +1064,13 @@ wire_server_stop(struct wire_server *srv)
 {
 	if (srv == NULL)
 		return;
+	if (srv->reaper_on) {
+		pthread_mutex_lock(&srv->cmu);
+		srv->stopping = true;
+		pthread_cond_signal(&srv->ccv);
+		pthread_mutex_unlock(&srv->cmu);
+		pthread_join(srv->reaper, NULL);
+	}
 	/* Stop first: it waits for a running handler and makes any further
 	 * submission from the callback fail, so nothing re-arms. */
 	for (int i = 0; i < srv->nworkers; i++)
@@ -929,5 +1082,21 @@ wire_server_stop(struct wire_server *srv)
 			nng_aio_free(srv->works[i].aio);
 	}
 	free(srv->works);
+	/* nng_close ran every connection's REM_POST callback before it
+	 * returned: nothing uses the table any more. */
+	free(srv->conns);
+	pthread_mutex_destroy(&srv->cmu);
+	pthread_cond_destroy(&srv->ccv);
 	free(srv);
+}
+
+void
+wire_server_limits(struct wire_server *srv, size_t max_conns, int64_t idle_ms)
+{
+	pthread_mutex_lock(&srv->cmu);
+	if (max_conns > 0)
+		srv->max_conns = max_conns;
+	if (idle_ms > 0)
+		srv->idle_ms = idle_ms;
+	pthread_mutex_unlock(&srv->cmu);
 }

@@ -18,8 +18,17 @@
 #include "snowrange.pb-c.h"
 
 #define WIRE_PROTOCOL_VERSION 1
-/* Largest message either side accepts; bigger ones are dropped by nng. */
+/* Largest reply a client accepts; bigger ones are dropped by nng. Replies
+ * (a status, a list, 65536 IDs) are far larger than requests. */
 #define WIRE_RECV_MAX (4u << 20)
+/* Largest request a server's transport accepts: twice the 64 KiB request
+ * cap, so that a request a little too large still gets its SR_ETOOBIG
+ * reply, while a connection announcing more is dropped before nng
+ * allocates for it (a slow sender used to pin 4 MiB each). */
+#define WIRE_SERVER_RECV_MAX (128u << 10)
+/* Default connection cap and idle timeout of a server (wire_server_limits). */
+#define WIRE_MAX_CONNS 2048
+#define WIRE_IDLE_MS 60000
 /* Most IDs one NextIds request may ask for. */
 #define WIRE_MAX_COUNT 65536u
 #define WIRE_ERRMSG_MAX 256
@@ -137,6 +146,15 @@ int wire_listen_check(const char *url, const struct creds *cr, bool insecure,
     char *errbuf, size_t errlen);
 /* Stops accepting, waits for running handlers, frees. NULL-safe. */
 void wire_server_stop(struct wire_server *srv);
+/*
+ * Bounds a server's connections (nng 1.5.2 has no such limits): beyond
+ * max_conns a new connection is closed after its handshake, and one that
+ * delivered no whole request for idle_ms (a slow sender included) is
+ * closed; REQ clients reconnect by themselves. 0 keeps the current value
+ * (defaults WIRE_MAX_CONNS, WIRE_IDLE_MS).
+ */
+void wire_server_limits(struct wire_server *srv, size_t max_conns,
+    int64_t idle_ms);
 
 /*
  * The whole of request handling without sockets: decodes body (len bytes),

@@ -36,6 +36,8 @@ static struct {
 	int64_t worker_grace_ms;
 	int64_t max_clock_skew_ms;
 	int64_t max_nodes;
+	int64_t max_connections;
+	int64_t idle_timeout_ms;
 	const char *layout;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
@@ -72,6 +74,12 @@ static const struct sr_opt options[] = {
 	{"max-clock-skew-ms", SR_OPT_INT, &opt.max_clock_skew_ms, "2000", 0, 600000,
 	    "a node reporting a Snowflake tick further ahead of the master's clock is "
 	    "refused (it loses its worker id); keep it at most worker-grace-ms"},
+	{"max-connections", SR_OPT_INT, &opt.max_connections, "2048", 1, 1000000,
+	    "client connections at most; more are closed after their handshake (keep "
+	    "below the open-file limit)"},
+	{"idle-timeout-ms", SR_OPT_INT, &opt.idle_timeout_ms, "60000", 1000, 86400000,
+	    "a connection that sent no whole request this long is closed (clients "
+	    "reconnect by themselves)"},
 	{"max-nodes", SR_OPT_INT, &opt.max_nodes, "4096", 1, 1000000,
 	    "live coordinators at most; a new node name beyond it is refused"},
 	{"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
@@ -143,6 +151,8 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		.creds = cr,
 		.insecure = opt.insecure,
 		.on_fenced = fenced,
+		.max_conns = (size_t) opt.max_connections,
+		.idle_ms = opt.idle_timeout_ms,
 	};
 	catalog_config_init(&cfg.catalog);
 	cfg.catalog.lease_ttl_ms = (uint32_t) opt.lease_ttl_ms;

@@ -538,6 +538,7 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 		close(lock_fd);
 		return rv;
 	}
+	wire_server_limits(srv, cfg->max_conns, cfg->idle_ms);
 	if ((rv = store_sqlite_open(cfg->data_dir, &st, errbuf, errlen)) != SR_OK) {
 		wire_server_stop(srv);
 		close(lock_fd);

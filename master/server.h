@@ -21,6 +21,8 @@ struct master_config {
 	/* Called once, from a request thread, when a commit finds the fencing
 	 * term taken by another master; the master then serves nothing and
 	 * its process should exit non-zero. May be NULL. */
+	size_t max_conns;  /* connections at most (0: WIRE_MAX_CONNS) */
+	int64_t idle_ms;   /* drop a connection idle this long (0: WIRE_IDLE_MS) */
 	void (*on_fenced)(void *arg);
 	void *on_fenced_arg;
 };

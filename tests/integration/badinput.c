@@ -94,7 +94,8 @@ static void
 test_oversized(void **state)
 {
 	(void) state;
-	size_t big = 200 * 1024;
+	/* Over the 64 KiB request cap, under the transport's 128 KiB: answered. */
+	size_t big = 100 * 1024;
 	char *name = malloc(big + 1);
 	memset(name, 'a', big);
 	name[big] = 0;

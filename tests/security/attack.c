@@ -7,10 +7,10 @@
  *   attack URL join NAME                      -> "OK NODE_ID WORKER|- FLOOR"
  *   attack URL beat NODE HOLDS WORKER TICK    -> "OK WORKER|- FLOOR"
  *   attack URL leave NODE TICK                -> "OK"
- *   attack URL slow N BYTES SECONDS           (tcp:// only) opens N
+ *   attack URL slow N BYTES SECONDS [FILL]    (tcp:// only) opens N
  *       connections, each announcing a BYTES-long message and sending only
- *       its first bytes, holds them SECONDS, then prints "OK N" (how many
- *       were still open at the end).
+ *       its first FILL bytes (default 64), then one byte a second; after
+ *       SECONDS prints "OK N" (how many were still open at the end).
  *
  * Credentials, when the attacker has some (a stolen coordinator's files),
  * come from the environment: ATTACK_TLS_CERT, ATTACK_TLS_KEY, ATTACK_TLS_CA,
@@ -37,7 +37,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: attack URL join NAME | beat NODE HOLDS WORKER TICK | "
-	                "leave NODE TICK | slow N BYTES SECONDS\n");
+	                "leave NODE TICK | slow N BYTES SECONDS [FILL]\n");
 	return 2;
 }
 
@@ -72,10 +72,11 @@ print_grant(const Sr__WorkerGrant *g)
 		printf(" - 0\n");
 }
 
-/* Sends the SP header of a REQ peer and the start of a message announced
- * as bytes long; returns the socket, or -1. */
+/* Sends the SP header of a REQ peer, then a message header announcing
+ * bytes and the first fill bytes of its body; returns the socket, or -1 when
+ * the connection failed or the peer closed it meanwhile. */
 static int
-slow_conn(const struct sockaddr_in *sa, uint64_t bytes)
+slow_conn(const struct sockaddr_in *sa, uint64_t bytes, uint64_t fill)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
@@ -85,20 +86,30 @@ slow_conn(const struct sockaddr_in *sa, uint64_t bytes)
 		return -1;
 	}
 	/* "\0SP\0", protocol 0x30 (req0), two reserved bytes; then the
-	 * 64-bit big-endian length and the first bytes of the body. */
-	uint8_t buf[8 + 8 + 64] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+	 * 64-bit big-endian length. */
+	uint8_t head[16] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
 	for (int i = 0; i < 8; i++)
-		buf[8 + i] = (uint8_t) (bytes >> (56 - 8 * i));
-	memset(buf + 16, 0x80, 64);
-	if (write(fd, buf, sizeof(buf)) != (ssize_t) sizeof(buf)) {
+		head[8 + i] = (uint8_t) (bytes >> (56 - 8 * i));
+	if (send(fd, head, sizeof(head), MSG_NOSIGNAL) != (ssize_t) sizeof(head)) {
 		close(fd);
 		return -1;
+	}
+	static uint8_t body[65536];
+	memset(body, 0x80, sizeof(body));
+	while (fill > 0) {
+		size_t k = fill < sizeof(body) ? (size_t) fill : sizeof(body);
+		ssize_t w = send(fd, body, k, MSG_NOSIGNAL);
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		fill -= (uint64_t) w;
 	}
 	return fd;
 }
 
 static int
-slow(const char *url, int n, uint64_t bytes, int seconds)
+slow(const char *url, int n, uint64_t bytes, uint64_t fill, int seconds)
 {
 	unsigned a, b, c, d, port;
 	if (sscanf(url, "tcp://%u.%u.%u.%u:%u", &a, &b, &c, &d, &port) != 5) {
@@ -112,7 +123,7 @@ slow(const char *url, int n, uint64_t bytes, int seconds)
 		return 1;
 	int opened = 0;
 	for (int i = 0; i < n; i++)
-		if ((fds[i] = slow_conn(&sa, bytes)) >= 0)
+		if ((fds[i] = slow_conn(&sa, bytes, fill)) >= 0)
 			opened++;
 	fprintf(stderr, "attack: %d of %d slow connections opened\n", opened, n);
 	/* Trickle one byte per second on each, as a slow sender would. */
@@ -145,9 +156,10 @@ main(int argc, char **argv)
 		return usage();
 	const char *url = argv[1], *cmd = argv[2];
 	if (strcmp(cmd, "slow") == 0) {
-		if (argc != 6)
+		if (argc != 6 && argc != 7)
 			return usage();
-		return slow(url, (int) num(argv[3]), num(argv[4]), (int) num(argv[5]));
+		return slow(url, (int) num(argv[3]), num(argv[4]),
+		    argc == 7 ? num(argv[6]) : 64, (int) num(argv[5]));
 	}
 	struct wire_chan *ch;
 	char err[WIRE_ERRMSG_MAX];
