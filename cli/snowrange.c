@@ -920,7 +920,7 @@ cmd_txid(struct cli *c)
  * master answered; *source says which.
  */
 static int
-decode_layout(struct cli *c, struct flake_layout *l, sr_status *st, bool *have_st,
+decode_layout(struct cli *c, sr_flake_layout *l, sr_status *st, bool *have_st,
     const char **source)
 {
 	char err[256];
@@ -937,9 +937,7 @@ decode_layout(struct cli *c, struct flake_layout *l, sr_status *st, bool *have_s
 	    SR_OK) {
 		if (sr_client_status(cl, st) == SR_OK && st->has_layout) {
 			*have_st = true;
-			*l = (struct flake_layout){(uint8_t) st->time_bits,
-			    (uint8_t) st->worker_bits, (uint8_t) st->seq_bits,
-			    st->unit_ms, st->epoch_ms};
+			*l = st->layout;
 			*source = "master";
 		}
 		sr_client_close(cl);
@@ -958,7 +956,7 @@ decode_layout(struct cli *c, struct flake_layout *l, sr_status *st, bool *have_s
 static int
 cmd_decode(struct cli *c)
 {
-	struct flake_layout l;
+	sr_flake_layout l;
 	sr_status st;
 	bool have_st;
 	const char *source = "";
@@ -1025,7 +1023,7 @@ tx_state_name(sr_tx_state st)
 }
 
 struct txlog_print {
-	struct flake_layout l;
+	sr_flake_layout l;
 	const sr_status *st; /* NULL when the master did not answer */
 	json_t *arr;         /* -o json */
 	bool header;         /* text header printed */

@@ -135,7 +135,7 @@ parse_ms(const char *s, int64_t *ms)
 /* ---- layout ---- */
 
 void
-flake_layout_default(struct flake_layout *l)
+flake_layout_default(sr_flake_layout *l)
 {
 	l->time_bits = 41;
 	l->worker_bits = 10;
@@ -145,7 +145,7 @@ flake_layout_default(struct flake_layout *l)
 }
 
 int
-flake_layout_check(const struct flake_layout *l, char *errbuf, size_t errlen)
+flake_layout_check(const sr_flake_layout *l, char *errbuf, size_t errlen)
 {
 	unsigned tb = l->time_bits, wb = l->worker_bits, sb = l->seq_bits;
 	if (tb < 1 || wb < 1 || sb < 1) {
@@ -194,7 +194,7 @@ add_sat(int64_t a, int64_t b)
 }
 
 int
-flake_layout_check_time(const struct flake_layout *l, int64_t now_ms,
+flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms,
     int64_t max_ahead_ms, int64_t min_life_ms, char *errbuf, size_t errlen)
 {
 	char a[32], b[32];
@@ -228,7 +228,7 @@ flake_layout_check_time(const struct flake_layout *l, int64_t now_ms,
 }
 
 int
-flake_layout_parse(const char *s, struct flake_layout *out, char *errbuf,
+flake_layout_parse(const char *s, sr_flake_layout *out, char *errbuf,
     size_t errlen)
 {
 	static const char *const name[5] = {"time bits", "worker bits",
@@ -270,7 +270,7 @@ flake_layout_parse(const char *s, struct flake_layout *out, char *errbuf,
 		return SR_EINVAL;
 	}
 
-	struct flake_layout l;
+	sr_flake_layout l;
 	flake_layout_default(&l);
 	uint64_t v[4] = {0, 0, 0, 1};
 	static const uint64_t max[4] = {UINT8_MAX, UINT8_MAX, UINT8_MAX,
@@ -283,9 +283,9 @@ flake_layout_parse(const char *s, struct flake_layout *out, char *errbuf,
 			return SR_EINVAL;
 		}
 	}
-	l.time_bits = (uint8_t) v[0];
-	l.worker_bits = (uint8_t) v[1];
-	l.seq_bits = (uint8_t) v[2];
+	l.time_bits = (unsigned) v[0];
+	l.worker_bits = (unsigned) v[1];
+	l.seq_bits = (unsigned) v[2];
 	l.unit_ms = (uint32_t) v[3];
 	if (np == 5 && !parse_ms(part[4], &l.epoch_ms)) {
 		int rv = parse_iso(part[4], &l.epoch_ms, errbuf, errlen);
@@ -300,7 +300,7 @@ flake_layout_parse(const char *s, struct flake_layout *out, char *errbuf,
 }
 
 int
-flake_layout_format(const struct flake_layout *l, char *buf, size_t len)
+flake_layout_format(const sr_flake_layout *l, char *buf, size_t len)
 {
 	struct tm tm;
 	int msec, n;
@@ -324,7 +324,7 @@ flake_layout_format(const struct flake_layout *l, char *buf, size_t len)
 /* ---- codec ---- */
 
 uint64_t
-flake_encode(const struct flake_layout *l, uint64_t tick, uint32_t worker,
+flake_encode(const sr_flake_layout *l, uint64_t tick, uint32_t worker,
     uint32_t seq)
 {
 	unsigned sb = l->seq_bits, wb = l->worker_bits;
@@ -334,7 +334,7 @@ flake_encode(const struct flake_layout *l, uint64_t tick, uint32_t worker,
 }
 
 void
-flake_decode(const struct flake_layout *l, uint64_t id, uint64_t *tick,
+flake_decode(const sr_flake_layout *l, uint64_t id, uint64_t *tick,
     uint32_t *worker, uint32_t *seq)
 {
 	unsigned sb = l->seq_bits, wb = l->worker_bits;
@@ -347,7 +347,7 @@ flake_decode(const struct flake_layout *l, uint64_t id, uint64_t *tick,
 }
 
 int64_t
-flake_tick_to_ms(const struct flake_layout *l, uint64_t tick)
+flake_tick_to_ms(const sr_flake_layout *l, uint64_t tick)
 {
 	/* A 61-bit tick of an hour does not fit int64 ms: saturate rather
 	 * than overflow, the result is only compared with the clock. */
@@ -358,7 +358,7 @@ flake_tick_to_ms(const struct flake_layout *l, uint64_t tick)
 }
 
 int64_t
-flake_ms_to_tick(const struct flake_layout *l, int64_t unix_ms)
+flake_ms_to_tick(const sr_flake_layout *l, int64_t unix_ms)
 {
 	int64_t e = l->epoch_ms;
 	if (e > 0 && unix_ms < INT64_MIN + e)
@@ -390,7 +390,7 @@ flake_format_time(int64_t unix_ms, char buf[32])
 
 /* The state word that stands for "every tick up to floor is used". */
 static uint64_t
-floor_word(const struct flake_layout *l, uint64_t floor_tick)
+floor_word(const sr_flake_layout *l, uint64_t floor_tick)
 {
 	/* A floor past the time range leaves nothing to issue: clamp so the
 	 * encoding does not wrap around to a low tick. */
@@ -400,7 +400,7 @@ floor_word(const struct flake_layout *l, uint64_t floor_tick)
 }
 
 void
-flake_gen_init(struct flake_gen *g, const struct flake_layout *l,
+flake_gen_init(struct flake_gen *g, const sr_flake_layout *l,
     uint32_t worker, uint64_t floor_tick, int64_t max_back_ms)
 {
 	g->layout = *l;
@@ -435,7 +435,7 @@ int
 flake_take(struct flake_gen *g, int64_t now_ms, size_t n, uint64_t *out,
     size_t *got, int64_t *wait_ms, char *errbuf, size_t errlen)
 {
-	const struct flake_layout *l = &g->layout;
+	const sr_flake_layout *l = &g->layout;
 	uint32_t max_seq = flake_max_seq(l);
 	int64_t dummy;
 	char a[32], b[32];

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "snowrange/error.h"
+#include "snowrange/layout.h"
 
 /* 2024-01-01T00:00:00Z in Unix ms: the default epoch. */
 #define FLAKE_EPOCH_2024 INT64_C(1704067200000)
@@ -41,33 +42,29 @@ _Static_assert(FLAKE_WAIT > SR_ERR_MAX, "FLAKE_WAIT collides with sr_err");
 
 /* ---- layout ---- */
 
-struct flake_layout {
-	uint8_t time_bits, worker_bits, seq_bits; /* sum must be 63 */
-	uint32_t unit_ms;   /* length of one tick in ms, >= 1 */
-	int64_t epoch_ms;   /* Unix ms of tick 0 */
-};
+/* The layout is the public sr_flake_layout (snowrange/layout.h). */
 
 /* Largest tick, worker id and sequence a layout can hold. */
 static inline uint64_t
-flake_max_tick(const struct flake_layout *l)
+flake_max_tick(const sr_flake_layout *l)
 {
 	return (UINT64_C(1) << l->time_bits) - 1;
 }
 
 static inline uint32_t
-flake_max_worker(const struct flake_layout *l)
+flake_max_worker(const sr_flake_layout *l)
 {
 	return (uint32_t) ((UINT64_C(1) << l->worker_bits) - 1);
 }
 
 static inline uint32_t
-flake_max_seq(const struct flake_layout *l)
+flake_max_seq(const sr_flake_layout *l)
 {
 	return (uint32_t) ((UINT64_C(1) << l->seq_bits) - 1);
 }
 
 /* The default layout: 41/10/12, 1 ms ticks, epoch 2024-01-01T00:00:00Z. */
-void flake_layout_default(struct flake_layout *l);
+void flake_layout_default(sr_flake_layout *l);
 
 /*
  * Returns SR_OK when l is usable, else SR_EINVAL with a message naming the
@@ -75,7 +72,7 @@ void flake_layout_default(struct flake_layout *l);
  * >= 20, worker_bits <= 20, seq_bits <= 22, the three summing to 63, unit_ms
  * in 1..3600000. The epoch is not checked: judging it needs a clock.
  */
-int flake_layout_check(const struct flake_layout *l, char *errbuf,
+int flake_layout_check(const sr_flake_layout *l, char *errbuf,
     size_t errlen);
 
 /* The least time a layout must have left when a master starts with it: a
@@ -91,7 +88,7 @@ int flake_layout_check(const struct flake_layout *l, char *errbuf,
  * than min_life_ms after now_ms (already over: every request fails with
  * SR_EEXHAUSTED). l must pass flake_layout_check. errbuf may be NULL.
  */
-int flake_layout_check_time(const struct flake_layout *l, int64_t now_ms,
+int flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms,
     int64_t max_ahead_ms, int64_t min_life_ms, char *errbuf, size_t errlen);
 
 /*
@@ -102,7 +99,7 @@ int flake_layout_check_time(const struct flake_layout *l, int64_t now_ms,
  * otherwise SR_EINVAL with a message naming the bad part, and *out is left
  * untouched.
  */
-int flake_layout_parse(const char *s, struct flake_layout *out, char *errbuf,
+int flake_layout_parse(const char *s, sr_flake_layout *out, char *errbuf,
     size_t errlen);
 
 /*
@@ -111,7 +108,7 @@ int flake_layout_parse(const char *s, struct flake_layout *out, char *errbuf,
  * ms otherwise (so that parsing gives back exactly l). SR_EINVAL when buf is
  * too small (FLAKE_LAYOUT_STRLEN always suffices).
  */
-int flake_layout_format(const struct flake_layout *l, char *buf, size_t len);
+int flake_layout_format(const sr_flake_layout *l, char *buf, size_t len);
 
 /* ---- codec ---- */
 
@@ -120,19 +117,19 @@ int flake_layout_format(const struct flake_layout *l, char *buf, size_t len);
  * caller that passes too large a value gets a wrong ID, never a corrupted
  * neighbouring field; callers check ranges first.
  */
-uint64_t flake_encode(const struct flake_layout *l, uint64_t tick,
+uint64_t flake_encode(const sr_flake_layout *l, uint64_t tick,
     uint32_t worker, uint32_t seq);
 
 /* Unpacks an ID; any of the outputs may be NULL. */
-void flake_decode(const struct flake_layout *l, uint64_t id, uint64_t *tick,
+void flake_decode(const sr_flake_layout *l, uint64_t id, uint64_t *tick,
     uint32_t *worker, uint32_t *seq);
 
 /* Unix ms at which tick starts: epoch + tick*unit, saturated at INT64_MAX. */
-int64_t flake_tick_to_ms(const struct flake_layout *l, uint64_t tick);
+int64_t flake_tick_to_ms(const sr_flake_layout *l, uint64_t tick);
 
 /* The tick holding unix_ms: floor((unix_ms - epoch) / unit), negative before
  * the epoch. */
-int64_t flake_ms_to_tick(const struct flake_layout *l, int64_t unix_ms);
+int64_t flake_ms_to_tick(const sr_flake_layout *l, int64_t unix_ms);
 
 /* Writes unix_ms as "2026-11-21T23:59:01.123Z" (UTC). */
 void flake_format_time(int64_t unix_ms, char buf[32]);
@@ -140,7 +137,7 @@ void flake_format_time(int64_t unix_ms, char buf[32]);
 /* ---- generator ---- */
 
 struct flake_gen {
-	struct flake_layout layout;
+	sr_flake_layout layout;
 	_Atomic uint32_t worker;
 	_Atomic uint64_t state; /* last id issued, or encode(floor, max, max) */
 	int64_t max_back_ms;    /* tolerated clock step back */
@@ -152,7 +149,7 @@ struct flake_gen {
  * means FLAKE_MAX_BACK_MS_DEFAULT.
  * Not thread-safe: call it before sharing g.
  */
-void flake_gen_init(struct flake_gen *g, const struct flake_layout *l,
+void flake_gen_init(struct flake_gen *g, const sr_flake_layout *l,
     uint32_t worker, uint64_t floor_tick, int64_t max_back_ms);
 
 /*

@@ -345,11 +345,11 @@ status_copy(sr_status *st, const Sr__StatusResponse *r)
 	st->term = r->term;
 	if (r->layout != NULL) {
 		st->has_layout = 1;
-		st->time_bits = r->layout->time_bits;
-		st->worker_bits = r->layout->worker_bits;
-		st->seq_bits = r->layout->seq_bits;
-		st->unit_ms = r->layout->unit_ms;
-		st->epoch_ms = r->layout->epoch_ms;
+		st->layout.time_bits = r->layout->time_bits;
+		st->layout.worker_bits = r->layout->worker_bits;
+		st->layout.seq_bits = r->layout->seq_bits;
+		st->layout.unit_ms = r->layout->unit_ms;
+		st->layout.epoch_ms = r->layout->epoch_ms;
 	}
 	st->has_worker = r->has_worker ? 1 : 0;
 	st->worker_id = r->worker_id;

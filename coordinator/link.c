@@ -64,17 +64,17 @@ apply_grant(struct master_link *l, const Sr__Layout *layout, const Sr__WorkerGra
 	if (ttl_ms == 0)
 		return errf(errbuf, errlen, SR_EPROTO, "master sent no lease_ttl_ms");
 	atomic_store(&l->lease_ttl_ms, ttl_ms);
-	struct flake_layout fl, *lp = NULL;
+	sr_flake_layout fl, *lp = NULL;
 	if (layout != NULL) {
 		if (layout->time_bits > 63 || layout->worker_bits > 63 ||
 		    layout->seq_bits > 63)
 			return errf(errbuf, errlen, SR_EPROTO,
 			    "bad Snowflake layout %u/%u/%u", layout->time_bits,
 			    layout->worker_bits, layout->seq_bits);
-		fl = (struct flake_layout){
-			.time_bits = (uint8_t) layout->time_bits,
-			.worker_bits = (uint8_t) layout->worker_bits,
-			.seq_bits = (uint8_t) layout->seq_bits,
+		fl = (sr_flake_layout){
+			.time_bits = layout->time_bits,
+			.worker_bits = layout->worker_bits,
+			.seq_bits = layout->seq_bits,
 			.unit_ms = layout->unit_ms,
 			.epoch_ms = layout->epoch_ms,
 		};

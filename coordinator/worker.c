@@ -67,7 +67,7 @@ lease_view_us(uint32_t ttl_ms)
  * the caller's last logged txid; the lease is closed while that happens.
  */
 int
-worker_apply(struct worker_lease *w, const struct flake_layout *layout,
+worker_apply(struct worker_lease *w, const sr_flake_layout *layout,
     const struct worker_grant *g, int64_t sent_us, uint32_t ttl_ms,
     char *errbuf, size_t errlen)
 {
@@ -227,11 +227,7 @@ worker_next_txids(struct worker_lease *w, size_t n, uint64_t *out, size_t *got)
 void
 worker_layout(const struct worker_lease *w, sr_flake_layout *out)
 {
-	out->time_bits = w->gen.layout.time_bits;
-	out->worker_bits = w->gen.layout.worker_bits;
-	out->seq_bits = w->gen.layout.seq_bits;
-	out->unit_ms = w->gen.layout.unit_ms;
-	out->epoch_ms = w->gen.layout.epoch_ms;
+	*out = w->gen.layout;
 }
 
 int

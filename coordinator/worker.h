@@ -56,7 +56,7 @@ void worker_init(struct worker_lease *w, const char *name, int max_clock_back_ms
  * (the link's join_mu). Errors: SR_EPROTO (a bad layout or worker id), with
  * errbuf saying which.
  */
-int worker_apply(struct worker_lease *w, const struct flake_layout *layout,
+int worker_apply(struct worker_lease *w, const sr_flake_layout *layout,
     const struct worker_grant *g, int64_t sent_us, uint32_t ttl_ms,
     char *errbuf, size_t errlen);
 

@@ -71,20 +71,20 @@ catalog_config_init(struct catalog_config *cfg)
 	cfg->worker_grace_ms = 2000;
 	cfg->max_skew_ms = 2000;
 	cfg->max_nodes = 4096;
-	cfg->layout = (struct store_layout){
-		.set = 1, .time_bits = 41, .worker_bits = 10, .seq_bits = 12,
+	cfg->layout = (sr_flake_layout){
+		.time_bits = 41, .worker_bits = 10, .seq_bits = 12,
 		.unit_ms = 1, .epoch_ms = INT64_C(1704067200000),
 	};
 }
 
-const struct store_layout *
+const sr_flake_layout *
 catalog_layout(const struct catalog *cat)
 {
 	return &cat->cfg.layout;
 }
 
 static bool
-layout_equal(const struct store_layout *a, const struct store_layout *b)
+layout_equal(const sr_flake_layout *a, const sr_flake_layout *b)
 {
 	return a->time_bits == b->time_bits && a->worker_bits == b->worker_bits &&
 	    a->seq_bits == b->seq_bits && a->unit_ms == b->unit_ms &&
@@ -235,7 +235,7 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 	if (rv == SR_OK)
 		rv = grants_init(&cat->grants, cfg->lease_ttl_ms, cfg->worker_grace_ms,
 		    &cfg->layout, state.workers, state.nworkers, now_ms);
-	if (rv == SR_OK && state.layout.set &&
+	if (rv == SR_OK && store_layout_set(&state.layout) &&
 	    !layout_equal(&state.layout, &cfg->layout)) {
 		rv = fail(cat, SR_EINVAL,
 		    "the store was created with Snowflake layout %u/%u/%u/%ums/epoch %lld; "
@@ -244,10 +244,9 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 		    state.layout.unit_ms, (long long) state.layout.epoch_ms,
 		    cfg->layout.time_bits, cfg->layout.worker_bits, cfg->layout.seq_bits,
 		    cfg->layout.unit_ms, (long long) cfg->layout.epoch_ms);
-	} else if (rv == SR_OK && !state.layout.set) {
+	} else if (rv == SR_OK && !store_layout_set(&state.layout)) {
 		struct store_op op = {.kind = STORE_PUT_LAYOUT};
 		op.u.layout = cfg->layout;
-		op.u.layout.set = 1;
 		if ((rv = store_commit(st, cat->term, &op, 1)) != SR_OK)
 			(void) fail(cat, rv, "cannot store the layout: %s", store_errmsg(st));
 	}
@@ -484,7 +483,7 @@ worker_apply(struct catalog *cat, const struct store_worker *row)
 static int
 tick_check(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_ms)
 {
-	const struct store_layout *l = &cat->cfg.layout;
+	const sr_flake_layout *l = &cat->cfg.layout;
 	int64_t limit_ms = now_ms + (int64_t) cat->cfg.max_skew_ms;
 	if (tick == 0 ||
 	    (limit_ms >= l->epoch_ms && tick <= (uint64_t) (limit_ms - l->epoch_ms) / l->unit_ms))

@@ -27,7 +27,7 @@ struct catalog_config {
 	uint32_t max_skew_ms;       /* a reported tick further ahead of our clock
 	                             * than this is refused (docs/decisions.md) */
 	uint32_t max_nodes;         /* live nodes at most; 0: no limit */
-	struct store_layout layout; /* the Snowflake layout; fixed at first start */
+	sr_flake_layout layout; /* the Snowflake layout; fixed at first start */
 };
 
 /* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 2^26,
@@ -133,7 +133,7 @@ int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
  * max_skew_ms ahead of now_ms; SR_ENOTJOINED, SR_EIO/SR_ESTALE. */
 int catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick,
     int64_t now_ms);
-const struct store_layout *catalog_layout(const struct catalog *cat);
+const sr_flake_layout *catalog_layout(const struct catalog *cat);
 size_t catalog_node_count(const struct catalog *cat);
 int catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
     struct catalog_node_info *out);

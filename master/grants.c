@@ -13,7 +13,7 @@
 
 int
 grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
-    const struct store_layout *layout, const struct store_worker *rows,
+    const sr_flake_layout *layout, const struct store_worker *rows,
     size_t n, int64_t now_ms)
 {
 	memset(g, 0, sizeof(*g));
@@ -127,7 +127,7 @@ grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
 		*row = (struct store_worker){fresh_id, node_id, 0, 0};
 	} else if (best != NULL) {
 		*row = *best;
-		const struct store_layout *l = &g->layout;
+		const sr_flake_layout *l = &g->layout;
 		uint64_t floor = row->last_tick + ttl_ticks(g);
 		if (row->expires_ms > l->epoch_ms) {
 			uint64_t end = (uint64_t) (row->expires_ms - l->epoch_ms) / l->unit_ms;

@@ -27,14 +27,14 @@ struct grants {
 	size_t n;
 	uint32_t ttl_ms;           /* the lease TTL */
 	uint32_t grace_ms;         /* an ended lease's id is reused after this */
-	struct store_layout layout;
+	sr_flake_layout layout;
 };
 
 /* Takes the stored rows (copied) under the catalog's settings; every grant
  * counts as live until now_ms + ttl_ms at least. SR_ENOMEM on failure, with
  * g left empty. */
 int grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
-    const struct store_layout *layout, const struct store_worker *rows,
+    const sr_flake_layout *layout, const struct store_worker *rows,
     size_t n, int64_t now_ms);
 void grants_free(struct grants *g);
 

@@ -162,7 +162,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	cfg.catalog.worker_grace_ms = (uint32_t) opt.worker_grace_ms;
 	cfg.catalog.max_skew_ms = (uint32_t) opt.max_clock_skew_ms;
 	cfg.catalog.max_nodes = (uint32_t) opt.max_nodes;
-	struct flake_layout l;
+	sr_flake_layout l;
 	if (flake_layout_parse(opt.layout, &l, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-master: --layout: %s\n", err);
 		creds_free(cr);
@@ -178,8 +178,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		creds_free(cr);
 		return 2;
 	}
-	cfg.catalog.layout = (struct store_layout){1, l.time_bits, l.worker_bits,
-	    l.seq_bits, l.unit_ms, l.epoch_ms};
+	cfg.catalog.layout = l;
 
 	struct master *m;
 	int rv = master_start(&cfg, &m, err, sizeof(err));

@@ -87,7 +87,7 @@ seq_info_msg(struct wire_arena *a, const struct catalog_seq_info *in)
 static Sr__Layout *
 layout_msg(struct master *m, struct wire_arena *a)
 {
-	const struct store_layout *l = catalog_layout(m->cat);
+	const sr_flake_layout *l = catalog_layout(m->cat);
 	Sr__Layout *o = wire_alloc(a, sizeof(*o));
 	if (o == NULL)
 		return NULL;

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "snowrange/layout.h"
+
 #define STORE_NAME_MAX 64
 #define STORE_URL_MAX 255
 
@@ -68,12 +70,13 @@ struct store_worker {
 	uint64_t last_tick;  /* highest tick any holder reported */
 };
 
-/* The cluster's Snowflake layout, fixed at the first start. */
-struct store_layout {
-	uint32_t set; /* 0 = none stored yet */
-	uint32_t time_bits, worker_bits, seq_bits, unit_ms;
-	int64_t epoch_ms;
-};
+/* The cluster's Snowflake layout is an sr_flake_layout, fixed at the first
+ * start; all zero (store_layout_set false) while none is stored. */
+static inline int
+store_layout_set(const sr_flake_layout *l)
+{
+	return l->time_bits + l->worker_bits + l->seq_bits != 0;
+}
 
 enum store_op_kind {
 	STORE_PUT_SEQ,    /* insert or replace op.seq */
@@ -89,7 +92,7 @@ struct store_op {
 		struct store_seq seq;
 		struct store_node node;
 		struct store_worker worker;
-		struct store_layout layout;
+		sr_flake_layout layout;
 	} u;
 };
 
@@ -103,7 +106,7 @@ struct store_state {
 	size_t nnodes;
 	struct store_worker *workers;
 	size_t nworkers;
-	struct store_layout layout;
+	sr_flake_layout layout;
 };
 
 struct store;

@@ -326,12 +326,11 @@ parse_worker(sqlite3_stmt *st, void *row)
 static bool
 parse_layout(sqlite3_stmt *st, void *row)
 {
-	struct store_layout *l = row;
+	sr_flake_layout *l = row;
 
 	if (sqlite3_column_type(st, 4) != SQLITE_INTEGER)
 		return false;
 	l->epoch_ms = sqlite3_column_int64(st, 4);
-	l->set = 1;
 	return col_u32(st, 0, &l->time_bits) && col_u32(st, 1, &l->worker_bits) &&
 	    col_u32(st, 2, &l->seq_bits) && col_u32(st, 3, &l->unit_ms);
 }
@@ -411,12 +410,12 @@ read_all(struct sqlite_store *s, struct store_state *tmp)
 		return err;
 	tmp->workers = rows;
 	rows = NULL;
-	err = load_rows(s, ST_LOAD_LAYOUT, "layout", sizeof(struct store_layout),
+	err = load_rows(s, ST_LOAD_LAYOUT, "layout", sizeof(sr_flake_layout),
 	    parse_layout, &rows, &nlayout);
 	if (err != SR_OK)
 		return err;
 	if (nlayout == 1)
-		tmp->layout = *(struct store_layout *) rows;
+		tmp->layout = *(sr_flake_layout *) rows;
 	free(rows);
 	return SR_OK;
 }
@@ -617,7 +616,7 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 		break;
 	}
 	case STORE_PUT_LAYOUT: {
-		const struct store_layout *l = &op->u.layout;
+		const sr_flake_layout *l = &op->u.layout;
 		const int64_t v[] = {l->time_bits, l->worker_bits, l->seq_bits,
 		    l->unit_ms, l->epoch_ms};
 		id = ST_PUT_LAYOUT;

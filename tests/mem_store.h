@@ -25,7 +25,7 @@ struct mem_store {
 	size_t nnodes;
 	struct store_worker workers[MEM_ROWS];
 	size_t nworkers;
-	struct store_layout layout;
+	sr_flake_layout layout;
 	int fail_commits; /* the next this many commits fail with SR_EIO */
 	int commits;      /* successful commits */
 	const char *err;  /* why the last commit failed */

@@ -117,8 +117,7 @@ typedef struct sr_status {
 	char master_url[256];   /* coordinator: its master */
 	uint64_t node_id, term;
 	int has_layout;         /* master: the Snowflake layout */
-	unsigned time_bits, worker_bits, seq_bits, unit_ms;
-	int64_t epoch_ms;
+	sr_flake_layout layout;
 	int has_worker;         /* coordinator: a live worker lease */
 	uint32_t worker_id;
 	sr_node_info *nodes;    size_t nnodes;   /* master */

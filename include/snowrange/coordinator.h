@@ -23,6 +23,7 @@
 #include "snowrange/credentials.h"
 #include "snowrange/error.h"
 #include "snowrange/export.h"
+#include "snowrange/layout.h"
 #include "snowrange/log.h"
 
 #ifdef __cplusplus
@@ -131,13 +132,8 @@ SR_EXPORT int sr_next_txid(sr_coordinator *c, uint64_t *txid);
  * were stored (valid ones). Errors as sr_next_txid. */
 SR_EXPORT int sr_next_txids(sr_coordinator *c, size_t n, uint64_t *out, size_t *got);
 
-/* The cluster's Snowflake layout, as the master handed it at join. */
-typedef struct sr_flake_layout {
-	unsigned time_bits, worker_bits, seq_bits; /* sum to 63 */
-	unsigned unit_ms;                          /* one tick */
-	int64_t epoch_ms;                          /* Unix ms of tick 0 */
-} sr_flake_layout;
-
+/* The cluster's Snowflake layout (snowrange/layout.h), as the master handed
+ * it at join. */
 SR_EXPORT void sr_coordinator_layout(const sr_coordinator *c, sr_flake_layout *out);
 
 /* Stores the worker id in *worker_id; SR_ENOWORKER when no lease is live. */

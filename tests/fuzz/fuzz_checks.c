@@ -180,7 +180,7 @@ struct fake_coord {
 static void
 coord_setup(struct fake_coord *fc)
 {
-	struct flake_layout l;
+	sr_flake_layout l;
 
 	flake_layout_default(&l);
 	fc->now = FIXTURE_NOW_MS;
@@ -395,9 +395,8 @@ check_body(const char *who, const Sr__Request *req, const Sr__Response *r,
 		const Sr__Layout *l = r->join->layout;
 		if (l == NULL)
 			return failf(why, whylen, "%s: Join reply without a layout", who);
-		struct flake_layout fl = {(uint8_t) l->time_bits,
-			(uint8_t) l->worker_bits, (uint8_t) l->seq_bits, l->unit_ms,
-			l->epoch_ms};
+		sr_flake_layout fl = {l->time_bits, l->worker_bits, l->seq_bits,
+			l->unit_ms, l->epoch_ms};
 		if (flake_layout_check(&fl, NULL, 0) != SR_OK)
 			return failf(why, whylen, "%s: Join reply with a bad layout", who);
 		if (r->join->node_id == 0)
@@ -1068,7 +1067,7 @@ check_opts(const uint8_t *data, size_t len, char *why, size_t whylen)
 }
 
 static bool
-layout_equal(const struct flake_layout *a, const struct flake_layout *b)
+layout_equal(const sr_flake_layout *a, const sr_flake_layout *b)
 {
 	return a->time_bits == b->time_bits && a->worker_bits == b->worker_bits &&
 	    a->seq_bits == b->seq_bits && a->unit_ms == b->unit_ms &&
@@ -1078,7 +1077,7 @@ layout_equal(const struct flake_layout *a, const struct flake_layout *b)
 static int
 check_layout(const uint8_t *data, size_t len, char *why, size_t whylen)
 {
-	struct flake_layout l, back, untouched;
+	sr_flake_layout l, back, untouched;
 	char errbuf[256] = "", text[FLAKE_LAYOUT_STRLEN];
 	char *s = malloc(len + 1);
 	int ret = 0;

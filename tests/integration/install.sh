@@ -36,7 +36,7 @@ cmake --install "$BUILD" --prefix "$PREFIX" >"$WORK/install.log" 2>&1 ||
 for f in bin/snowrange bin/snowrange-master bin/snowrange-coordinator bin/snowrange-bench \
 	include/snowrange/coordinator.h include/snowrange/client.h include/snowrange/error.h \
 	include/snowrange/txlog.h include/snowrange/version.h include/snowrange/log.h \
-	include/snowrange/export.h include/snowrange/credentials.h; do
+	include/snowrange/export.h include/snowrange/credentials.h include/snowrange/layout.h; do
 	[[ -e $PREFIX/$f ]] || fail "not installed: $f"
 done
 PC=$(find "$PREFIX" -name snowrange.pc)

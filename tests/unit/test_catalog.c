@@ -529,7 +529,7 @@ test_worker_reuse_after_expiry(void **state)
 	f->cfg.layout.time_bits = 50;
 	f->cfg.layout.worker_bits = 1;
 	f->cfg.layout.seq_bits = 12;
-	f->st.layout.set = 0;
+	memset(&f->st.layout, 0, sizeof(f->st.layout)); /* none stored */
 	f->st.term = 0;
 	reopen(f);
 	uint64_t a, b, c;
@@ -605,7 +605,7 @@ test_one_worker_per_node(void **state)
 	struct fx *f = *state;
 	f->cfg.layout.time_bits = 50;
 	f->cfg.layout.worker_bits = 1;
-	f->st.layout.set = 0;
+	memset(&f->st.layout, 0, sizeof(f->st.layout)); /* none stored */
 	reopen(f);
 	uint64_t a, a2, b;
 	struct catalog_grant g1 = join_grant(f, "a", &a), none = {0};
@@ -660,7 +660,7 @@ test_restart_keeps_grants_live(void **state)
 	struct fx *f = *state;
 	f->cfg.layout.time_bits = 50;
 	f->cfg.layout.worker_bits = 1;
-	f->st.layout.set = 0;
+	memset(&f->st.layout, 0, sizeof(f->st.layout)); /* none stored */
 	reopen(f);
 	uint64_t a, b, c;
 	struct catalog_grant ga = join_grant(f, "a", &a);
@@ -688,7 +688,7 @@ test_shorter_ttl_never_cuts_a_grant(void **state)
 	f->cfg.layout.time_bits = 50;
 	f->cfg.layout.worker_bits = 1;
 	f->cfg.lease_ttl_ms = 10000;
-	f->st.layout.set = 0;
+	memset(&f->st.layout, 0, sizeof(f->st.layout)); /* none stored */
 	reopen(f);
 	uint64_t a, b, c;
 	struct catalog_grant ga = join_grant(f, "a", &a), gb = join_grant(f, "b", &b);
@@ -750,7 +750,7 @@ static void
 test_layout_fixed(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(f->st.layout.set, 1);
+	assert_true(store_layout_set(&f->st.layout));
 	assert_int_equal(f->st.layout.worker_bits, 10);
 	catalog_close(f->cat);
 	f->cfg.layout.seq_bits = 11;
@@ -767,7 +767,7 @@ test_future_tick_refused(void **state)
 	struct fx *f = *state;
 	f->cfg.layout.time_bits = 50;
 	f->cfg.layout.worker_bits = 1;
-	f->st.layout.set = 0;
+	memset(&f->st.layout, 0, sizeof(f->st.layout)); /* none stored */
 	reopen(f);
 	uint64_t a, b, c, g;
 	struct catalog_grant ga = join_grant(f, "a", &a), gr;

@@ -224,7 +224,7 @@ test_threads_txids(void **state)
 	assert_int_equal(sr_next_txid(f->c, &txid), SR_OK);
 	sr_flake_layout l;
 	sr_coordinator_layout(f->c, &l);
-	struct flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits,
+	sr_flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits,
 	    (uint8_t) l.seq_bits, l.unit_ms, l.epoch_ms};
 	flake_decode(&fl, txid, &tick, &w, &seq);
 	assert_int_equal(w, worker);
@@ -237,7 +237,7 @@ static void
 test_txid_floor(void **state)
 {
 	struct fx *f = *state;
-	struct flake_layout l;
+	sr_flake_layout l;
 	flake_layout_default(&l);
 	uint64_t ahead = (uint64_t) flake_ms_to_tick(&l, sr_wall_ms()) + 3;
 	uint64_t floor = flake_encode(&l, ahead, 1023, 4095);
@@ -495,7 +495,7 @@ test_restart_with_shorter_ttl(void **state)
 	 * another node issued under it in between. */
 	sr_flake_layout l;
 	sr_coordinator_layout(node[1], &l);
-	struct flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits,
+	sr_flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits,
 	    (uint8_t) l.seq_bits, l.unit_ms, l.epoch_ms};
 	int holder[2] = {-1, -1};
 	bool done[2][3] = {{false}};

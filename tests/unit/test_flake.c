@@ -29,17 +29,17 @@ rnd(uint64_t *s)
 	return *s * 2685821657736338717ull;
 }
 
-static struct flake_layout
+static sr_flake_layout
 mk(uint8_t tb, uint8_t wb, uint8_t sb, uint32_t unit)
 {
-	struct flake_layout l = {tb, wb, sb, unit, FLAKE_EPOCH_2024};
+	sr_flake_layout l = {tb, wb, sb, unit, FLAKE_EPOCH_2024};
 	return l;
 }
 
 /* ---- codec ---- */
 
 static void
-roundtrip(const struct flake_layout *l, uint64_t t, uint32_t w, uint32_t q)
+roundtrip(const sr_flake_layout *l, uint64_t t, uint32_t w, uint32_t q)
 {
 	uint64_t id = flake_encode(l, t, w, q), t2;
 	uint32_t w2, q2;
@@ -67,14 +67,14 @@ static void
 test_codec(void **state)
 {
 	(void) state;
-	struct flake_layout ls[4];
+	sr_flake_layout ls[4];
 	flake_layout_default(&ls[0]);
 	ls[1] = mk(39, 16, 8, 10);   /* Sonyflake */
 	ls[2] = mk(31, 16, 16, 1000);
 	ls[3] = mk(21, 20, 22, 1);   /* widest worker and seq fields */
 	uint64_t seed = 7;
 	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
-		const struct flake_layout *l = &ls[i];
+		const sr_flake_layout *l = &ls[i];
 		assert_int_equal(flake_layout_check(l, NULL, 0), SR_OK);
 		uint64_t mt = flake_max_tick(l);
 		uint32_t mw = flake_max_worker(l), mq = flake_max_seq(l);
@@ -114,7 +114,7 @@ static void
 test_time(void **state)
 {
 	(void) state;
-	struct flake_layout d, s = mk(39, 16, 8, 10);
+	sr_flake_layout d, s = mk(39, 16, 8, 10);
 	flake_layout_default(&d);
 	assert_int_equal(flake_ms_to_tick(&d, FLAKE_EPOCH_2024), 0);
 	assert_int_equal(flake_ms_to_tick(&d, FLAKE_EPOCH_2024 + 1234), 1234);
@@ -128,7 +128,7 @@ test_time(void **state)
 	assert_int_equal(flake_ms_to_tick(&s, FLAKE_EPOCH_2024 - 11), -2);
 	assert_int_equal(flake_tick_to_ms(&s, 2), FLAKE_EPOCH_2024 + 20);
 	/* Huge ticks saturate instead of overflowing. */
-	struct flake_layout h = mk(61, 1, 1, 3600000);
+	sr_flake_layout h = mk(61, 1, 1, 3600000);
 	assert_int_equal(flake_tick_to_ms(&h, flake_max_tick(&h)), INT64_MAX);
 
 	char buf[32];
@@ -143,7 +143,7 @@ test_time(void **state)
 /* ---- layout ---- */
 
 static void
-expect_check_fails(struct flake_layout l, const char *needle)
+expect_check_fails(sr_flake_layout l, const char *needle)
 {
 	char err[256] = "";
 	assert_int_equal(flake_layout_check(&l, err, sizeof(err)), SR_EINVAL);
@@ -155,7 +155,7 @@ static void
 test_layout_check(void **state)
 {
 	(void) state;
-	struct flake_layout d;
+	sr_flake_layout d;
 	flake_layout_default(&d);
 	assert_int_equal(d.time_bits, 41);
 	assert_int_equal(d.worker_bits, 10);
@@ -163,7 +163,7 @@ test_layout_check(void **state)
 	assert_int_equal(d.unit_ms, 1);
 	assert_int_equal(d.epoch_ms, FLAKE_EPOCH_2024);
 	assert_int_equal(flake_layout_check(&d, NULL, 0), SR_OK);
-	assert_int_equal(flake_layout_check(&(struct flake_layout){20, 20, 23, 1,
+	assert_int_equal(flake_layout_check(&(sr_flake_layout){20, 20, 23, 1,
 	    0}, NULL, 0), SR_EINVAL);
 	expect_check_fails(mk(41, 10, 13, 1), "sum to 64");
 	expect_check_fails(mk(62, 0, 1, 1), ">= 1");
@@ -172,13 +172,13 @@ test_layout_check(void **state)
 	expect_check_fails(mk(21, 19, 23, 1), "sequence bits 23");
 	expect_check_fails(mk(41, 10, 12, 0), "unit_ms 0");
 	expect_check_fails(mk(41, 10, 12, 3600001), "unit_ms 3600001");
-	assert_int_equal(flake_layout_check(&(struct flake_layout){41, 10, 12,
+	assert_int_equal(flake_layout_check(&(sr_flake_layout){41, 10, 12,
 	    3600000, -5}, NULL, 0), SR_OK); /* the epoch is not judged here */
 }
 
 /* Field by field: the struct has padding, so memcmp would compare junk. */
 static void
-assert_layout_equal(const struct flake_layout *a, const struct flake_layout *b)
+assert_layout_equal(const sr_flake_layout *a, const sr_flake_layout *b)
 {
 	assert_int_equal(a->time_bits, b->time_bits);
 	assert_int_equal(a->worker_bits, b->worker_bits);
@@ -188,9 +188,9 @@ assert_layout_equal(const struct flake_layout *a, const struct flake_layout *b)
 }
 
 static void
-expect_parse(const char *s, struct flake_layout want)
+expect_parse(const char *s, sr_flake_layout want)
 {
-	struct flake_layout got;
+	sr_flake_layout got;
 	char err[256] = "";
 	int rv = flake_layout_parse(s, &got, err, sizeof(err));
 	if (rv != SR_OK)
@@ -199,7 +199,7 @@ expect_parse(const char *s, struct flake_layout want)
 	/* parse(format(l)) == l */
 	char buf[FLAKE_LAYOUT_STRLEN];
 	assert_int_equal(flake_layout_format(&got, buf, sizeof(buf)), SR_OK);
-	struct flake_layout again;
+	sr_flake_layout again;
 	assert_int_equal(flake_layout_parse(buf, &again, NULL, 0), SR_OK);
 	assert_layout_equal(&again, &got);
 }
@@ -208,14 +208,14 @@ static void
 test_layout_parse_good(void **state)
 {
 	(void) state;
-	struct flake_layout d;
+	sr_flake_layout d;
 	flake_layout_default(&d);
 	expect_parse("41/10/12", d);
 	expect_parse("41/10/12/1/2024-01-01T00:00:00Z", d);
 	expect_parse("41/10/12/1/1704067200000", d);
 	expect_parse("39/16/8/10", mk(39, 16, 8, 10));
 	expect_parse("31/16/16/1000", mk(31, 16, 16, 1000));
-	struct flake_layout l = mk(41, 10, 12, 1);
+	sr_flake_layout l = mk(41, 10, 12, 1);
 	l.epoch_ms = INT64_C(1709210096000);
 	expect_parse("41/10/12/1/2024-02-29T12:34:56Z", l);
 	l.epoch_ms = 0;
@@ -280,7 +280,7 @@ test_layout_parse_bad(void **state)
 		{"41/10/12/3600001", "unit_ms 3600001"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct flake_layout out = mk(1, 2, 3, 4), orig = out;
+		sr_flake_layout out = mk(1, 2, 3, 4), orig = out;
 		char err[256] = "";
 		int rv = flake_layout_parse(bad[i].s, &out, err, sizeof(err));
 		if (rv != SR_EINVAL)
@@ -291,7 +291,7 @@ test_layout_parse_bad(void **state)
 		assert_layout_equal(&out, &orig); /* untouched */
 	}
 	/* NULL errbuf is fine. */
-	struct flake_layout out;
+	sr_flake_layout out;
 	assert_int_equal(flake_layout_parse("41/10", &out, NULL, 0), SR_EINVAL);
 	assert_int_equal(flake_layout_parse(NULL, &out, NULL, 0), SR_EINVAL);
 }
@@ -315,7 +315,7 @@ static void
 test_gen_increasing(void **state)
 {
 	(void) state;
-	struct flake_layout l;
+	sr_flake_layout l;
 	flake_layout_default(&l);
 	struct flake_gen g;
 	flake_gen_init(&g, &l, 42, 0, -1);
@@ -346,7 +346,7 @@ test_gen_seq_overflow(void **state)
 {
 	(void) state;
 	/* Sonyflake: 256 sequences per 10 ms tick. */
-	struct flake_layout l = mk(39, 16, 8, 10);
+	sr_flake_layout l = mk(39, 16, 8, 10);
 	struct flake_gen g;
 	flake_gen_init(&g, &l, 3, 0, 5);
 	int64_t now = T0 + 3; /* 3 ms into a tick */
@@ -390,7 +390,7 @@ static void
 test_gen_clock_back(void **state)
 {
 	(void) state;
-	struct flake_layout l;
+	sr_flake_layout l;
 	flake_layout_default(&l);
 	struct flake_gen g;
 	flake_gen_init(&g, &l, 9, 0, 5);
@@ -435,7 +435,7 @@ test_gen_clock_back(void **state)
 	    sizeof(err));
 	assert_int_equal(rv, SR_ECLOCK);
 	assert_non_null(strstr(err, "before the layout epoch"));
-	struct flake_layout small = mk(21, 20, 22, 1);
+	sr_flake_layout small = mk(21, 20, 22, 1);
 	flake_gen_init(&g, &small, 1, 0, 5);
 	int64_t end = flake_tick_to_ms(&small, flake_max_tick(&small));
 	assert_int_equal(take1(&g, end, &id, &wait), SR_OK);
@@ -448,7 +448,7 @@ static void
 test_gen_floor(void **state)
 {
 	(void) state;
-	struct flake_layout l;
+	sr_flake_layout l;
 	flake_layout_default(&l);
 	struct flake_gen g;
 	uint64_t id, t;
@@ -490,7 +490,7 @@ static void
 test_gen_reset(void **state)
 {
 	(void) state;
-	struct flake_layout l;
+	sr_flake_layout l;
 	flake_layout_default(&l);
 	struct flake_gen g;
 	uint64_t id, t;
@@ -541,7 +541,7 @@ static void
 test_gen_batch(void **state)
 {
 	(void) state;
-	struct flake_layout l;
+	sr_flake_layout l;
 	flake_layout_default(&l);
 	struct flake_gen g;
 	flake_gen_init(&g, &l, 1, 0, 5);
@@ -652,7 +652,7 @@ test_gen_parallel(void **state)
 {
 	(void) state;
 	static const size_t batches[NTHREADS] = {1, 1, 1, 1, 3, 16, 100, 5000};
-	struct flake_layout l;
+	sr_flake_layout l;
 	flake_layout_default(&l);
 	struct flake_gen g;
 	flake_gen_init(&g, &l, 77, 0, 5);
@@ -702,7 +702,7 @@ test_layout_check_time(void **state)
 	(void) state;
 	const int64_t now = INT64_C(1796256000000); /* 2026-12-01 */
 	const int64_t life = FLAKE_MIN_LIFE_YEARS * FLAKE_YEAR_MS;
-	struct flake_layout l;
+	sr_flake_layout l;
 	char err[256];
 	flake_layout_default(&l);
 	assert_int_equal(flake_layout_check_time(&l, now, 2000, life, err, sizeof(err)), SR_OK);

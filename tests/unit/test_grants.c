@@ -20,7 +20,7 @@
 static void
 init(struct grants *g, unsigned worker_bits)
 {
-	struct store_layout l = {.set = 1, .time_bits = 63 - worker_bits - 12,
+	sr_flake_layout l = {.time_bits = 63 - worker_bits - 12,
 	    .worker_bits = worker_bits, .seq_bits = 12, .unit_ms = 1, .epoch_ms = 0};
 	assert_int_equal(grants_init(g, TTL, GRACE, &l, NULL, 0, 0), SR_OK);
 }
@@ -87,7 +87,7 @@ static void
 test_beat_never_shortens(void **state)
 {
 	(void) state;
-	struct store_layout l = {.set = 1, .time_bits = 41, .worker_bits = 10,
+	sr_flake_layout l = {.time_bits = 41, .worker_bits = 10,
 	    .seq_bits = 12, .unit_ms = 1, .epoch_ms = 0};
 	struct store_worker stored = {.id = 7, .node_id = 1, .expires_ms = 5000};
 	struct grants g;
