@@ -36,6 +36,8 @@ static struct {
 	int64_t lease_timeout_ms;
 	int64_t join_timeout_ms;
 	int64_t max_clock_back_ms;
+	int64_t max_connections;
+	int64_t idle_timeout_ms;
 	double prefetch_at;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
@@ -63,6 +65,10 @@ static const struct sr_opt options[] = {
 	    "allow a non-loopback listen URL with no client credentials configured"},
 	{"workers", SR_OPT_INT, &d.workers, "16", 1, 1024,
 	    "client requests served concurrently"},
+	{"max-connections", SR_OPT_INT, &d.max_connections, "2048", 1, 1000000,
+	    "client connections at most; more are closed after their handshake"},
+	{"idle-timeout-ms", SR_OPT_INT, &d.idle_timeout_ms, "60000", 1000, 86400000,
+	    "a client connection that sent no whole request this long is closed"},
 	{"rpc-timeout-ms", SR_OPT_INT, &d.rpc_timeout_ms, "2000", 10, 600000,
 	    "bound on every round trip to the master"},
 	{"lease-timeout-ms", SR_OPT_INT, &d.lease_timeout_ms, "3000", 0, 600000,
@@ -356,6 +362,7 @@ cmd_join(const char *master_url)
 		sr_coordinator_close(d.coord);
 		return 1;
 	}
+	wire_server_limits(srv, (size_t) d.max_connections, d.idle_timeout_ms);
 	sr_log(d.name, "joined %s as node %llu, serving %s", master_url,
 	    (unsigned long long) sr_coordinator_node_id(d.coord), d.listen);
 	int sig;

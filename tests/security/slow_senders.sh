@@ -5,6 +5,7 @@
 # now a message over 128 KiB is dropped with its connection before nng
 # allocates for it, a connection that delivers no whole request within
 # --idle-timeout-ms is closed, and the master keeps answering throughout.
+# The same for a coordinator daemon's client socket.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh" "$1"
 ATTACK=$BUILD/tests/attack
@@ -17,6 +18,7 @@ done
 MASTER_URL=tcp://127.0.0.1:$port
 start_master --idle-timeout-ms 3000
 pid=${PIDS[master]}
+SFLAG=-m
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$pid/status"; }
 
 # attack_rss N BYTES FILL SECONDS: runs the attack, prints the master's peak
@@ -31,7 +33,7 @@ attack_rss() {
 	while kill -0 "$apid" 2>/dev/null; do
 		r=$(rss_kb)
 		((r > peak)) && peak=$r
-		"$CLI" -m "$MASTER_URL" --timeout 3000 status >/dev/null 2>&1 || bad=$((bad + 1))
+		"$CLI" "$SFLAG" "$MASTER_URL" --timeout 3000 status >/dev/null 2>&1 || bad=$((bad + 1))
 		sleep 0.2
 	done
 	wait "$apid" || fail "the attack tool failed"
@@ -51,5 +53,24 @@ read -r grew _ open < <(attack_rss 300 131000 130000 6)
 log "300 senders at the cap: master grew by $grew MB, $open still open after 6 s"
 ((grew < 100)) || fail "300 slow senders at the cap grew the master by $grew MB"
 ((open == 0)) || fail "$open idle slow senders were not closed"
+
+# The coordinator daemon's client socket is bounded the same way (the issue
+# saw 200 slow senders take one from 3 to 418 MB).
+cport=$((port + 1))
+C1=tcp://127.0.0.1:$cport
+"$COORD_BIN" join "$MASTER_URL" --name c1 --listen "$C1" --idle-timeout-ms 3000 \
+	>>"$WORK/c1.log" 2>&1 &
+PIDS[c1]=$!
+wait_ready "$C1"
+pid=${PIDS[c1]}
+MASTER_URL=$C1 SFLAG=-c # attack_rss's target and status check
+read -r grew _ open < <(attack_rss 300 4194000 1000000 5)
+log "coordinator, 300 senders announcing 4 MiB: grew by $grew MB, $open still open"
+((grew < 64)) || fail "300 slow 4 MiB senders grew the coordinator by $grew MB"
+read -r grew _ open < <(attack_rss 300 131000 130000 6)
+log "coordinator, 300 senders at the cap: grew by $grew MB, $open still open after 6 s"
+((grew < 100)) || fail "300 slow senders at the cap grew the coordinator by $grew MB"
+((open == 0)) || fail "$open idle slow senders were not closed by the coordinator"
+stop c1
 stop master
 log "slow_senders: OK"
