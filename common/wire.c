@@ -1046,7 +1046,7 @@ wire_server_start_creds(const char *url, const struct wire_route *routes,
     size_t nroutes, void *arg, int nworkers, const struct creds *cr,
     bool insecure, struct wire_server **out, char *errbuf, size_t errlen)
 {
-	struct wire_server *srv;
+	struct wire_server *srv = NULL;
 	int rv = wire_server_listen_creds(url, cr, insecure, &srv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
