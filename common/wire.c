@@ -938,6 +938,16 @@ wire_listen_check(const char *url, const struct creds *cr, bool insecure,
 	return err;
 }
 
+/* An nng failure (rv != 0) as an sr_err that is never SR_OK, so that the
+ * compiler sees a failing listen return non-zero and never leaves the
+ * caller's *out unset on a "success" (gcc -O3, -Wmaybe-uninitialized). */
+static int
+nng_failure(int rv)
+{
+	int e = wire_nng_err(rv);
+	return e != SR_OK ? e : SR_EINTERNAL;
+}
+
 int
 wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
     struct wire_server **out, char *errbuf, size_t errlen)
@@ -967,7 +977,7 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 		pthread_mutex_destroy(&srv->cmu);
 		pthread_cond_destroy(&srv->ccv);
 		free(srv);
-		return wire_nng_err(rv);
+		return nng_failure(rv);
 	}
 	/* A request over WIRE_REQ_MAX is answered SR_ETOOBIG; one over this
 	 * is dropped by nng with its connection before it is read, so a slow
@@ -988,7 +998,7 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
 		wire_server_stop(srv);
-		return rv == NNG_EADDRINUSE ? SR_ECONNECT : wire_nng_err(rv);
+		return rv == NNG_EADDRINUSE ? SR_ECONNECT : nng_failure(rv);
 	}
 	*out = srv;
 	return SR_OK;
