@@ -135,13 +135,35 @@ seq_find(const struct catalog *cat, const char *name)
 	return p != NULL ? *p : NULL;
 }
 
+/* Index of the first node with an id >= id: nodes are kept sorted by id
+ * (catalog_open sorts them, a new node gets the highest id), so heartbeats,
+ * leases and pages find a node in O(log n) even with many thousands. */
+static size_t
+node_pos(const struct catalog *cat, uint64_t id)
+{
+	size_t lo = 0, hi = cat->nnodes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cat->nodes[mid].row.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static struct node *
 node_find(const struct catalog *cat, uint64_t id)
 {
-	for (size_t i = 0; i < cat->nnodes; i++)
-		if (cat->nodes[i].row.id == id)
-			return &cat->nodes[i];
-	return NULL;
+	size_t i = node_pos(cat, id);
+	return i < cat->nnodes && cat->nodes[i].row.id == id ? &cat->nodes[i] : NULL;
+}
+
+static int
+node_id_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct node *) a)->row.id, y = ((const struct node *) b)->row.id;
+	return (x > y) - (x < y);
 }
 
 static struct node *
@@ -230,6 +252,8 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 			cat->nodes[i].row.last_seen_ms = now_ms;
 		cat->nnodes++;
 	}
+	if (rv == SR_OK && cat->nnodes > 1)
+		qsort(cat->nodes, cat->nnodes, sizeof(*cat->nodes), node_id_cmp);
 	/* Every stored grant's holder may still be issuing: live for one TTL
 	 * from now (grants_init). */
 	if (rv == SR_OK)
@@ -456,6 +480,34 @@ catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
 	return SR_ENOTFOUND;
 }
 
+/*
+ * The sorted array is walked directly from the cursor's place (a binary
+ * search), so one page costs O(log n + page) under the master mutex: going
+ * through catalog_seq_at item by item rescanned from the start each time and
+ * held the mutex for over a second at 48k sequences, stalling heartbeats
+ * (issue 10). Tombstones are skipped.
+ */
+int
+catalog_seq_page(const struct catalog *cat, const char *after, size_t max,
+    int64_t now_ms, struct catalog_seq_info *out, size_t *n)
+{
+	size_t i = 0;
+	*n = 0;
+	if (after != NULL && after[0] != '\0') {
+		i = seq_pos(cat, after);
+		if (i < cat->nseqs && strcmp(cat->seqs[i]->row.name, after) == 0)
+			i++;
+	}
+	for (; i < cat->nseqs; i++) {
+		if (cat->seqs[i]->row.dropped)
+			continue;
+		if (*n == max)
+			return 1;
+		seq_info(cat, cat->seqs[i], now_ms, &out[(*n)++]);
+	}
+	return 0;
+}
+
 /* ---- nodes ---- */
 
 /* ---- worker ids (grants.c decides) ---- */
@@ -553,11 +605,8 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
 	if (n != NULL) {
 		*row = n->row;
 	} else {
-		uint64_t max = 0;
-		for (size_t i = 0; i < cat->nnodes; i++)
-			if (cat->nodes[i].row.id > max)
-				max = cat->nodes[i].row.id;
-		row->id = max + 1;
+		/* The highest id plus one keeps the array sorted by id. */
+		row->id = cat->nnodes > 0 ? cat->nodes[cat->nnodes - 1].row.id + 1 : 1;
 		sr_strlcpy(row->name, name, sizeof(row->name));
 		struct node *v = realloc(cat->nodes, (cat->nnodes + 1) * sizeof(*v));
 		if (v == NULL)
@@ -673,6 +722,20 @@ catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
 		out->worker = *w;
 	}
 	return SR_OK;
+}
+
+int
+catalog_node_page(const struct catalog *cat, uint64_t after, size_t max,
+    int64_t now_ms, struct catalog_node_info *out, size_t *n)
+{
+	*n = 0;
+	for (size_t i = after == UINT64_MAX ? cat->nnodes : node_pos(cat, after + 1);
+	    i < cat->nnodes; i++) {
+		if (*n == max)
+			return 1;
+		(void) catalog_node_at(cat, i, now_ms, &out[(*n)++]);
+	}
+	return 0;
 }
 
 /* ---- leases ---- */

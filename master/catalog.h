@@ -98,6 +98,12 @@ size_t catalog_seq_count(const struct catalog *cat);
 /* i-th live sequence in name order; 0 on success, SR_ENOTFOUND past the end. */
 int catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
     struct catalog_seq_info *out);
+/* One page of the live sequences in name order: up to max of those whose
+ * name sorts after after ("" or NULL: from the first) into out, their count
+ * in *n. Returns 1 when more follow (continue after the last name), else 0.
+ * Costs O(log n + max): use this, not catalog_seq_at, to list. */
+int catalog_seq_page(const struct catalog *cat, const char *after, size_t max,
+    int64_t now_ms, struct catalog_seq_info *out, size_t *n);
 
 /* ---- nodes ---- */
 
@@ -137,6 +143,10 @@ const sr_flake_layout *catalog_layout(const struct catalog *cat);
 size_t catalog_node_count(const struct catalog *cat);
 int catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
     struct catalog_node_info *out);
+/* One page of the nodes in id order: up to max with an id above after (0:
+ * from the first), like catalog_seq_page. O(log n + max). */
+int catalog_node_page(const struct catalog *cat, uint64_t after, size_t max,
+    int64_t now_ms, struct catalog_node_info *out, size_t *n);
 
 /* ---- leases ---- */
 

@@ -370,7 +370,9 @@ h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
 	return SR_OK;
 }
 
-/* Fills the sequence list shared by SeqList and Status; call with mu held. */
+/* Fills the sequence list shared by SeqList and Status; call with mu held.
+ * Walks the catalog a page at a time (catalog_seq_page): O(n) in all, where
+ * asking for each item by index was O(n^2) under the mutex (issue 10). */
 static int
 seqs_msg(struct master *m, struct wire_arena *a, Sr__SeqInfo ***out, size_t *n)
 {
@@ -379,14 +381,21 @@ seqs_msg(struct master *m, struct wire_arena *a, Sr__SeqInfo ***out, size_t *n)
 	Sr__SeqInfo **v = wire_alloc(a, (count + 1) * sizeof(*v));
 	if (v == NULL)
 		return SR_ENOMEM;
-	for (size_t i = 0; i < count; i++) {
-		struct catalog_seq_info info;
-		catalog_seq_at(m->cat, i, now, &info);
-		if ((v[i] = seq_info_msg(a, &info)) == NULL)
-			return SR_ENOMEM;
+	struct catalog_seq_info page[64];
+	const char *after = "";
+	size_t got = 0, k;
+	int more = 1;
+	while (more && got < count) {
+		more = catalog_seq_page(m->cat, after, 64, now, page, &k);
+		for (size_t i = 0; i < k && got < count; i++)
+			if ((v[got++] = seq_info_msg(a, &page[i])) == NULL)
+				return SR_ENOMEM;
+		if (k == 0)
+			break;
+		after = v[got - 1]->name;
 	}
 	*out = v;
-	*n = count;
+	*n = got;
 	return SR_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -847,6 +848,78 @@ test_held_name_refused(void **state)
 	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 33, f->now, &id2, &g), SR_OK);
 }
 
+
+/* Paging (issue 10): every live sequence exactly once, in name order, in
+ * pages of any size, tombstones skipped; the same for nodes in id order,
+ * also after a reopen (the catalog sorts what the store loads). */
+static void
+test_paging(void **state)
+{
+	struct fx *f = *state;
+	char name[32];
+	/* Created out of order, every third one dropped. */
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%02d", (i * 7) % 40);
+		create(f, name, 10, 0, 0);
+	}
+	for (int i = 0; i < 40; i += 3) {
+		snprintf(name, sizeof(name), "s%02d", i);
+		assert_int_equal(catalog_seq_drop(f->cat, name), SR_OK);
+	}
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "n%02d", i);
+		join(f, name);
+	}
+	for (int round = 0; round < 2; round++) {
+		for (size_t lim = 1; lim <= 30; lim += 4) {
+			struct catalog_seq_info page[30];
+			char after[STORE_NAME_MAX + 1] = "";
+			int seen = 0, more = 1;
+			size_t n;
+			while (more) {
+				more = catalog_seq_page(f->cat, after, lim, f->now, page, &n);
+				assert_true(n <= lim);
+				assert_true(n > 0 || !more);
+				for (size_t i = 0; i < n; i++) {
+					while (seen % 3 == 0)
+						seen++;
+					snprintf(name, sizeof(name), "s%02d", seen++);
+					assert_string_equal(page[i].row.name, name);
+				}
+				if (n > 0)
+					snprintf(after, sizeof(after), "%s", page[n - 1].row.name);
+			}
+			while (seen % 3 == 0)
+				seen++;
+			assert_int_equal(seen, 40);
+
+			struct catalog_node_info np[30];
+			uint64_t last = 0;
+			size_t total = 0;
+			more = 1;
+			while (more) {
+				more = catalog_node_page(f->cat, last, lim, f->now, np, &n);
+				assert_true(n <= lim);
+				for (size_t i = 0; i < n; i++) {
+					assert_true(np[i].row.id > last);
+					last = np[i].row.id;
+					snprintf(name, sizeof(name), "n%02zu", total++);
+					assert_string_equal(np[i].row.name, name);
+				}
+			}
+			assert_int_equal(total, 12);
+		}
+		/* A cursor that names no sequence starts after where it sorts. */
+		struct catalog_seq_info one;
+		size_t n;
+		assert_int_equal(catalog_seq_page(f->cat, "s10x", 1, f->now, &one, &n), 1);
+		assert_string_equal(one.row.name, "s11");
+		assert_int_equal(catalog_seq_page(f->cat, "zz", 1, f->now, &one, &n), 0);
+		assert_int_equal(n, 0);
+		reopen(f);
+	}
+}
+
 int
 main(void)
 {
@@ -876,6 +949,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_worker_commit_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_tick_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_name_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
