@@ -62,6 +62,8 @@ handover() {
 		--out "$WORK/$old.draw" 2>>"$WORK/draw.log" &
 	PIDS[d_$old]=$!
 	sleep 1.5
+	local killed_ms
+	killed_ms=$(date +%s%3N)
 	kill9 "$old" # mid-draw: the old holder issued after its last heartbeat
 	if [[ -n $offset ]]; then
 		start_coord_ft "$new" "$offset"
@@ -74,8 +76,16 @@ handover() {
 	"$CLI" -c "$(coord_url "$new")" txid 2>"$WORK/err"
 	rc=$?
 	set -e
-	((rc != 0)) || fail "$new issued a txid while both worker ids were leased"
-	grep -q ENOWORKER "$WORK/err" || fail "expected ENOWORKER, got: $(cat "$WORK/err")"
+	# OLD's grant ends 1.0 to 1.5 s after the kill and is free 0.5 s later:
+	# only an answer within 1.5 s of the kill must be a refusal. On a
+	# loaded machine (the sanitizer pass) NEW may start later than that,
+	# and then holding the id is right.
+	if (($(date +%s%3N) - killed_ms < 1500)); then
+		((rc != 0)) || fail "$new issued a txid while both worker ids were leased"
+		grep -q ENOWORKER "$WORK/err" || fail "expected ENOWORKER, got: $(cat "$WORK/err")"
+	else
+		log "$new answered more than 1.5 s after the kill: the refusal is not checked"
+	fi
 	wait "${PIDS[d_$old]}" || true
 	unset "PIDS[d_$old]"
 	local old_last old_worker
