@@ -296,6 +296,27 @@ sr_client_seq_drop(sr_client *cl, const char *name)
 	return SR_OK;
 }
 
+/* Appends cnt items of size sz to *v (length *n): lists arrive in pages. */
+static int
+append(void **v, size_t *n, size_t cnt, size_t sz)
+{
+	if (cnt == 0)
+		return SR_OK;
+	if (cnt > SIZE_MAX / sz - *n)
+		return SR_ENOMEM;
+	void *w = realloc(*v, (*n + cnt) * sz);
+	if (w == NULL)
+		return SR_ENOMEM;
+	memset((char *) w + *n * sz, 0, cnt * sz);
+	*v = w;
+	return SR_OK;
+}
+
+/*
+ * The master pages its lists (docs/protocol.md): this follows the pages until
+ * the last, so callers still get everything. A cursor that does not move
+ * forward would loop for ever: refused as a protocol error.
+ */
 int
 sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n)
 {
@@ -306,33 +327,52 @@ sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 
-	Sr__Request req = SR__REQUEST__INIT;
-	Sr__SeqListRequest body = SR__SEQ_LIST_REQUEST__INIT;
-	req.body_case = SR__REQUEST__BODY_SEQ_LIST;
-	req.seq_list = &body;
+	sr_seq_info *v = NULL;
+	size_t cnt = 0;
+	char after[65] = "";
+	for (;;) {
+		Sr__Request req = SR__REQUEST__INIT;
+		Sr__SeqListRequest body = SR__SEQ_LIST_REQUEST__INIT;
+		body.after = after;
+		req.body_case = SR__REQUEST__BODY_SEQ_LIST;
+		req.seq_list = &body;
 
-	Sr__Response *resp;
-	int rv = call(cl, &req, &resp);
-	if (rv != SR_OK)
-		return rv;
-	const Sr__SeqListResponse *r = resp->seq_list;
-	size_t cnt = r != NULL ? r->n_seqs : 0;
-	if (cnt > 0) {
-		sr_seq_info *v = calloc(cnt, sizeof(*v));
-		if (v == NULL) {
+		Sr__Response *resp;
+		int rv = call(cl, &req, &resp);
+		if (rv != SR_OK) {
+			free(v);
+			return rv;
+		}
+		const Sr__SeqListResponse *r = resp->seq_list;
+		size_t k = r != NULL ? r->n_seqs : 0;
+		if (append((void **) &v, &cnt, k, sizeof(*v)) != SR_OK) {
 			wire_response_free(resp);
+			free(v);
 			return fail(cl, SR_ENOMEM, "out of memory");
 		}
-		for (size_t i = 0; i < cnt; i++)
-			seq_info_copy(&v[i], r->seqs[i]);
-		*out = v;
-		*n = cnt;
+		for (size_t i = 0; i < k; i++)
+			seq_info_copy(&v[cnt + i], r->seqs[i]);
+		cnt += k;
+		const char *next = r != NULL && r->next != NULL ? r->next : "";
+		if (next[0] != '\0' && (strlen(next) >= sizeof(after) ||
+		    strcmp(next, after) <= 0)) {
+			wire_response_free(resp);
+			free(v);
+			return fail(cl, SR_EPROTO, "sequence list: the next-page cursor does not advance");
+		}
+		copy_str(after, next, sizeof(after));
+		wire_response_free(resp);
+		if (after[0] == '\0')
+			break;
 	}
-	wire_response_free(resp);
+	*out = v;
+	*n = cnt;
 	return SR_OK;
 }
 
 /* ---- status ---- */
+
+static int status_lists(sr_status *st, const Sr__StatusResponse *r);
 
 /* Fills st's arrays from r; on ENOMEM the caller frees what was made. */
 static int
@@ -353,14 +393,22 @@ status_copy(sr_status *st, const Sr__StatusResponse *r)
 	}
 	st->has_worker = r->has_worker ? 1 : 0;
 	st->worker_id = r->worker_id;
+	return status_lists(st, r);
+}
 
+/* Appends one page of r's lists to st's. */
+static int
+status_lists(sr_status *st, const Sr__StatusResponse *r)
+{
 	if (r->n_nodes > 0) {
-		if ((st->nodes = calloc(r->n_nodes, sizeof(*st->nodes))) == NULL)
+		size_t base = st->nnodes;
+		if (append((void **) &st->nodes, &st->nnodes, r->n_nodes,
+		    sizeof(*st->nodes)) != SR_OK)
 			return SR_ENOMEM;
-		st->nnodes = r->n_nodes;
+		st->nnodes += r->n_nodes;
 		for (size_t i = 0; i < r->n_nodes; i++) {
 			const Sr__NodeInfo *s = r->nodes[i];
-			sr_node_info *d = &st->nodes[i];
+			sr_node_info *d = &st->nodes[base + i];
 			if (s == NULL)
 				continue;
 			d->node_id = s->node_id;
@@ -374,11 +422,13 @@ status_copy(sr_status *st, const Sr__StatusResponse *r)
 		}
 	}
 	if (r->n_seqs > 0) {
-		if ((st->seqs = calloc(r->n_seqs, sizeof(*st->seqs))) == NULL)
+		size_t base = st->nseqs;
+		if (append((void **) &st->seqs, &st->nseqs, r->n_seqs,
+		    sizeof(*st->seqs)) != SR_OK)
 			return SR_ENOMEM;
-		st->nseqs = r->n_seqs;
+		st->nseqs += r->n_seqs;
 		for (size_t i = 0; i < r->n_seqs; i++)
-			seq_info_copy(&st->seqs[i], r->seqs[i]);
+			seq_info_copy(&st->seqs[base + i], r->seqs[i]);
 	}
 	if (r->n_chunks > 0) {
 		if ((st->chunks = calloc(r->n_chunks, sizeof(*st->chunks))) == NULL)
@@ -413,24 +463,55 @@ sr_client_status(sr_client *cl, sr_status *st)
 	/* Zeroed first, so sr_status_free is safe after any failure. */
 	memset(st, 0, sizeof(*st));
 
-	Sr__Request req = SR__REQUEST__INIT;
-	Sr__StatusRequest body = SR__STATUS_REQUEST__INIT;
-	req.body_case = SR__REQUEST__BODY_STATUS;
-	req.status = &body;
+	/* The master pages its node and sequence lists (docs/protocol.md):
+	 * asked again with both cursors until neither continues. The first
+	 * reply's other fields are kept; a coordinator sends no cursors. */
+	uint64_t nodes_after = 0;
+	char seqs_after[65] = "";
+	int nodes_done = 0, seqs_done = 0;
+	for (int first = 1; !nodes_done || !seqs_done; first = 0) {
+		Sr__Request req = SR__REQUEST__INIT;
+		Sr__StatusRequest body = SR__STATUS_REQUEST__INIT;
+		body.nodes_after = nodes_after;
+		body.seqs_after = seqs_after;
+		body.nodes_done = nodes_done;
+		body.seqs_done = seqs_done;
+		req.body_case = SR__REQUEST__BODY_STATUS;
+		req.status = &body;
 
-	Sr__Response *resp;
-	int rv = call(cl, &req, &resp);
-	if (rv != SR_OK)
-		return rv;
-	if (resp->status == NULL) {
+		Sr__Response *resp;
+		int rv = call(cl, &req, &resp);
+		if (rv != SR_OK) {
+			sr_status_free(st);
+			return rv;
+		}
+		const Sr__StatusResponse *r = resp->status;
+		if (r == NULL) {
+			wire_response_free(resp);
+			sr_status_free(st);
+			return fail(cl, SR_EPROTO, "status reply without a body");
+		}
+		if (first)
+			rv = status_copy(st, r);
+		else
+			rv = status_lists(st, r);
+		const char *snext = r->seqs_next != NULL ? r->seqs_next : "";
+		if (rv == SR_OK && ((r->nodes_next != 0 && r->nodes_next <= nodes_after) ||
+		    (snext[0] != '\0' && (strlen(snext) >= sizeof(seqs_after) ||
+		    strcmp(snext, seqs_after) <= 0))))
+			rv = SR_EPROTO;
+		if (rv == SR_OK) {
+			nodes_done = nodes_done || r->nodes_next == 0;
+			seqs_done = seqs_done || snext[0] == '\0';
+			nodes_after = r->nodes_next;
+			copy_str(seqs_after, snext, sizeof(seqs_after));
+		}
 		wire_response_free(resp);
-		return fail(cl, SR_EPROTO, "status reply without a body");
-	}
-	rv = status_copy(st, resp->status);
-	wire_response_free(resp);
-	if (rv != SR_OK) {
-		sr_status_free(st);
-		return fail(cl, rv, "out of memory");
+		if (rv != SR_OK) {
+			sr_status_free(st);
+			return fail(cl, rv, rv == SR_EPROTO ?
+			    "status: a next-page cursor does not advance" : "out of memory");
+		}
 	}
 	return SR_OK;
 }

@@ -370,33 +370,85 @@ h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
 	return SR_OK;
 }
 
-/* Fills the sequence list shared by SeqList and Status; call with mu held.
- * Walks the catalog a page at a time (catalog_seq_page): O(n) in all, where
- * asking for each item by index was O(n^2) under the mutex (issue 10). */
+/* Page sizes of every list (docs/protocol.md): a page must fit well within
+ * the 4 MiB reply cap, and building it holds the mutex only briefly. */
+#define PAGE_DEFAULT 1000u
+#define PAGE_MAX 5000u
+
+static size_t
+page_limit(uint32_t limit)
+{
+	return limit == 0 ? PAGE_DEFAULT : limit > PAGE_MAX ? PAGE_MAX : limit;
+}
+
+/*
+ * One page of the sequence list shared by SeqList and Status: up to limit
+ * sequences after the cursor, *next set to the last one's name when more
+ * follow. O(log n + page) under the mutex (catalog_seq_page), so readers do
+ * not stall heartbeats and leases (issue 10). Call with mu held.
+ */
 static int
-seqs_msg(struct master *m, struct wire_arena *a, Sr__SeqInfo ***out, size_t *n)
+seqs_msg(struct master *m, struct wire_arena *a, const char *after, size_t limit,
+    Sr__SeqInfo ***out, size_t *n, char **next)
 {
 	int64_t now = sr_wall_ms();
-	size_t count = catalog_seq_count(m->cat);
-	Sr__SeqInfo **v = wire_alloc(a, (count + 1) * sizeof(*v));
-	if (v == NULL)
+	struct catalog_seq_info *page = malloc(limit * sizeof(*page));
+	Sr__SeqInfo **v = wire_alloc(a, (limit + 1) * sizeof(*v));
+	if (page == NULL || v == NULL) {
+		free(page);
 		return SR_ENOMEM;
-	struct catalog_seq_info page[64];
-	const char *after = "";
-	size_t got = 0, k;
-	int more = 1;
-	while (more && got < count) {
-		more = catalog_seq_page(m->cat, after, 64, now, page, &k);
-		for (size_t i = 0; i < k && got < count; i++)
-			if ((v[got++] = seq_info_msg(a, &page[i])) == NULL)
-				return SR_ENOMEM;
-		if (k == 0)
-			break;
-		after = v[got - 1]->name;
 	}
+	size_t k;
+	int more = catalog_seq_page(m->cat, after, limit, now, page, &k);
+	for (size_t i = 0; i < k; i++)
+		if ((v[i] = seq_info_msg(a, &page[i])) == NULL) {
+			free(page);
+			return SR_ENOMEM;
+		}
+	free(page);
 	*out = v;
-	*n = got;
+	*n = k;
+	*next = more && k > 0 ? v[k - 1]->name : "";
 	return SR_OK;
+}
+
+/* One page of the node list for Status, like seqs_msg. Call with mu held. */
+static int
+nodes_msg(struct master *m, struct wire_arena *a, uint64_t after, size_t limit,
+    Sr__NodeInfo ***out, size_t *n, uint64_t *next)
+{
+	int64_t now = sr_wall_ms();
+	struct catalog_node_info *page = malloc(limit * sizeof(*page));
+	Sr__NodeInfo **v = wire_alloc(a, (limit + 1) * sizeof(*v));
+	Sr__NodeInfo *msgs = wire_alloc(a, (limit + 1) * sizeof(*msgs));
+	if (page == NULL || v == NULL || msgs == NULL) {
+		free(page);
+		return SR_ENOMEM;
+	}
+	size_t k;
+	int more = catalog_node_page(m->cat, after, limit, now, page, &k);
+	int rv = SR_OK;
+	for (size_t i = 0; i < k && rv == SR_OK; i++) {
+		const struct catalog_node_info *info = &page[i];
+		Sr__NodeInfo *o = &msgs[i];
+		sr__node_info__init(o);
+		o->node_id = info->row.id;
+		o->name = wire_strdup(a, info->row.name);
+		o->listen_url = wire_strdup(a, info->row.url);
+		o->alive = info->alive;
+		o->last_seen_ms = (uint64_t) info->row.last_seen_ms;
+		o->has_worker = info->has_worker;
+		o->worker_id = info->worker.id;
+		o->worker_expires_ms = info->worker.expires_ms;
+		if (o->name == NULL || o->listen_url == NULL)
+			rv = SR_ENOMEM;
+		v[i] = o;
+	}
+	free(page);
+	*out = v;
+	*n = k;
+	*next = more && k > 0 ? v[k - 1]->node_id : 0;
+	return rv;
 }
 
 static int
@@ -406,13 +458,14 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
 	struct master *m = arg;
 	if (refuse_fenced(m, errbuf, errlen))
 		return SR_ESTALE;
-	(void) req;
+	const Sr__SeqListRequest *q = req->seq_list;
 	Sr__SeqListResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__seq_list_response__init(r);
 	pthread_mutex_lock(&m->mu);
-	int rv = seqs_msg(m, a, &r->seqs, &r->n_seqs);
+	int rv = seqs_msg(m, a, q->after, page_limit(q->limit), &r->seqs, &r->n_seqs,
+	    &r->next);
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK)
 		return OOM(errbuf, errlen);
@@ -428,44 +481,25 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	struct master *m = arg;
 	if (refuse_fenced(m, errbuf, errlen))
 		return SR_ESTALE;
-	(void) req;
 	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__status_response__init(r);
 	r->role = "master";
+	const Sr__StatusRequest *q = req->status;
+	size_t limit = page_limit(q->limit);
+	int rv = SR_OK;
+	r->seqs_next = "";
 	pthread_mutex_lock(&m->mu);
-	int64_t now = sr_wall_ms();
-	int rv = seqs_msg(m, a, &r->seqs, &r->n_seqs);
-	size_t nn = catalog_node_count(m->cat);
 	r->term = catalog_term(m->cat);
-	r->layout = layout_msg(m, a);
-	r->nodes = wire_alloc(a, (nn + 1) * sizeof(*r->nodes));
-	if (r->layout == NULL)
+	if ((r->layout = layout_msg(m, a)) == NULL)
 		rv = SR_ENOMEM;
-	if (r->nodes == NULL)
-		rv = SR_ENOMEM;
-	for (size_t i = 0; i < nn && rv == SR_OK; i++) {
-		struct catalog_node_info info;
-		catalog_node_at(m->cat, i, now, &info);
-		Sr__NodeInfo *n = wire_alloc(a, sizeof(*n));
-		if (n == NULL) {
-			rv = SR_ENOMEM;
-			break;
-		}
-		sr__node_info__init(n);
-		n->node_id = info.row.id;
-		n->name = wire_strdup(a, info.row.name);
-		n->listen_url = wire_strdup(a, info.row.url);
-		n->alive = info.alive;
-		n->last_seen_ms = (uint64_t) info.row.last_seen_ms;
-		n->has_worker = info.has_worker;
-		n->worker_id = info.worker.id;
-		n->worker_expires_ms = info.worker.expires_ms;
-		if (n->name == NULL || n->listen_url == NULL)
-			rv = SR_ENOMEM;
-		r->nodes[r->n_nodes++] = n;
-	}
+	if (rv == SR_OK && !q->seqs_done)
+		rv = seqs_msg(m, a, q->seqs_after, limit, &r->seqs, &r->n_seqs,
+		    &r->seqs_next);
+	if (rv == SR_OK && !q->nodes_done)
+		rv = nodes_msg(m, a, q->nodes_after, limit, &r->nodes, &r->n_nodes,
+		    &r->nodes_next);
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK)
 		return OOM(errbuf, errlen);

@@ -7,6 +7,8 @@
  *   attack URL join NAME                      -> "OK NODE_ID WORKER|- FLOOR"
  *   attack URL beat NODE HOLDS WORKER TICK    -> "OK WORKER|- FLOOR"
  *   attack URL leave NODE TICK                -> "OK"
+ *   attack URL beatloop NODE N                -> "OK P50_MS MAX_MS"
+ *       N heartbeats (no worker id) one after the other, timed.
  *   attack URL slow N BYTES SECONDS [FILL]    (tcp:// only) opens N
  *       connections, each announcing a BYTES-long message and sending only
  *       its first FILL bytes (default 64), then one byte a second; after
@@ -37,7 +39,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: attack URL join NAME | beat NODE HOLDS WORKER TICK | "
-	                "leave NODE TICK | slow N BYTES SECONDS [FILL]\n");
+	                "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL]\n");
 	return 2;
 }
 
@@ -149,6 +151,13 @@ slow(const char *url, int n, uint64_t bytes, uint64_t fill, int seconds)
 	return 0;
 }
 
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+	return (x > y) - (x < y);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -201,6 +210,26 @@ main(int argc, char **argv)
 			printf("OK");
 			print_grant(resp->heartbeat->worker);
 		}
+	} else if (strcmp(cmd, "beatloop") == 0 && argc == 5) {
+		size_t n = (size_t) num(argv[4]);
+		int64_t *us = calloc(n + 1, sizeof(*us));
+		Sr__HeartbeatRequest h = SR__HEARTBEAT_REQUEST__INIT;
+		h.node_id = num(argv[3]);
+		req.body_case = SR__REQUEST__BODY_HEARTBEAT;
+		req.heartbeat = &h;
+		rv = us == NULL ? SR_ENOMEM : SR_OK;
+		for (size_t i = 0; i < n && rv == SR_OK; i++) {
+			int64_t t0 = sr_mono_us();
+			if ((rv = call(ch, &req, &resp)) == SR_OK)
+				wire_response_free(resp);
+			resp = NULL;
+			us[i] = sr_mono_us() - t0;
+		}
+		if (rv == SR_OK && n > 0) {
+			qsort(us, n, sizeof(*us), cmp_i64);
+			printf("OK %.1f %.1f\n", us[n / 2] / 1000.0, us[n - 1] / 1000.0);
+		}
+		free(us);
 	} else if (strcmp(cmd, "leave") == 0 && argc == 5) {
 		Sr__LeaveRequest l = SR__LEAVE_REQUEST__INIT;
 		l.node_id = num(argv[3]);
