@@ -152,6 +152,7 @@ static int cmd_seq_create(struct cli *);
 static int cmd_seq_list(struct cli *);
 static int cmd_seq_drop(struct cli *);
 static int cmd_node_list(struct cli *);
+static int cmd_node_remove(struct cli *);
 static int cmd_next(struct cli *);
 static int cmd_draw(struct cli *);
 static int cmd_verify(struct cli *);
@@ -174,6 +175,8 @@ static const struct command commands[] = {
 	    "drop a sequence"},
 	{"node", "list", cmd_node_list, 0, 0, "", "node list",
 	    "list coordinators known to the master"},
+	{"node", "remove", cmd_node_remove, 1, 1, "", "node remove NAME|ID",
+	    "forget a dead node (admin; a live one is refused)"},
 	{"next", NULL, cmd_next, 1, 1, "count", "next SEQ [-n COUNT]",
 	    "fetch IDs from a coordinator"},
 	{"draw", NULL, cmd_draw, 0, 1, "duration batch out txids",
@@ -663,6 +666,32 @@ cmd_seq_drop(struct cli *c)
 	if (c->json)
 		return emit(json_pack("{s:s}", "dropped", name));
 	printf("dropped sequence %s\n", name);
+	return 0;
+}
+
+static int
+cmd_node_remove(struct cli *c)
+{
+	const char *arg = c->args[0];
+	uint64_t num = 0, id = 0;
+	int rv;
+	/* All digits is an id; node names may hold digits but are checked
+	 * as names otherwise. */
+	bool by_id = sr_parse_u64(arg, &num) && num > 0;
+	if (!by_id && !check_name(c->cmd, "node", arg, &rv))
+		return rv;
+	sr_client *cl;
+	if ((rv = connect_to(c, c->master, &cl)) != 0)
+		return rv;
+	if ((rv = sr_client_node_remove(cl, by_id ? NULL : arg, num, &id)) != SR_OK) {
+		rv = failed(cl, rv, "node remove %s", arg);
+		sr_client_close(cl);
+		return rv;
+	}
+	sr_client_close(cl);
+	if (c->json)
+		return emit(json_pack("{s:I}", "removed", (json_int_t) id));
+	printf("removed node %llu\n", (unsigned long long) id);
 	return 0;
 }
 

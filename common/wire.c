@@ -615,6 +615,7 @@ wire_body_roles(int body)
 		return CREDS_NODE | CREDS_ADMIN;
 	case SR__REQUEST__BODY_SEQ_CREATE:
 	case SR__REQUEST__BODY_SEQ_DROP:
+	case SR__REQUEST__BODY_NODE_REMOVE:
 		return CREDS_ADMIN;
 	case SR__REQUEST__BODY_SEQ_LIST:
 	case SR__REQUEST__BODY_STATUS:

@@ -370,6 +370,32 @@ sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n)
 	return SR_OK;
 }
 
+int
+sr_client_node_remove(sr_client *cl, const char *name, uint64_t node_id, uint64_t *id)
+{
+	if (cl == NULL)
+		return SR_EINVAL;
+	if (name != NULL && !sr_name_valid(name))
+		return fail(cl, SR_EINVAL,
+		    "invalid node name (expected [a-z0-9_.-]{1,64})");
+	if (name == NULL && node_id == 0)
+		return fail(cl, SR_EINVAL, "no node name or id");
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__NodeRemoveRequest body = SR__NODE_REMOVE_REQUEST__INIT;
+	body.name = name != NULL ? (char *) name : "";
+	body.node_id = name != NULL ? 0 : node_id;
+	req.body_case = SR__REQUEST__BODY_NODE_REMOVE;
+	req.node_remove = &body;
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	if (id != NULL)
+		*id = resp->node_remove != NULL ? resp->node_remove->node_id : 0;
+	wire_response_free(resp);
+	return SR_OK;
+}
+
 /* ---- status ---- */
 
 static int status_lists(sr_status *st, const Sr__StatusResponse *r);

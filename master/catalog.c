@@ -50,8 +50,9 @@ struct catalog {
 	uint64_t term;
 	struct seq **seqs; /* sorted by name, tombstones included */
 	size_t nseqs;
-	struct node *nodes;
+	struct node *nodes; /* sorted by id */
 	size_t nnodes;
+	uint64_t next_node_id; /* never reused, also after a remove */
 	struct grants grants; /* Snowflake worker ids (grants.c) */
 	char errmsg[256];
 };
@@ -71,6 +72,7 @@ catalog_config_init(struct catalog_config *cfg)
 	cfg->worker_grace_ms = 2000;
 	cfg->max_skew_ms = 2000;
 	cfg->max_nodes = 4096;
+	cfg->node_retention_ms = INT64_C(7) * 24 * 3600 * 1000;
 	cfg->layout = (sr_flake_layout){
 		.time_bits = 41, .worker_bits = 10, .seq_bits = 12,
 		.unit_ms = 1, .epoch_ms = INT64_C(1704067200000),
@@ -254,6 +256,14 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 	}
 	if (rv == SR_OK && cat->nnodes > 1)
 		qsort(cat->nodes, cat->nnodes, sizeof(*cat->nodes), node_id_cmp);
+	/* A new node's id is above every stored node's and every worker row's
+	 * holder, so a forgotten node's id is not given to another one. */
+	cat->next_node_id = 1;
+	if (cat->nnodes > 0)
+		cat->next_node_id = cat->nodes[cat->nnodes - 1].row.id + 1;
+	for (size_t i = 0; i < state.nworkers; i++)
+		if (state.workers[i].node_id >= cat->next_node_id)
+			cat->next_node_id = state.workers[i].node_id + 1;
 	/* Every stored grant's holder may still be issuing: live for one TTL
 	 * from now (grants_init). */
 	if (rv == SR_OK)
@@ -605,8 +615,8 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
 	if (n != NULL) {
 		*row = n->row;
 	} else {
-		/* The highest id plus one keeps the array sorted by id. */
-		row->id = cat->nnodes > 0 ? cat->nodes[cat->nnodes - 1].row.id + 1 : 1;
+		/* Above every id given so far: keeps the array sorted by id. */
+		row->id = cat->next_node_id;
 		sr_strlcpy(row->name, name, sizeof(row->name));
 		struct node *v = realloc(cat->nodes, (cat->nnodes + 1) * sizeof(*v));
 		if (v == NULL)
@@ -623,8 +633,10 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
 		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
 	if (granted && (rv = worker_apply(cat, &ops[1].u.worker)) != SR_OK)
 		return rv;
-	if (n == NULL)
+	if (n == NULL) {
 		n = &cat->nodes[cat->nnodes++];
+		cat->next_node_id = row->id + 1;
+	}
 	n->row = *row;
 	n->instance = instance;
 	*id = n->row.id;
@@ -698,6 +710,96 @@ catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_
 		(void) fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
 	}
 	free(ops);
+	return rv;
+}
+
+int
+catalog_node_id(const struct catalog *cat, const char *name, uint64_t *id)
+{
+	const struct node *n = name != NULL ? node_find_name(cat, name) : NULL;
+	if (n == NULL)
+		return SR_ENOTJOINED;
+	*id = n->row.id;
+	return SR_OK;
+}
+
+/* Drops the nodes flagged in gone (an array parallel to cat->nodes). */
+static void
+nodes_compact(struct catalog *cat, const bool *gone)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < cat->nnodes; i++)
+		if (!gone[i])
+			cat->nodes[w++] = cat->nodes[i];
+	cat->nnodes = w;
+}
+
+int
+catalog_node_remove(struct catalog *cat, uint64_t id, int64_t now_ms)
+{
+	struct node *n = node_find(cat, id);
+	if (n == NULL)
+		return fail(cat, SR_ENOTJOINED, "no node with id %llu",
+		    (unsigned long long) id);
+	if (node_alive(cat, n, now_ms))
+		return fail(cat, SR_EEXISTS,
+		    "node %s (id %llu) is live (heard %lld ms ago): stop it (leave) or "
+		    "wait until it is dead (%u ms silent) before removing it",
+		    n->row.name, (unsigned long long) id,
+		    (long long) (now_ms - n->row.last_seen_ms), cat->cfg.lease_ttl_ms);
+	/* Only the node's row: its worker rows keep the ticks the next holder
+	 * of each worker id must stay above. */
+	struct store_op op = {.kind = STORE_DEL_NODE};
+	op.u.node = n->row;
+	int rv = commit_one(cat, &op);
+	if (rv != SR_OK)
+		return rv;
+	size_t i = (size_t) (n - cat->nodes);
+	memmove(&cat->nodes[i], &cat->nodes[i + 1],
+	    (cat->nnodes - i - 1) * sizeof(*cat->nodes));
+	cat->nnodes--;
+	return SR_OK;
+}
+
+int
+catalog_node_expire(struct catalog *cat, int64_t now_ms, size_t *count)
+{
+	*count = 0;
+	int64_t keep = cat->cfg.node_retention_ms;
+	if (keep <= 0 || cat->nnodes == 0)
+		return SR_OK;
+	/* Dead for longer than the retention: last heard that long plus one TTL
+	 * ago (a left node was last heard when it left). */
+	size_t k = 0;
+	for (size_t i = 0; i < cat->nnodes; i++)
+		k += !node_alive(cat, &cat->nodes[i], now_ms) &&
+		    now_ms - cat->nodes[i].row.last_seen_ms > keep + (int64_t) cat->cfg.lease_ttl_ms;
+	if (k == 0)
+		return SR_OK;
+	struct store_op *ops = calloc(k, sizeof(*ops));
+	bool *gone = calloc(cat->nnodes, sizeof(*gone));
+	if (ops == NULL || gone == NULL) {
+		free(ops);
+		free(gone);
+		return fail(cat, SR_ENOMEM, "out of memory");
+	}
+	k = 0;
+	for (size_t i = 0; i < cat->nnodes; i++)
+		if (!node_alive(cat, &cat->nodes[i], now_ms) &&
+		    now_ms - cat->nodes[i].row.last_seen_ms > keep + (int64_t) cat->cfg.lease_ttl_ms) {
+			gone[i] = true;
+			ops[k].kind = STORE_DEL_NODE;
+			ops[k++].u.node = cat->nodes[i].row;
+		}
+	int rv = store_commit(cat->st, cat->term, ops, k);
+	if (rv == SR_OK) {
+		nodes_compact(cat, gone);
+		*count = k;
+	} else {
+		(void) fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	}
+	free(ops);
+	free(gone);
 	return rv;
 }
 

@@ -27,12 +27,14 @@ struct catalog_config {
 	uint32_t max_skew_ms;       /* a reported tick further ahead of our clock
 	                             * than this is refused (docs/decisions.md) */
 	uint32_t max_nodes;         /* live nodes at most; 0: no limit */
+	int64_t node_retention_ms;  /* a node dead (silent or left) this long is
+	                             * forgotten; 0: kept for ever */
 	sr_flake_layout layout; /* the Snowflake layout; fixed at first start */
 };
 
 /* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 2^26,
  * target 10 s, max spare 1024, grace 2 s, max skew 2 s, 4096 live nodes, layout 41/10/12 at 1 ms from
- * 2024-01-01T00:00:00Z). */
+ * 2024-01-01T00:00:00Z), node retention 7 days. */
 void catalog_config_init(struct catalog_config *cfg);
 
 /* What an operator asks for when creating a sequence; 0 means default. */
@@ -139,6 +141,19 @@ int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
  * max_skew_ms ahead of now_ms; SR_ENOTJOINED, SR_EIO/SR_ESTALE. */
 int catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick,
     int64_t now_ms);
+/*
+ * Forgets node id: its row goes, its worker rows stay (their ticks are the
+ * floors that keep txids unique, docs/decisions.md). A name that joins again
+ * later gets a new node id. SR_EEXISTS for a node that is live (joined and
+ * heard within the TTL): it must leave or go silent first. SR_ENOTJOINED
+ * for an unknown id, SR_EIO/SR_ESTALE.
+ */
+int catalog_node_remove(struct catalog *cat, uint64_t id, int64_t now_ms);
+/* The id of the node called name, SR_ENOTJOINED if none. */
+int catalog_node_id(const struct catalog *cat, const char *name, uint64_t *id);
+/* Forgets every node dead for longer than cfg.node_retention_ms (none when
+ * it is 0), in one commit; *n says how many. SR_EIO/SR_ESTALE. */
+int catalog_node_expire(struct catalog *cat, int64_t now_ms, size_t *n);
 const sr_flake_layout *catalog_layout(const struct catalog *cat);
 size_t catalog_node_count(const struct catalog *cat);
 int catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,

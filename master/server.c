@@ -26,6 +26,7 @@ struct master {
 	uint32_t lease_ttl_ms;
 	int lock_fd;          /* flock on the data dir, -1 when none */
 	atomic_bool fenced;   /* another master took the term: serve nothing */
+	int64_t swept_ms;     /* when nodes past their retention were last forgotten */
 	void (*on_fenced)(void *arg);
 	void *on_fenced_arg;
 };
@@ -135,6 +136,28 @@ acts_for(struct master *m, const struct wire_peer *p, const char *what,
 	return SR_EACCES;
 }
 
+/*
+ * Forgets the nodes dead for longer than --node-retention, at most once a
+ * minute, from the heartbeat path (heartbeats arrive as long as any node
+ * lives; with none, nothing grows). One commit; call with mu held.
+ */
+static void
+sweep_nodes(struct master *m)
+{
+	int64_t now = sr_wall_ms();
+	if (now - m->swept_ms < 60000)
+		return;
+	m->swept_ms = now;
+	size_t n;
+	int rv = catalog_node_expire(m->cat, now, &n);
+	if (rv != SR_OK) {
+		char why[256];
+		(void) cat_fail(m, rv, why, sizeof(why));
+	} else if (n > 0) {
+		sr_log("master", "forgot %zu nodes dead longer than --node-retention", n);
+	}
+}
+
 static int
 h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
@@ -204,6 +227,7 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (states == NULL || h->seqs == NULL)
 		return OOM(errbuf, errlen);
 	pthread_mutex_lock(&m->mu);
+	sweep_nodes(m);
 	int rv = acts_for(m, wire_peer_of(a), "heartbeat", q->node_id, errbuf, errlen);
 	if (rv == SR_OK && (rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(),
 				q->holds_worker, q->worker_id, q->tick, &g)) != SR_OK)
@@ -508,6 +532,38 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	return SR_OK;
 }
 
+static int
+h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	if (refuse_fenced(m, errbuf, errlen))
+		return SR_ESTALE;
+	const Sr__NodeRemoveRequest *q = req->node_remove;
+	Sr__NodeRemoveResponse *r = wire_alloc(a, sizeof(*r));
+	if (r == NULL)
+		return OOM(errbuf, errlen);
+	sr__node_remove_response__init(r);
+	uint64_t id = q->node_id;
+	pthread_mutex_lock(&m->mu);
+	int rv = SR_OK;
+	if (id == 0 && catalog_node_id(m->cat, q->name, &id) != SR_OK) {
+		snprintf(errbuf, errlen, "no node named '%.64s'", q->name);
+		rv = SR_ENOTJOINED;
+	}
+	if (rv == SR_OK && (rv = catalog_node_remove(m->cat, id, sr_wall_ms())) != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK)
+		return rv;
+	sr_log("master", "node %llu removed (its worker ids' floors are kept)",
+	    (unsigned long long) id);
+	r->node_id = id;
+	resp->body_case = SR__RESPONSE__BODY_NODE_REMOVE;
+	resp->node_remove = r;
+	return SR_OK;
+}
+
 /* Who may call what, with tokens (docs/security.md): a node for its own
  * name, an admin for the catalog and for removing any node, a reader (or an
  * admin) to look. */
@@ -520,6 +576,7 @@ static const struct wire_route routes[] = {
 	{SR__REQUEST__BODY_SEQ_LIST, h_seq_list, CREDS_READER | CREDS_ADMIN},
 	{SR__REQUEST__BODY_SEQ_DROP, h_seq_drop, CREDS_ADMIN},
 	{SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_ADMIN},
+	{SR__REQUEST__BODY_NODE_REMOVE, h_node_remove, CREDS_ADMIN},
 };
 
 const struct wire_route *

@@ -84,6 +84,8 @@ enum store_op_kind {
 	STORE_PUT_NODE,   /* insert or replace op.node */
 	STORE_PUT_WORKER, /* insert or replace op.worker */
 	STORE_PUT_LAYOUT, /* store op.layout */
+	STORE_DEL_NODE,   /* delete the node with id op.node.id (its worker
+	                   * rows, and so their floors, stay) */
 };
 
 struct store_op {

@@ -55,6 +55,7 @@ enum stmt_id {
 	ST_SET_TERM,
 	ST_PUT_SEQ,
 	ST_DEL_SEQ,
+	ST_DEL_NODE,
 	ST_PUT_NODE,
 	ST_LOAD_SEQS,
 	ST_LOAD_NODES,
@@ -80,6 +81,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 		       "chunk, min_chunk, max_chunk, max_value, spare, mode, dropped, "
 		       "prefetch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[ST_DEL_SEQ] = "DELETE FROM sequences WHERE name = ?1",
+	[ST_DEL_NODE] = "DELETE FROM nodes WHERE id = ?1",
 	/* "left" is an SQL keyword (LEFT JOIN), hence the quotes throughout. */
 	[ST_PUT_NODE] = "INSERT OR REPLACE INTO nodes (id, name, url, "
 			"last_seen_ms, \"left\") VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -557,6 +559,11 @@ check_op(struct sqlite_store *s, size_t i, const struct store_op *op)
 		return SR_OK;
 	case STORE_PUT_LAYOUT:
 		return SR_OK;
+	case STORE_DEL_NODE:
+		if (nd->id > INT64_MAX)
+			return errorf(s, SR_EINVAL, "op %zu: node id %" PRIu64
+			    " is 2^63 or more", i, nd->id);
+		return SR_OK;
 	}
 	return errorf(s, SR_EINVAL, "op %zu: unknown kind %d", i,
 	    (int) op->kind);
@@ -590,6 +597,11 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 		id = ST_DEL_SEQ;
 		st = s->stmt[id];
 		rc = sqlite3_bind_text(st, 1, q->name, -1, SQLITE_STATIC);
+		break;
+	case STORE_DEL_NODE:
+		id = ST_DEL_NODE;
+		st = s->stmt[id];
+		rc = sqlite3_bind_int64(st, 1, (sqlite3_int64) nd->id);
 		break;
 	case STORE_PUT_NODE:
 		id = ST_PUT_NODE;
@@ -635,6 +647,7 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 		return err;
 	}
 	return run(s, id, id == ST_DEL_SEQ ? "delete sequence" :
+	    id == ST_DEL_NODE ? "delete node" :
 	    id == ST_PUT_SEQ ? "write sequence" :
 	    id == ST_PUT_WORKER ? "write worker" :
 	    id == ST_PUT_LAYOUT ? "write layout" : "write node");

@@ -76,6 +76,7 @@ mem_slot(const struct mem_store *m, const struct store_op *op)
 			j++;
 		break;
 	case STORE_PUT_NODE:
+	case STORE_DEL_NODE:
 		while (j < m->nnodes && m->nodes[j].id != op->u.node.id)
 			j++;
 		break;
@@ -123,6 +124,13 @@ mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n
 		case STORE_PUT_NODE:
 			m->nodes[j] = ops[i].u.node;
 			m->nnodes += j == m->nnodes;
+			break;
+		case STORE_DEL_NODE:
+			if (j < m->nnodes) {
+				memmove(&m->nodes[j], &m->nodes[j + 1],
+				    (m->nnodes - j - 1) * sizeof(m->nodes[0]));
+				m->nnodes--;
+			}
 			break;
 		case STORE_PUT_WORKER:
 			m->workers[j] = ops[i].u.worker;

@@ -125,6 +125,12 @@ typedef struct sr_status {
 	sr_chunk_info *chunks;  size_t nchunks;  /* coordinator: held chunks */
 } sr_status;
 
+/* Forgets a dead node by name (or by id when name is NULL): admin only.
+ * Errors: SR_ENOTJOINED (unknown), SR_EEXISTS (the node is live),
+ * SR_EACCES. *id (if non-NULL) gets the removed node's id. */
+SR_EXPORT int sr_client_node_remove(sr_client *cl, const char *name, uint64_t node_id,
+    uint64_t *id);
+
 /* Fills *st; release with sr_status_free. */
 SR_EXPORT int sr_client_status(sr_client *cl, sr_status *st);
 SR_EXPORT void sr_status_free(sr_status *st);

@@ -920,6 +920,62 @@ test_paging(void **state)
 	}
 }
 
+
+/* node remove and retention (issue 10): a live node is refused, a dead one
+ * forgotten with its worker rows (the floors) kept; its name joins again as
+ * a new node id, above the old grant's tick; nodes dead longer than the
+ * retention go by themselves. */
+static void
+test_node_remove(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id, id2, other;
+	struct catalog_grant g, g2;
+	assert_int_equal(catalog_node_join(f->cat, "gone", "", f->now, &id, &g), SR_OK);
+	assert_true(g.has);
+	other = join(f, "other");
+	uint64_t tick = (uint64_t) (f->now - f->cfg.layout.epoch_ms) + 5;
+	assert_int_equal(catalog_node_heartbeat(f->cat, id, f->now, 1, g.worker_id, tick,
+	    &g2), SR_OK);
+	assert_int_equal(catalog_node_remove(f->cat, id, f->now), SR_EEXISTS);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "live"));
+	assert_int_equal(catalog_node_remove(f->cat, 999, f->now), SR_ENOTJOINED);
+	/* The node with the highest id, so a reused id would show. */
+	assert_int_equal(catalog_node_leave(f->cat, other, 0, f->now), SR_OK);
+	f->now += f->cfg.lease_ttl_ms + 1;
+	assert_int_equal(catalog_node_leave(f->cat, id, 0, f->now), SR_OK);
+	assert_int_equal(catalog_node_remove(f->cat, other, f->now), SR_OK);
+	assert_int_equal(catalog_node_remove(f->cat, id, f->now), SR_OK);
+	assert_int_equal(catalog_node_count(f->cat), 0);
+	assert_int_equal(f->st.nnodes, 0);
+	assert_true(f->st.nworkers >= 1);
+	reopen(f);
+	f->now += f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms + 1;
+	assert_int_equal(catalog_node_join(f->cat, "gone", "", f->now, &id2, &g2), SR_OK);
+	assert_true(id2 > other);
+	assert_true(g2.has);
+	if (g2.worker_id == g.worker_id)
+		assert_true(g2.floor_tick >= tick);
+
+	/* Retention: a node dead for longer is forgotten, a live one stays. */
+	size_t n;
+	f->cfg.node_retention_ms = 60000;
+	reopen(f);
+	uint64_t old = join(f, "old");
+	f->now += 60000 + f->cfg.lease_ttl_ms + 1;
+	uint64_t fresh = join(f, "fresh");
+	assert_int_equal(catalog_node_expire(f->cat, f->now, &n), SR_OK);
+	assert_int_equal(n, 2); /* old and gone */
+	const char *name;
+	assert_int_equal(catalog_node_name(f->cat, old, &name), SR_ENOTJOINED);
+	assert_int_equal(catalog_node_name(f->cat, fresh, &name), SR_OK);
+	f->cfg.node_retention_ms = 0;
+	reopen(f);
+	f->now += INT64_C(365) * 24 * 3600 * 1000;
+	assert_int_equal(catalog_node_expire(f->cat, f->now, &n), SR_OK);
+	assert_int_equal(n, 0);
+}
+
 int
 main(void)
 {
@@ -950,6 +1006,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_future_tick_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_name_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_remove, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
