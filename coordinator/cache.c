@@ -199,6 +199,7 @@ cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
 	/* The clock is read only when a wait may follow: the fast path makes
 	 * no system call (a clock read was most of its cost). */
 	int64_t deadline_us = 0;
+	unsigned swaps = 0;
 	if (n > CACHE_MAX_BATCH)
 		n = CACHE_MAX_BATCH;
 	while (have < n) {
@@ -210,6 +211,13 @@ cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
 		case TRY_RACE:
 			continue;
 		case TRY_EMPTY:
+			break;
+		}
+		/* Each chunk swapped in is a lease at the master: bound them
+		 * per call, so one request on a tiny chunk size cannot make
+		 * thousands of commits (docs/decisions.md). */
+		if (swaps++ >= CACHE_MAX_SWAPS) {
+			rv = SR_ETOOBIG;
 			break;
 		}
 		if (deadline_us == 0)

@@ -59,6 +59,11 @@
  * accepts: together they keep the index below the epoch bits (see above). */
 #define CACHE_MAX_BATCH (1u << 20)
 #define CACHE_MAX_CHUNK (UINT64_C(1) << 40)
+/* Most chunks one call may swap in, so most leases (durable master commits)
+ * one request can cause: 256 chunks of 256 IDs serve the largest NextIds
+ * (65,536), and a call on a smaller chunk size stops with SR_ETOOBIG
+ * instead of committing thousands of leases (docs/decisions.md). */
+#define CACHE_MAX_SWAPS 256u
 
 struct cache_desc {
 	_Atomic uint64_t epoch; /* which epoch this slot describes */
@@ -107,8 +112,9 @@ void cache_seq_destroy(struct cache_seq *s);
  * Takes up to n IDs (n <= CACHE_MAX_BATCH) into out, ascending and above
  * every ID this cache returned before. Waits up to timeout_us for a chunk
  * when none is at hand. Returns 0 with *got = n, or an error with *got IDs
- * already stored (valid ones): SR_EUNAVAILABLE after the timeout, or the
- * terminal lease error.
+ * already stored (valid ones): SR_EUNAVAILABLE after the timeout, the
+ * terminal lease error, or SR_ETOOBIG when the call would swap in more than
+ * CACHE_MAX_SWAPS chunks.
  */
 int cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
     int64_t timeout_us);

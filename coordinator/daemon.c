@@ -20,6 +20,7 @@
 
 #include "options.h"
 #include "snowrange/coordinator.h"
+#include "cache.h"
 #include "creds.h"
 #include "log.h"
 #include "util.h"
@@ -136,8 +137,16 @@ h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
 	size_t got = 0;
 	rv = sr_next_ids(d.coord, q->sequence, q->count, ids, &got);
 	if (rv != SR_OK) {
-		/* IDs taken before the failure are dropped: a gap, never reused. */
-		snprintf(errbuf, errlen, "%s: %s", q->sequence, sr_strerror(rv));
+		/* IDs taken before the failure are dropped: a gap, never reused
+		 * (for SR_ETOOBIG at most CACHE_MAX_SWAPS chunks). */
+		if (rv == SR_ETOOBIG)
+			snprintf(errbuf, errlen, "%s: count %u needs more than %u chunks "
+			    "of this sequence, each a lease at the master: ask for "
+			    "fewer IDs per call or use a larger chunk size "
+			    "(%zu IDs taken were dropped)", q->sequence, q->count,
+			    CACHE_MAX_SWAPS, got);
+		else
+			snprintf(errbuf, errlen, "%s: %s", q->sequence, sr_strerror(rv));
 		return rv;
 	}
 	r->ids = ids;

@@ -97,7 +97,9 @@ SR_EXPORT int sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id);
  * Stores n IDs of seq in out[0..n), ascending, using one atomic operation per
  * chunk touched. On failure returns the error and stores in *got how many IDs
  * were written before it (they are valid and will not be issued again).
- * n must be 1..1048576. Errors as sr_next_id.
+ * n must be 1..1048576. Errors as sr_next_id, and SR_ETOOBIG when the call
+ * would need more than 256 chunks (each a lease at the master): it stops
+ * there, with the IDs it took in out and *got (docs/decisions.md).
  */
 SR_EXPORT int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out,
     size_t *got);
