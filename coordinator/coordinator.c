@@ -25,9 +25,9 @@
 #include "wire.h"
 #include "worker.h"
 
-/* Open addressing, never shrinking: lookups are lock-free. */
-#define SEQ_SLOTS 4096
-#define SEQ_MAX (SEQ_SLOTS * 3 / 4)
+/* Open addressing, never shrinking, doubling when 3/4 full: lookups are
+ * lock-free (see struct seq_table). */
+#define SEQ_SLOTS_MIN 4096
 /* Sequences named per heartbeat: 512 names of at most 64 bytes keep the
  * request well below the 64 KiB limit (docs/protocol.md). */
 #define BEAT_SEQS_MAX 512
@@ -37,6 +37,23 @@
 struct sr_sequence {
 	struct cache_seq cache; /* first: cache callbacks cast back */
 	sr_coordinator *owner;
+};
+
+/*
+ * The sequence table. Growing copies the entries into a table twice the
+ * size and publishes it with one release store; the entries themselves are
+ * never moved or freed before sr_coordinator_close, so handles stay valid
+ * and a reader still probing an older table finds every entry that was in
+ * it. Older tables are kept (linked by `older`, half the size each, so all
+ * of them together take less than the current one) until close, because a
+ * lock-free reader may still be in one. A reader that misses an entry added
+ * after it loaded the table takes the slow path, which looks again under
+ * the mutex (seq_get).
+ */
+struct seq_table {
+	struct seq_table *older;
+	size_t cap; /* a power of two */
+	_Atomic(struct sr_sequence *) slots[];
 };
 
 struct sr_coordinator {
@@ -52,7 +69,7 @@ struct sr_coordinator {
 	sr_log_fn log_fn; /* NULL: stderr (snowrange/log.h) */
 	void *log_arg;
 
-	_Atomic(struct sr_sequence *) slots[SEQ_SLOTS];
+	_Atomic(struct seq_table *) table; /* grown under mu */
 	size_t nseqs; /* guarded by mu */
 	size_t beat_slot; /* where the next heartbeat's sequence list begins */
 
@@ -85,11 +102,62 @@ name_hash(const char *s)
 	return h;
 }
 
+static struct seq_table *
+table_new(size_t cap)
+{
+	struct seq_table *t = calloc(1, sizeof(*t) + cap * sizeof(t->slots[0]));
+	if (t != NULL)
+		t->cap = cap;
+	return t;
+}
+
+static struct seq_table *
+table_of(sr_coordinator *c)
+{
+	return atomic_load_explicit(&c->table, memory_order_acquire);
+}
+
+/* Puts s into t; t has a free slot. Called with mu held (or before t is
+ * published). */
+static void
+table_put(struct seq_table *t, struct sr_sequence *s)
+{
+	uint64_t i = name_hash(s->cache.name);
+	while (atomic_load_explicit(&t->slots[i % t->cap], memory_order_relaxed) != NULL)
+		i++;
+	atomic_store_explicit(&t->slots[i % t->cap], s, memory_order_release);
+}
+
+/* Makes room for one more entry, doubling the table at 3/4 full. Called
+ * with mu held. */
+static int
+table_reserve(sr_coordinator *c)
+{
+	struct seq_table *t = table_of(c);
+	if (c->nseqs + 1 <= t->cap / 4 * 3)
+		return SR_OK;
+	if (t->cap > SIZE_MAX / 2 / sizeof(t->slots[0]))
+		return SR_ENOMEM;
+	struct seq_table *nt = table_new(t->cap * 2);
+	if (nt == NULL)
+		return SR_ENOMEM;
+	for (size_t i = 0; i < t->cap; i++) {
+		struct sr_sequence *s = atomic_load_explicit(&t->slots[i],
+		    memory_order_relaxed);
+		if (s != NULL)
+			table_put(nt, s);
+	}
+	nt->older = t;
+	atomic_store_explicit(&c->table, nt, memory_order_release);
+	return SR_OK;
+}
+
 static struct sr_sequence *
 seq_lookup(sr_coordinator *c, const char *name)
 {
-	for (uint64_t i = name_hash(name), n = 0; n < SEQ_SLOTS; i++, n++) {
-		struct sr_sequence *s = atomic_load_explicit(&c->slots[i % SEQ_SLOTS],
+	struct seq_table *t = table_of(c);
+	for (uint64_t i = name_hash(name), n = 0; n < t->cap; i++, n++) {
+		struct sr_sequence *s = atomic_load_explicit(&t->slots[i % t->cap],
 		    memory_order_acquire);
 		if (s == NULL)
 			return NULL;
@@ -138,10 +206,11 @@ rpc_heartbeat(sr_coordinator *c)
 {
 	const char *names[BEAT_SEQS_MAX];
 	uint64_t starts[BEAT_SEQS_MAX];
-	size_t n = 0, i = c->beat_slot;
-	for (size_t seen = 0; seen < SEQ_SLOTS && n < BEAT_SEQS_MAX; seen++) {
-		struct sr_sequence *s = atomic_load(&c->slots[i]);
-		i = (i + 1) % SEQ_SLOTS;
+	struct seq_table *t = table_of(c);
+	size_t n = 0, i = c->beat_slot % t->cap;
+	for (size_t seen = 0; seen < t->cap && n < BEAT_SEQS_MAX; seen++) {
+		struct sr_sequence *s = atomic_load(&t->slots[i]);
+		i = (i + 1) % t->cap;
 		if (s == NULL)
 			continue;
 		names[n] = s->cache.name;
@@ -230,8 +299,9 @@ fetcher(void *arg)
 		pthread_mutex_unlock(&c->mu);
 
 		bool failed = false;
-		for (size_t i = 0; i < SEQ_SLOTS && !failed; i++) {
-			struct sr_sequence *s = atomic_load(&c->slots[i]);
+		struct seq_table *t = table_of(c);
+		for (size_t i = 0; i < t->cap && !failed; i++) {
+			struct sr_sequence *s = atomic_load(&t->slots[i]);
 			if (s != NULL && cache_take_want(&s->cache)) {
 				int rv = fetch_one(c, s);
 				failed = rv != SR_OK && rv != SR_ENOTFOUND &&
@@ -285,11 +355,17 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 		return errf(errbuf, errlen, SR_EINVAL, "prefetch_at must be in (0, 1]");
 
 	sr_coordinator *c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	struct seq_table *t0 = table_new(SEQ_SLOTS_MIN);
+	if (c == NULL || t0 == NULL) {
+		free(c);
+		free(t0);
 		return errf(errbuf, errlen, SR_ENOMEM, "out of memory");
+	}
+	atomic_init(&c->table, t0);
 	if (!sr_strlcpy(c->master_url, cfg->master_url, sizeof(c->master_url)) ||
 	    !sr_strlcpy(c->listen_url, cfg->listen_url ? cfg->listen_url : "",
 		sizeof(c->listen_url))) {
+		free(t0);
 		free(c);
 		return errf(errbuf, errlen, SR_EINVAL, "URL longer than 255 bytes");
 	}
@@ -351,6 +427,7 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);
 		link_destroy(&c->link);
+		free(t0);
 		free(c);
 		return rv;
 	}
@@ -382,12 +459,18 @@ sr_coordinator_close(sr_coordinator *c)
 	wire_chan_close(c->link.chan);
 	creds_free(c->creds);
 
-	for (size_t i = 0; i < SEQ_SLOTS; i++) {
-		struct sr_sequence *s = atomic_load(&c->slots[i]);
+	struct seq_table *t = table_of(c);
+	for (size_t i = 0; i < t->cap; i++) {
+		struct sr_sequence *s = atomic_load(&t->slots[i]);
 		if (s != NULL) {
 			cache_seq_destroy(&s->cache);
 			free(s);
 		}
+	}
+	while (t != NULL) {
+		struct seq_table *older = t->older;
+		free(t);
+		t = older;
 	}
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
@@ -432,13 +515,10 @@ seq_get(sr_coordinator *c, const char *name, bool for_call, sr_sequence **out)
 		cache_forget_next(&s->cache);
 	pthread_mutex_lock(&c->mu);
 	struct sr_sequence *other = seq_lookup(c, name);
-	if (rv == SR_OK && other == NULL && c->nseqs >= SEQ_MAX)
-		rv = SR_ENOMEM;
+	if (rv == SR_OK && other == NULL)
+		rv = table_reserve(c);
 	if (rv == SR_OK && other == NULL) {
-		uint64_t i = name_hash(name);
-		while (atomic_load(&c->slots[i % SEQ_SLOTS]) != NULL)
-			i++;
-		atomic_store_explicit(&c->slots[i % SEQ_SLOTS], s, memory_order_release);
+		table_put(table_of(c), s);
 		c->nseqs++;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -566,8 +646,9 @@ size_t
 sr_coordinator_chunks(sr_coordinator *c, sr_chunk_info *out, size_t max)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < SEQ_SLOTS; i++) {
-		struct sr_sequence *s = atomic_load(&c->slots[i]);
+	struct seq_table *t = table_of(c);
+	for (size_t i = 0; i < t->cap; i++) {
+		struct sr_sequence *s = atomic_load(&t->slots[i]);
 		if (s == NULL)
 			continue;
 		struct cache_view v;
@@ -588,8 +669,9 @@ sr_coordinator_get_stats(sr_coordinator *c, sr_coordinator_stats *out)
 	memset(out, 0, sizeof(*out));
 	out->leases = atomic_load(&c->link.leases);
 	out->lease_errors = atomic_load(&c->link.lease_errors);
-	for (size_t i = 0; i < SEQ_SLOTS; i++) {
-		struct sr_sequence *s = atomic_load(&c->slots[i]);
+	struct seq_table *t = table_of(c);
+	for (size_t i = 0; i < t->cap; i++) {
+		struct sr_sequence *s = atomic_load(&t->slots[i]);
 		if (s == NULL)
 			continue;
 		pthread_mutex_lock(&s->cache.mu);

@@ -13,6 +13,11 @@
  *       connections, each announcing a BYTES-long message and sending only
  *       its first FILL bytes (default 64), then one byte a second; after
  *       SECONDS prints "OK N" (how many were still open at the end).
+ *   attack COORD_URL seqs MASTER_URL|- N PREFIX
+ *       asks the coordinator for one ID of each of the N sequences
+ *       PREFIX0..PREFIX(N-1), creating each at the master first (without
+ *       prefetch) unless MASTER_URL is "-"; prints "OK SERVED NOTFOUND", or
+ *       "ERRNAME I message" at the first other refusal.
  *
  * Credentials, when the attacker has some (a stolen coordinator's files),
  * come from the environment: ATTACK_TLS_CERT, ATTACK_TLS_KEY, ATTACK_TLS_CA,
@@ -30,6 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "snowrange/client.h"
 #include "snowrange/error.h"
 #include "creds.h"
 #include "util.h"
@@ -39,7 +45,8 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: attack URL join NAME | beat NODE HOLDS WORKER TICK | "
-	                "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL]\n");
+	                "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL] | "
+	                "seqs MASTER_URL|- N PREFIX\n");
 	return 2;
 }
 
@@ -158,6 +165,49 @@ cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Many distinct sequences through one coordinator (see the top). */
+static int
+seqs(const char *coord_url, const char *master_url, uint64_t n, const char *prefix)
+{
+	sr_client *co = NULL, *ma = NULL;
+	int rv = sr_client_open(coord_url, 5000, &co);
+	if (rv == SR_OK && strcmp(master_url, "-") != 0)
+		rv = sr_client_open(master_url, 5000, &ma);
+	if (rv != SR_OK) {
+		fprintf(stderr, "attack: cannot open a client: %s\n", sr_strerror(rv));
+		sr_client_close(co);
+		return 1;
+	}
+	uint64_t served = 0, notfound = 0;
+	for (uint64_t i = 0; i < n && rv == SR_OK; i++) {
+		char name[65], node[65];
+		uint64_t id;
+		snprintf(name, sizeof(name), "%.40s%llu", prefix, (unsigned long long) i);
+		if (ma != NULL) {
+			sr_seq_spec spec = {.name = name, .no_prefetch = 1};
+			if ((rv = sr_client_seq_create(ma, &spec, NULL)) != SR_OK) {
+				printf("%s %llu create: %s\n", sr_errname(rv),
+				    (unsigned long long) i, sr_client_errmsg(ma));
+				break;
+			}
+		}
+		rv = sr_client_next_ids(co, name, 1, &id, node);
+		if (rv == SR_OK)
+			served++;
+		else if (rv == SR_ENOTFOUND)
+			notfound++, rv = SR_OK;
+		else
+			printf("%s %llu %s\n", sr_errname(rv), (unsigned long long) i,
+			    sr_client_errmsg(co));
+	}
+	if (rv == SR_OK)
+		printf("OK %llu %llu\n", (unsigned long long) served,
+		    (unsigned long long) notfound);
+	sr_client_close(ma);
+	sr_client_close(co);
+	return rv == SR_ETIMEDOUT || rv == SR_ECONNECT ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -169,6 +219,11 @@ main(int argc, char **argv)
 			return usage();
 		return slow(url, (int) num(argv[3]), num(argv[4]),
 		    argc == 7 ? num(argv[6]) : 64, (int) num(argv[5]));
+	}
+	if (strcmp(cmd, "seqs") == 0) {
+		if (argc != 6)
+			return usage();
+		return seqs(url, argv[3], num(argv[4]), argv[5]);
 	}
 	struct wire_chan *ch;
 	char err[WIRE_ERRMSG_MAX];
