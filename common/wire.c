@@ -901,7 +901,10 @@ work_cb(void *arg)
 		break;
 	case WORK_SEND:
 		if ((rv = nng_aio_result(w->aio)) != 0) {
+			/* A failed send leaves the reply ours; cleared so that
+			 * wire_server_stop does not free it again. */
 			nng_msg_free(nng_aio_get_msg(w->aio));
+			nng_aio_set_msg(w->aio, NULL);
 			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 				return;
 		}
@@ -1087,6 +1090,18 @@ wire_server_stop(struct wire_server *srv)
 	for (int i = 0; i < srv->nworkers; i++)
 		if (srv->works[i].aio != NULL)
 			nng_aio_stop(srv->works[i].aio);
+	/* A handler that was running when its aio was stopped then started a
+	 * send that nng refused without calling back: its reply is still on
+	 * the aio, and ours to free (found by ASan in churn_tls). */
+	for (int i = 0; i < srv->nworkers; i++) {
+		struct work *w = &srv->works[i];
+		if (w->aio != NULL && w->state == WORK_SEND) {
+			nng_msg *m = nng_aio_get_msg(w->aio);
+			if (m != NULL)
+				nng_msg_free(m);
+			nng_aio_set_msg(w->aio, NULL);
+		}
+	}
 	nng_close(srv->sock);
 	for (int i = 0; i < srv->nworkers; i++) {
 		if (srv->works[i].aio != NULL)
