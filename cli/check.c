@@ -357,6 +357,23 @@ parse_batch(struct state *s, char *p, const struct where *w)
 	return SR_OK;
 }
 
+/* "R <begin> <end>", the span of a draw run: p points past the "R". The
+ * checks need nothing from it (tests/fault/churn reads it for outages that
+ * last to the end of a run); it must still be well formed. */
+static int
+parse_run(char *p, const struct where *w)
+{
+	const char *bs = token(&p), *es = token(&p);
+	uint64_t b, e;
+	if (es == NULL || token(&p) != NULL)
+		return bad(w, "expected 'R BEGIN_US END_US'");
+	if (!sr_parse_u64(bs, &b) || !sr_parse_u64(es, &e))
+		return bad(w, "bad timestamp '%.40s' or '%.40s'", bs, es);
+	if (e < b)
+		return bad(w, "run ends at %" PRIu64 " before it begins at %" PRIu64, e, b);
+	return SR_OK;
+}
+
 /* Maps "ETIMEDOUT" to its sr_err slot; SR_ERR_MAX for "EUNKNOWN". */
 static bool
 err_slot(const char *name, size_t *slot)
@@ -436,8 +453,10 @@ read_file(struct state *s, const char *file, char *errbuf, size_t errlen)
 			rv = parse_batch(s, p, &w);
 		else if (strcmp(kind, "E") == 0)
 			rv = parse_errors(s, p, &w);
+		else if (strcmp(kind, "R") == 0)
+			rv = parse_run(p, &w);
 		else
-			rv = bad(&w, "unknown line kind '%.20s' (expected B or E)", kind);
+			rv = bad(&w, "unknown line kind '%.20s' (expected B, R or E)", kind);
 	}
 	if (rv == SR_OK && ferror(f)) {
 		snprintf(errbuf, errlen, "%s: read error: %s", file, strerror(errno));

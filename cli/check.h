@@ -3,11 +3,14 @@
  * `snowrange draw` and checks the two sequence guarantees on what was really
  * handed out, uniqueness and per-coordinator order.
  *
- * Draw file lines (one per successful batch, and a trailer per draw run):
+ * Draw file lines (one per successful batch, and two trailer lines per draw
+ * run: its span and its errors):
  *   B <node> <seq> <t0_us> <t1_us> <id> <id> ...
+ *   R <begin_us> <end_us>
  *   E <errors_total> <ERRNAME>=<count> ...
  * t0/t1 are CLOCK_MONOTONIC microseconds taken just before the request and
- * just after the reply, so files written on one machine share a time line.
+ * just after the reply, and begin/end on the same clock when the run began
+ * and ended, so files written on one machine share a time line.
  */
 #ifndef SR_CHECK_H
 #define SR_CHECK_H

@@ -864,8 +864,13 @@ cmd_draw(struct cli *c)
 		int64_t left = deadline - sr_mono_us();
 		sleep_us(left < DRAW_ERROR_PAUSE_US ? left : DRAW_ERROR_PAUSE_US);
 	}
-	double secs = (double) (sr_mono_us() - begin) / 1e6;
+	int64_t end = sr_mono_us();
+	double secs = (double) (end - begin) / 1e6;
 
+	/* The run's span on the same clock as the batches: a reader can tell
+	 * that nothing was served from the last batch to the end of the run
+	 * (an outage that lasted to the end, which batches alone cannot show). */
+	fprintf(out, "R %llu %llu\n", (unsigned long long) begin, (unsigned long long) end);
 	char codes[512] = "";
 	size_t clen = 0;
 	fprintf(out, "E %llu", (unsigned long long) nerrs);

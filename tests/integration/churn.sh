@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# About a minute of node churn (tests/fault/churn): kill -9 of coordinators and
+# A minute of node churn (tests/fault/churn): kill -9 of coordinators and
 # the master, joins, leaves, a stopped master and a clock step back, with
 # clients drawing IDs and txids throughout; fails on any duplicate or
 # per-coordinator order violation. Seed 1: the same fault schedule each run.
@@ -8,4 +8,4 @@ set -euo pipefail
 # them out, and a test must not pass having skipped part of its work.
 source "$(dirname "$0")/need.sh"
 need_file "$FAKETIME_LIB" libfaketime
-exec "$(dirname "$0")/../fault/churn" --duration 55 --seed 1 --build "${1:?build dir}"
+exec "$(dirname "$0")/../fault/churn" --duration 60 --seed 1 --build "${1:?build dir}"

@@ -7,4 +7,4 @@ set -euo pipefail
 source "$(dirname "$0")/../integration/need.sh"
 need_file "$FAKETIME_LIB" libfaketime
 need openssl openssl
-exec "$(dirname "$0")/../fault/churn" --tls --duration 40 --seed 2 --build "${1:?build dir}"
+exec "$(dirname "$0")/../fault/churn" --tls --duration 60 --seed 2 --build "${1:?build dir}"

@@ -85,6 +85,7 @@ test_clean(void **state)
 		put(t, "B c1 notes 100 110 1 3\n"
 		       "B c1 notes 120 130 5 7 9\n"
 		       "B c1 other 125 126 1\n"
+		       "R 90 140\n"
 		       "E 2 ETIMEDOUT=1 EUNAVAILABLE=1\n"),
 		put(t, "B c2 notes 105 115 2 4\n"
 		       "\n"
@@ -202,6 +203,10 @@ test_malformed(void **state)
 		"E 2 ETIMEDOUT=1\n",             /* counts do not add up */
 		"E 1 EBOGUS=1\n",                /* unknown error name */
 		"E x\n",
+		"R 100\n",                      /* no end */
+		"R 200 100\n",                  /* ends before it begins */
+		"R 100 200 300\n",              /* extra field */
+		"R 1x 200\n",                   /* junk */
 	};
 	char err[256];
 	struct check_result res;
