@@ -396,6 +396,51 @@ test_master_outage(void **state)
 
 /* ---- a master restarted with a shorter --lease-ttl-ms (issue 8) ---- */
 
+/*
+ * The coordinator's view of its worker lease follows the TTL of the latest
+ * reply, not the one it joined under: it joins a master with a 10 s TTL,
+ * the master restarts with 600 ms, and once a heartbeat reply carried the
+ * new TTL the view lasts at most 600 ms less the margin from its renewal.
+ * With the master then gone, txids stop within about a second; a view kept
+ * at the join's 10 s would issue for 8 s more, while the restarted master
+ * hands the id to another node 600 ms + grace after its last renewal (two
+ * holders, duplicate txids, once the old grant's end has passed: the master
+ * never cuts a live grant short, test_restart_with_shorter_ttl, which is why
+ * that test alone does not notice a coordinator ignoring the new TTL).
+ */
+static void
+test_lease_view_follows_reply_ttl(void **state)
+{
+	struct fx *f = *state;
+	master_stop(f->m);
+	f->mcfg.catalog.lease_ttl_ms = 10000;
+	start_master(f);
+	f->c = open_coord(f, "a", 100, 0);
+	uint64_t txid;
+	assert_int_equal(sr_next_txid(f->c, &txid), SR_OK);
+	master_stop(f->m);
+	f->mcfg.catalog.lease_ttl_ms = 600;
+	start_master(f);
+	/* Past a heartbeat under the old pace (3.3 s): that reply carried
+	 * 600 ms, and so did every one since (now every 200 ms). */
+	int64_t t0 = sr_mono_ms();
+	while (sr_mono_ms() - t0 < 4500) {
+		(void) sr_next_txid(f->c, &txid);
+		nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+	}
+	int rv = sr_next_txid(f->c, &txid);
+	master_stop(f->m);
+	f->m = NULL;
+	int64_t stopped = sr_mono_ms();
+	assert_int_equal(rv, SR_OK); /* renewed under the new TTL */
+	while (sr_next_txid(f->c, &txid) == SR_OK && sr_mono_ms() - stopped < 10000)
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+	int64_t issued_for = sr_mono_ms() - stopped;
+	print_message("txids for %lld ms after the master stopped (TTL 600 ms)\n",
+	    (long long) issued_for);
+	assert_true(issued_for < 1500);
+}
+
 /* A master with one worker bit (two worker ids) and a 10 s lease TTL. */
 static int
 setup_two_workers(void **state)
@@ -673,6 +718,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_far_epoch_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_with_shorter_ttl, setup_two_workers,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_lease_view_follows_reply_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_handle, setup, teardown),
