@@ -30,14 +30,19 @@ need_file "$FAKETIME_LIB" libfaketime
 
 # start_coord_ft NAME OFFSET: a coordinator whose wall clock is OFFSET
 # seconds off ("+1.8", "-3"), read from $WORK/NAME.ft (rewritten to step it).
-# In the sanitizer build ASan must not insist on being first in the preload
-# list: libfaketime is preloaded before it.
+# It starts in sync and is stepped once it answers: libfaketime 0.9.10 also
+# shifts timed waits on CLOCK_MONOTONIC condition variables by the offset,
+# and a daemon started 3 s behind once did not answer for minutes. Every
+# caller steps before the coordinator issues a txid (it holds no worker id
+# yet, or nobody asked it). In the sanitizer build ASan must not insist on
+# being first in the preload list: libfaketime is preloaded before it.
 start_coord_ft() {
-	echo "$2" >"$WORK/$1.ft"
+	echo "+0" >"$WORK/$1.ft"
 	LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE="$WORK/$1.ft" FAKETIME_CACHE_DURATION=0 \
 		FAKETIME_DONT_FAKE_MONOTONIC=1 \
 		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 		start_coord "$1"
+	echo "$2" >"$WORK/$1.ft"
 }
 
 start_master --lease-ttl-ms 1500 --worker-grace-ms 500 --layout 50/1/12
