@@ -18,8 +18,8 @@
 #     In both, no txid of the new holder is <= any txid of the old one and
 #     there is no duplicate. On one machine with clocks in sync the new
 #     holder starts TTL + grace later, so only skewed clocks test the floor
-#     (apply_grant in coordinator/coordinator.c, worker_pick in
-#     master/catalog.c).
+#     (worker_apply in coordinator/worker.c, grants_pick in
+#     master/grants.c).
 #  2. clock stepped back 2 s under libfaketime: SR_ECLOCK is visible, and
 #     there is no duplicate or order violation.
 #  3. master unreachable (SIGSTOP) past the lease: SR_ENOWORKER, and after

@@ -272,8 +272,8 @@ txid_patient(sr_coordinator *c, uint64_t *txid)
  * txids are still above every txid of the first run although its clock is
  * 1 s behind the first run's (docs/reliability.md, Finding 1): its grant's
  * floor is the first run's last reported tick plus one TTL
- * (master/catalog.c), and the new run issues only above it (apply_grant,
- * coordinator/coordinator.c), waiting for its clock to get there. */
+ * (master/grants.c), and the new run issues only above it (worker_apply,
+ * coordinator/worker.c), waiting for its clock to get there. */
 static void
 test_rejoin_txids_increase(void **state)
 {
