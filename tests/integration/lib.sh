@@ -11,7 +11,10 @@ BUILD=${1:?build dir}
 MASTER_BIN=$BUILD/snowrange-master
 COORD_BIN=$BUILD/snowrange-coordinator
 CLI=$BUILD/snowrange
-WORK=$(mktemp -d /tmp/sr-it.XXXXXX)
+# SR_TEST_TMP (default /tmp) holds the work dir: tests/mutation/run points
+# it into its own directory, since the tests it runs are meant to fail and
+# each failing run keeps its work dir.
+WORK=$(mktemp -d "${SR_TEST_TMP:-/tmp}/sr-it.XXXXXX")
 MASTER_URL=ipc://$WORK/master.ipc
 declare -A PIDS=()
 
