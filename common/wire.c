@@ -20,6 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "snowrange/error.h"
@@ -498,6 +502,14 @@ struct wire_server {
 	int64_t last_reject_log_ms;
 	bool reaper_on, stopping;
 	pthread_t reaper;
+	/* The listener watchdog (docs/reliability.md, nng #1518): the URL and
+	 * listener to restart, connections accepted so far (ADD_PRE, signalled
+	 * on acv), and whether the last restart failed. */
+	char *url;
+	nng_listener lst;
+	uint64_t adds;
+	pthread_cond_t acv;
+	bool lst_down;
 };
 
 /* ---- strings as sent ---- */
@@ -803,6 +815,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_lock(&srv->cmu);
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		struct conn *v = srv->conns;
+		srv->adds++;
+		pthread_cond_broadcast(&srv->acv);
 		if (srv->nconns >= srv->max_conns)
 			refuse = true;
 		else if (srv->nconns == srv->capconns && (v = realloc_conns(srv)) == NULL)
@@ -824,8 +838,130 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		nng_pipe_close(p);
 }
 
+/* ---- the listener watchdog (nng 1.5.2, issue #1518) ---- */
+
+#define PROBE_IO_MS 2000   /* connect and SP header exchange */
+#define PROBE_ADD_MS 3000  /* from the exchange to the server's ADD_PRE */
+
+/*
+ * Connects to the ipc listener at path and completes the SP handshake as a
+ * REQ0 peer: sends the 8-byte header and reads the server's. The exchange
+ * is always completed before the caller closes the descriptor, so the
+ * probe itself never drops a connection mid-handshake (which is the bug it
+ * watches for). Returns the connected descriptor, or -1.
+ */
+static int
+ipc_probe_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = {PROBE_IO_MS / 1000, (PROBE_IO_MS % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* The SP header: 0, 'S', 'P', 0, the sender's protocol (REQ0 is 48)
+	 * big-endian, two reserved zero bytes. */
+	const uint8_t hdr[8] = {0, 'S', 'P', 0, 0, 48, 0, 0};
+	uint8_t got[8];
+	size_t n = 0;
+	if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0 ||
+	    send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL) != (ssize_t) sizeof(hdr))
+		goto fail;
+	while (n < sizeof(got)) {
+		ssize_t r = recv(fd, got + n, sizeof(got) - n, 0);
+		if (r <= 0)
+			goto fail;
+		n += (size_t) r;
+	}
+	if (got[0] != 0 || got[1] != 'S' || got[2] != 'P' || got[3] != 0)
+		goto fail;
+	return fd;
+fail:
+	/* The server did not answer within PROBE_IO_MS. Dropping now may
+	 * itself stop the listener; the next probe then finds it dead. */
+	close(fd);
+	return -1;
+}
+
+/* Closes the listener and listens again on the same URL. Closing the
+ * listener closes the connections it accepted; their clients reconnect.
+ * Call without cmu, from the reaper only. */
+static void
+listener_restart(struct wire_server *srv)
+{
+	if (!srv->lst_down)
+		nng_listener_close(srv->lst);
+	nng_listener l;
+	int rv = nng_listener_create(&l, srv->sock, srv->url);
+	if (rv == 0 && (rv = nng_listener_start(l, 0)) != 0)
+		nng_listener_close(l);
+	if (rv != 0) {
+		if (!srv->lst_down)
+			sr_log("wire", "listener on %s stopped accepting (nng 1.5.2 bug "
+			    "#1518); restarting it failed: %s (retrying)", srv->url,
+			    nng_strerror(rv));
+		srv->lst_down = true;
+		return;
+	}
+	srv->lst = l;
+	srv->lst_down = false;
+	sr_log("wire", "listener on %s stopped accepting (nng 1.5.2 bug #1518); "
+	    "restarted", srv->url);
+}
+
+/*
+ * With nng 1.5.2 a peer that drops its connection during the SP handshake
+ * on an ipc listener ends the listener's accept loop for good (nng #1519
+ * fixed it in 1.6.0): the transport still completes handshakes, but no
+ * connection reaches the socket any more. So when no connection arrived in
+ * the last second, the reaper makes one itself and waits for the socket to
+ * see it (ADD_PRE); a completed handshake that never arrives means the
+ * listener is dead, and it is restarted (docs/reliability.md). Call with
+ * cmu held; it is released meanwhile.
+ */
+static void
+listener_watch(struct wire_server *srv, uint64_t *seen)
+{
+	if (srv->url == NULL || (!srv->lst_down && srv->adds != *seen)) {
+		*seen = srv->adds;
+		return;
+	}
+	uint64_t before = srv->adds;
+	bool dead = srv->lst_down;
+	if (!dead) {
+		pthread_mutex_unlock(&srv->cmu);
+		int fd = ipc_probe_connect(srv->url + strlen("ipc://"));
+		pthread_mutex_lock(&srv->cmu);
+		if (fd < 0) {
+			/* Not listening at all (the path was removed?) or
+			 * too loaded to answer: nothing to tell. */
+			*seen = srv->adds;
+			return;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += PROBE_ADD_MS / 1000;
+		while (srv->adds == before && !srv->stopping &&
+		    pthread_cond_timedwait(&srv->acv, &srv->cmu, &ts) == 0)
+			;
+		dead = srv->adds == before && !srv->stopping;
+		close(fd);
+	}
+	if (dead) {
+		pthread_mutex_unlock(&srv->cmu);
+		listener_restart(srv);
+		pthread_mutex_lock(&srv->cmu);
+	}
+	*seen = srv->adds;
+}
+
 /* Closes every connection that delivered no whole request for idle_ms (a
- * slow sender trickling a message counts as idle), once a second. */
+ * slow sender trickling a message counts as idle), once a second, and
+ * watches the listener (listener_watch). */
 static void *
 reaper(void *arg)
 {
@@ -833,11 +969,15 @@ reaper(void *arg)
 	uint32_t *idle = NULL;
 	size_t cap = 0;
 	pthread_mutex_lock(&srv->cmu);
+	uint64_t seen = srv->adds;
 	while (!srv->stopping) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&srv->ccv, &srv->cmu, &ts);
+		if (srv->stopping)
+			break;
+		listener_watch(srv, &seen);
 		if (srv->stopping)
 			break;
 		int64_t now = sr_mono_ms();
@@ -973,6 +1113,7 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 	srv->idle_ms = WIRE_IDLE_MS;
 	pthread_mutex_init(&srv->cmu, NULL);
 	pthread_cond_init(&srv->ccv, NULL);
+	pthread_cond_init(&srv->acv, NULL);
 	int rv = nng_rep0_open(&srv->sock);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -980,6 +1121,7 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 			nng_tls_config_free(tls);
 		pthread_mutex_destroy(&srv->cmu);
 		pthread_cond_destroy(&srv->ccv);
+		pthread_cond_destroy(&srv->acv);
 		free(srv);
 		return nng_failure(rv);
 	}
@@ -989,13 +1131,10 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, WIRE_SERVER_RECV_MAX);
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, srv);
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_cb, srv);
-	if (pthread_create(&srv->reaper, NULL, reaper, srv) == 0)
-		srv->reaper_on = true;
-	nng_listener l;
-	if ((rv = nng_listener_create(&l, srv->sock, url)) == 0 && tls != NULL)
-		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
+	if ((rv = nng_listener_create(&srv->lst, srv->sock, url)) == 0 && tls != NULL)
+		rv = nng_listener_set_ptr(srv->lst, NNG_OPT_TLS_CONFIG, tls);
 	if (rv == 0)
-		rv = nng_listener_start(l, 0);
+		rv = nng_listener_start(srv->lst, 0);
 	/* The listener holds its own reference. */
 	if (tls != NULL)
 		nng_tls_config_free(tls);
@@ -1004,6 +1143,15 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 		wire_server_stop(srv);
 		return rv == NNG_EADDRINUSE ? SR_ECONNECT : nng_failure(rv);
 	}
+	/* Only ipc:// is watched: over tcp and tls nng 1.5.2 reports a peer
+	 * dropped mid-handshake as a reset or a shutdown, which the listener
+	 * survives (docs/reliability.md). Without memory the server simply
+	 * runs unwatched. */
+	if (strncmp(url, "ipc://", 6) == 0)
+		srv->url = strdup(url);
+	/* Started after the listener: the watchdog reads lst and url. */
+	if (pthread_create(&srv->reaper, NULL, reaper, srv) == 0)
+		srv->reaper_on = true;
 	*out = srv;
 	return SR_OK;
 }
@@ -1082,6 +1230,7 @@ wire_server_stop(struct wire_server *srv)
 		pthread_mutex_lock(&srv->cmu);
 		srv->stopping = true;
 		pthread_cond_signal(&srv->ccv);
+		pthread_cond_signal(&srv->acv);
 		pthread_mutex_unlock(&srv->cmu);
 		pthread_join(srv->reaper, NULL);
 	}
@@ -1111,8 +1260,10 @@ wire_server_stop(struct wire_server *srv)
 	/* nng_close ran every connection's REM_POST callback before it
 	 * returned: nothing uses the table any more. */
 	free(srv->conns);
+	free(srv->url);
 	pthread_mutex_destroy(&srv->cmu);
 	pthread_cond_destroy(&srv->ccv);
+	pthread_cond_destroy(&srv->acv);
 	free(srv);
 }
 
