@@ -28,6 +28,9 @@
 static struct {
 	const char *listen;
 	const char *data_dir;
+	const char *store;
+	int64_t etcd_timeout_ms;
+	int64_t etcd_max_txn_ops;
 	int64_t workers;
 	int64_t lease_ttl_ms;
 	int64_t default_chunk;
@@ -58,7 +61,14 @@ static const struct sr_opt options[] = {
 	{"insecure", SR_OPT_BOOL, &opt.insecure, "false", 0, 0,
 	    "allow a non-loopback listen URL with no client credentials configured"},
 	{"data-dir", SR_OPT_STR, &opt.data_dir, NULL, 0, 0,
-	    "directory of the SQLite store (created if missing); required"},
+	    "directory of the SQLite store (created if missing); required without --store"},
+	{"store", SR_OPT_STR, &opt.store, NULL, 0, 0,
+	    "etcd://HOST:PORT[,HOST:PORT...][/PREFIX]: keep the state in etcd v3 "
+	    "instead of SQLite (docs/ha.md)"},
+	{"etcd-timeout-ms", SR_OPT_INT, &opt.etcd_timeout_ms, "1000", 50, 60000,
+	    "one request to one etcd member; the next member is tried after it"},
+	{"etcd-max-txn-ops", SR_OPT_INT, &opt.etcd_max_txn_ops, "128", 8, 1000000,
+	    "the etcd cluster's --max-txn-ops: the most rows one commit may write"},
 	{"workers", SR_OPT_INT, &opt.workers, "16", 1, 1024,
 	    "requests served concurrently"},
 	{"lease-ttl-ms", SR_OPT_INT, &opt.lease_ttl_ms, "10000", 300, 3600000,
@@ -97,6 +107,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: snowrange-master --data-dir DIR [options]\n"
+	                "       snowrange-master --store etcd://HOST:PORT,... [options]\n"
 	                "options (also keys of --config FILE, an INI file):\n");
 	sr_opts_usage(options, NOPTS);
 }
@@ -128,8 +139,15 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		fprintf(stderr, "snowrange-master: unexpected argument '%s'\n", argv[1]);
 		return 2;
 	}
-	if (opt.data_dir == NULL || opt.data_dir[0] == '\0') {
-		fprintf(stderr, "snowrange-master: --data-dir is required\n");
+	bool etcd = opt.store != NULL && opt.store[0] != '\0';
+	if (etcd && strncmp(opt.store, "etcd://", 7) != 0) {
+		fprintf(stderr, "snowrange-master: --store '%s': only etcd:// is known "
+		    "(SQLite is the default, with --data-dir)\n", opt.store);
+		return 2;
+	}
+	if (!etcd && (opt.data_dir == NULL || opt.data_dir[0] == '\0')) {
+		fprintf(stderr, "snowrange-master: --data-dir is required (or --store "
+		    "etcd://...)\n");
 		return 2;
 	}
 
@@ -151,6 +169,9 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	struct master_config cfg = {
 		.listen_url = opt.listen,
 		.data_dir = opt.data_dir,
+		.store_url = opt.store,
+		.etcd_timeout_ms = (int) opt.etcd_timeout_ms,
+		.etcd_max_txn_ops = (int) opt.etcd_max_txn_ops,
 		.workers = (int) opt.workers,
 		.creds = cr,
 		.insecure = opt.insecure,
@@ -200,7 +221,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	sigwait(&sigs, &sig);
 	if (sig == SIGUSR1) {
 		sr_log("master", "fenced by another master on %s: exiting with status 1",
-		    opt.data_dir);
+		    etcd ? opt.store : opt.data_dir);
 		/* Let the replies in flight (SR_ESTALE, naming the cause) reach
 		 * their callers before the socket closes. */
 		nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL);

@@ -629,8 +629,12 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 	struct master *m;
 	struct wire_server *srv;
 	char why[256];
-	int lock_fd;
-	int rv = store_sqlite_lock(cfg->data_dir, &lock_fd, errbuf, errlen);
+	int lock_fd = -1;
+	bool etcd = cfg->store_url != NULL && cfg->store_url[0] != '\0';
+	const char *where = etcd ? cfg->store_url : cfg->data_dir;
+	/* etcd needs no local lock: the fencing term in etcd keeps two masters
+	 * from both committing. */
+	int rv = etcd ? SR_OK : store_sqlite_lock(cfg->data_dir, &lock_fd, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	if ((rv = wire_server_listen_creds(cfg->listen_url, cfg->creds, cfg->insecure,
@@ -639,15 +643,21 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 		return rv;
 	}
 	wire_server_limits(srv, cfg->max_conns, cfg->idle_ms);
-	if ((rv = store_sqlite_open(cfg->data_dir, &st, errbuf, errlen)) != SR_OK) {
+	rv = etcd ? store_etcd_open(cfg->store_url, cfg->etcd_timeout_ms > 0 ?
+			cfg->etcd_timeout_ms : 1000, (size_t) cfg->etcd_max_txn_ops, &st,
+			errbuf, errlen) :
+		    store_sqlite_open(cfg->data_dir, &st, errbuf, errlen);
+	if (rv != SR_OK) {
 		wire_server_stop(srv);
-		close(lock_fd);
+		if (lock_fd >= 0)
+			close(lock_fd);
 		return rv;
 	}
 	if ((rv = master_open(st, &cfg->catalog, &m, why, sizeof(why))) != SR_OK) {
-		snprintf(errbuf, errlen, "cannot load %s: %s", cfg->data_dir, why);
+		snprintf(errbuf, errlen, "cannot load %s: %s", where, why);
 		wire_server_stop(srv);
-		close(lock_fd);
+		if (lock_fd >= 0)
+			close(lock_fd);
 		return rv;
 	}
 	m->srv = srv;
@@ -662,7 +672,7 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 		return rv;
 	}
 	sr_log("master", "serving %s from %s (term %llu)", cfg->listen_url,
-	    cfg->data_dir, (unsigned long long) catalog_term(m->cat));
+	    where, (unsigned long long) catalog_term(m->cat));
 	*out = m;
 	return SR_OK;
 }

@@ -14,6 +14,11 @@
 struct master_config {
 	const char *listen_url;
 	const char *data_dir;
+	/* "etcd://HOST:PORT,.../PREFIX": the etcd store (docs/ha.md); NULL or
+	 * "" for SQLite in data_dir. */
+	const char *store_url;
+	int etcd_timeout_ms;  /* one etcd request at one member (0: 1000) */
+	int etcd_max_txn_ops; /* the cluster's --max-txn-ops (0: 128) */
 	int workers; /* concurrent requests in flight */
 	const struct creds *creds; /* NULL: none; must outlive the master */
 	bool insecure;             /* listen beyond loopback without credentials */
@@ -31,8 +36,8 @@ struct master;
 struct wire_route;
 struct creds;
 
-/* Locks the data dir (store_sqlite_lock), binds the URL, opens the store
- * and takes a new fencing term, then serves. */
+/* Locks the data dir (store_sqlite_lock; not with an etcd store), binds
+ * the URL, opens the store and takes a new fencing term, then serves. */
 int master_start(const struct master_config *cfg, struct master **out,
     char *errbuf, size_t errlen);
 /* Stops serving and closes the store. NULL-safe. */

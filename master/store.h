@@ -1,7 +1,7 @@
 /*
  * The master's durable store, behind a small interface (docs/design.md §7) so that the
- * embedded default (SQLite, store_sqlite.c) and a later distributed backend
- * (etcd) share the master logic in catalog.c.
+ * embedded default (SQLite, store_sqlite.c) and the distributed backend
+ * (etcd, store_etcd.c) share the master logic in catalog.c.
  *
  * Two operations matter: acquire_and_load() starts a master, and commit()
  * applies a batch atomically and durably, but only while the caller's fencing
@@ -187,5 +187,16 @@ int store_sqlite_open(const char *dir, struct store **out, char *errbuf,
  * PostgreSQL lock their data directories the same way).
  */
 int store_sqlite_lock(const char *dir, int *fd, char *errbuf, size_t errlen);
+
+/*
+ * Opens the etcd store named by url, "etcd://HOST:PORT[,HOST:PORT...][/PREFIX]"
+ * (prefix default /snowrange/), through etcd's v3 JSON gateway
+ * (store_etcd.c). Nothing is read or written yet: the first call is
+ * acquire_and_load() or load(). timeout_ms bounds one request to one etcd
+ * member; max_ops is the cluster's --max-txn-ops (0: etcd's default, 128).
+ * SR_EINVAL naming what is wrong with the URL.
+ */
+int store_etcd_open(const char *url, int timeout_ms, size_t max_ops,
+    struct store **out, char *errbuf, size_t errlen);
 
 #endif

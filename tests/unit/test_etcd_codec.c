@@ -1,0 +1,357 @@
+/*
+ * Tests of the etcd store's pure half (master/etcd_codec.c): base64, the
+ * etcd:// URL, the transactions a commit and an election send, and reading
+ * state back from range replies, including values this code did not write.
+ * No etcd is needed; test_store_etcd runs the same code against a real one.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd_codec.h"
+#include "snowrange/error.h"
+
+static void
+test_b64_round_trip(void **state)
+{
+	(void) state;
+	/* RFC 4648 §10's vectors. */
+	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba",
+	    "foobar"};
+	static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==",
+	    "Zm9vYmE=", "Zm9vYmFy"};
+	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+		char out[32];
+		unsigned char back[32];
+		size_t n;
+		assert_int_equal(etcd_b64_encode(plain[i], strlen(plain[i]), out,
+		    sizeof out), SR_OK);
+		assert_string_equal(out, enc[i]);
+		assert_int_equal(etcd_b64_decode(enc[i], back, sizeof back, &n), SR_OK);
+		assert_int_equal(n, strlen(plain[i]));
+		assert_memory_equal(back, plain[i], n);
+	}
+	/* Every byte value survives. */
+	unsigned char all[256], back[256];
+	char out[400];
+	size_t n;
+	for (int i = 0; i < 256; i++)
+		all[i] = (unsigned char) i;
+	assert_int_equal(etcd_b64_encode(all, sizeof all, out, sizeof out), SR_OK);
+	assert_int_equal(etcd_b64_decode(out, back, sizeof back, &n), SR_OK);
+	assert_int_equal(n, 256);
+	assert_memory_equal(all, back, 256);
+}
+
+static void
+test_b64_refuses_junk(void **state)
+{
+	(void) state;
+	unsigned char out[16];
+	char small[4];
+	size_t n;
+	assert_int_equal(etcd_b64_decode("Zm9", out, sizeof out, &n), SR_EINVAL);
+	assert_int_equal(etcd_b64_decode("Zm9*", out, sizeof out, &n), SR_EINVAL);
+	assert_int_equal(etcd_b64_decode("Z===", out, sizeof out, &n), SR_EINVAL);
+	assert_int_equal(etcd_b64_decode("Zg==Zg==", out, sizeof out, &n), SR_EINVAL);
+	assert_int_equal(etcd_b64_decode("Zm9vYmFy", out, 3, &n), SR_ETOOBIG);
+	assert_int_equal(etcd_b64_encode("foo", 3, small, sizeof small), SR_ETOOBIG);
+}
+
+static void
+test_url_parse(void **state)
+{
+	(void) state;
+	char ep[256], pre[ETCD_PREFIX_MAX], err[256];
+	assert_int_equal(etcd_url_parse("etcd://127.0.0.1:2379", ep, sizeof ep, pre,
+	    sizeof pre, err, sizeof err), SR_OK);
+	assert_string_equal(ep, "http://127.0.0.1:2379");
+	assert_string_equal(pre, "/snowrange/");
+	assert_int_equal(etcd_url_parse("etcd://a:1,b:2,c:3/prod/ids", ep, sizeof ep,
+	    pre, sizeof pre, err, sizeof err), SR_OK);
+	assert_string_equal(ep, "http://a:1,http://b:2,http://c:3");
+	assert_string_equal(pre, "/prod/ids/");
+	static const char *const bad[] = {"http://a:1", "etcd://", "etcd://a",
+	    "etcd://a:", "etcd://a:x1", "etcd://a:1,", "etcd://a:1,,b:2", "etcd://:1"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		assert_int_equal(etcd_url_parse(bad[i], ep, sizeof ep, pre, sizeof pre,
+		    err, sizeof err), SR_EINVAL);
+		assert_non_null(strstr(err, bad[i]));
+	}
+}
+
+static void
+test_prefix_end(void **state)
+{
+	(void) state;
+	char end[32];
+	assert_int_equal(etcd_prefix_end("/snowrange/", end, sizeof end), SR_OK);
+	assert_string_equal(end, "/snowrange0");
+}
+
+/* The plain string a base64 JSON string holds. */
+static const char *
+unb64(const json_t *j)
+{
+	static char buf[1024];
+	size_t n;
+	assert_true(json_is_string(j));
+	assert_int_equal(etcd_b64_decode(json_string_value(j), (unsigned char *) buf,
+	    sizeof buf - 1, &n), SR_OK);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void
+test_commit_txn_shape(void **state)
+{
+	(void) state;
+	struct store_op ops[3];
+	char err[256];
+	int rv;
+	memset(ops, 0, sizeof ops);
+	ops[0].kind = STORE_PUT_SEQ;
+	snprintf(ops[0].u.seq.name, sizeof ops[0].u.seq.name, "orders");
+	ops[0].u.seq.hwm = 4000;
+	ops[0].u.seq.start = 1;
+	ops[1].kind = STORE_PUT_NODE;
+	ops[1].u.node.id = 7;
+	snprintf(ops[1].u.node.name, sizeof ops[1].u.node.name, "c1");
+	ops[2].kind = STORE_DEL_SEQ;
+	snprintf(ops[2].u.seq.name, sizeof ops[2].u.seq.name, "old");
+	json_t *t = etcd_txn_commit("/p/", 42, ops, 3, 128, &rv, err, sizeof err);
+	assert_non_null(t);
+	assert_int_equal(rv, SR_OK);
+	/* One compare: the term's value equals ours. */
+	const json_t *cmp = json_array_get(json_object_get(t, "compare"), 0);
+	assert_string_equal(json_string_value(json_object_get(cmp, "target")), "VALUE");
+	assert_string_equal(json_string_value(json_object_get(cmp, "result")), "EQUAL");
+	assert_string_equal(unb64(json_object_get(cmp, "key")), "/p/term");
+	assert_string_equal(unb64(json_object_get(cmp, "value")), "42");
+	assert_int_equal(json_array_size(json_object_get(t, "compare")), 1);
+	/* The rows, in order. */
+	const json_t *succ = json_object_get(t, "success");
+	assert_int_equal(json_array_size(succ), 3);
+	const json_t *p0 = json_object_get(json_array_get(succ, 0), "request_put");
+	assert_string_equal(unb64(json_object_get(p0, "key")), "/p/seq/orders");
+	json_t *row = json_loads(unb64(json_object_get(p0, "value")), 0, NULL);
+	assert_non_null(row);
+	assert_int_equal(json_integer_value(json_object_get(row, "hwm")), 4000);
+	json_decref(row);
+	const json_t *p1 = json_object_get(json_array_get(succ, 1), "request_put");
+	assert_string_equal(unb64(json_object_get(p1, "key")),
+	    "/p/node/00000000000000000007");
+	const json_t *d = json_object_get(json_array_get(succ, 2),
+	    "request_delete_range");
+	assert_string_equal(unb64(json_object_get(d, "key")), "/p/seq/old");
+	/* On failure it reads the term, to say which one is stored. */
+	const json_t *f = json_object_get(json_array_get(json_object_get(t, "failure"),
+	    0), "request_range");
+	assert_string_equal(unb64(json_object_get(f, "key")), "/p/term");
+	json_decref(t);
+}
+
+static void
+test_commit_txn_refusals(void **state)
+{
+	(void) state;
+	struct store_op op;
+	char err[256];
+	int rv;
+	memset(&op, 0, sizeof op);
+	op.kind = STORE_PUT_SEQ;
+	snprintf(op.u.seq.name, sizeof op.u.seq.name, "s");
+	op.u.seq.hwm = (uint64_t) INT64_MAX + 1;
+	assert_null(etcd_txn_commit("/p/", 1, &op, 1, 128, &rv, err, sizeof err));
+	assert_int_equal(rv, SR_EINVAL);
+	assert_non_null(strstr(err, "2^63"));
+	/* A name that would escape its key ("../term"). */
+	op.u.seq.hwm = 1;
+	snprintf(op.u.seq.name, sizeof op.u.seq.name, "../term");
+	assert_null(etcd_txn_commit("/p/", 1, &op, 1, 128, &rv, err, sizeof err));
+	assert_int_equal(rv, SR_EINVAL);
+	/* More rows than etcd takes in one transaction. */
+	struct store_op many[3];
+	memset(many, 0, sizeof many);
+	for (int i = 0; i < 3; i++)
+		many[i].kind = STORE_PUT_LAYOUT;
+	assert_null(etcd_txn_commit("/p/", 1, many, 3, 2, &rv, err, sizeof err));
+	assert_int_equal(rv, SR_ETOOBIG);
+	assert_non_null(strstr(err, "max-txn-ops"));
+}
+
+static void
+test_acquire_txn_shape(void **state)
+{
+	(void) state;
+	json_t *t = etcd_txn_acquire("/p/", 0, 0);
+	const json_t *cmp = json_array_get(json_object_get(t, "compare"), 0);
+	assert_string_equal(json_string_value(json_object_get(cmp, "target")), "CREATE");
+	assert_string_equal(json_string_value(json_object_get(cmp, "create_revision")),
+	    "0");
+	const json_t *succ = json_object_get(t, "success");
+	/* Term first, then the read: the order store.h demands. */
+	const json_t *put = json_object_get(json_array_get(succ, 0), "request_put");
+	assert_string_equal(unb64(json_object_get(put, "value")), "1");
+	const json_t *rr = json_object_get(json_array_get(succ, 1), "request_range");
+	assert_string_equal(unb64(json_object_get(rr, "key")), "/p/");
+	assert_string_equal(unb64(json_object_get(rr, "range_end")), "/p0");
+	json_decref(t);
+	t = etcd_txn_acquire("/p/", 1, 9);
+	cmp = json_array_get(json_object_get(t, "compare"), 0);
+	assert_string_equal(unb64(json_object_get(cmp, "value")), "9");
+	put = json_object_get(json_array_get(json_object_get(t, "success"), 0),
+	    "request_put");
+	assert_string_equal(unb64(json_object_get(put, "value")), "10");
+	json_decref(t);
+}
+
+/* Appends {key, value} (plain strings) to kvs as etcd would return it. */
+static void
+add_kv(json_t *kvs, const char *key, const char *value)
+{
+	char k[512], v[1024];
+	assert_int_equal(etcd_b64_encode(key, strlen(key), k, sizeof k), SR_OK);
+	assert_int_equal(etcd_b64_encode(value, strlen(value), v, sizeof v), SR_OK);
+	json_array_append_new(kvs, json_pack("{ssssss}", "key", k, "value", v,
+	    "mod_revision", "5"));
+}
+
+/* A commit's rows, read back through etcd_decode_state, are the rows. */
+static void
+test_rows_round_trip(void **state)
+{
+	(void) state;
+	struct store_op ops[4];
+	char err[256];
+	int rv;
+	memset(ops, 0, sizeof ops);
+	ops[0].kind = STORE_PUT_SEQ;
+	struct store_seq *q = &ops[0].u.seq;
+	snprintf(q->name, sizeof q->name, "a.b-c_9");
+	*q = (struct store_seq){.start = 5, .hwm = INT64_MAX, .chunk = 3,
+	    .min_chunk = 1, .max_chunk = 1 << 20, .max_value = INT64_MAX, .spare = 2,
+	    .mode = STORE_MODE_BLOCK, .dropped = 1, .prefetch = 0};
+	snprintf(q->name, sizeof q->name, "a.b-c_9");
+	ops[1].kind = STORE_PUT_NODE;
+	ops[1].u.node = (struct store_node){.id = 12, .last_seen_ms = -3, .left = 1};
+	snprintf(ops[1].u.node.name, sizeof ops[1].u.node.name, "n\"1");
+	snprintf(ops[1].u.node.url, sizeof ops[1].u.node.url, "tcp://h:1");
+	ops[2].kind = STORE_PUT_WORKER;
+	ops[2].u.worker = (struct store_worker){.id = 1023, .node_id = 12,
+	    .expires_ms = 1700000000000, .last_tick = 99};
+	ops[3].kind = STORE_PUT_LAYOUT;
+	ops[3].u.layout = (sr_flake_layout){41, 10, 12, 1, 1704067200000};
+	json_t *t = etcd_txn_commit("/p/", 3, ops, 4, 128, &rv, err, sizeof err);
+	assert_non_null(t);
+	json_t *kvs = json_array();
+	add_kv(kvs, "/p/leader", "tcp://x");
+	add_kv(kvs, "/p/term", "3");
+	const json_t *succ = json_object_get(t, "success");
+	for (size_t i = 0; i < 4; i++) {
+		const json_t *p = json_object_get(json_array_get(succ, i), "request_put");
+		char k[512];
+		snprintf(k, sizeof k, "%s", unb64(json_object_get(p, "key")));
+		add_kv(kvs, k, unb64(json_object_get(p, "value")));
+	}
+	struct store_state st;
+	memset(&st, 0, sizeof st);
+	assert_int_equal(etcd_decode_state("/p/", kvs, &st, err, sizeof err), SR_OK);
+	assert_int_equal(st.term, 3);
+	assert_int_equal(st.nseqs, 1);
+	assert_memory_equal(&st.seqs[0], q, sizeof *q);
+	assert_int_equal(st.nnodes, 1);
+	assert_memory_equal(&st.nodes[0], &ops[1].u.node, sizeof ops[1].u.node);
+	assert_int_equal(st.nworkers, 1);
+	assert_memory_equal(&st.workers[0], &ops[2].u.worker, sizeof ops[2].u.worker);
+	assert_memory_equal(&st.layout, &ops[3].u.layout, sizeof st.layout);
+	store_state_free(&st);
+	json_decref(kvs);
+	json_decref(t);
+}
+
+/* A key or value this code did not write is refused with its name, never
+ * read as something else. */
+static void
+test_decode_refuses_foreign(void **state)
+{
+	(void) state;
+	static const char *const bad[][2] = {
+	    {"/p/seq/x", "{\"hwm\": 1}"},                       /* missing fields */
+	    {"/p/seq/x", "not json"},
+	    {"/p/seq/X!", "{}"},                                /* bad name */
+	    {"/p/node/12", "{\"name\":\"a\",\"url\":\"\",\"last_seen_ms\":0,\"left\":0}"},
+	    {"/p/worker/0000000001", "{\"node_id\":-1,\"expires_ms\":0,\"last_tick\":0}"},
+	    {"/p/other", "{}"},
+	    {"/p/term", "-1"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		json_t *kvs = json_array();
+		struct store_state st;
+		char err[256] = "";
+		memset(&st, 0, sizeof st);
+		add_kv(kvs, bad[i][0], bad[i][1]);
+		assert_int_equal(etcd_decode_state("/p/", kvs, &st, err, sizeof err),
+		    SR_EIO);
+		assert_non_null(strstr(err, bad[i][0]));
+		store_state_free(&st);
+		json_decref(kvs);
+	}
+}
+
+static void
+test_reply_helpers(void **state)
+{
+	(void) state;
+	char err[256];
+	int64_t v;
+	json_t *r = json_loads("{\"error\":\"etcdserver: too many operations in txn "
+	    "request\",\"message\":\"etcdserver: too many operations in txn request\","
+	    "\"code\":3}", 0, NULL);
+	assert_int_equal(etcd_reply_error(r, err, sizeof err), SR_EIO);
+	assert_non_null(strstr(err, "too many operations"));
+	json_decref(r);
+	r = json_loads("{\"header\":{\"revision\":\"12\"},\"ID\":\"-5\",\"TTL\":7,"
+	    "\"bad\":\"1x\",\"responses\":[{\"response_put\":{}}]}", 0, NULL);
+	assert_int_equal(etcd_reply_error(r, err, sizeof err), SR_OK);
+	assert_int_equal(etcd_get_i64(json_object_get(r, "header"), "revision", &v),
+	    SR_OK);
+	assert_int_equal(v, 12);
+	assert_int_equal(etcd_get_i64(r, "ID", &v), SR_OK);
+	assert_int_equal(v, -5);
+	assert_int_equal(etcd_get_i64(r, "TTL", &v), SR_OK);
+	assert_int_equal(v, 7);
+	assert_int_equal(etcd_get_i64(r, "absent", &v), SR_OK);
+	assert_int_equal(v, 0);
+	assert_int_equal(etcd_get_i64(r, "bad", &v), SR_EPROTO);
+	/* "succeeded" is left out when false; kvs of a put is empty. */
+	assert_false(etcd_txn_succeeded(r));
+	assert_int_equal(json_array_size(etcd_reply_kvs(r, 0)), 0);
+	assert_int_equal(json_array_size(etcd_reply_kvs(r, 5)), 0);
+	json_decref(r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_b64_round_trip),
+		cmocka_unit_test(test_b64_refuses_junk),
+		cmocka_unit_test(test_url_parse),
+		cmocka_unit_test(test_prefix_end),
+		cmocka_unit_test(test_commit_txn_shape),
+		cmocka_unit_test(test_commit_txn_refusals),
+		cmocka_unit_test(test_acquire_txn_shape),
+		cmocka_unit_test(test_rows_round_trip),
+		cmocka_unit_test(test_decode_refuses_foreign),
+		cmocka_unit_test(test_reply_helpers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

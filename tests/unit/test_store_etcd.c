@@ -1,0 +1,271 @@
+/*
+ * The etcd store (master/store_etcd.c) against a real etcd member that the
+ * test starts on loopback (tests/etcd_proc.h) and stops at the end: the
+ * store.h contract, the fencing term across two masters, a catalog running
+ * over it, an etcd that stops answering, and values this code did not write.
+ * Label ha; skipped when etcd is not installed (scripts/deps test).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "etcd_proc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "etcd_codec.h"
+#include "etcd_http.h"
+#include "snowrange/error.h"
+#include "store.h"
+#include "util.h"
+
+static struct etcd_proc etcd;
+
+static int
+group_setup(void **state)
+{
+	(void) state;
+	if (!etcd_proc_available())
+		return 0;
+	return etcd_proc_start(&etcd) == 0 ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void) state;
+	etcd_proc_stop(&etcd);
+	return 0;
+}
+
+/* A store under its own prefix, so tests do not see each other's keys. */
+static struct store *
+open_store(const char *prefix)
+{
+	char url[192], err[512];
+	struct store *st = NULL;
+	if (!etcd_proc_available())
+		skip();
+	snprintf(url, sizeof url, "etcd://127.0.0.1:%d/%s", etcd.client_port, prefix);
+	int rv = store_etcd_open(url, 1000, 0, &st, err, sizeof err);
+	if (rv != SR_OK)
+		fail_msg("store_etcd_open(%s): %s", url, err);
+	return st;
+}
+
+static struct store_op
+seq_op(const char *name, uint64_t hwm)
+{
+	struct store_op op;
+	memset(&op, 0, sizeof op);
+	op.kind = STORE_PUT_SEQ;
+	snprintf(op.u.seq.name, sizeof op.u.seq.name, "%s", name);
+	op.u.seq.start = 1;
+	op.u.seq.hwm = hwm;
+	op.u.seq.chunk = 10;
+	op.u.seq.min_chunk = 1;
+	op.u.seq.max_chunk = 100;
+	op.u.seq.max_value = INT64_MAX;
+	op.u.seq.prefetch = 1;
+	return op;
+}
+
+static void
+test_empty_then_rows(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t1");
+	struct store_state s;
+	assert_int_equal(store_acquire_and_load(st, &s), SR_OK);
+	assert_int_equal(s.term, 1);
+	assert_int_equal(s.nseqs, 0);
+	store_state_free(&s);
+
+	struct store_op ops[3] = {seq_op("b", 100), seq_op("a", 200)};
+	ops[2].kind = STORE_PUT_WORKER;
+	ops[2].u.worker = (struct store_worker){.id = 3, .node_id = 1, .expires_ms = 5,
+	    .last_tick = 77};
+	assert_int_equal(store_commit(st, 1, ops, 3), SR_OK);
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.term, 1);
+	assert_int_equal(s.nseqs, 2);
+	assert_string_equal(s.seqs[0].name, "a"); /* sorted by name */
+	assert_int_equal(s.seqs[0].hwm, 200);
+	assert_int_equal(s.seqs[1].hwm, 100);
+	assert_int_equal(s.nworkers, 1);
+	assert_int_equal(s.workers[0].last_tick, 77);
+	store_state_free(&s);
+
+	struct store_op del;
+	memset(&del, 0, sizeof del);
+	del.kind = STORE_DEL_SEQ;
+	snprintf(del.u.seq.name, sizeof del.u.seq.name, "b");
+	assert_int_equal(store_commit(st, 1, &del, 1), SR_OK);
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.nseqs, 1);
+	store_state_free(&s);
+	store_close(st);
+}
+
+/* Two masters on one prefix: the second takes term 2 and loads the first's
+ * rows; from then on every commit of the first fails with SR_ESTALE and
+ * leaves nothing behind. */
+static void
+test_second_master_fences_first(void **state)
+{
+	(void) state;
+	struct store *a = open_store("t2"), *b = open_store("t2");
+	struct store_state s;
+	assert_int_equal(store_acquire_and_load(a, &s), SR_OK);
+	uint64_t ta = s.term;
+	store_state_free(&s);
+	struct store_op op = seq_op("ids", 1000);
+	assert_int_equal(store_commit(a, ta, &op, 1), SR_OK);
+
+	assert_int_equal(store_acquire_and_load(b, &s), SR_OK);
+	assert_int_equal(s.term, ta + 1);
+	assert_int_equal(s.nseqs, 1);
+	assert_int_equal(s.seqs[0].hwm, 1000);
+	store_state_free(&s);
+
+	op = seq_op("ids", 2000);
+	assert_int_equal(store_commit(a, ta, &op, 1), SR_ESTALE);
+	assert_non_null(strstr(store_errmsg(a), "stale"));
+	assert_int_equal(store_load(b, &s), SR_OK);
+	assert_int_equal(s.seqs[0].hwm, 1000);
+	store_state_free(&s);
+	op = seq_op("ids", 3000);
+	assert_int_equal(store_commit(b, ta + 1, &op, 1), SR_OK);
+	/* The first master cannot take the term back with its old view. */
+	assert_int_equal(store_acquire_and_load(a, &s), SR_OK);
+	assert_int_equal(s.term, ta + 2);
+	assert_int_equal(s.seqs[0].hwm, 3000);
+	store_state_free(&s);
+	assert_int_equal(store_commit(b, ta + 1, &op, 1), SR_ESTALE);
+	store_close(a);
+	store_close(b);
+}
+
+/* The catalog runs over the etcd store as over SQLite: a lease commits the
+ * new hwm, and a restarted catalog starts above it. */
+static void
+test_catalog_over_etcd(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t3");
+	struct catalog_config cfg;
+	struct catalog *cat;
+	char err[256];
+	catalog_config_init(&cfg);
+	int64_t now = sr_wall_ms();
+	assert_int_equal(catalog_open(st, &cfg, now, &cat, err, sizeof err), SR_OK);
+	struct catalog_seq_spec spec = {.name = "orders", .chunk = 100};
+	struct catalog_seq_info info;
+	assert_int_equal(catalog_seq_create(cat, &spec, now, &info), SR_OK);
+	uint64_t node;
+	struct catalog_grant g;
+	assert_int_equal(catalog_node_join_as(cat, "c1", "", 1, now, &node, &g), SR_OK);
+	assert_true(g.has);
+	struct range_chunk ch;
+	assert_int_equal(catalog_lease(cat, node, "orders", 0, now, &ch), SR_OK);
+	uint64_t end = ch.start + ch.n * ch.c;
+	catalog_close(cat);
+
+	assert_int_equal(catalog_open(st, &cfg, now, &cat, err, sizeof err), SR_OK);
+	assert_int_equal(catalog_lease(cat, node, "orders", 0, now, &ch), SR_OK);
+	assert_true(ch.start >= end);
+	catalog_close(cat);
+	store_close(st);
+}
+
+/* A value under the prefix that this code did not write stops the load
+ * with its key named, rather than being read as something else. */
+static void
+test_foreign_value_refused(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t4");
+	struct etcd_client *cl;
+	char ep[64], err[512], k[64], v[64];
+	json_t *reply;
+	snprintf(ep, sizeof ep, "http://127.0.0.1:%d", etcd.client_port);
+	assert_int_equal(etcd_client_open(ep, 1000, &cl, err, sizeof err), SR_OK);
+	assert_int_equal(etcd_b64_encode("/t4/seq/x", 9, k, sizeof k), SR_OK);
+	assert_int_equal(etcd_b64_encode("{}", 2, v, sizeof v), SR_OK);
+	json_t *put = json_pack("{ssss}", "key", k, "value", v);
+	assert_int_equal(etcd_call(cl, "/v3/kv/put", put, &reply, err, sizeof err), SR_OK);
+	json_decref(put);
+	json_decref(reply);
+	struct store_state s;
+	assert_int_equal(store_acquire_and_load(st, &s), SR_EIO);
+	assert_non_null(strstr(store_errmsg(st), "/t4/seq/x"));
+	etcd_client_close(cl);
+	store_close(st);
+}
+
+/* An etcd that stops answering (SIGSTOP) makes a commit fail with SR_EIO
+ * within the request timeout, never hang; it works again once resumed. */
+static void
+test_stopped_etcd_fails_fast(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t5");
+	struct store_state s;
+	assert_int_equal(store_acquire_and_load(st, &s), SR_OK);
+	uint64_t term = s.term;
+	store_state_free(&s);
+	struct store_op op = seq_op("q", 10);
+	etcd_proc_signal(&etcd, SIGSTOP);
+	int64_t t0 = sr_mono_ms();
+	int rv = store_commit(st, term, &op, 1);
+	int64_t took = sr_mono_ms() - t0;
+	etcd_proc_signal(&etcd, SIGCONT);
+	assert_int_equal(rv, SR_EIO);
+	assert_non_null(strstr(store_errmsg(st), "no etcd endpoint answered"));
+	assert_true(took < 10000);
+	/* Bounded: etcd may take a moment to serve again after SIGCONT. */
+	for (int i = 0; i < 50 && (rv = store_commit(st, term, &op, 1)) != SR_OK; i++)
+		nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+	assert_int_equal(rv, SR_OK);
+	store_close(st);
+}
+
+static void
+test_bad_urls(void **state)
+{
+	(void) state;
+	struct store *st;
+	char err[256];
+	assert_int_equal(store_etcd_open("etcd://nohostport", 1000, 0, &st, err,
+	    sizeof err), SR_EINVAL);
+	assert_null(st);
+	assert_non_null(strstr(err, "HOST:PORT"));
+	/* Nobody listens: opening works (nothing is read yet), loading says so. */
+	int port = etcd_free_port();
+	char url[64];
+	snprintf(url, sizeof url, "etcd://127.0.0.1:%d", port);
+	assert_int_equal(store_etcd_open(url, 500, 0, &st, err, sizeof err), SR_OK);
+	struct store_state s;
+	assert_int_equal(store_acquire_and_load(st, &s), SR_EIO);
+	assert_non_null(strstr(store_errmsg(st), "127.0.0.1"));
+	store_close(st);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_empty_then_rows),
+		cmocka_unit_test(test_second_master_fences_first),
+		cmocka_unit_test(test_catalog_over_etcd),
+		cmocka_unit_test(test_foreign_value_refused),
+		cmocka_unit_test(test_stopped_etcd_fails_fast),
+		cmocka_unit_test(test_bad_urls),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
