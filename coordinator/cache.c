@@ -229,6 +229,49 @@ cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
 	return rv;
 }
 
+int
+cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_us)
+{
+	int64_t deadline_us = sr_mono_us() + timeout_us;
+	int64_t waited_from = 0;
+	int rv = SR_OK;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		if (s->has_next) {
+			*out = s->next;
+			s->has_next = false;
+			/* The caller holds it now; lease the next one ahead, as
+			 * install_next's prefetch point would. */
+			if (!s->next_no_prefetch)
+				want(s);
+			break;
+		}
+		if (s->err != SR_OK) {
+			rv = s->err;
+			break;
+		}
+		want(s);
+		int64_t now = sr_mono_us();
+		if (waited_from == 0)
+			waited_from = now;
+		if (now >= deadline_us) {
+			rv = SR_EUNAVAILABLE;
+			break;
+		}
+		struct timespec ts;
+		add_ms_deadline(&ts, deadline_us);
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	}
+	if (waited_from != 0) {
+		uint64_t us = (uint64_t) (sr_mono_us() - waited_from);
+		s->waits++;
+		if (us > s->max_wait_us)
+			s->max_wait_us = us;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rv;
+}
+
 bool
 cache_take_want(struct cache_seq *s)
 {

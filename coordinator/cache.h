@@ -119,6 +119,15 @@ void cache_seq_destroy(struct cache_seq *s);
 int cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
     int64_t timeout_us);
 
+/*
+ * Moves the prefetched chunk out into *out instead of making it current
+ * (sr_seq_take_chunk), waiting up to timeout_us for one, and raises the want
+ * flag for the one after it (unless its sequence leases on demand). The
+ * chunk counts as held for the `after` rule: later chunks lie above it.
+ * Errors: SR_EUNAVAILABLE after the timeout, or the terminal lease error.
+ */
+int cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_us);
+
 /* ---- called by the fetcher ---- */
 
 /* Takes the want flag: true when a lease should be made now, false when

@@ -553,6 +553,26 @@ sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got)
 }
 
 int
+sr_seq_take_chunk(sr_sequence *s, sr_chunk *out)
+{
+	if (s == NULL || out == NULL)
+		return SR_EINVAL;
+	struct range_chunk ch;
+	int rv = cache_take_chunk(&s->cache, &ch, (int64_t) s->owner->lease_timeout_ms * 1000);
+	if (rv == SR_OK)
+		*out = (sr_chunk){.start = ch.start, .n = ch.n, .k = ch.k, .c = ch.c};
+	return rv;
+}
+
+uint64_t
+sr_chunk_id(const sr_chunk *chunk, uint64_t i)
+{
+	struct range_chunk ch = {.start = chunk->start, .n = chunk->n, .k = chunk->k,
+	    .c = chunk->c};
+	return range_id(&ch, i);
+}
+
+int
 sr_seq_next_id(sr_sequence *s, uint64_t *id)
 {
 	size_t got;

@@ -114,6 +114,37 @@ SR_EXPORT int sr_sequence_get(sr_coordinator *c, const char *seq, sr_sequence **
 SR_EXPORT int sr_seq_next_id(sr_sequence *s, uint64_t *id);
 SR_EXPORT int sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got);
 
+/* ---- chunks handed over whole ---- */
+
+/*
+ * A chunk of a sequence handed over to the caller, who hands its IDs out
+ * itself: from shared memory to several processes, say (the PostgreSQL
+ * extension, docs/postgres.md). The chunk is the range (start, start + n*c]
+ * cut into n strides; this one is stride k (docs/design.md §2) and its i-th
+ * ID, i = 1..c, is sr_chunk_id(chunk, i). The IDs ascend with i.
+ */
+typedef struct sr_chunk {
+	uint64_t start;
+	uint32_t n, k;
+	uint64_t c;
+} sr_chunk;
+
+/*
+ * Moves the next leased chunk of s out of the coordinator into *out, and
+ * has the background thread lease the one after it (unless the sequence has
+ * prefetch off). Each chunk is handed over once; every ID in it lies above
+ * every ID of the chunks taken before from this coordinator, so a caller that
+ * hands out a chunk's IDs in order, and the next chunk's only after it, is
+ * strictly increasing. Do not mix it with sr_seq_next_id on one sequence:
+ * IDs stay unique, but the two streams interleave out of order. Waits up to
+ * lease_timeout_ms for a chunk. The caller may stop using a chunk at any
+ * time (the rest is a gap). Errors as sr_next_id.
+ */
+SR_EXPORT int sr_seq_take_chunk(sr_sequence *s, sr_chunk *out);
+
+/* The i-th ID (1..chunk->c) of a chunk: start + 1 + k + n*(i - 1). Pure. */
+SR_EXPORT uint64_t sr_chunk_id(const sr_chunk *chunk, uint64_t i);
+
 /* ---- Snowflake transaction IDs ---- */
 
 /*

@@ -710,6 +710,62 @@ test_ticket_handle(void **state)
 	sr_coordinator_close(c2);
 }
 
+/*
+ * Chunks handed over whole (sr_seq_take_chunk, for the PostgreSQL
+ * extension's shared memory): each is taken once, lies above every chunk
+ * taken before, and sr_chunk_id walks it; the next is leased in the
+ * background, and with the master gone a take fails with SR_EUNAVAILABLE
+ * after the lease timeout, then succeeds again once the master is back.
+ */
+static void
+test_take_chunk(void **state)
+{
+	struct fx *f = *state;
+	create_seq(f, "tc", 100);
+	f->c = open_coord(f, "c1", 300, 0);
+	sr_sequence *s;
+	sr_chunk ch;
+	assert_int_equal(sr_sequence_get(f->c, "tc", &s), SR_OK);
+	assert_int_equal(sr_seq_take_chunk(NULL, &ch), SR_EINVAL);
+	assert_int_equal(sr_seq_take_chunk(s, NULL), SR_EINVAL);
+	uint64_t last = 0;
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(sr_seq_take_chunk(s, &ch), SR_OK);
+		assert_int_equal(ch.c, 100);
+		for (uint64_t j = 1; j <= ch.c; j++) {
+			uint64_t id = sr_chunk_id(&ch, j);
+			assert_true(id > last);
+			last = id;
+		}
+	}
+	/* The first chunk of the first range is the sequence's start. */
+	sr_chunk first = {.start = 0, .n = 1, .k = 0, .c = 100};
+	assert_int_equal(sr_chunk_id(&first, 1), 1);
+	/* Let the background lease of the next chunk land, then stop the
+	 * master: that chunk is still handed over, the one after is not. */
+	struct timespec ts = {0, 200 * 1000000L};
+	nanosleep(&ts, NULL);
+	master_stop(f->m);
+	f->m = NULL;
+	assert_int_equal(sr_seq_take_chunk(s, &ch), SR_OK);
+	assert_true(sr_chunk_id(&ch, 1) > last);
+	last = sr_chunk_id(&ch, ch.c);
+	int64_t t0 = sr_mono_ms();
+	assert_int_equal(sr_seq_take_chunk(s, &ch), SR_EUNAVAILABLE);
+	assert_true(sr_mono_ms() - t0 >= 300);
+	start_master(f);
+	int rv;
+	int64_t until = sr_mono_ms() + 10000;
+	while ((rv = sr_seq_take_chunk(s, &ch)) != SR_OK && sr_mono_ms() < until)
+		;
+	assert_int_equal(rv, SR_OK);
+	assert_true(sr_chunk_id(&ch, 1) > last);
+	/* The coordinator's own IDs of the sequence come from later chunks. */
+	uint64_t id;
+	assert_int_equal(sr_seq_next_id(s, &id), SR_OK);
+	assert_true(id > sr_chunk_id(&ch, ch.c));
+}
+
 int
 main(void)
 {
@@ -727,6 +783,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_handle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_chunk, setup, teardown),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	nng_fini();
