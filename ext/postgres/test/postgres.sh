@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The snowrange extension in real PostgreSQL 15 servers (docs/postgres.md).
+#
+# Installs libsnowrange from BUILD into a temporary prefix, builds the
+# extension against it with PGXS, starts a master on 127.0.0.1, a daemon
+# coordinator, and two PostgreSQL instances (pg1, pg2) that preload the
+# extension and join the master as nodes pg1 and pg2. Then:
+#   1. the pg_regress suite (sql/snowrange.sql) runs on pg1 (installcheck);
+#   2. IDs taken by one new backend after another are strictly increasing
+#      (the order holds across backends);
+#   3. pgbench clients insert rows with DEFAULT snowrange.nextval('orders')
+#      into both instances while the daemon's IDs of 'orders' go to a file;
+#      meanwhile a pg1 backend is killed with -9 (the postmaster resets
+#      shared memory and restarts the worker), the master is killed with -9
+#      and restarted, and pg2's postmaster is killed with -9 and started
+#      again: its first ID after the restart lies above every ID it issued
+#      before (no chunk is reused after a crash);
+#   4. no ID appears twice across both tables and the daemon's file, each
+#      source contributed, the order check passes again on both instances,
+#      and both report the master reachable;
+#   5. everything is stopped (the servers with pg_ctl, the daemon with
+#      SIGTERM: a clean exit).
+#
+# Usage: postgres.sh BUILD_DIR
+set -euo pipefail
+if grep -q '^SNOWRANGE_SANITIZE:BOOL=ON' "${1:?build dir}/CMakeCache.txt"; then
+	echo "skipped: a sanitized libsnowrange cannot be loaded into postgres" \
+		"(docs/postgres.md)" >&2
+	exit 77
+fi
+source "$(dirname "$0")/../../../tests/integration/lib.sh" "$1"
+source "$(dirname "$0")/pgsetup.sh"
+
+pg_prepare
+start_tcp_master --lease-ttl-ms 2000 --worker-grace-ms 500
+"$CLI" -m "$MASTER_URL" seq create orders --chunk 500 >/dev/null || fail "seq create orders"
+"$CLI" -m "$MASTER_URL" seq create regress --chunk 100 >/dev/null || fail "seq create regress"
+start_coord d1
+for n in pg1 pg2; do
+	pg_new "$n" "$(free_port)" snowrange.lease_timeout_ms=10000
+	pg_start "$n"
+	psqlq "$n" "CREATE EXTENSION snowrange" || fail "CREATE EXTENSION on $n"
+done
+
+log "pg_regress (installcheck) on pg1"
+cp -r "$EXT_SRC/sql" "$EXT_SRC/expected" "$WORK/ext/"
+if ! make -C "$WORK/ext" PG_CONFIG="$PG_CONFIG" with_llvm=no installcheck \
+	PGHOST="$WORK/pg1" PGPORT="${PG_PORT[pg1]}" PGUSER=postgres >"$WORK/regress.log" 2>&1; then
+	cat "$WORK/ext/regression.diffs" >&2 2>/dev/null || true
+	fail "pg_regress failed (see $WORK/regress.log)"
+fi
+
+for n in pg1 pg2; do
+	psqlq "$n" "CREATE TABLE orders (id bigint PRIMARY KEY
+		DEFAULT snowrange.nextval('orders'), src text NOT NULL)" || fail "create table on $n"
+done
+
+# Each psql is a new backend: its ID must lie above the previous one's.
+check_order() {
+	local n=$1 i id last=0
+	for ((i = 0; i < 20; i++)); do
+		id=$(psqlq "$n" "SELECT snowrange.nextval('orders')") || fail "nextval on $n"
+		((id > last)) || fail "$n: backend $i got $id after $last (order across backends)"
+		last=$id
+	done
+}
+check_order pg1
+check_order pg2
+
+for n in pg1 pg2; do
+	echo "INSERT INTO orders (src) VALUES ('$n');" >"$WORK/insert-$n.sql"
+done
+
+# load NAME: pgbench rounds until the stop file appears; a round that a
+# crash cut short is logged and the next one starts.
+load() {
+	local n=$1
+	while [[ ! -e $WORK/stop-$n ]]; do
+		"$PG_BIN/pgbench" -h "$WORK/$n" -p "${PG_PORT[$n]}" -U postgres -n -c 4 -j 2 -T 2 \
+			-f "$WORK/insert-$n.sql" postgres >>"$WORK/pgbench-$n.log" 2>&1 ||
+			sleep 0.3
+	done
+}
+
+draw_daemon() {
+	while [[ ! -e $WORK/stop-d1 ]]; do
+		"$CLI" -c "$(coord_url d1)" --timeout 2000 next orders -n 200 >>"$WORK/d1.ids" 2>>"$WORK/d1-next.log" ||
+			sleep 0.2
+	done
+}
+
+log "load: pgbench on pg1 and pg2, the daemon's IDs into a file"
+load pg1 &
+PIDS[load1]=$!
+load pg2 &
+PIDS[load2]=$!
+draw_daemon &
+PIDS[drawd]=$!
+sleep 3
+
+victim=$(psqlq pg1 "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench'
+	AND state <> 'idle' LIMIT 1" || true)
+[[ -n $victim ]] || victim=$(psqlq pg1 "SELECT pid FROM pg_stat_activity
+	WHERE application_name = 'pgbench' LIMIT 1")
+[[ -n $victim ]] || fail "no pgbench backend on pg1 to kill"
+log "kill -9 pg1 backend $victim (crash restart of pg1)"
+kill -9 "$victim"
+sleep 3
+
+log "kill -9 the master, start it again"
+kill9 master
+sleep 1
+start_tcp_master --lease-ttl-ms 2000 --worker-grace-ms 500
+sleep 2
+
+log "kill -9 pg2's postmaster, start it again"
+touch "$WORK/stop-pg2"
+wait "${PIDS[load2]}" || true
+unset "PIDS[load2]"
+before=$(psqlq pg2 "SELECT max(id) FROM orders") || fail "max on pg2"
+[[ -n $before ]] || fail "pg2 has no rows before its crash (see $WORK/pgbench-pg2.log)"
+pg_kill9 pg2
+sleep 1
+pg_start pg2
+after=""
+for ((i = 0; i < 30; i++)); do
+	after=$(psqlq pg2 "SELECT snowrange.nextval('orders')" 2>>"$WORK/pg2-retry.log") && break
+	sleep 0.5
+done
+[[ -n $after ]] || fail "pg2 serves no ID after its restart"
+((after > before)) || fail "pg2 after its crash: $after, not above $before issued before"
+log "pg2 resumed at $after (above $before)"
+rm -f "$WORK/stop-pg2"
+load pg2 &
+PIDS[load2]=$!
+sleep 4
+
+touch "$WORK/stop-pg1" "$WORK/stop-pg2" "$WORK/stop-d1"
+for p in load1 load2 drawd; do
+	wait "${PIDS[$p]}" || true
+	unset "PIDS[$p]"
+done
+
+log "check: no duplicates across pg1, pg2 and the daemon"
+psqlq pg1 "SELECT id FROM orders" >"$WORK/pg1.ids" || fail "read pg1"
+psqlq pg2 "SELECT id FROM orders" >"$WORK/pg2.ids" || fail "read pg2"
+grep -E '^[0-9]+$' "$WORK/d1.ids" >"$WORK/d1.clean" || true
+for f in pg1 pg2 d1; do
+	c=$(grep -c . "$WORK/$f.ids" || true)
+	((c >= 200)) || fail "$f contributed only $c IDs"
+	log "$f: $c IDs"
+done
+dups=$(cat "$WORK/pg1.ids" "$WORK/pg2.ids" "$WORK/d1.clean" | sort -n | uniq -d | head -5)
+[[ -z $dups ]] || fail "duplicate IDs across instances: $dups"
+grep -q "server process (PID $victim) was terminated by signal 9" "$WORK/pg1/server.log" ||
+	fail "pg1 did not see its backend $victim killed"
+check_order pg1
+check_order pg2
+for n in pg1 pg2; do
+	ok=""
+	for ((i = 0; i < 20; i++)); do
+		ok=$(psqlq "$n" "SELECT master_reachable FROM snowrange.status WHERE sequence IS NULL")
+		[[ $ok == t ]] && break
+		sleep 0.5
+	done
+	[[ $ok == t ]] || fail "$n does not report the master reachable"
+done
+
+pg_stop pg1
+pg_stop pg2
+stop d1
+stop master
+log "OK"
