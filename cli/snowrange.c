@@ -26,12 +26,16 @@
 #include "snowrange/txlog.h"
 #include "flake.h"
 #include "snowrange/client.h"
+#include "options.h"
+#include "probe.h"
 #include "util.h"
 
 #define DEFAULT_MASTER "tcp://127.0.0.1:7400"
 #define DEFAULT_COORDINATOR "tcp://127.0.0.1:7401"
-#define DEFAULT_TIMEOUT_MS 3000
-#define MAX_COORDINATORS 64
+/* Above the coordinator's default lease-timeout-ms (3000) plus a round
+ * trip: a coordinator that cannot lease answers SR_EUNAVAILABLE when its
+ * wait ends, and the CLI must still be listening then (docs/operating.md). */
+#define DEFAULT_TIMEOUT_MS_STR "5000"
 #define MAX_COUNT 65536
 #define ID_MAX UINT64_C(0x7fffffffffffffff)
 #define EXIT_FAIL 1
@@ -41,98 +45,99 @@
 #define DRAW_ERROR_PAUSE_US 20000
 
 /* Everything one invocation needs: the global flags, the command's flags and
- * its positional arguments. The one top-level state of the tool. */
+ * its positional arguments. The one top-level state of the tool; the option
+ * table below points into it. */
 struct cli {
 	const char *master;
-	const char *coordinators[MAX_COORDINATORS];
-	size_t ncoordinators;
+	struct sr_opt_list coordinators;
+	const char *output;
 	bool json;
-	uint64_t timeout_ms;
+	int64_t timeout_ms;
 	/* command flags; 0 means "not given" where the wire has a default */
-	uint64_t start, chunk, max, spare, min_chunk, max_chunk;
-	uint64_t count, batch, duration_us;
+	int64_t start, chunk, max, spare, min_chunk, max_chunk;
+	int64_t count, batch;
+	double duration;
 	bool block, no_prefetch, txids, in_doubt;
 	const char *out;
 	const char *layout;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
-	bool help;
+	bool help, version;
+	bool no_probe; /* draw: a coordinator may come up later */
 	char **args;
 	int nargs;
 	const struct command *cmd;
 };
 
+static struct cli G;
+
+#define COORDINATOR_FLAG global_flags[1] /* its row, below */
+
 /* ---- flags ---- */
 
-enum flag_kind {
-	F_STR,         /* const char * at off */
-	F_U64,         /* uint64_t at off, within [min, max] */
-	F_BOOL,        /* bool at off, no value */
-	F_SECONDS,     /* uint64_t microseconds at off, from decimal seconds */
-	F_OUTPUT,      /* text|json */
-	F_COORDINATOR, /* appended to coordinators[] */
+/*
+ * The flags, as rows of the parser shared with the daemons (common/options.h):
+ * the first group is global (allowed with every command), the second belongs
+ * to the commands that list it.
+ */
+static const struct sr_opt global_flags[] = {
+	{"master", SR_OPT_STR, &G.master, DEFAULT_MASTER, 0, 0, "master URL",
+	    .arg = "URL", .shrt = 'm', .env = "SNOWRANGE_MASTER"},
+	{"coordinator", SR_OPT_LIST, &G.coordinators, NULL, 0, 0,
+	    "coordinator URL (default " DEFAULT_COORDINATOR "); several are tried in "
+	    "order until one answers, draw uses them all",
+	    .arg = "URL", .shrt = 'c', .env = "SNOWRANGE_COORDINATOR"},
+	{"output", SR_OPT_ENUM, &G.output, "text", 0, 0, "output format",
+	    .arg = "text|json", .shrt = 'o'},
+	{"timeout", SR_OPT_INT, &G.timeout_ms, DEFAULT_TIMEOUT_MS_STR, 1, 3600000,
+	    "bound on every request, ms; above the coordinator's lease-timeout-ms "
+	    "(3000) so that its SR_EUNAVAILABLE arrives", .arg = "MS"},
+	{"tls-cert", SR_OPT_STR, &G.tls_cert, NULL, 0, 0,
+	    "PEM certificate to present (mutual TLS)", .arg = "FILE",
+	    .env = "SNOWRANGE_TLS_CERT"},
+	{"tls-key", SR_OPT_STR, &G.tls_key, NULL, 0, 0, "PEM key of --tls-cert",
+	    .arg = "FILE", .env = "SNOWRANGE_TLS_KEY"},
+	{"tls-ca", SR_OPT_STR, &G.tls_ca, NULL, 0, 0,
+	    "PEM CA verifying tls+tcp:// servers", .arg = "FILE", .env = "SNOWRANGE_TLS_CA"},
+	{"token-file", SR_OPT_STR, &G.token_file, NULL, 0, 0,
+	    "role tokens, mode 600 (docs/security.md)", .arg = "FILE",
+	    .env = "SNOWRANGE_TOKEN_FILE"},
+	{"help", SR_OPT_BOOL, &G.help, NULL, 0, 0, "show help", .shrt = 'h'},
+	{"version", SR_OPT_BOOL, &G.version, NULL, 0, 0,
+	    "show the versions of the tool and its libraries"},
 };
 
-struct flag {
-	const char *name; /* --name */
-	char shrt;        /* -x, or 0 */
-	enum flag_kind kind;
-	size_t off;
-	uint64_t min, max;
-	bool global;      /* allowed with every command */
-	const char *arg;  /* value name in help, NULL for none */
-	const char *help;
-};
-
-#define OFF(field) offsetof(struct cli, field)
-
-static const struct flag flags[] = {
-	{"master", 'm', F_STR, OFF(master), 0, 0, true, "URL",
-	    "master URL (env SNOWRANGE_MASTER, default " DEFAULT_MASTER ")"},
-	{"coordinator", 'c', F_COORDINATOR, 0, 0, 0, true, "URL",
-	    "coordinator URL (env SNOWRANGE_COORDINATOR, default "
-	    DEFAULT_COORDINATOR "); draw takes several"},
-	{"output", 'o', F_OUTPUT, 0, 0, 0, true, "text|json", "output format"},
-	{"timeout", 0, F_U64, OFF(timeout_ms), 1, 3600000, true, "MS",
-	    "bound on every request (default 3000)"},
-	{"help", 'h', F_BOOL, OFF(help), 0, 0, true, NULL, "show help"},
-	{"tls-cert", 0, F_STR, OFF(tls_cert), 0, 0, true, "FILE",
-	    "PEM certificate to present (mutual TLS; env SNOWRANGE_TLS_CERT)"},
-	{"tls-key", 0, F_STR, OFF(tls_key), 0, 0, true, "FILE",
-	    "PEM key of --tls-cert (env SNOWRANGE_TLS_KEY)"},
-	{"tls-ca", 0, F_STR, OFF(tls_ca), 0, 0, true, "FILE",
-	    "PEM CA verifying tls+tcp:// servers (env SNOWRANGE_TLS_CA)"},
-	{"token-file", 0, F_STR, OFF(token_file), 0, 0, true, "FILE",
-	    "role tokens, mode 600 (env SNOWRANGE_TOKEN_FILE; docs/security.md)"},
-	{"start", 0, F_U64, OFF(start), 1, ID_MAX, false, "N",
-	    "first ID (default 1)"},
-	{"chunk", 0, F_U64, OFF(chunk), 1, ID_MAX, false, "N",
-	    "initial chunk size (default: the master's)"},
-	{"max", 0, F_U64, OFF(max), 1, ID_MAX, false, "N",
-	    "largest ID (default 2^63-1)"},
-	{"spare", 0, F_U64, OFF(spare), 0, UINT32_MAX, false, "N",
-	    "spare chunks per range, for joining nodes (default 0)"},
-	{"min-chunk", 0, F_U64, OFF(min_chunk), 1, ID_MAX, false, "N",
-	    "smallest dynamic chunk size"},
-	{"max-chunk", 0, F_U64, OFF(max_chunk), 1, ID_MAX, false, "N",
-	    "largest dynamic chunk size"},
-	{"block", 0, F_BOOL, OFF(block), 0, 0, false, NULL,
+static const struct sr_opt cmd_flags[] = {
+	{"start", SR_OPT_INT, &G.start, NULL, 1, 0x1p63, "first ID (default 1)",
+	    .arg = "N"},
+	{"chunk", SR_OPT_INT, &G.chunk, NULL, 1, 0x1p63,
+	    "initial chunk size (default: the master's)", .arg = "N"},
+	{"max", SR_OPT_INT, &G.max, NULL, 1, 0x1p63, "largest ID (default 2^63-1)",
+	    .arg = "N"},
+	{"spare", SR_OPT_INT, &G.spare, NULL, 0, UINT32_MAX,
+	    "spare chunks per range, for joining nodes (default 0)", .arg = "N"},
+	{"min-chunk", SR_OPT_INT, &G.min_chunk, NULL, 1, 0x1p63,
+	    "smallest dynamic chunk size", .arg = "N"},
+	{"max-chunk", SR_OPT_INT, &G.max_chunk, NULL, 1, 0x1p63,
+	    "largest dynamic chunk size", .arg = "N"},
+	{"block", SR_OPT_BOOL, &G.block, NULL, 0, 0,
 	    "contiguous blocks per node instead of interleaved chunks"},
-	{"no-prefetch", 0, F_BOOL, OFF(no_prefetch), 0, 0, false, NULL,
+	{"no-prefetch", SR_OPT_BOOL, &G.no_prefetch, NULL, 0, 0,
 	    "lease only when a caller asks, never ahead (with --block and --chunk 1: "
 	    "a strict global ticket server, one master round trip per ID)"},
-	{"count", 'n', F_U64, OFF(count), 1, MAX_COUNT, false, "COUNT",
-	    "IDs to fetch (default 1)"},
-	{"duration", 0, F_SECONDS, OFF(duration_us), 0, 0, false, "SECONDS",
-	    "how long to draw"},
-	{"batch", 0, F_U64, OFF(batch), 1, MAX_COUNT, false, "N",
-	    "IDs per request (default 1)"},
-	{"out", 0, F_STR, OFF(out), 0, 0, false, "FILE",
-	    "where draw writes its records (default stdout)"},
-	{"txids", 0, F_BOOL, OFF(txids), 0, 0, false, NULL,
+	{"count", SR_OPT_INT, &G.count, "1", 1, MAX_COUNT, "IDs to fetch",
+	    .arg = "COUNT", .shrt = 'n'},
+	{"duration", SR_OPT_DOUBLE, &G.duration, NULL, 0.000001, 1e9,
+	    "how long to draw", .arg = "SECONDS"},
+	{"batch", SR_OPT_INT, &G.batch, "1", 1, MAX_COUNT, "IDs per request",
+	    .arg = "N"},
+	{"out", SR_OPT_STR, &G.out, NULL, 0, 0,
+	    "where draw writes its records (default stdout)", .arg = "FILE"},
+	{"txids", SR_OPT_BOOL, &G.txids, NULL, 0, 0,
 	    "draw Snowflake txids instead of sequence IDs"},
-	{"layout", 0, F_STR, OFF(layout), 0, 0, false, "T/W/S[/UNIT[/EPOCH]]",
-	    "Snowflake layout (default: the master's, else 41/10/12/1/2024)"},
-	{"in-doubt", 0, F_BOOL, OFF(in_doubt), 0, 0, false, NULL,
+	{"layout", SR_OPT_STR, &G.layout, NULL, 0, 0,
+	    "Snowflake layout (default: the master's; without a master answering, "
+	    "decode refuses unless this is given)", .arg = "T/W/S[/UNIT[/EPOCH]]"},
+	{"in-doubt", SR_OPT_BOOL, &G.in_doubt, NULL, 0, 0,
 	    "only the in-doubt transactions (PREPARE without COMMIT/ABORT)"},
 };
 
@@ -190,18 +195,22 @@ static const struct command commands[] = {
 	    "print a 2PC log's records in txid order, txids decoded (read-only)"},
 	{"verify", NULL, cmd_verify, 1, -1, "", "verify FILE...",
 	    "check draw files for duplicates and order violations"},
-	{"help", NULL, cmd_help, 0, 0, "", "help", "show this help"},
+	{"bench", NULL, NULL, 0, -1, "", "bench [SCENARIO] [bench flags]",
+	    "run the benchmark (the program snowrange-bench; 'snowrange bench --help')"},
+	{"help", NULL, cmd_help, 0, 2, "", "help [COMMAND]",
+	    "show this help, or a command's"},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- usage and errors ---- */
 
-/* True when the command accepts flag fl. */
+/* True when the command accepts the command flag fl (global flags are
+ * always accepted). */
 static bool
-flag_allowed(const struct command *cmd, const struct flag *fl)
+flag_allowed(const struct command *cmd, const struct sr_opt *fl)
 {
-	if (fl->global)
+	if (fl >= global_flags && fl < global_flags + NELEM(global_flags))
 		return true;
 	if (cmd == NULL)
 		return false;
@@ -216,35 +225,42 @@ flag_allowed(const struct command *cmd, const struct flag *fl)
 }
 
 static void
+command_name(const struct command *cmd, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", cmd->noun, cmd->verb ? " " : "",
+	    cmd->verb ? cmd->verb : "");
+}
+
+static void
 print_help(FILE *f, const struct command *only)
 {
 	if (only != NULL) {
-		fprintf(f, "usage: snowrange [global flags] %s\n  %s\n", only->usage,
+		fprintf(f, "usage: snowrange [global flags] %s\n\n%s\n", only->usage,
 		    only->help);
+		bool any = false;
+		for (size_t i = 0; i < NELEM(cmd_flags); i++) {
+			if (!flag_allowed(only, &cmd_flags[i]))
+				continue;
+			if (!any)
+				fprintf(f, "\nflags:\n");
+			any = true;
+			sr_opts_help(f, &cmd_flags[i], 1);
+		}
 	} else {
 		fprintf(f, "usage: snowrange [global flags] COMMAND [args]\n\n"
-		    "commands:\n");
+		    "the snowrange operator and client tool\n\ncommands:\n");
 		for (size_t i = 0; i < NELEM(commands); i++)
 			fprintf(f, "  %s\n      %s\n", commands[i].usage,
 			    commands[i].help);
+		fprintf(f, "\n'snowrange help COMMAND' or 'snowrange COMMAND --help' shows "
+		    "a command's flags.\n");
 	}
-	fprintf(f, "\nflags:\n");
-	for (size_t i = 0; i < NELEM(flags); i++) {
-		const struct flag *fl = &flags[i];
-		if (only != NULL && !flag_allowed(only, fl))
-			continue;
-		char head[64];
-		if (fl->shrt != 0)
-			snprintf(head, sizeof(head), "-%c, --%s%s%s", fl->shrt, fl->name,
-			    fl->arg ? " " : "", fl->arg ? fl->arg : "");
-		else
-			snprintf(head, sizeof(head), "    --%s%s%s", fl->name,
-			    fl->arg ? " " : "", fl->arg ? fl->arg : "");
-		fprintf(f, "  %-28s %s\n", head, fl->help);
-	}
+	fprintf(f, "\nglobal flags:\n");
+	sr_opts_help(f, global_flags, NELEM(global_flags));
 }
 
-/* Reports a usage error naming the bad thing and returns EXIT_USAGE. */
+/* Reports a usage error in one line, with a hint to the help, and returns
+ * EXIT_USAGE. */
 static int
 usage(const struct command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -253,15 +269,16 @@ static int
 usage(const struct command *cmd, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "snowrange: ");
+	char name[64] = "";
 	if (cmd != NULL)
-		fprintf(stderr, "%s%s%s: ", cmd->noun, cmd->verb ? " " : "",
-		    cmd->verb ? cmd->verb : "");
+		command_name(cmd, name, sizeof(name));
+	fprintf(stderr, "snowrange: %s%s", name, name[0] ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	if (cmd != NULL)
-		fprintf(stderr, "\nusage: snowrange [global flags] %s\n", cmd->usage);
+		fprintf(stderr, "\nusage: snowrange [global flags] %s (see 'snowrange help "
+		    "%s')\n", cmd->usage, name);
 	else
 		fprintf(stderr, "\nrun 'snowrange --help' for the commands\n");
 	return EXIT_USAGE;
@@ -286,28 +303,100 @@ failed(sr_client *cl, int rv, const char *fmt, ...)
 	return EXIT_FAIL;
 }
 
+/* Opens a client; an SR_ error code with the reason in err. */
+static int
+open_client(struct cli *c, const char *url, sr_client **cl, char *err, size_t errlen)
+{
+	/* nng's dialer retries a refused connection quietly and a request then
+	 * only times out: a quick look first reports a stopped server at once,
+	 * as SR_ECONNECT (common/probe.h). */
+	int rv = c->no_probe ? SR_OK : wire_probe(url, (int) c->timeout_ms, err, errlen);
+	if (rv != SR_OK)
+		return rv;
+	sr_credentials cred = {c->tls_cert, c->tls_key, c->tls_ca, c->token_file};
+	return sr_client_open_with(url, (int) c->timeout_ms, &cred, cl, err, errlen);
+}
+
 /* Opens a client; on failure reports it and returns the exit code. */
 static int
 connect_to(struct cli *c, const char *url, sr_client **cl)
 {
 	char err[256] = "";
-	sr_credentials cred = {c->tls_cert, c->tls_key, c->tls_ca, c->token_file};
-	int rv = sr_client_open_with(url, (int) c->timeout_ms, &cred, cl, err,
-	    sizeof(err));
+	int rv = open_client(c, url, cl, err, sizeof(err));
 	if (rv == SR_EINVAL)
 		return usage(NULL, "%s", err[0] ? err : "bad URL");
-	if (rv != SR_OK)
-		return failed(NULL, rv, "open %s", url);
+	if (rv != SR_OK) {
+		fprintf(stderr, "snowrange: %s: %s (%s)%s%s\n", url, sr_strerror(rv),
+		    sr_errname(rv), err[0] ? ": " : "", err);
+		return EXIT_FAIL;
+	}
 	return 0;
 }
 
-static const char *
-coordinator_url(const struct cli *c)
+/* The coordinators to try, in order: every -c, else the default. */
+static size_t
+coordinator_urls(const struct cli *c, const char **urls)
 {
-	/* With several -c, the last one wins, as for any repeated flag; only
-	 * draw uses them all. */
-	return c->ncoordinators > 0 ? c->coordinators[c->ncoordinators - 1] :
-	    DEFAULT_COORDINATOR;
+	if (c->coordinators.n == 0) {
+		urls[0] = DEFAULT_COORDINATOR;
+		return 1;
+	}
+	for (size_t i = 0; i < c->coordinators.n; i++)
+		urls[i] = c->coordinators.v[i];
+	return c->coordinators.n;
+}
+
+/* Errors after which the next coordinator of -c is worth a try: this one is
+ * unreachable or cannot serve, which another may not share. */
+static bool
+try_next(int rv)
+{
+	return rv == SR_ECONNECT || rv == SR_ETIMEDOUT || rv == SR_ECLOSED ||
+	    rv == SR_ENOTJOINED || rv == SR_EUNAVAILABLE || rv == SR_ENOWORKER;
+}
+
+/*
+ * Runs call against the coordinators of -c in order until one answers
+ * with anything but an error of try_next; the failures before are reported
+ * as one line each. Returns the last call's SR_ code; *cl_out is its client
+ * (for the error message), *url_out its URL.
+ */
+static int
+each_coordinator(struct cli *c, int (*call)(sr_client *, void *), void *arg,
+    sr_client **cl_out, const char **url_out, int *exitcode)
+{
+	const char *urls[SR_OPT_LIST_MAX];
+	size_t n = coordinator_urls(c, urls);
+	int rv = SR_ECONNECT;
+	*cl_out = NULL;
+	*exitcode = 0;
+	for (size_t i = 0; i < n; i++) {
+		char err[256] = "";
+		sr_client *cl = NULL;
+		*url_out = urls[i];
+		rv = open_client(c, urls[i], &cl, err, sizeof(err));
+		if (rv == SR_EINVAL) {
+			*exitcode = usage(c->cmd, "%s", err[0] ? err : "bad URL");
+			return rv;
+		}
+		if (rv == SR_OK)
+			rv = call(cl, arg);
+		bool last = i + 1 == n;
+		if (rv == SR_OK || !try_next(rv) || last) {
+			if (rv != SR_OK && cl == NULL) {
+				fprintf(stderr, "snowrange: %s: %s (%s)%s%s\n", urls[i],
+				    sr_strerror(rv), sr_errname(rv), err[0] ? ": " : "", err);
+				*exitcode = EXIT_FAIL;
+			}
+			*cl_out = cl;
+			return rv;
+		}
+		const char *msg = cl != NULL ? sr_client_errmsg(cl) : err;
+		fprintf(stderr, "snowrange: %s: %s (%s)%s%s; trying %s\n", urls[i],
+		    sr_strerror(rv), sr_errname(rv), msg[0] ? ": " : "", msg, urls[i + 1]);
+		sr_client_close(cl);
+	}
+	return rv;
 }
 
 static bool
@@ -440,14 +529,22 @@ seqs_text(const sr_seq_info *s, size_t n)
 /* ---- status, node list ---- */
 
 static int
-status_coordinator(struct cli *c, const char *url)
+call_status(sr_client *cl, void *st)
+{
+	return sr_client_status(cl, st);
+}
+
+static int
+status_coordinator(struct cli *c)
 {
 	sr_client *cl;
-	int rv = connect_to(c, url, &cl);
-	if (rv != 0)
-		return rv;
+	const char *url;
 	sr_status st;
-	if ((rv = sr_client_status(cl, &st)) != SR_OK) {
+	int code;
+	int rv = each_coordinator(c, call_status, &st, &cl, &url, &code);
+	if (code != 0)
+		return code;
+	if (rv != SR_OK) {
 		rv = failed(cl, rv, "status of coordinator %s", url);
 		sr_client_close(cl);
 		return rv;
@@ -518,8 +615,8 @@ cmd_status(struct cli *c)
 {
 	/* An explicit -c asks about that coordinator; the environment default
 	 * alone does not, so plain `status` always means the cluster. */
-	if (c->ncoordinators > 0)
-		return status_coordinator(c, coordinator_url(c));
+	if (c->coordinators.n > 0)
+		return status_coordinator(c);
 	sr_status st;
 	int rv = master_status(c, &st);
 	if (rv != 0)
@@ -697,6 +794,28 @@ cmd_node_remove(struct cli *c)
 
 /* ---- next ---- */
 
+struct next_call {
+	const char *seq;
+	uint32_t count;
+	uint64_t *ids;
+	char node[65];
+	uint32_t worker;
+};
+
+static int
+call_next(sr_client *cl, void *arg)
+{
+	struct next_call *n = arg;
+	return sr_client_next_ids(cl, n->seq, n->count, n->ids, n->node);
+}
+
+static int
+call_txids(sr_client *cl, void *arg)
+{
+	struct next_call *n = arg;
+	return sr_client_next_txids(cl, n->count, n->ids, n->node, &n->worker);
+}
+
 static int
 cmd_next(struct cli *c)
 {
@@ -708,14 +827,17 @@ cmd_next(struct cli *c)
 	uint64_t *ids = malloc((size_t) count * sizeof(*ids));
 	if (ids == NULL)
 		return failed(NULL, SR_ENOMEM, "next %s", seq);
-	const char *url = coordinator_url(c);
+	struct next_call n = {seq, count, ids, "", 0};
+	const char *url;
 	sr_client *cl;
-	if ((rv = connect_to(c, url, &cl)) != 0) {
+	int code;
+	rv = each_coordinator(c, call_next, &n, &cl, &url, &code);
+	if (code != 0) {
 		free(ids);
-		return rv;
+		return code;
 	}
-	char node[65] = "";
-	if ((rv = sr_client_next_ids(cl, seq, count, ids, node)) != SR_OK) {
+	char *node = n.node;
+	if (rv != SR_OK) {
 		rv = failed(cl, rv, "next %s from %s", seq, url);
 		sr_client_close(cl);
 		free(ids);
@@ -784,15 +906,13 @@ cmd_draw(struct cli *c)
 		return usage(c->cmd, "draw needs a SEQ or --txids");
 	if (!c->txids && !check_name(c->cmd, "sequence", seq, &rv))
 		return rv;
-	if (c->duration_us == 0)
+	if (c->duration <= 0)
 		return usage(c->cmd, "draw needs --duration SECONDS");
 	uint32_t batch = (uint32_t) c->batch;
 
-	size_t ncl = c->ncoordinators > 0 ? c->ncoordinators : 1;
-	const char *urls[MAX_COORDINATORS];
-	sr_client *cls[MAX_COORDINATORS] = {NULL};
-	for (size_t i = 0; i < ncl; i++)
-		urls[i] = c->ncoordinators > 0 ? c->coordinators[i] : DEFAULT_COORDINATOR;
+	const char *urls[SR_OPT_LIST_MAX];
+	sr_client *cls[SR_OPT_LIST_MAX] = {NULL};
+	size_t ncl = coordinator_urls(c, urls);
 
 	/* A big buffer: the records must not slow the drawing down. The
 	 * buffer outlives the stream, whose last flush happens at fclose or
@@ -807,6 +927,9 @@ cmd_draw(struct cli *c)
 		exitcode = failed(NULL, SR_ENOMEM, "draw %s", seq);
 		goto out;
 	}
+	/* A coordinator of -c that is not up yet may come up during the draw
+	 * (nng dials again in the background): no refusal at the start. */
+	c->no_probe = true;
 	for (size_t i = 0; i < ncl; i++)
 		if ((exitcode = connect_to(c, urls[i], &cls[i])) != 0)
 			goto out;
@@ -824,7 +947,7 @@ cmd_draw(struct cli *c)
 
 	uint64_t errs[SR_ERR_MAX + 1] = {0}, nerrs = 0, total = 0;
 	bool reported[SR_ERR_MAX + 1] = {false};
-	int64_t begin = sr_mono_us(), deadline = begin + (int64_t) c->duration_us;
+	int64_t begin = sr_mono_us(), deadline = begin + (int64_t) (c->duration * 1e6);
 	for (size_t turn = 0; sr_mono_us() < deadline; turn++) {
 		size_t k = turn % ncl;
 		char node[65];
@@ -917,16 +1040,18 @@ cmd_txid(struct cli *c)
 	uint64_t *ids = malloc((size_t) count * sizeof(*ids));
 	if (ids == NULL)
 		return failed(NULL, SR_ENOMEM, "txid");
-	const char *url = coordinator_url(c);
+	struct next_call n = {NULL, count, ids, "", 0};
+	const char *url;
 	sr_client *cl;
-	int rv;
-	if ((rv = connect_to(c, url, &cl)) != 0) {
+	int code;
+	int rv = each_coordinator(c, call_txids, &n, &cl, &url, &code);
+	if (code != 0) {
 		free(ids);
-		return rv;
+		return code;
 	}
-	char node[65] = "";
-	uint32_t worker = 0;
-	if ((rv = sr_client_next_txids(cl, count, ids, node, &worker)) != SR_OK) {
+	char *node = n.node;
+	uint32_t worker = n.worker;
+	if (rv != SR_OK) {
 		rv = failed(cl, rv, "txid from %s", url);
 		sr_client_close(cl);
 		free(ids);
@@ -966,19 +1091,28 @@ decode_layout(struct cli *c, sr_flake_layout *l, sr_status *st, bool *have_st,
 		return 0;
 	}
 	sr_client *cl;
-	sr_credentials cred = {c->tls_cert, c->tls_key, c->tls_ca, c->token_file};
-	if (sr_client_open_with(c->master, (int) c->timeout_ms, &cred, &cl, NULL, 0) ==
-	    SR_OK) {
-		if (sr_client_status(cl, st) == SR_OK && st->has_layout) {
+	int rv = open_client(c, c->master, &cl, err, sizeof(err));
+	if (rv == SR_OK) {
+		if ((rv = sr_client_status(cl, st)) == SR_OK && st->has_layout) {
 			*have_st = true;
 			*l = st->layout;
 			*source = "master";
+		} else if (rv != SR_OK) {
+			snprintf(err, sizeof(err), "%s", sr_client_errmsg(cl));
 		}
 		sr_client_close(cl);
 	}
 	if (!*have_st) {
+		/* Never silently: txids of a cluster with another layout would
+		 * decode to nonsense. */
 		flake_layout_default(l);
 		*source = "default (master unreachable)";
+		char lbuf[FLAKE_LAYOUT_STRLEN];
+		flake_layout_format(l, lbuf, sizeof(lbuf));
+		fprintf(stderr, "snowrange: %s: no layout from the master %s (%s%s%s): "
+		    "decoding with the default layout %s; give --layout to choose\n",
+		    c->cmd->noun, c->master, rv != SR_OK ? sr_errname(rv) : "no layout",
+		    rv != SR_OK && err[0] ? ": " : "", rv != SR_OK ? err : "", lbuf);
 	}
 	if (flake_layout_check(l, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange: decode: layout from %s: %s\n", *source, err);
@@ -1179,119 +1313,38 @@ cmd_verify(struct cli *c)
 	return check_main(c->nargs, c->args, c->json);
 }
 
+static const struct command *lookup(const char *noun, const char *verb,
+    bool *noun_known);
+static void noun_help(FILE *f, const char *noun);
+static int unknown_command(const char *noun, const char *verb);
+
+/* `help [COMMAND]`: the whole help, a noun's commands or one command's. */
 static int
 cmd_help(struct cli *c)
 {
-	(void) c;
-	print_help(stdout, NULL);
-	return 0;
+	if (c->nargs == 0) {
+		print_help(stdout, NULL);
+		return 0;
+	}
+	bool known;
+	const struct command *cmd = lookup(c->args[0], c->nargs > 1 ? c->args[1] : NULL,
+	    &known);
+	if (cmd != NULL) {
+		print_help(stdout, cmd);
+		return 0;
+	}
+	if (known && c->nargs == 1) {
+		noun_help(stdout, c->args[0]);
+		return 0;
+	}
+	return unknown_command(c->args[0], c->nargs > 1 ? c->args[1] : NULL);
 }
 
 /* ---- argument parsing ---- */
 
-static const struct flag *
-flag_find(const char *arg, const char **inline_val)
-{
-	*inline_val = NULL;
-	if (arg[1] == '-') {
-		const char *name = arg + 2;
-		const char *eq = strchr(name, '=');
-		size_t len = eq != NULL ? (size_t) (eq - name) : strlen(name);
-		for (size_t i = 0; i < NELEM(flags); i++) {
-			if (strlen(flags[i].name) == len &&
-			    strncmp(flags[i].name, name, len) == 0) {
-				*inline_val = eq != NULL ? eq + 1 : NULL;
-				return &flags[i];
-			}
-		}
-		return NULL;
-	}
-	for (size_t i = 0; i < NELEM(flags); i++) {
-		if (flags[i].shrt != 0 && flags[i].shrt == arg[1]) {
-			/* "-n5" as well as "-n 5" */
-			*inline_val = arg[2] != '\0' ? arg + 2 : NULL;
-			return &flags[i];
-		}
-	}
-	return NULL;
-}
-
-/* Decimal seconds ("5", "0.25") to microseconds, without strtod's
- * leniency (blanks, signs, hex, inf). */
-static bool
-parse_seconds(const char *s, uint64_t *us)
-{
-	const char *dot = strchr(s, '.');
-	char whole[24];
-	size_t wl = dot != NULL ? (size_t) (dot - s) : strlen(s);
-	if (wl == 0 || wl >= sizeof(whole))
-		return false;
-	memcpy(whole, s, wl);
-	whole[wl] = '\0';
-	uint64_t sec, frac = 0;
-	if (!sr_parse_u64(whole, &sec) || sec > 1000000000)
-		return false;
-	if (dot != NULL) {
-		const char *f = dot + 1;
-		size_t fl = strlen(f);
-		if (fl == 0 || fl > 6)
-			return false;
-		for (size_t i = 0; i < 6; i++) {
-			if (i < fl && (f[i] < '0' || f[i] > '9'))
-				return false;
-			frac = frac * 10 + (i < fl ? (uint64_t) (f[i] - '0') : 0);
-		}
-	}
-	*us = sec * 1000000 + frac;
-	return *us > 0;
-}
-
-static int
-flag_set(struct cli *c, const struct flag *fl, const char *val)
-{
-	char *base = (char *) c;
-	uint64_t v;
-	switch (fl->kind) {
-	case F_STR:
-		if (val[0] == '\0')
-			return usage(c->cmd, "--%s needs a non-empty value", fl->name);
-		*(const char **) (base + fl->off) = val;
-		return 0;
-	case F_U64:
-		if (!sr_parse_u64(val, &v) || v < fl->min || v > fl->max)
-			return usage(c->cmd, "--%s: expected a whole number in %llu..%llu, "
-			    "got '%.40s'", fl->name, (unsigned long long) fl->min,
-			    (unsigned long long) fl->max, val);
-		*(uint64_t *) (void *) (base + fl->off) = v;
-		return 0;
-	case F_BOOL:
-		*(bool *) (base + fl->off) = true;
-		return 0;
-	case F_SECONDS:
-		if (!parse_seconds(val, &v))
-			return usage(c->cmd, "--%s: expected seconds such as 5 or 0.5, "
-			    "got '%.40s'", fl->name, val);
-		*(uint64_t *) (void *) (base + fl->off) = v;
-		return 0;
-	case F_OUTPUT:
-		if (strcmp(val, "json") == 0)
-			c->json = true;
-		else if (strcmp(val, "text") == 0)
-			c->json = false;
-		else
-			return usage(c->cmd, "--output: expected text or json, got '%.40s'",
-			    val);
-		return 0;
-	case F_COORDINATOR:
-		if (val[0] == '\0')
-			return usage(c->cmd, "--%s needs a non-empty value", fl->name);
-		if (c->ncoordinators == MAX_COORDINATORS)
-			return usage(c->cmd, "at most %d coordinators", MAX_COORDINATORS);
-		c->coordinators[c->ncoordinators++] = val;
-		return 0;
-	}
-	return usage(c->cmd, "--%s: unhandled flag", fl->name);
-}
+/* Which flags were given on the command line: a second one is an error,
+ * except -c, whose values are tried in order. */
+static bool given_global[NELEM(global_flags)], given_cmd[NELEM(cmd_flags)];
 
 /*
  * Handles the flag at argv[*i] (advancing *i past its value); before the
@@ -1301,23 +1354,47 @@ static int
 parse_flag(struct cli *c, int argc, char **argv, int *i)
 {
 	const char *arg = argv[*i], *val;
-	const struct flag *fl = flag_find(arg, &val);
-	if (fl == NULL)
-		return usage(c->cmd, "unknown flag '%.40s'", arg);
+	bool *given;
+	const struct sr_opt *fl = sr_opt_find(global_flags, NELEM(global_flags), arg, &val);
+	if (fl != NULL) {
+		given = &given_global[fl - global_flags];
+	} else if ((fl = sr_opt_find(cmd_flags, NELEM(cmd_flags), arg, &val)) != NULL) {
+		given = &given_cmd[fl - cmd_flags];
+	} else {
+		const char *name = arg + (arg[1] == '-' ? 2 : 1);
+		size_t len = strcspn(name, "=");
+		const char *s = sr_opt_suggest(global_flags, NELEM(global_flags), name, len);
+		if (s == NULL && c->cmd != NULL) {
+			/* Only the command's own flags are worth suggesting. */
+			struct sr_opt mine[NELEM(cmd_flags)];
+			size_t n = 0;
+			for (size_t k = 0; k < NELEM(cmd_flags); k++)
+				if (flag_allowed(c->cmd, &cmd_flags[k]))
+					mine[n++] = cmd_flags[k];
+			s = sr_opt_suggest(mine, n, name, len);
+		}
+		return usage(c->cmd, "unknown flag '%.40s'%s%s%s", arg,
+		    s ? " (did you mean --" : "", s ? s : "", s ? "?)" : "");
+	}
 	if (!flag_allowed(c->cmd, fl))
 		return usage(c->cmd, c->cmd != NULL ? "--%s is not a flag of this command" :
 		    "--%s must follow the command", fl->name);
-	if (fl->kind == F_BOOL) {
-		if (val != NULL)
-			return usage(c->cmd, "--%s takes no value", fl->name);
-		return flag_set(c, fl, NULL);
-	}
+	if (*given && fl->type != SR_OPT_LIST)
+		return usage(c->cmd, "--%s given twice", fl->name);
+	if (fl->type == SR_OPT_LIST && !*given)
+		((struct sr_opt_list *) fl->target)->n = 0; /* not the environment's */
+	*given = true;
+	if (fl->type == SR_OPT_BOOL && val == NULL)
+		val = "true";
 	if (val == NULL) {
 		if (*i + 1 >= argc)
 			return usage(c->cmd, "--%s needs a value", fl->name);
 		val = argv[++*i];
 	}
-	return flag_set(c, fl, val);
+	char err[256];
+	if (sr_opt_set(fl, val, err, sizeof(err)) != SR_OK)
+		return usage(c->cmd, "%s", err);
+	return 0;
 }
 
 /* The name of positional argument n as the usage line spells it ("NAME"). */
@@ -1346,43 +1423,98 @@ is_flag(const char *a)
 	return a[0] == '-' && a[1] != '\0';
 }
 
-/* Finds the command named at argv[*i] (and the verb after it). */
+/* The command noun [verb]; NULL if there is none (*noun_known says whether
+ * the noun exists, as the first word of commands with verbs). */
+static const struct command *
+lookup(const char *noun, const char *verb, bool *noun_known)
+{
+	*noun_known = false;
+	for (size_t k = 0; k < NELEM(commands); k++) {
+		if (strcmp(commands[k].noun, noun) != 0)
+			continue;
+		*noun_known = true;
+		if (commands[k].verb == NULL)
+			return &commands[k];
+		if (verb != NULL && strcmp(commands[k].verb, verb) == 0)
+			return &commands[k];
+	}
+	return NULL;
+}
+
+static void
+noun_help(FILE *f, const char *noun)
+{
+	fprintf(f, "commands of '%s':\n", noun);
+	for (size_t k = 0; k < NELEM(commands); k++)
+		if (strcmp(commands[k].noun, noun) == 0)
+			fprintf(f, "  snowrange %s\n      %s\n", commands[k].usage,
+			    commands[k].help);
+	fprintf(f, "\n'snowrange help %s VERB' shows a command's flags.\n", noun);
+}
+
+/* The usage error for an unknown noun or verb, with the closest name. */
+static int
+unknown_command(const char *noun, const char *verb)
+{
+	const char *names[NELEM(commands)];
+	size_t n = 0;
+	bool known = false;
+	for (size_t k = 0; k < NELEM(commands); k++) {
+		if (strcmp(commands[k].noun, noun) == 0)
+			known = true;
+		/* Nouns, each once. */
+		if (k == 0 || strcmp(commands[k].noun, commands[k - 1].noun) != 0)
+			names[n++] = commands[k].noun;
+	}
+	if (!known) {
+		const char *s = sr_suggest(noun, names, n);
+		return usage(NULL, "unknown command '%.40s'%s%s%s", noun,
+		    s ? " (did you mean " : "", s ? s : "", s ? "?)" : "");
+	}
+	char verbs[128] = "";
+	size_t vl = 0;
+	n = 0;
+	for (size_t k = 0; k < NELEM(commands); k++) {
+		if (strcmp(commands[k].noun, noun) != 0)
+			continue;
+		names[n++] = commands[k].verb;
+		int w = snprintf(verbs + vl, sizeof(verbs) - vl, "%s%s", vl ? ", " : "",
+		    commands[k].verb);
+		if (w > 0 && vl + (size_t) w < sizeof(verbs))
+			vl += (size_t) w;
+	}
+	if (verb == NULL)
+		return usage(NULL, "%s: missing command (expected %s)", noun, verbs);
+	const char *s = sr_suggest(verb, names, n);
+	return usage(NULL, "%s: unknown command '%.40s' (%s%s%sexpected %s)", noun, verb,
+	    s ? "did you mean " : "", s ? s : "", s ? "? " : "", verbs);
+}
+
+/* Finds the command named at argv[*i] (and the verb after it). Returns 0,
+ * an exit code, or -1 when it printed a noun's help (`seq --help`). */
 static int
 find_command(struct cli *c, int argc, char **argv, int *i)
 {
 	const char *noun = argv[(*i)++];
-	const struct command *first = NULL;
-	for (size_t k = 0; k < NELEM(commands); k++) {
-		if (strcmp(commands[k].noun, noun) != 0)
-			continue;
-		if (commands[k].verb == NULL) {
-			c->cmd = &commands[k];
-			return 0;
-		}
-		first = &commands[k];
-		break;
-	}
-	if (first == NULL)
-		return usage(NULL, "unknown command '%.40s'", noun);
-	char verbs[128] = "";
-	size_t vl = 0;
-	for (size_t k = 0; k < NELEM(commands); k++) {
-		if (strcmp(commands[k].noun, noun) != 0)
-			continue;
-		int n = snprintf(verbs + vl, sizeof(verbs) - vl, "%s%s", vl ? ", " : "",
-		    commands[k].verb);
-		if (n > 0 && vl + (size_t) n < sizeof(verbs))
-			vl += (size_t) n;
-		if (*i < argc && strcmp(commands[k].verb, argv[*i]) == 0) {
-			c->cmd = &commands[k];
+	const char *verb = *i < argc && !is_flag(argv[*i]) ? argv[*i] : NULL;
+	bool known;
+	const struct command *cmd = lookup(noun, verb, &known);
+	if (cmd != NULL) {
+		c->cmd = cmd;
+		if (cmd->verb != NULL)
 			(*i)++;
-			return 0;
+		return 0;
+	}
+	/* `seq --help` and `seq -h`: the noun's commands. */
+	if (known && verb == NULL) {
+		for (int k = *i; k < argc; k++) {
+			if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
+				noun_help(stdout, noun);
+				return -1;
+			}
 		}
 	}
-	if (*i < argc && !is_flag(argv[*i]))
-		return usage(NULL, "%s: unknown command '%.40s' (expected %s)", noun,
-		    argv[*i], verbs);
-	return usage(NULL, "%s: missing command (expected %s)", noun, verbs);
+	return unknown_command(noun, verb);
 }
 
 /*
@@ -1423,21 +1555,15 @@ main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "bench") == 0)
 		return run_bench(argv + 1);
-	struct cli c = {
-		.master = DEFAULT_MASTER,
-		.timeout_ms = DEFAULT_TIMEOUT_MS,
-		.count = 1,
-		.batch = 1,
-	};
-	const char *env = getenv("SNOWRANGE_MASTER");
-	if (env != NULL && env[0] != '\0')
-		c.master = env;
-	/* Credentials from the environment, so that scripts need not repeat
-	 * them: paths only, never a token (docs/security.md). */
-	c.tls_cert = getenv("SNOWRANGE_TLS_CERT");
-	c.tls_key = getenv("SNOWRANGE_TLS_KEY");
-	c.tls_ca = getenv("SNOWRANGE_TLS_CA");
-	c.token_file = getenv("SNOWRANGE_TOKEN_FILE");
+	struct cli *c = &G;
+	char err[256];
+	/* Defaults, then the environment (SNOWRANGE_MASTER, credentials:
+	 * paths only, never a token, docs/security.md), then flags. */
+	if (sr_opts_defaults(global_flags, NELEM(global_flags), err, sizeof(err)) != SR_OK ||
+	    sr_opts_defaults(cmd_flags, NELEM(cmd_flags), err, sizeof(err)) != SR_OK)
+		return failed(NULL, SR_EINTERNAL, "defaults: %s", err);
+	if (sr_opts_env(global_flags, NELEM(global_flags), err, sizeof(err)) != SR_OK)
+		return usage(NULL, "%s", err);
 	int rv, i = 1;
 
 	/* Global flags before the command; "--" ends them. */
@@ -1446,17 +1572,23 @@ main(int argc, char **argv)
 			i++;
 			break;
 		}
-		if ((rv = parse_flag(&c, argc, argv, &i)) != 0)
+		if ((rv = parse_flag(c, argc, argv, &i)) != 0)
 			return rv;
 	}
-	if (c.help) {
+	if (c->version) {
+		sr_opts_version(stdout, "snowrange", NULL);
+		return 0;
+	}
+	if (c->help) {
 		print_help(stdout, NULL);
 		return 0;
 	}
 	if (i >= argc)
 		return usage(NULL, "missing command");
-	if ((rv = find_command(&c, argc, argv, &i)) != 0)
-		return rv;
+	if (strcmp(argv[i], "bench") == 0)
+		return run_bench(argv + i);
+	if ((rv = find_command(c, argc, argv, &i)) != 0)
+		return rv < 0 ? 0 : rv;
 
 	/* The rest: the command's flags, global flags and positionals, in any
 	 * order; "--" ends the flags. */
@@ -1469,7 +1601,13 @@ main(int argc, char **argv)
 		if (!flags_done && strcmp(argv[i], "--") == 0) {
 			flags_done = true;
 		} else if (!flags_done && is_flag(argv[i])) {
-			if ((rv = parse_flag(&c, argc, argv, &i)) != 0) {
+			/* -h/--help after the command: its help, whatever else is
+			 * wrong on the line. */
+			if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+				c->help = true;
+				continue;
+			}
+			if ((rv = parse_flag(c, argc, argv, &i)) != 0) {
 				free(pos);
 				return rv;
 			}
@@ -1477,28 +1615,31 @@ main(int argc, char **argv)
 			pos[npos++] = argv[i];
 		}
 	}
-	bool explicit_coordinator = c.ncoordinators > 0;
-	if (c.help) {
-		print_help(stdout, c.cmd);
+	if (c->help) {
+		print_help(stdout, c->cmd);
 		free(pos);
 		return 0;
 	}
-	if (npos < c.cmd->minargs) {
+	if (c->version) {
+		sr_opts_version(stdout, "snowrange", NULL);
+		free(pos);
+		return 0;
+	}
+	c->json = strcmp(c->output, "json") == 0;
+	/* The environment's coordinator is a default, not a choice: plain
+	 * `status` means the cluster unless -c names a coordinator. */
+	if (c->cmd->fn == cmd_status && !given_global[&COORDINATOR_FLAG - global_flags])
+		c->coordinators.n = 0;
+	if (npos < c->cmd->minargs) {
 		char what[32];
-		arg_name(c.cmd, npos, what, sizeof(what));
-		rv = usage(c.cmd, "missing %s", what);
-	} else if (c.cmd->maxargs >= 0 && npos > c.cmd->maxargs) {
-		rv = usage(c.cmd, "unexpected argument '%.40s'", pos[c.cmd->maxargs]);
+		arg_name(c->cmd, npos, what, sizeof(what));
+		rv = usage(c->cmd, "missing %s", what);
+	} else if (c->cmd->maxargs >= 0 && npos > c->cmd->maxargs) {
+		rv = usage(c->cmd, "unexpected argument '%.40s'", pos[c->cmd->maxargs]);
 	} else {
-		/* The environment's coordinator is a default, not a choice: it
-		 * goes after parsing so status can tell the two apart. */
-		env = getenv("SNOWRANGE_COORDINATOR");
-		if (!explicit_coordinator && env != NULL && env[0] != '\0' &&
-		    c.cmd->fn != cmd_status)
-			c.coordinators[c.ncoordinators++] = env;
-		c.args = pos;
-		c.nargs = npos;
-		rv = c.cmd->fn(&c);
+		c->args = pos;
+		c->nargs = npos;
+		rv = c->cmd->fn(c);
 	}
 	free(pos);
 	return rv;

@@ -2,12 +2,14 @@
  * snowrange-coordinator: the coordinator library as a daemon that serves
  * remote clients (NextIds, Status) over nng.
  *
- *   snowrange-coordinator join MASTER_URL --name NAME --listen URL [options]
+ *   snowrange-coordinator join [MASTER_URL] --name NAME --listen URL [options]
  *   snowrange-coordinator leave --listen URL
  *
- * `join` is the operator's command to add a node: it joins the master and
- * serves until SIGINT/SIGTERM or a `leave`, then leaves the master cleanly.
+ * `join` is the operator's command to add a node: it binds its listen URL,
+ * joins the master and serves until SIGINT/SIGTERM or a `leave`, then
+ * leaves the master cleanly.
  */
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -42,26 +44,32 @@ static struct {
 	double prefetch_at;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
-	bool help;
+	const char *master;
 	struct creds *creds;
-	sr_coordinator *coord;
+	/* Set once joined; the server is bound before, so its handlers may
+	 * run before it is (they answer SR_ENOTJOINED then). */
+	_Atomic(sr_coordinator *) coord;
 	char master_url[256];
 } d;
 
 static const struct sr_opt options[] = {
+	{"master", SR_OPT_STR, &d.master, NULL, 0, 0,
+	    "the master's URL, when join is given none", .arg = "URL",
+	    .env = "SNOWRANGE_MASTER"},
 	{"name", SR_OPT_STR, &d.name, NULL, 0, 0,
-	    "node name, [a-z0-9_.-]{1,64}; the same name gets the same node id"},
+	    "node name, [a-z0-9_.-]{1,64}; the same name gets the same node id",
+	    .arg = "NAME"},
 	{"listen", SR_OPT_STR, &d.listen, "tcp://127.0.0.1:7401", 0, 0,
-	    "nng URL to serve clients on (tcp://, tls+tcp://, ipc://)"},
+	    "nng URL to serve clients on (tcp://, tls+tcp://, ipc://)", .arg = "URL"},
 	{"tls-cert", SR_OPT_STR, &d.tls_cert, NULL, 0, 0,
-	    "PEM certificate presented to clients and to the master (with tls-key)"},
-	{"tls-key", SR_OPT_STR, &d.tls_key, NULL, 0, 0, "PEM private key of tls-cert"},
+	    "PEM certificate presented to clients and to the master (with tls-key)", .arg = "FILE"},
+	{"tls-key", SR_OPT_STR, &d.tls_key, NULL, 0, 0, "PEM private key of tls-cert", .arg = "FILE"},
 	{"tls-ca", SR_OPT_STR, &d.tls_ca, NULL, 0, 0,
 	    "PEM CA bundle: the master must prove a certificate signed by it, and so "
-	    "must clients (mutual TLS)"},
+	    "must clients (mutual TLS)", .arg = "FILE"},
 	{"token-file", SR_OPT_STR, &d.token_file, NULL, 0, 0,
 	    "role tokens: the node token sent to the master, and the client/reader/admin "
-	    "tokens accepted (mode 600; docs/security.md)"},
+	    "tokens accepted (mode 600; docs/security.md)", .arg = "FILE"},
 	{"insecure", SR_OPT_BOOL, &d.insecure, "false", 0, 0,
 	    "allow a non-loopback listen URL with no client credentials configured"},
 	{"workers", SR_OPT_INT, &d.workers, "16", 1, 1024,
@@ -80,18 +88,35 @@ static const struct sr_opt options[] = {
 	    "a txid request waits out a clock step back up to this; more is SR_ECLOCK"},
 	{"prefetch-at", SR_OPT_DOUBLE, &d.prefetch_at, "0.5", 0.001, 1,
 	    "fraction of a chunk used before the next one is leased"},
-	{"help", SR_OPT_BOOL, &d.help, "false", 0, 0, "show this help"},
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
 
-static void
-usage(void)
+static const struct sr_opts_prog prog = {
+	.name = "snowrange-coordinator",
+	.section = "coordinator",
+	.usage = "snowrange-coordinator join [MASTER_URL] --name NAME --listen URL [options]\n"
+		 "snowrange-coordinator leave --listen URL",
+	.summary = "a snowrange coordinator node: hands out IDs and txids from leased chunks",
+	.description =
+	    "join binds --listen, joins the master (MASTER_URL, else --master) "
+	    "as node --name and serves the IDs and Snowflake txids of its leased "
+	    "chunks to clients until SIGINT, SIGTERM or a leave; then it leaves the "
+	    "master cleanly.\n\n"
+	    "leave asks the coordinator serving --listen to leave and exit.",
+	.opts = options,
+	.nopts = NOPTS,
+};
+
+/* The coordinator, or NULL (with the reply's error set) before the join. */
+static sr_coordinator *
+joined(char *errbuf, size_t errlen, int *rv)
 {
-	fprintf(stderr,
-	    "usage: snowrange-coordinator join MASTER_URL --name NAME --listen URL [options]\n"
-	    "       snowrange-coordinator leave --listen URL\n"
-	    "options (also keys of --config FILE, an INI file):\n");
-	sr_opts_usage(options, NOPTS);
+	sr_coordinator *co = atomic_load(&d.coord);
+	if (co == NULL) {
+		snprintf(errbuf, errlen, "not joined to the master yet");
+		*rv = SR_ENOTJOINED;
+	}
+	return co;
 }
 
 /* ---- handlers ---- */
@@ -135,7 +160,10 @@ h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
 	}
 	sr__next_ids_response__init(r);
 	size_t got = 0;
-	rv = sr_next_ids(d.coord, q->sequence, q->count, ids, &got);
+	sr_coordinator *co = joined(errbuf, errlen, &rv);
+	if (co == NULL)
+		return rv;
+	rv = sr_next_ids(co, q->sequence, q->count, ids, &got);
 	if (rv != SR_OK) {
 		/* IDs taken before the failure are dropped: a gap, never reused
 		 * (for SR_ETOOBIG at most CACHE_MAX_SWAPS chunks). */
@@ -151,8 +179,8 @@ h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
 	}
 	r->ids = ids;
 	r->n_ids = got;
-	r->node_name = (char *) sr_coordinator_name(d.coord);
-	r->node_id = sr_coordinator_node_id(d.coord);
+	r->node_name = (char *) sr_coordinator_name(co);
+	r->node_id = sr_coordinator_node_id(co);
 	resp->body_case = SR__RESPONSE__BODY_NEXT_IDS;
 	resp->next_ids = r;
 	return SR_OK;
@@ -164,28 +192,32 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 {
 	(void) arg;
 	(void) req;
+	int rv;
+	sr_coordinator *co = joined(errbuf, errlen, &rv);
+	if (co == NULL)
+		return rv;
 	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		goto oom;
 	sr__status_response__init(r);
 	r->role = "coordinator";
-	r->name = (char *) sr_coordinator_name(d.coord);
-	r->node_id = sr_coordinator_node_id(d.coord);
+	r->name = (char *) sr_coordinator_name(co);
+	r->node_id = sr_coordinator_node_id(co);
 	r->master_url = d.master_url;
 	uint32_t worker;
-	if (sr_coordinator_worker(d.coord, &worker) == SR_OK) {
+	if (sr_coordinator_worker(co, &worker) == SR_OK) {
 		r->has_worker = 1;
 		r->worker_id = worker;
 	}
 	/* Two calls: the first counts, the second copies (chunks may come and
 	 * go in between; the cap keeps the copy within the buffer). */
-	size_t n = sr_coordinator_chunks(d.coord, NULL, 0);
+	size_t n = sr_coordinator_chunks(co, NULL, 0);
 	if (n > MAX_HELD)
 		n = MAX_HELD;
 	sr_chunk_info *held = wire_alloc(a, (n + 2) * sizeof(*held));
 	if (held == NULL)
 		goto oom;
-	size_t got = sr_coordinator_chunks(d.coord, held, n + 2);
+	size_t got = sr_coordinator_chunks(co, held, n + 2);
 	if (got < n)
 		n = got;
 	r->chunks = wire_alloc(a, (n + 1) * sizeof(*r->chunks));
@@ -236,11 +268,14 @@ h_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
 	}
 	sr__next_txids_response__init(r);
 	size_t got = 0;
-	rv = sr_next_txids(d.coord, count, ids, &got);
+	sr_coordinator *co = joined(errbuf, errlen, &rv);
+	if (co == NULL)
+		return rv;
+	rv = sr_next_txids(co, count, ids, &got);
 	if (rv == SR_ECLOCK) {
 		snprintf(errbuf, errlen,
 		    "clock is %lld ms behind the last issued txid (tolerance %lld ms)",
-		    (long long) sr_coordinator_clock_offset_ms(d.coord),
+		    (long long) sr_coordinator_clock_offset_ms(co),
 		    (long long) d.max_clock_back_ms);
 		return rv;
 	}
@@ -250,11 +285,11 @@ h_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return rv;
 	}
 	uint32_t worker = 0;
-	sr_coordinator_worker(d.coord, &worker);
+	sr_coordinator_worker(co, &worker);
 	r->txids = ids;
 	r->n_txids = got;
-	r->node_name = (char *) sr_coordinator_name(d.coord);
-	r->node_id = sr_coordinator_node_id(d.coord);
+	r->node_name = (char *) sr_coordinator_name(co);
+	r->node_id = sr_coordinator_node_id(co);
 	r->worker_id = worker;
 	resp->body_case = SR__RESPONSE__BODY_NEXT_TXIDS;
 	resp->next_txids = r;
@@ -321,10 +356,6 @@ static int
 cmd_join(const char *master_url)
 {
 	char err[512] = "";
-	if (d.name == NULL) {
-		fprintf(stderr, "snowrange-coordinator: join needs --name NAME\n");
-		return 2;
-	}
 	sr_strlcpy(d.master_url, master_url, sizeof(d.master_url));
 
 	sigset_t sigs;
@@ -357,35 +388,40 @@ cmd_join(const char *master_url)
 		sr_log(d.name, "WARNING: --insecure: serving %s without client "
 		    "credentials; anyone who can reach it can do anything "
 		    "(docs/security.md)", d.listen);
-	rv = sr_coordinator_open(&cfg, &d.coord, err, sizeof(err));
-	if (rv != SR_OK) {
-		fprintf(stderr, "snowrange-coordinator: join %s: %s (%s): %s\n", master_url,
-		    sr_strerror(rv), sr_errname(rv), err);
-		return 1;
-	}
+	/* Bind first: a listen URL in use fails here, before the master has
+	 * heard of this node, rather than leaving a joined node that cannot
+	 * serve holding its name and worker id for a lease. */
 	struct wire_server *srv;
 	rv = wire_server_start_creds(d.listen, routes, sizeof(routes) / sizeof(routes[0]),
 	    NULL, (int) d.workers, d.creds, d.insecure, &srv, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
-		sr_coordinator_close(d.coord);
 		return 1;
 	}
 	wire_server_limits(srv, (size_t) d.max_connections, d.idle_timeout_ms);
+	sr_coordinator *co;
+	rv = sr_coordinator_open(&cfg, &co, err, sizeof(err));
+	if (rv != SR_OK) {
+		fprintf(stderr, "snowrange-coordinator: join %s: %s (%s): %s\n", master_url,
+		    sr_strerror(rv), sr_errname(rv), err);
+		wire_server_stop(srv);
+		return 1;
+	}
+	atomic_store(&d.coord, co);
 	sr_log(d.name, "joined %s as node %llu, serving %s", master_url,
-	    (unsigned long long) sr_coordinator_node_id(d.coord), d.listen);
+	    (unsigned long long) sr_coordinator_node_id(co), d.listen);
 	int sig;
 	sigwait(&sigs, &sig);
 	sr_log(d.name, "signal %d: leaving", sig);
 	/* Leave first: once the master knows, nothing is lost if the rest of
 	 * the shutdown hangs in nng_close and the watchdog ends the process. */
-	sr_coordinator_leave(d.coord);
+	sr_coordinator_leave(co);
 	sr_exit_watchdog(d.name, 5);
 	/* Let a `leave` reply go out before the sockets close. */
 	struct timespec ts = {0, 100 * 1000 * 1000};
 	nanosleep(&ts, NULL);
 	wire_server_stop(srv);
-	sr_coordinator_close(d.coord);
+	sr_coordinator_close(co);
 	return 0;
 }
 
@@ -393,30 +429,42 @@ static int
 run(int argc, char **argv, struct sr_opts_mem *mem)
 {
 	char err[512] = "";
-	int npos, rc;
-	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, mem, err, sizeof(err)) != 0) {
-		fprintf(stderr, "snowrange-coordinator: %s\n", err);
-		usage();
+	int npos;
+	int rc = sr_opts_main(&prog, argc, argv, &npos, mem);
+	if (rc >= 0)
+		return rc;
+	const char *cmds[] = {"join", "leave"};
+	bool is_join = npos >= 1 && strcmp(argv[1], "join") == 0;
+	bool is_leave = npos >= 1 && strcmp(argv[1], "leave") == 0;
+	const char *master_url = is_join && npos >= 2 ? argv[2] : d.master;
+	const char *why = NULL, *word = NULL;
+	if (npos == 0)
+		why = "missing command (join or leave)";
+	else if (!is_join && !is_leave)
+		why = "unknown command", word = argv[1];
+	else if (is_join && npos > 2)
+		why = "unexpected argument", word = argv[3];
+	else if (is_leave && npos > 1)
+		why = "unexpected argument", word = argv[2];
+	else if (is_join && (master_url == NULL || master_url[0] == '\0'))
+		why = "join needs the master's URL (MASTER_URL, --master or the config key master)";
+	else if (is_join && d.name == NULL)
+		why = "join needs --name NAME";
+	if (why != NULL) {
+		const char *s = word != NULL && !is_join && !is_leave ?
+		    sr_suggest(word, cmds, 2) : NULL;
+		fprintf(stderr, "snowrange-coordinator: %s%s%.60s%s%s%s%s\n"
+		    "run 'snowrange-coordinator --help' for the commands and options\n", why,
+		    word ? " '" : "", word ? word : "", word ? "'" : "",
+		    s ? " (did you mean " : "", s ? s : "", s ? "?)" : "");
 		return 2;
-	}
-	if (d.help || npos == 0) {
-		usage();
-		return d.help ? 0 : 2;
 	}
 	sr_credentials cred = {d.tls_cert, d.tls_key, d.tls_ca, d.token_file};
 	if (creds_load(&cred, &d.creds, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: %s\n", err);
 		return 2;
 	}
-	if (strcmp(argv[1], "join") == 0 && npos == 2)
-		rc = cmd_join(argv[2]);
-	else if (strcmp(argv[1], "leave") == 0 && npos == 1)
-		rc = cmd_leave();
-	else {
-		fprintf(stderr, "snowrange-coordinator: unknown command or arguments\n");
-		usage();
-		rc = 2;
-	}
+	rc = is_join ? cmd_join(master_url) : cmd_leave();
 	creds_free(d.creds);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <sqlite3.h>
 
 #include "creds.h"
 #include "flake.h"
@@ -45,23 +46,22 @@ static struct {
 	const char *layout;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
-	bool help;
 } opt;
 
 static const struct sr_opt options[] = {
 	{"listen", SR_OPT_STR, &opt.listen, "tcp://127.0.0.1:7400", 0, 0,
-	    "nng URL to serve on (tcp://, tls+tcp://, ipc://)"},
+	    "nng URL to serve on (tcp://, tls+tcp://, ipc://)", .arg = "URL"},
 	{"tls-cert", SR_OPT_STR, &opt.tls_cert, NULL, 0, 0,
-	    "PEM certificate this master presents (with tls-key; needs a tls+tcp:// listen URL)"},
-	{"tls-key", SR_OPT_STR, &opt.tls_key, NULL, 0, 0, "PEM private key of tls-cert"},
+	    "PEM certificate this master presents (with tls-key; needs a tls+tcp:// listen URL)", .arg = "FILE"},
+	{"tls-key", SR_OPT_STR, &opt.tls_key, NULL, 0, 0, "PEM private key of tls-cert", .arg = "FILE"},
 	{"tls-ca", SR_OPT_STR, &opt.tls_ca, NULL, 0, 0,
-	    "PEM CA bundle: clients must present a certificate signed by it (mutual TLS)"},
+	    "PEM CA bundle: clients must present a certificate signed by it (mutual TLS)", .arg = "FILE"},
 	{"token-file", SR_OPT_STR, &opt.token_file, NULL, 0, 0,
-	    "role tokens accepted (\"ROLE[:NODE] TOKEN\" lines, mode 600; docs/security.md)"},
+	    "role tokens accepted (\"ROLE[:NODE] TOKEN\" lines, mode 600; docs/security.md)", .arg = "FILE"},
 	{"insecure", SR_OPT_BOOL, &opt.insecure, "false", 0, 0,
 	    "allow a non-loopback listen URL with no client credentials configured"},
 	{"data-dir", SR_OPT_STR, &opt.data_dir, NULL, 0, 0,
-	    "directory of the SQLite store (created if missing); required without --store"},
+	    "directory of the SQLite store (created if missing); required without --store", .arg = "DIR"},
 	{"store", SR_OPT_STR, &opt.store, NULL, 0, 0,
 	    "etcd://HOST:PORT[,HOST:PORT...][/PREFIX]: keep the state in etcd v3 "
 	    "instead of SQLite (docs/ha.md)"},
@@ -99,18 +99,32 @@ static const struct sr_opt options[] = {
 	{"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
 	    "Snowflake layout TIME/WORKER/SEQ/UNIT_MS/EPOCH bits (sum 63); fixed at the "
 	    "first start of a data dir"},
-	{"help", SR_OPT_BOOL, &opt.help, "false", 0, 0, "show this help"},
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
 
 static void
-usage(void)
+versions(FILE *f)
 {
-	fprintf(stderr, "usage: snowrange-master --data-dir DIR [options]\n"
-	                "       snowrange-master --store etcd://HOST:PORT,... [options]\n"
-	                "options (also keys of --config FILE, an INI file):\n");
-	sr_opts_usage(options, NOPTS);
+	fprintf(f, ", SQLite %s", sqlite3_libversion());
 }
+
+static const struct sr_opts_prog prog = {
+	.name = "snowrange-master",
+	.section = "master",
+	.usage = "snowrange-master --data-dir DIR [options]\n"
+		 "snowrange-master --store etcd://HOST:PORT,... [options]",
+	.summary = "the snowrange master: leases chunks of ID ranges and worker ids",
+	.description =
+	    "The master owns the durable state of a snowrange cluster in a SQLite "
+	    "store under --data-dir: the sequences, their range leases and the "
+	    "worker-id leases of the coordinators. Coordinators join it and lease "
+	    "chunks of ID ranges from it; the snowrange tool administers it.\n\n"
+	    "SIGINT and SIGTERM stop it. It exits with status 1 when another master "
+	    "fenced it (docs/reliability.md).",
+	.opts = options,
+	.nopts = NOPTS,
+	.versions = versions,
+};
 
 /* Wakes the sigwait below from a request thread: the signal is blocked in
  * every thread, so only sigwait takes it. */
@@ -126,28 +140,25 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 {
 	char err[512] = "";
 	int npos;
-	if (sr_opts_parse(options, NOPTS, argc, argv, &npos, mem, err, sizeof(err)) != SR_OK) {
-		fprintf(stderr, "snowrange-master: %s\n", err);
-		usage();
-		return 2;
-	}
-	if (opt.help) {
-		usage();
-		return 0;
-	}
+	int rc = sr_opts_main(&prog, argc, argv, &npos, mem);
+	if (rc >= 0)
+		return rc;
 	if (npos > 0) {
-		fprintf(stderr, "snowrange-master: unexpected argument '%s'\n", argv[1]);
+		fprintf(stderr, "snowrange-master: unexpected argument '%.60s'\n"
+		    "run 'snowrange-master --help' for the options\n", argv[1]);
 		return 2;
 	}
 	bool etcd = opt.store != NULL && opt.store[0] != '\0';
 	if (etcd && strncmp(opt.store, "etcd://", 7) != 0) {
-		fprintf(stderr, "snowrange-master: --store '%s': only etcd:// is known "
-		    "(SQLite is the default, with --data-dir)\n", opt.store);
+		fprintf(stderr, "snowrange-master: --store '%.60s': only etcd:// is known "
+		    "(SQLite is the default, with --data-dir)\n"
+		    "run 'snowrange-master --help' for the options\n", opt.store);
 		return 2;
 	}
 	if (!etcd && (opt.data_dir == NULL || opt.data_dir[0] == '\0')) {
 		fprintf(stderr, "snowrange-master: --data-dir is required (or --store "
-		    "etcd://...)\n");
+		    "etcd://...)\n"
+		    "run 'snowrange-master --help' for the options\n");
 		return 2;
 	}
 

@@ -1016,12 +1016,12 @@ check_opts(const uint8_t *data, size_t len, char *why, size_t whylen)
 {
 	struct cfg_vals v;
 	const struct sr_opt opts[] = {
-		{"name", SR_OPT_STR, &v.name, NULL, 0, 0, "node name"},
-		{"listen", SR_OPT_STR, &v.listen, "tcp://127.0.0.1:7401", 0, 0, "url"},
-		{"workers", SR_OPT_INT, &v.workers, "16", 1, 1024, "workers"},
-		{"skew-ms", SR_OPT_INT, &v.skew_ms, "0", -1000, 1000, "skew"},
-		{"prefetch-at", SR_OPT_DOUBLE, &v.prefetch_at, "0.5", 0.001, 1, "at"},
-		{"help", SR_OPT_BOOL, &v.help, "false", 0, 0, "help"},
+		{"name", SR_OPT_STR, &v.name, NULL, 0, 0, "node name", .flags = 0},
+		{"listen", SR_OPT_STR, &v.listen, "tcp://127.0.0.1:7401", 0, 0, "url", .flags = 0},
+		{"workers", SR_OPT_INT, &v.workers, "16", 1, 1024, "workers", .flags = 0},
+		{"skew-ms", SR_OPT_INT, &v.skew_ms, "0", -1000, 1000, "skew", .flags = 0},
+		{"prefetch-at", SR_OPT_DOUBLE, &v.prefetch_at, "0.5", 0.001, 1, "at", .flags = 0},
+		{"help", SR_OPT_BOOL, &v.help, "false", 0, 0, "help", .flags = 0},
 	};
 	const size_t nopts = sizeof(opts) / sizeof(opts[0]);
 	char path[512], prog[] = "fuzz", flag[] = "--config", pos[] = "pos";
