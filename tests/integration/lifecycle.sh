@@ -14,11 +14,21 @@ start_coord c1
 # Bind before join: a second coordinator on a used URL fails without
 # joining. Over tcp: nng probing a used ipc path would stop the first
 # one's listener for a while (nng #1518, common/wire.c).
-port=$((20000 + RANDOM % 30000))
-"$COORD_BIN" join "$MASTER_URL" --name tc --listen "tcp://127.0.0.1:$port" \
-	>>"$WORK/tc.log" 2>&1 &
-PIDS[tc]=$!
-wait_ready "tcp://127.0.0.1:$port"
+# A random port may be taken: then tc exits and another is tried.
+up=0
+for ((try = 0; try < 10 && !up; try++)); do
+	port=$((20000 + RANDOM % 30000))
+	"$COORD_BIN" join "$MASTER_URL" --name tc --listen "tcp://127.0.0.1:$port" \
+		>>"$WORK/tc.log" 2>&1 &
+	PIDS[tc]=$!
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "${PIDS[tc]}" 2>/dev/null || break
+		"$CLI" -c "tcp://127.0.0.1:$port" --timeout 500 status >/dev/null 2>&1 && up=1 && break
+		sleep 0.1
+	done
+	((up)) || kill9 tc
+done
+((up)) || fail "no coordinator on a random tcp port came up: $(cat "$WORK/tc.log")"
 rc=0
 timeout 20 "$COORD_BIN" join "$MASTER_URL" --name clash --listen "tcp://127.0.0.1:$port" \
 	>"$WORK/clash.log" 2>&1 || rc=$?

@@ -111,7 +111,7 @@ for p in master coordinator; do
 	[[ $p == coordinator ]] && bin=$COORD_BIN
 	"$bin" --help-ini >"$WORK/$p.conf"
 	diff -u "$SRC/etc/$p.conf" "$WORK/$p.conf" >&2 ||
-		fail "etc/$p.conf differs from '$(basename "$bin") --help-ini' (regenerate it)"
+		fail "etc/$p.conf differs from the option table: regenerate it with '$(basename "$bin") --help-ini >etc/$p.conf'"
 done
 
 # The coordinator's master URL from its config file, in its section.
