@@ -24,6 +24,8 @@
 #include "snowrange/coordinator.h"
 #include "cache.h"
 #include "creds.h"
+#include "daemon_http.h"
+#include "httpd.h"
 #include "log.h"
 #include "util.h"
 #include "wire.h"
@@ -34,6 +36,7 @@
 static struct {
 	const char *name;
 	const char *listen;
+	const char *http_listen;
 	int64_t workers;
 	int64_t rpc_timeout_ms;
 	int64_t lease_timeout_ms;
@@ -61,6 +64,9 @@ static const struct sr_opt options[] = {
 	    .arg = "NAME"},
 	{"listen", SR_OPT_STR, &d.listen, "tcp://127.0.0.1:7401", 0, 0,
 	    "nng URL to serve clients on (tcp://, tls+tcp://, ipc://)", .arg = "URL"},
+	{"http-listen", SR_OPT_STR, &d.http_listen, NULL, 0, 0,
+	    "http://HOST:PORT or https://HOST:PORT to serve the HTTP/JSON API on "
+	    "(docs/http.md); off when not set", .arg = "URL"},
 	{"tls-cert", SR_OPT_STR, &d.tls_cert, NULL, 0, 0,
 	    "PEM certificate presented to clients and to the master (with tls-key)", .arg = "FILE"},
 	{"tls-key", SR_OPT_STR, &d.tls_key, NULL, 0, 0, "PEM private key of tls-cert", .arg = "FILE"},
@@ -380,6 +386,8 @@ cmd_join(const char *master_url)
 	 * node that joined and then failed to serve would hold its name for a
 	 * lease. */
 	int rv = wire_listen_check(d.listen, d.creds, d.insecure, err, sizeof(err));
+	if (rv == SR_OK && d.http_listen != NULL)
+		rv = httpd_check(d.http_listen, d.creds, d.insecure, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
 		return 1;
@@ -408,6 +416,25 @@ cmd_join(const char *master_url)
 		return 1;
 	}
 	atomic_store(&d.coord, co);
+	struct httpd *http = NULL;
+	struct daemon_http hctx = {co, d.max_clock_back_ms, NULL};
+	if (d.http_listen != NULL) {
+		/* The nng listener's bounds hold for HTTP too: one setting each
+		 * (docs/http.md). */
+		struct httpd_config hc = {d.http_listen, d.creds, d.insecure, (int) d.workers,
+		    (int) d.max_connections, 0, (int) (d.idle_timeout_ms / 1000)};
+		size_t nr;
+		const struct httpapi_route *hr = daemon_http_routes(&nr);
+		rv = httpd_start(&hc, hr, nr, &hctx, &http, err, sizeof(err));
+		if (rv != SR_OK) {
+			fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
+			wire_server_stop(srv);
+			sr_coordinator_close(co);
+			return 1;
+		}
+		hctx.srv = http;
+		sr_log(d.name, "serving HTTP on %s", d.http_listen);
+	}
 	sr_log(d.name, "joined %s as node %llu, serving %s", master_url,
 	    (unsigned long long) sr_coordinator_node_id(co), d.listen);
 	int sig;
@@ -420,6 +447,7 @@ cmd_join(const char *master_url)
 	/* Let a `leave` reply go out before the sockets close. */
 	struct timespec ts = {0, 100 * 1000 * 1000};
 	nanosleep(&ts, NULL);
+	httpd_stop(http);
 	wire_server_stop(srv);
 	sr_coordinator_close(co);
 	return 0;

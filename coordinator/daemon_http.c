@@ -1,0 +1,124 @@
+/*
+ * The coordinator daemon's HTTP routes (daemon_http.h). Each handler does
+ * what the nng handler of the same request does in daemon.c, through the
+ * same library calls, and answers JSON with IDs as strings.
+ */
+#include "daemon_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cache.h"
+#include "creds.h"
+#include "snowrange/error.h"
+
+static void
+h_ids(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
+{
+	struct daemon_http *d = arg;
+	uint64_t *ids = malloc(req->count * sizeof(*ids));
+	if (ids == NULL) {
+		httpapi_error(resp, 0, SR_ENOMEM, "out of memory");
+		return;
+	}
+	size_t got = 0;
+	int rv = sr_next_ids(d->coord, req->seq, req->count, ids, &got);
+	if (rv == SR_ETOOBIG)
+		/* IDs taken before the failure are dropped: a gap, never reused. */
+		httpapi_error(resp, 0, rv, "%s: count %u needs more than %u chunks of this "
+		    "sequence, each a lease at the master: ask for fewer IDs per call or use "
+		    "a larger chunk size (%zu IDs taken were dropped)", req->seq, req->count,
+		    CACHE_MAX_SWAPS, got);
+	else if (rv != SR_OK)
+		httpapi_error(resp, 0, rv, "%s: %s", req->seq, sr_strerror(rv));
+	else
+		httpapi_ids_json(&resp->body, req->seq, sr_coordinator_name(d->coord),
+		    sr_coordinator_node_id(d->coord), ids, got);
+	free(ids);
+}
+
+static void
+h_txids(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
+{
+	struct daemon_http *d = arg;
+	uint64_t *ids = malloc(req->count * sizeof(*ids));
+	if (ids == NULL) {
+		httpapi_error(resp, 0, SR_ENOMEM, "out of memory");
+		return;
+	}
+	size_t got = 0;
+	int rv = sr_next_txids(d->coord, req->count, ids, &got);
+	uint32_t worker = 0;
+	if (rv == SR_ECLOCK)
+		httpapi_error(resp, 0, rv, "clock is %lld ms behind the last issued txid "
+		    "(tolerance %lld ms)", (long long) sr_coordinator_clock_offset_ms(d->coord),
+		    (long long) d->max_clock_back_ms);
+	else if (rv != SR_OK)
+		/* txids taken before the failure are dropped: never reused. */
+		httpapi_error(resp, 0, rv, "txids: %s", sr_strerror(rv));
+	else {
+		sr_coordinator_worker(d->coord, &worker);
+		httpapi_txids_json(&resp->body, sr_coordinator_name(d->coord),
+		    sr_coordinator_node_id(d->coord), worker, ids, got);
+	}
+	free(ids);
+}
+
+static void
+h_decode(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
+{
+	struct daemon_http *d = arg;
+	sr_flake_layout l;
+	sr_coordinator_layout(d->coord, &l);
+	httpapi_decode_json(&resp->body, &l, req->id);
+}
+
+/* The process is up and serving: nothing else is checked. */
+static void
+h_healthz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
+{
+	(void) arg;
+	(void) req;
+	strbuf_puts(&resp->body, "{\"status\":\"ok\"}\n");
+}
+
+/*
+ * Ready to serve IDs and txids: joined, with a live worker lease (which a
+ * coordinator keeps only while heartbeats reach the master, so it also
+ * says the master is reachable or was within the lease). 503 otherwise,
+ * naming what is missing.
+ */
+static void
+h_readyz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
+{
+	struct daemon_http *d = arg;
+	(void) req;
+	uint32_t worker;
+	if (sr_coordinator_worker(d->coord, &worker) != SR_OK) {
+		httpapi_error(resp, 503, SR_ENOWORKER, "not ready: no live worker id lease "
+		    "(the master is unreachable, or every worker id is taken)");
+		return;
+	}
+	strbuf_printf(&resp->body, "{\"status\":\"ready\",\"node\":");
+	strbuf_json_str(&resp->body, sr_coordinator_name(d->coord));
+	strbuf_printf(&resp->body, ",\"worker\":%u}\n", worker);
+}
+
+/* Who may call what, with tokens (docs/security.md): the same roles as the
+ * nng routes of daemon.c. */
+static const struct httpapi_route routes[] = {
+	{HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/ids", CREDS_CLIENT | CREDS_ADMIN, 1,
+	    h_ids},
+	{HTTPAPI_GET | HTTPAPI_POST, "/v1/txids", CREDS_CLIENT | CREDS_ADMIN, 1, h_txids},
+	{HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0,
+	    h_decode},
+	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, h_healthz},
+	{HTTPAPI_GET, "/readyz", HTTPAPI_OPEN, 0, h_readyz},
+};
+
+const struct httpapi_route *
+daemon_http_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
