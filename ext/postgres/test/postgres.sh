@@ -9,15 +9,20 @@
 #   2. IDs taken by one new backend after another are strictly increasing
 #      (the order holds across backends);
 #   3. pgbench clients insert rows with DEFAULT snowrange.nextval('orders')
-#      into both instances while the daemon's IDs of 'orders' go to a file;
+#      (and record timed calls) into both instances while the daemon's IDs of 'orders' go to a file;
 #      meanwhile a pg1 backend is killed with -9 (the postmaster resets
 #      shared memory and restarts the worker), the master is killed with -9
 #      and restarted, and pg2's postmaster is killed with -9 and started
 #      again: its first ID after the restart lies above every ID it issued
 #      before (no chunk is reused after a crash);
-#   4. no ID appears twice across both tables and the daemon's file, each
-#      source contributed, the order check passes again on both instances,
-#      and both report the master reachable;
+#      While the master is down, a sequence not yet used fails with
+#      SQLSTATE 08006 within seconds and status shows the master
+#      unreachable.
+#   4. no ID appears twice across both instances' tables and the daemon's
+#      file, each source contributed; on each instance no call got an ID
+#      below one a call that ended before it began got (calls recorded by
+#      pgbench with their start and end times, across the crashes); the
+#      order check passes again, and both report the master reachable;
 #   5. everything is stopped (the servers with pg_ctl, the daemon with
 #      SIGTERM: a clean exit).
 #
@@ -35,6 +40,7 @@ pg_prepare
 start_tcp_master --lease-ttl-ms 2000 --worker-grace-ms 500
 "$CLI" -m "$MASTER_URL" seq create orders --chunk 500 >/dev/null || fail "seq create orders"
 "$CLI" -m "$MASTER_URL" seq create regress --chunk 100 >/dev/null || fail "seq create regress"
+"$CLI" -m "$MASTER_URL" seq create cold --chunk 100 >/dev/null || fail "seq create cold"
 start_coord d1
 for n in pg1 pg2; do
 	pg_new "$n" "$(free_port)" snowrange.lease_timeout_ms=10000
@@ -50,10 +56,34 @@ if ! make -C "$WORK/ext" PG_CONFIG="$PG_CONFIG" with_llvm=no installcheck \
 	fail "pg_regress failed (see $WORK/regress.log)"
 fi
 
+# orders: the rows pgbench inserts. calls: IDs taken by take(), each with
+# the time before and after the call, for the order check under load.
 for n in pg1 pg2; do
 	psqlq "$n" "CREATE TABLE orders (id bigint PRIMARY KEY
-		DEFAULT snowrange.nextval('orders'), src text NOT NULL)" || fail "create table on $n"
+		DEFAULT snowrange.nextval('orders'), src text NOT NULL);
+	CREATE TABLE calls (id bigint PRIMARY KEY, t0 timestamptz, t1 timestamptz);
+	CREATE FUNCTION take() RETURNS void LANGUAGE plpgsql AS \$\$
+	DECLARE
+		t0 timestamptz := clock_timestamp();
+		i bigint := snowrange.nextval('orders');
+	BEGIN
+		INSERT INTO calls VALUES (i, t0, clock_timestamp());
+	END \$\$" || fail "create tables on $n"
 done
+
+# Strictly increasing per instance, whichever backend asked: no call may
+# have a smaller ID than a call that returned before it started. For each
+# call b, the largest ID among calls that ended before b began (a running
+# maximum over calls ordered by end time) must be below b's.
+check_calls() {
+	local n=$1 bad
+	bad=$(psqlq "$n" "CREATE TEMP TABLE pref AS SELECT t1, max(id) OVER (ORDER BY t1
+		ROWS UNBOUNDED PRECEDING) AS runmax FROM calls;
+	CREATE INDEX ON pref (t1);
+	SELECT count(*) FROM calls b, LATERAL (SELECT runmax FROM pref WHERE pref.t1 < b.t0
+		ORDER BY t1 DESC LIMIT 1) p WHERE p.runmax > b.id") || fail "order check on $n"
+	[[ $bad == 0 ]] || fail "$n: $bad calls got an ID below one issued before they began"
+}
 
 # Each psql is a new backend: its ID must lie above the previous one's.
 check_order() {
@@ -70,6 +100,7 @@ check_order pg2
 for n in pg1 pg2; do
 	echo "INSERT INTO orders (src) VALUES ('$n');" >"$WORK/insert-$n.sql"
 done
+echo "SELECT take();" >"$WORK/take.sql"
 
 # load NAME: pgbench rounds until the stop file appears; a round that a
 # crash cut short is logged and the next one starts.
@@ -77,7 +108,7 @@ load() {
 	local n=$1
 	while [[ ! -e $WORK/stop-$n ]]; do
 		"$PG_BIN/pgbench" -h "$WORK/$n" -p "${PG_PORT[$n]}" -U postgres -n -c 4 -j 2 -T 2 \
-			-f "$WORK/insert-$n.sql" postgres >>"$WORK/pgbench-$n.log" 2>&1 ||
+			-f "$WORK/insert-$n.sql" -f "$WORK/take.sql" postgres >>"$WORK/pgbench-$n.log" 2>&1 ||
 			sleep 0.3
 	done
 }
@@ -107,9 +138,25 @@ log "kill -9 pg1 backend $victim (crash restart of pg1)"
 kill -9 "$victim"
 sleep 3
 
-log "kill -9 the master, start it again"
+log "kill -9 the master; a cold sequence fails cleanly; start the master again"
 kill9 master
-sleep 1
+# 'cold' was never used here: its first chunk needs the master, so the call
+# fails with 08006 (EUNAVAILABLE or ECONNECT), bounded, instead of hanging.
+t0=$(date +%s)
+out=$(psqlq pg1 "SELECT snowrange.nextval('cold')" 2>&1) && fail "cold nextval without a master: $out"
+grep -q "snowrange: E[A-Z]*" <<<"$out" || fail "cold nextval: unexpected error: $out"
+(($(date +%s) - t0 <= 15)) || fail "cold nextval took $(($(date +%s) - t0)) s to fail"
+code=$(psqlq pg1 "DO \$\$ BEGIN PERFORM snowrange.nextval('cold');
+	EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'code %', SQLSTATE; END \$\$" 2>&1 || true)
+grep -q "code 08006" <<<"$code" || fail "cold nextval: SQLSTATE is not 08006: $code"
+# The worker id lease (2 s less a fifth) has lapsed by now.
+ok=""
+for ((i = 0; i < 20; i++)); do
+	ok=$(psqlq pg1 "SELECT master_reachable FROM snowrange.status WHERE sequence IS NULL")
+	[[ $ok == f ]] && break
+	sleep 0.5
+done
+[[ $ok == f ]] || fail "pg1 reports the master reachable while it is down"
 start_tcp_master --lease-ttl-ms 2000 --worker-grace-ms 500
 sleep 2
 
@@ -142,8 +189,14 @@ for p in load1 load2 drawd; do
 done
 
 log "check: no duplicates across pg1, pg2 and the daemon"
-psqlq pg1 "SELECT id FROM orders" >"$WORK/pg1.ids" || fail "read pg1"
-psqlq pg2 "SELECT id FROM orders" >"$WORK/pg2.ids" || fail "read pg2"
+for n in pg1 pg2; do
+	psqlq "$n" "SELECT id FROM orders UNION ALL SELECT id FROM calls" >"$WORK/$n.ids" ||
+		fail "read $n"
+	c=$(psqlq "$n" "SELECT count(*) FROM calls")
+	((c >= 100)) || fail "$n: only $c calls recorded"
+	check_calls "$n"
+	log "$n: $c calls in order"
+done
 grep -E '^[0-9]+$' "$WORK/d1.ids" >"$WORK/d1.clean" || true
 for f in pg1 pg2 d1; do
 	c=$(grep -c . "$WORK/$f.ids" || true)
