@@ -37,8 +37,12 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
+/* The longest one library call may make the worker wait for a chunk. */
+#define WORKER_WAIT_MS 500
+
 static sr_coordinator *coord;
 static sr_sequence **handles; /* by slot index */
+static bool retry_soon;       /* a transient failure wants another try */
 
 static void
 block_signals(sigset_t *old)
@@ -97,7 +101,11 @@ try_join(void)
 	cfg.master_url = srx_master_url;
 	cfg.node_name = srx_node_name;
 	cfg.rpc_timeout_ms = srx_rpc_timeout_ms;
-	cfg.lease_timeout_ms = srx_lease_timeout_ms;
+	/* The worker waits for the library at most WORKER_WAIT_MS per
+	 * request, so one sequence whose master is away does not hold up the
+	 * others; backends keep their own snowrange.lease_timeout_ms. */
+	cfg.lease_timeout_ms = srx_lease_timeout_ms < WORKER_WAIT_MS ? srx_lease_timeout_ms :
+	    WORKER_WAIT_MS;
 	cfg.join_timeout_ms = 1000;
 	cfg.credentials = &creds;
 	char err[SRX_MSG_MAX] = "";
@@ -166,6 +174,17 @@ serve_slot(int i)
 	}
 	restore_signals(&old);
 
+	/* The master is away or slow: not an answer. Try again soon; the
+	 * backends wait until their own deadline and then report this as the
+	 * worker's last error. */
+	if (rv == SR_EUNAVAILABLE || rv == SR_ETIMEDOUT || rv == SR_ECONNECT) {
+		set_error("%s %s: %s", s->is_txid ? "minting txids" : "leasing", s->name,
+		    sr_strerror(rv));
+		pg_atomic_write_u32(&s->want, 1);
+		retry_soon = true;
+		return;
+	}
+
 	char errmsg[SRX_MSG_MAX] = "";
 	if (rv == SR_ENOTFOUND)
 		snprintf(errmsg, sizeof(errmsg), "no sequence \"%s\" at the master "
@@ -191,6 +210,8 @@ serve_slot(int i)
 	s->ans = req;
 	SpinLockRelease(&s->mu);
 	ConditionVariableBroadcast(&s->cv);
+	if (rv == SR_OK)
+		set_error("%s", ""); /* the master answers again */
 }
 
 static void
@@ -263,6 +284,7 @@ srx_worker_main(Datum arg)
 		}
 		if (coord == NULL)
 			try_join();
+		retry_soon = false;
 		if (coord != NULL)
 			for (int i = 0; i < st->nslots && !ShutdownRequestPending; i++)
 				serve_slot(i);
@@ -270,7 +292,7 @@ srx_worker_main(Datum arg)
 		/* Backends set the latch when they want something; the timeout
 		 * refreshes the status (and paces join attempts). */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-		    coord != NULL ? 1000 : 500, PG_WAIT_EXTENSION);
+		    retry_soon ? 100 : coord != NULL ? 1000 : 500, PG_WAIT_EXTENSION);
 	}
 	proc_exit(0);
 }
