@@ -250,6 +250,7 @@ enum op_kind {
 	OP_TXIDS,   /* sr_next_txids, batch txids */
 	OP_REMOTE,  /* sr_client_next_ids, batch IDs */
 	OP_ECHO,    /* one raw nng REQ/REP exchange */
+	OP_HTTP,    /* one HTTP/1.1 request on a keep-alive connection */
 };
 
 enum { PHASE_WARM, PHASE_MEASURE, PHASE_STOP };
@@ -273,6 +274,10 @@ struct worker {
 	sr_client *client;
 	nng_socket sock;      /* OP_ECHO */
 	size_t req_len, rep_len;
+	int fd;               /* OP_HTTP: the connection */
+	const char *http_req; /* OP_HTTP: the request's bytes */
+	size_t http_req_len;
+	char *rbuf;           /* OP_HTTP: the reply, HTTP_RBUF bytes */
 	uint64_t *buf;
 	uint64_t last;        /* the last ID: keeps every call's result live */
 	struct hist *h;
@@ -305,6 +310,8 @@ void crew_free(struct crew *c);
 /* One exchange with the echo server on w->sock: w->req_len bytes out, whose
  * first 4 ask for w->rep_len bytes back. 0 or an nng error. */
 int echo_call(struct worker *w);
+/* One HTTP request and its 200 reply on w->fd (http.c). SR_OK or an sr_err. */
+int http_call(struct worker *w);
 
 /* The warm-up before each measured phase. */
 double crew_warm_for(const struct bench *b);
@@ -404,6 +411,7 @@ struct remote {
 	char err[256];
 	struct child daemon, echo;
 	char daemon_url[64], echo_url[64];
+	int http_port; /* the daemon's --http-listen port */
 	uint64_t node_id;
 	char node[65];
 };
@@ -426,6 +434,9 @@ void sc_memory(struct ctx *x);
 void sc_remote(struct ctx *x, struct remote *rm);
 void sc_remote_batch(struct ctx *x, struct remote *rm);
 void sc_tls(struct ctx *x);
+void sc_http(struct ctx *x, struct remote *rm);
+/* Starts the daemon (with its HTTP port) and the echo server, once. */
+int remote_up(struct ctx *x, struct remote *rm);
 
 /* Stops the daemon and the echo server; false when one did not exit
  * cleanly. */
@@ -433,5 +444,7 @@ bool remote_down(struct remote *rm);
 
 /* The echo server's process (--echo-server URL): serves until SIGTERM. */
 int echo_server(const char *url, int workers);
+/* nng's HTTP server for the http scenario (--nng-http-server PORT). */
+int nng_http_serve(int port);
 
 #endif

@@ -72,6 +72,8 @@ op_once(struct worker *w, const enum op_kind k)
 		    w->buf, NULL);
 	case OP_ECHO:
 		return echo_call(w) == 0 ? SR_OK : SR_ETIMEDOUT;
+	case OP_HTTP:
+		return http_call(w);
 	}
 	return SR_EINVAL;
 }
@@ -135,6 +137,7 @@ worker_main(void *arg)
 	case OP_TXIDS: loop(w, OP_TXIDS); break;
 	case OP_REMOTE: loop(w, OP_REMOTE); break;
 	case OP_ECHO: loop(w, OP_ECHO); break;
+	case OP_HTTP: loop(w, OP_HTTP); break;
 	}
 	return NULL;
 }

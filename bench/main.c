@@ -30,6 +30,7 @@ enum {
 	SC_MASTER = 1 << 6,
 	SC_MEMORY = 1 << 7,
 	SC_TLS = 1 << 8,
+	SC_HTTP = 1 << 9,
 };
 
 static const struct {
@@ -51,6 +52,8 @@ static const struct {
 	{"memory", SC_MEMORY, 3, "RSS: daemon with 100 sequences, master with 10000"},
 	{"tls", SC_TLS, 6, "durable leases/s and NextIds of 1 (1/16 clients) over tcp "
 	    "vs mutual TLS + tokens"},
+	{"http", SC_HTTP, 12, "HTTP requests/s (1/16/64 clients): libmicrohttpd ids and "
+	    "healthz vs NextIds over nng vs nng's own HTTP server"},
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -203,6 +206,11 @@ main(int argc, char **argv)
 			if (!sr_parse_u64(v, &b.master_seqs) || b.master_seqs < 1 ||
 			    b.master_seqs > 99999)
 				return bad_usage("--master-sequences wants 1..99999, not '%.40s'", v);
+		} else if ((v = opt_value(argc, argv, &i, "--nng-http-server", NULL, &missing))) {
+			uint64_t port;
+			if (!sr_parse_u64(v, &port) || port < 1 || port > 65535)
+				return bad_usage("--nng-http-server wants a port, not '%.40s'", v);
+			return nng_http_serve((int) port); /* internal: the http scenario's */
 		} else if ((v = opt_value(argc, argv, &i, "--echo-server", NULL, &missing))) {
 			echo_url = v; /* internal: the echo baseline's server process */
 		} else if ((v = opt_value(argc, argv, &i, "--workers", NULL, &missing))) {
@@ -260,6 +268,8 @@ main(int argc, char **argv)
 		sc_remote(&x, &rm);
 	if (selected & SC_REMOTE_BATCH)
 		sc_remote_batch(&x, &rm);
+	if (selected & SC_HTTP)
+		sc_http(&x, &rm);
 	if (!remote_down(&rm)) {
 		x.children_failed = true;
 		x.fx.keep = true;

@@ -28,7 +28,7 @@
 
 /* ---- remote: the daemon and the echo server ---- */
 
-static int
+int
 remote_up(struct ctx *x, struct remote *rm)
 {
 	char bin[600], log[256], workers[16];
@@ -44,8 +44,11 @@ remote_up(struct ctx *x, struct remote *rm)
 		rv = fx_seq(&x->fx, &spec, err, errlen);
 	if (rv == SR_OK)
 		rv = proc_sibling(x->b, "snowrange-coordinator", bin, sizeof(bin), err, errlen);
-	int p1 = proc_free_port(), p2 = proc_free_port();
-	if (rv == SR_OK && (p1 < 0 || p2 < 0 || p1 == p2)) {
+	int p1 = proc_free_port(), p2 = proc_free_port(), p3 = proc_free_port();
+	char http_url[64];
+	rm->http_port = p3;
+	snprintf(http_url, sizeof(http_url), "http://127.0.0.1:%d", p3);
+	if (rv == SR_OK && (p1 < 0 || p2 < 0 || p3 < 0 || p1 == p2 || p1 == p3 || p2 == p3)) {
 		bench_errf(err, errlen, "cannot find free ports on 127.0.0.1");
 		rv = SR_ECONNECT;
 	}
@@ -55,7 +58,7 @@ remote_up(struct ctx *x, struct remote *rm)
 	if (rv == SR_OK) {
 		bench_progress(x->b, "remote: starting snowrange-coordinator on %s", rm->daemon_url);
 		char *argv[] = {bin, "join", x->fx.url, "--name", "bench-daemon", "--listen",
-		    rm->daemon_url, "--workers", workers, NULL};
+		    rm->daemon_url, "--workers", workers, "--http-listen", http_url, NULL};
 		snprintf(log, sizeof(log), "%s/coordinator.log", x->fx.dir);
 		rv = child_spawn(&rm->daemon, "snowrange-coordinator", argv, log, err, errlen);
 	}

@@ -64,6 +64,8 @@ rows=(
 	tls.master.lease.tcp tls.master.lease.tls
 	tls.remote.next_ids.b1.c1.tcp tls.remote.next_ids.b1.c1.tls
 	tls.remote.next_ids.b1.c2.tcp tls.remote.next_ids.b1.c2.tls
+	http.nng_http_static.c1 http.healthz.c1 http.ids.b1.c1 http.nng_next_ids.b1.c1
+	http.nng_http_static.c2 http.healthz.c2 http.ids.b1.c2 http.nng_next_ids.b1.c2
 )
 for s in "${rows[@]}"; do
 	line=$(grep -F "\"scenario\":\"$s\"" "$OUT") || fail "no row $s in the JSON"
@@ -80,7 +82,7 @@ close() { # close A B: equal to 1 part in 10^6
 	awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-6 * (a < 0 ? -a : a) + 1e-9) }'
 }
 for s in inproc.seq_next_id.t1 inproc.next_id.t2 remote.next_ids.b1.c1 remote.next_ids.b1000.c2 \
-	tls.master.lease.tls tls.remote.next_ids.b1.c2.tls; do
+	tls.master.lease.tls tls.remote.next_ids.b1.c2.tls http.ids.b1.c2 http.healthz.c1; do
 	line=$(grep -F "\"scenario\":\"$s\"" "$OUT")
 	name=$(grep -o '"baseline_name":"[^"]*"' <<<"$line" | cut -d'"' -f4) ||
 		fail "$s: no baseline name: $line"
