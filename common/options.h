@@ -52,6 +52,16 @@ struct sr_opt {
 	unsigned flags;   /* SR_OPTF_* */
 };
 
+/* The daemons' log settings, one row each (common/log.h, sr_log_setup). */
+#define SR_OPTS_LOG(level, format, file)                                       \
+	{"log-level", SR_OPT_ENUM, (level), "info", 0, 0,                      \
+	    "the least important messages logged", .arg = "error|warn|info"},  \
+	{"log-format", SR_OPT_ENUM, (format), "text", 0, 0,                    \
+	    "a line of text or a JSON object per message", .arg = "text|json"},\
+	{"log-file", SR_OPT_STR, (file), NULL, 0, 0,                           \
+	    "append the log to FILE instead of stderr; SIGHUP reopens it "     \
+	    "(after a rotation)", .arg = "FILE"}
+
 /* One program: its name, its INI section and what --help and the man page
  * say about it. */
 struct sr_opts_prog {

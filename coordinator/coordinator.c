@@ -292,6 +292,7 @@ fetcher(void *arg)
 	sr_coordinator *c = arg;
 	int64_t next_beat = sr_mono_ms() + beat_ms(c);
 	int backoff = 0; /* ms to wait before retrying failed leases */
+	bool master_ok = true; /* the last heartbeat's outcome, for the log */
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
@@ -309,11 +310,22 @@ fetcher(void *arg)
 			}
 		}
 		if (sr_mono_ms() >= next_beat) {
-			if (rpc_heartbeat(c) == SR_OK)
+			int rv = rpc_heartbeat(c);
+			if (rv == SR_OK)
 				next_beat = sr_mono_ms() + beat_ms(c);
 			else
 				next_beat = sr_mono_ms() +
 				    (beat_ms(c) < BACKOFF_MAX_MS ? beat_ms(c) : BACKOFF_MAX_MS);
+			/* Losing and regaining the master are logged once each,
+			 * not every failed beat. */
+			if (rv != SR_OK && master_ok)
+				sr_log_to(c->log_fn, c->log_arg, SR_LOG_WARN, c->name,
+				    "lost the master %s (%s): serving from held chunks, "
+				    "retrying", c->master_url, sr_errname(rv));
+			else if (rv == SR_OK && !master_ok)
+				sr_log_to(c->log_fn, c->log_arg, SR_LOG_INFO, c->name,
+				    "the master %s answers again", c->master_url);
+			master_ok = rv == SR_OK;
 		}
 		backoff = !failed ? 0 : backoff == 0 ? BACKOFF_MIN_MS :
 		    backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;

@@ -48,6 +48,7 @@ static struct {
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
 	const char *master;
+	const char *log_level, *log_format, *log_file;
 	struct creds *creds;
 	/* Set once joined; the server is bound before, so its handlers may
 	 * run before it is (they answer SR_ENOTJOINED then). */
@@ -94,6 +95,7 @@ static const struct sr_opt options[] = {
 	    "a txid request waits out a clock step back up to this; more is SR_ECLOCK"},
 	{"prefetch-at", SR_OPT_DOUBLE, &d.prefetch_at, "0.5", 0.001, 1,
 	    "fraction of a chunk used before the next one is leased"},
+	SR_OPTS_LOG(&d.log_level, &d.log_format, &d.log_file),
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
 
@@ -107,7 +109,7 @@ static const struct sr_opts_prog prog = {
 	    "join binds --listen, joins the master (MASTER_URL, else --master) "
 	    "as node --name and serves the IDs and Snowflake txids of its leased "
 	    "chunks to clients until SIGINT, SIGTERM or a leave; then it leaves the "
-	    "master cleanly.\n\n"
+	    "master cleanly. SIGHUP reopens --log-file and never stops it.\n\n"
 	    "leave asks the coordinator serving --listen to leave and exit.",
 	.opts = options,
 	.nopts = NOPTS,
@@ -368,7 +370,12 @@ cmd_join(const char *master_url)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP); /* reopen the log */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (sr_log_setup(d.log_level, d.log_format, d.log_file, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "snowrange-coordinator: %s\n", err);
+		return 2;
+	}
 
 	sr_coordinator_config cfg;
 	sr_coordinator_config_init(&cfg);
@@ -438,7 +445,12 @@ cmd_join(const char *master_url)
 	sr_log(d.name, "joined %s as node %llu, serving %s", master_url,
 	    (unsigned long long) sr_coordinator_node_id(co), d.listen);
 	int sig;
-	sigwait(&sigs, &sig);
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+		if (sr_log_reopen(err, sizeof(err)) != SR_OK)
+			sr_logl(SR_LOG_ERROR, d.name, "SIGHUP: %s", err);
+		else
+			sr_log(d.name, "SIGHUP: log reopened");
+	}
 	sr_log(d.name, "signal %d: leaving", sig);
 	/* Leave first: once the master knows, nothing is lost if the rest of
 	 * the shutdown hangs in nng_close and the watchdog ends the process. */

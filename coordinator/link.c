@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "snowrange/error.h"
 #include "util.h"
 #include "wire.h"
@@ -84,6 +85,15 @@ apply_grant(struct master_link *l, const Sr__Layout *layout, const Sr__WorkerGra
 	if (g != NULL)
 		wg = (struct worker_grant){true, g->worker_id, g->floor_tick};
 	return worker_apply(l->worker, lp, &wg, sent_us, ttl_ms, errbuf, errlen);
+}
+
+/* A re-join is a lifecycle event the operator sees in the log. */
+static void
+rejoined(struct master_link *l)
+{
+	sr_log_to(l->worker->log_fn, l->worker->log_arg, SR_LOG_WARN, l->name,
+	    "the master had forgotten this node: joined again as node %llu",
+	    (unsigned long long) l->node_id);
 }
 
 int
@@ -161,8 +171,8 @@ link_heartbeat(struct master_link *l, const char *const *names,
 	free(u);
 	/* The master forgot us (a left node, or its store was replaced):
 	 * join again under the same name. */
-	if (rv == SR_ENOTJOINED)
-		rv = link_join(l, err, sizeof(err));
+	if (rv == SR_ENOTJOINED && (rv = link_join(l, err, sizeof(err))) == SR_OK)
+		rejoined(l);
 	return rv;
 }
 
@@ -202,8 +212,10 @@ link_lease(struct master_link *l, const char *seq, uint64_t after,
     struct cache_lease *out, char *errbuf, size_t errlen)
 {
 	int rv = lease_once(l, seq, after, out, errbuf, errlen);
-	if (rv == SR_ENOTJOINED && link_join(l, errbuf, errlen) == SR_OK)
+	if (rv == SR_ENOTJOINED && link_join(l, errbuf, errlen) == SR_OK) {
+		rejoined(l);
 		rv = lease_once(l, seq, after, out, errbuf, errlen);
+	}
 	return rv;
 }
 

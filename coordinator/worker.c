@@ -83,7 +83,10 @@ worker_apply(struct worker_lease *w, const sr_flake_layout *layout,
 		return errf(errbuf, errlen, SR_EPROTO, "master sent no Snowflake layout");
 	if (g == NULL || !g->has) {
 		atomic_store(&w->lease_until_us, 0);
-		atomic_store(&w->has_worker, false);
+		if (atomic_exchange(&w->has_worker, false))
+			sr_log_to(w->log_fn, w->log_arg, SR_LOG_WARN, w->name,
+			    "worker id %u lost: the master granted none (no txids until "
+			    "it grants one)", atomic_load(&w->gen.worker));
 		return SR_OK;
 	}
 	if (g->worker_id > flake_max_worker(&w->gen.layout))

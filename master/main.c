@@ -46,6 +46,7 @@ static struct {
 	const char *layout;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
+	const char *log_level, *log_format, *log_file;
 } opt;
 
 static const struct sr_opt options[] = {
@@ -99,6 +100,7 @@ static const struct sr_opt options[] = {
 	{"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
 	    "Snowflake layout TIME/WORKER/SEQ/UNIT_MS/EPOCH bits (sum 63); fixed at the "
 	    "first start of a data dir"},
+	SR_OPTS_LOG(&opt.log_level, &opt.log_format, &opt.log_file),
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
 
@@ -119,7 +121,8 @@ static const struct sr_opts_prog prog = {
 	    "store under --data-dir: the sequences, their range leases and the "
 	    "worker-id leases of the coordinators. Coordinators join it and lease "
 	    "chunks of ID ranges from it; the snowrange tool administers it.\n\n"
-	    "SIGINT and SIGTERM stop it. It exits with status 1 when another master "
+	    "SIGINT and SIGTERM stop it; SIGHUP reopens --log-file (nothing else is "
+	    "reloaded) and never stops it. It exits with status 1 when another master "
 	    "fenced it (docs/reliability.md).",
 	.opts = options,
 	.nopts = NOPTS,
@@ -169,7 +172,13 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGUSR1); /* our own: the master was fenced */
+	sigaddset(&sigs, SIGHUP);  /* reopen the log */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (sr_log_setup(opt.log_level, opt.log_format, opt.log_file, err, sizeof(err)) !=
+	    SR_OK) {
+		fprintf(stderr, "snowrange-master: %s\n", err);
+		return 2;
+	}
 
 	sr_credentials in = {opt.tls_cert, opt.tls_key, opt.tls_ca, opt.token_file};
 	struct creds *cr;
@@ -229,7 +238,14 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		    "credentials; anyone who can reach it can do anything "
 		    "(docs/security.md)", opt.listen);
 	int sig;
-	sigwait(&sigs, &sig);
+	/* SIGHUP never stops the master: it reopens the log file (after a
+	 * rotation); settings need a restart (docs/operating.md). */
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+		if (sr_log_reopen(err, sizeof(err)) != SR_OK)
+			sr_logl(SR_LOG_ERROR, "master", "SIGHUP: %s", err);
+		else
+			sr_log("master", "SIGHUP: log reopened");
+	}
 	if (sig == SIGUSR1) {
 		sr_log("master", "fenced by another master on %s: exiting with status 1",
 		    etcd ? opt.store : opt.data_dir);

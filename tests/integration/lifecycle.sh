@@ -2,14 +2,33 @@
 # Daemon lifecycle as an operator sees it (issue 14): a coordinator binds its
 # listen URL before it joins, so a URL in use leaves no node behind; a
 # stopped server is refused at once; the CLI waits long enough to see a
-# coordinator's SR_EUNAVAILABLE; several -c are tried in order.
+# coordinator's SR_EUNAVAILABLE; several -c are tried in order; SIGHUP
+# reopens the log and stops nothing; log levels and JSON; losing and
+# regaining the master and re-joining are logged.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$1"
 
-start_master
+start_master --log-file "$WORK/master-file.log"
 "$CLI" -m "$MASTER_URL" seq create s >/dev/null
 "$CLI" -m "$MASTER_URL" seq create lazy --chunk 1 --no-prefetch >/dev/null
 start_coord c1
+start_coord c2 --log-level warn --log-format json --log-file "$WORK/c2.json"
+
+# SIGHUP: the master reopens its log file (moved away by a rotation) and
+# keeps serving.
+mv "$WORK/master-file.log" "$WORK/master-file.log.1"
+kill -HUP "${PIDS[master]}"
+for ((i = 0; i < 50; i++)); do
+	grep -q "SIGHUP: log reopened" "$WORK/master-file.log" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q "SIGHUP: log reopened" "$WORK/master-file.log" || fail "SIGHUP did not reopen the master's log"
+grep -q "serving" "$WORK/master-file.log.1" || fail "the master's first log file lacks its start"
+kill -0 "${PIDS[master]}" || fail "SIGHUP stopped the master"
+"$CLI" -m "$MASTER_URL" status >/dev/null || fail "the master does not answer after SIGHUP"
+kill -HUP "${PIDS[c2]}"
+sleep 0.3
+kill -0 "${PIDS[c2]}" || fail "SIGHUP stopped the coordinator"
 
 # Bind before join: a second coordinator on a used URL fails without
 # joining. Over tcp: nng probing a used ipc path would stop the first
@@ -55,12 +74,37 @@ for url in "$MASTER_URL" tcp://127.0.0.1:1; do
 	log "stopped master $url reported in $ms ms"
 done
 
+# Losing the master is logged once, as a warning (c2 logs warnings only,
+# as JSON objects).
+for ((i = 0; i < 100; i++)); do
+	grep -q '"level":"warn","who":"c2","msg":"lost the master' "$WORK/c2.json" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q '"level":"warn","who":"c2","msg":"lost the master' "$WORK/c2.json" ||
+	fail "c2 did not log losing the master: $(cat "$WORK/c2.json")"
+! grep -q '"level":"info"' "$WORK/c2.json" || fail "--log-level warn logged info: $(cat "$WORK/c2.json")"
+grep -q "c1: WARN: lost the master" "$WORK/c1.log" || fail "c1 did not log losing the master"
+
 # With the master gone and no chunk held, the coordinator's wait ends in
 # SR_EUNAVAILABLE (lease-timeout-ms 3000) before the CLI's default timeout.
 rc=0
 "$CLI" -c "$(coord_url c1)" next lazy 2>"$WORK/err" || rc=$?
 ((rc == 1)) || fail "next without a master exited $rc"
 grep -q EUNAVAILABLE "$WORK/err" || fail "next without a master: $(cat "$WORK/err")"
+# A master with a new store has forgotten the nodes: they join again and
+# say so, and that the master answers again.
+"$MASTER_BIN" --data-dir "$WORK/data2" --listen "$MASTER_URL" >>"$WORK/master.log" 2>&1 &
+PIDS[master]=$!
+wait_ready "$MASTER_URL"
+for ((i = 0; i < 150; i++)); do
+	grep -q "joined again as node" "$WORK/c1.log" && grep -q "answers again" "$WORK/c1.log" && break
+	sleep 0.1
+done
+grep -q "c1: WARN: the master had forgotten this node: joined again as node" "$WORK/c1.log" ||
+	fail "c1 did not log its re-join: $(tail -5 "$WORK/c1.log")"
+grep -q "c1: the master .* answers again" "$WORK/c1.log" || fail "c1 did not log the master's return"
 stop c1
+stop c2
 stop tc
+stop master
 log "lifecycle: OK"
