@@ -91,8 +91,12 @@ rc=0
 "$CLI" -c "$(coord_url c1)" next lazy 2>"$WORK/err" || rc=$?
 ((rc == 1)) || fail "next without a master exited $rc"
 grep -q EUNAVAILABLE "$WORK/err" || fail "next without a master: $(cat "$WORK/err")"
-# A master with a new store has forgotten the nodes: they join again and
-# say so, and that the master answers again.
+# A master with a new store has forgotten the nodes: c1 joins again and
+# says so, and that the master answers again. It is the only node left:
+# the new master numbers nodes from 1 again, and another node that joined
+# it first could take c1's old node id.
+stop c2
+stop tc
 "$MASTER_BIN" --data-dir "$WORK/data2" --listen "$MASTER_URL" >>"$WORK/master.log" 2>&1 &
 PIDS[master]=$!
 wait_ready "$MASTER_URL"
@@ -104,7 +108,5 @@ grep -q "c1: WARN: the master had forgotten this node: joined again as node" "$W
 	fail "c1 did not log its re-join: $(tail -5 "$WORK/c1.log")"
 grep -q "c1: the master .* answers again" "$WORK/c1.log" || fail "c1 did not log the master's return"
 stop c1
-stop c2
-stop tc
 stop master
 log "lifecycle: OK"
