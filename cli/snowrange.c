@@ -1550,11 +1550,53 @@ run_bench(char **argv)
 	return 1;
 }
 
+/* `snowrange --help-man`: the man page, from the tables (CMakeLists.txt
+ * builds share/man/man1/snowrange.1 with it). */
+static int
+print_man(void)
+{
+	static const struct sr_opts_prog prog = {
+		.name = "snowrange",
+		.usage = "snowrange [global flags] COMMAND [args] [flags]",
+		.summary = "the snowrange operator and client tool",
+		.description =
+		    "snowrange talks to the master for the catalog (sequences, nodes, "
+		    "status) and to a coordinator for IDs and Snowflake txids. Output is "
+		    "text or, with -o json, one JSON document on stdout; errors go to "
+		    "stderr. Exit status: 0 success, 1 a failed operation, 2 a usage "
+		    "error.\n\n"
+		    "The global flags below go with every command; COMMANDS lists each "
+		    "command's own flags.",
+		.opts = global_flags,
+		.nopts = NELEM(global_flags),
+	};
+	sr_opts_man(stdout, &prog, 1, NULL);
+	printf(".SH COMMANDS\n");
+	for (size_t i = 0; i < NELEM(commands); i++) {
+		const struct command *cmd = &commands[i];
+		printf(".TP\n.B snowrange ");
+		for (const char *p = cmd->usage; *p != '\0'; p++)
+			printf(*p == '-' ? "\\-" : "%c", *p);
+		printf("\n%s.\n", cmd->help);
+		for (size_t k = 0; k < NELEM(cmd_flags); k++) {
+			if (!flag_allowed(cmd, &cmd_flags[k]))
+				continue;
+			printf(".RS\n.TP\n.B \\-\\-%s%s%s\n%s.\n.RE\n", cmd_flags[k].name,
+			    cmd_flags[k].arg ? " " : "", cmd_flags[k].arg ? cmd_flags[k].arg : "",
+			    cmd_flags[k].help);
+		}
+	}
+	printf(".SH SEE ALSO\n.BR snowrange-master (8),\n.BR snowrange-coordinator (8)\n");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "bench") == 0)
 		return run_bench(argv + 1);
+	if (argc == 2 && strcmp(argv[1], "--help-man") == 0)
+		return print_man();
 	struct cli *c = &G;
 	char err[256];
 	/* Defaults, then the environment (SNOWRANGE_MASTER, credentials:

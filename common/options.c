@@ -723,6 +723,9 @@ sr_opts_man(FILE *f, const struct sr_opts_prog *p, int sect, const char *extra)
 		man_str(f, h);
 		fputs("\n", f);
 		man_str(f, o->help);
+		size_t hl = strlen(o->help);
+		if (hl > 0 && o->help[hl - 1] != '.')
+			fputs(".", f);
 		if (o->def != NULL) {
 			fputs(" Default: ", f);
 			man_str(f, o->def);
@@ -732,10 +735,12 @@ sr_opts_man(FILE *f, const struct sr_opts_prog *p, int sect, const char *extra)
 			fprintf(f, " Environment: \\fB%s\\fR.", o->env);
 		fputs("\n", f);
 	}
-	fputs(".TP\n.B \\-\\-config FILE\nRead settings from an INI file.\n"
-	      ".TP\n.B \\-h, \\-\\-help\nShow the options and exit.\n"
-	      ".TP\n.B \\-\\-version\nShow the versions of the program and its "
-	      "libraries and exit.\n", f);
+	/* The daemons' built-in flags; the CLI has them as rows. */
+	if (p->section != NULL)
+		fputs(".TP\n.B \\-\\-config FILE\nRead settings from an INI file.\n"
+		      ".TP\n.B \\-h, \\-\\-help\nShow the options and exit.\n"
+		      ".TP\n.B \\-\\-version\nShow the versions of the program and its "
+		      "libraries and exit.\n", f);
 	if (extra != NULL)
 		fputs(extra, f);
 }
