@@ -1,6 +1,7 @@
 /*
  * snowrange-coordinator: the coordinator library as a daemon that serves
- * remote clients (NextIds, Status) over nng.
+ * remote clients (NextIds, Status) over nng, and Redis clients over RESP
+ * when --resp-listen is given (coordinator/resp_server.c).
  *
  *   snowrange-coordinator join [MASTER_URL] --name NAME --listen URL [options]
  *   snowrange-coordinator leave --listen URL
@@ -22,11 +23,13 @@
 
 #include "options.h"
 #include "snowrange/coordinator.h"
+#include "snowrange/version.h"
 #include "cache.h"
 #include "creds.h"
 #include "daemon_http.h"
 #include "httpd.h"
 #include "log.h"
+#include "resp_server.h"
 #include "util.h"
 #include "wire.h"
 
@@ -45,6 +48,10 @@ static struct {
 	int64_t max_connections;
 	int64_t idle_timeout_ms;
 	double prefetch_at;
+	const char *resp_listen;
+	int64_t resp_threads;
+	int64_t resp_max_connections;
+	int64_t resp_idle_timeout_ms;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
 	const char *master;
@@ -96,6 +103,17 @@ static const struct sr_opt options[] = {
 	{"prefetch-at", SR_OPT_DOUBLE, &d.prefetch_at, "0.5", 0.001, 1,
 	    "fraction of a chunk used before the next one is leased"},
 	SR_OPTS_LOG(&d.log_level, &d.log_format, &d.log_file),
+	{"resp-listen", SR_OPT_STR, &d.resp_listen, NULL, 0, 0,
+	    "serve Redis clients (RESP: SR.NEXT, INCR, SR.TXID, ...) on tcp://HOST:PORT; "
+	    "off unless given (docs/protocol.md)", .arg = "HOST:PORT"},
+	{"resp-threads", SR_OPT_INT, &d.resp_threads, "1", 1, 64,
+	    "event loop threads of the RESP port"},
+	{"resp-max-connections", SR_OPT_INT, &d.resp_max_connections, "10000", 1, 1000000,
+	    "RESP connections at most; more are told so and closed"},
+	{"resp-idle-timeout-ms", SR_OPT_INT, &d.resp_idle_timeout_ms, "300000", 1000,
+	    86400000,
+	    "a RESP connection with no whole request and no reply progress this long "
+	    "is closed"},
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
 
@@ -395,6 +413,17 @@ cmd_join(const char *master_url)
 	int rv = wire_listen_check(d.listen, d.creds, d.insecure, err, sizeof(err));
 	if (rv == SR_OK && d.http_listen != NULL)
 		rv = httpd_check(d.http_listen, d.creds, d.insecure, err, sizeof(err));
+	struct resp_server_config rcfg = {
+		.listen = d.resp_listen,
+		.threads = (int) d.resp_threads,
+		.max_connections = (size_t) d.resp_max_connections,
+		.idle_timeout_ms = d.resp_idle_timeout_ms,
+		.creds = d.creds,
+		.insecure = d.insecure,
+		.version = sr_version(),
+	};
+	if (rv == SR_OK && d.resp_listen != NULL)
+		rv = resp_server_check(&rcfg, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
 		return 1;
@@ -442,6 +471,20 @@ cmd_join(const char *master_url)
 		hctx.srv = http;
 		sr_log(d.name, "serving HTTP on %s", d.http_listen);
 	}
+	struct resp_server *resp = NULL;
+	if (d.resp_listen != NULL) {
+		rv = resp_server_start(&rcfg, co, &resp, err, sizeof(err));
+		if (rv != SR_OK) {
+			fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
+			sr_coordinator_leave(co);
+			httpd_stop(http);
+			wire_server_stop(srv);
+			sr_coordinator_close(co);
+			return 1;
+		}
+		sr_log(d.name, "serving RESP on port %d (%s)", resp_server_port(resp),
+		    d.resp_listen);
+	}
 	sr_log(d.name, "joined %s as node %llu, serving %s", master_url,
 	    (unsigned long long) sr_coordinator_node_id(co), d.listen);
 	int sig;
@@ -459,6 +502,7 @@ cmd_join(const char *master_url)
 	/* Let a `leave` reply go out before the sockets close. */
 	struct timespec ts = {0, 100 * 1000 * 1000};
 	nanosleep(&ts, NULL);
+	resp_server_stop(resp);
 	httpd_stop(http);
 	wire_server_stop(srv);
 	sr_coordinator_close(co);

@@ -31,6 +31,7 @@
 #include "server.h"
 #include "flake.h"
 #include "range.h"
+#include "resp.h"
 #include "snowrange/txlog.h"
 #include "snowrange/error.h"
 #include "txlog_codec.h"
@@ -1119,4 +1120,86 @@ fuzz_check_config(const uint8_t *data, size_t len, char *why, size_t whylen)
 	if (check_opts(data, len, why, whylen) != 0)
 		return -1;
 	return check_layout(data, len, why, whylen);
+}
+
+/* ---- RESP ---- */
+
+/* Encodes cmd as an array of bulk strings into buf; the length, or 0 when it
+ * does not fit. */
+static size_t
+resp_encode_cmd(const struct resp_cmd *cmd, char *buf, size_t cap)
+{
+	size_t n = (size_t) snprintf(buf, cap, "*%zu\r\n", cmd->argc);
+	for (size_t i = 0; i < cmd->argc && n < cap; i++) {
+		n += (size_t) snprintf(buf + n, cap - n, "$%zu\r\n", cmd->argv[i].len);
+		if (n + cmd->argv[i].len + 2 > cap)
+			return 0;
+		memcpy(buf + n, cmd->argv[i].p, cmd->argv[i].len);
+		n += cmd->argv[i].len;
+		memcpy(buf + n, "\r\n", 2);
+		n += 2;
+	}
+	return n < cap ? n : 0;
+}
+
+int
+fuzz_check_resp(const uint8_t *data, size_t len, char *why, size_t whylen)
+{
+	const char *buf = (const char *) data;
+	size_t pos = 0;
+	char err[256];
+	static char enc[RESP_MAX_FRAME + 64];
+	for (int frames = 0; pos < len && frames < 256; frames++) {
+		struct resp_cmd cmd, again;
+		size_t used = 0, used2 = 0;
+		err[0] = '\0';
+		enum resp_status r = resp_parse(buf + pos, len - pos, &cmd, &used, err,
+		    sizeof(err));
+		if (r == RESP_MORE) {
+			/* A server keeping RESP_MAX_FRAME unfinished bytes is never
+			 * stuck waiting for a request it could not hold. */
+			if (len - pos >= RESP_MAX_FRAME)
+				return failf(why, whylen, "RESP_MORE on %zu bytes (limit %d)",
+				    len - pos, RESP_MAX_FRAME);
+			return 0;
+		}
+		if (r == RESP_BAD) {
+			if (err[0] == '\0' || strchr(err, '\r') != NULL || strchr(err, '\n') != NULL)
+				return failf(why, whylen, "RESP_BAD without a one-line message");
+			return 0;
+		}
+		if (r != RESP_OK)
+			return failf(why, whylen, "resp_parse returned %d", (int) r);
+		if (used == 0 || used > len - pos || used > RESP_MAX_FRAME)
+			return failf(why, whylen, "frame of %zu bytes out of 1..%zu", used,
+			    len - pos);
+		if (cmd.argc > RESP_MAX_ARGS)
+			return failf(why, whylen, "%zu arguments", cmd.argc);
+		for (size_t i = 0; i < cmd.argc; i++) {
+			const char *p = cmd.argv[i].p;
+			if (p < buf + pos || p + cmd.argv[i].len > buf + pos + used ||
+			    cmd.argv[i].len > RESP_MAX_ARG)
+				return failf(why, whylen, "argument %zu outside its frame", i);
+		}
+		/* Every shorter prefix of a whole request asks for more. */
+		for (size_t k = 0; k < used; k += used > 512 ? 37 : 1) {
+			if (resp_parse(buf + pos, k, &again, &used2, err, sizeof(err)) != RESP_MORE)
+				return failf(why, whylen, "prefix of %zu of a %zu-byte request "
+				    "is not RESP_MORE", k, used);
+		}
+		/* The arguments, encoded as an array of bulk strings, parse back
+		 * to themselves. */
+		size_t n = resp_encode_cmd(&cmd, enc, sizeof(enc));
+		if (n == 0)
+			return failf(why, whylen, "a parsed request does not re-encode");
+		if (resp_parse(enc, n, &again, &used2, err, sizeof(err)) != RESP_OK ||
+		    used2 != n || again.argc != cmd.argc)
+			return failf(why, whylen, "re-encoded request does not parse back");
+		for (size_t i = 0; i < cmd.argc; i++)
+			if (again.argv[i].len != cmd.argv[i].len ||
+			    memcmp(again.argv[i].p, cmd.argv[i].p, cmd.argv[i].len) != 0)
+				return failf(why, whylen, "argument %zu changed on re-parse", i);
+		pos += used;
+	}
+	return 0;
 }

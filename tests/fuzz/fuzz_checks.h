@@ -69,6 +69,17 @@ int fuzz_check_txlog(const uint8_t *data, size_t len, char *why,
 int fuzz_check_config(const uint8_t *data, size_t len, char *why,
     size_t whylen);
 
+/*
+ * The RESP request parser of the coordinator's RESP port (coordinator/resp.c):
+ * data as a stream of requests, parsed one after another as the server does.
+ * A parsed request lies inside its frame, within the argument limits, every
+ * shorter prefix of it asks for more bytes, and its arguments re-encoded as
+ * an array of bulk strings parse back to themselves; RESP_MORE is never
+ * returned on RESP_MAX_FRAME bytes or more (a server that keeps that much is
+ * never stuck); a refusal carries a one-line message.
+ */
+int fuzz_check_resp(const uint8_t *data, size_t len, char *why, size_t whylen);
+
 /* The directory for the checks' scratch files: $FUZZ_TMPDIR, else /dev/shm
  * when it exists (fsync there costs nothing, which matters at thousands of
  * runs a second), else $TMPDIR, else /tmp. */

@@ -155,6 +155,13 @@ test_config_inputs(void **state)
 	replay(fuzz_check_config, "config", 10, 8);
 }
 
+static void
+test_resp_inputs(void **state)
+{
+	(void) state;
+	replay(fuzz_check_resp, "resp", 12, 2);
+}
+
 /* Inputs the corpus cannot hold well: nothing at all, and a request over
  * the server's size limit, which must be refused with SR_ETOOBIG before it
  * is decoded (this also pins fuzz_checks.c's copy of that limit). */
@@ -166,6 +173,7 @@ test_edges(void **state)
 	run_one(fuzz_check_envelope, "empty request", none, 0);
 	run_one(fuzz_check_txlog, "empty txlog", none, 0);
 	run_one(fuzz_check_config, "empty config", none, 0);
+	run_one(fuzz_check_resp, "empty RESP stream", none, 0);
 
 	size_t big = (64u << 10) + 1;
 	uint8_t *zeros = calloc(big, 1);
@@ -182,6 +190,7 @@ main(void)
 		cmocka_unit_test(test_envelope_inputs),
 		cmocka_unit_test(test_txlog_inputs),
 		cmocka_unit_test(test_config_inputs),
+		cmocka_unit_test(test_resp_inputs),
 		cmocka_unit_test(test_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
