@@ -34,6 +34,13 @@ as_pg() {
 }
 
 pg_prepare() {
+	pg_install_lib
+	pg_build_ext
+	pg_tree
+}
+
+# libsnowrange from BUILD into $WORK/prefix; PKG_CONFIG_PATH points there.
+pg_install_lib() {
 	chmod 755 "$WORK"
 	log "libsnowrange: cmake --install into $WORK/prefix"
 	cmake --install "$BUILD" --prefix "$WORK/prefix" >"$WORK/install.log" 2>&1 ||
@@ -42,6 +49,10 @@ pg_prepare() {
 	pc=$(find "$WORK/prefix" -name snowrange.pc)
 	[[ -n $pc ]] || fail "no snowrange.pc installed"
 	export PKG_CONFIG_PATH=$(dirname "$pc")
+}
+
+# The extension, built in a copy of its sources and installed into $WORK/pg.
+pg_build_ext() {
 	log "extension: PGXS build against the installed library"
 	mkdir -p "$WORK/ext"
 	cp "$EXT_SRC"/Makefile "$EXT_SRC"/*.c "$EXT_SRC"/*.h "$EXT_SRC"/*.control \
@@ -50,7 +61,12 @@ pg_prepare() {
 		fail "extension build failed (see $WORK/ext.log)"
 	make -C "$WORK/ext" PG_CONFIG="$PG_CONFIG" with_llvm=no install DESTDIR="$WORK/pg" \
 		>>"$WORK/ext.log" 2>&1 || fail "extension install failed (see $WORK/ext.log)"
-	mkdir -p "$TBIN"
+}
+
+# Completes $WORK/pg (which holds the extension's files under usr/) into a
+# PostgreSQL tree: the binaries copied, the rest of share and lib linked.
+pg_tree() {
+	mkdir -p "$TBIN" "$PGTREE/share/postgresql/15/extension" "$PGTREE/lib/postgresql/15/lib"
 	local f
 	for f in postgres initdb pg_ctl; do cp "$PG_BIN/$f" "$TBIN/"; done
 	for f in /usr/share/postgresql/15/*; do
