@@ -99,6 +99,9 @@ static void
 install_next(struct cache_seq *s, uint64_t e)
 {
 	uint64_t ne = (e + 1) & (UINT64_MAX >> CACHE_IDX_BITS);
+	/* Every ID of the chunk going out was taken: count them here, off
+	 * the fast path (docs/http.md, metrics). */
+	s->retired += atomic_load_explicit(&s->ring[e % CACHE_RING].c, memory_order_relaxed);
 	struct cache_desc *d = &s->ring[ne % CACHE_RING];
 	atomic_store_explicit(&d->epoch, UINT64_MAX, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
@@ -127,6 +130,9 @@ discard_held(struct cache_seq *s)
 {
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
 	uint64_t ne = ((w >> CACHE_IDX_BITS) + 1) & (UINT64_MAX >> CACHE_IDX_BITS);
+	uint64_t oc = atomic_load_explicit(&s->ring[(w >> CACHE_IDX_BITS) % CACHE_RING].c,
+	    memory_order_relaxed);
+	s->retired += (w & CACHE_IDX_MASK) < oc ? (w & CACHE_IDX_MASK) : oc;
 	struct cache_desc *d = &s->ring[ne % CACHE_RING];
 	atomic_store_explicit(&d->epoch, UINT64_MAX, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
@@ -185,6 +191,8 @@ refill(struct cache_seq *s, int64_t deadline_us)
 		s->waits++;
 		if (us > s->max_wait_us)
 			s->max_wait_us = us;
+		if (s->wait_hist != NULL)
+			metrics_observe(s->wait_hist, us);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rv;
@@ -267,6 +275,8 @@ cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_u
 		s->waits++;
 		if (us > s->max_wait_us)
 			s->max_wait_us = us;
+		if (s->wait_hist != NULL)
+			metrics_observe(s->wait_hist, us);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rv;
@@ -411,5 +421,6 @@ cache_view(struct cache_seq *s, struct cache_view *v)
 	}
 	v->has_next = s->has_next;
 	v->next = s->next;
+	v->issued = s->retired + v->used;
 	pthread_mutex_unlock(&s->mu);
 }

@@ -50,6 +50,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "range.h"
 
 #define CACHE_RING 4
@@ -95,12 +96,15 @@ struct cache_seq {
 	uint64_t newest_end;        /* end of the newest range held */
 	int err;                    /* terminal lease error (ENOTFOUND, EEXHAUSTED) */
 	uint64_t waits, max_wait_us;
+	uint64_t retired;           /* IDs handed out of chunks no longer current */
+	struct metrics_hist *wait_hist; /* callers' waits; NULL: not kept */
 };
 
 /* Statistics and chunk views for status. */
 struct cache_view {
 	struct range_chunk cur, next;
 	uint64_t used;   /* of cur */
+	uint64_t issued; /* IDs handed out in all: of retired chunks, and used */
 	bool has_cur, has_next;
 };
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "coord_metrics.h"
 #include "coordinator_hooks.h"
 #include "creds.h"
 #include "flake.h"
@@ -69,6 +70,7 @@ struct sr_coordinator {
 	sr_log_fn log_fn; /* NULL: stderr (snowrange/log.h) */
 	void *log_arg;
 
+	struct metrics_hist wait_hist; /* callers that waited for a chunk */
 	_Atomic(struct seq_table *) table; /* grown under mu */
 	size_t nseqs; /* guarded by mu */
 	size_t beat_slot; /* where the next heartbeat's sequence list begins */
@@ -516,6 +518,7 @@ seq_get(sr_coordinator *c, const char *name, bool for_call, sr_sequence **out)
 		free(s);
 		return SR_ENOMEM;
 	}
+	s->cache.wait_hist = &c->wait_hist;
 	struct cache_lease l;
 	char err[WIRE_ERRMSG_MAX];
 	int rv = link_lease(&c->link, name, 0, &l, err, sizeof(err));
@@ -712,4 +715,47 @@ sr_coordinator_get_stats(sr_coordinator *c, sr_coordinator_stats *out)
 			out->max_wait_us = s->cache.max_wait_us;
 		pthread_mutex_unlock(&s->cache.mu);
 	}
+}
+
+int
+coord_metrics_read(sr_coordinator *c, struct metrics_coord *out, struct metrics_seq **seqs)
+{
+	memset(out, 0, sizeof(*out));
+	*seqs = NULL;
+	out->txids = atomic_load_explicit(&c->worker.issued, memory_order_relaxed);
+	out->clock_backs = atomic_load_explicit(&c->worker.clock_backs, memory_order_relaxed);
+	out->leases = atomic_load(&c->link.leases);
+	out->lease_errors = atomic_load(&c->link.lease_errors);
+	metrics_hist_read(&c->link.lease_hist, &out->lease_latency);
+	metrics_hist_read(&c->wait_hist, &out->waits);
+	out->master_reachable = atomic_load(&c->link.reachable);
+	int64_t left = atomic_load(&c->worker.lease_until_us) - sr_mono_us();
+	out->has_worker = left > 0;
+	out->worker_lease_seconds = left > 0 ? (double) left / 1e6 : 0;
+	/* The table only grows; a sequence added while we copy is left for
+	 * the next scrape. */
+	struct seq_table *t = table_of(c);
+	size_t n = 0;
+	for (size_t i = 0; i < t->cap; i++)
+		n += atomic_load(&t->slots[i]) != NULL;
+	struct metrics_seq *v = calloc(n + 1, sizeof(*v));
+	if (v == NULL)
+		return SR_ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < t->cap && k < n; i++) {
+		struct sr_sequence *s = atomic_load(&t->slots[i]);
+		if (s == NULL)
+			continue;
+		struct cache_view cv;
+		cache_view(&s->cache, &cv);
+		sr_strlcpy(v[k].name, s->cache.name, sizeof(v[k].name));
+		v[k].issued = cv.issued;
+		v[k].headroom = (cv.has_cur ? cv.cur.c - cv.used : 0) +
+		    (cv.has_next ? cv.next.c : 0);
+		k++;
+	}
+	out->seqs = v;
+	out->nseqs = k;
+	*seqs = v;
+	return SR_OK;
 }

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 
 #include "cache.h"
+#include "coord_metrics.h"
 #include "creds.h"
+#include "httpd.h"
 #include "snowrange/error.h"
 
 static void
@@ -104,6 +106,25 @@ h_readyz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	strbuf_printf(&resp->body, ",\"worker\":%u}\n", worker);
 }
 
+/* Prometheus text format (metrics.h renders it; docs/http.md lists it). */
+static void
+h_metrics(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
+{
+	struct daemon_http *d = arg;
+	(void) req;
+	struct metrics_coord m;
+	struct metrics_seq *seqs;
+	if (coord_metrics_read(d->coord, &m, &seqs) != SR_OK) {
+		httpapi_error(resp, 0, SR_ENOMEM, "out of memory");
+		return;
+	}
+	m.node = sr_coordinator_name(d->coord);
+	httpd_counts(d->srv, &m.http_requests[0], &m.http_requests[1], &m.http_requests[2]);
+	resp->type = "text/plain; version=0.0.4; charset=utf-8";
+	metrics_coord_text(&resp->body, &m);
+	free(seqs);
+}
+
 /* Who may call what, with tokens (docs/security.md): the same roles as the
  * nng routes of daemon.c. */
 static const struct httpapi_route routes[] = {
@@ -112,6 +133,7 @@ static const struct httpapi_route routes[] = {
 	{HTTPAPI_GET | HTTPAPI_POST, "/v1/txids", CREDS_CLIENT | CREDS_ADMIN, 1, h_txids},
 	{HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0,
 	    h_decode},
+	{HTTPAPI_GET, "/metrics", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0, h_metrics},
 	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, h_healthz},
 	{HTTPAPI_GET, "/readyz", HTTPAPI_OPEN, 0, h_readyz},
 };

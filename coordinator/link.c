@@ -16,6 +16,14 @@
 #include "util.h"
 #include "wire.h"
 
+/* Whether the master answered: any reply counts, a refusal included. */
+static void
+note_reach(struct master_link *l, int rv)
+{
+	atomic_store_explicit(&l->reachable, rv != SR_ETIMEDOUT && rv != SR_ECONNECT &&
+	    rv != SR_ECLOSED, memory_order_relaxed);
+}
+
 /* Error messages: util.h's one helper (see SR_ERRF there). */
 #define errf SR_ERRF
 
@@ -112,6 +120,7 @@ link_join(struct master_link *l, char *errbuf, size_t errlen)
 	pthread_mutex_lock(&l->join_mu);
 	int64_t sent = sr_mono_us();
 	int rv = wire_call(l->chan, &req, &resp, errbuf, errlen);
+	note_reach(l, rv);
 	if (rv == SR_OK) {
 		l->node_id = resp->join->node_id;
 		rv = apply_grant(l, resp->join->layout, resp->join->worker, sent,
@@ -156,6 +165,7 @@ link_heartbeat(struct master_link *l, const char *const *names,
 	h.tick = worker_report_tick(l->worker);
 	int64_t sent = sr_mono_us();
 	int rv = wire_call(l->chan, &req, &resp, err, sizeof(err));
+	note_reach(l, rv);
 	if (rv == SR_OK) {
 		rv = apply_grant(l, NULL, resp->heartbeat->worker, sent,
 		    resp->heartbeat->lease_ttl_ms, err, sizeof(err));
@@ -188,7 +198,10 @@ lease_once(struct master_link *l, const char *seq, uint64_t after,
 	lr.after = after;
 	req.body_case = SR__REQUEST__BODY_LEASE;
 	req.lease = &lr;
+	int64_t t0 = sr_mono_us();
 	int rv = wire_call(l->chan, &req, &resp, errbuf, errlen);
+	metrics_observe(&l->lease_hist, (uint64_t) (sr_mono_us() - t0));
+	note_reach(l, rv);
 	if (rv != SR_OK) {
 		atomic_fetch_add(&l->lease_errors, 1);
 		return rv;

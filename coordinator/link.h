@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "metrics.h"
 #include "worker.h"
 
 struct wire_chan;
@@ -33,6 +34,8 @@ struct master_link {
 	pthread_mutex_t join_mu; /* serializes joins and grant changes */
 	struct worker_lease *worker;
 	_Atomic uint64_t leases, lease_errors;
+	struct metrics_hist lease_hist; /* lease round trips, answered or not */
+	_Atomic bool reachable;  /* the last round trip got an answer */
 };
 
 /* Sets l up (a random instance, no node id); chan may be set later. */

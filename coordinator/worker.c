@@ -201,8 +201,11 @@ worker_next_txids(struct worker_lease *w, size_t n, uint64_t *out, size_t *got)
 			rv = FLAKE_WAIT;
 		}
 		if (rv != FLAKE_WAIT) {
-			if (rv == SR_ECLOCK)
+			if (rv == SR_ECLOCK) {
 				atomic_store(&w->clock_offset_ms, wait);
+				atomic_fetch_add_explicit(&w->clock_backs, 1,
+				    memory_order_relaxed);
+			}
 			break;
 		}
 		stale = 0;
@@ -224,6 +227,10 @@ worker_next_txids(struct worker_lease *w, size_t n, uint64_t *out, size_t *got)
 		}
 	}
 	*got = have;
+	/* One relaxed add per call, not per txid: the call did a CAS per
+	 * batch already. */
+	if (have > 0)
+		atomic_fetch_add_explicit(&w->issued, have, memory_order_relaxed);
 	return rv;
 }
 

@@ -30,6 +30,8 @@ struct worker_lease {
 	_Atomic int64_t clock_offset_ms;  /* of the last SR_ECLOCK */
 	_Atomic int64_t wall_skew_ms;     /* test hook (coordinator_hooks.h) */
 	_Atomic uint64_t grant_floor;     /* the master's floor of this grant */
+	_Atomic uint64_t issued;          /* txids handed out (metrics) */
+	_Atomic uint64_t clock_backs;     /* calls refused with SR_ECLOCK (metrics) */
 	int max_clock_back_ms;
 	int lease_timeout_ms;  /* how long a txid call waits for a fresh grant */
 	uint64_t txid_floor;   /* the caller's last logged txid */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flake.h"
 #include "grants.h"
 #include "snowrange/error.h"
 #include "util.h"
@@ -813,6 +814,23 @@ size_t
 catalog_node_count(const struct catalog *cat)
 {
 	return cat->nnodes;
+}
+
+size_t
+catalog_nodes_live(const struct catalog *cat, int64_t now_ms)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cat->nnodes; i++)
+		n += node_alive(cat, &cat->nodes[i], now_ms);
+	return n;
+}
+
+void
+catalog_worker_ids(const struct catalog *cat, int64_t now_ms, uint64_t *free_ids,
+    uint64_t *total)
+{
+	*free_ids = grants_free_count(&cat->grants, now_ms);
+	*total = (uint64_t) flake_max_worker(&cat->cfg.layout) + 1;
 }
 
 int

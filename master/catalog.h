@@ -155,6 +155,12 @@ int catalog_node_id(const struct catalog *cat, const char *name, uint64_t *id);
  * it is 0), in one commit; *n says how many. SR_EIO/SR_ESTALE. */
 int catalog_node_expire(struct catalog *cat, int64_t now_ms, size_t *n);
 const sr_flake_layout *catalog_layout(const struct catalog *cat);
+/* Worker ids a joining node could be granted at now_ms, and how many the
+ * layout has (for /metrics). */
+void catalog_worker_ids(const struct catalog *cat, int64_t now_ms, uint64_t *free_ids,
+    uint64_t *total);
+/* Nodes live at now_ms. O(nodes). */
+size_t catalog_nodes_live(const struct catalog *cat, int64_t now_ms);
 size_t catalog_node_count(const struct catalog *cat);
 int catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
     struct catalog_node_info *out);

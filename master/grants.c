@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "flake.h"
 #include "snowrange/error.h"
 
 int
@@ -75,6 +76,15 @@ static bool
 is_free(const struct grants *g, const struct store_worker *w, int64_t now_ms)
 {
 	return w->expires_ms + (int64_t) g->grace_ms <= now_ms;
+}
+
+uint64_t
+grants_free_count(const struct grants *g, int64_t now_ms)
+{
+	uint64_t total = (uint64_t) flake_max_worker(&g->layout) + 1, held = 0;
+	for (size_t i = 0; i < g->n; i++)
+		held += !is_free(g, &g->rows[i], now_ms);
+	return held < total ? total - held : 0;
 }
 
 /*

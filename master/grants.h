@@ -38,6 +38,10 @@ int grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
     size_t n, int64_t now_ms);
 void grants_free(struct grants *g);
 
+/* Worker ids that could be granted at now_ms: never granted, or ended
+ * longer than the grace period ago (for /metrics). */
+uint64_t grants_free_count(const struct grants *g, int64_t now_ms);
+
 /* The row of worker id, NULL if it was never granted. */
 struct store_worker *grants_find(const struct grants *g, uint32_t id);
 

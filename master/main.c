@@ -19,6 +19,8 @@
 
 #include "creds.h"
 #include "flake.h"
+#include "httpd.h"
+#include "master_http.h"
 #include "options.h"
 #include "server.h"
 #include "snowrange/error.h"
@@ -47,11 +49,15 @@ static struct {
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
 	bool insecure;
 	const char *log_level, *log_format, *log_file;
+	const char *http_listen;
 } opt;
 
 static const struct sr_opt options[] = {
 	{"listen", SR_OPT_STR, &opt.listen, "tcp://127.0.0.1:7400", 0, 0,
 	    "nng URL to serve on (tcp://, tls+tcp://, ipc://)", .arg = "URL"},
+	{"http-listen", SR_OPT_STR, &opt.http_listen, NULL, 0, 0,
+	    "http://HOST:PORT or https://HOST:PORT for the status page, /metrics and the "
+	    "probes (docs/http.md); off when not set", .arg = "URL"},
 	{"tls-cert", SR_OPT_STR, &opt.tls_cert, NULL, 0, 0,
 	    "PEM certificate this master presents (with tls-key; needs a tls+tcp:// listen URL)", .arg = "FILE"},
 	{"tls-key", SR_OPT_STR, &opt.tls_key, NULL, 0, 0, "PEM private key of tls-cert", .arg = "FILE"},
@@ -226,6 +232,13 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	}
 	cfg.catalog.layout = l;
 
+	/* A bad HTTP URL is refused before the master takes a fencing term. */
+	if (opt.http_listen != NULL &&
+	    httpd_check(opt.http_listen, cr, opt.insecure, err, sizeof(err)) != SR_OK) {
+		fprintf(stderr, "snowrange-master: %s\n", err);
+		creds_free(cr);
+		return 2;
+	}
 	struct master *m;
 	int rv = master_start(&cfg, &m, err, sizeof(err));
 	if (rv != SR_OK) {
@@ -237,6 +250,23 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		sr_log("master", "WARNING: --insecure: serving %s without client "
 		    "credentials; anyone who can reach it can do anything "
 		    "(docs/security.md)", opt.listen);
+	struct httpd *http = NULL;
+	struct master_http hctx = {m, NULL};
+	if (opt.http_listen != NULL) {
+		/* The nng listener's bounds hold for HTTP too (docs/http.md). */
+		struct httpd_config hc = {opt.http_listen, cr, opt.insecure, 4,
+		    (int) opt.max_connections, 0, (int) (opt.idle_timeout_ms / 1000)};
+		size_t nr;
+		const struct httpapi_route *hr = master_http_routes(&nr);
+		if ((rv = httpd_start(&hc, hr, nr, &hctx, &http, err, sizeof(err))) != SR_OK) {
+			fprintf(stderr, "snowrange-master: %s (%s)\n", err, sr_errname(rv));
+			master_stop(m);
+			creds_free(cr);
+			return 1;
+		}
+		hctx.srv = http;
+		sr_log("master", "serving HTTP on %s (status page, /metrics)", opt.http_listen);
+	}
 	int sig;
 	/* SIGHUP never stops the master: it reopens the log file (after a
 	 * rotation); settings need a restart (docs/operating.md). */
@@ -256,6 +286,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		sr_log("master", "signal %d: stopping", sig);
 	/* Every commit is durable already; if nng_close hangs, just exit. */
 	sr_exit_watchdog("master", 5);
+	httpd_stop(http);
 	master_stop(m);
 	creds_free(cr);
 	return sig == SIGUSR1 ? 1 : 0;

@@ -6,6 +6,7 @@
 #include "server.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,10 +14,70 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flake.h"
+#include "metrics.h"
 #include "snowrange/error.h"
 #include "log.h"
+#include "strbuf.h"
 #include "util.h"
 #include "wire.h"
+
+/* Recent events for the status page (joins, leaves, failed commits). */
+#define EVENTS_MAX 64
+#define EVENT_LEN 160
+
+/*
+ * A store that times the commits of the store it wraps and counts their
+ * failures (for /metrics), and otherwise passes every call through: the
+ * catalog and the backends stay as they are.
+ */
+struct timed_store {
+	struct store base;
+	struct store *inner;
+	struct metrics_hist hist;
+	_Atomic uint64_t errors;
+};
+
+static int
+ts_acquire(struct store *st, struct store_state *out)
+{
+	return store_acquire_and_load(((struct timed_store *) st)->inner, out);
+}
+
+static int
+ts_load(struct store *st, struct store_state *out)
+{
+	return store_load(((struct timed_store *) st)->inner, out);
+}
+
+static int
+ts_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n)
+{
+	struct timed_store *t = (struct timed_store *) st;
+	int64_t t0 = sr_mono_us();
+	int rv = store_commit(t->inner, term, ops, n);
+	metrics_observe(&t->hist, (uint64_t) (sr_mono_us() - t0));
+	if (rv != SR_OK)
+		atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
+	return rv;
+}
+
+static void
+ts_close(struct store *st)
+{
+	struct timed_store *t = (struct timed_store *) st;
+	store_close(t->inner);
+	free(t);
+}
+
+static const char *
+ts_errmsg(struct store *st)
+{
+	return store_errmsg(((struct timed_store *) st)->inner);
+}
+
+static const struct store_ops timed_ops = {ts_acquire, ts_load, ts_commit, ts_close,
+    ts_errmsg};
 
 struct master {
 	pthread_mutex_t mu;
@@ -29,7 +90,33 @@ struct master {
 	int64_t swept_ms;     /* when nodes past their retention were last forgotten */
 	void (*on_fenced)(void *arg);
 	void *on_fenced_arg;
+	struct timed_store *timed; /* m->st, seen as what it is */
+	_Atomic uint64_t leases;   /* chunks leased (metrics) */
+	/* The status page's recent events: a ring under ev_mu. */
+	pthread_mutex_t ev_mu;
+	struct {
+		int64_t ms;
+		char text[EVENT_LEN];
+	} events[EVENTS_MAX];
+	size_t nevents; /* ever added; the ring holds the last EVENTS_MAX */
 };
+
+/* Adds a line to the status page's recent events. */
+static void
+event(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+event(struct master *m, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&m->ev_mu);
+	size_t i = m->nevents++ % EVENTS_MAX;
+	m->events[i].ms = sr_wall_ms();
+	va_start(ap, fmt);
+	vsnprintf(m->events[i].text, EVENT_LEN, fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&m->ev_mu);
+}
 
 /* Copies the catalog's message for a failed call. */
 static int
@@ -38,8 +125,10 @@ cat_fail(struct master *m, int rv, char *errbuf, size_t errlen)
 	snprintf(errbuf, errlen, "%s", catalog_errmsg(m->cat));
 	/* Client mistakes are the client's to report; a failing disk or a
 	 * lost fencing term is the operator's. */
-	if (rv == SR_EIO || rv == SR_ESTALE || rv == SR_ENOMEM)
+	if (rv == SR_EIO || rv == SR_ESTALE || rv == SR_ENOMEM) {
 		sr_log("master", "%s: %s", sr_errname(rv), catalog_errmsg(m->cat));
+		event(m, "failed commit: %s: %s", sr_errname(rv), catalog_errmsg(m->cat));
+	}
 	/* A stale term means another master took over the store: nothing
 	 * this one says is true any more (status included), so it stops
 	 * serving and asks its process to exit (docs/reliability.md). */
@@ -189,6 +278,7 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
 		sr_log("master", "join refused: %s", errbuf);
 	if (rv != SR_OK)
 		return rv;
+	event(m, "node %s joined as id %llu", req->join->name, (unsigned long long) id);
 	if (g.has)
 		sr_log("master", "node %s joined as id %llu (%s), worker %u above tick %llu",
 		    req->join->name, (unsigned long long) id, req->join->listen_url,
@@ -282,6 +372,7 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (rv != SR_OK)
 		return rv;
 	sr_log("master", "node %llu left", (unsigned long long) req->leave->node_id);
+	event(m, "node %llu left", (unsigned long long) req->leave->node_id);
 	resp->body_case = SR__RESPONSE__BODY_LEAVE;
 	resp->leave = l;
 	return SR_OK;
@@ -320,6 +411,7 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK)
 		return rv;
+	atomic_fetch_add_explicit(&m->leases, 1, memory_order_relaxed);
 	c->start = ch.start;
 	c->n = ch.n;
 	c->k = ch.k;
@@ -361,6 +453,7 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK)
 		return rv;
+	event(m, "sequence %s created", info.row.name);
 	sr_log("master", "sequence %s created (start %llu, chunk %llu)", info.row.name,
 	    (unsigned long long) info.row.start, (unsigned long long) info.row.chunk);
 	if ((r->seq = seq_info_msg(a, &info)) == NULL)
@@ -389,6 +482,7 @@ h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (rv != SR_OK)
 		return rv;
 	sr_log("master", "sequence %s dropped", req->seq_drop->name);
+	event(m, "sequence %s dropped", req->seq_drop->name);
 	resp->body_case = SR__RESPONSE__BODY_SEQ_DROP;
 	resp->seq_drop = r;
 	return SR_OK;
@@ -597,11 +691,19 @@ master_open(struct store *st, const struct catalog_config *cfg,
     struct master **out, char *errbuf, size_t errlen)
 {
 	struct master *m = calloc(1, sizeof(*m));
-	if (m == NULL) {
+	struct timed_store *t = calloc(1, sizeof(*t));
+	if (m == NULL || t == NULL) {
+		free(m);
+		free(t);
 		store_close(st);
 		return SR_ENOMEM;
 	}
+	t->base.ops = &timed_ops;
+	t->inner = st;
+	st = &t->base;
+	m->timed = t;
 	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->ev_mu, NULL);
 	m->lock_fd = -1;
 	atomic_init(&m->fenced, false);
 	m->lease_ttl_ms = cfg->lease_ttl_ms;
@@ -689,5 +791,133 @@ master_stop(struct master *m)
 	if (m->lock_fd >= 0)
 		close(m->lock_fd);
 	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->ev_mu);
 	free(m);
+}
+
+/* ---- for the HTTP side (master/master_http.c) ---- */
+
+int
+master_metrics(struct master *m, struct metrics_master *out, struct metrics_seq **seqs)
+{
+	memset(out, 0, sizeof(*out));
+	*seqs = NULL;
+	int64_t now = sr_wall_ms();
+	metrics_hist_read(&m->timed->hist, &out->commit_latency);
+	out->commit_errors = atomic_load_explicit(&m->timed->errors, memory_order_relaxed);
+	out->leases = atomic_load_explicit(&m->leases, memory_order_relaxed);
+	pthread_mutex_lock(&m->mu);
+	out->term = catalog_term(m->cat);
+	out->nodes_known = catalog_node_count(m->cat);
+	out->nodes_live = catalog_nodes_live(m->cat, now);
+	catalog_worker_ids(m->cat, now, &out->workers_free, &out->workers_total);
+	size_t n = catalog_seq_count(m->cat);
+	struct metrics_seq *v = calloc(n + 1, sizeof(*v));
+	struct catalog_seq_info *page = malloc((n + 1) * sizeof(*page));
+	size_t k = 0;
+	if (v != NULL && page != NULL)
+		catalog_seq_page(m->cat, NULL, n, now, page, &k);
+	pthread_mutex_unlock(&m->mu);
+	if (v == NULL || page == NULL) {
+		free(v);
+		free(page);
+		return SR_ENOMEM;
+	}
+	for (size_t i = 0; i < k; i++) {
+		sr_strlcpy(v[i].name, page[i].row.name, sizeof(v[i].name));
+		v[i].hwm = page[i].row.hwm;
+		v[i].chunk = page[i].row.chunk;
+		v[i].users = page[i].users;
+	}
+	free(page);
+	out->seqs = v;
+	out->nseqs = k;
+	*seqs = v;
+	return SR_OK;
+}
+
+/* At most this many nodes and sequences on the status page: it is for
+ * eyes, `snowrange status` pages through any number. */
+#define STATUS_PAGE_MAX 500
+
+int
+master_status_json(struct master *m, struct strbuf *b)
+{
+	int64_t now = sr_wall_ms();
+	struct catalog_seq_info *seqs = malloc(STATUS_PAGE_MAX * sizeof(*seqs));
+	struct catalog_node_info *nodes = malloc(STATUS_PAGE_MAX * sizeof(*nodes));
+	if (seqs == NULL || nodes == NULL) {
+		free(seqs);
+		free(nodes);
+		return SR_ENOMEM;
+	}
+	size_t ns, nn;
+	pthread_mutex_lock(&m->mu);
+	uint64_t term = catalog_term(m->cat);
+	size_t total_seqs = catalog_seq_count(m->cat), total_nodes = catalog_node_count(m->cat);
+	catalog_seq_page(m->cat, NULL, STATUS_PAGE_MAX, now, seqs, &ns);
+	catalog_node_page(m->cat, 0, STATUS_PAGE_MAX, now, nodes, &nn);
+	char layout[FLAKE_LAYOUT_STRLEN];
+	flake_layout_format(catalog_layout(m->cat), layout, sizeof(layout));
+	pthread_mutex_unlock(&m->mu);
+	strbuf_puts(b, "{\"role\":\"master\",\"term\":");
+	strbuf_json_u64(b, term);
+	strbuf_printf(b, ",\"now_ms\":%lld,\"layout\":", (long long) now);
+	strbuf_json_str(b, layout);
+	strbuf_printf(b, ",\"lease_ttl_ms\":%u,\"sequences_total\":%zu,\"nodes_total\":%zu,"
+	    "\"sequences\":[", m->lease_ttl_ms, total_seqs, total_nodes);
+	for (size_t i = 0; i < ns; i++) {
+		const struct store_seq *r = &seqs[i].row;
+		strbuf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+		strbuf_json_str(b, r->name);
+		strbuf_puts(b, ",\"start\":");
+		strbuf_json_u64(b, r->start);
+		strbuf_puts(b, ",\"hwm\":");
+		strbuf_json_u64(b, r->hwm);
+		strbuf_puts(b, ",\"max_value\":");
+		strbuf_json_u64(b, r->max_value);
+		strbuf_puts(b, ",\"chunk_size\":");
+		strbuf_json_u64(b, r->chunk);
+		strbuf_printf(b, ",\"mode\":\"%s\",\"prefetch\":%s,\"users\":%u}",
+		    r->mode == STORE_MODE_BLOCK ? "block" : "interleaved",
+		    r->prefetch ? "true" : "false", seqs[i].users);
+	}
+	strbuf_puts(b, "],\"nodes\":[");
+	for (size_t i = 0; i < nn; i++) {
+		const struct catalog_node_info *n = &nodes[i];
+		strbuf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+		strbuf_json_u64(b, n->row.id);
+		strbuf_puts(b, ",\"name\":");
+		strbuf_json_str(b, n->row.name);
+		strbuf_puts(b, ",\"url\":");
+		strbuf_json_str(b, n->row.url);
+		strbuf_printf(b, ",\"alive\":%s,\"last_seen_ms\":%lld", n->alive ? "true" : "false",
+		    (long long) n->row.last_seen_ms);
+		if (n->has_worker)
+			strbuf_printf(b, ",\"worker\":%u,\"worker_expires_ms\":%lld}", n->worker.id,
+			    (long long) n->worker.expires_ms);
+		else
+			strbuf_puts(b, ",\"worker\":null}");
+	}
+	free(seqs);
+	free(nodes);
+	strbuf_puts(b, "],\"events\":[");
+	pthread_mutex_lock(&m->ev_mu);
+	size_t first = m->nevents > EVENTS_MAX ? m->nevents - EVENTS_MAX : 0;
+	for (size_t e = m->nevents; e > first; e--) {
+		size_t i = (e - 1) % EVENTS_MAX;
+		strbuf_printf(b, "%s{\"ms\":%lld,\"text\":", e < m->nevents ? "," : "",
+		    (long long) m->events[i].ms);
+		strbuf_json_str(b, m->events[i].text);
+		strbuf_puts(b, "}");
+	}
+	pthread_mutex_unlock(&m->ev_mu);
+	strbuf_puts(b, "]}\n");
+	return SR_OK;
+}
+
+bool
+master_fenced(struct master *m)
+{
+	return atomic_load(&m->fenced);
 }

@@ -52,6 +52,19 @@ int master_open(struct store *st, const struct catalog_config *cfg,
     struct master **out, char *errbuf, size_t errlen);
 /* The master's dispatch table; *n gets its length. */
 const struct wire_route *master_routes(size_t *n);
+/* The master's numbers for /metrics: *seqs is malloc'd (out->seqs points
+ * to it), the caller frees it. SR_ENOMEM. */
+struct metrics_master;
+struct metrics_seq;
+struct strbuf;
+int master_metrics(struct master *m, struct metrics_master *out,
+    struct metrics_seq **seqs);
+/* The status page's data as JSON (IDs as strings): nodes, sequences (at
+ * most 500 of each) and recent events. SR_ENOMEM. */
+int master_status_json(struct master *m, struct strbuf *b);
+/* True once another master took the fencing term. */
+bool master_fenced(struct master *m);
+
 /* The catalog behind m, for setting up state in tests. */
 struct catalog *master_catalog(struct master *m);
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Issue 13 item 3: the master's live status page in a real browser.
+# Headless Chromium loads it from a running cluster (with role tokens: the
+# page takes the reader token from #token=), waits for the live data, and
+# the DOM must show the cluster's nodes and sequences, alive and dead as
+# they are; without a token the page says why it shows nothing. A
+# screenshot is saved (SR_SCREENSHOT=FILE copies it there, which is how
+# docs/status-page.png was made).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh" "$1"
+need chromium chromium
+need curl curl
+
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+HP=$((20000 + RANDOM % 12000))
+while port_taken "$HP"; do HP=$((20000 + RANDOM % 12000)); done
+H=http://127.0.0.1:$HP
+
+T_READER=reader-token-0123456789abcdef
+T_ADMIN=admin-token-0123456789abcdefgh
+T_NODE=node-token-0123456789abcdefghij
+printf 'reader %s\nadmin %s\nnode %s\n' "$T_READER" "$T_ADMIN" "$T_NODE" >"$WORK/master.tokens"
+printf 'node %s\nreader %s\nadmin %s\n' "$T_NODE" "$T_READER" "$T_ADMIN" >"$WORK/coord.tokens"
+printf 'admin %s\nreader %s\n' "$T_ADMIN" "$T_READER" >"$WORK/cli.tokens"
+chmod 600 "$WORK"/*.tokens
+export SNOWRANGE_TOKEN_FILE=$WORK/cli.tokens
+
+start_master --http-listen "$H" --token-file "$WORK/master.tokens" --lease-ttl-ms 1500
+"$CLI" -m "$MASTER_URL" seq create orders >/dev/null
+"$CLI" -m "$MASTER_URL" seq create invoices --block >/dev/null
+for n in c1 c2 c3; do
+	start_coord "$n" --token-file "$WORK/coord.tokens"
+	"$CLI" -c "$(coord_url "$n")" next orders -n 1500 >/dev/null
+done
+"$CLI" -c "$(coord_url c1)" next invoices -n 10 >/dev/null
+kill9 c3 # a dead node must show as dead
+sleep 2
+
+# dom URL: the DOM once the page's script ran (virtual time: its first
+# fetch and refresh happen within the budget).
+dom() {
+	timeout 90 chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
+		--user-data-dir="$WORK/chromium" --virtual-time-budget=8000 --dump-dom "$1" \
+		2>>"$WORK/chromium.log"
+}
+dom "$H/#token=$T_READER" >"$WORK/page.html" || fail "chromium failed (see $WORK/chromium.log)"
+grep -q 'data-loaded="1"' "$WORK/page.html" || fail "the page never showed live data"
+for n in c1 c2; do
+	grep -q "<tr data-name=\"$n\" data-alive=\"1\">" "$WORK/page.html" || fail "node $n not shown alive"
+done
+grep -q '<tr data-name="c3" data-alive="0">' "$WORK/page.html" || fail "dead node c3 not shown dead"
+hwm=$("$CLI" -m "$MASTER_URL" -o json seq list | grep -o '"name":"orders"[^}]*"hwm":"\?[0-9]*' | grep -o '[0-9]*$')
+grep -q "<tr data-name=\"orders\" data-hwm=\"$hwm\">" "$WORK/page.html" ||
+	fail "sequence orders not shown with hwm $hwm"
+grep -q '<tr data-name="invoices"' "$WORK/page.html" || fail "sequence invoices not shown"
+grep -q 'block' "$WORK/page.html" || fail "the block mode is not shown"
+grep -q 'node c1 joined' "$WORK/page.html" || fail "no join in the recent events"
+# The token left the address bar and went nowhere else.
+! grep -rqF "$T_READER" "$WORK"/*.log || fail "the reader token reached a log"
+
+# Without a token: no data, and the page says why.
+dom "$H/" >"$WORK/page-notoken.html" || fail "chromium failed"
+grep -q 'EACCES' "$WORK/page-notoken.html" || fail "without a token the page did not say EACCES"
+! grep -q 'data-loaded="1"' "$WORK/page-notoken.html" || fail "data without a token"
+
+timeout 90 chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
+	--user-data-dir="$WORK/chromium" --hide-scrollbars --window-size=1280,820 \
+	--virtual-time-budget=8000 --screenshot="$WORK/status.png" "$H/#token=$T_READER" \
+	2>>"$WORK/chromium.log" || fail "no screenshot"
+[[ -s $WORK/status.png ]] || fail "empty screenshot"
+[[ -z ${SR_SCREENSHOT:-} ]] || cp "$WORK/status.png" "$SR_SCREENSHOT"
+log "status page: nodes, sequences and events shown; screenshot $(stat -c %s "$WORK/status.png") bytes"
+stop c1
+stop c2
+stop master
+log "status_page: OK"
