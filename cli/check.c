@@ -14,6 +14,17 @@
  * Memory is 8 bytes per ID plus 32 per batch (48 while one pair is being
  * swept), so millions of IDs fit easily; every input line is validated and a
  * bad one stops the check with its file and line number.
+ *
+ * Segment batches (S lines, issue 19) are never expanded: a segment of one
+ * ID joins the sorted IDs, longer ones are kept as (first, step, count), 24
+ * bytes whatever their size. Uniqueness among segments is one sweep over
+ * them sorted by first ID, comparing each with the segments whose span it
+ * overlaps (seg_common, an exact count of shared IDs from the Chinese
+ * remainder theorem); the IDs of B lines are compared with each segment by
+ * a binary search for those inside its span. Segments that do not overlap
+ * cost nothing, so a million IDs in a few segments check in microseconds;
+ * many long segments over one span (which correct draws do not make: one
+ * chunk per coordinator and range) cost one comparison per pair.
  */
 #include "check.h"
 
@@ -24,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "segment.h"
 #include "util.h"
 
 #define ID_MAX UINT64_C(0x7fffffffffffffff)
@@ -121,6 +133,8 @@ struct seqv {
 	char *name;
 	uint64_t *ids;
 	size_t n, cap;
+	sr_id_segment *segs; /* S-line segments of 2 or more IDs */
+	size_t nseg, segcap;
 };
 
 struct group {
@@ -163,6 +177,7 @@ state_free(struct state *s)
 	for (size_t i = 0; i < s->seqmap.n; i++) {
 		free(s->seqs[i].name);
 		free(s->seqs[i].ids);
+		free(s->seqs[i].segs);
 	}
 	for (size_t i = 0; i < s->nodemap.n; i++)
 		free(s->nodes[i]);
@@ -294,31 +309,62 @@ group_index(struct state *s, uint32_t node, uint32_t seq, uint32_t *idx)
 	return SR_OK;
 }
 
+/* The head of a batch line, "<node> <seq> <t0> <t1>", shared by B and S. */
+struct head {
+	const char *node, *seq;
+	uint32_t si, gi;
+	uint64_t t0, t1;
+};
+
+static int
+parse_head(struct state *s, char **p, const struct where *w, const char *shape,
+    struct head *h)
+{
+	h->node = token(p);
+	h->seq = token(p);
+	const char *t0s = token(p), *t1s = token(p);
+	if (t1s == NULL)
+		return bad(w, "expected '%s'", shape);
+	if (strlen(h->node) > TOKEN_MAX || strlen(h->seq) > TOKEN_MAX)
+		return bad(w, "node or sequence name longer than %d", TOKEN_MAX);
+	if (!sr_parse_u64(t0s, &h->t0) || !sr_parse_u64(t1s, &h->t1))
+		return bad(w, "bad timestamp '%s' or '%s'", t0s, t1s);
+	if (h->t1 < h->t0)
+		return bad(w, "reply time %" PRIu64 " before request time %" PRIu64,
+		    h->t1, h->t0);
+	uint32_t ni;
+	int rv;
+	if ((rv = node_index(s, h->node, &ni)) != SR_OK ||
+	    (rv = seq_index(s, h->seq, &h->si)) != SR_OK ||
+	    (rv = group_index(s, ni, h->si, &h->gi)) != SR_OK)
+		return rv;
+	return SR_OK;
+}
+
+/* Records a parsed batch for the order check. */
+static int
+add_batch(struct state *s, const struct head *h, const struct batch *b, uint64_t n)
+{
+	struct group *g = &s->groups[h->gi];
+	if (!grow((void **) &g->b, &g->cap, g->n + 1, sizeof(*g->b)))
+		return SR_ENOMEM;
+	g->b[g->n++] = *b;
+	s->res->ids += n;
+	s->res->batches++;
+	return SR_OK;
+}
+
 /* "B <node> <seq> <t0> <t1> <id>...": p points past the "B". */
 static int
 parse_batch(struct state *s, char *p, const struct where *w)
 {
-	const char *node = token(&p), *seq = token(&p);
-	const char *t0s = token(&p), *t1s = token(&p);
-	if (t1s == NULL)
-		return bad(w, "expected 'B NODE SEQ T0_US T1_US ID...'");
-	if (strlen(node) > TOKEN_MAX || strlen(seq) > TOKEN_MAX)
-		return bad(w, "node or sequence name longer than %d", TOKEN_MAX);
-	uint64_t t0, t1;
-	if (!sr_parse_u64(t0s, &t0) || !sr_parse_u64(t1s, &t1))
-		return bad(w, "bad timestamp '%s' or '%s'", t0s, t1s);
-	if (t1 < t0)
-		return bad(w, "reply time %" PRIu64 " before request time %" PRIu64,
-		    t1, t0);
-
-	uint32_t ni, si, gi;
-	int rv;
-	if ((rv = node_index(s, node, &ni)) != SR_OK ||
-	    (rv = seq_index(s, seq, &si)) != SR_OK ||
-	    (rv = group_index(s, ni, si, &gi)) != SR_OK)
+	struct head h;
+	int rv = parse_head(s, &p, w, "B NODE SEQ T0_US T1_US ID...", &h);
+	if (rv != SR_OK)
 		return rv;
-	struct seqv *v = &s->seqs[si];
-	struct batch b = {t0, t1, UINT64_MAX, 0};
+	const char *node = h.node, *seq = h.seq;
+	struct seqv *v = &s->seqs[h.si];
+	struct batch b = {h.t0, h.t1, UINT64_MAX, 0};
 	uint64_t prev = 0;
 	size_t n = 0;
 	for (const char *tok; (tok = token(&p)) != NULL; n++) {
@@ -348,13 +394,105 @@ parse_batch(struct state *s, char *p, const struct where *w)
 	}
 	if (n == 0)
 		return bad(w, "batch without ids");
-	struct group *g = &s->groups[gi];
-	if (!grow((void **) &g->b, &g->cap, g->n + 1, sizeof(*g->b)))
-		return SR_ENOMEM;
-	g->b[g->n++] = b;
-	s->res->ids += n;
-	s->res->batches++;
-	return SR_OK;
+	return add_batch(s, &h, &b, n);
+}
+
+/* Parses "FIRST:STEP:COUNT". */
+static bool
+parse_seg(char *tok, sr_id_segment *g)
+{
+	char *a = strchr(tok, ':');
+	char *b = a != NULL ? strchr(a + 1, ':') : NULL;
+	if (b == NULL)
+		return false;
+	*a = '\0';
+	*b = '\0';
+	return sr_parse_u64(tok, &g->first) && sr_parse_u64(a + 1, &g->step) &&
+	    sr_parse_u64(b + 1, &g->count);
+}
+
+/* Keeps the part of g inside 1..2^63-1 and counts the IDs outside it as
+ * range violations; false when nothing is left. */
+static bool
+clamp_seg(struct state *s, const struct where *w, sr_id_segment *g)
+{
+	uint64_t out = 0;
+	if (g->first == 0) {
+		out++;
+		g->first = g->step;
+		g->count--;
+	}
+	if (g->count > 0 && g->first > ID_MAX) {
+		out += g->count;
+		g->count = 0;
+	} else if (g->count > 0 && g->count - 1 > (ID_MAX - g->first) / g->step) {
+		uint64_t keep = (ID_MAX - g->first) / g->step + 1;
+		out += g->count - keep;
+		g->count = keep;
+	}
+	if (out > 0) {
+		if (s->diag != NULL && s->res->range < EXAMPLES)
+			fprintf(s->diag, "verify: %s:%zu: %" PRIu64 " ids of a segment"
+			    " outside 1..2^63-1\n", w->file, w->line, out);
+		s->res->range += out;
+	}
+	return g->count > 0;
+}
+
+/* "S <node> <seq> <t0> <t1> <first>:<step>:<count>...": p points past the
+ * "S". The segments of a batch must ascend like the IDs of a B line. */
+static int
+parse_segments(struct state *s, char *p, const struct where *w)
+{
+	struct head h;
+	int rv = parse_head(s, &p, w, "S NODE SEQ T0_US T1_US FIRST:STEP:COUNT...", &h);
+	if (rv != SR_OK)
+		return rv;
+	struct seqv *v = &s->seqs[h.si];
+	struct batch b = {h.t0, h.t1, UINT64_MAX, 0};
+	uint64_t prev = 0, total = 0;
+	size_t n = 0;
+	for (char *tok; (tok = token(&p)) != NULL; n++) {
+		sr_id_segment g;
+		if (!parse_seg(tok, &g))
+			return bad(w, "bad segment '%.60s' (expected FIRST:STEP:COUNT)", tok);
+		if (g.count == 0 || g.step == 0)
+			return bad(w, "segment with count or step 0");
+		/* A chunk count is 32 bits: a longer step is not one
+		 * snowrange makes (and would overflow the checks). */
+		if (g.count > 1 && g.step > SEG_STEP_MAX)
+			return bad(w, "segment step %" PRIu64 " above 2^32", g.step);
+		if (g.count > UINT64_MAX - total)
+			return bad(w, "segment counts overflow");
+		total += g.count;
+		if (!clamp_seg(s, w, &g))
+			continue;
+		if (n > 0 && g.first <= prev) {
+			s->res->order++;
+			diag_order(s, "verify: %s:%zu: node %s seq %s: segment at %" PRIu64
+			    " not above %" PRIu64 " in one batch\n", w->file, w->line,
+			    h.node, h.seq, g.first, prev);
+		}
+		prev = seg_last(&g);
+		if (g.first < b.min)
+			b.min = g.first;
+		if (prev > b.max)
+			b.max = prev;
+		if (g.count == 1) {
+			if (!grow((void **) &v->ids, &v->cap, v->n + 1, sizeof(*v->ids)))
+				return SR_ENOMEM;
+			v->ids[v->n++] = g.first;
+		} else {
+			if (!grow((void **) &v->segs, &v->segcap, v->nseg + 1, sizeof(*v->segs)))
+				return SR_ENOMEM;
+			v->segs[v->nseg++] = g;
+		}
+	}
+	if (n == 0)
+		return bad(w, "batch without segments");
+	if (b.min > b.max) /* every ID was out of range */
+		b.min = b.max = 0;
+	return add_batch(s, &h, &b, total);
 }
 
 /* "R <begin> <end>", the span of a draw run: p points past the "R". The
@@ -451,12 +589,14 @@ read_file(struct state *s, const char *file, char *errbuf, size_t errlen)
 			continue; /* blank lines are harmless */
 		if (strcmp(kind, "B") == 0)
 			rv = parse_batch(s, p, &w);
+		else if (strcmp(kind, "S") == 0)
+			rv = parse_segments(s, p, &w);
 		else if (strcmp(kind, "E") == 0)
 			rv = parse_errors(s, p, &w);
 		else if (strcmp(kind, "R") == 0)
 			rv = parse_run(p, &w);
 		else
-			rv = bad(&w, "unknown line kind '%.20s' (expected B, R or E)", kind);
+			rv = bad(&w, "unknown line kind '%.20s' (expected B, S, R or E)", kind);
 	}
 	if (rv == SR_OK && ferror(f)) {
 		snprintf(errbuf, errlen, "%s: read error: %s", file, strerror(errno));
@@ -496,30 +636,115 @@ cmp_t1(const void *a, const void *b)
 	return (x->t1 > y->t1) - (x->t1 < y->t1);
 }
 
+static int
+cmp_seg(const void *a, const void *b)
+{
+	const sr_id_segment *x = a, *y = b;
+	return (x->first > y->first) - (x->first < y->first);
+}
+
 static void
+diag_dup(struct state *s, unsigned *shown, const char *seq, uint64_t id, uint64_t n)
+{
+	if (s->diag == NULL || (*shown)++ >= EXAMPLES)
+		return;
+	if (n == 1)
+		fprintf(s->diag, "verify: seq %s: id %" PRIu64 " issued more than once\n",
+		    seq, id);
+	else
+		fprintf(s->diag, "verify: seq %s: %" PRIu64 " ids from %" PRIu64
+		    " on issued more than once\n", seq, n, id);
+}
+
+/* Segments against segments: a sweep by first ID over the ones whose span
+ * is still open. Returns false on ENOMEM. */
+static bool
+dups_segments(struct state *s, struct seqv *v, unsigned *shown)
+{
+	if (v->nseg < 2)
+		return true;
+	qsort(v->segs, v->nseg, sizeof(*v->segs), cmp_seg);
+	size_t *open = malloc(v->nseg * sizeof(*open));
+	if (open == NULL)
+		return false;
+	size_t nopen = 0;
+	for (size_t j = 0; j < v->nseg; j++) {
+		const sr_id_segment *g = &v->segs[j];
+		size_t keep = 0;
+		for (size_t i = 0; i < nopen; i++) {
+			const sr_id_segment *o = &v->segs[open[i]];
+			if (seg_last(o) < g->first)
+				continue; /* closed: nothing later reaches it */
+			open[keep++] = open[i];
+			uint64_t c = seg_common(o, g);
+			if (c > 0) {
+				s->res->dup += c;
+				diag_dup(s, shown, v->name, g->first, c);
+			}
+		}
+		nopen = keep;
+		open[nopen++] = j;
+	}
+	free(open);
+	return true;
+}
+
+/* The IDs of B lines (sorted) against each segment: those inside its span
+ * are found by binary search and tested for membership. */
+static void
+dups_points(struct state *s, struct seqv *v, unsigned *shown)
+{
+	for (size_t j = 0; j < v->nseg && v->n > 0; j++) {
+		const sr_id_segment *g = &v->segs[j];
+		uint64_t last = seg_last(g);
+		size_t lo = 0, hi = v->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (v->ids[mid] < g->first)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < v->n && v->ids[i] <= last; i++) {
+			if ((v->ids[i] - g->first) % g->step != 0)
+				continue;
+			s->res->dup++;
+			diag_dup(s, shown, v->name, v->ids[i], 1);
+		}
+	}
+}
+
+static int
 check_dups(struct state *s)
 {
 	unsigned shown = 0;
 	for (size_t i = 0; i < s->seqmap.n; i++) {
 		struct seqv *v = &s->seqs[i];
-		qsort(v->ids, v->n, sizeof(*v->ids), cmp_u64);
+		/* A sequence drawn only as segments has no IDs (and a NULL
+		 * array, which qsort must not get). */
+		if (v->n > 1)
+			qsort(v->ids, v->n, sizeof(*v->ids), cmp_u64);
 		for (size_t j = 1; j < v->n; j++) {
 			if (v->ids[j] != v->ids[j - 1])
 				continue;
 			s->res->dup++;
-			if (s->diag != NULL && shown++ < EXAMPLES)
-				fprintf(s->diag, "verify: seq %s: id %" PRIu64
-				    " issued more than once\n", v->name, v->ids[j]);
+			diag_dup(s, &shown, v->name, v->ids[j], 1);
 		}
+		if (!dups_segments(s, v, &shown))
+			return SR_ENOMEM;
+		dups_points(s, v, &shown);
 		/* The IDs are not needed any more; give the memory back before
 		 * the order check allocates. */
 		free(v->ids);
+		free(v->segs);
 		v->ids = NULL;
-		v->n = v->cap = 0;
+		v->segs = NULL;
+		v->n = v->cap = v->nseg = v->segcap = 0;
 	}
 	if (s->diag != NULL && shown > EXAMPLES)
 		fprintf(s->diag, "verify: %u more duplicates not shown\n",
 		    shown - EXAMPLES);
+	return SR_OK;
 }
 
 static int
@@ -583,8 +808,9 @@ check_files(const char *const *files, size_t nfiles, struct check_result *res,
 	if (rv == SR_OK) {
 		res->seqs = s.seqmap.n;
 		res->nodes = s.nodemap.n;
-		check_dups(&s);
-		rv = check_order(&s);
+		rv = check_dups(&s);
+		if (rv == SR_OK)
+			rv = check_order(&s);
 	}
 	if (rv == SR_ENOMEM)
 		snprintf(errbuf, errlen, "out of memory");

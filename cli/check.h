@@ -6,8 +6,12 @@
  * Draw file lines (one per successful batch, and two trailer lines per draw
  * run: its span and its errors):
  *   B <node> <seq> <t0_us> <t1_us> <id> <id> ...
+ *   S <node> <seq> <t0_us> <t1_us> <first>:<step>:<count> ...
  *   R <begin_us> <end_us>
  *   E <errors_total> <ERRNAME>=<count> ...
+ * An S line is a batch drawn as segments (draw --segments): each segment
+ * is the IDs first, first+step, ..., count of them; steps are at most 2^32
+ * (a range's chunk count). IDs counts S IDs as if expanded.
  * t0/t1 are CLOCK_MONOTONIC microseconds taken just before the request and
  * just after the reply, and begin/end on the same clock when the run began
  * and ended, so files written on one machine share a time line.
@@ -25,10 +29,11 @@
 /* What the checker found. */
 struct check_result {
 	uint64_t ids;      /* IDs read */
-	uint64_t batches;  /* B lines read */
+	uint64_t batches;  /* B and S lines read */
 	size_t seqs;       /* distinct sequences */
 	size_t nodes;      /* distinct coordinators */
-	uint64_t dup;      /* per sequence, equal neighbours after sorting */
+	uint64_t dup;      /* per sequence, IDs issued again (a pair of segments
+	                    * sharing k IDs counts k) */
 	uint64_t order;    /* per (node, seq), IDs not above earlier ones */
 	uint64_t range;    /* IDs outside 1..2^63-1 */
 	uint64_t errors;   /* sum of the E lines' totals */

@@ -36,7 +36,10 @@
  * trip: a coordinator that cannot lease answers SR_EUNAVAILABLE when its
  * wait ends, and the CLI must still be listening then (docs/operating.md). */
 #define DEFAULT_TIMEOUT_MS_STR "5000"
+/* IDs one request may ask for: a list holds every ID, segments (issue 19)
+ * one (first, step, count) per chunk. */
 #define MAX_COUNT 65536
+#define MAX_SEG_COUNT SR_SEGMENT_IDS_MAX
 #define ID_MAX UINT64_C(0x7fffffffffffffff)
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -57,7 +60,7 @@ struct cli {
 	int64_t start, chunk, max, spare, min_chunk, max_chunk;
 	int64_t count, batch;
 	double duration;
-	bool block, no_prefetch, txids, in_doubt;
+	bool block, no_prefetch, txids, in_doubt, segments;
 	const char *out;
 	const char *layout;
 	const char *tls_cert, *tls_key, *tls_ca, *token_file;
@@ -124,12 +127,15 @@ static const struct sr_opt cmd_flags[] = {
 	{"no-prefetch", SR_OPT_BOOL, &G.no_prefetch, NULL, 0, 0,
 	    "lease only when a caller asks, never ahead (with --block and --chunk 1: "
 	    "a strict global ticket server, one master round trip per ID)"},
-	{"count", SR_OPT_INT, &G.count, "1", 1, MAX_COUNT, "IDs to fetch",
+	{"count", SR_OPT_INT, &G.count, "1", 1, MAX_SEG_COUNT,
+	    "IDs to fetch (at most 65536, or 1048576 with --segments)",
 	    .arg = "COUNT", .shrt = 'n'},
 	{"duration", SR_OPT_DOUBLE, &G.duration, NULL, 0.000001, 1e9,
 	    "how long to draw", .arg = "SECONDS"},
-	{"batch", SR_OPT_INT, &G.batch, "1", 1, MAX_COUNT, "IDs per request",
-	    .arg = "N"},
+	{"batch", SR_OPT_INT, &G.batch, "1", 1, MAX_SEG_COUNT,
+	    "IDs per request (at most 65536, or 1048576 with --segments)", .arg = "N"},
+	{"segments", SR_OPT_BOOL, &G.segments, NULL, 0, 0,
+	    "ask for segments (first, step, count), one per chunk, instead of every ID"},
 	{"out", SR_OPT_STR, &G.out, NULL, 0, 0,
 	    "where draw writes its records (default stdout)", .arg = "FILE"},
 	{"txids", SR_OPT_BOOL, &G.txids, NULL, 0, 0,
@@ -182,10 +188,12 @@ static const struct command commands[] = {
 	    "list coordinators known to the master"},
 	{"node", "remove", cmd_node_remove, 1, 1, "", "node remove NAME|ID",
 	    "forget a dead node (admin; a live one is refused)"},
-	{"next", NULL, cmd_next, 1, 1, "count", "next SEQ [-n COUNT]",
-	    "fetch IDs from a coordinator"},
-	{"draw", NULL, cmd_draw, 0, 1, "duration batch out txids",
-	    "draw (SEQ | --txids) --duration SECONDS [--batch N] [--out FILE] [-c URL]...",
+	{"next", NULL, cmd_next, 1, 1, "count segments", "next SEQ [-n COUNT] [--segments]",
+	    "fetch IDs from a coordinator (with --segments: one line FIRST STEP COUNT "
+	    "per chunk touched)"},
+	{"draw", NULL, cmd_draw, 0, 1, "duration batch out txids segments",
+	    "draw (SEQ | --txids) --duration SECONDS [--batch N] [--segments] [--out FILE] "
+	    "[-c URL]...",
 	    "draw IDs or txids for a while and record every batch (load generator)"},
 	{"txid", NULL, cmd_txid, 0, 0, "count", "txid [-n COUNT]",
 	    "fetch Snowflake transaction IDs from a coordinator"},
@@ -816,6 +824,55 @@ call_txids(sr_client *cl, void *arg)
 	return sr_client_next_txids(cl, n->count, n->ids, n->node, &n->worker);
 }
 
+struct seg_call {
+	const char *seq;
+	uint32_t count;
+	sr_id_segment *segs;
+	size_t n;
+	char node[65];
+};
+
+static int
+call_segments(sr_client *cl, void *arg)
+{
+	struct seg_call *n = arg;
+	return sr_client_next_segments(cl, n->seq, n->count, n->segs, SR_SEGMENTS_MAX,
+	    &n->n, n->node);
+}
+
+/* `next --segments`: one line "FIRST STEP COUNT" per segment, or JSON. */
+static int
+next_segments(struct cli *c, const char *seq)
+{
+	static sr_id_segment segs[SR_SEGMENTS_MAX];
+	struct seg_call n = {seq, (uint32_t) c->count, segs, 0, ""};
+	const char *url;
+	sr_client *cl;
+	int code;
+	int rv = each_coordinator(c, call_segments, &n, &cl, &url, &code);
+	if (code != 0)
+		return code;
+	if (rv != SR_OK) {
+		rv = failed(cl, rv, "next %s from %s", seq, url);
+		sr_client_close(cl);
+		return rv;
+	}
+	sr_client_close(cl);
+	if (c->json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n.n; i++)
+			json_array_append_new(a, json_pack("{s:o, s:o, s:o}",
+			    "first", ju64(segs[i].first), "step", ju64(segs[i].step),
+			    "count", ju64(segs[i].count)));
+		return emit(json_pack("{s:s, s:s, s:o}", "sequence", seq, "node", n.node,
+		    "segments", a));
+	}
+	for (size_t i = 0; i < n.n; i++)
+		printf("%llu %llu %llu\n", (unsigned long long) segs[i].first,
+		    (unsigned long long) segs[i].step, (unsigned long long) segs[i].count);
+	return 0;
+}
+
 static int
 cmd_next(struct cli *c)
 {
@@ -823,6 +880,10 @@ cmd_next(struct cli *c)
 	int rv;
 	if (!check_name(c->cmd, "sequence", seq, &rv))
 		return rv;
+	if (c->segments)
+		return next_segments(c, seq);
+	if (c->count > MAX_COUNT)
+		return usage(c->cmd, "-n above %d needs --segments", MAX_COUNT);
 	uint32_t count = (uint32_t) c->count;
 	uint64_t *ids = malloc((size_t) count * sizeof(*ids));
 	if (ids == NULL)
@@ -908,6 +969,10 @@ cmd_draw(struct cli *c)
 		return rv;
 	if (c->duration <= 0)
 		return usage(c->cmd, "draw needs --duration SECONDS");
+	if (c->segments && c->txids)
+		return usage(c->cmd, "--segments is for sequence IDs, not --txids");
+	if (!c->segments && c->batch > MAX_COUNT)
+		return usage(c->cmd, "--batch above %d needs --segments", MAX_COUNT);
 	uint32_t batch = (uint32_t) c->batch;
 
 	const char *urls[SR_OPT_LIST_MAX];
@@ -919,11 +984,16 @@ cmd_draw(struct cli *c)
 	 * at exit for stdout. */
 	static char outbuf[1 << 20];
 	FILE *out = stdout;
-	uint64_t *ids = malloc((size_t) batch * sizeof(*ids));
-	/* "B node seq t0 t1" plus at most 21 bytes per ID and the newline. */
-	char *line = malloc(3 * 80 + (size_t) batch * 21 + 2);
+	/* With --segments the IDs are never expanded: S lines carry the
+	 * segments (cli/check.h). */
+	uint64_t *ids = malloc((c->segments ? 1 : (size_t) batch) * sizeof(*ids));
+	sr_id_segment *segs = malloc(SR_SEGMENTS_MAX * sizeof(*segs));
+	/* "B node seq t0 t1" plus at most 21 bytes per ID and the newline; an
+	 * S line at most 3 * 21 bytes per segment. */
+	size_t per = c->segments ? (size_t) SR_SEGMENTS_MAX * 63 : (size_t) batch * 21;
+	char *line = malloc(3 * 80 + per + 2);
 	int exitcode = 0;
-	if (ids == NULL || line == NULL) {
+	if (ids == NULL || segs == NULL || line == NULL) {
 		exitcode = failed(NULL, SR_ENOMEM, "draw %s", seq);
 		goto out;
 	}
@@ -952,11 +1022,14 @@ cmd_draw(struct cli *c)
 		size_t k = turn % ncl;
 		char node[65];
 		int64_t t0 = sr_mono_us();
+		size_t nsegs = 0;
 		rv = c->txids ? sr_client_next_txids(cls[k], batch, ids, node, NULL) :
+		    c->segments ? sr_client_next_segments(cls[k], seq, batch, segs,
+		    SR_SEGMENTS_MAX, &nsegs, node) :
 		    sr_client_next_ids(cls[k], seq, batch, ids, node);
 		int64_t t1 = sr_mono_us();
 		if (rv == SR_OK) {
-			char *p = put_str(line, "B ");
+			char *p = put_str(line, c->segments ? "S " : "B ");
 			/* The node name is a token of the record; a peer sending
 			 * anything else must not break the file. */
 			p = put_str(p, sr_name_valid(node) ? node : "-");
@@ -966,9 +1039,17 @@ cmd_draw(struct cli *c)
 			p = put_u64(p, (uint64_t) t0);
 			*p++ = ' ';
 			p = put_u64(p, (uint64_t) t1);
-			for (uint32_t i = 0; i < batch; i++) {
+			for (uint32_t i = 0; !c->segments && i < batch; i++) {
 				*p++ = ' ';
 				p = put_u64(p, ids[i]);
+			}
+			for (size_t i = 0; i < nsegs; i++) {
+				*p++ = ' ';
+				p = put_u64(p, segs[i].first);
+				*p++ = ':';
+				p = put_u64(p, segs[i].step);
+				*p++ = ':';
+				p = put_u64(p, segs[i].count);
 			}
 			*p++ = '\n';
 			fwrite(line, 1, (size_t) (p - line), out);
@@ -1027,6 +1108,7 @@ out:
 	for (size_t i = 0; i < ncl; i++)
 		sr_client_close(cls[i]);
 	free(ids);
+	free(segs);
 	free(line);
 	return exitcode;
 }
@@ -1036,6 +1118,8 @@ out:
 static int
 cmd_txid(struct cli *c)
 {
+	if (c->count > MAX_COUNT)
+		return usage(c->cmd, "-n above %d: ask in several calls", MAX_COUNT);
 	uint32_t count = (uint32_t) c->count;
 	uint64_t *ids = malloc((size_t) count * sizeof(*ids));
 	if (ids == NULL)

@@ -59,9 +59,12 @@ want(struct cache_seq *s)
 }
 
 /* One fetch-add on the current chunk, unless the chunk is seen used up:
- * then nothing is added, which bounds the word (proof in cache.h). */
+ * then nothing is added, which bounds the word (proof in cache.h). What was
+ * taken is one segment of the chunk (common/segment.h): its IDs are never
+ * written out here, so a call for a million IDs costs what a call for one
+ * does. */
 static int
-try_take(struct cache_seq *s, size_t n, uint64_t *out, size_t *got)
+try_take(struct cache_seq *s, size_t n, sr_id_segment *seg)
 {
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
 	uint64_t i0 = w & CACHE_IDX_MASK;
@@ -85,9 +88,7 @@ try_take(struct cache_seq *s, size_t n, uint64_t *out, size_t *got)
 	if (atomic_load_explicit(&d->epoch, memory_order_relaxed) != e)
 		return TRY_RACE;
 	uint64_t take = ch.c - i0 < n ? ch.c - i0 : n;
-	for (uint64_t j = 0; j < take; j++)
-		out[j] = range_id(&ch, i0 + 1 + j);
-	*got = (size_t) take;
+	*seg = seg_of_chunk(&ch, i0, take);
 	/* Exactly one caller crosses the prefetch point of a chunk. */
 	if (i0 < pf && i0 + take >= pf)
 		want(s);
@@ -199,10 +200,10 @@ refill(struct cache_seq *s, int64_t deadline_us)
 }
 
 int
-cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
-    int64_t timeout_us)
+cache_next_segs(struct cache_seq *s, size_t n, sr_id_segment *segs, size_t max_segs,
+    size_t *nsegs, size_t *got, int64_t timeout_us)
 {
-	size_t have = 0;
+	size_t have = 0, k = 0;
 	int rv = SR_OK;
 	/* The clock is read only when a wait may follow: the fast path makes
 	 * no system call (a clock read was most of its cost). */
@@ -211,10 +212,15 @@ cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
 	if (n > CACHE_MAX_BATCH)
 		n = CACHE_MAX_BATCH;
 	while (have < n) {
-		size_t k = 0;
-		switch (try_take(s, n - have, out + have, &k)) {
+		/* At most one segment per epoch (a take short of n used the
+		 * chunk up), so CACHE_MAX_SWAPS + 1 segments never run out. */
+		if (k == max_segs) {
+			rv = SR_ETOOBIG;
+			break;
+		}
+		switch (try_take(s, n - have, &segs[k])) {
 		case TRY_OK:
-			have += k;
+			have += (size_t) segs[k++].count;
 			continue;
 		case TRY_RACE:
 			continue;
@@ -233,6 +239,7 @@ cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
 		if ((rv = refill(s, deadline_us)) != SR_OK)
 			break;
 	}
+	*nsegs = k;
 	*got = have;
 	return rv;
 }
@@ -279,6 +286,17 @@ cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_u
 			metrics_observe(s->wait_hist, us);
 	}
 	pthread_mutex_unlock(&s->mu);
+	return rv;
+}
+
+int
+cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
+    int64_t timeout_us)
+{
+	sr_id_segment segs[CACHE_MAX_SWAPS + 1];
+	size_t nsegs, have;
+	int rv = cache_next_segs(s, n, segs, CACHE_MAX_SWAPS + 1, &nsegs, &have, timeout_us);
+	*got = seg_expand(segs, nsegs, out, have);
 	return rv;
 }
 

@@ -52,6 +52,7 @@
 
 #include "metrics.h"
 #include "range.h"
+#include "segment.h"
 
 #define CACHE_RING 4
 #define CACHE_IDX_BITS 44
@@ -65,6 +66,10 @@
  * (65,536), and a call on a smaller chunk size stops with SR_ETOOBIG
  * instead of committing thousands of leases (docs/decisions.md). */
 #define CACHE_MAX_SWAPS 256u
+
+/* The public bounds of a segments call are these (snowrange/segment.h). */
+_Static_assert(SR_SEGMENTS_MAX == CACHE_MAX_SWAPS + 1, "one segment per chunk a call may touch");
+_Static_assert(SR_SEGMENT_IDS_MAX == CACHE_MAX_BATCH, "most IDs one call takes");
 
 struct cache_desc {
 	_Atomic uint64_t epoch; /* which epoch this slot describes */
@@ -131,6 +136,18 @@ int cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
  * Errors: SR_EUNAVAILABLE after the timeout, or the terminal lease error.
  */
 int cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_us);
+
+/*
+ * The same IDs as segments (common/segment.h), without writing each ID: one
+ * fetch-add and one segment per chunk touched, so the cost does not grow
+ * with n. Stores at most max_segs segments in segs and their number in
+ * *nsegs, and the IDs they hold in *got, also on failure (those are valid).
+ * max_segs >= CACHE_MAX_SWAPS + 1 never runs out; with fewer the call stops
+ * with SR_ETOOBIG when the next chunk would need one more. Errors as
+ * cache_next.
+ */
+int cache_next_segs(struct cache_seq *s, size_t n, sr_id_segment *segs, size_t max_segs,
+    size_t *nsegs, size_t *got, int64_t timeout_us);
 
 /* ---- called by the fetcher ---- */
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "creds.h"
+#include "segment.h"
 #include "util.h"
 #include "wire.h"
 
@@ -210,6 +211,97 @@ sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
 	const Sr__NextIdsResponse *r = resp->next_ids;
 	return take_ids(cl, resp, r ? r->ids : NULL, r ? r->n_ids : 0, count, out,
 	    r ? r->node_name : NULL, node);
+}
+
+/* Checks a segments reply and copies it into segs. The peer is trusted with
+ * nothing: the segments must be well formed, ascending and add up to count,
+ * or the caller would hand out IDs nobody issued. */
+static int
+take_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count,
+    sr_id_segment *segs, size_t max_segs, size_t *nsegs)
+{
+	size_t n = r->n_segments;
+	if (n > max_segs)
+		return fail(cl, SR_ETOOBIG, "the reply has %zu segments, room for %zu", n,
+		    max_segs);
+	for (size_t i = 0; i < n; i++) {
+		const Sr__IdSegment *g = r->segments[i];
+		if (g == NULL)
+			return fail(cl, SR_EPROTO, "segment %zu missing from the reply", i);
+		segs[i] = (sr_id_segment){g->first, g->step, g->count};
+	}
+	uint64_t total = 0;
+	size_t at = 0;
+	enum seg_fault f = seg_check(segs, n, RANGE_ID_MAX, &total, &at);
+	if (f != SEG_OK)
+		return fail(cl, SR_EPROTO, "segment %zu of the reply: %s", at, seg_fault_str(f));
+	if (total != count)
+		return fail(cl, SR_EPROTO, "asked for %u ids, the segments hold %llu", count,
+		    (unsigned long long) total);
+	*nsegs = n;
+	return SR_OK;
+}
+
+/* A daemon from before segments ignores the flag and sends the list: it is
+ * described as segments here, so the caller sees one kind of reply. */
+static int
+ids_as_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count,
+    sr_id_segment *segs, size_t max_segs, size_t *nsegs)
+{
+	if (r->n_ids != count)
+		return fail(cl, SR_EPROTO, "asked for %u ids, got %zu", count, r->n_ids);
+	size_t n = seg_from_ids(r->ids, r->n_ids, segs, max_segs);
+	if (n > max_segs)
+		return fail(cl, SR_ETOOBIG, "the reply's ids need %zu segments, room for %zu",
+		    n, max_segs);
+	size_t at = 0;
+	enum seg_fault f = seg_check(segs, n, RANGE_ID_MAX, NULL, &at);
+	if (f != SEG_OK)
+		return fail(cl, SR_EPROTO, "the reply's ids are not ascending from 1 (%s)",
+		    seg_fault_str(f));
+	*nsegs = n;
+	return SR_OK;
+}
+
+int
+sr_client_next_segments(sr_client *cl, const char *seq, uint32_t count,
+    sr_id_segment *segs, size_t max_segs, size_t *nsegs, char node[65])
+{
+	if (cl == NULL)
+		return SR_EINVAL;
+	if (nsegs != NULL)
+		*nsegs = 0;
+	if (segs == NULL || max_segs == 0 || nsegs == NULL)
+		return fail(cl, SR_EINVAL, "no segment buffer");
+	if (count < 1 || count > SR_SEGMENT_IDS_MAX)
+		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count,
+		    SR_SEGMENT_IDS_MAX);
+	if (!sr_name_valid(seq))
+		return fail(cl, SR_EINVAL,
+		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
+
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__NextIdsRequest body = SR__NEXT_IDS_REQUEST__INIT;
+	body.sequence = (char *) seq;
+	body.count = count;
+	body.segments = 1;
+	req.body_case = SR__REQUEST__BODY_NEXT_IDS;
+	req.next_ids = &body;
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	const Sr__NextIdsResponse *r = resp->next_ids;
+	if (r == NULL)
+		rv = fail(cl, SR_EPROTO, "NextIds reply without a body");
+	else if (r->n_segments > 0 || r->n_ids == 0)
+		rv = take_segments(cl, r, count, segs, max_segs, nsegs);
+	else
+		rv = ids_as_segments(cl, r, count, segs, max_segs, nsegs);
+	if (rv == SR_OK && node != NULL)
+		copy_str(node, r->node_name, 65);
+	wire_response_free(resp);
+	return rv;
 }
 
 int

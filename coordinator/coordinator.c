@@ -613,6 +613,33 @@ sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id)
 	return sr_next_ids(c, seq, 1, id, &got);
 }
 
+int
+sr_seq_next_segments(sr_sequence *s, size_t n, sr_id_segment *segs, size_t max_segs,
+    size_t *nsegs)
+{
+	size_t dummy, got;
+	if (nsegs == NULL)
+		nsegs = &dummy;
+	*nsegs = 0;
+	if (s == NULL || segs == NULL || max_segs == 0 || n == 0 || n > SR_SEGMENT_IDS_MAX)
+		return SR_EINVAL;
+	return cache_next_segs(&s->cache, n, segs, max_segs, nsegs, &got,
+	    (int64_t) s->owner->lease_timeout_ms * 1000);
+}
+
+int
+sr_next_segments(sr_coordinator *c, const char *seq, size_t n, sr_id_segment *segs,
+    size_t max_segs, size_t *nsegs)
+{
+	sr_sequence *s;
+	if (nsegs != NULL)
+		*nsegs = 0;
+	int rv = seq_get(c, seq, true, &s);
+	if (rv != SR_OK)
+		return rv;
+	return sr_seq_next_segments(s, n, segs, max_segs, nsegs);
+}
+
 /* ---- Snowflake (worker.c) ---- */
 
 int

@@ -165,15 +165,72 @@ ids_buffer(uint32_t count, struct wire_arena *a, uint64_t **ids, char *errbuf,
 	return SR_OK;
 }
 
+/* The message of a failed NextIds. IDs taken before the failure are
+ * dropped: a gap, never reused (for SR_ETOOBIG at most CACHE_MAX_SWAPS
+ * chunks). */
+static void
+next_ids_error(int rv, const Sr__NextIdsRequest *q, uint64_t dropped, char *errbuf,
+    size_t errlen)
+{
+	if (rv == SR_ETOOBIG)
+		snprintf(errbuf, errlen, "%s: count %u needs more than %u chunks "
+		    "of this sequence, each a lease at the master: ask for "
+		    "fewer IDs per call or use a larger chunk size "
+		    "(%llu IDs taken were dropped)", q->sequence, q->count,
+		    CACHE_MAX_SWAPS, (unsigned long long) dropped);
+	else
+		snprintf(errbuf, errlen, "%s: %s", q->sequence, sr_strerror(rv));
+}
+
+/* NextIds answered with segments (issue 19): at most SR_SEGMENTS_MAX of
+ * them, whatever the count, so the reply stays small and no ID is written
+ * out one by one. */
+static int
+next_segments(sr_coordinator *co, const Sr__NextIdsRequest *q, Sr__NextIdsResponse *r,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	if (q->count == 0 || q->count > SR_SEGMENT_IDS_MAX) {
+		snprintf(errbuf, errlen, "count %u out of range 1..%u", q->count,
+		    SR_SEGMENT_IDS_MAX);
+		return SR_EINVAL;
+	}
+	sr_id_segment *segs = wire_alloc(a, SR_SEGMENTS_MAX * sizeof(*segs));
+	Sr__IdSegment *items = wire_alloc(a, SR_SEGMENTS_MAX * sizeof(*items));
+	Sr__IdSegment **ptrs = wire_alloc(a, SR_SEGMENTS_MAX * sizeof(*ptrs));
+	if (segs == NULL || items == NULL || ptrs == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return SR_ENOMEM;
+	}
+	size_t n = 0;
+	int rv = sr_next_segments(co, q->sequence, q->count, segs, SR_SEGMENTS_MAX, &n);
+	if (rv != SR_OK) {
+		uint64_t dropped = 0;
+		for (size_t i = 0; i < n; i++)
+			dropped += segs[i].count;
+		next_ids_error(rv, q, dropped, errbuf, errlen);
+		return rv;
+	}
+	for (size_t i = 0; i < n; i++) {
+		sr__id_segment__init(&items[i]);
+		items[i].first = segs[i].first;
+		items[i].step = segs[i].step;
+		items[i].count = segs[i].count;
+		ptrs[i] = &items[i];
+	}
+	r->segments = ptrs;
+	r->n_segments = n;
+	return SR_OK;
+}
+
 static int
 h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	(void) arg;
 	const Sr__NextIdsRequest *q = req->next_ids;
-	uint64_t *ids;
-	int rv = ids_buffer(q->count, a, &ids, errbuf, errlen);
-	if (rv != SR_OK)
+	uint64_t *ids = NULL;
+	int rv;
+	if (!q->segments && (rv = ids_buffer(q->count, a, &ids, errbuf, errlen)) != SR_OK)
 		return rv;
 	if (!sr_name_valid(q->sequence)) {
 		snprintf(errbuf, errlen, "invalid sequence name '%.64s'", q->sequence);
@@ -185,26 +242,22 @@ h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return SR_ENOMEM;
 	}
 	sr__next_ids_response__init(r);
-	size_t got = 0;
 	sr_coordinator *co = joined(errbuf, errlen, &rv);
 	if (co == NULL)
 		return rv;
-	rv = sr_next_ids(co, q->sequence, q->count, ids, &got);
-	if (rv != SR_OK) {
-		/* IDs taken before the failure are dropped: a gap, never reused
-		 * (for SR_ETOOBIG at most CACHE_MAX_SWAPS chunks). */
-		if (rv == SR_ETOOBIG)
-			snprintf(errbuf, errlen, "%s: count %u needs more than %u chunks "
-			    "of this sequence, each a lease at the master: ask for "
-			    "fewer IDs per call or use a larger chunk size "
-			    "(%zu IDs taken were dropped)", q->sequence, q->count,
-			    CACHE_MAX_SWAPS, got);
-		else
-			snprintf(errbuf, errlen, "%s: %s", q->sequence, sr_strerror(rv));
-		return rv;
+	if (q->segments) {
+		if ((rv = next_segments(co, q, r, a, errbuf, errlen)) != SR_OK)
+			return rv;
+	} else {
+		size_t got = 0;
+		rv = sr_next_ids(co, q->sequence, q->count, ids, &got);
+		if (rv != SR_OK) {
+			next_ids_error(rv, q, got, errbuf, errlen);
+			return rv;
+		}
+		r->ids = ids;
+		r->n_ids = got;
 	}
-	r->ids = ids;
-	r->n_ids = got;
 	r->node_name = (char *) sr_coordinator_name(co);
 	r->node_id = sr_coordinator_node_id(co);
 	resp->body_case = SR__RESPONSE__BODY_NEXT_IDS;

@@ -55,6 +55,21 @@ SR_EXPORT int sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
     uint64_t *out, char node[65]);
 
 /*
+ * Asks the coordinator for count (1..SR_SEGMENT_IDS_MAX = 1,048,576) IDs of
+ * seq as segments (snowrange/segment.h) instead of a list: the reply holds
+ * one (first, step, count) per chunk touched, so a million IDs cost about
+ * one single-ID round trip. Stores at most max_segs segments in segs (room
+ * for SR_SEGMENTS_MAX always suffices), their number in *nsegs and the
+ * issuing node's name in node if non-NULL. A coordinator from before
+ * segments answers with the list (count <= 65536), which is turned into
+ * segments here. Errors: as sr_client_next_ids; SR_ETOOBIG when the reply
+ * needs more than max_segs segments; SR_EPROTO when the reply's segments
+ * are malformed, not ascending, or do not hold exactly count IDs.
+ */
+SR_EXPORT int sr_client_next_segments(sr_client *cl, const char *seq, uint32_t count,
+    sr_id_segment *segs, size_t max_segs, size_t *nsegs, char node[65]);
+
+/*
  * Asks the coordinator for count (1..65536) Snowflake txids; stores them in
  * out, ascending, the issuing node's name in node and its worker id in
  * *worker (each if non-NULL). Errors: SR_ENOWORKER, SR_ECLOCK (the message

@@ -25,6 +25,7 @@
 #include "snowrange/export.h"
 #include "snowrange/layout.h"
 #include "snowrange/log.h"
+#include "snowrange/segment.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -113,6 +114,24 @@ typedef struct sr_sequence sr_sequence;
 SR_EXPORT int sr_sequence_get(sr_coordinator *c, const char *seq, sr_sequence **out);
 SR_EXPORT int sr_seq_next_id(sr_sequence *s, uint64_t *id);
 SR_EXPORT int sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *got);
+
+/*
+ * Takes n IDs of seq as segments (snowrange/segment.h) instead of a list:
+ * one atomic add and one segment per chunk touched, and no ID is written
+ * out, so taking 1,000,000 IDs costs about what taking one does. The
+ * segments are ascending and the IDs in them obey the same rules as those
+ * of sr_next_ids (unique, above every ID returned before).
+ * n must be 1..SR_SEGMENT_IDS_MAX; segs has room for max_segs segments
+ * (SR_SEGMENTS_MAX never runs out). *nsegs receives how many were stored,
+ * also on failure: those segments are valid and will not be issued again.
+ * Errors as sr_next_ids (SR_EINVAL for n out of range or no buffer), and
+ * SR_ETOOBIG when the IDs would need more than max_segs segments (it stops
+ * there, with what it took in segs).
+ */
+SR_EXPORT int sr_next_segments(sr_coordinator *c, const char *seq, size_t n,
+    sr_id_segment *segs, size_t max_segs, size_t *nsegs);
+SR_EXPORT int sr_seq_next_segments(sr_sequence *s, size_t n, sr_id_segment *segs,
+    size_t max_segs, size_t *nsegs);
 
 /* ---- chunks handed over whole ---- */
 

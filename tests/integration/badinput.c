@@ -58,6 +58,21 @@ pack_next_ids(uint8_t *buf, uint32_t version, const char *seq, uint32_t count)
 	return sr__request__pack(&req, buf);
 }
 
+/* A NextIds asking for segments (issue 19). */
+static size_t
+pack_next_segs(uint8_t *buf, const char *seq, uint32_t count)
+{
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__NextIdsRequest n = SR__NEXT_IDS_REQUEST__INIT;
+	n.sequence = (char *) seq;
+	n.count = count;
+	n.segments = 1;
+	req.protocol_version = WIRE_PROTOCOL_VERSION;
+	req.body_case = SR__REQUEST__BODY_NEXT_IDS;
+	req.next_ids = &n;
+	return sr__request__pack(&req, buf);
+}
+
 static void
 test_garbage(void **state)
 {
@@ -121,6 +136,15 @@ test_counts_and_names(void **state)
 	n = pack_next_ids(buf, WIRE_PROTOCOL_VERSION, "Bad Name!", 1);
 	assert_int_equal(raw_code(coord_url, buf, n), SR_EINVAL);
 	n = pack_next_ids(buf, WIRE_PROTOCOL_VERSION, "no-such-seq", 1);
+	assert_int_equal(raw_code(coord_url, buf, n), SR_ENOTFOUND);
+	/* Segments: 1..SR_SEGMENT_IDS_MAX, checked by the coordinator too. */
+	n = pack_next_segs(buf, "notes", 0);
+	assert_int_equal(raw_code(coord_url, buf, n), SR_EINVAL);
+	n = pack_next_segs(buf, "notes", SR_SEGMENT_IDS_MAX + 1);
+	assert_int_equal(raw_code(coord_url, buf, n), SR_EINVAL);
+	n = pack_next_segs(buf, "Bad Name!", 1);
+	assert_int_equal(raw_code(coord_url, buf, n), SR_EINVAL);
+	n = pack_next_segs(buf, "no-such-seq", 1);
 	assert_int_equal(raw_code(coord_url, buf, n), SR_ENOTFOUND);
 	/* The master does not serve NextIds. */
 	n = pack_next_ids(buf, WIRE_PROTOCOL_VERSION, "notes", 1);
@@ -266,6 +290,22 @@ test_still_serving(void **state)
 	assert_int_equal(sr_client_next_ids(cl, "notes", 0, ids, node), SR_EINVAL);
 	assert_int_equal(sr_client_next_ids(cl, "notes", WIRE_MAX_COUNT + 1, ids, node),
 	    SR_EINVAL);
+	/* Segments past the list's bound: they add up to the count and start
+	 * above the list taken before. */
+	sr_id_segment segs[SR_SEGMENTS_MAX];
+	size_t nsegs = 0;
+	uint64_t total = 0;
+	assert_int_equal(sr_client_next_segments(cl, "notes", WIRE_MAX_COUNT + 1, segs,
+	    SR_SEGMENTS_MAX, &nsegs, node), SR_OK);
+	assert_true(nsegs >= 1);
+	assert_true(segs[0].first > ids[9]);
+	for (size_t i = 0; i < nsegs; i++)
+		total += segs[i].count;
+	assert_int_equal(total, WIRE_MAX_COUNT + 1);
+	assert_int_equal(sr_client_next_segments(cl, "notes", 0, segs, SR_SEGMENTS_MAX,
+	    &nsegs, node), SR_EINVAL);
+	assert_int_equal(sr_client_next_segments(cl, "notes", SR_SEGMENT_IDS_MAX + 1, segs,
+	    SR_SEGMENTS_MAX, &nsegs, node), SR_EINVAL);
 	sr_client_close(cl);
 	sr_status st;
 	assert_int_equal(sr_client_open(master_url, 5000, &cl), SR_OK);

@@ -177,6 +177,90 @@ test_batch_spans_chunks(void **state)
 	cache_seq_destroy(&s);
 }
 
+/* Segments: one per chunk touched, each exactly the IDs the list call would
+ * have returned (the first and last ID checked on both sides of a chunk
+ * boundary), and list and segment calls share one counter. */
+static void
+test_segments_span_chunks(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct range_chunk c1 = {1000, 4, 2, 10};
+	assert_int_equal(cache_offer(&s, &c1), SR_OK);
+	uint64_t ids[4];
+	size_t got, nsegs;
+	assert_int_equal(cache_next(&s, 3, ids, &got, in_ms(100)), SR_OK);
+	assert_int_equal(ids[2], 1011);
+	struct range_chunk c2 = {1040, 3, 1, 100};
+	assert_int_equal(cache_offer(&s, &c2), SR_OK);
+	/* 7 left in the first chunk (1015 .. 1039), then 13 of the second
+	 * (1042, 1045, ..., 1078). */
+	sr_id_segment segs[4];
+	assert_int_equal(cache_next_segs(&s, 20, segs, 4, &nsegs, &got, in_ms(100)), SR_OK);
+	assert_int_equal(got, 20);
+	assert_int_equal(nsegs, 2);
+	assert_int_equal(segs[0].first, 1015);
+	assert_int_equal(segs[0].step, 4);
+	assert_int_equal(segs[0].count, 7);
+	assert_int_equal(seg_last(&segs[0]), 1039);
+	assert_int_equal(segs[1].first, 1042);
+	assert_int_equal(segs[1].step, 3);
+	assert_int_equal(segs[1].count, 13);
+	assert_int_equal(seg_last(&segs[1]), 1078);
+	/* The list call goes on right after the segments. */
+	assert_int_equal(cache_next(&s, 1, ids, &got, in_ms(100)), SR_OK);
+	assert_int_equal(ids[0], 1081);
+	/* A million IDs of a big chunk: one segment, no ID written. */
+	struct range_chunk big = {5000, 1, 0, 2000000};
+	assert_int_equal(cache_offer(&s, &big), SR_OK);
+	assert_int_equal(cache_next_segs(&s, 1000000, segs, 4, &nsegs, &got, in_ms(100)),
+	    SR_OK);
+	assert_int_equal(nsegs, 2);
+	assert_int_equal(segs[0].first, 1084); /* the rest of c2 */
+	assert_int_equal(segs[0].count, 86);
+	assert_int_equal(segs[1].first, 5001);
+	assert_int_equal(segs[1].step, 1);
+	assert_int_equal(segs[1].count, 1000000 - 86);
+	cache_seq_destroy(&s);
+}
+
+/* With room for fewer segments than the chunks a call needs, it stops at the
+ * chunk boundary with SR_ETOOBIG and reports what it took; nothing past the
+ * boundary is taken, so the next call starts at the next chunk's first ID. */
+static void
+test_segments_room(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct range_chunk c1 = {0, 2, 1, 5};
+	assert_int_equal(cache_offer(&s, &c1), SR_OK);
+	sr_id_segment segs[2];
+	size_t got, nsegs;
+	assert_int_equal(cache_next_segs(&s, 3, segs, 1, &nsegs, &got, in_ms(100)), SR_OK);
+	struct range_chunk c2 = {10, 1, 0, 10};
+	assert_int_equal(cache_offer(&s, &c2), SR_OK);
+	assert_int_equal(cache_next_segs(&s, 5, segs, 1, &nsegs, &got, in_ms(100)),
+	    SR_ETOOBIG);
+	assert_int_equal(nsegs, 1);
+	assert_int_equal(got, 2);
+	assert_int_equal(segs[0].first, 8);
+	assert_int_equal(segs[0].count, 2);
+	assert_int_equal(cache_next_segs(&s, 4, segs, 2, &nsegs, &got, in_ms(100)), SR_OK);
+	assert_int_equal(nsegs, 1);
+	assert_int_equal(segs[0].first, 11);
+	assert_int_equal(segs[0].count, 4);
+	/* No chunk coming: the partial segments are reported with the error. */
+	assert_int_equal(cache_next_segs(&s, 10, segs, 2, &nsegs, &got, in_ms(30)),
+	    SR_EUNAVAILABLE);
+	assert_int_equal(nsegs, 1);
+	assert_int_equal(got, 6);
+	assert_int_equal(segs[0].first, 15);
+	assert_int_equal(seg_last(&segs[0]), 20);
+	cache_seq_destroy(&s);
+}
+
 static void
 test_wait_times_out(void **state)
 {
@@ -353,7 +437,7 @@ test_huge_chunk_refused(void **state)
 
 /* ---- several threads against a simulated master ---- */
 
-#define THREADS 2
+#define THREADS 3
 #define PER_THREAD 200000
 
 struct sim {
@@ -411,6 +495,7 @@ struct worker {
 	struct sim *m;
 	struct call *calls;
 	int batch;
+	bool segments; /* cache_next_segs instead of cache_next */
 	int rv;
 	int done;
 };
@@ -420,10 +505,21 @@ worker(void *arg)
 {
 	struct worker *w = arg;
 	uint64_t buf[8];
+	sr_id_segment segs[8];
 	for (w->done = 0; w->done < PER_THREAD;) {
-		size_t got = 0;
+		size_t got = 0, nsegs = 0;
 		uint64_t t0 = atomic_fetch_add(&w->m->clock, 1);
-		int rv = cache_next(&w->m->s, (size_t) w->batch, buf, &got, in_ms(10000));
+		int rv;
+		if (w->segments) {
+			/* Batches of 5 on chunks of 8 to 10 IDs: most calls
+			 * span a boundary and return two segments. */
+			rv = cache_next_segs(&w->m->s, (size_t) w->batch, segs, 8, &nsegs,
+			    &got, in_ms(10000));
+			if (seg_expand(segs, nsegs, buf, 8) != got)
+				rv = SR_EINTERNAL;
+		} else {
+			rv = cache_next(&w->m->s, (size_t) w->batch, buf, &got, in_ms(10000));
+		}
 		uint64_t t1 = atomic_fetch_add(&w->m->clock, 1);
 		if (rv != SR_OK) {
 			w->rv = rv;
@@ -451,7 +547,8 @@ test_threads_strictly_increasing(void **state)
 	size_t total = (size_t) THREADS * PER_THREAD;
 	struct call *all = calloc(total, sizeof(*all));
 	for (int i = 0; i < THREADS; i++) {
-		w[i] = (struct worker){m, all + (size_t) i * PER_THREAD, i == 0 ? 1 : 3, SR_OK, 0};
+		w[i] = (struct worker){m, all + (size_t) i * PER_THREAD, i == 0 ? 1 : i == 1 ? 3 : 5,
+		    i == 2, SR_OK, 0};
 		pthread_create(&t[i], NULL, worker, &w[i]);
 	}
 	for (int i = 0; i < THREADS; i++)
@@ -484,6 +581,8 @@ main(void)
 		cmocka_unit_test(test_no_prefetch),
 		cmocka_unit_test(test_sync_drop_and_recreate),
 		cmocka_unit_test(test_batch_spans_chunks),
+		cmocka_unit_test(test_segments_span_chunks),
+		cmocka_unit_test(test_segments_room),
 		cmocka_unit_test(test_wait_times_out),
 		cmocka_unit_test(test_waiter_woken),
 		cmocka_unit_test(test_failed_calls_bounded),

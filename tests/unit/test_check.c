@@ -228,6 +228,115 @@ test_malformed(void **state)
 	assert_non_null(strstr(err, "/nonexistent/sr-check.draw"));
 }
 
+/* S lines (issue 19): two coordinators drawing 1,000,000 IDs each from
+ * interleaved chunks of one range (N = 2), and single IDs in B lines between
+ * them, check clean without expanding anything. */
+static void
+test_segments_clean(void **state)
+{
+	struct tmp *t = *state;
+	const char *files[] = {
+		put(t, "S c1 notes 100 110 1:2:1000000\n"
+		       "S c1 notes 120 130 2000001:2:5 3000001:1:3\n"
+		       "B c1 notes 140 150 3000004\n"
+		       "E 0\n"),
+		put(t, "S c2 notes 100 110 2:2:999999\n"
+		       "B c2 notes 111 112 2000000\n"
+		       "S c2 notes 120 130 2000002:2:5 3000005:7:1\n"),
+	};
+	struct check_result res;
+	char err[256];
+	assert_int_equal(check(files, 2, &res, err, sizeof(err)), SR_OK);
+	assert_int_equal(res.ids, (1000000 + 5 + 3 + 1) + (999999 + 1 + 5 + 1));
+	assert_int_equal(res.batches, 6);
+	assert_int_equal(res.dup, 0);
+	assert_int_equal(res.order, 0);
+	assert_int_equal(res.range, 0);
+	assert_true(check_ok(&res));
+}
+
+/* A segment off by one ID, at either end or by one step, shares IDs with its
+ * neighbour: each case must count exactly the shared IDs. */
+static void
+test_segments_off_by_one(void **state)
+{
+	struct tmp *t = *state;
+	static const struct {
+		const char *a, *b;
+		uint64_t dup, order;
+	} cases[] = {
+		/* The second run of a chunk starts one step early (also an
+		 * order violation: it came later). */
+		{"S c1 s 1 2 1:4:100\n", "S c1 s 3 4 397:4:100\n", 1, 1},
+		/* ... or right after the last ID: clean. */
+		{"S c1 s 1 2 1:4:100\n", "S c1 s 3 4 401:4:100\n", 0, 0},
+		/* Chunk 1's segment starts on chunk 0's residue. */
+		{"S c1 s 1 2 1:4:100\n", "S c2 s 1 2 5:4:100\n", 99, 0},
+		/* Chunk 1 proper: disjoint. */
+		{"S c1 s 1 2 1:4:100\n", "S c2 s 1 2 2:4:100\n", 0, 0},
+		/* A count one too high reaches the next range's first ID. */
+		{"S c1 s 1 2 1:1:101\n", "S c2 s 3 4 101:1:10\n", 1, 0},
+		/* Different steps: 1 + 4i and 7 + 6j share 13, 25, 37, 49, 61. */
+		{"S c1 s 1 2 1:4:30\n", "S c2 s 1 2 7:6:10\n", 5, 0},
+		/* A single ID in a B line inside another's segment. */
+		{"S c1 s 1 2 1:4:100\n", "B c2 s 1 2 201\n", 1, 0},
+		{"S c1 s 1 2 1:4:100\n", "B c2 s 1 2 202\n", 0, 0},
+		/* A single-ID segment against a B line. */
+		{"S c1 s 1 2 50:9:1\n", "B c2 s 1 2 50\n", 1, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *files[] = {put(t, cases[i].a), put(t, cases[i].b)};
+		struct check_result res;
+		char err[256];
+		assert_int_equal(check(files, 2, &res, err, sizeof(err)), SR_OK);
+		if (res.dup != cases[i].dup)
+			fail_msg("case %zu: dup %llu, want %llu", i,
+			    (unsigned long long) res.dup, (unsigned long long) cases[i].dup);
+		assert_int_equal(res.order, cases[i].order);
+		for (int k = 0; k < 2; k++)
+			unlink(files[k]);
+		t->n -= 2;
+	}
+}
+
+/* Order rules are those of B lines: segments ascend within a batch, and a
+ * batch requested after another's reply starts above its last ID. */
+static void
+test_segments_order_and_range(void **state)
+{
+	struct tmp *t = *state;
+	const char *files[] = {
+		put(t, "S c1 s 100 110 1:1:10 10:1:5\n"    /* 10 not above 10 */
+		       "S c1 s 120 130 20:2:5\n"           /* ok: above 14 */
+		       "S c1 s 140 150 28:1:2\n"           /* 28 <= 28, the last of 20:2:5 */
+		       "S c1 s 160 170 9223372036854775806:1:4\n"), /* 2 above 2^63-1 */
+	};
+	struct check_result res;
+	char err[256];
+	assert_int_equal(check(files, 1, &res, err, sizeof(err)), SR_OK);
+	assert_int_equal(res.order, 2);
+	assert_int_equal(res.range, 2);
+	assert_int_equal(res.ids, 10 + 5 + 5 + 2 + 4);
+	/* 10 is in both segments of the first batch. */
+	assert_int_equal(res.dup, 1 + 1);
+	assert_false(check_ok(&res));
+
+	static const char *const bad[] = {
+		"S c1 s 1 2\n",               /* no segments */
+		"S c1 s 1 2 5:1\n",           /* two fields */
+		"S c1 s 1 2 5:0:3\n",         /* step 0 */
+		"S c1 s 1 2 5:1:0\n",         /* count 0 */
+		"S c1 s 1 2 5:4294967297:2\n", /* step above 2^32 */
+		"S c1 s 1 2 x:1:2\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *f[] = {put(t, bad[i])};
+		assert_int_equal(check(f, 1, &res, err, sizeof(err)), SR_EINVAL);
+		unlink(f[0]);
+		t->n--;
+	}
+}
+
 /* Many IDs through the sort and sweep, to catch anything quadratic. */
 static void
 test_many(void **state)
@@ -268,6 +377,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_empty_is_not_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_segments_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_segments_off_by_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_segments_order_and_range, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
