@@ -2,9 +2,16 @@
  * Wire helpers: envelope checks, the RPC channel and the request loop.
  *
  * The server follows nng's demo/async/server.c: a fixed pool of work items,
- * each an nng_ctx plus an nng_aio driven by one state-machine callback. A
- * handler runs inside that callback, so a slow handler (a durable commit)
- * occupies one work item, not the whole server.
+ * each an nng_ctx plus an nng_aio driven by one state-machine callback. The
+ * handler does not run inside that callback but on the work item's own
+ * thread, which the callback hands the request to: nng runs every callback
+ * of a process on a few task threads (2 per CPU in nng 1.5.2), and a handler
+ * that waits there for something nng itself must deliver (a coordinator's
+ * NextIds waiting for the lease reply of its master link) held them all
+ * once a few such requests waited at once, so the reply could not arrive
+ * and every waiter failed after its timeout (tests/integration/
+ * lease_wait.sh). A slow handler (a durable commit, a wait for a chunk) so
+ * occupies one work item, not the whole server nor nng.
  */
 #include "wire.h"
 
@@ -474,6 +481,12 @@ struct work {
 	nng_aio *aio;
 	nng_ctx ctx;
 	struct wire_server *srv;
+	/* The item's handler thread and the request the callback hands it
+	 * (under srv->hmu; signalled on cv). */
+	pthread_t thr;
+	bool thr_on;
+	pthread_cond_t cv;
+	nng_msg *req;
 };
 
 /* One connection (nng pipe) of a server and when it last delivered a whole
@@ -491,6 +504,9 @@ struct wire_server {
 	void *arg;
 	int nworkers;
 	struct work *works;
+	/* Guards every work item's req and the stop flag of their threads. */
+	pthread_mutex_t hmu;
+	bool hmu_on, hstop;
 	/* Connection bookkeeping (docs/reliability.md, "Bounded transport"):
 	 * nng 1.5.2 has no connection cap and no idle timeout of its own. */
 	pthread_mutex_t cmu;
@@ -1006,6 +1022,38 @@ reaper(void *arg)
 	return NULL;
 }
 
+/* A work item's handler thread: serves each request the callback hands
+ * over, then sends the reply (or listens again) from here. */
+static void *
+work_thread(void *arg)
+{
+	struct work *w = arg;
+	struct wire_server *srv = w->srv;
+	pthread_mutex_lock(&srv->hmu);
+	for (;;) {
+		while (w->req == NULL && !srv->hstop)
+			pthread_cond_wait(&w->cv, &srv->hmu);
+		if (srv->hstop)
+			break;
+		nng_msg *req = w->req;
+		w->req = NULL;
+		pthread_mutex_unlock(&srv->hmu);
+		nng_msg *rep = serve_one(w, nng_msg_body(req), nng_msg_len(req));
+		nng_msg_free(req);
+		if (rep == NULL) {
+			nng_ctx_recv(w->ctx, w->aio);
+		} else {
+			w->state = WORK_SEND;
+			nng_aio_set_msg(w->aio, rep);
+			nng_aio_set_timeout(w->aio, SERVER_SEND_TIMEOUT_MS);
+			nng_ctx_send(w->ctx, w->aio);
+		}
+		pthread_mutex_lock(&srv->hmu);
+	}
+	pthread_mutex_unlock(&srv->hmu);
+	return NULL;
+}
+
 static void
 work_cb(void *arg)
 {
@@ -1028,16 +1076,17 @@ work_cb(void *arg)
 		}
 		nng_msg *req = nng_aio_get_msg(w->aio);
 		conn_touch(w->srv, nng_msg_get_pipe(req).id);
-		nng_msg *rep = serve_one(w, nng_msg_body(req), nng_msg_len(req));
-		nng_msg_free(req);
-		if (rep == NULL) {
-			nng_ctx_recv(w->ctx, w->aio);
+		/* To the item's thread (see the top of this file); once the
+		 * server stops, nobody serves it. */
+		pthread_mutex_lock(&w->srv->hmu);
+		if (w->srv->hstop) {
+			pthread_mutex_unlock(&w->srv->hmu);
+			nng_msg_free(req);
 			return;
 		}
-		w->state = WORK_SEND;
-		nng_aio_set_msg(w->aio, rep);
-		nng_aio_set_timeout(w->aio, SERVER_SEND_TIMEOUT_MS);
-		nng_ctx_send(w->ctx, w->aio);
+		w->req = req;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->srv->hmu);
 		break;
 	case WORK_SEND:
 		if ((rv = nng_aio_result(w->aio)) != 0) {
@@ -1177,6 +1226,9 @@ wire_server_serve(struct wire_server *srv, const struct wire_route *routes,
 	srv->works = calloc((size_t) n, sizeof(struct work));
 	if (srv->works == NULL)
 		return SR_ENOMEM;
+	if (pthread_mutex_init(&srv->hmu, NULL) != 0)
+		return SR_ENOMEM;
+	srv->hmu_on = true;
 	for (int i = 0; i < n; i++) {
 		struct work *w = &srv->works[i];
 		w->srv = srv;
@@ -1186,6 +1238,12 @@ wire_server_serve(struct wire_server *srv, const struct wire_route *routes,
 			fmt(errbuf, errlen, "cannot set up workers: %s", nng_strerror(rv));
 			return wire_nng_err(rv);
 		}
+		if (pthread_cond_init(&w->cv, NULL) != 0 ||
+		    pthread_create(&w->thr, NULL, work_thread, w) != 0) {
+			fmt(errbuf, errlen, "cannot start worker threads");
+			return SR_ENOMEM;
+		}
+		w->thr_on = true;
 	}
 	for (int i = 0; i < srv->nworkers; i++)
 		work_cb(&srv->works[i]);
@@ -1234,11 +1292,34 @@ wire_server_stop(struct wire_server *srv)
 		pthread_mutex_unlock(&srv->cmu);
 		pthread_join(srv->reaper, NULL);
 	}
-	/* Stop first: it waits for a running handler and makes any further
-	 * submission from the callback fail, so nothing re-arms. */
+	/* The handler threads first: each finishes the request it is serving
+	 * (and submits its reply); requests that arrive later are dropped by
+	 * the callback. */
+	if (srv->hmu_on) {
+		pthread_mutex_lock(&srv->hmu);
+		srv->hstop = true;
+		for (int i = 0; i < srv->nworkers; i++)
+			if (srv->works[i].thr_on)
+				pthread_cond_signal(&srv->works[i].cv);
+		pthread_mutex_unlock(&srv->hmu);
+		for (int i = 0; i < srv->nworkers; i++)
+			if (srv->works[i].thr_on)
+				pthread_join(srv->works[i].thr, NULL);
+	}
+	/* Then the aios: stop waits for a running callback and makes any
+	 * further submission fail, so nothing re-arms. */
 	for (int i = 0; i < srv->nworkers; i++)
 		if (srv->works[i].aio != NULL)
 			nng_aio_stop(srv->works[i].aio);
+	/* A request handed over but never taken by its stopped thread. */
+	for (int i = 0; i < srv->nworkers; i++) {
+		struct work *w = &srv->works[i];
+		if (w->req != NULL)
+			nng_msg_free(w->req);
+		w->req = NULL;
+		if (w->thr_on)
+			pthread_cond_destroy(&w->cv);
+	}
 	/* A handler that was running when its aio was stopped then started a
 	 * send that nng refused without calling back: its reply is still on
 	 * the aio, and ours to free (found by ASan in churn_tls). */
@@ -1257,6 +1338,8 @@ wire_server_stop(struct wire_server *srv)
 			nng_aio_free(srv->works[i].aio);
 	}
 	free(srv->works);
+	if (srv->hmu_on)
+		pthread_mutex_destroy(&srv->hmu);
 	/* nng_close ran every connection's REM_POST callback before it
 	 * returned: nothing uses the table any more. */
 	free(srv->conns);
