@@ -282,12 +282,16 @@ int
 httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes,
     size_t nroutes, void *arg, struct httpd **out, char *errbuf, size_t errlen)
 {
-	bool tls;
+	bool tls = false;
 	char host[256], port[8];
 	int rv = httpd_check(cfg->url, cfg->cr, cfg->insecure, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
-	parse_url(cfg->url, &tls, host, sizeof(host), port, sizeof(port), errbuf, errlen);
+	/* httpd_check parsed it already; checked again so that no path
+	 * reads host, port or tls unset. */
+	rv = parse_url(cfg->url, &tls, host, sizeof(host), port, sizeof(port), errbuf, errlen);
+	if (rv != SR_OK)
+		return rv;
 	struct addrinfo hints = {0}, *ai = NULL;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

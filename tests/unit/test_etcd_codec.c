@@ -257,7 +257,7 @@ test_rows_round_trip(void **state)
 	const json_t *succ = json_object_get(t, "success");
 	for (size_t i = 0; i < 4; i++) {
 		const json_t *p = json_object_get(json_array_get(succ, i), "request_put");
-		char k[512];
+		char k[1024];
 		snprintf(k, sizeof k, "%s", unb64(json_object_get(p, "key")));
 		add_kv(kvs, k, unb64(json_object_get(p, "value")));
 	}
