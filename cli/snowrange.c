@@ -267,6 +267,37 @@ print_help(FILE *f, const struct command *only)
 	sr_opts_help(f, global_flags, NELEM(global_flags));
 }
 
+/* The last error reported, for -o json: main prints it as a JSON object on
+ * stdout when the command fails (docs/http.md), besides the line on
+ * stderr. */
+static struct {
+	bool set;
+	int code;
+	char msg[512];
+} last_err;
+
+static void
+note_err(int code, const char *fmt, va_list ap)
+{
+	last_err.set = true;
+	last_err.code = code;
+	vsnprintf(last_err.msg, sizeof(last_err.msg), fmt, ap);
+}
+
+/* Reports an error: "snowrange: MESSAGE" on stderr, kept for -o json. */
+static void
+errorf(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+errorf(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	note_err(code, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "snowrange: %s\n", last_err.msg);
+}
+
 /* Reports a usage error in one line, with a hint to the help, and returns
  * EXIT_USAGE. */
 static int
@@ -282,8 +313,9 @@ usage(const struct command *cmd, const char *fmt, ...)
 		command_name(cmd, name, sizeof(name));
 	fprintf(stderr, "snowrange: %s%s", name, name[0] ? ": " : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	note_err(SR_EINVAL, fmt, ap);
 	va_end(ap);
+	fputs(last_err.msg, stderr);
 	if (cmd != NULL)
 		fprintf(stderr, "\nusage: snowrange [global flags] %s (see 'snowrange help "
 		    "%s')\n", cmd->usage, name);
@@ -301,12 +333,12 @@ static int
 failed(sr_client *cl, int rv, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "snowrange: ");
+	char what[256];
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	const char *msg = cl != NULL ? sr_client_errmsg(cl) : "";
-	fprintf(stderr, ": %s (%s)%s%s\n", sr_strerror(rv), sr_errname(rv),
+	errorf(rv, "%s: %s (%s)%s%s", what, sr_strerror(rv), sr_errname(rv),
 	    msg[0] ? ": " : "", msg);
 	return EXIT_FAIL;
 }
@@ -334,8 +366,8 @@ connect_to(struct cli *c, const char *url, sr_client **cl)
 	if (rv == SR_EINVAL)
 		return usage(NULL, "%s", err[0] ? err : "bad URL");
 	if (rv != SR_OK) {
-		fprintf(stderr, "snowrange: %s: %s (%s)%s%s\n", url, sr_strerror(rv),
-		    sr_errname(rv), err[0] ? ": " : "", err);
+		errorf(rv, "%s: %s (%s)%s%s", url, sr_strerror(rv), sr_errname(rv),
+		    err[0] ? ": " : "", err);
 		return EXIT_FAIL;
 	}
 	return 0;
@@ -392,8 +424,8 @@ each_coordinator(struct cli *c, int (*call)(sr_client *, void *), void *arg,
 		bool last = i + 1 == n;
 		if (rv == SR_OK || !try_next(rv) || last) {
 			if (rv != SR_OK && cl == NULL) {
-				fprintf(stderr, "snowrange: %s: %s (%s)%s%s\n", urls[i],
-				    sr_strerror(rv), sr_errname(rv), err[0] ? ": " : "", err);
+				errorf(rv, "%s: %s (%s)%s%s", urls[i], sr_strerror(rv),
+				    sr_errname(rv), err[0] ? ": " : "", err);
 				*exitcode = EXIT_FAIL;
 			}
 			*cl_out = cl;
@@ -432,6 +464,17 @@ ju64(uint64_t v)
 	return json_string(buf);
 }
 
+/* A 64-bit ID (IDs, txids, hwm, start, max_value, node ids, terms) as a
+ * JSON string of decimal digits: JavaScript numbers are doubles, and txid
+ * 386640268780109825 would read as ...824, 2^63-1 as 2^63 (docs/http.md). */
+static json_t *
+jid(uint64_t v)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
+	return json_string(buf);
+}
+
 static int
 emit(json_t *o)
 {
@@ -451,10 +494,10 @@ seq_json(const sr_seq_info *s)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "name", json_string(s->name));
-	json_object_set_new(o, "start", ju64(s->start));
-	json_object_set_new(o, "hwm", ju64(s->hwm));
+	json_object_set_new(o, "start", jid(s->start));
+	json_object_set_new(o, "hwm", jid(s->hwm));
 	json_object_set_new(o, "chunk_size", ju64(s->chunk_size));
-	json_object_set_new(o, "max_value", ju64(s->max_value));
+	json_object_set_new(o, "max_value", jid(s->max_value));
 	json_object_set_new(o, "spare_chunks", ju64(s->spare_chunks));
 	json_object_set_new(o, "mode", json_string(s->block ? "block" : "interleaved"));
 	json_object_set_new(o, "min_chunk", ju64(s->min_chunk));
@@ -468,7 +511,7 @@ static json_t *
 node_json(const sr_node_info *n, int64_t now_ms)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "id", ju64(n->node_id));
+	json_object_set_new(o, "id", jid(n->node_id));
 	json_object_set_new(o, "name", json_string(n->name));
 	json_object_set_new(o, "url", json_string(n->listen_url));
 	json_object_set_new(o, "alive", json_boolean(n->alive));
@@ -563,7 +606,7 @@ status_coordinator(struct cli *c)
 			const sr_chunk_info *h = &st.chunks[i];
 			json_t *o = json_object();
 			json_object_set_new(o, "sequence", json_string(h->sequence));
-			json_object_set_new(o, "start", ju64(h->start));
+			json_object_set_new(o, "start", jid(h->start));
 			json_object_set_new(o, "n", ju64(h->n));
 			json_object_set_new(o, "k", ju64(h->k));
 			json_object_set_new(o, "c", ju64(h->c));
@@ -574,7 +617,7 @@ status_coordinator(struct cli *c)
 		json_t *o = json_object();
 		json_object_set_new(o, "role", json_string(st.role));
 		json_object_set_new(o, "name", json_string(st.name));
-		json_object_set_new(o, "node_id", ju64(st.node_id));
+		json_object_set_new(o, "node_id", jid(st.node_id));
 		json_object_set_new(o, "master_url", json_string(st.master_url));
 		json_object_set_new(o, "worker_id",
 		    st.has_worker ? ju64(st.worker_id) : json_null());
@@ -639,7 +682,7 @@ cmd_status(struct cli *c)
 		json_t *o = json_object();
 		json_object_set_new(o, "role", json_string(st.role));
 		json_object_set_new(o, "url", json_string(c->master));
-		json_object_set_new(o, "term", ju64(st.term));
+		json_object_set_new(o, "term", jid(st.term));
 		json_object_set_new(o, "nodes", nodes);
 		json_object_set_new(o, "sequences", seqs);
 		rv = emit(o);
@@ -795,7 +838,7 @@ cmd_node_remove(struct cli *c)
 	}
 	sr_client_close(cl);
 	if (c->json)
-		return emit(json_pack("{s:I}", "removed", (json_int_t) id));
+		return emit(json_pack("{s:o}", "removed", jid(id)));
 	printf("removed node %llu\n", (unsigned long long) id);
 	return 0;
 }
@@ -908,7 +951,7 @@ cmd_next(struct cli *c)
 	if (c->json) {
 		json_t *a = json_array();
 		for (uint32_t i = 0; i < count; i++)
-			json_array_append_new(a, ju64(ids[i]));
+			json_array_append_new(a, jid(ids[i]));
 		rv = emit(json_pack("{s:s, s:s, s:o}", "sequence", seq, "node", node,
 		    "ids", a));
 	} else {
@@ -1006,8 +1049,7 @@ cmd_draw(struct cli *c)
 	if (c->out != NULL && strcmp(c->out, "-") != 0) {
 		FILE *f = fopen(c->out, "w");
 		if (f == NULL) {
-			fprintf(stderr, "snowrange: draw: cannot open %s: %s\n", c->out,
-			    strerror(errno));
+			errorf(SR_EIO, "draw: cannot open %s: %s", c->out, strerror(errno));
 			exitcode = EXIT_FAIL;
 			goto out;
 		}
@@ -1093,15 +1135,30 @@ cmd_draw(struct cli *c)
 		werr = true;
 	out = stdout;
 	if (werr) {
-		fprintf(stderr, "snowrange: draw: writing %s failed\n",
-		    c->out != NULL ? c->out : "stdout");
+		errorf(SR_EIO, "draw: writing %s failed", c->out != NULL ? c->out : "stdout");
 		exitcode = EXIT_FAIL;
 	}
 	fprintf(stderr, "draw: %s %llu ids in %.1f s (%.0f/s), %llu errors%s%s%s\n",
 	    seq, (unsigned long long) total, secs, secs > 0 ? (double) total / secs : 0.0,
 	    (unsigned long long) nerrs, nerrs ? " (" : "", codes, nerrs ? ")" : "");
-	if (total == 0)
+	if (c->json) {
+		/* The summary as one JSON object on stdout (the records stay in
+		 * the draw file format). */
+		json_t *ej = json_object();
+		for (int e = 0; e <= SR_ERR_MAX; e++)
+			if (errs[e] != 0)
+				json_object_set_new(ej, sr_errname(e), json_integer((json_int_t) errs[e]));
+		if (emit(json_pack("{s:s, s:I, s:f, s:f, s:I, s:o}", "sequence", seq, "ids",
+		    (json_int_t) total, "seconds", secs, "per_second",
+		    secs > 0 ? (double) total / secs : 0.0, "errors_total", (json_int_t) nerrs,
+		    "errors", ej)) != 0)
+			exitcode = EXIT_FAIL;
+	}
+	if (total == 0) {
+		if (!last_err.set)
+			errorf(SR_EUNAVAILABLE, "draw: no ID drawn");
 		exitcode = EXIT_FAIL;
+	}
 out:
 	if (out != stdout)
 		fclose(out);
@@ -1145,7 +1202,7 @@ cmd_txid(struct cli *c)
 	if (c->json) {
 		json_t *a = json_array();
 		for (uint32_t i = 0; i < count; i++)
-			json_array_append_new(a, ju64(ids[i]));
+			json_array_append_new(a, jid(ids[i]));
 		rv = emit(json_pack("{s:s, s:I, s:o}", "node", node, "worker",
 		    (json_int_t) worker, "txids", a));
 	} else {
@@ -1199,7 +1256,7 @@ decode_layout(struct cli *c, sr_flake_layout *l, sr_status *st, bool *have_st,
 		    rv != SR_OK && err[0] ? ": " : "", rv != SR_OK ? err : "", lbuf);
 	}
 	if (flake_layout_check(l, err, sizeof(err)) != SR_OK) {
-		fprintf(stderr, "snowrange: decode: layout from %s: %s\n", *source, err);
+		errorf(SR_EINVAL, "decode: layout from %s: %s", *source, err);
 		return EXIT_FAIL;
 	}
 	return 0;
@@ -1233,8 +1290,8 @@ cmd_decode(struct cli *c)
 			if (st.nodes[k].has_worker && st.nodes[k].worker_id == worker)
 				node = st.nodes[k].name;
 		if (c->json) {
-			json_t *o = json_pack("{s:o, s:s, s:I, s:I, s:I, s:I}", "txid", ju64(id),
-			    "time", when, "unix_ms", (json_int_t) ms, "tick", (json_int_t) tick,
+			json_t *o = json_pack("{s:o, s:s, s:I, s:o, s:I, s:I}", "txid", jid(id),
+			    "time", when, "unix_ms", (json_int_t) ms, "tick", jid(tick),
 			    "worker", (json_int_t) worker, "seq", (json_int_t) seq);
 			json_object_set_new(o, "node", node ? json_string(node) : json_null());
 			json_array_append_new(arr, o);
@@ -1305,7 +1362,7 @@ txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
 		for (size_t i = 0; i < r->nparticipants; i++)
 			json_array_append_new(parts, json_string(r->participants[i]));
 		json_t *o = json_pack("{s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I}", "txid",
-		    ju64(r->txid), "state", tx_state_name(r->state), "time", when,
+		    jid(r->txid), "state", tx_state_name(r->state), "time", when,
 		    "worker", (json_int_t) worker, "seq", (json_int_t) seq, "participants",
 		    parts, "payload_bytes", (json_int_t) r->payload_len, "offset",
 		    (json_int_t) offset);
@@ -1343,14 +1400,14 @@ cmd_txlog(struct cli *c)
 		uint64_t *txids = NULL;
 		size_t n = 0;
 		if ((rv = sr_txlog_in_doubt(path, &txids, &n, err, sizeof(err))) != SR_OK) {
-			fprintf(stderr, "snowrange: txlog %s: %s (%s): %s\n", path,
-			    sr_strerror(rv), sr_errname(rv), err);
+			errorf(rv, "txlog %s: %s (%s): %s", path, sr_strerror(rv),
+			    sr_errname(rv), err);
 			return EXIT_FAIL;
 		}
 		if (c->json) {
 			json_t *a = json_array();
 			for (size_t i = 0; i < n; i++)
-				json_array_append_new(a, ju64(txids[i]));
+				json_array_append_new(a, jid(txids[i]));
 			rv = emit(json_pack("{s:s, s:o}", "file", path, "in_doubt", a));
 		} else {
 			for (size_t i = 0; i < n; i++)
@@ -1373,8 +1430,8 @@ cmd_txlog(struct cli *c)
 	sr_status_free(&st);
 	if (rv != SR_OK) {
 		json_decref(p.arr);
-		fprintf(stderr, "snowrange: txlog %s: %s (%s): %s\n", path, sr_strerror(rv),
-		    sr_errname(rv), err);
+		errorf(rv, "txlog %s: %s (%s): %s", path, sr_strerror(rv), sr_errname(rv),
+		    err);
 		return EXIT_FAIL;
 	}
 	if (c->json)
@@ -1674,8 +1731,8 @@ print_man(void)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+static int
+run(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "bench") == 0)
 		return run_bench(argv + 1);
@@ -1769,4 +1826,35 @@ main(int argc, char **argv)
 	}
 	free(pos);
 	return rv;
+}
+
+/*
+ * With -o json a failing command also prints its error as a JSON object on
+ * stdout, {"error":{"code":"ENOTFOUND","errno":4,"message":...,"exit":1}},
+ * so that a script reading stdout sees a failure as JSON too (the message
+ * stays on stderr).
+ */
+int
+main(int argc, char **argv)
+{
+	int rc = run(argc, argv);
+	if (rc != 0 && G.json) {
+		if (!last_err.set)
+			last_err.code = SR_EINTERNAL;
+		if (!last_err.set)
+			snprintf(last_err.msg, sizeof(last_err.msg), "failed (see stderr)");
+		/* jansson takes only UTF-8: a message quoting bad input may not
+		 * be; its other bytes become '?'. */
+		json_t *msg = json_string(last_err.msg);
+		if (msg == NULL) {
+			for (char *p = last_err.msg; *p != '\0'; p++)
+				if ((unsigned char) *p >= 0x80)
+					*p = '?';
+			msg = json_string(last_err.msg);
+		}
+		json_t *e = json_pack("{s:s, s:i, s:o, s:i}", "code", sr_errname(last_err.code),
+		    "errno", last_err.code, "message", msg, "exit", rc);
+		(void) emit(json_pack("{s:o}", "error", e));
+	}
+	return rc;
 }

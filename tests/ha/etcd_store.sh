@@ -42,7 +42,7 @@ grep -q "serving $MASTER_URL from $ETCD_URL (term 2)" "$WORK/master.log" ||
 for d in ids tx; do wait "${PIDS[$d]}" || fail "client $d drew nothing"; unset "PIDS[$d]"; done
 
 # The hwm the restarted master loaded from etcd is above every ID drawn.
-hwm=$("$CLI" -m "$MASTER_URL" -o json seq list | jq '.sequences[] | select(.name=="ids") | .hwm')
+hwm=$("$CLI" -m "$MASTER_URL" -o json seq list | jq -r '.sequences[] | select(.name=="ids") | .hwm')
 max=$(awk '/^B /{for (i = 6; i <= NF; i++) if ($i + 0 > m) m = $i + 0} END {print m}' \
 	"$WORK/ids.draw")
 ((hwm >= max)) || fail "hwm $hwm in etcd is below the highest ID drawn, $max"

@@ -48,7 +48,7 @@ start=$(sed -n 's/^created sequence s (start \([0-9]*\),.*/\1/p' <<<"$out")
 [[ -n $start ]] || fail "no start in: $out"
 ((start > max)) || fail "re-created s starts at $start, not above $max"
 [[ $out == *"start raised from 1"* ]] || fail "seq create does not say the start was raised: $out"
-"$CLI" -m "$MASTER_URL" -o json seq list | grep -Eq "\"start\": ?$start" ||
+"$CLI" -m "$MASTER_URL" -o json seq list | grep -Eq "\"start\": ?\"$start\"" ||
 	fail "seq list does not show start $start"
 
 for url in "$C1" "$C2"; do

@@ -48,7 +48,7 @@ fault() {
 
 hwm() { # the master's hwm of sequence $1
 	"$CLI" -m "$MASTER_URL" -o json status |
-		sed -n "s/.*\"name\":\"$1\",\"start\":[0-9]*,\"hwm\":\([0-9]*\).*/\1/p"
+		sed -n "s/.*\"name\":\"$1\",\"start\":\"[0-9]*\",\"hwm\":\"\([0-9]*\)\".*/\1/p"
 }
 
 max_id() { awk '$1=="B"{for(i=6;i<=NF;i++) if($i+0>m) m=$i+0} END{printf "%.0f\n", m}' "$@"; }

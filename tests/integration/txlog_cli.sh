@@ -15,7 +15,7 @@ worker=$("$CLI" -c "$C1" -o json txid | sed -n 's/.*"worker": *\([0-9]*\).*/\1/p
 
 # decode round trip: the same txid, c1's worker id and node name.
 "$CLI" -m "$MASTER_URL" -o json decode "${tx[0]}" >"$WORK/dec.json"
-grep -q "\"txid\": *${tx[0]}" "$WORK/dec.json" || fail "decode lost the txid"
+grep -q "\"txid\": *\"${tx[0]}\"" "$WORK/dec.json" || fail "decode lost the txid (a string)"
 grep -q "\"worker\": *$worker" "$WORK/dec.json" || fail "decode: wrong worker"
 grep -q '"node": *"c1"' "$WORK/dec.json" || fail "decode: node not named"
 "$CLI" decode --layout 41/10/12 "${tx[0]}" | grep -q "worker $worker " ||
