@@ -34,6 +34,15 @@ struct seq {
 	uint32_t open_n, open_free;
 	uint8_t *open_leased; /* bitmap of open_n bits */
 	int64_t last_range_ms; /* when the previous range was created */
+	/* Group commit (catalog_lease_deferred): row.hwm may run ahead of what
+	 * is on disk. durable_hwm is the highest hwm a commit stored; no chunk
+	 * ending above it is returned. dirty: row.hwm awaits a flush; inflight:
+	 * a flush holding this row is being committed; fails counts failed
+	 * flushes of this row, fail_rv is the last one's error. */
+	uint64_t durable_hwm;
+	bool dirty, inflight;
+	uint64_t fails;
+	int fail_rv;
 	struct seq_user *users;
 	size_t nusers;
 };
@@ -245,6 +254,7 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 		}
 		/* No open range: leasing restarts at the durable hwm. */
 		s->row = state.seqs[i];
+		s->durable_hwm = s->row.hwm;
 		if ((rv = seq_insert(cat, s)) != SR_OK)
 			free(s);
 	}
@@ -317,6 +327,16 @@ catalog_close(struct catalog *cat)
 	free(cat);
 }
 
+/* A sequence row reached the disk: no chunk below its hwm waits any more. */
+static void
+seq_stored(struct catalog *cat, const struct store_seq *row)
+{
+	struct seq *s = seq_find(cat, row->name);
+	if (s != NULL && row->hwm > s->durable_hwm)
+		s->durable_hwm = row->hwm;
+}
+
+/* Commits one row; on failure records the store's message. */
 /* Commits one row; on failure records the store's message. */
 static int
 commit_one(struct catalog *cat, const struct store_op *op)
@@ -324,6 +344,8 @@ commit_one(struct catalog *cat, const struct store_op *op)
 	int rv = store_commit(cat->st, cat->term, op, 1);
 	if (rv != SR_OK)
 		(void) fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	else if (op->kind == STORE_PUT_SEQ)
+		seq_stored(cat, &op->u.seq);
 	return rv;
 }
 
@@ -346,6 +368,9 @@ seq_info(const struct catalog *cat, const struct seq *s, int64_t now_ms,
     struct catalog_seq_info *out)
 {
 	out->row = s->row;
+	/* What is on disk: a range reserved for a flush under way is not yet
+	 * the sequence's (docs/decisions.md, group commit). */
+	out->row.hwm = s->durable_hwm;
 	out->users = seq_live_users(cat, s, now_ms);
 	out->open_n = s->open_n;
 	out->open_free = s->open_free;
@@ -424,6 +449,8 @@ catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
 		return rv;
 	}
 	s->row = *r;
+	if (s->durable_hwm < r->hwm)
+		s->durable_hwm = r->hwm;
 	if (s != old && seq_insert(cat, s) != SR_OK) {
 		/* Durable but not in memory: the next restart will load it. */
 		free(s);
@@ -470,6 +497,7 @@ catalog_seq_get(const struct catalog *cat, const char *name, struct store_seq *o
 	if (s == NULL || s->row.dropped)
 		return SR_ENOTFOUND;
 	*out = s->row;
+	out->hwm = s->durable_hwm;
 	return SR_OK;
 }
 
@@ -910,9 +938,9 @@ next_chunk_size(const struct catalog *cat, const struct seq *s, int64_t now_ms)
 	return c;
 }
 
-int
-catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
-    uint64_t after, int64_t now_ms, struct range_chunk *out)
+static int
+lease(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after,
+    int64_t now_ms, struct range_chunk *out, struct catalog_pending *pend)
 {
 	struct node *nd = node_find(cat, node_id);
 	if (nd == NULL || nd->row.left)
@@ -937,6 +965,10 @@ catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
 
 	if (s->open_free > 0 && s->open_start >= after) {
 		lease_open_chunk(s, u, out);
+		if (pend != NULL) {
+			pend->end = range_end(out);
+			pend->fails = s->fails;
+		}
 		return SR_OK;
 	}
 
@@ -960,12 +992,18 @@ catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
 	op.u.seq = s->row;
 	op.u.seq.hwm = s->row.hwm + (uint64_t) n * cc;
 	op.u.seq.chunk = c;
-	int rv = commit_one(cat, &op);
-	if (rv != SR_OK) {
-		free(bits);
-		return rv;
+	if (pend == NULL) {
+		int rv = commit_one(cat, &op);
+		if (rv != SR_OK) {
+			free(bits);
+			return rv;
+		}
+		/* Durable: now the range may be handed out. */
+	} else {
+		/* Deferred: the caller hands the chunk out only once a flush
+		 * stored this hwm (catalog_durable). */
+		s->dirty = true;
 	}
-	/* Durable: now the range may be handed out. */
 	seq_close_range(s);
 	s->open_start = s->row.hwm;
 	s->open_n = n;
@@ -975,5 +1013,96 @@ catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
 	s->row = op.u.seq;
 	s->last_range_ms = now_ms;
 	lease_open_chunk(s, u, out);
+	if (pend != NULL) {
+		pend->end = range_end(out);
+		pend->fails = s->fails;
+	}
 	return SR_OK;
+}
+
+int
+catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
+    uint64_t after, int64_t now_ms, struct range_chunk *out)
+{
+	return lease(cat, node_id, name, after, now_ms, out, NULL);
+}
+
+int
+catalog_lease_deferred(struct catalog *cat, uint64_t node_id, const char *name,
+    uint64_t after, int64_t now_ms, struct range_chunk *out,
+    struct catalog_pending *pend)
+{
+	return lease(cat, node_id, name, after, now_ms, out, pend);
+}
+
+int
+catalog_durable(struct catalog *cat, const char *name, const struct catalog_pending *pend)
+{
+	struct seq *s = name ? seq_find(cat, name) : NULL;
+	if (s == NULL)
+		return fail(cat, SR_ENOTFOUND, "no sequence named '%.64s'", name ? name : "");
+	if (s->durable_hwm >= pend->end)
+		return SR_OK;
+	if (s->fails != pend->fails)
+		return fail(cat, s->fail_rv, "the commit of the range of sequence %s "
+		    "failed; its chunks are not handed out: %s", s->row.name,
+		    store_errmsg(cat->st));
+	return CATALOG_PENDING;
+}
+
+int
+catalog_flush_take(struct catalog *cat, struct store_op **ops, size_t *n)
+{
+	size_t k = 0;
+	*ops = NULL;
+	*n = 0;
+	for (size_t i = 0; i < cat->nseqs; i++)
+		k += cat->seqs[i]->dirty && !cat->seqs[i]->inflight;
+	if (k == 0)
+		return SR_OK;
+	struct store_op *v = calloc(k, sizeof(*v));
+	if (v == NULL)
+		return fail(cat, SR_ENOMEM, "out of memory");
+	k = 0;
+	for (size_t i = 0; i < cat->nseqs; i++) {
+		struct seq *s = cat->seqs[i];
+		if (!s->dirty || s->inflight)
+			continue;
+		v[k].kind = STORE_PUT_SEQ;
+		v[k++].u.seq = s->row;
+		s->dirty = false;
+		s->inflight = true;
+	}
+	*ops = v;
+	*n = k;
+	return SR_OK;
+}
+
+void
+catalog_flush_done(struct catalog *cat, struct store_op *ops, size_t n, int rv)
+{
+	if (rv != SR_OK)
+		(void) fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	for (size_t i = 0; i < n; i++) {
+		struct seq *s = seq_find(cat, ops[i].u.seq.name);
+		if (s == NULL)
+			continue;
+		s->inflight = false;
+		if (rv == SR_OK) {
+			seq_stored(cat, &ops[i].u.seq);
+			continue;
+		}
+		/* Nothing of the batch may be assumed stored (docs/design.md
+		 * §7): the waiting leases fail, and the open range is given up
+		 * if it is not durable, so none of its chunks is handed out
+		 * later. row.hwm stays where it is, above every range made in
+		 * memory: the next range starts there, a gap, never an ID
+		 * issued twice. */
+		s->fails++;
+		s->fail_rv = rv;
+		if (s->open_n > 0 && s->open_start + (uint64_t) s->open_n * s->open_c >
+		    s->durable_hwm)
+			seq_close_range(s);
+	}
+	free(ops);
 }

@@ -184,4 +184,42 @@ int catalog_node_page(const struct catalog *cat, uint64_t after, size_t max,
 int catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
     uint64_t after, int64_t now_ms, struct range_chunk *out);
 
+/* ---- group commit (docs/decisions.md) ---- */
+
+/* What a deferred lease waits for: its range's end on disk, unless a flush
+ * of its sequence fails first. */
+struct catalog_pending {
+	uint64_t end;   /* the chunk's range end: durable once the hwm is */
+	uint64_t fails; /* the sequence's failed flushes when it was leased */
+};
+
+/* catalog_durable's "not yet": the chunk's range awaits a flush. */
+#define CATALOG_PENDING (-1)
+
+/*
+ * catalog_lease without the commit: a new range's hwm is set in memory only
+ * and its sequence marked for the next flush. The chunk must not be handed
+ * out until catalog_durable() says SR_OK for *pend; leases of many callers
+ * then share one commit (catalog_flush_take, store_commit, then
+ * catalog_flush_done). Same errors as catalog_lease, without the store's.
+ */
+int catalog_lease_deferred(struct catalog *cat, uint64_t node_id, const char *name,
+    uint64_t after, int64_t now_ms, struct range_chunk *out,
+    struct catalog_pending *pend);
+
+/* SR_OK when the range of a deferred lease is durable, CATALOG_PENDING
+ * while it awaits a flush, or the error of a failed flush of its sequence
+ * (the chunk is then never handed out: a gap). */
+int catalog_durable(struct catalog *cat, const char *name,
+    const struct catalog_pending *pend);
+
+/* The rows waiting for a flush, as PUT_SEQ ops in *ops (malloc'd; *n 0 and
+ * *ops NULL when none), marked in flight. Commit them with the catalog's
+ * term (catalog_term), outside the caller's lock if it likes, then call
+ * catalog_flush_done with the result, which frees *ops. Only one flush may
+ * be in flight, and no other commit may run during it (the store is not
+ * reentrant). */
+int catalog_flush_take(struct catalog *cat, struct store_op **ops, size_t *n);
+void catalog_flush_done(struct catalog *cat, struct store_op *ops, size_t n, int rv);
+
 #endif

@@ -81,6 +81,12 @@ static const struct store_ops timed_ops = {ts_acquire, ts_load, ts_commit, ts_cl
 
 struct master {
 	pthread_mutex_t mu;
+	/* Group commit of leases (docs/decisions.md): one flush at a time
+	 * commits every range reserved since the last one, outside mu; the
+	 * other handlers that commit wait until it is done (the store is not
+	 * reentrant), and waiting leases sleep on flushed. */
+	pthread_cond_t flushed;
+	bool flushing;
 	struct store *st;
 	struct catalog *cat;
 	struct wire_server *srv;
@@ -116,6 +122,16 @@ event(struct master *m, const char *fmt, ...)
 	vsnprintf(m->events[i].text, EVENT_LEN, fmt, ap);
 	va_end(ap);
 	pthread_mutex_unlock(&m->ev_mu);
+}
+
+/* Takes the master mutex for a handler that may commit: waits until no
+ * lease flush is committing. */
+static void
+lock_for_commit(struct master *m)
+{
+	pthread_mutex_lock(&m->mu);
+	while (m->flushing)
+		pthread_cond_wait(&m->flushed, &m->mu);
 }
 
 /* Copies the catalog's message for a failed call. */
@@ -267,7 +283,7 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
 		sr_log("master", "%s", errbuf);
 		return SR_EACCES;
 	}
-	pthread_mutex_lock(&m->mu);
+	lock_for_commit(m);
 	int rv = catalog_node_join_as(m->cat, req->join->name, req->join->listen_url,
 	    req->join->instance, sr_wall_ms(), &id, &g);
 	if (rv != SR_OK)
@@ -316,7 +332,7 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	h->seqs = wire_alloc(a, (nseqs + 1) * sizeof(*h->seqs));
 	if (states == NULL || h->seqs == NULL)
 		return OOM(errbuf, errlen);
-	pthread_mutex_lock(&m->mu);
+	lock_for_commit(m);
 	sweep_nodes(m);
 	int rv = acts_for(m, wire_peer_of(a), "heartbeat", q->node_id, errbuf, errlen);
 	if (rv == SR_OK && (rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(),
@@ -360,7 +376,7 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (l == NULL)
 		return OOM(errbuf, errlen);
 	sr__leave_response__init(l);
-	pthread_mutex_lock(&m->mu);
+	lock_for_commit(m);
 	int rv = acts_for(m, wire_peer_of(a), "leave", req->leave->node_id, errbuf,
 	    errlen);
 	if (rv == SR_OK && (rv = catalog_node_leave(m->cat, req->leave->node_id,
@@ -376,6 +392,33 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 	resp->body_case = SR__RESPONSE__BODY_LEAVE;
 	resp->leave = l;
 	return SR_OK;
+}
+
+/*
+ * Commits every range reserved by deferred leases since the last flush in
+ * one store commit (one fsync), with the mutex released during the commit
+ * so that leases arriving meanwhile gather for the next one. Called with
+ * mu held and no flush under way; returns with mu held.
+ */
+static void
+flush(struct master *m)
+{
+	struct store_op *ops;
+	size_t n;
+	if (catalog_flush_take(m->cat, &ops, &n) != SR_OK || n == 0)
+		return;
+	m->flushing = true;
+	uint64_t term = catalog_term(m->cat);
+	pthread_mutex_unlock(&m->mu);
+	int rv = store_commit(m->st, term, ops, n);
+	pthread_mutex_lock(&m->mu);
+	catalog_flush_done(m->cat, ops, n, rv);
+	m->flushing = false;
+	pthread_cond_broadcast(&m->flushed);
+	if (rv != SR_OK) {
+		char err[256];
+		(void) cat_fail(m, rv, err, sizeof(err));
+	}
 }
 
 static int
@@ -394,11 +437,24 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 	sr__chunk__init(c);
 	pthread_mutex_lock(&m->mu);
 	struct store_seq row;
+	struct catalog_pending pend;
 	int rv = acts_for(m, wire_peer_of(a), "lease", req->lease->node_id, errbuf,
 	    errlen);
 	if (rv == SR_OK)
-		rv = catalog_lease(m->cat, req->lease->node_id, req->lease->sequence,
-		    req->lease->after, sr_wall_ms(), &ch);
+		rv = catalog_lease_deferred(m->cat, req->lease->node_id,
+		    req->lease->sequence, req->lease->after, sr_wall_ms(), &ch, &pend);
+	/* The chunk goes out only once its range's hwm is on disk: flush,
+	 * or wait for the flush under way and then see (docs/decisions.md). */
+	while (rv == SR_OK) {
+		rv = catalog_durable(m->cat, req->lease->sequence, &pend);
+		if (rv != CATALOG_PENDING)
+			break;
+		rv = SR_OK;
+		if (m->flushing)
+			pthread_cond_wait(&m->flushed, &m->mu);
+		else
+			flush(m);
+	}
 	if (rv == SR_EACCES) {
 		/* acts_for said why. */
 	} else if (rv != SR_OK) {
@@ -446,7 +502,7 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__seq_create_response__init(r);
-	pthread_mutex_lock(&m->mu);
+	lock_for_commit(m);
 	int rv = catalog_seq_create(m->cat, &spec, sr_wall_ms(), &info);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
@@ -474,7 +530,7 @@ h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__seq_drop_response__init(r);
-	pthread_mutex_lock(&m->mu);
+	lock_for_commit(m);
 	int rv = catalog_seq_drop(m->cat, req->seq_drop->name);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
@@ -581,7 +637,7 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__seq_list_response__init(r);
-	pthread_mutex_lock(&m->mu);
+	lock_for_commit(m);
 	int rv = seqs_msg(m, a, q->after, page_limit(q->limit), &r->seqs, &r->n_seqs,
 	    &r->next);
 	pthread_mutex_unlock(&m->mu);
@@ -608,7 +664,7 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	size_t limit = page_limit(q->limit);
 	int rv = SR_OK;
 	r->seqs_next = "";
-	pthread_mutex_lock(&m->mu);
+	lock_for_commit(m);
 	r->term = catalog_term(m->cat);
 	if ((r->layout = layout_msg(m, a)) == NULL)
 		rv = SR_ENOMEM;
@@ -639,7 +695,7 @@ h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return OOM(errbuf, errlen);
 	sr__node_remove_response__init(r);
 	uint64_t id = q->node_id;
-	pthread_mutex_lock(&m->mu);
+	lock_for_commit(m);
 	int rv = SR_OK;
 	if (id == 0 && catalog_node_id(m->cat, q->name, &id) != SR_OK) {
 		snprintf(errbuf, errlen, "no node named '%.64s'", q->name);
@@ -704,6 +760,7 @@ master_open(struct store *st, const struct catalog_config *cfg,
 	m->timed = t;
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->ev_mu, NULL);
+	pthread_cond_init(&m->flushed, NULL);
 	m->lock_fd = -1;
 	atomic_init(&m->fenced, false);
 	m->lease_ttl_ms = cfg->lease_ttl_ms;
@@ -792,6 +849,7 @@ master_stop(struct master *m)
 		close(m->lock_fd);
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->ev_mu);
+	pthread_cond_destroy(&m->flushed);
 	free(m);
 }
 

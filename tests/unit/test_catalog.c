@@ -233,6 +233,83 @@ test_failed_commit_returns_no_chunk(void **state)
 	assert_int_equal(catalog_node_count(f->cat), 1);
 }
 
+/* Group commit (catalog_lease_deferred): leases of several nodes reserve
+ * ranges in memory, one flush stores them all with one commit, and no
+ * chunk counts as handed out before its range's hwm is on disk. */
+static void
+test_group_commit(void **state)
+{
+	struct fx *f = *state;
+	/* A ticket sequence: block mode, chunk 1 fixed, a lease per ID. */
+	struct catalog_seq_spec spec = {.name = "t", .chunk = 1, .max_chunk = 1,
+	    .mode = STORE_MODE_BLOCK};
+	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
+	uint64_t node[4];
+	for (int i = 0; i < 4; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "n%d", i);
+		node[i] = join(f, name);
+	}
+	struct range_chunk ch[4];
+	struct catalog_pending pend[4];
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(catalog_lease_deferred(f->cat, node[i], "t", 0, f->now, &ch[i],
+		    &pend[i]), SR_OK);
+		assert_int_equal(ch[i].start, (uint64_t) i); /* four ranges of one ID */
+		assert_int_equal(catalog_durable(f->cat, "t", &pend[i]), CATALOG_PENDING);
+	}
+	/* Nothing on disk yet. */
+	assert_int_equal(mem_seq(&f->st, "t")->hwm, 0);
+	int commits = f->st.commits;
+	struct store_op *ops;
+	size_t n;
+	assert_int_equal(catalog_flush_take(f->cat, &ops, &n), SR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ops[0].u.seq.hwm, 4);
+	/* In flight: a lease now reserves for the next flush, not this one. */
+	struct range_chunk c5;
+	struct catalog_pending p5;
+	assert_int_equal(catalog_lease_deferred(f->cat, node[0], "t", 1, f->now, &c5, &p5),
+	    SR_OK);
+	assert_int_equal(c5.start, 4);
+	struct store_op *ops2;
+	size_t n2;
+	assert_int_equal(catalog_flush_take(f->cat, &ops2, &n2), SR_OK);
+	assert_int_equal(n2, 0);
+	int rv = store_commit(&f->st.base, catalog_term(f->cat), ops, n);
+	assert_int_equal(rv, SR_OK);
+	catalog_flush_done(f->cat, ops, n, rv);
+	assert_int_equal(f->st.commits, commits + 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(catalog_durable(f->cat, "t", &pend[i]), SR_OK);
+	assert_int_equal(catalog_durable(f->cat, "t", &p5), CATALOG_PENDING);
+
+	/* A failed flush: its waiters get the error and never their chunk;
+	 * the next lease starts above the failed range (a gap), and so does
+	 * a restarted master, since nothing of the failed range went out. */
+	assert_int_equal(catalog_flush_take(f->cat, &ops, &n), SR_OK);
+	assert_int_equal(n, 1);
+	f->st.fail_commits = 1;
+	rv = store_commit(&f->st.base, catalog_term(f->cat), ops, n);
+	assert_int_equal(rv, SR_EIO);
+	catalog_flush_done(f->cat, ops, n, rv);
+	assert_int_equal(catalog_durable(f->cat, "t", &p5), SR_EIO);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "failed"));
+	assert_int_equal(mem_seq(&f->st, "t")->hwm, 4);
+	struct range_chunk c6;
+	struct catalog_pending p6;
+	assert_int_equal(catalog_lease_deferred(f->cat, node[1], "t", 0, f->now, &c6, &p6),
+	    SR_OK);
+	assert_true(c6.start >= 5);
+	assert_int_equal(catalog_flush_take(f->cat, &ops, &n), SR_OK);
+	rv = store_commit(&f->st.base, catalog_term(f->cat), ops, n);
+	catalog_flush_done(f->cat, ops, n, rv);
+	assert_int_equal(catalog_durable(f->cat, "t", &p6), SR_OK);
+	reopen(f);
+	struct range_chunk c7 = lease(f, node[2], "t", 0);
+	assert_true(c7.start >= range_end(&c6));
+}
+
 /* Another master took a newer term: this one's commits are refused. */
 static void
 test_stale_term(void **state)
@@ -986,6 +1063,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_restarted_node_stays_increasing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_forgets_open_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit_returns_no_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_term, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_node_not_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_mode, setup, teardown),
