@@ -248,12 +248,12 @@ httpapi_dispatch(const struct httpapi_route *routes, size_t nroutes, void *arg,
 	}
 	req.method = m;
 	req.count = 1;
-	if (r->takes_count && count != NULL) {
+	if (r->max_count > 0 && count != NULL) {
 		uint64_t v;
-		if (!parse_dec(count, 1, HTTPAPI_MAX_COUNT, &v)) {
+		if (!parse_dec(count, 1, r->max_count, &v)) {
 			httpapi_error(resp, 400, SR_EINVAL,
 			    "count '%.40s' out of range: expected a decimal number in 1..%u",
-			    count, HTTPAPI_MAX_COUNT);
+			    count, r->max_count);
 			return;
 		}
 		req.count = (uint32_t) v;
@@ -286,6 +286,27 @@ httpapi_ids_json(struct strbuf *b, const char *seq, const char *node, uint64_t n
 	strbuf_puts(b, ",\"ids\":");
 	ids_array(b, ids, n);
 	strbuf_puts(b, "}\n");
+}
+
+void
+httpapi_segments_json(struct strbuf *b, const char *seq, const char *node,
+    uint64_t node_id, const sr_id_segment *segs, size_t n)
+{
+	strbuf_puts(b, "{\"sequence\":");
+	strbuf_json_str(b, seq);
+	strbuf_puts(b, ",\"node\":");
+	strbuf_json_str(b, node);
+	strbuf_puts(b, ",\"node_id\":");
+	strbuf_json_u64(b, node_id);
+	strbuf_puts(b, ",\"segments\":[");
+	for (size_t i = 0; i < n; i++) {
+		strbuf_puts(b, i > 0 ? ",{\"first\":" : "{\"first\":");
+		strbuf_json_u64(b, segs[i].first);
+		strbuf_puts(b, ",\"step\":");
+		strbuf_json_u64(b, segs[i].step);
+		strbuf_printf(b, ",\"count\":%llu}", (unsigned long long) segs[i].count);
+	}
+	strbuf_puts(b, "]}\n");
 }
 
 void

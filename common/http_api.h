@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "snowrange/layout.h"
+#include "snowrange/segment.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -52,7 +53,7 @@ struct httpapi_route {
 	unsigned methods;
 	const char *pattern;
 	unsigned roles;
-	int takes_count; /* 1: ?count=N is read (1..HTTPAPI_MAX_COUNT) */
+	uint32_t max_count; /* > 0: ?count=N is read, 1..max_count */
 	httpapi_fn fn;
 };
 
@@ -90,6 +91,10 @@ void httpapi_error(struct httpapi_resp *resp, int status, int err,
 /* Bodies, IDs as strings. */
 void httpapi_ids_json(struct strbuf *b, const char *seq, const char *node,
     uint64_t node_id, const uint64_t *ids, size_t n);
+/* Segments (first, step, count) of snowrange/segment.h: first and step as
+ * strings, count a number (at most 2^20). */
+void httpapi_segments_json(struct strbuf *b, const char *seq, const char *node,
+    uint64_t node_id, const sr_id_segment *segs, size_t n);
 void httpapi_txids_json(struct strbuf *b, const char *node, uint64_t node_id,
     uint32_t worker, const uint64_t *ids, size_t n);
 /* A txid taken apart with layout l: time, tick, worker, sequence. */

@@ -39,6 +39,37 @@ h_ids(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	free(ids);
 }
 
+/* The same IDs as ranges (issue 19): one (first, step, count) per chunk
+ * touched, however many IDs, so up to 2^20 per request. */
+static void
+h_segments(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
+{
+	struct daemon_http *d = arg;
+	sr_id_segment *segs = malloc(SR_SEGMENTS_MAX * sizeof(*segs));
+	if (segs == NULL) {
+		httpapi_error(resp, 0, SR_ENOMEM, "out of memory");
+		return;
+	}
+	size_t n = 0;
+	int rv = sr_next_segments(d->coord, req->seq, req->count, segs, SR_SEGMENTS_MAX, &n);
+	if (rv != SR_OK) {
+		uint64_t dropped = 0;
+		for (size_t i = 0; i < n; i++)
+			dropped += segs[i].count;
+		if (rv == SR_ETOOBIG)
+			httpapi_error(resp, 0, rv, "%s: count %u needs more than %u chunks of "
+			    "this sequence: ask for fewer IDs per call or use a larger chunk "
+			    "size (%llu IDs taken were dropped)", req->seq, req->count,
+			    SR_SEGMENTS_MAX, (unsigned long long) dropped);
+		else
+			httpapi_error(resp, 0, rv, "%s: %s", req->seq, sr_strerror(rv));
+	} else {
+		httpapi_segments_json(&resp->body, req->seq, sr_coordinator_name(d->coord),
+		    sr_coordinator_node_id(d->coord), segs, n);
+	}
+	free(segs);
+}
+
 static void
 h_txids(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 {
@@ -128,9 +159,12 @@ h_metrics(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 /* Who may call what, with tokens (docs/security.md): the same roles as the
  * nng routes of daemon.c. */
 static const struct httpapi_route routes[] = {
-	{HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/ids", CREDS_CLIENT | CREDS_ADMIN, 1,
-	    h_ids},
-	{HTTPAPI_GET | HTTPAPI_POST, "/v1/txids", CREDS_CLIENT | CREDS_ADMIN, 1, h_txids},
+	{HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/ids", CREDS_CLIENT | CREDS_ADMIN,
+	    HTTPAPI_MAX_COUNT, h_ids},
+	{HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/segments",
+	    CREDS_CLIENT | CREDS_ADMIN, SR_SEGMENT_IDS_MAX, h_segments},
+	{HTTPAPI_GET | HTTPAPI_POST, "/v1/txids", CREDS_CLIENT | CREDS_ADMIN,
+	    HTTPAPI_MAX_COUNT, h_txids},
 	{HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0,
 	    h_decode},
 	{HTTPAPI_GET, "/metrics", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0, h_metrics},

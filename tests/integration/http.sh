@@ -30,10 +30,17 @@ for ((i = 0; i < 20; i++)); do
 	jq -r '.ids[]' "$WORK/r.json" >>"$WORK/ids"
 	get -X POST "$H/v1/sequences/orders/ids?count=3" | jq -r '.ids[]' >>"$WORK/ids"
 	"$CLI" -c "$(coord_url c1)" next orders -n 5 | tr ' ' '\n' | grep -E '^[0-9]+$' >>"$WORK/ids" || true
+	# The same as ranges (issue 19): (first, step, count) per chunk.
+	get "$H/v1/sequences/orders/segments?count=60" >"$WORK/s.json"
+	jq -e '(.segments | length >= 1) and ([.segments[].count] | add == 60) and
+		all(.segments[]; (.first | type == "string") and (.step | type == "string"))' \
+		"$WORK/s.json" >/dev/null || fail "segments reply: $(cat "$WORK/s.json")"
+	jq -r '.segments[] | (.first | tonumber) as $f | (.step | tonumber) as $s |
+		range(0; .count) | $f + . * $s' "$WORK/s.json" >>"$WORK/ids"
 done
 total=$(wc -l <"$WORK/ids")
 uniq=$(sort -u "$WORK/ids" | wc -l)
-((total >= 800)) || fail "only $total IDs drawn"
+((total >= 2000)) || fail "only $total IDs drawn"
 ((total == uniq)) || fail "$((total - uniq)) duplicate IDs between HTTP and nng"
 # One coordinator: strictly increasing in the order drawn.
 sort -n -c "$WORK/ids" 2>/dev/null || fail "IDs of one coordinator not increasing"

@@ -37,7 +37,8 @@ fake(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 
 static const struct httpapi_route routes[] = {
 	{HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/ids", CREDS_CLIENT | CREDS_ADMIN,
-	    1, fake},
+	    HTTPAPI_MAX_COUNT, fake},
+	{HTTPAPI_GET, "/v1/sequences/{seq}/segments", CREDS_CLIENT, 1048576, fake},
 	{HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER, 0, fake},
 	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, fake},
 	{HTTPAPI_GET, "/", HTTPAPI_OPEN, 0, fake},
@@ -118,6 +119,11 @@ test_count(void **state)
 	assert_int_equal(seen.req.count, 65536);
 	assert_int_equal(go("GET", "/v1/sequences/orders/ids", "007", CREDS_CLIENT), 200);
 	assert_int_equal(seen.req.count, 7);
+	/* Each route has its own cap: segments take up to 2^20. */
+	assert_int_equal(go("GET", "/v1/sequences/o/segments", "1048576", CREDS_CLIENT), 200);
+	assert_int_equal(seen.req.count, 1048576);
+	assert_int_equal(go("GET", "/v1/sequences/o/segments", "1048577", CREDS_CLIENT), 400);
+	body_has("1..1048576");
 }
 
 static void
@@ -206,6 +212,12 @@ test_json(void **state)
 	httpapi_txids_json(&b, "c1", 7, 3, ids, 1);
 	assert_string_equal(b.p, "{\"node\":\"c1\",\"node_id\":\"7\",\"worker\":3,"
 	    "\"txids\":[\"386640268780109825\"]}\n");
+	strbuf_reset(&b);
+	sr_id_segment segs[2] = {{1001, 4, 250}, {9223372036854775000ull, 1, 7}};
+	httpapi_segments_json(&b, "orders", "c1", 7, segs, 2);
+	assert_string_equal(b.p, "{\"sequence\":\"orders\",\"node\":\"c1\",\"node_id\":\"7\","
+	    "\"segments\":[{\"first\":\"1001\",\"step\":\"4\",\"count\":250},"
+	    "{\"first\":\"9223372036854775000\",\"step\":\"1\",\"count\":7}]}\n");
 	strbuf_reset(&b);
 	sr_flake_layout l;
 	flake_layout_default(&l);
