@@ -198,7 +198,8 @@ static const struct command commands[] = {
 	{"txid", NULL, cmd_txid, 0, 0, "count", "txid [-n COUNT]",
 	    "fetch Snowflake transaction IDs from a coordinator"},
 	{"decode", NULL, cmd_decode, 1, -1, "layout", "decode TXID... [--layout L]",
-	    "show a txid's time (UTC), worker id (and its node) and sequence"},
+	    "show a txid's time (UTC), worker id (and the node that held it then) and "
+	    "sequence"},
 	{"txlog", NULL, cmd_txlog, 1, 1, "in-doubt layout", "txlog FILE [--in-doubt] [--layout L]",
 	    "print a 2PC log's records in txid order, txids decoded (read-only)"},
 	{"verify", NULL, cmd_verify, 1, -1, "", "verify FILE...",
@@ -1262,6 +1263,69 @@ decode_layout(struct cli *c, sr_flake_layout *l, sr_status *st, bool *have_st,
 	return 0;
 }
 
+/*
+ * Who held a worker id when a txid was made, asked of the master
+ * (sr_client_worker_holder) and remembered per worker id for the span of
+ * ticks the answer covers, so that a long 2PC log costs a few calls.
+ */
+#define HOLDER_SLOTS 1024
+struct holders {
+	sr_client *cl; /* NULL: the master did not answer for the layout */
+	struct holder_slot {
+		bool valid, found;
+		uint32_t worker;
+		sr_worker_holder h;
+	} slot[HOLDER_SLOTS];
+};
+
+/* The node to show for worker at tick, or NULL; *certain says whether it is
+ * known to have held it then (docs/operating.md, decode). */
+static const char *
+holder_at(struct holders *hs, uint32_t worker, uint64_t tick, bool *certain)
+{
+	*certain = false;
+	if (hs->cl == NULL)
+		return NULL;
+	struct holder_slot *sl = &hs->slot[worker % HOLDER_SLOTS];
+	bool hit = sl->valid && sl->worker == worker &&
+	    (!sl->found ||
+		(sl->h.from_tick < tick && (sl->h.to_tick == 0 || tick <= sl->h.to_tick)));
+	if (!hit || (!sl->found && sl->h.to_tick != tick)) {
+		sl->valid = true;
+		sl->worker = worker;
+		int rv = sr_client_worker_holder(hs->cl, worker, tick, &sl->h);
+		sl->found = rv == SR_OK;
+		if (!sl->found)
+			sl->h.to_tick = tick; /* the tick this miss is for */
+	}
+	if (!sl->found)
+		return NULL;
+	*certain = sl->h.certain;
+	if (sl->h.name[0] == '\0')
+		snprintf(sl->h.name, sizeof(sl->h.name), "node %llu",
+		    (unsigned long long) sl->h.node_id);
+	return sl->h.name;
+}
+
+static void
+holders_open(struct cli *c, struct holders *hs, bool have_st)
+{
+	char err[256];
+	memset(hs, 0, sizeof(*hs));
+	if (have_st && open_client(c, c->master, &hs->cl, err, sizeof(err)) != SR_OK)
+		hs->cl = NULL;
+}
+
+/* "c1", "c1 (now; who held it then is not recorded)" or NULL. */
+static const char *
+holder_text(const char *node, bool certain, char *buf, size_t len)
+{
+	if (node == NULL || certain)
+		return node;
+	snprintf(buf, len, "%s now; earlier holders are not recorded", node);
+	return buf;
+}
+
 static int
 cmd_decode(struct cli *c)
 {
@@ -1273,6 +1337,12 @@ cmd_decode(struct cli *c)
 	int rv = decode_layout(c, &l, &st, &have_st, &source);
 	if (rv != 0)
 		return rv;
+	struct holders *hs = malloc(sizeof(*hs));
+	if (hs == NULL) {
+		sr_status_free(&st);
+		return failed(NULL, SR_ENOMEM, "decode");
+	}
+	holders_open(c, hs, have_st);
 	json_t *arr = c->json ? json_array() : NULL;
 	for (int i = 0; i < c->nargs && rv == 0; i++) {
 		uint64_t id, tick;
@@ -1285,20 +1355,21 @@ cmd_decode(struct cli *c)
 		int64_t ms = flake_tick_to_ms(&l, tick);
 		char when[32];
 		flake_format_time(ms, when);
-		const char *node = NULL;
-		for (size_t k = 0; have_st && k < st.nnodes; k++)
-			if (st.nodes[k].has_worker && st.nodes[k].worker_id == worker)
-				node = st.nodes[k].name;
+		bool certain;
+		const char *node = holder_at(hs, worker, tick, &certain);
 		if (c->json) {
 			json_t *o = json_pack("{s:o, s:s, s:I, s:o, s:I, s:I}", "txid", jid(id),
 			    "time", when, "unix_ms", (json_int_t) ms, "tick", jid(tick),
 			    "worker", (json_int_t) worker, "seq", (json_int_t) seq);
 			json_object_set_new(o, "node", node ? json_string(node) : json_null());
+			json_object_set_new(o, "node_certain", json_boolean(certain));
 			json_array_append_new(arr, o);
 		} else {
+			char buf[160];
+			const char *text = holder_text(node, certain, buf, sizeof(buf));
 			printf("%llu  time %s (%lld ms)  worker %u%s%s%s  seq %u\n",
 			    (unsigned long long) id, when, (long long) ms, worker,
-			    node ? " (" : "", node ? node : "", node ? ")" : "", seq);
+			    text ? " (" : "", text ? text : "", text ? ")" : "", seq);
 		}
 	}
 	if (c->json && rv == 0) {
@@ -1309,6 +1380,8 @@ cmd_decode(struct cli *c)
 	} else {
 		json_decref(arr);
 	}
+	sr_client_close(hs->cl);
+	free(hs);
 	sr_status_free(&st);
 	return rv;
 }
@@ -1333,19 +1406,11 @@ tx_state_name(sr_tx_state st)
 
 struct txlog_print {
 	sr_flake_layout l;
-	const sr_status *st; /* NULL when the master did not answer */
+	struct holders *hs;  /* who held a worker id when */
 	json_t *arr;         /* -o json */
 	bool header;         /* text header printed */
 };
 
-static const char *
-worker_node(const sr_status *st, uint32_t worker)
-{
-	for (size_t k = 0; st != NULL && k < st->nnodes; k++)
-		if (st->nodes[k].has_worker && st->nodes[k].worker_id == worker)
-			return st->nodes[k].name;
-	return NULL;
-}
 
 static int
 txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
@@ -1356,7 +1421,8 @@ txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
 	flake_decode(&p->l, r->txid, &tick, &worker, &seq);
 	char when[32];
 	flake_format_time(flake_tick_to_ms(&p->l, tick), when);
-	const char *node = worker_node(p->st, worker);
+	bool certain;
+	const char *node = holder_at(p->hs, worker, tick, &certain);
 	if (p->arr != NULL) {
 		json_t *parts = json_array();
 		for (size_t i = 0; i < r->nparticipants; i++)
@@ -1367,6 +1433,7 @@ txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
 		    parts, "payload_bytes", (json_int_t) r->payload_len, "offset",
 		    (json_int_t) offset);
 		json_object_set_new(o, "node", node ? json_string(node) : json_null());
+		json_object_set_new(o, "node_certain", json_boolean(certain));
 		json_array_append_new(p->arr, o);
 		return 0;
 	}
@@ -1377,8 +1444,10 @@ txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
 		    "WORKER", "NODE", "BYTES", "PARTICIPANTS");
 		p->header = true;
 	}
+	char nbuf[80];
+	snprintf(nbuf, sizeof(nbuf), "%s%s", node ? node : "-", node && !certain ? "?" : "");
 	printf("%-20llu %-8s %-24s %-6u %-12s %5zu  ", (unsigned long long) r->txid,
-	    tx_state_name(r->state), when, worker, node ? node : "-", r->payload_len);
+	    tx_state_name(r->state), when, worker, nbuf, r->payload_len);
 	for (size_t i = 0; i < r->nparticipants; i++)
 		printf("%s%s", i ? "," : "", r->participants[i]);
 	printf("\n");
@@ -1421,12 +1490,18 @@ cmd_txlog(struct cli *c)
 	 * and the node names now. */
 	if ((rv = decode_layout(c, &p.l, &st, &have_st, &source)) != 0)
 		return rv;
-	p.st = have_st ? &st : NULL;
+	if ((p.hs = malloc(sizeof(*p.hs))) == NULL) {
+		sr_status_free(&st);
+		return failed(NULL, SR_ENOMEM, "txlog");
+	}
+	holders_open(c, p.hs, have_st);
 	if (c->json)
 		p.arr = json_array();
 	sr_txlog_recovery rec;
 	memset(&rec, 0, sizeof(rec));
 	rv = sr_txlog_scan(path, 1, txlog_visit, &p, &rec, err, sizeof(err));
+	sr_client_close(p.hs->cl);
+	free(p.hs);
 	sr_status_free(&st);
 	if (rv != SR_OK) {
 		json_decref(p.arr);

@@ -488,6 +488,35 @@ sr_client_node_remove(sr_client *cl, const char *name, uint64_t node_id, uint64_
 	return SR_OK;
 }
 
+int
+sr_client_worker_holder(sr_client *cl, uint32_t worker_id, uint64_t tick,
+    sr_worker_holder *out)
+{
+	if (cl == NULL || out == NULL)
+		return SR_EINVAL;
+	memset(out, 0, sizeof(*out));
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__WorkerHolderRequest body = SR__WORKER_HOLDER_REQUEST__INIT;
+	body.worker_id = worker_id;
+	body.tick = tick;
+	req.body_case = SR__REQUEST__BODY_WORKER_HOLDER;
+	req.worker_holder = &body;
+	Sr__Response *resp;
+	int rv = call(cl, &req, &resp);
+	if (rv != SR_OK)
+		return rv;
+	const Sr__WorkerHolderResponse *r = resp->worker_holder;
+	if (r != NULL) {
+		out->node_id = r->node_id;
+		copy_str(out->name, r->name, sizeof(out->name));
+		out->certain = r->certain;
+		out->from_tick = r->from_tick;
+		out->to_tick = r->to_tick;
+	}
+	wire_response_free(resp);
+	return SR_OK;
+}
+
 /* ---- status ---- */
 
 static int status_lists(sr_status *st, const Sr__StatusResponse *r);

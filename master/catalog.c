@@ -1106,3 +1106,17 @@ catalog_flush_done(struct catalog *cat, struct store_op *ops, size_t n, int rv)
 	}
 	free(ops);
 }
+
+int
+catalog_worker_holder(const struct catalog *cat, uint32_t worker, uint64_t tick,
+    struct catalog_holder *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!grants_holder_at(&cat->grants, worker, tick, &out->node_id, &out->certain,
+		&out->from_tick, &out->to_tick))
+		return SR_ENOTFOUND;
+	const struct node *n = node_find(cat, out->node_id);
+	if (n != NULL)
+		sr_strlcpy(out->name, n->row.name, sizeof(out->name));
+	return SR_OK;
+}

@@ -10,6 +10,7 @@
 #ifndef SR_CATALOG_H
 #define SR_CATALOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -221,5 +222,17 @@ int catalog_durable(struct catalog *cat, const char *name,
  * reentrant). */
 int catalog_flush_take(struct catalog *cat, struct store_op **ops, size_t *n);
 void catalog_flush_done(struct catalog *cat, struct store_op *ops, size_t n, int rv);
+
+/* Who held worker id `worker` when it issued at `tick` (grants_holder_at):
+ * the node's id and name ("" for a node since forgotten). SR_ENOTFOUND
+ * when the master keeps no record that old. */
+struct catalog_holder {
+	uint64_t node_id;
+	char name[65];
+	bool certain;
+	uint64_t from_tick, to_tick;
+};
+int catalog_worker_holder(const struct catalog *cat, uint32_t worker, uint64_t tick,
+    struct catalog_holder *out);
 
 #endif

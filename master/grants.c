@@ -42,6 +42,9 @@ grants_free(struct grants *g)
 	free(g->rows);
 	g->rows = NULL;
 	g->n = 0;
+	free(g->eras);
+	g->eras = NULL;
+	g->neras = g->eras_cap = 0;
 }
 
 static uint64_t
@@ -232,10 +235,75 @@ grants_end(const struct grants *g, uint64_t node_id, uint64_t tick,
 	}
 }
 
+/* Records a grant of row->id to a new holder, above floor. The history is
+ * for decode's benefit only: without memory it is shorter, never wrong. */
+static void
+era_push(struct grants *g, uint32_t worker, uint64_t node_id, uint64_t floor)
+{
+	if (g->neras == GRANTS_ERAS_MAX) {
+		size_t keep = GRANTS_ERAS_MAX / 2;
+		memmove(g->eras, g->eras + (g->neras - keep), keep * sizeof(*g->eras));
+		g->neras = keep;
+	}
+	if (g->neras == g->eras_cap) {
+		size_t cap = g->eras_cap ? g->eras_cap * 2 : 64;
+		struct grant_era *e = realloc(g->eras, cap * sizeof(*e));
+		if (e == NULL)
+			return;
+		g->eras = e;
+		g->eras_cap = cap;
+	}
+	g->eras[g->neras++] = (struct grant_era){worker, node_id, floor};
+}
+
+bool
+grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick,
+    uint64_t *node_id, bool *certain, uint64_t *from, uint64_t *to)
+{
+	bool any = false;
+	uint64_t next = 0;
+	for (size_t i = g->neras; i-- > 0;) {
+		const struct grant_era *e = &g->eras[i];
+		if (e->worker != worker)
+			continue;
+		any = true;
+		if (e->floor_tick < tick) {
+			*node_id = e->node_id;
+			*certain = true;
+			*from = e->floor_tick;
+			*to = next;
+			return true;
+		}
+		next = e->floor_tick;
+	}
+	const struct store_worker *w = grants_find(g, worker);
+	if (any || w == NULL)
+		return false;
+	*node_id = w->node_id;
+	*certain = false;
+	*from = 0;
+	*to = 0;
+	return true;
+}
+
 int
 grants_apply(struct grants *g, const struct store_worker *row)
 {
 	struct store_worker *w = grants_find(g, row->id);
+	/* A new holder: the floor it was granted above is grants_pick's, from
+	 * the row as it was. */
+	if (w == NULL) {
+		era_push(g, row->id, row->node_id, 0);
+	} else if (w->node_id != row->node_id) {
+		uint64_t floor = w->last_tick + ttl_ticks(g);
+		const sr_flake_layout *l = &g->layout;
+		if (w->expires_ms > l->epoch_ms && l->unit_ms > 0) {
+			uint64_t end = (uint64_t) (w->expires_ms - l->epoch_ms) / l->unit_ms;
+			if (end > floor)
+				floor = end;
+		}
+		era_push(g, row->id, row->node_id, floor);
+	}
 	if (w == NULL) {
 		w = realloc(g->rows, (g->n + 1) * sizeof(*w));
 		if (w == NULL)

@@ -22,9 +22,23 @@
 
 struct catalog_grant; /* catalog.h: what a node is told */
 
+/* One holder's time with a worker id: from its grant it issues above
+ * floor_tick, until the next era of the same id. Kept in memory only, since
+ * the master started (docs/operating.md, decode). */
+struct grant_era {
+	uint32_t worker;
+	uint64_t node_id;
+	uint64_t floor_tick;
+};
+
+/* The eras kept at most; the oldest half goes when they are full. */
+#define GRANTS_ERAS_MAX 65536
+
 struct grants {
 	struct store_worker *rows; /* one row per worker id ever granted */
 	size_t n;
+	struct grant_era *eras;    /* grants to a new holder, oldest first */
+	size_t neras, eras_cap;
 	uint32_t ttl_ms;           /* the lease TTL */
 	uint32_t grace_ms;         /* an ended lease's id is reused after this */
 	sr_flake_layout layout;
@@ -41,6 +55,14 @@ void grants_free(struct grants *g);
 /* Worker ids that could be granted at now_ms: never granted, or ended
  * longer than the grace period ago (for /metrics). */
 uint64_t grants_free_count(const struct grants *g, int64_t now_ms);
+
+/* Who held worker id `worker` when it issued at `tick`: the era of the
+ * newest grant below that tick. *certain is false when the master has no
+ * era of that id (every grant came before it started) and names the holder
+ * of its stored row. *from and *to bound the era's ticks (*to 0: open).
+ * False when the holder is older than what is kept. */
+bool grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick,
+    uint64_t *node_id, bool *certain, uint64_t *from, uint64_t *to);
 
 /* The row of worker id, NULL if it was never granted. */
 struct store_worker *grants_find(const struct grants *g, uint32_t id);

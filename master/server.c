@@ -714,6 +714,38 @@ h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp,
 	return SR_OK;
 }
 
+/* decode's question: who held a worker id at a tick (catalog.h). */
+static int
+h_worker_holder(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	const Sr__WorkerHolderRequest *q = req->worker_holder;
+	Sr__WorkerHolderResponse *r = wire_alloc(a, sizeof(*r));
+	if (r == NULL)
+		return OOM(errbuf, errlen);
+	sr__worker_holder_response__init(r);
+	struct catalog_holder h;
+	pthread_mutex_lock(&m->mu);
+	int rv = catalog_worker_holder(m->cat, q->worker_id, q->tick, &h);
+	pthread_mutex_unlock(&m->mu);
+	if (rv != SR_OK) {
+		snprintf(errbuf, errlen, "no record of who held worker id %u at tick %llu "
+		    "(the master keeps the grants made since it started)", q->worker_id,
+		    (unsigned long long) q->tick);
+		return rv;
+	}
+	if ((r->name = wire_strdup(a, h.name)) == NULL)
+		return OOM(errbuf, errlen);
+	r->node_id = h.node_id;
+	r->certain = h.certain;
+	r->from_tick = h.from_tick;
+	r->to_tick = h.to_tick;
+	resp->body_case = SR__RESPONSE__BODY_WORKER_HOLDER;
+	resp->worker_holder = r;
+	return SR_OK;
+}
+
 /* Who may call what, with tokens (docs/security.md): a node for its own
  * name, an admin for the catalog and for removing any node, a reader (or an
  * admin) to look. */
@@ -727,6 +759,7 @@ static const struct wire_route routes[] = {
 	{SR__REQUEST__BODY_SEQ_DROP, h_seq_drop, CREDS_ADMIN},
 	{SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_ADMIN},
 	{SR__REQUEST__BODY_NODE_REMOVE, h_node_remove, CREDS_ADMIN},
+	{SR__REQUEST__BODY_WORKER_HOLDER, h_worker_holder, CREDS_READER | CREDS_ADMIN},
 };
 
 const struct wire_route *

@@ -140,6 +140,22 @@ typedef struct sr_status {
 	sr_chunk_info *chunks;  size_t nchunks;  /* coordinator: held chunks */
 } sr_status;
 
+/* Who held a Snowflake worker id when it issued at a tick. */
+typedef struct sr_worker_holder {
+	uint64_t node_id;
+	char name[65];       /* "" for a node the master has since forgotten */
+	int certain;         /* 0: the master knows no grant of the id since it
+	                        started and names the holder of its stored grant,
+	                        which may be later than the tick's */
+	uint64_t from_tick;  /* that holder issues above this tick ... */
+	uint64_t to_tick;    /* ... up to this one (0: it still holds it) */
+} sr_worker_holder;
+
+/* What `snowrange decode` names: reader role. SR_ENOTFOUND when the master
+ * keeps no record that old (it keeps the grants made since it started). */
+SR_EXPORT int sr_client_worker_holder(sr_client *cl, uint32_t worker_id, uint64_t tick,
+    sr_worker_holder *out);
+
 /* Forgets a dead node by name (or by id when name is NULL): admin only.
  * Errors: SR_ENOTJOINED (unknown), SR_EEXISTS (the node is live),
  * SR_EACCES. *id (if non-NULL) gets the removed node's id. */

@@ -111,6 +111,10 @@ handover() {
 	((new_first > old_last)) || fail "$new's first txid $new_first <= $old's last $old_last"
 	"$CLI" -m "$MASTER_URL" decode "$new_first" | grep -q "($new)" ||
 		fail "decode does not name $new"
+	# A txid from before the handover names the holder of then, not the
+	# holder of now (the master's grant history).
+	"$CLI" -m "$MASTER_URL" decode "$old_last" | grep -q "($old)" ||
+		fail "decode of $old's last txid does not name $old: $("$CLI" -m "$MASTER_URL" decode "$old_last")"
 }
 
 log "1a. worker id handover to a holder whose clock is 3 s behind"

@@ -80,6 +80,49 @@ test_reuse_after_grace_with_floor(void **state)
 	grants_free(&g);
 }
 
+/* The history decode asks: each holder of an id from the floor it was
+ * granted above, the current one open-ended; older than the first grant
+ * the master saw, nothing; ids granted before it started, uncertain. */
+static void
+test_holder_history(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 0); /* one id */
+	assert_true(pick(&g, 1, 0).has);
+	struct store_worker row;
+	struct catalog_grant out;
+	assert_true(grants_beat(&g, 1, 0, 500, 100, &row, &out));
+	assert_int_equal(grants_apply(&g, &row), SR_OK);
+	struct catalog_grant b = pick(&g, 2, 100 + TTL + GRACE);
+	assert_true(b.has);
+	uint64_t node, from, to;
+	bool certain;
+	assert_true(grants_holder_at(&g, 0, 500, &node, &certain, &from, &to));
+	assert_int_equal(node, 1);
+	assert_true(certain);
+	assert_int_equal(from, 0);
+	assert_int_equal(to, b.floor_tick);
+	assert_true(grants_holder_at(&g, 0, b.floor_tick, &node, &certain, &from, &to));
+	assert_int_equal(node, 1); /* node 2 issues only above its floor */
+	assert_true(grants_holder_at(&g, 0, b.floor_tick + 1, &node, &certain, &from, &to));
+	assert_int_equal(node, 2);
+	assert_int_equal(from, b.floor_tick);
+	assert_int_equal(to, 0);
+	assert_false(grants_holder_at(&g, 1, 5, &node, &certain, &from, &to));
+	grants_free(&g);
+
+	/* After a restart: the stored row's holder, not certain. */
+	sr_flake_layout l = {.time_bits = 51, .worker_bits = 0, .seq_bits = 12,
+	    .unit_ms = 1, .epoch_ms = 0};
+	struct store_worker stored = {.id = 0, .node_id = 7, .expires_ms = 50, .last_tick = 40};
+	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &stored, 1, 0), SR_OK);
+	assert_true(grants_holder_at(&g, 0, 10, &node, &certain, &from, &to));
+	assert_int_equal(node, 7);
+	assert_false(certain);
+	grants_free(&g);
+}
+
 /* A renewal never moves a lease's end earlier (a master restarted with a
  * shorter TTL), and a beat for an id the node does not hold changes
  * nothing. */
@@ -133,6 +176,7 @@ main(void)
 		cmocka_unit_test(test_reuse_after_grace_with_floor),
 		cmocka_unit_test(test_beat_never_shortens),
 		cmocka_unit_test(test_end_on_leave),
+		cmocka_unit_test(test_holder_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
