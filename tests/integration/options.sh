@@ -114,6 +114,31 @@ for p in master coordinator; do
 		fail "etc/$p.conf differs from the option table: regenerate it with '$(basename "$bin") --help-ini >etc/$p.conf'"
 done
 
+# bash completion (dist/bash-completion/snowrange) completes commands, verbs
+# and flags from the programs' own --help. _init_completion and _filedir
+# come from the bash-completion package; minimal stand-ins do here.
+complete_words() {
+	bash -c '
+		_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}
+			words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
+		_filedir() { :; }
+		source "$1"
+		shift
+		COMP_WORDS=("$@")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		fn=_snowrange
+		[[ $1 == *-master || $1 == *-coordinator ]] && fn=_snowrange_daemon
+		$fn
+		printf "%s\n" "${COMPREPLY[@]}"' _ "$SRC/dist/bash-completion/snowrange" "$@"
+}
+complete_words "$CLI" se | grep -qx seq || fail "completion: 'se' -> $(complete_words "$CLI" se)"
+[[ $(complete_words "$CLI" seq "" | sort | tr '\n' ' ') == "create drop list " ]] ||
+	fail "completion: seq verbs -> $(complete_words "$CLI" seq "")"
+complete_words "$CLI" seq create --ch | grep -qx -- --chunk || fail "completion: seq create --ch"
+complete_words "$CLI" -m x next s --cou | grep -qx -- --count || fail "completion: next --cou"
+complete_words "$MASTER_BIN" --lease | grep -qx -- --lease-ttl-ms || fail "completion: master --lease"
+complete_words "$COORD_BIN" j | grep -qx join || fail "completion: coordinator j"
+
 # The coordinator's master URL from its config file, in its section.
 start_master
 cat >"$WORK/coord.conf" <<INI
