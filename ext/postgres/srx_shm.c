@@ -303,14 +303,13 @@ next_fresh(srx_slot *s)
 }
 
 /*
- * Makes a chunk with free IDs current, waiting for the worker up to
- * snowrange.lease_timeout_ms. stale_epoch is the epoch of a txid batch
- * found too old (PG_UINT64_MAX: none), which must not stay current.
+ * Makes a chunk with free IDs current, waiting for the worker until the
+ * deadline (monotonic µs). stale_epoch is the epoch of a txid batch found
+ * too old (PG_UINT64_MAX: none), which must not stay current.
  */
 static void
-refill(srx_slot *s, uint64 stale_epoch)
+refill(srx_slot *s, uint64 stale_epoch, uint64 deadline)
 {
-	uint64 deadline = srx_now_us() + (uint64) srx_lease_timeout_ms * 1000;
 	bool requested = false;
 	uint64 myreq = 0;
 	int err = SR_OK;
@@ -380,21 +379,25 @@ void
 srx_take(srx_slot *s, int n, uint64 *out)
 {
 	int have = 0;
+	/* One deadline for the whole call, read only when a wait may follow:
+	 * however many chunks a call needs, it ends within
+	 * snowrange.lease_timeout_ms of its first wait. */
+	uint64 deadline = 0;
 	while (have < n) {
 		int got = 0;
 		uint64 e = pg_atomic_read_u64(&s->word) >> SRX_IDX_BITS;
-		switch (try_take(s, n - have, out + have, &got)) {
-		case TRY_OK:
+		int r = try_take(s, n - have, out + have, &got);
+		if (r == TRY_OK)
 			have += got;
+		if (r == TRY_OK || r == TRY_RACE)
 			continue;
-		case TRY_RACE:
-			continue;
-		case TRY_STALE:
-			refill(s, e);
-			continue;
-		case TRY_EMPTY:
-			refill(s, PG_UINT64_MAX);
-			continue;
-		}
+		CHECK_FOR_INTERRUPTS();
+		uint64 now = srx_now_us();
+		if (deadline == 0)
+			deadline = now + (uint64) srx_lease_timeout_ms * 1000;
+		else if (now >= deadline)
+			srx_raise(SR_EUNAVAILABLE, "%s: %d of %d IDs within snowrange.lease_timeout_ms "
+			    "(%d ms)", s->name, have, n, srx_lease_timeout_ms);
+		refill(s, r == TRY_STALE ? e : PG_UINT64_MAX, deadline);
 	}
 }

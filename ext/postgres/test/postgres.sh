@@ -205,6 +205,12 @@ for f in pg1 pg2 d1; do
 	((c >= 200)) || fail "$f contributed only $c IDs"
 	log "$f: $c IDs"
 done
+# Within an instance the primary keys refuse a duplicate, so an ID issued
+# twice shows up as a failed insert: there must be none.
+for n in pg1 pg2; do
+	c=$(grep -c "duplicate key value violates unique constraint" "$WORK/$n/server.log" || true)
+	((c == 0)) || fail "$n issued an ID twice: $c inserts hit a duplicate key"
+done
 dups=$(cat "$WORK/pg1.ids" "$WORK/pg2.ids" "$WORK/d1.clean" | sort -n | uniq -d | head -5)
 [[ -z $dups ]] || fail "duplicate IDs across instances: $dups"
 grep -q "server process (PID $victim) was terminated by signal 9" "$WORK/pg1/server.log" ||
