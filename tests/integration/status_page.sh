@@ -58,6 +58,18 @@ grep -q 'node c1 joined' "$WORK/page.html" || fail "no join in the recent events
 # The token left the address bar and went nowhere else.
 ! grep -rqF "$T_READER" "$WORK"/*.log || fail "the reader token reached a log"
 
+# The data and the metrics need the reader role; the page and probes not.
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" || true; }
+[[ $(code "$H/v1/status") == 401 ]] || fail "/v1/status without a token"
+[[ $(code "$H/metrics") == 401 ]] || fail "/metrics without a token"
+[[ $(code -H "Authorization: Bearer $T_NODE" "$H/metrics") == 403 ]] ||
+	fail "/metrics with a node token"
+[[ $(code -H "Authorization: Bearer $T_READER" "$H/metrics") == 200 ]] ||
+	fail "/metrics with the reader token"
+[[ $(code "$H/") == 200 && $(code "$H/healthz") == 200 && $(code "$H/readyz") == 200 ]] ||
+	fail "the page or a probe needs a token"
+[[ $(code --path-as-is "$H/../../../etc/passwd") == 404 ]] || fail "traversal on the master"
+
 # Without a token: no data, and the page says why.
 dom "$H/" >"$WORK/page-notoken.html" || fail "chromium failed"
 grep -q 'EACCES' "$WORK/page-notoken.html" || fail "without a token the page did not say EACCES"
