@@ -110,7 +110,8 @@ test_no_prefetch(void **state)
 /* The master's word on the sequence: dropped (start 0) discards the held
  * chunks and fails callers at once; the same start again changes nothing; a
  * new start (re-created) clears the error, and a lease of it serves again.
- * A lease of a new incarnation discards the old current chunk by itself. */
+ * A lease of a new incarnation discards the old current chunk by itself, and
+ * so does a heartbeat that shows a new start. */
 static void
 test_sync_drop_and_recreate(void **state)
 {
@@ -147,6 +148,15 @@ test_sync_drop_and_recreate(void **state)
 	assert_int_equal(cache_offer_lease(&s, &l3), SR_OK);
 	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
 	assert_int_equal(id, 301);
+	/* Dropped and created again between two heartbeats: the next one
+	 * shows a new start, and the 99 IDs left of the old incarnation's
+	 * chunk are not served (the mutation recreate-keeps-chunk served
+	 * 302). */
+	assert_true(cache_sync(&s, 501));
+	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(10)), SR_EUNAVAILABLE);
+	cache_view(&s, &v);
+	assert_false(v.has_cur);
+	assert_false(v.has_next);
 	cache_seq_destroy(&s);
 }
 
