@@ -351,29 +351,68 @@ commit_one(struct catalog *cat, const struct store_op *op)
 
 /* ---- sequences ---- */
 
+/* Which node ids are live now, as a bitmap indexed by node id, for counting
+ * the live users of many sequences at once: one pass over the nodes, then
+ * one bit test per user, where a lookup per user cost O(log nodes) (a page of
+ * 100 sequences with 1,000 users each held the master's mutex for ms:
+ * issue 10, docs/benchmarks.md). NULL when out of memory. */
+static uint8_t *
+live_bitmap(const struct catalog *cat, int64_t now_ms)
+{
+	uint8_t *live = calloc(cat->next_node_id / 8 + 1, 1);
+	if (live == NULL)
+		return NULL;
+	for (size_t i = 0; i < cat->nnodes; i++) {
+		uint64_t id = cat->nodes[i].row.id;
+		if (id < cat->next_node_id && node_alive(cat, &cat->nodes[i], now_ms))
+			live[id / 8] |= (uint8_t) (1u << (id % 8));
+	}
+	return live;
+}
+
+/* The live nodes drawing from s; live, when not NULL, is live_bitmap's. */
 static uint32_t
-seq_live_users(const struct catalog *cat, const struct seq *s, int64_t now_ms)
+seq_live_users_in(const struct catalog *cat, const struct seq *s, int64_t now_ms,
+    const uint8_t *live)
 {
 	uint32_t n = 0;
 	for (size_t i = 0; i < s->nusers; i++) {
-		const struct node *nd = node_find(cat, s->users[i].node_id);
+		uint64_t id = s->users[i].node_id;
+		if (live != NULL) {
+			n += id < cat->next_node_id && (live[id / 8] & (1u << (id % 8))) != 0;
+			continue;
+		}
+		const struct node *nd = node_find(cat, id);
 		if (nd != NULL && node_alive(cat, nd, now_ms))
 			n++;
 	}
 	return n;
 }
 
+static uint32_t
+seq_live_users(const struct catalog *cat, const struct seq *s, int64_t now_ms)
+{
+	return seq_live_users_in(cat, s, now_ms, NULL);
+}
+
 static void
-seq_info(const struct catalog *cat, const struct seq *s, int64_t now_ms,
-    struct catalog_seq_info *out)
+seq_info_in(const struct catalog *cat, const struct seq *s, int64_t now_ms,
+    const uint8_t *live, struct catalog_seq_info *out)
 {
 	out->row = s->row;
 	/* What is on disk: a range reserved for a flush under way is not yet
 	 * the sequence's (docs/decisions.md, group commit). */
 	out->row.hwm = s->durable_hwm;
-	out->users = seq_live_users(cat, s, now_ms);
+	out->users = seq_live_users_in(cat, s, now_ms, live);
 	out->open_n = s->open_n;
 	out->open_free = s->open_free;
+}
+
+static void
+seq_info(const struct catalog *cat, const struct seq *s, int64_t now_ms,
+    struct catalog_seq_info *out)
+{
+	seq_info_in(cat, s, now_ms, NULL, out);
 }
 
 int
@@ -543,14 +582,19 @@ catalog_seq_page(const struct catalog *cat, const char *after, size_t max,
 		if (i < cat->nseqs && strcmp(cat->seqs[i]->row.name, after) == 0)
 			i++;
 	}
+	uint8_t *live = live_bitmap(cat, now_ms); /* NULL: looked up one by one */
+	int more = 0;
 	for (; i < cat->nseqs; i++) {
 		if (cat->seqs[i]->row.dropped)
 			continue;
-		if (*n == max)
-			return 1;
-		seq_info(cat, cat->seqs[i], now_ms, &out[(*n)++]);
+		if (*n == max) {
+			more = 1;
+			break;
+		}
+		seq_info_in(cat, cat->seqs[i], now_ms, live, &out[(*n)++]);
 	}
-	return 0;
+	free(live);
+	return more;
 }
 
 /* ---- nodes ---- */
@@ -698,20 +742,24 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
 	/* The grant it holds: the tick raised in, renewed while live; when
 	 * it has none live, a new one if an id can be given. */
 	struct store_op ops[2] = {{.kind = STORE_PUT_WORKER}, {.kind = STORE_PUT_WORKER}};
+	struct store_worker mem;
 	size_t nops = 0;
-	if (holds && grants_beat(&cat->grants, id, worker_id, tick, now_ms,
-	    &ops[nops].u.worker, grant))
+	/* A live renewal is committed only when the stored row no longer
+	 * covers it (grants.h): most heartbeats change memory alone. */
+	int beat = holds ? grants_beat(&cat->grants, id, worker_id, tick, now_ms, &mem,
+	    &ops[0].u.worker, grant) : GRANTS_BEAT_NONE;
+	if (beat == GRANTS_BEAT_COMMIT)
 		nops++;
 	if (!grant->has && grants_pick(&cat->grants, id, now_ms, &ops[nops].u.worker, grant))
 		nops++;
-	if (nops == 0)
-		return SR_OK;
-	rv = store_commit(cat->st, cat->term, ops, nops);
-	if (rv != SR_OK) {
+	if (nops > 0 && (rv = store_commit(cat->st, cat->term, ops, nops)) != SR_OK) {
 		memset(grant, 0, sizeof(*grant));
 		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
 	}
-	for (size_t i = 0; i < nops; i++)
+	if (beat != GRANTS_BEAT_NONE)
+		grants_keep(&cat->grants, &mem, beat == GRANTS_BEAT_COMMIT ?
+		    &ops[0].u.worker : NULL);
+	for (size_t i = beat == GRANTS_BEAT_COMMIT ? 1 : 0; i < nops; i++)
 		if ((rv = worker_apply(cat, &ops[i].u.worker)) != SR_OK)
 			return rv;
 	return SR_OK;
@@ -878,18 +926,47 @@ catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
 	return SR_OK;
 }
 
+static int
+node_info_cmp(const void *key, const void *elem)
+{
+	uint64_t id = *(const uint64_t *) key;
+	uint64_t e = ((const struct catalog_node_info *) elem)->row.id;
+	return (id > e) - (id < e);
+}
+
+/*
+ * The page's nodes first, then each node's newest grant in one pass over the
+ * grants (a binary search in the page, which is sorted by id, per grant row):
+ * asking grants_newest per node walked every grant for every node, a million
+ * steps under the master's mutex for a page of 1,000 nodes (issue 10).
+ */
 int
 catalog_node_page(const struct catalog *cat, uint64_t after, size_t max,
     int64_t now_ms, struct catalog_node_info *out, size_t *n)
 {
+	int more = 0;
 	*n = 0;
 	for (size_t i = after == UINT64_MAX ? cat->nnodes : node_pos(cat, after + 1);
 	    i < cat->nnodes; i++) {
-		if (*n == max)
-			return 1;
-		(void) catalog_node_at(cat, i, now_ms, &out[(*n)++]);
+		if (*n == max) {
+			more = 1;
+			break;
+		}
+		struct catalog_node_info *o = &out[(*n)++];
+		memset(o, 0, sizeof(*o));
+		o->row = cat->nodes[i].row;
+		o->alive = node_alive(cat, &cat->nodes[i], now_ms);
 	}
-	return 0;
+	for (size_t j = 0; j < cat->grants.n && *n > 0; j++) {
+		const struct store_worker *w = &cat->grants.rows[j];
+		struct catalog_node_info *o = bsearch(&w->node_id, out, *n, sizeof(*out),
+		    node_info_cmp);
+		if (o != NULL && (!o->has_worker || w->expires_ms > o->worker.expires_ms)) {
+			o->has_worker = 1;
+			o->worker = *w;
+		}
+	}
+	return more;
 }
 
 /* ---- leases ---- */

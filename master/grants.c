@@ -24,9 +24,13 @@ grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
 	if (n == 0)
 		return SR_OK;
 	g->rows = calloc(n, sizeof(*g->rows));
-	if (g->rows == NULL)
+	g->stored = calloc(n, sizeof(*g->stored));
+	if (g->rows == NULL || g->stored == NULL) {
+		grants_free(g);
 		return SR_ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
+		g->stored[g->n] = (struct grants_stored){rows[i].expires_ms, rows[i].last_tick};
 		struct store_worker *w = &g->rows[g->n++];
 		*w = rows[i];
 		/* Its holder may still be issuing: live for one TTL from now. */
@@ -40,7 +44,9 @@ void
 grants_free(struct grants *g)
 {
 	free(g->rows);
+	free(g->stored);
 	g->rows = NULL;
+	g->stored = NULL;
 	g->n = 0;
 	free(g->eras);
 	g->eras = NULL;
@@ -182,15 +188,16 @@ grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
 	return true;
 }
 
-bool
+int
 grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
-    uint64_t tick, int64_t now_ms, struct store_worker *row,
-    struct catalog_grant *out)
+    uint64_t tick, int64_t now_ms, struct store_worker *mem,
+    struct store_worker *durable, struct catalog_grant *out)
 {
 	memset(out, 0, sizeof(*out));
 	const struct store_worker *w = grants_find(g, worker_id);
 	if (w == NULL || w->node_id != node_id)
-		return false;
+		return GRANTS_BEAT_NONE;
+	struct store_worker *row = mem;
 	*row = *w;
 	if (tick > row->last_tick)
 		row->last_tick = tick;
@@ -206,7 +213,40 @@ grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
 		out->has = 1;
 		out->worker_id = row->id;
 	}
-	return true;
+	/*
+	 * The stored row must never be behind what a holder may rely on or
+	 * may have issued, or a master restarted from it could hand the id
+	 * to another node too early or under too low a floor. While the
+	 * renewed end and the reported tick stay within it, memory alone
+	 * moves: the heartbeat needs no commit (and no fsync under the
+	 * master's mutex, which made heartbeats of 1,000 coordinators wait:
+	 * issue 10, docs/benchmarks.md). When one of them passes it, the row
+	 * is stored GRANTS_AHEAD_TTLS TTLs ahead of memory; an ended lease's
+	 * row is stored as it is, its holder renews nothing.
+	 */
+	const struct grants_stored *st = &g->stored[w - g->rows];
+	if (row->expires_ms <= st->expires_ms && row->last_tick <= st->last_tick)
+		return GRANTS_BEAT_KEEP;
+	*durable = *row;
+	if (out->has) {
+		uint64_t ahead = (uint64_t) g->ttl_ms * GRANTS_AHEAD_TTLS;
+		durable->expires_ms += (int64_t) ahead;
+		durable->last_tick += ahead / (g->layout.unit_ms ? g->layout.unit_ms : 1);
+	}
+	return GRANTS_BEAT_COMMIT;
+}
+
+void
+grants_keep(struct grants *g, const struct store_worker *mem,
+    const struct store_worker *durable)
+{
+	struct store_worker *w = grants_find(g, mem->id);
+	if (w == NULL)
+		return; /* grants_beat found it; rows are never removed */
+	*w = *mem;
+	if (durable != NULL)
+		g->stored[w - g->rows] = (struct grants_stored){durable->expires_ms,
+		    durable->last_tick};
 }
 
 size_t
@@ -305,6 +345,10 @@ grants_apply(struct grants *g, const struct store_worker *row)
 		era_push(g, row->id, row->node_id, floor);
 	}
 	if (w == NULL) {
+		struct grants_stored *st = realloc(g->stored, (g->n + 1) * sizeof(*st));
+		if (st == NULL)
+			return SR_ENOMEM;
+		g->stored = st;
 		w = realloc(g->rows, (g->n + 1) * sizeof(*w));
 		if (w == NULL)
 			return SR_ENOMEM;
@@ -312,5 +356,6 @@ grants_apply(struct grants *g, const struct store_worker *row)
 		w = &g->rows[g->n++];
 	}
 	*w = *row;
+	g->stored[w - g->rows] = (struct grants_stored){row->expires_ms, row->last_tick};
 	return SR_OK;
 }

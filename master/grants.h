@@ -10,6 +10,14 @@
  * only above a floor (the highest tick any holder reported plus one TTL, and
  * at least the tick at which the last lease ended); after a master restart
  * every stored grant counts as live for one TTL.
+ *
+ * A renewal is not committed every heartbeat (docs/decisions.md, "Renewals
+ * are stored ahead"): when one must be, the stored row is written ahead of
+ * memory, its end GRANTS_AHEAD_TTLS TTLs later and its tick as many TTLs
+ * higher, so that the following renewals, which stay below both, need no
+ * commit. What a restarted master loads then covers every renewal it
+ * answered: the stored end is never before the end the holder relies on,
+ * and the stored tick is never below a tick the holder reported.
  */
 #ifndef SR_GRANTS_H
 #define SR_GRANTS_H
@@ -34,8 +42,21 @@ struct grant_era {
 /* The eras kept at most; the oldest half goes when they are full. */
 #define GRANTS_ERAS_MAX 65536
 
+/* How far ahead of memory a committed renewal is stored, in TTLs: a live
+ * holder's renewal is committed about once per this many TTLs instead of at
+ * every heartbeat (three per TTL). */
+#define GRANTS_AHEAD_TTLS 2
+
+/* What the store holds of a row, where memory has moved on since. */
+struct grants_stored {
+	int64_t expires_ms;
+	uint64_t last_tick;
+};
+
 struct grants {
-	struct store_worker *rows; /* one row per worker id ever granted */
+	struct store_worker *rows; /* one row per worker id ever granted, as
+	                            * memory has it */
+	struct grants_stored *stored; /* the same rows as stored, same index */
 	size_t n;
 	struct grant_era *eras;    /* grants to a new holder, oldest first */
 	size_t neras, eras_cap;
@@ -80,14 +101,25 @@ bool grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
     struct store_worker *row, struct catalog_grant *out);
 
 /*
- * A heartbeat of node_id that says it holds worker_id: when that id's row is
- * the node's, fills *row with it, the reported tick raised into it, and
- * renewed (never to an earlier end) while its lease is live, in which case
- * *out says so. False when the node holds no such row (nothing to commit).
+ * A heartbeat of node_id that says it holds worker_id. When that id's row is
+ * the node's, fills *mem with it as memory will keep it: the reported tick
+ * raised into it, and renewed (never to an earlier end) while its lease is
+ * live, in which case *out says so. Changes nothing. Returns
+ *   GRANTS_BEAT_NONE    the node holds no such row: nothing to do;
+ *   GRANTS_BEAT_KEEP    the stored row already covers *mem: no commit, call
+ *                       grants_keep(g, mem, NULL);
+ *   GRANTS_BEAT_COMMIT  commit *durable first (a live renewal's is ahead of
+ *                       *mem, see above), then grants_keep(g, mem, durable).
  */
-bool grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
-    uint64_t tick, int64_t now_ms, struct store_worker *row,
-    struct catalog_grant *out);
+enum { GRANTS_BEAT_NONE, GRANTS_BEAT_KEEP, GRANTS_BEAT_COMMIT };
+int grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
+    uint64_t tick, int64_t now_ms, struct store_worker *mem,
+    struct store_worker *durable, struct catalog_grant *out);
+
+/* Applies a heartbeat's row (grants_beat) to memory, and durable (NULL: the
+ * stored row did not change) as what the store now holds. */
+void grants_keep(struct grants *g, const struct store_worker *mem,
+    const struct store_worker *durable);
 
 /* How many live grants node_id holds, and their rows ended at now_ms with
  * the node's last tick raised in: the rows a Leave commits. grants_end
@@ -96,8 +128,8 @@ size_t grants_live(const struct grants *g, uint64_t node_id, int64_t now_ms);
 void grants_end(const struct grants *g, uint64_t node_id, uint64_t tick,
     int64_t now_ms, struct store_op *ops);
 
-/* Applies a committed row to memory. SR_ENOMEM when a new row cannot be
- * added. */
+/* Applies a committed row to memory (as stored, too). SR_ENOMEM when a new
+ * row cannot be added. */
 int grants_apply(struct grants *g, const struct store_worker *row);
 
 #endif

@@ -64,13 +64,14 @@ test_reuse_after_grace_with_floor(void **state)
 	init(&g, 0); /* one id */
 	assert_true(pick(&g, 1, 0).has);
 	/* Node 1 reports tick 500 and its lease ends at 1000. */
-	struct store_worker row;
+	struct store_worker row, durable;
 	struct catalog_grant out;
-	assert_true(grants_beat(&g, 1, 0, 500, 100, &row, &out));
+	assert_int_equal(grants_beat(&g, 1, 0, 500, 100, &row, &durable, &out),
+	    GRANTS_BEAT_COMMIT);
 	assert_true(out.has);
 	assert_int_equal(row.last_tick, 500);
 	assert_int_equal(row.expires_ms, 100 + TTL);
-	assert_int_equal(grants_apply(&g, &row), SR_OK);
+	grants_keep(&g, &row, &durable);
 	assert_false(pick(&g, 2, 100 + TTL + GRACE - 1).has);
 	struct catalog_grant b = pick(&g, 2, 100 + TTL + GRACE);
 	assert_true(b.has);
@@ -90,10 +91,11 @@ test_holder_history(void **state)
 	struct grants g;
 	init(&g, 0); /* one id */
 	assert_true(pick(&g, 1, 0).has);
-	struct store_worker row;
+	struct store_worker row, durable;
 	struct catalog_grant out;
-	assert_true(grants_beat(&g, 1, 0, 500, 100, &row, &out));
-	assert_int_equal(grants_apply(&g, &row), SR_OK);
+	assert_int_equal(grants_beat(&g, 1, 0, 500, 100, &row, &durable, &out),
+	    GRANTS_BEAT_COMMIT);
+	grants_keep(&g, &row, &durable);
 	struct catalog_grant b = pick(&g, 2, 100 + TTL + GRACE);
 	assert_true(b.has);
 	uint64_t node, from, to;
@@ -135,12 +137,101 @@ test_beat_never_shortens(void **state)
 	struct store_worker stored = {.id = 7, .node_id = 1, .expires_ms = 5000};
 	struct grants g;
 	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &stored, 1, 0), SR_OK);
-	struct store_worker row;
+	struct store_worker row, durable;
 	struct catalog_grant out;
-	assert_true(grants_beat(&g, 1, 7, 0, 100, &row, &out));
+	/* The stored end covers the renewal: nothing to commit. */
+	assert_int_equal(grants_beat(&g, 1, 7, 0, 100, &row, &durable, &out),
+	    GRANTS_BEAT_KEEP);
 	assert_int_equal(row.expires_ms, 5000);
-	assert_false(grants_beat(&g, 2, 7, 0, 100, &row, &out));
+	assert_int_equal(grants_beat(&g, 2, 7, 0, 100, &row, &durable, &out),
+	    GRANTS_BEAT_NONE);
 	assert_false(out.has);
+	grants_free(&g);
+}
+
+/*
+ * Renewals are stored ahead (issue 10: one fsync per heartbeat under the
+ * master's mutex made 1,000 coordinators' heartbeats wait): a live holder
+ * beating every TTL/3 commits its row once per GRANTS_AHEAD_TTLS TTLs, not
+ * at every beat, and what is stored always covers memory: an end no earlier
+ * than the one the holder was given, a tick no lower than the one it
+ * reported. Before, every beat returned a row to commit.
+ */
+static void
+test_renewals_stored_ahead(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 0); /* one id */
+	assert_true(pick(&g, 1, 0).has);
+	int commits = 0, beats = 0;
+	int64_t now = 0;
+	for (; now <= 20 * TTL; now += TTL / 3, beats++) {
+		struct store_worker mem, durable;
+		struct catalog_grant out;
+		int b = grants_beat(&g, 1, 0, (uint64_t) now + 7, now, &mem, &durable, &out);
+		assert_true(out.has);
+		assert_int_equal(mem.expires_ms, now + TTL);
+		assert_int_equal(mem.last_tick, now + 7);
+		if (b == GRANTS_BEAT_COMMIT) {
+			commits++;
+			assert_true(durable.expires_ms >= mem.expires_ms + TTL);
+			assert_true(durable.last_tick >= mem.last_tick + TTL);
+			grants_keep(&g, &mem, &durable);
+		} else {
+			assert_int_equal(b, GRANTS_BEAT_KEEP);
+			grants_keep(&g, &mem, NULL);
+		}
+		/* What a restarted master would load covers memory. */
+		assert_true(g.stored[0].expires_ms >= g.rows[0].expires_ms);
+		assert_true(g.stored[0].last_tick >= g.rows[0].last_tick);
+	}
+	assert_true(beats >= 60);
+	assert_true(commits * 5 <= beats);
+	assert_true(commits >= beats / (3 * GRANTS_AHEAD_TTLS + 3));
+	/* Memory keeps the true values: the next holder's floor comes from
+	 * the last reported tick, not from the stored bound. */
+	struct store_worker last = g.rows[0];
+	int64_t free_at = last.expires_ms + GRACE;
+	struct catalog_grant n = pick(&g, 2, free_at);
+	assert_true(n.has);
+	assert_int_equal(n.worker_id, 0);
+	assert_int_equal(n.floor_tick, last.last_tick + TTL);
+	grants_free(&g);
+}
+
+/* A master restarted from rows stored ahead keeps the id from another node
+ * until every end it answered (plus grace) and puts the next holder above
+ * every tick the old holder reported plus one TTL, though the last beats
+ * were never committed. */
+static void
+test_restart_covers_uncommitted_beats(void **state)
+{
+	(void) state;
+	sr_flake_layout l = {.time_bits = 51, .worker_bits = 0, .seq_bits = 12,
+	    .unit_ms = 1, .epoch_ms = 0}; /* one id */
+	struct grants g;
+	assert_int_equal(grants_init(&g, TTL, GRACE, &l, NULL, 0, 0), SR_OK);
+	assert_true(pick(&g, 1, 0).has);
+	struct store_worker mem, durable, stored = {0};
+	struct catalog_grant out;
+	int64_t now = 0;
+	for (int i = 0; i < 5; i++, now += TTL / 3) {
+		int b = grants_beat(&g, 1, 0, (uint64_t) now + 50, now, &mem, &durable, &out);
+		if (b == GRANTS_BEAT_COMMIT)
+			stored = durable; /* what the store holds */
+		grants_keep(&g, &mem, b == GRANTS_BEAT_COMMIT ? &durable : NULL);
+	}
+	assert_int_equal(stored.id, 0);
+	uint64_t reported = g.rows[0].last_tick;
+	int64_t end = g.rows[0].expires_ms;
+	grants_free(&g);
+	/* The restart, right away: only the stored row survives. */
+	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &stored, 1, now), SR_OK);
+	assert_false(pick(&g, 2, end + GRACE - 1).has);
+	struct catalog_grant n = pick(&g, 2, stored.expires_ms + GRACE);
+	assert_true(n.has);
+	assert_true(n.floor_tick >= reported + TTL);
 	grants_free(&g);
 }
 
@@ -175,6 +266,8 @@ main(void)
 		cmocka_unit_test(test_fresh_ids_one_per_node),
 		cmocka_unit_test(test_reuse_after_grace_with_floor),
 		cmocka_unit_test(test_beat_never_shortens),
+		cmocka_unit_test(test_renewals_stored_ahead),
+		cmocka_unit_test(test_restart_covers_uncommitted_beats),
 		cmocka_unit_test(test_end_on_leave),
 		cmocka_unit_test(test_holder_history),
 	};
