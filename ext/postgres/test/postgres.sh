@@ -14,7 +14,8 @@
 #      shared memory and restarts the worker), the master is killed with -9
 #      and restarted, and pg2's postmaster is killed with -9 and started
 #      again: its first ID after the restart lies above every ID it issued
-#      before (no chunk is reused after a crash);
+#      before (no chunk is reused after a crash), and so does its first
+#      txid (the worker id comes back with a floor);
 #      While the master is down, a sequence not yet used fails with
 #      SQLSTATE 08006 within seconds and status shows the master
 #      unreachable.
@@ -22,7 +23,8 @@
 #      file, each source contributed; on each instance no call got an ID
 #      below one a call that ended before it began got (calls recorded by
 #      pgbench with their start and end times, across the crashes); the
-#      order check passes again, and both report the master reachable;
+#      order check passes again, 10,000 txids of both instances hold no
+#      duplicate, and both report the master reachable;
 #   5. everything is stopped (the servers with pg_ctl, the daemon with
 #      SIGTERM: a clean exit).
 #
@@ -166,6 +168,8 @@ log "kill -9 pg2's postmaster, start it again"
 touch "$WORK/stop-pg2"
 wait "${PIDS[load2]}" || true
 unset "PIDS[load2]"
+tx_before=$(psqlq pg2 "SELECT max(snowrange.txid()) FROM generate_series(1, 1000)") ||
+	fail "txids on pg2"
 before=$(psqlq pg2 "SELECT max(id) FROM orders") || fail "max on pg2"
 [[ -n $before ]] || fail "pg2 has no rows before its crash (see $WORK/pgbench-pg2.log)"
 pg_kill9 pg2
@@ -179,6 +183,13 @@ done
 [[ -n $after ]] || fail "pg2 serves no ID after its restart"
 ((after > before)) || fail "pg2 after its crash: $after, not above $before issued before"
 log "pg2 resumed at $after (above $before)"
+tx_after=""
+for ((i = 0; i < 30; i++)); do
+	tx_after=$(psqlq pg2 "SELECT snowrange.txid()" 2>>"$WORK/pg2-retry.log") && break
+	sleep 0.5
+done
+[[ -n $tx_after ]] || fail "pg2 mints no txid after its restart"
+((tx_after > tx_before)) || fail "pg2's txid after its crash: $tx_after, not above $tx_before"
 rm -f "$WORK/stop-pg2"
 load pg2 &
 PIDS[load2]=$!
@@ -217,6 +228,13 @@ grep -q "server process (PID $victim) was terminated by signal 9" "$WORK/pg1/ser
 	fail "pg1 did not see its backend $victim killed"
 check_order pg1
 check_order pg2
+# txids: unique across the instances (each holds its own worker id).
+for n in pg1 pg2; do
+	psqlq "$n" "SELECT snowrange.txid() FROM generate_series(1, 5000)" >"$WORK/$n.txids" ||
+		fail "txids on $n"
+done
+dups=$(sort -n "$WORK/pg1.txids" "$WORK/pg2.txids" | uniq -d | head -3)
+[[ -z $dups ]] || fail "txids minted by both instances: $dups"
 for n in pg1 pg2; do
 	ok=""
 	for ((i = 0; i < 20; i++)); do
