@@ -45,6 +45,7 @@
 #include "flake.h"
 #include "log.h"
 #include "resp.h"
+#include "snowrange/segment.h"
 #include "util.h"
 
 /* Most IDs or txids one SR.NEXT or SR.TXID returns: as many as one NextIds
@@ -90,6 +91,7 @@ struct loop {
 	char *rbuf;          /* LOOP_READ + RESP_MAX_FRAME bytes */
 	struct resp_buf wbuf;
 	uint64_t *ids;       /* RESP_MAX_COUNT */
+	sr_id_segment segs[SR_SEGMENTS_MAX];
 };
 
 struct resp_server {
@@ -644,7 +646,46 @@ put_ids(struct loop *lp, const uint64_t *ids, size_t n)
 		resp_put_uint(&lp->wbuf, ids[i]);
 }
 
-/* SR.NEXT seq [count], INCR seq. */
+/* SR.NEXT seq count SEGMENTS: the IDs as (first, step, count) segments,
+ * one per chunk touched (snowrange/segment.h), so that a million IDs cost
+ * one reply of a few integers. */
+static void
+next_segments(struct loop *lp, const struct resp_cmd *cmd, const char *name)
+{
+	char show[72];
+	int64_t v;
+	if (!resp_arg_is(&cmd->argv[3], "SEGMENTS")) {
+		err_reply(lp, "ERR syntax error: '%s' (SR.NEXT seq count [SEGMENTS])",
+		    arg_show(&cmd->argv[3], show));
+		return;
+	}
+	if (!resp_arg_i64(&cmd->argv[2], &v) || v < 1 || v > SR_SEGMENT_IDS_MAX) {
+		err_reply(lp, "ERR count '%s' is not an integer in 1..%u",
+		    arg_show(&cmd->argv[2], show), SR_SEGMENT_IDS_MAX);
+		return;
+	}
+	size_t n = 0;
+	int rv = sr_next_segments(lp->srv->coord, name, (size_t) v, lp->segs,
+	    SR_SEGMENTS_MAX, &n);
+	if (rv == SR_ENOTFOUND) {
+		err_reply(lp, "ENOTFOUND no sequence '%s' (create it with: snowrange seq "
+		    "create %s)", name, name);
+		return;
+	}
+	if (rv != SR_OK) {
+		sr_err_reply(lp, rv, name);
+		return;
+	}
+	resp_put_array(&lp->wbuf, n);
+	for (size_t i = 0; i < n; i++) {
+		resp_put_array(&lp->wbuf, 3);
+		resp_put_uint(&lp->wbuf, lp->segs[i].first);
+		resp_put_uint(&lp->wbuf, lp->segs[i].step);
+		resp_put_uint(&lp->wbuf, lp->segs[i].count);
+	}
+}
+
+/* SR.NEXT seq [count [SEGMENTS]], INCR seq. */
 static void
 c_next(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 {
@@ -654,6 +695,10 @@ c_next(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 	if (!arg_name(&cmd->argv[1], name)) {
 		err_reply(lp, "ERR invalid sequence name '%s': want [a-z0-9_.-]{1,64}",
 		    arg_show(&cmd->argv[1], show));
+		return;
+	}
+	if (cmd->argc == 4) {
+		next_segments(lp, cmd, name);
 		return;
 	}
 	if (!arg_count(lp, cmd, 2, &count))
@@ -933,7 +978,7 @@ static const struct cmd_row {
 	unsigned roles;
 	cmd_fn fn;
 } commands[] = {
-	{"SR.NEXT", 2, 3, CREDS_CLIENT | CREDS_ADMIN, c_next},
+	{"SR.NEXT", 2, 4, CREDS_CLIENT | CREDS_ADMIN, c_next},
 	{"INCR", 2, 2, CREDS_CLIENT | CREDS_ADMIN, c_next},
 	{"SR.TXID", 1, 2, CREDS_CLIENT | CREDS_ADMIN, c_txid},
 	{"SR.DECODE", 2, 2, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, c_decode},

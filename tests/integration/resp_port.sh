@@ -34,6 +34,23 @@ b=$(rc "$P1" SR.NEXT orders)
 mapfile -t five < <(rc "$P1" SR.NEXT orders 5)
 ((${#five[@]} == 5 && five[0] > b)) || fail "SR.NEXT orders 5: ${five[*]}"
 for ((i = 1; i < 5; i++)); do ((five[i] > five[i - 1])) || fail "batch not ascending"; done
+# Segments: (first, step, count) per chunk touched (orders starts with
+# chunks of 50, so 120 IDs span at least two chunks), ascending and above
+# the list's. redis-cli prints the nested arrays flat, three lines each.
+mapfile -t seg < <(rc "$P1" SR.NEXT orders 120 SEGMENTS)
+((${#seg[@]} % 3 == 0 && ${#seg[@]} >= 6)) || fail "SR.NEXT orders 120 SEGMENTS: ${seg[*]}"
+total=0 prev=${five[4]}
+for ((i = 0; i < ${#seg[@]}; i += 3)); do
+	((seg[i] > prev && seg[i + 1] >= 1 && seg[i + 2] >= 1)) || fail "segment ${seg[*]:i:3} after $prev"
+	prev=$((seg[i] + seg[i + 1] * (seg[i + 2] - 1)))
+	total=$((total + seg[i + 2]))
+done
+((total == 120)) || fail "segments hold $total IDs, want 120"
+((${five[4]} < seg[0])) || fail "segments not above the list"
+((i=$(rc "$P1" INCR orders), i > prev)) || fail "INCR after segments not above them"
+rc "$P1" SR.NEXT orders 5 SEGMENTZ | grep -q "syntax error" || fail "SR.NEXT with a bad option"
+rc "$P1" SR.NEXT orders 1048577 SEGMENTS | grep -q "not an integer in 1..1048576" ||
+	fail "segments count too big"
 tx=$(rc "$P1" SR.TXID)
 ((tx > 0)) || fail "SR.TXID: $tx"
 mapfile -t txs < <(rc "$P1" SR.TXID 3)

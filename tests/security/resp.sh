@@ -80,6 +80,8 @@ raw "$A"'*2147483647\r\n' | grep -q "2147483647 arguments, at most 8" || fail "h
 raw "$A"'*-5\r\nPING\r\nQUIT\r\n' | grep -q PONG || fail "a negative array length is an empty request"
 raw "$A"'*3\r\n$7\r\nSR.NEXT\r\n$5\r\nbench\r\n$2\r\n-1\r\nQUIT\r\n' |
 	grep -q "count '-1' is not an integer in 1..65536" || fail "negative count"
+raw "$A"'*4\r\n$7\r\nSR.NEXT\r\n$5\r\nbench\r\n$2\r\n-1\r\n$8\r\nSEGMENTS\r\nQUIT\r\n' |
+	grep -q "count '-1' is not an integer in 1..1048576" || fail "negative segments count"
 raw "$A"'*2\r\n$7\r\nSR.TXID\r\n$20\r\n-9223372036854775808\r\nQUIT\r\n' |
 	grep -q "not an integer in 1..65536" || fail "INT64_MIN count"
 raw "$A"'*2\r\n*2\r\n*2\r\n*2\r\n$4\r\nPING\r\n' | grep -q "expected '\$', got '\*'" ||
