@@ -58,7 +58,7 @@ static struct {
 	const char *log_level, *log_format, *log_file;
 	struct creds *creds;
 	/* Set once joined; the server is bound before, so its handlers may
-	 * run before it is (they answer SR_ENOTJOINED then). */
+	 * run before it is (they answer SR_EUNAVAILABLE then). */
 	_Atomic(sr_coordinator *) coord;
 	char master_url[256];
 } d;
@@ -133,14 +133,16 @@ static const struct sr_opts_prog prog = {
 	.nopts = NOPTS,
 };
 
-/* The coordinator, or NULL (with the reply's error set) before the join. */
+/* The coordinator, or NULL (with the reply's error set) before the join.
+ * A joining node has no chunk yet, as one whose master is away: the same
+ * SR_EUNAVAILABLE, which every client already retries. */
 static sr_coordinator *
 joined(char *errbuf, size_t errlen, int *rv)
 {
 	sr_coordinator *co = atomic_load(&d.coord);
 	if (co == NULL) {
-		snprintf(errbuf, errlen, "not joined to the master yet");
-		*rv = SR_ENOTJOINED;
+		snprintf(errbuf, errlen, "not joined to the master yet (joining)");
+		*rv = SR_EUNAVAILABLE;
 	}
 	return co;
 }
