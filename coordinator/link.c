@@ -140,6 +140,7 @@ link_heartbeat(struct master_link *l, const char *const *names,
 	Sr__Response *resp;
 	char err[WIRE_ERRMSG_MAX];
 	h.node_id = l->node_id;
+	h.instance = l->instance;
 	req.body_case = SR__REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = &h;
 	/* The sequences we serve, each with the start of the incarnation held;
@@ -245,6 +246,7 @@ link_leave(struct master_link *l)
 	lv.tick = worker_end(l->worker); /* after the lease closed: no txid above it */
 	pthread_mutex_unlock(&l->join_mu);
 	lv.node_id = l->node_id;
+	lv.instance = l->instance;
 	req.body_case = SR__REQUEST__BODY_LEAVE;
 	req.leave = &lv;
 	int rv = wire_call(l->chan, &req, &resp, err, sizeof(err));

@@ -724,6 +724,20 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
 }
 
 int
+catalog_node_instance(struct catalog *cat, uint64_t id, uint64_t instance)
+{
+	struct node *n = node_find(cat, id);
+	if (n == NULL || instance == 0)
+		return SR_OK; /* the heartbeat or leave says what is wrong */
+	if (n->instance == 0)
+		n->instance = instance;
+	else if (n->instance != instance)
+		return fail(cat, SR_ENOTJOINED, "node id %llu is now %s, joined by another "
+		    "process: join again", (unsigned long long) id, n->row.name);
+	return SR_OK;
+}
+
+int
 catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
     int holds, uint32_t worker_id, uint64_t tick, struct catalog_grant *grant)
 {

@@ -135,6 +135,12 @@ int catalog_node_name(const struct catalog *cat, uint64_t id, const char **name)
  * more than max_skew_ms ahead of now_ms: nothing changes, not even the
  * node's liveness), SR_EIO/SR_ESTALE.
  */
+/* Whether the process `instance` (JoinRequest.instance, 0 if unknown) may
+ * act as node id: SR_ENOTJOINED when another process joined under that id
+ * (a master that lost its nodes gave the id to another name); an id whose
+ * process is not known yet (after a restart) is taken by the first one
+ * that shows up. Called before heartbeats and leaves. */
+int catalog_node_instance(struct catalog *cat, uint64_t id, uint64_t instance);
 int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
     int holds, uint32_t worker_id, uint64_t tick, struct catalog_grant *grant);
 /* Marks the node left and ends its worker leases now (reusable after the

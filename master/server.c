@@ -335,6 +335,8 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	lock_for_commit(m);
 	sweep_nodes(m);
 	int rv = acts_for(m, wire_peer_of(a), "heartbeat", q->node_id, errbuf, errlen);
+	if (rv == SR_OK && (rv = catalog_node_instance(m->cat, q->node_id, q->instance)) != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
 	if (rv == SR_OK && (rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(),
 				q->holds_worker, q->worker_id, q->tick, &g)) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
@@ -379,6 +381,9 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 	lock_for_commit(m);
 	int rv = acts_for(m, wire_peer_of(a), "leave", req->leave->node_id, errbuf,
 	    errlen);
+	if (rv == SR_OK && (rv = catalog_node_instance(m->cat, req->leave->node_id,
+				req->leave->instance)) != SR_OK)
+		rv = cat_fail(m, rv, errbuf, errlen);
 	if (rv == SR_OK && (rv = catalog_node_leave(m->cat, req->leave->node_id,
 				req->leave->tick, sr_wall_ms())) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);

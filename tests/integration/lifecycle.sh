@@ -7,6 +7,7 @@
 # regaining the master and re-joining are logged.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$1"
+need jq jq
 
 start_master --log-file "$WORK/master-file.log"
 "$CLI" -m "$MASTER_URL" seq create s >/dev/null
@@ -92,14 +93,16 @@ rc=0
 ((rc == 1)) || fail "next without a master exited $rc"
 grep -q EUNAVAILABLE "$WORK/err" || fail "next without a master: $(cat "$WORK/err")"
 # A master with a new store has forgotten the nodes: c1 joins again and
-# says so, and that the master answers again. It is the only node left:
-# the new master numbers nodes from 1 again, and another node that joined
-# it first could take c1's old node id.
-stop c2
-stop tc
+# says so, and that the master answers again. While c1 is stopped a new
+# node joins the new master first and takes node id 1, c1's old id, and
+# worker id 0, c1's: c1's next heartbeat must not act as that node (it
+# would renew the newcomer's worker id as its own), but join again.
+kill -STOP "${PIDS[c1]}"
 "$MASTER_BIN" --data-dir "$WORK/data2" --listen "$MASTER_URL" >>"$WORK/master.log" 2>&1 &
 PIDS[master]=$!
 wait_ready "$MASTER_URL"
+start_coord newcomer
+kill -CONT "${PIDS[c1]}"
 for ((i = 0; i < 150; i++)); do
 	grep -q "joined again as node" "$WORK/c1.log" && grep -q "answers again" "$WORK/c1.log" && break
 	sleep 0.1
@@ -107,6 +110,14 @@ done
 grep -q "c1: WARN: the master had forgotten this node: joined again as node" "$WORK/c1.log" ||
 	fail "c1 did not log its re-join: $(tail -5 "$WORK/c1.log")"
 grep -q "c1: the master .* answers again" "$WORK/c1.log" || fail "c1 did not log the master's return"
+"$CLI" -m "$MASTER_URL" -o json node list >"$WORK/nodes.json"
+id_c1=$(jq -r '.nodes[] | select(.name == "c1") | .id' "$WORK/nodes.json")
+id_new=$(jq -r '.nodes[] | select(.name == "newcomer") | .id' "$WORK/nodes.json")
+[[ -n $id_c1 && -n $id_new && $id_c1 != "$id_new" ]] || fail "c1 and newcomer: $(cat "$WORK/nodes.json")"
+w_c1=$("$CLI" -c "$(coord_url c1)" -o json status | jq -r .worker_id)
+w_new=$("$CLI" -c "$(coord_url newcomer)" -o json status | jq -r .worker_id)
+[[ $w_c1 != "$w_new" ]] || fail "c1 and newcomer both hold worker id $w_c1"
+stop newcomer
 stop c1
 stop master
 log "lifecycle: OK"
