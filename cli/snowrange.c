@@ -83,8 +83,9 @@ static struct cli G;
  * to the commands that list it.
  */
 static const struct sr_opt global_flags[] = {
-	{"master", SR_OPT_STR, &G.master, DEFAULT_MASTER, 0, 0, "master URL",
-	    .arg = "URL", .shrt = 'm', .env = "SNOWRANGE_MASTER"},
+	{"master", SR_OPT_STR, &G.master, DEFAULT_MASTER, 0, 0,
+	    "master URL, or a comma-separated list of masters on etcd (the leader "
+	    "is found)", .arg = "URL[,URL...]", .shrt = 'm', .env = "SNOWRANGE_MASTER"},
 	{"coordinator", SR_OPT_LIST, &G.coordinators, NULL, 0, 0,
 	    "coordinator URL (default " DEFAULT_COORDINATOR "); several are tried in "
 	    "order until one answers, draw uses them all",
@@ -344,6 +345,27 @@ failed(sr_client *cl, int rv, const char *fmt, ...)
 	return EXIT_FAIL;
 }
 
+/* wire_probe for a URL or a list of masters ("URL,URL,...", docs/ha.md):
+ * a list is reachable when any of its members is; the channel finds which
+ * one leads. */
+static int
+probe_any(const char *url, int timeout_ms, char *err, size_t errlen)
+{
+	if (strchr(url, ',') == NULL)
+		return wire_probe(url, timeout_ms, err, errlen);
+	char one[512];
+	int rv = SR_ECONNECT;
+	for (const char *p = url; *p != '\0' && rv != SR_OK;) {
+		size_t n = strcspn(p, ",");
+		snprintf(one, sizeof(one), "%.*s", (int) n, p);
+		rv = wire_probe(one, timeout_ms, err, errlen);
+		p += n + (p[n] == ',');
+	}
+	if (rv != SR_OK)
+		snprintf(err, errlen, "no master of the list %s is listening", url);
+	return rv;
+}
+
 /* Opens a client; an SR_ error code with the reason in err. */
 static int
 open_client(struct cli *c, const char *url, sr_client **cl, char *err, size_t errlen)
@@ -351,7 +373,7 @@ open_client(struct cli *c, const char *url, sr_client **cl, char *err, size_t er
 	/* nng's dialer retries a refused connection quietly and a request then
 	 * only times out: a quick look first reports a stopped server at once,
 	 * as SR_ECONNECT (common/probe.h). */
-	int rv = c->no_probe ? SR_OK : wire_probe(url, (int) c->timeout_ms, err, errlen);
+	int rv = c->no_probe ? SR_OK : probe_any(url, (int) c->timeout_ms, err, errlen);
 	if (rv != SR_OK)
 		return rv;
 	sr_credentials cred = {c->tls_cert, c->tls_key, c->tls_ca, c->token_file};

@@ -88,6 +88,7 @@ struct arena_block {
 struct wire_arena {
 	struct arena_block *head;
 	const struct wire_peer *peer;
+	const char *leader; /* wire_set_leader: Error.leader of a failed reply */
 };
 
 /* Every role and no bound name: the peer of a server that checks nothing
@@ -98,6 +99,12 @@ const struct wire_peer *
 wire_peer_of(const struct wire_arena *a)
 {
 	return a->peer != NULL ? a->peer : &peer_open;
+}
+
+void
+wire_set_leader(struct wire_arena *a, const char *url)
+{
+	a->leader = wire_strdup(a, url);
 }
 
 void *
@@ -155,6 +162,33 @@ struct wire_chan {
 	bool tls;
 	_Atomic bool connected;
 	char host[128];
+	char url[256]; /* as dialed (list members: to match a leader's URL) */
+	/* A channel over a list of masters ("URL,URL,...", docs/ha.md) has no
+	 * socket of its own: alt holds one channel per master, cur the one
+	 * that answered last. */
+	struct wire_chan **alt;
+	size_t nalt;
+	_Atomic size_t cur;
+	/* A member of such a list counts its live connections, and gives up a
+	 * call in flight when the last one closes (the master died): waiting
+	 * out the timeout there would only delay asking the next master. */
+	bool member;
+	atomic_int pipes;
+	/* Until when (mono ms) a member that failed a call at the transport
+	 * (a timeout: hung, or stopped with its connection up) is asked only
+	 * when no other can be: standbys keep naming a hung leader until its
+	 * etcd lease runs out, and following them there would cost every
+	 * call its whole timeout. */
+	_Atomic int64_t suspect_until;
+	pthread_mutex_t inflight_mu;
+	struct inflight *inflight;
+};
+
+/* A call in flight on a list member (exchange). */
+struct inflight {
+	nng_aio *aio;
+	bool lost; /* its connection closed under it */
+	struct inflight *next;
 };
 
 static void
@@ -164,6 +198,27 @@ pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void) ev;
 	struct wire_chan *ch = arg;
 	atomic_store(&ch->connected, true);
+}
+
+static void
+member_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void) p;
+	struct wire_chan *ch = arg;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&ch->pipes, 1);
+		atomic_store(&ch->connected, true);
+		return;
+	}
+	if (atomic_fetch_sub(&ch->pipes, 1) != 1)
+		return;
+	/* The last connection closed: every call waiting on it is over. */
+	pthread_mutex_lock(&ch->inflight_mu);
+	for (struct inflight *f = ch->inflight; f != NULL; f = f->next) {
+		f->lost = true;
+		nng_aio_cancel(f->aio);
+	}
+	pthread_mutex_unlock(&ch->inflight_mu);
 }
 
 /* ---- TLS ---- */
@@ -271,10 +326,10 @@ wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out,
 	    errlen);
 }
 
-int
-wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
-    unsigned want, const char *node_name, struct wire_chan **out, char *errbuf,
-    size_t errlen)
+static int
+chan_open_one(const char *url, int timeout_ms, const struct creds *cr,
+    unsigned want, const char *node_name, bool member, struct wire_chan **out,
+    char *errbuf, size_t errlen)
 {
 	nng_tls_config *tls;
 	int err = tls_config(cr, false, url, &tls, errbuf, errlen);
@@ -293,7 +348,14 @@ wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
 		sr_strlcpy(ch->node, node_name, sizeof(ch->node));
 	ch->tls = tls != NULL;
 	atomic_init(&ch->connected, false);
+	atomic_init(&ch->pipes, 0);
+	atomic_init(&ch->suspect_until, 0);
+	atomic_init(&ch->cur, 0);
+	ch->member = member;
+	if (member)
+		pthread_mutex_init(&ch->inflight_mu, NULL);
 	creds_url_host(url, ch->host, sizeof(ch->host));
+	sr_strlcpy(ch->url, url, sizeof(ch->url));
 	int rv = nng_req0_open(&ch->sock);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -302,8 +364,12 @@ wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
 		free(ch);
 		return wire_nng_err(rv);
 	}
-	if (ch->tls)
+	if (member) {
+		nng_pipe_notify(ch->sock, NNG_PIPE_EV_ADD_POST, member_pipe, ch);
+		nng_pipe_notify(ch->sock, NNG_PIPE_EV_REM_POST, member_pipe, ch);
+	} else if (ch->tls) {
 		nng_pipe_notify(ch->sock, NNG_PIPE_EV_ADD_POST, pipe_added, ch);
+	}
 	nng_socket_set_size(ch->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
 	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMINT, 20);
 	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMAXT, 500);
@@ -328,18 +394,74 @@ wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
 	return SR_OK;
 }
 
+int
+wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
+    unsigned want, const char *node_name, struct wire_chan **out, char *errbuf,
+    size_t errlen)
+{
+	if (strchr(url, ',') == NULL)
+		return chan_open_one(url, timeout_ms, cr, want, node_name, false, out,
+		    errbuf, errlen);
+	/* A list of masters: one member channel per URL. */
+	struct wire_chan *ch = calloc(1, sizeof(*ch));
+	size_t n = 1;
+	for (const char *p = url; *p != '\0'; p++)
+		n += *p == ',';
+	if (ch == NULL || (ch->alt = calloc(n, sizeof(*ch->alt))) == NULL) {
+		free(ch);
+		fmt(errbuf, errlen, "out of memory");
+		return SR_ENOMEM;
+	}
+	ch->timeout_ms = timeout_ms;
+	atomic_init(&ch->cur, 0);
+	const char *p = url;
+	int rv = SR_OK;
+	while (rv == SR_OK && ch->nalt < n) {
+		size_t len = strcspn(p, ",");
+		char one[512];
+		if (len == 0 || len >= sizeof(one)) {
+			fmt(errbuf, errlen, "master list '%s': an empty or overlong URL",
+			    url);
+			rv = SR_EINVAL;
+			break;
+		}
+		memcpy(one, p, len);
+		one[len] = '\0';
+		rv = chan_open_one(one, timeout_ms, cr, want, node_name, true,
+		    &ch->alt[ch->nalt], errbuf, errlen);
+		if (rv == SR_OK)
+			ch->nalt++;
+		p += len + (p[len] == ',');
+	}
+	if (rv != SR_OK) {
+		wire_chan_close(ch);
+		return rv;
+	}
+	*out = ch;
+	return SR_OK;
+}
+
 void
 wire_chan_close(struct wire_chan *ch)
 {
 	if (ch == NULL)
 		return;
+	if (ch->alt != NULL) {
+		for (size_t i = 0; i < ch->nalt; i++)
+			wire_chan_close(ch->alt[i]);
+		free(ch->alt);
+		free(ch);
+		return;
+	}
 	nng_close(ch->sock);
+	if (ch->member)
+		pthread_mutex_destroy(&ch->inflight_mu);
 	free(ch);
 }
 
 /* One request/reply exchange on a fresh context; *reply is the raw reply. */
 static int
-exchange(struct wire_chan *ch, nng_msg *msg, nng_msg **reply)
+exchange_within(struct wire_chan *ch, nng_msg *msg, nng_msg **reply, int timeout_ms)
 {
 	nng_ctx ctx;
 	nng_aio *aio = NULL;
@@ -353,9 +475,20 @@ exchange(struct wire_chan *ch, nng_msg *msg, nng_msg **reply)
 		nng_ctx_close(ctx);
 		return rv;
 	}
+	/* A list member's call is given up when its connection closes
+	 * (member_pipe); one that started without a connection waits for one
+	 * as any other call does. */
+	struct inflight self = {aio, false, NULL};
+	bool watched = ch->member && atomic_load(&ch->pipes) > 0;
+	if (watched) {
+		pthread_mutex_lock(&ch->inflight_mu);
+		self.next = ch->inflight;
+		ch->inflight = &self;
+		pthread_mutex_unlock(&ch->inflight_mu);
+	}
 	/* One deadline bounds the whole call: send and receive share it. */
-	nng_time deadline = nng_clock() + (nng_time) ch->timeout_ms;
-	nng_aio_set_timeout(aio, ch->timeout_ms);
+	nng_time deadline = nng_clock() + (nng_time) timeout_ms;
+	nng_aio_set_timeout(aio, timeout_ms);
 	nng_aio_set_msg(aio, msg);
 	nng_ctx_send(ctx, aio);
 	nng_aio_wait(aio);
@@ -365,14 +498,36 @@ exchange(struct wire_chan *ch, nng_msg *msg, nng_msg **reply)
 	}
 	nng_time now = nng_clock();
 	nng_aio_set_timeout(aio, now < deadline ? (nng_duration) (deadline - now) : 1);
+	if (watched && atomic_load(&ch->pipes) == 0) {
+		rv = NNG_ECONNSHUT; /* lost between send and receive */
+		goto out;
+	}
 	nng_ctx_recv(ctx, aio);
 	nng_aio_wait(aio);
 	if ((rv = nng_aio_result(aio)) == 0)
 		*reply = nng_aio_get_msg(aio);
 out:
+	if (watched) {
+		pthread_mutex_lock(&ch->inflight_mu);
+		for (struct inflight **pp = &ch->inflight; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == &self) {
+				*pp = self.next;
+				break;
+			}
+		pthread_mutex_unlock(&ch->inflight_mu);
+		if (self.lost && rv == NNG_ECANCELED)
+			rv = NNG_ECONNSHUT;
+	}
 	nng_aio_free(aio);
 	nng_ctx_close(ctx);
 	return rv;
+}
+
+static int
+exchange(struct wire_chan *ch, nng_msg *msg, nng_msg **reply)
+{
+	return exchange_within(ch->alt != NULL ? ch->alt[atomic_load(&ch->cur)] : ch,
+	    msg, reply, ch->timeout_ms);
 }
 
 int
@@ -398,9 +553,113 @@ wire_call_raw(struct wire_chan *ch, const void *buf, size_t len, void **reply,
 	return SR_OK;
 }
 
+static int call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
+    int timeout_ms, char *leader, size_t leaderlen, char *errbuf, size_t errlen);
+
+/* ---- a list of masters (docs/ha.md) ---- */
+
+/* The member whose URL is url, or -1. */
+static int
+member_of(const struct wire_chan *ch, const char *url)
+{
+	for (size_t i = 0; url[0] != '\0' && i < ch->nalt; i++)
+		if (strcmp(ch->alt[i]->url, url) == 0)
+			return (int) i;
+	return -1;
+}
+
+/* Whether member m looks able to answer: connected, and not suspect. */
+static bool
+usable(const struct wire_chan *m)
+{
+	return atomic_load(&m->pipes) > 0 && atomic_load(&m->suspect_until) <= sr_mono_ms();
+}
+
+/* From i on, the first usable member; i itself if none is (they may be
+ * connecting, or all suspect). */
+static size_t
+live_from(const struct wire_chan *ch, size_t i)
+{
+	for (size_t k = 0; k < ch->nalt; k++) {
+		size_t j = (i + k) % ch->nalt;
+		if (usable(ch->alt[j]))
+			return j;
+	}
+	return i;
+}
+
+static bool
+transport_err(int rv)
+{
+	return rv == SR_ETIMEDOUT || rv == SR_ECONNECT || rv == SR_ECLOSED;
+}
+
+/*
+ * One call over a list of masters, within the channel's timeout: to the
+ * member that answered last (or, when its connection is gone, the next
+ * live one); a standby's SR_ENOTLEADER sends it to the leader the standby
+ * names; an unreachable master or one that knows no leader yet sends it on
+ * to the next, with a short pause once every member was asked. Other
+ * errors are the leader's answer and are returned as they are.
+ */
+static int
+call_list(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
+    char *errbuf, size_t errlen)
+{
+	int64_t deadline = sr_mono_ms() + ch->timeout_ms;
+	size_t i = live_from(ch, atomic_load(&ch->cur));
+	int rv = SR_ETIMEDOUT;
+	fmt(errbuf, errlen, "no master answered within %d ms", ch->timeout_ms);
+	for (size_t asked = 0;; asked++) {
+		int64_t left = deadline - sr_mono_ms();
+		if (left <= 0)
+			return rv;
+		char leader[256] = "";
+		rv = call_one(ch->alt[i], req, resp, (int) left, leader, sizeof(leader),
+		    errbuf, errlen);
+		if (rv == SR_OK || rv == SR_ENOTLEADER)
+			atomic_store(&ch->alt[i]->suspect_until, 0);
+		if (rv == SR_OK) {
+			atomic_store(&ch->cur, i);
+			return rv;
+		}
+		if (rv != SR_ENOTLEADER && !transport_err(rv))
+			return rv;
+		if (transport_err(rv))
+			atomic_store(&ch->alt[i]->suspect_until, sr_mono_ms() + ch->timeout_ms);
+		int j = rv == SR_ENOTLEADER ? member_of(ch, leader) : -1;
+		if (j >= 0 && (size_t) j != i && usable(ch->alt[j])) {
+			i = (size_t) j;
+			atomic_store(&ch->cur, i);
+			continue;
+		}
+		/* No leader known, or one we cannot reach: ask the others, and
+		 * pause after each round so that an election can finish. The
+		 * next call starts there too: a master that hangs (stopped,
+		 * not dead, so its connection stays up) must not cost every
+		 * call its whole timeout. */
+		i = live_from(ch, (i + 1) % ch->nalt);
+		atomic_store(&ch->cur, i);
+		if ((asked + 1) % ch->nalt == 0 || rv == SR_ENOTLEADER)
+			nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+	}
+}
+
 int
 wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
     char *errbuf, size_t errlen)
+{
+	*resp = NULL;
+	if (ch->alt != NULL)
+		return call_list(ch, req, resp, errbuf, errlen);
+	return call_one(ch, req, resp, ch->timeout_ms, NULL, 0, errbuf, errlen);
+}
+
+/* One call to one master within timeout_ms; with SR_ENOTLEADER the leader
+ * it names goes to leader (when given). */
+static int
+call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
+    int timeout_ms, char *leader, size_t leaderlen, char *errbuf, size_t errlen)
 {
 	*resp = NULL;
 	req->protocol_version = WIRE_PROTOCOL_VERSION;
@@ -421,17 +680,19 @@ wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 		return SR_ENOMEM;
 	}
 	sr__request__pack(req, nng_msg_body(msg));
-	if ((rv = exchange(ch, msg, &rep)) != 0) {
+	if ((rv = exchange_within(ch, msg, &rep, timeout_ms)) != 0) {
 		int err = wire_nng_err(rv);
 		if (err == SR_ETIMEDOUT && ch->tls && !atomic_load(&ch->connected))
 			fmt(errbuf, errlen, "no reply within %d ms: no TLS session yet (is "
 			    "the server up, does its certificate chain to tls-ca and name "
 			    "%s, does it accept this process's certificate?)",
-			    ch->timeout_ms, ch->host);
+			    timeout_ms, ch->host);
 		else if (err == SR_ETIMEDOUT)
-			fmt(errbuf, errlen, "no reply within %d ms", ch->timeout_ms);
+			fmt(errbuf, errlen, "%s%sno reply within %d ms", ch->member ? ch->url :
+			    "", ch->member ? ": " : "", timeout_ms);
 		else
-			fmt(errbuf, errlen, "%s", nng_strerror(rv));
+			fmt(errbuf, errlen, "%s%s%s", ch->member ? ch->url : "",
+			    ch->member ? ": " : "", nng_strerror(rv));
 		return err;
 	}
 	Sr__Response *r = sr__response__unpack(NULL, nng_msg_len(rep),
@@ -451,6 +712,8 @@ wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 				roles, sizeof(roles)));
 		else
 			fmt(errbuf, errlen, "%s", r->error->message);
+		if (code == SR_ENOTLEADER && leader != NULL && r->error->leader != NULL)
+			sr_strlcpy(leader, r->error->leader, leaderlen);
 		sr__response__free_unpacked(r, NULL);
 		return code > 0 && code < SR_ERR_MAX ? code : SR_EINTERNAL;
 	}
@@ -702,7 +965,7 @@ wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
     void *arg, const struct creds *cr, const void *body, size_t len, void **out,
     size_t *outlen)
 {
-	struct wire_arena arena = {NULL, NULL};
+	struct wire_arena arena = {NULL, NULL, NULL};
 	struct wire_peer peer;
 	Sr__Response resp = SR__RESPONSE__INIT;
 	Sr__Error error = SR__ERROR__INIT;
@@ -752,6 +1015,8 @@ wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
 		resp.body_case = SR__RESPONSE__BODY__NOT_SET;
 		error.code = code;
 		error.message = errbuf[0] ? errbuf : (char *) sr_strerror(code);
+		if (code == SR_ENOTLEADER && arena.leader != NULL)
+			error.leader = (char *) arena.leader;
 		resp.error = &error;
 	}
 	int rv = SR_OK;

@@ -53,6 +53,10 @@ struct wire_peer {
 /* The peer of the request whose reply a is building. */
 const struct wire_peer *wire_peer_of(const struct wire_arena *a);
 
+/* A handler that returns SR_ENOTLEADER names the leading master's URL
+ * ("" when none is known) here; the reply's Error.leader carries it. */
+void wire_set_leader(struct wire_arena *a, const char *url);
+
 /* ---- client side ---- */
 
 /* An RPC channel to one URL. Thread-safe: every call uses its own nng

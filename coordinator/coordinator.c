@@ -34,6 +34,7 @@
 #define BEAT_SEQS_MAX 512
 #define BACKOFF_MIN_MS 20
 #define BACKOFF_MAX_MS 1000
+#define BEAT_RETRY_MS 200
 
 struct sr_sequence {
 	struct cache_seq cache; /* first: cache callbacks cast back */
@@ -288,6 +289,31 @@ beat_ms(sr_coordinator *c)
 	return link_beat_ms(&c->link, BACKOFF_MIN_MS);
 }
 
+/*
+ * One heartbeat; returns when the next is due. A failed one is retried
+ * soon (BEAT_RETRY_MS), not a beat later: the call itself already waited
+ * out its timeout, and every retry before the worker lease view ends is a
+ * chance to keep issuing txids across a master failover.
+ */
+static int64_t
+beat_once(sr_coordinator *c, bool *master_ok)
+{
+	int rv = rpc_heartbeat(c);
+	/* Losing and regaining the master are logged once each, not every
+	 * failed beat. */
+	if (rv != SR_OK && *master_ok)
+		sr_log_to(c->log_fn, c->log_arg, SR_LOG_WARN, c->name,
+		    "lost the master %s (%s): serving from held chunks, retrying",
+		    c->master_url, sr_errname(rv));
+	else if (rv == SR_OK && !*master_ok)
+		sr_log_to(c->log_fn, c->log_arg, SR_LOG_INFO, c->name,
+		    "the master %s answers again", c->master_url);
+	*master_ok = rv == SR_OK;
+	if (rv == SR_OK)
+		return sr_mono_ms() + beat_ms(c);
+	return sr_mono_ms() + (beat_ms(c) < BEAT_RETRY_MS ? beat_ms(c) : BEAT_RETRY_MS);
+}
+
 static void *
 fetcher(void *arg)
 {
@@ -301,6 +327,11 @@ fetcher(void *arg)
 		c->kick = false;
 		pthread_mutex_unlock(&c->mu);
 
+		/* A heartbeat that is due goes first: it renews the worker
+		 * lease, and a lease call ahead of it may wait a whole RPC
+		 * timeout while the masters fail over (docs/ha.md). */
+		if (sr_mono_ms() >= next_beat)
+			next_beat = beat_once(c, &master_ok);
 		bool failed = false;
 		struct seq_table *t = table_of(c);
 		for (size_t i = 0; i < t->cap && !failed; i++) {
@@ -311,24 +342,8 @@ fetcher(void *arg)
 				    rv != SR_EEXHAUSTED && rv != SR_EINVAL;
 			}
 		}
-		if (sr_mono_ms() >= next_beat) {
-			int rv = rpc_heartbeat(c);
-			if (rv == SR_OK)
-				next_beat = sr_mono_ms() + beat_ms(c);
-			else
-				next_beat = sr_mono_ms() +
-				    (beat_ms(c) < BACKOFF_MAX_MS ? beat_ms(c) : BACKOFF_MAX_MS);
-			/* Losing and regaining the master are logged once each,
-			 * not every failed beat. */
-			if (rv != SR_OK && master_ok)
-				sr_log_to(c->log_fn, c->log_arg, SR_LOG_WARN, c->name,
-				    "lost the master %s (%s): serving from held chunks, "
-				    "retrying", c->master_url, sr_errname(rv));
-			else if (rv == SR_OK && !master_ok)
-				sr_log_to(c->log_fn, c->log_arg, SR_LOG_INFO, c->name,
-				    "the master %s answers again", c->master_url);
-			master_ok = rv == SR_OK;
-		}
+		if (sr_mono_ms() >= next_beat)
+			next_beat = beat_once(c, &master_ok);
 		backoff = !failed ? 0 : backoff == 0 ? BACKOFF_MIN_MS :
 		    backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 

@@ -65,7 +65,8 @@ static struct {
 
 static const struct sr_opt options[] = {
 	{"master", SR_OPT_STR, &d.master, NULL, 0, 0,
-	    "the master's URL, when join is given none", .arg = "URL",
+	    "the master's URL, or a comma-separated list of masters on etcd "
+	    "(docs/ha.md), when join is given none", .arg = "URL[,URL...]",
 	    .env = "SNOWRANGE_MASTER"},
 	{"name", SR_OPT_STR, &d.name, NULL, 0, 0,
 	    "node name, [a-z0-9_.-]{1,64}; the same name gets the same node id",

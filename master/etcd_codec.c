@@ -420,6 +420,30 @@ etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops,
 }
 
 json_t *
+etcd_txn_campaign(const char *prefix, const char *url, int64_t lease)
+{
+	char key[KEY_MAX], ls[32];
+	if (etcd_key(prefix, "leader", key, sizeof key) != SR_OK)
+		return NULL;
+	snprintf(ls, sizeof ls, "%" PRId64, lease);
+	json_t *k = b64_json(key);
+	json_t *put = put_op(key, url);
+	json_t *rr = etcd_range_req(key, 0);
+	if (k == NULL || put == NULL || rr == NULL ||
+	    json_object_set_new(json_object_get(put, "request_put"), "lease",
+		json_string(ls)) != 0) {
+		json_decref(k);
+		json_decref(put);
+		json_decref(rr);
+		return NULL;
+	}
+	/* A key that does not exist has create_revision 0. */
+	return json_pack("{s[{sssssoss}]s[o]s[{so}]}", "compare", "result", "EQUAL",
+	    "target", "CREATE", "key", k, "create_revision", "0", "success", put,
+	    "failure", "request_range", rr);
+}
+
+json_t *
 etcd_txn_acquire(const char *prefix, int has_cur, uint64_t cur)
 {
 	char key[KEY_MAX], tv[32], next[32];

@@ -90,6 +90,13 @@ json_t *etcd_txn_commit(const char *prefix, uint64_t term,
  */
 json_t *etcd_txn_acquire(const char *prefix, int has_cur, uint64_t cur);
 
+/*
+ * The election's transaction (master/leader.c): creates P leader = url
+ * under lease if the key does not exist; otherwise reads it, so that the
+ * reply names the leader (its value) and its lease.
+ */
+json_t *etcd_txn_campaign(const char *prefix, const char *url, int64_t lease);
+
 /* A range request for one key, or (prefix_range) every key under it. */
 json_t *etcd_range_req(const char *key, int prefix_range);
 

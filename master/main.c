@@ -32,6 +32,8 @@ static struct {
 	const char *listen;
 	const char *data_dir;
 	const char *store;
+	const char *advertise;
+	int64_t leader_ttl_ms;
 	int64_t etcd_timeout_ms;
 	int64_t etcd_max_txn_ops;
 	int64_t workers;
@@ -72,6 +74,12 @@ static const struct sr_opt options[] = {
 	{"store", SR_OPT_STR, &opt.store, NULL, 0, 0,
 	    "etcd://HOST:PORT[,HOST:PORT...][/PREFIX]: keep the state in etcd v3 "
 	    "instead of SQLite (docs/ha.md)"},
+	{"advertise", SR_OPT_STR, &opt.advertise, NULL, 0, 0,
+	    "with --store etcd: the URL coordinators and the CLI reach this master at "
+	    "(default: --listen); standbys redirect to it"},
+	{"leader-ttl-ms", SR_OPT_INT, &opt.leader_ttl_ms, "2000", 1000, 600000,
+	    "with --store etcd: the leader's etcd lease; a dead leader is replaced "
+	    "within about this long (etcd counts whole seconds)"},
 	{"etcd-timeout-ms", SR_OPT_INT, &opt.etcd_timeout_ms, "1000", 50, 60000,
 	    "one request to one etcd member; the next member is tried after it"},
 	{"etcd-max-txn-ops", SR_OPT_INT, &opt.etcd_max_txn_ops, "128", 8, 1000000,
@@ -198,6 +206,8 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		.store_url = opt.store,
 		.etcd_timeout_ms = (int) opt.etcd_timeout_ms,
 		.etcd_max_txn_ops = (int) opt.etcd_max_txn_ops,
+		.advertise = opt.advertise,
+		.leader_ttl_ms = (int) opt.leader_ttl_ms,
 		.workers = (int) opt.workers,
 		.creds = cr,
 		.insecure = opt.insecure,

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "flake.h"
+#include "leader.h"
 #include "metrics.h"
 #include "snowrange/error.h"
 #include "log.h"
@@ -88,7 +89,12 @@ struct master {
 	pthread_cond_t flushed;
 	bool flushing;
 	struct store *st;
-	struct catalog *cat;
+	struct catalog *cat;  /* NULL while this master stands by (etcd) */
+	uint64_t cat_gen;     /* bumped whenever cat is swapped (under mu) */
+	struct leader *ld;    /* the election (etcd); NULL with SQLite */
+	struct catalog_config catcfg;
+	const char *where;    /* the store, for the log */
+	const char *listen;
 	struct wire_server *srv;
 	uint32_t lease_ttl_ms;
 	int lock_fd;          /* flock on the data dir, -1 when none */
@@ -124,15 +130,6 @@ event(struct master *m, const char *fmt, ...)
 	pthread_mutex_unlock(&m->ev_mu);
 }
 
-/* Takes the master mutex for a handler that may commit: waits until no
- * lease flush is committing. */
-static void
-lock_for_commit(struct master *m)
-{
-	pthread_mutex_lock(&m->mu);
-	while (m->flushing)
-		pthread_cond_wait(&m->flushed, &m->mu);
-}
 
 /* Copies the catalog's message for a failed call. */
 static int
@@ -144,6 +141,14 @@ cat_fail(struct master *m, int rv, char *errbuf, size_t errlen)
 	if (rv == SR_EIO || rv == SR_ESTALE || rv == SR_ENOMEM) {
 		sr_log("master", "%s: %s", sr_errname(rv), catalog_errmsg(m->cat));
 		event(m, "failed commit: %s: %s", sr_errname(rv), catalog_errmsg(m->cat));
+	}
+	/* Under an election (etcd) a stale term means a successor leads:
+	 * this master stops serving at once and stands by (docs/ha.md). */
+	if (rv == SR_ESTALE && m->ld != NULL) {
+		leader_step_down(m->ld);
+		snprintf(errbuf, errlen, "this master lost the leadership (another "
+		    "master took the fencing term); ask the leader");
+		return SR_ENOTLEADER;
 	}
 	/* A stale term means another master took over the store: nothing
 	 * this one says is true any more (status included), so it stops
@@ -158,14 +163,68 @@ cat_fail(struct master *m, int rv, char *errbuf, size_t errlen)
 	return rv;
 }
 
-/* Every handler's first check: a fenced master answers nothing but this. */
-static bool
-refuse_fenced(struct master *m, char *errbuf, size_t errlen)
+/* The redirect a standby (or a leader whose lease ran out) answers with:
+ * SR_ENOTLEADER and the leader's URL, in the message and in Error.leader. */
+static int
+not_leading(struct master *m, struct wire_arena *a, char *errbuf, size_t errlen)
 {
-	if (!atomic_load(&m->fenced))
-		return false;
-	snprintf(errbuf, errlen, "this master was fenced by another one and is stopping");
-	return true;
+	char url[256] = "";
+	if (m->ld != NULL)
+		leader_url(m->ld, url, sizeof(url));
+	wire_set_leader(a, url);
+	if (url[0] != '\0')
+		snprintf(errbuf, errlen, "this master (%s) is not the leader; the leader "
+		    "is %s", m->listen, url);
+	else
+		snprintf(errbuf, errlen, "this master (%s) is not the leader and none is "
+		    "elected yet", m->listen);
+	return SR_ENOTLEADER;
+}
+
+/* Every handler's first check: a fenced master answers nothing but
+ * SR_ESTALE, a master that does not lead nothing but a redirect. */
+static int
+refuse(struct master *m, struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	if (atomic_load(&m->fenced)) {
+		snprintf(errbuf, errlen, "this master was fenced by another one and is "
+		    "stopping");
+		return SR_ESTALE;
+	}
+	if (m->ld != NULL && !leader_serving(m->ld))
+		return not_leading(m, a, errbuf, errlen);
+	return SR_OK;
+}
+
+/*
+ * Takes the mutex for a catalog call; false (mutex released) when this
+ * master has no catalog or no valid leadership. A handler that may commit
+ * (for_commit) also waits until no lease flush is committing (the store is
+ * not reentrant). unlock_leading() checks the leadership again before a
+ * reply leaves: a leader stopped (SIGSTOP, a long pause) past its lease in
+ * between must not hand out what a successor may hand out too (leader.h).
+ */
+static bool
+lock_leading(struct master *m, bool for_commit)
+{
+	pthread_mutex_lock(&m->mu);
+	while (for_commit && m->flushing)
+		pthread_cond_wait(&m->flushed, &m->mu);
+	if (m->cat != NULL && (m->ld == NULL || leader_serving(m->ld)))
+		return true;
+	pthread_mutex_unlock(&m->mu);
+	return false;
+}
+
+static int
+unlock_leading(struct master *m, struct wire_arena *a, int rv, char *errbuf,
+    size_t errlen)
+{
+	bool ok = m->ld == NULL || leader_serving(m->ld);
+	pthread_mutex_unlock(&m->mu);
+	if (!ok && rv == SR_OK)
+		return not_leading(m, a, errbuf, errlen);
+	return rv;
 }
 
 static Sr__SeqInfo *
@@ -189,11 +248,13 @@ seq_info_msg(struct wire_arena *a, const struct catalog_seq_info *in)
 	return s->name != NULL ? s : NULL;
 }
 
-/* The layout never changes while the master runs: no lock needed. */
+/* The layout never changes while the master runs: no lock needed. It is
+ * the configured one (catalog_open refuses a store holding another), so it
+ * is there on a standby too, which has no catalog. */
 static Sr__Layout *
 layout_msg(struct master *m, struct wire_arena *a)
 {
-	const sr_flake_layout *l = catalog_layout(m->cat);
+	const sr_flake_layout *l = &m->catcfg.layout;
 	Sr__Layout *o = wire_alloc(a, sizeof(*o));
 	if (o == NULL)
 		return NULL;
@@ -268,8 +329,9 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	uint64_t id;
 	Sr__JoinResponse *j = wire_alloc(a, sizeof(*j));
 	if (j == NULL)
@@ -283,13 +345,14 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
 		sr_log("master", "%s", errbuf);
 		return SR_EACCES;
 	}
-	lock_for_commit(m);
+	if (!lock_leading(m, true))
+		return not_leading(m, a, errbuf, errlen);
 	int rv = catalog_node_join_as(m->cat, req->join->name, req->join->listen_url,
 	    req->join->instance, sr_wall_ms(), &id, &g);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	j->term = catalog_term(m->cat);
-	pthread_mutex_unlock(&m->mu);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv == SR_EEXISTS)
 		sr_log("master", "join refused: %s", errbuf);
 	if (rv != SR_OK)
@@ -317,8 +380,9 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	Sr__HeartbeatResponse *h = wire_alloc(a, sizeof(*h));
 	if (h == NULL)
 		return OOM(errbuf, errlen);
@@ -332,7 +396,8 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	h->seqs = wire_alloc(a, (nseqs + 1) * sizeof(*h->seqs));
 	if (states == NULL || h->seqs == NULL)
 		return OOM(errbuf, errlen);
-	lock_for_commit(m);
+	if (!lock_leading(m, true))
+		return not_leading(m, a, errbuf, errlen);
 	sweep_nodes(m);
 	int rv = acts_for(m, wire_peer_of(a), "heartbeat", q->node_id, errbuf, errlen);
 	if (rv == SR_OK && (rv = catalog_node_instance(m->cat, q->node_id, q->instance)) != SR_OK)
@@ -350,7 +415,7 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 			states[i].start = row.start;
 		h->seqs[h->n_seqs++] = &states[i];
 	}
-	pthread_mutex_unlock(&m->mu);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv == SR_ENOMEM)
 		return OOM(errbuf, errlen);
 	/* A refused tick is a node's clock (or a peer) the operator must know
@@ -372,13 +437,15 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	Sr__LeaveResponse *l = wire_alloc(a, sizeof(*l));
 	if (l == NULL)
 		return OOM(errbuf, errlen);
 	sr__leave_response__init(l);
-	lock_for_commit(m);
+	if (!lock_leading(m, true))
+		return not_leading(m, a, errbuf, errlen);
 	int rv = acts_for(m, wire_peer_of(a), "leave", req->leave->node_id, errbuf,
 	    errlen);
 	if (rv == SR_OK && (rv = catalog_node_instance(m->cat, req->leave->node_id,
@@ -387,7 +454,7 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (rv == SR_OK && (rv = catalog_node_leave(m->cat, req->leave->node_id,
 				req->leave->tick, sr_wall_ms())) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv == SR_EINVAL)
 		sr_log("master", "leave refused: %s", errbuf);
 	if (rv != SR_OK)
@@ -431,8 +498,9 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	struct range_chunk ch;
 	Sr__LeaseResponse *l = wire_alloc(a, sizeof(*l));
 	Sr__Chunk *c = wire_alloc(a, sizeof(*c));
@@ -440,7 +508,11 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return OOM(errbuf, errlen);
 	sr__lease_response__init(l);
 	sr__chunk__init(c);
-	pthread_mutex_lock(&m->mu);
+	if (!lock_leading(m, false))
+		return not_leading(m, a, errbuf, errlen);
+	/* A wait for a flush releases the mutex: the election may swap the
+	 * catalog meanwhile (lost, elected), and pend belongs to this one. */
+	uint64_t gen = m->cat_gen;
 	struct store_seq row;
 	struct catalog_pending pend;
 	int rv = acts_for(m, wire_peer_of(a), "lease", req->lease->node_id, errbuf,
@@ -459,6 +531,10 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 			pthread_cond_wait(&m->flushed, &m->mu);
 		else
 			flush(m);
+		if (m->cat_gen != gen) {
+			pthread_mutex_unlock(&m->mu);
+			return not_leading(m, a, errbuf, errlen);
+		}
 	}
 	if (rv == SR_EACCES) {
 		/* acts_for said why. */
@@ -469,7 +545,7 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 		l->seq_start = row.start;
 	}
 	l->term = catalog_term(m->cat);
-	pthread_mutex_unlock(&m->mu);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	atomic_fetch_add_explicit(&m->leases, 1, memory_order_relaxed);
@@ -488,8 +564,9 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	const Sr__SeqCreateRequest *q = req->seq_create;
 	struct catalog_seq_spec spec = {
 		.name = q->name,
@@ -507,11 +584,12 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__seq_create_response__init(r);
-	lock_for_commit(m);
+	if (!lock_leading(m, true))
+		return not_leading(m, a, errbuf, errlen);
 	int rv = catalog_seq_create(m->cat, &spec, sr_wall_ms(), &info);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	event(m, "sequence %s created", info.row.name);
@@ -529,17 +607,19 @@ h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	Sr__SeqDropResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__seq_drop_response__init(r);
-	lock_for_commit(m);
+	if (!lock_leading(m, true))
+		return not_leading(m, a, errbuf, errlen);
 	int rv = catalog_seq_drop(m->cat, req->seq_drop->name);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	sr_log("master", "sequence %s dropped", req->seq_drop->name);
@@ -635,19 +715,23 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	const Sr__SeqListRequest *q = req->seq_list;
 	Sr__SeqListResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__seq_list_response__init(r);
-	lock_for_commit(m);
+	if (!lock_leading(m, true))
+		return not_leading(m, a, errbuf, errlen);
 	int rv = seqs_msg(m, a, q->after, page_limit(q->limit), &r->seqs, &r->n_seqs,
 	    &r->next);
-	pthread_mutex_unlock(&m->mu);
+	if (rv == SR_ENOMEM)
+		(void) OOM(errbuf, errlen);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
-		return OOM(errbuf, errlen);
+		return rv;
 	resp->body_case = SR__RESPONSE__BODY_SEQ_LIST;
 	resp->seq_list = r;
 	return SR_OK;
@@ -658,8 +742,9 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		return OOM(errbuf, errlen);
@@ -669,7 +754,8 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	size_t limit = page_limit(q->limit);
 	int rv = SR_OK;
 	r->seqs_next = "";
-	lock_for_commit(m);
+	if (!lock_leading(m, true))
+		return not_leading(m, a, errbuf, errlen);
 	r->term = catalog_term(m->cat);
 	if ((r->layout = layout_msg(m, a)) == NULL)
 		rv = SR_ENOMEM;
@@ -679,9 +765,11 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (rv == SR_OK && !q->nodes_done)
 		rv = nodes_msg(m, a, q->nodes_after, limit, &r->nodes, &r->n_nodes,
 		    &r->nodes_next);
-	pthread_mutex_unlock(&m->mu);
+	if (rv == SR_ENOMEM)
+		(void) OOM(errbuf, errlen);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
-		return OOM(errbuf, errlen);
+		return rv;
 	resp->body_case = SR__RESPONSE__BODY_STATUS;
 	resp->status = r;
 	return SR_OK;
@@ -692,15 +780,17 @@ h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
-	if (refuse_fenced(m, errbuf, errlen))
-		return SR_ESTALE;
+	int refused = refuse(m, a, errbuf, errlen);
+	if (refused != SR_OK)
+		return refused;
 	const Sr__NodeRemoveRequest *q = req->node_remove;
 	Sr__NodeRemoveResponse *r = wire_alloc(a, sizeof(*r));
 	if (r == NULL)
 		return OOM(errbuf, errlen);
 	sr__node_remove_response__init(r);
 	uint64_t id = q->node_id;
-	lock_for_commit(m);
+	if (!lock_leading(m, true))
+		return not_leading(m, a, errbuf, errlen);
 	int rv = SR_OK;
 	if (id == 0 && catalog_node_id(m->cat, q->name, &id) != SR_OK) {
 		snprintf(errbuf, errlen, "no node named '%.64s'", q->name);
@@ -708,7 +798,7 @@ h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp,
 	}
 	if (rv == SR_OK && (rv = catalog_node_remove(m->cat, id, sr_wall_ms())) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
-	pthread_mutex_unlock(&m->mu);
+	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	sr_log("master", "node %llu removed (its worker ids' floors are kept)",
@@ -731,7 +821,8 @@ h_worker_holder(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return OOM(errbuf, errlen);
 	sr__worker_holder_response__init(r);
 	struct catalog_holder h;
-	pthread_mutex_lock(&m->mu);
+	if (!lock_leading(m, false))
+		return not_leading(m, a, errbuf, errlen);
 	int rv = catalog_worker_holder(m->cat, q->worker_id, q->tick, &h);
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK) {
@@ -780,9 +871,9 @@ master_catalog(struct master *m)
 	return m->cat;
 }
 
-int
-master_open(struct store *st, const struct catalog_config *cfg,
-    struct master **out, char *errbuf, size_t errlen)
+/* A master over st with no catalog yet; owns st from here on. */
+static struct master *
+master_new(struct store *st, const struct catalog_config *cfg)
 {
 	struct master *m = calloc(1, sizeof(*m));
 	struct timed_store *t = calloc(1, sizeof(*t));
@@ -790,7 +881,7 @@ master_open(struct store *st, const struct catalog_config *cfg,
 		free(m);
 		free(t);
 		store_close(st);
-		return SR_ENOMEM;
+		return NULL;
 	}
 	t->base.ops = &timed_ops;
 	t->inner = st;
@@ -802,7 +893,20 @@ master_open(struct store *st, const struct catalog_config *cfg,
 	m->lock_fd = -1;
 	atomic_init(&m->fenced, false);
 	m->lease_ttl_ms = cfg->lease_ttl_ms;
+	m->catcfg = *cfg;
 	m->st = st;
+	m->where = "";
+	m->listen = "";
+	return m;
+}
+
+int
+master_open(struct store *st, const struct catalog_config *cfg,
+    struct master **out, char *errbuf, size_t errlen)
+{
+	struct master *m = master_new(st, cfg);
+	if (m == NULL)
+		return SR_ENOMEM;
 	int rv = catalog_open(m->st, cfg, sr_wall_ms(), &m->cat, errbuf, errlen);
 	if (rv != SR_OK) {
 		master_stop(m);
@@ -813,10 +917,51 @@ master_open(struct store *st, const struct catalog_config *cfg,
 }
 
 /*
+ * The election's callbacks (leader.h), on its thread. Elected: take the
+ * term and load (catalog_open) before serving anything. No request uses
+ * the store meanwhile: with no catalog every one is refused, so the store
+ * stays single-threaded as store.h asks.
+ */
+static int
+elected(void *arg, char *errbuf, size_t errlen)
+{
+	struct master *m = arg;
+	struct catalog *cat;
+	int rv = catalog_open(m->st, &m->catcfg, sr_wall_ms(), &cat, errbuf, errlen);
+	if (rv != SR_OK)
+		return rv;
+	pthread_mutex_lock(&m->mu);
+	m->cat = cat;
+	m->cat_gen++;
+	pthread_mutex_unlock(&m->mu);
+	sr_log("master", "leading: serving %s from %s (term %llu)", m->listen, m->where,
+	    (unsigned long long) catalog_term(cat));
+	return SR_OK;
+}
+
+/* Lost: serving has stopped already (leader_serving is false); drop the
+ * catalog, since a successor's term makes everything in it stale. */
+static void
+lost(void *arg)
+{
+	struct master *m = arg;
+	pthread_mutex_lock(&m->mu);
+	/* A flush under way uses the catalog with the mutex released. */
+	while (m->flushing)
+		pthread_cond_wait(&m->flushed, &m->mu);
+	catalog_close(m->cat);
+	m->cat = NULL;
+	m->cat_gen++;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/*
  * The order matters (issue 10): the data dir's lock first, so a second master
  * on the same dir refuses before it touches anything; then the socket, so a
  * second master on the same URL fails before it takes a fencing term (which
  * would fence the first one); then the store and its term; then serving.
+ * With etcd, the master serves at once as a standby (redirecting) and takes
+ * the term only once elected (docs/ha.md).
  */
 int
 master_start(const struct master_config *cfg, struct master **out, char *errbuf,
@@ -829,14 +974,15 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 	int lock_fd = -1;
 	bool etcd = cfg->store_url != NULL && cfg->store_url[0] != '\0';
 	const char *where = etcd ? cfg->store_url : cfg->data_dir;
-	/* etcd needs no local lock: the fencing term in etcd keeps two masters
-	 * from both committing. */
+	/* etcd needs no local lock: the election and the fencing term in etcd
+	 * keep two masters from both committing. */
 	int rv = etcd ? SR_OK : store_sqlite_lock(cfg->data_dir, &lock_fd, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	if ((rv = wire_server_listen_creds(cfg->listen_url, cfg->creds, cfg->insecure,
 		 &srv, errbuf, errlen)) != SR_OK) {
-		close(lock_fd);
+		if (lock_fd >= 0)
+			close(lock_fd);
 		return rv;
 	}
 	wire_server_limits(srv, cfg->max_conns, cfg->idle_ms);
@@ -850,7 +996,12 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 			close(lock_fd);
 		return rv;
 	}
-	if ((rv = master_open(st, &cfg->catalog, &m, why, sizeof(why))) != SR_OK) {
+	if (etcd) {
+		if ((m = master_new(st, &cfg->catalog)) == NULL) {
+			wire_server_stop(srv);
+			return SR_ERRF(errbuf, errlen, SR_ENOMEM, "out of memory");
+		}
+	} else if ((rv = master_open(st, &cfg->catalog, &m, why, sizeof(why))) != SR_OK) {
 		snprintf(errbuf, errlen, "cannot load %s: %s", where, why);
 		wire_server_stop(srv);
 		if (lock_fd >= 0)
@@ -859,6 +1010,8 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 	}
 	m->srv = srv;
 	m->lock_fd = lock_fd;
+	m->where = where;
+	m->listen = cfg->listen_url;
 	m->on_fenced = cfg->on_fenced;
 	m->on_fenced_arg = cfg->on_fenced_arg;
 	size_t n;
@@ -868,8 +1021,27 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 		master_stop(m);
 		return rv;
 	}
-	sr_log("master", "serving %s from %s (term %llu)", cfg->listen_url,
-	    where, (unsigned long long) catalog_term(m->cat));
+	if (etcd) {
+		struct leader_config lc = {
+			.store_url = cfg->store_url,
+			.advertise = cfg->advertise != NULL && cfg->advertise[0] != '\0' ?
+			    cfg->advertise : cfg->listen_url,
+			.ttl_ms = cfg->leader_ttl_ms > 0 ? cfg->leader_ttl_ms : 2000,
+			.timeout_ms = cfg->etcd_timeout_ms > 0 ? cfg->etcd_timeout_ms : 1000,
+			.on_elected = elected,
+			.on_lost = lost,
+			.arg = m,
+		};
+		if ((rv = leader_start(&lc, &m->ld, errbuf, errlen)) != SR_OK) {
+			master_stop(m);
+			return rv;
+		}
+		sr_log("master", "standing by on %s for the leadership of %s (advertising %s)",
+		    cfg->listen_url, where, lc.advertise);
+	} else {
+		sr_log("master", "serving %s from %s (term %llu)", cfg->listen_url,
+		    where, (unsigned long long) catalog_term(m->cat));
+	}
 	*out = m;
 	return SR_OK;
 }
@@ -879,6 +1051,9 @@ master_stop(struct master *m)
 {
 	if (m == NULL)
 		return;
+	/* Resign first, so that a standby takes over while we shut down; a
+	 * request in flight finishes before lost() takes the mutex. */
+	leader_stop(m->ld);
 	wire_server_stop(m->srv);
 	catalog_close(m->cat);
 	store_close(m->st);
@@ -903,6 +1078,11 @@ master_metrics(struct master *m, struct metrics_master *out, struct metrics_seq 
 	out->commit_errors = atomic_load_explicit(&m->timed->errors, memory_order_relaxed);
 	out->leases = atomic_load_explicit(&m->leases, memory_order_relaxed);
 	pthread_mutex_lock(&m->mu);
+	if (m->cat == NULL) {
+		/* A standby (etcd, docs/ha.md) has no catalog: counters only. */
+		pthread_mutex_unlock(&m->mu);
+		return SR_OK;
+	}
 	out->term = catalog_term(m->cat);
 	out->nodes_known = catalog_node_count(m->cat);
 	out->nodes_live = catalog_nodes_live(m->cat, now);
@@ -949,12 +1129,25 @@ master_status_json(struct master *m, struct strbuf *b)
 	}
 	size_t ns, nn;
 	pthread_mutex_lock(&m->mu);
+	if (m->cat == NULL) {
+		/* A standby (etcd, docs/ha.md): who leads, nothing else. */
+		pthread_mutex_unlock(&m->mu);
+		free(seqs);
+		free(nodes);
+		char url[256] = "";
+		if (m->ld != NULL)
+			leader_url(m->ld, url, sizeof(url));
+		strbuf_puts(b, "{\"role\":\"standby\",\"leader\":");
+		strbuf_json_str(b, url);
+		strbuf_puts(b, "}");
+		return SR_OK;
+	}
 	uint64_t term = catalog_term(m->cat);
 	size_t total_seqs = catalog_seq_count(m->cat), total_nodes = catalog_node_count(m->cat);
 	catalog_seq_page(m->cat, NULL, STATUS_PAGE_MAX, now, seqs, &ns);
 	catalog_node_page(m->cat, 0, STATUS_PAGE_MAX, now, nodes, &nn);
 	char layout[FLAKE_LAYOUT_STRLEN];
-	flake_layout_format(catalog_layout(m->cat), layout, sizeof(layout));
+	flake_layout_format(&m->catcfg.layout, layout, sizeof(layout));
 	pthread_mutex_unlock(&m->mu);
 	strbuf_puts(b, "{\"role\":\"master\",\"term\":");
 	strbuf_json_u64(b, term);

@@ -19,6 +19,11 @@ struct master_config {
 	const char *store_url;
 	int etcd_timeout_ms;  /* one etcd request at one member (0: 1000) */
 	int etcd_max_txn_ops; /* the cluster's --max-txn-ops (0: 128) */
+	/* etcd only: the URL coordinators reach this master at, given to them
+	 * by standbys (NULL or "": listen_url), and the TTL of the election's
+	 * lease (0: 2000 ms; etcd counts whole seconds). */
+	const char *advertise;
+	int leader_ttl_ms;
 	int workers; /* concurrent requests in flight */
 	const struct creds *creds; /* NULL: none; must outlive the master */
 	bool insecure;             /* listen beyond loopback without credentials */
@@ -36,8 +41,10 @@ struct master;
 struct wire_route;
 struct creds;
 
-/* Locks the data dir (store_sqlite_lock; not with an etcd store), binds
- * the URL, opens the store and takes a new fencing term, then serves. */
+/* Locks the data dir (store_sqlite_lock), binds the URL, opens the store
+ * and takes a new fencing term, then serves. With an etcd store: binds,
+ * serves as a standby (SR_ENOTLEADER and the leader's URL) and campaigns;
+ * once elected it takes a new term, loads, and leads (leader.h). */
 int master_start(const struct master_config *cfg, struct master **out,
     char *errbuf, size_t errlen);
 /* Stops serving and closes the store. NULL-safe. */

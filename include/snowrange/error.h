@@ -35,7 +35,8 @@ extern "C" {
 	X(ECONNECT, 16, "cannot reach peer")                                   \
 	X(EINTERNAL, 17, "internal error")                                     \
 	X(ENOTJOINED, 18, "node is not joined to the master")                  \
-	X(EACCES, 19, "permission denied (missing credentials or role)")
+	X(EACCES, 19, "permission denied (missing credentials or role)")       \
+	X(ENOTLEADER, 20, "not the leading master (ask the leader)")
 
 typedef enum sr_err {
 #define SR_ERR_ENUM(name, value, desc) SR_##name = value,

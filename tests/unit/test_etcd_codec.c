@@ -213,6 +213,27 @@ test_acquire_txn_shape(void **state)
 	json_decref(t);
 }
 
+static void
+test_campaign_txn_shape(void **state)
+{
+	(void) state;
+	json_t *t = etcd_txn_campaign("/p/", "tcp://m1:7400", 7587862345);
+	const json_t *cmp = json_array_get(json_object_get(t, "compare"), 0);
+	/* Only when no one holds the key. */
+	assert_string_equal(json_string_value(json_object_get(cmp, "target")), "CREATE");
+	assert_string_equal(unb64(json_object_get(cmp, "key")), "/p/leader");
+	const json_t *put = json_object_get(json_array_get(json_object_get(t, "success"),
+	    0), "request_put");
+	assert_string_equal(unb64(json_object_get(put, "value")), "tcp://m1:7400");
+	/* Under our lease, so that etcd deletes it when the lease ends. */
+	assert_string_equal(json_string_value(json_object_get(put, "lease")),
+	    "7587862345");
+	const json_t *rr = json_object_get(json_array_get(json_object_get(t, "failure"),
+	    0), "request_range");
+	assert_string_equal(unb64(json_object_get(rr, "key")), "/p/leader");
+	json_decref(t);
+}
+
 /* Appends {key, value} (plain strings) to kvs as etcd would return it. */
 static void
 add_kv(json_t *kvs, const char *key, const char *value)
@@ -349,6 +370,7 @@ main(void)
 		cmocka_unit_test(test_commit_txn_shape),
 		cmocka_unit_test(test_commit_txn_refusals),
 		cmocka_unit_test(test_acquire_txn_shape),
+		cmocka_unit_test(test_campaign_txn_shape),
 		cmocka_unit_test(test_rows_round_trip),
 		cmocka_unit_test(test_decode_refuses_foreign),
 		cmocka_unit_test(test_reply_helpers),
