@@ -385,6 +385,7 @@ struct fixture {
 	sr_client *admin;
 	sr_coordinator *c; /* "bench-0", shared by inproc, batch and txid */
 	bool keep;         /* a child failed: keep its log in dir */
+	const char *store_url; /* --store: the master on etcd instead of SQLite */
 };
 
 /* Opens the shared cluster on first use. */

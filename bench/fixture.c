@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "snowrange/client.h"
 #include "snowrange/coordinator.h"
@@ -23,7 +24,9 @@
 static int
 fx_open(struct fixture *f, char *err, size_t errlen)
 {
+	const char *store = f->store_url;
 	memset(f, 0, sizeof(*f));
+	f->store_url = store;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/sr-bench-XXXXXX");
 	if (mkdtemp(f->dir) == NULL) {
 		bench_errf(err, errlen, "mkdtemp: %s", strerror(errno));
@@ -33,9 +36,25 @@ fx_open(struct fixture *f, char *err, size_t errlen)
 	snprintf(f->url, sizeof(f->url), "ipc://%s/master.ipc", f->dir);
 	f->mcfg.listen_url = f->url;
 	f->mcfg.data_dir = f->dir;
+	f->mcfg.store_url = f->store_url;
 	f->mcfg.workers = 16;
 	catalog_config_init(&f->mcfg.catalog);
 	int rv = master_start(&f->mcfg, &f->m, err, errlen);
+	/* On etcd the master stands by until it is elected: wait (bounded)
+	 * for it to answer as the leader. */
+	for (int i = 0; rv == SR_OK && f->store_url != NULL && i < 100; i++) {
+		sr_client *cl;
+		sr_status st;
+		if (sr_client_open(f->url, REMOTE_TIMEOUT_MS, &cl) != SR_OK)
+			break;
+		int srv = sr_client_status(cl, &st);
+		if (srv == SR_OK)
+			sr_status_free(&st);
+		sr_client_close(cl);
+		if (srv == SR_OK)
+			break;
+		nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+	}
 	if (rv == SR_OK && (rv = sr_client_open(f->url, REMOTE_TIMEOUT_MS, &f->admin)) != SR_OK)
 		bench_errf(err, errlen, "client: %s", sr_strerror(rv));
 	return rv;

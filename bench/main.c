@@ -63,6 +63,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: snowrange-bench [--scenario NAME[,NAME...]] [--duration SECONDS]\n"
 	    "                       [--threads N[,N...]] [--master-sequences N]\n"
+	    "                       [--store etcd://HOST:PORT,...]\n"
 	    "                       [-o text|json]\n"
 	    "\n"
 	    "Starts its own master (in-process), coordinator daemon and nng echo server\n"
@@ -77,6 +78,8 @@ usage(FILE *f)
 	    "                       scenario's defaults\n"
 	    "  --master-sequences N sequences the memory scenario creates on the master\n"
 	    "                       (default 10000, the size the RSS target is for)\n"
+	    "  --store URL          the in-process master keeps its state in etcd at URL\n"
+	    "                       (etcd://HOST:PORT,.../PREFIX) instead of SQLite\n"
 	    "  -o, --output FORMAT  text (one table) or json (an array, one object a line)\n"
 	    "  -h, --help           this help\n"
 	    "\n"
@@ -155,6 +158,7 @@ main(int argc, char **argv)
 	char listbuf[512];
 	unsigned selected = 0;
 	const char *echo_url = NULL;
+	const char *store_url = NULL; /* --store */
 	uint64_t echo_workers = SERVER_WORKERS;
 	b.duration = 2.0;
 	b.master_seqs = MASTER_SEQS;
@@ -202,6 +206,10 @@ main(int argc, char **argv)
 				b.json = true;
 			else if (strcmp(v, "text") != 0)
 				return bad_usage("-o wants text or json, not '%.40s'", v);
+		} else if ((v = opt_value(argc, argv, &i, "--store", NULL, &missing))) {
+			if (strncmp(v, "etcd://", 7) != 0)
+				return bad_usage("--store wants etcd://HOST:PORT,..., not '%.40s'", v);
+			store_url = v;
 		} else if ((v = opt_value(argc, argv, &i, "--master-sequences", NULL, &missing))) {
 			if (!sr_parse_u64(v, &b.master_seqs) || b.master_seqs < 1 ||
 			    b.master_seqs > 99999)
@@ -256,6 +264,7 @@ main(int argc, char **argv)
 	struct ctx x;
 	memset(&x, 0, sizeof(x));
 	x.b = &b;
+	x.fx.store_url = store_url;
 	struct remote rm;
 	memset(&rm, 0, sizeof(rm));
 	if (selected & SC_INPROC)

@@ -43,8 +43,10 @@ struct leader {
 	int64_t next_ka;  /* mono ms of the next keep-alive */
 	int ttl_s;
 
+	bool leading; /* on_elected succeeded, on_lost not called since */
+
 	/* Read by request threads. */
-	atomic_bool won;                /* on_elected succeeded, not lost since */
+	atomic_bool won;                /* leading, and not told to step down */
 	_Atomic int64_t deadline_us;    /* mono us the lease is valid until */
 };
 
@@ -106,10 +108,13 @@ extend(struct leader *ld, int64_t t0_us, int64_t ttl)
 static void
 lose(struct leader *ld, const char *why)
 {
-	bool was = atomic_exchange(&ld->won, false);
+	atomic_store(&ld->won, false);
 	set_url(ld, "");
-	if (!was)
+	/* leading, not won: leader_step_down clears won from a request thread,
+	 * and the catalog must still be dropped and the loss logged. */
+	if (!ld->leading)
 		return;
+	ld->leading = false;
 	sr_log("master", "LEADERSHIP LOST (%s): serving stopped; standing by", why);
 	if (ld->cfg.on_lost != NULL)
 		ld->cfg.on_lost(ld->cfg.arg);
@@ -218,6 +223,7 @@ campaign(struct leader *ld)
 		set_url(ld, "");
 		return;
 	}
+	ld->leading = true;
 	atomic_store(&ld->won, true);
 }
 
@@ -242,19 +248,19 @@ run(void *arg)
 		} else if (now >= ld->next_ka) {
 			keepalive(ld);
 		}
-		if (atomic_load(&ld->won) && sr_mono_us() >= atomic_load(&ld->deadline_us))
+		if (ld->leading && sr_mono_us() >= atomic_load(&ld->deadline_us))
 			lose(ld, "our etcd lease ran out before etcd renewed it");
 		/* A standby campaigns only with a lease valid for a while yet:
 		 * winning with one about to end would serve for nothing. */
-		if (!atomic_load(&ld->won) && ld->lease != 0 &&
+		if (!ld->leading && ld->lease != 0 &&
 		    atomic_load(&ld->deadline_us) - sr_mono_us() > 500000)
 			campaign(ld);
 
 		int64_t wake = ld->next_ka;
-		if (!atomic_load(&ld->won) && wake > sr_mono_ms() + POLL_MS)
+		if (!ld->leading && wake > sr_mono_ms() + POLL_MS)
 			wake = sr_mono_ms() + POLL_MS;
 		int64_t dl = atomic_load(&ld->deadline_us) / 1000;
-		if (atomic_load(&ld->won) && dl < wake)
+		if (ld->leading && dl < wake)
 			wake = dl;
 		pthread_mutex_lock(&ld->mu);
 		int64_t wait = wake - sr_mono_ms();
@@ -272,7 +278,9 @@ run(void *arg)
 	}
 	pthread_mutex_unlock(&ld->mu);
 	/* Resigning on a clean stop hands over without waiting for the TTL. */
-	if (atomic_exchange(&ld->won, false)) {
+	atomic_store(&ld->won, false);
+	if (ld->leading) {
+		ld->leading = false;
 		sr_log("master", "resigning the leadership");
 		if (ld->cfg.on_lost != NULL)
 			ld->cfg.on_lost(ld->cfg.arg);

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,7 +54,34 @@ etcd_free_port(void)
 	return port;
 }
 
-/* Starts etcd; 0 once it listens (bounded wait, 20 s), -1 otherwise. */
+/* Whether etcd at port answers GET /health with "health":"true". */
+static bool
+etcd_healthy(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+	char buf[1024];
+	size_t n = 0;
+	ssize_t r;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return false;
+	struct timeval tv = {2, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	static const char req[] = "GET /health HTTP/1.0\r\n\r\n";
+	if (connect(fd, (struct sockaddr *) &a, sizeof a) != 0 ||
+	    write(fd, req, sizeof req - 1) != (ssize_t) (sizeof req - 1)) {
+		close(fd);
+		return false;
+	}
+	while (n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+		n += (size_t) r;
+	close(fd);
+	buf[n] = '\0';
+	return strstr(buf, "\"health\":\"true\"") != NULL;
+}
+
+/* Starts etcd; 0 once it is healthy (bounded wait, 20 s), -1 otherwise. */
 static int
 etcd_proc_start(struct etcd_proc *e)
 {
@@ -86,15 +115,10 @@ etcd_proc_start(struct etcd_proc *e)
 		    "--initial-cluster", cluster, (char *) NULL);
 		_exit(127);
 	}
+	/* Ready means healthy (a raft leader, so requests are served), not
+	 * just listening: a loaded machine takes a while between the two. */
 	for (int i = 0; i < 200; i++) {
-		struct sockaddr_in a = {.sin_family = AF_INET,
-		    .sin_port = htons((uint16_t) e->client_port)};
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		int ok = fd >= 0 && connect(fd, (struct sockaddr *) &a, sizeof a) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (ok)
+		if (etcd_healthy(e->client_port))
 			return 0;
 		if (waitpid(e->pid, NULL, WNOHANG) == e->pid) {
 			e->pid = 0;

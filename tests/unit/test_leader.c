@@ -176,6 +176,30 @@ test_cut_off_leader_stops_in_time(void **state)
 	leader_stop(a);
 }
 
+/* A leader told to step down (a commit found the term taken) stops
+ * serving at once, drops its catalog (on_lost) and campaigns again. An
+ * earlier version cleared the serving flag in leader_step_down, which the
+ * election thread then read as "was not leading": on_lost never ran and the
+ * loss was not logged (found by failover.sh). */
+static void
+test_step_down_calls_on_lost(void **state)
+{
+	(void) state;
+	struct side sa = {0};
+	struct leader *a = start("l5", "tcp://a:1", &sa);
+	WAIT_FOR(leader_serving(a), 5000);
+	assert_true(leader_serving(a));
+	leader_step_down(a);
+	assert_false(leader_serving(a));
+	WAIT_FOR(atomic_load(&sa.lost) == 1, 3000);
+	assert_int_equal(atomic_load(&sa.lost), 1);
+	/* Alone, it leads again, under a new lease and term. */
+	WAIT_FOR(atomic_load(&sa.elected) == 2 && leader_serving(a), 5000);
+	assert_int_equal(atomic_load(&sa.elected), 2);
+	leader_stop(a);
+	assert_int_equal(atomic_load(&sa.lost), 2);
+}
+
 /* A master that wins the key but cannot take the term (etcd trouble, a
  * layout refused) gives the key up, so that another can lead. */
 static void
@@ -201,6 +225,7 @@ main(void)
 		cmocka_unit_test(test_lease_ended_by_etcd),
 		cmocka_unit_test(test_cut_off_leader_stops_in_time),
 		cmocka_unit_test(test_failed_takeover_resigns),
+		cmocka_unit_test(test_step_down_calls_on_lost),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
