@@ -29,6 +29,7 @@
 #include "snowrange/client.h"
 #include "snowrange/coordinator.h"
 #include "util.h"
+#include "worker.h"
 
 struct fx {
 	char dir[64];
@@ -683,6 +684,33 @@ test_log_callback(void **state)
 	assert_non_null(strstr(last, "worker id"));
 }
 
+/* A grant withdrawn by the master (a reply without one) is logged as a
+ * warning naming the id; a renewal of the same id is not logged again. */
+static void
+test_worker_lost_logged(void **state)
+{
+	(void) state;
+	struct logged l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct worker_lease w;
+	worker_init(&w, "wl", 5, 1000, 0, log_cb, &l);
+	sr_flake_layout lay;
+	flake_layout_default(&lay);
+	struct worker_grant g = {true, 7, 0}, none = {false, 0, 0};
+	char err[128];
+	assert_int_equal(worker_apply(&w, &lay, &g, sr_mono_us(), 1000, err, sizeof(err)), SR_OK);
+	int granted = l.n;
+	assert_int_equal(granted, 1); /* "worker id 7, issuing above ..." */
+	assert_int_equal(worker_apply(&w, NULL, &g, sr_mono_us(), 1000, err, sizeof(err)), SR_OK);
+	assert_int_equal(l.n, granted);
+	assert_int_equal(worker_apply(&w, NULL, &none, sr_mono_us(), 1000, err, sizeof(err)), SR_OK);
+	assert_int_equal(l.n, granted + 1);
+	assert_int_equal(l.info, 1); /* the loss is a warning */
+	assert_non_null(strstr(l.last, "worker id 7 lost"));
+	/* Losing nothing is not logged. */
+	assert_int_equal(worker_apply(&w, NULL, &none, sr_mono_us(), 1000, err, sizeof(err)), SR_OK);
+	assert_int_equal(l.n, granted + 1);
+}
+
 /*
  * A handle taken before any call holds no ticket of a sequence without
  * prefetch: an ID another coordinator hands out after the handle was taken
@@ -782,6 +810,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lease_view_follows_reply_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_callback, setup, teardown),
+		cmocka_unit_test(test_worker_lost_logged),
 		cmocka_unit_test_setup_teardown(test_ticket_handle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_take_chunk, setup, teardown),
 	};
