@@ -1122,7 +1122,12 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 /* ---- the listener watchdog (nng 1.5.2, issue #1518) ---- */
 
-#define PROBE_IO_MS 2000   /* connect and SP header exchange */
+/* The probe's SP header exchange waits longer than nng's own 10 s
+ * handshake timeout: a probe that gave up first, while a loaded server had
+ * not yet written its header, would drop a handshake itself and stop the
+ * listener it watches. After 10 s the server drops the connection, an error
+ * its listener survives. */
+#define PROBE_IO_MS 12000  /* connect and SP header exchange */
 #define PROBE_ADD_MS 3000  /* from the exchange to the server's ADD_PRE */
 
 /*
@@ -1163,8 +1168,9 @@ ipc_probe_connect(const char *path)
 		goto fail;
 	return fd;
 fail:
-	/* The server did not answer within PROBE_IO_MS. Dropping now may
-	 * itself stop the listener; the next probe then finds it dead. */
+	/* The server did not answer within PROBE_IO_MS, so it has dropped
+	 * the connection itself (nng's 10 s handshake timeout), which the
+	 * listener survives. */
 	close(fd);
 	return -1;
 }

@@ -13,6 +13,14 @@
  *       connections, each announcing a BYTES-long message and sending only
  *       its first FILL bytes (default 64), then one byte a second; after
  *       SECONDS prints "OK N" (how many were still open at the end).
+ *   attack URL churn N KIND                   -> "OK DONE"
+ *       N connections one after the other, each closed at once: KIND
+ *       status (a whole Status exchange through nng, credentials as below),
+ *       drop (a raw connect, then close), rst (the same, closed with a
+ *       reset), header (the SP header sent, then close), partial (the SP
+ *       header and part of a message, then close), junk (64 bytes that are
+ *       neither SP nor TLS, then close). Raw kinds take tcp://, tls+tcp://
+ *       (IPv4) and ipc:// URLs. DONE counts the connections made.
  *   attack COORD_URL seqs MASTER_URL|- N PREFIX
  *       asks the coordinator for one ID of each of the N sequences
  *       PREFIX0..PREFIX(N-1), creating each at the master first (without
@@ -33,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "snowrange/client.h"
@@ -46,6 +55,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: attack URL join NAME | beat NODE HOLDS WORKER TICK | "
 	                "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL] | "
+	                "churn N status|drop|rst|header|partial|junk | "
 	                "seqs MASTER_URL|- N PREFIX\n");
 	return 2;
 }
@@ -158,6 +168,99 @@ slow(const char *url, int n, uint64_t bytes, uint64_t fill, int seconds)
 	return 0;
 }
 
+/* A raw stream connection to url (tcp://, tls+tcp:// or ipc://), or -1. */
+static int
+raw_connect(const char *url)
+{
+	unsigned a, b, c, d, port;
+	if (strncmp(url, "ipc://", 6) == 0) {
+		struct sockaddr_un su = {.sun_family = AF_UNIX};
+		if (strlen(url + 6) >= sizeof(su.sun_path))
+			return -1;
+		memcpy(su.sun_path, url + 6, strlen(url + 6) + 1);
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd >= 0 && connect(fd, (const struct sockaddr *) &su, sizeof(su)) != 0) {
+			close(fd);
+			fd = -1;
+		}
+		return fd;
+	}
+	const char *hp = strstr(url, "://");
+	if (hp == NULL || sscanf(hp + 3, "%u.%u.%u.%u:%u", &a, &b, &c, &d, &port) != 5)
+		return -1;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+	sa.sin_addr.s_addr = htonl(a << 24 | b << 16 | c << 8 | d);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd >= 0 && connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* One raw connection of kind (see the top), closed at once; 0 or -1. */
+static int
+raw_churn(const char *url, const char *kind)
+{
+	static const uint8_t sp[16] = {0, 'S', 'P', 0, 0, 0x30, 0, 0,
+	    0, 0, 0, 0, 0, 0, 0, 40};
+	uint8_t junk[64];
+	memset(junk, 'x', sizeof(junk));
+	int fd = raw_connect(url);
+	if (fd < 0)
+		return -1;
+	if (strcmp(kind, "rst") == 0) {
+		struct linger lg = {1, 0};
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	} else if (strcmp(kind, "header") == 0) {
+		(void) !send(fd, sp, 8, MSG_NOSIGNAL);
+	} else if (strcmp(kind, "partial") == 0) {
+		(void) !send(fd, sp, sizeof(sp), MSG_NOSIGNAL);
+		(void) !send(fd, junk, 10, MSG_NOSIGNAL);
+	} else if (strcmp(kind, "junk") == 0) {
+		(void) !send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+churn(const char *url, uint64_t n, const char *kind, const struct creds *cr)
+{
+	static const char *const kinds[] = {"status", "drop", "rst", "header", "partial",
+	    "junk"};
+	size_t k = 0;
+	while (k < sizeof(kinds) / sizeof(kinds[0]) && strcmp(kinds[k], kind) != 0)
+		k++;
+	if (k == sizeof(kinds) / sizeof(kinds[0])) {
+		fprintf(stderr, "attack: unknown churn kind '%s'\n", kind);
+		return 2;
+	}
+	uint64_t done = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (k > 0) {
+			done += raw_churn(url, kind) == 0;
+			continue;
+		}
+		struct wire_chan *ch;
+		char err[WIRE_ERRMSG_MAX];
+		if (wire_chan_open_creds(url, 5000, cr, CREDS_ALL, NULL, &ch, err,
+			sizeof(err)) != SR_OK)
+			continue;
+		Sr__Request req = SR__REQUEST__INIT;
+		Sr__StatusRequest q = SR__STATUS_REQUEST__INIT;
+		Sr__Response *resp = NULL;
+		req.body_case = SR__REQUEST__BODY_STATUS;
+		req.status = &q;
+		if (wire_call(ch, &req, &resp, err, sizeof(err)) == SR_OK)
+			done++;
+		wire_response_free(resp);
+		wire_chan_close(ch);
+	}
+	printf("OK %llu\n", (unsigned long long) done);
+	return done == n ? 0 : 1;
+}
+
 static int
 cmp_i64(const void *a, const void *b)
 {
@@ -227,6 +330,7 @@ main(int argc, char **argv)
 	}
 	struct wire_chan *ch;
 	char err[WIRE_ERRMSG_MAX];
+	int rv0;
 	sr_credentials in = {getenv("ATTACK_TLS_CERT"), getenv("ATTACK_TLS_KEY"),
 	    getenv("ATTACK_TLS_CA"), getenv("ATTACK_TOKEN_FILE")};
 	struct creds *cr;
@@ -239,6 +343,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "attack: %s\n", err);
 		creds_free(cr);
 		return 1;
+	}
+	if (strcmp(cmd, "churn") == 0) {
+		wire_chan_close(ch);
+		rv0 = argc == 5 ? churn(url, num(argv[3]), argv[4], cr) : usage();
+		creds_free(cr);
+		return rv0;
 	}
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__Response *resp = NULL;

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Descriptors after connection churn (issue 10, item 11: a master once held
+# one descriptor per connection it had served, 7,236 of them). Three masters,
+# on tcp://, tls+tcp:// (mutual TLS and tokens) and ipc://; against each,
+# 200 connections of every kind tests/security/attack's churn makes, one
+# after the other: a whole Status exchange, a connect then close, a reset, an
+# SP header then close, a header and part of a message then close, bytes
+# that are neither SP nor TLS. The master's open descriptors
+# (/proc/PID/fd) must come back to what they were before.
+#
+# One known exception, nng 1.5.2's (docs/reliability.md, "Descriptors"): a
+# handshake dropped on an ipc listener stops its accept loop (nng #1518), and
+# the listener watchdog of common/wire.c restarts it; nng never frees the
+# dead listener, nor the connections that completed their handshake on it
+# while it was dead (the watchdog's probe at least). So on ipc the raw kinds
+# that never complete a handshake (drop, rst, junk) may leave at most
+# PER_RESTART descriptors per restart the master logged, and the Status
+# churn afterwards none. The kinds that complete a handshake and then drop
+# (header, partial) are not churned on ipc: each one that lands while the
+# listener is dead is parked by nng for good, one descriptor each, however
+# many come in that window (the leak itself, bounded only by the window).
+#
+# Usage: fd_churn.sh BUILD_DIR
+set -euo pipefail
+source "$(dirname "$0")/tls_lib.sh" "$1"
+N=200
+PER_RESTART=3
+KINDS=(status drop rst header partial junk)
+# Known nng 1.5.2 leak on a dead ipc listener (see above); only inside
+# libnng, here only.
+printf 'leak:libnng.so\n' >"$WORK/lsan.supp"
+export LSAN_OPTIONS="suppressions=$WORK/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+
+fds() { ls "/proc/$1/fd" | wc -l; }
+
+# settle PID WANT [LOG]: waits (bounded: 15 s) until PID has at most WANT
+# open descriptors (closing is asynchronous in nng: its reaper thread frees
+# them), plus PER_RESTART for every listener restart LOG shows beyond the
+# ones it showed at the start; prints the count and leaves the allowance in
+# the file $WORK/allowed.
+settle() {
+	local pid=$1 want=$2 log=${3:-} i n r0=0 r allowed=$2
+	[[ -n $log ]] && r0=$(grep -c "stopped accepting" "$log" || true)
+	for ((i = 0; i < 150; i++)); do
+		n=$(fds "$pid")
+		allowed=$want
+		if [[ -n $log ]]; then
+			r=$(grep -c "stopped accepting" "$log" || true)
+			allowed=$((want + PER_RESTART * (r - r0)))
+		fi
+		((n <= allowed)) && break
+		sleep 0.1
+	done
+	echo "$allowed" >"$WORK/allowed"
+	echo "$n"
+}
+
+# start NAME URL [flags]: a master of its own data dir; waits until a Status
+# exchange through attack works.
+start() {
+	local name=$1 url=$2 i
+	shift 2
+	"$MASTER_BIN" --data-dir "$WORK/$name" --listen "$url" "$@" >>"$WORK/$name.log" 2>&1 &
+	PIDS[$name]=$!
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "${PIDS[$name]}" 2>/dev/null || fail "master $name exited: $(tail -n 3 "$WORK/$name.log")"
+		"$ATTACK" "$url" churn 1 status >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	fail "master $name does not answer at $url"
+}
+
+# churn NAME URL STRICT: every kind against the master NAME; STRICT 1: no
+# descriptor may be left, 0: at most PER_RESTART per logged restart.
+churn() {
+	local name=$1 url=$2 strict=$3 pid=${PIDS[$1]} before after restarts allowed k
+	local kinds=("${KINDS[@]}")
+	((strict)) || kinds=(status drop rst junk)
+	before=$(fds "$pid")
+	for k in "${kinds[@]}"; do
+		"$ATTACK" "$url" churn "$N" "$k" >"$WORK/$name.$k.out" 2>&1 ||
+			[[ $k != status || $strict == 0 ]] ||
+			fail "$name: $k churn: $(cat "$WORK/$name.$k.out")"
+		restarts=$(grep -c "stopped accepting" "$WORK/$name.log" || true)
+		allowed=$before
+		((strict)) || allowed=$((before + PER_RESTART * restarts))
+		if ((strict)); then
+			after=$(settle "$pid" "$allowed")
+		else
+			after=$(settle "$pid" "$allowed" "$WORK/$name.log")
+			allowed=$(cat "$WORK/allowed")
+		fi
+		log "$name: $N x $k: $before -> $after descriptors (at most $allowed)"
+		((after <= allowed)) ||
+			fail "$name: $after descriptors after $N $k connections, $before before (at most $allowed)"
+	done
+}
+
+# Ports below Linux's ephemeral range (32768-60999): the churn leaves
+# thousands of client ports in TIME_WAIT, which a listener could not bind.
+low_port() {
+	local p i
+	for ((i = 0; i < 50; i++)); do
+		p=$((20000 + RANDOM % 12000))
+		port_taken "$p" || break
+	done
+	echo "$p"
+}
+TCP_URL=tcp://127.0.0.1:$(low_port)
+TLS_URL=tls+tcp://127.0.0.1:$(low_port)
+start tcp "$TCP_URL"
+# attack's Status exchanges as the admin, over mutual TLS.
+export ATTACK_TLS_CERT=$CREDS/admin.pem ATTACK_TLS_KEY=$CREDS/admin.key \
+	ATTACK_TLS_CA=$CREDS/ca.pem ATTACK_TOKEN_FILE=$CREDS/admin.tokens
+start tls "$TLS_URL" $(master_creds)
+churn tls "$TLS_URL" 1
+unset ATTACK_TLS_CERT ATTACK_TLS_KEY ATTACK_TLS_CA ATTACK_TOKEN_FILE
+
+churn tcp "$TCP_URL" 1
+
+IPC=ipc://$WORK/ipc.sock
+start ipc "$IPC"
+churn ipc "$IPC" 0
+# Once the listener serves again, whole exchanges leave nothing more.
+for ((i = 0; i < 60; i++)); do
+	"$ATTACK" "$IPC" churn 1 status >/dev/null 2>&1 && break
+	sleep 0.5
+done
+sleep 1
+before=$(fds "${PIDS[ipc]}")
+restarts=$(grep -c "stopped accepting" "$WORK/ipc.log" || true)
+"$ATTACK" "$IPC" churn "$N" status >/dev/null || log "ipc: some Status exchanges failed (listener restarted?)"
+now=$(grep -c "stopped accepting" "$WORK/ipc.log" || true)
+allowed=$((before + PER_RESTART * (now - restarts)))
+after=$(settle "${PIDS[ipc]}" "$allowed")
+((after <= allowed)) ||
+	fail "ipc: $after descriptors after $N Status exchanges, $before before ($((now - restarts)) restarts meanwhile)"
+log "ipc: $N x status once the listener serves: $before -> $after descriptors"
+log "PASS: no descriptor left on tcp and tls; on ipc only those of nng's dead listeners ($now restarts)"
