@@ -16,6 +16,8 @@
  *   switches      calls that waited for a chunk at steady load, leases/s
  *   master        durable leases/s with chunk size 1 in block mode
  *   memory        RSS of the real daemon and master binaries
+ *   scale         one real master, many simulated coordinators (scale.c);
+ *                 run only when named
  *
  * What runs where: the in-process scenarios use a master started in this
  * process (master_start, SQLite store in a temp dir, ipc URL) and coordinator
@@ -75,6 +77,13 @@
 #define STOP_TIMEOUT_MS 5000
 #define MASTER_SEQS 10000
 #define COORD_SEQS 100
+/* The scale scenario's defaults (issue 10): 1,000 coordinators x 100
+ * sequences, each pair leasing once per 100 s (docs/benchmarks.md says
+ * why), the readers pausing 100 ms between calls. */
+#define SCALE_COORDS 1000
+#define SCALE_SEQS 100
+#define SCALE_LEASE_S 100.0
+#define SCALE_READ_PAUSE_MS 100
 /* Targets of issue 5; MB are decimal (10^6 bytes), the stricter reading. */
 #define TARGET_COORD_RSS_KB (10000000.0 / 1024)
 #define TARGET_MASTER_RSS_KB (20000000.0 / 1024)
@@ -195,6 +204,12 @@ struct result {
 struct bench {
 	double duration;
 	uint64_t master_seqs; /* sequences the memory scenario creates */
+	/* The scale scenario: simulated coordinators, the sequences each
+	 * serves, seconds between two leases of one (coordinator, sequence),
+	 * pause of the status and seq list loops between calls. */
+	uint64_t scale_coords, scale_seqs;
+	double scale_lease_s;
+	uint64_t scale_read_pause_ms;
 	unsigned threads[MAX_LIST];
 	size_t nthreads; /* 0: each scenario's default */
 	bool json;
@@ -438,6 +453,7 @@ void sc_tls(struct ctx *x);
 void sc_http(struct ctx *x, struct remote *rm);
 /* Starts the daemon (with its HTTP port) and the echo server, once. */
 int remote_up(struct ctx *x, struct remote *rm);
+void sc_scale(struct ctx *x);
 
 /* Stops the daemon and the echo server; false when one did not exit
  * cleanly. */

@@ -31,7 +31,13 @@ enum {
 	SC_MEMORY = 1 << 7,
 	SC_TLS = 1 << 8,
 	SC_HTTP = 1 << 9,
+	SC_SCALE = 1 << 10,
 };
+
+/* Scenarios run when none is named; scale (a minute of one master under a
+ * simulated cluster) only runs when asked for. */
+#define SC_DEFAULT (SC_INPROC | SC_BATCH | SC_TXID | SC_REMOTE | SC_REMOTE_BATCH | \
+    SC_SWITCHES | SC_MASTER | SC_MEMORY | SC_TLS | SC_HTTP)
 
 static const struct {
 	const char *name;
@@ -54,6 +60,8 @@ static const struct {
 	    "vs mutual TLS + tokens"},
 	{"http", SC_HTTP, 12, "HTTP requests/s (1/16/64 clients): libmicrohttpd ids and "
 	    "healthz vs NextIds over nng vs nng's own HTTP server"},
+	{"scale", SC_SCALE, 0, "one snowrange-master process, --coordinators simulated "
+	    "coordinators x --sequences, status and seq list in a loop (only when named)"},
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -64,6 +72,8 @@ usage(FILE *f)
 	    "usage: snowrange-bench [--scenario NAME[,NAME...]] [--duration SECONDS]\n"
 	    "                       [--threads N[,N...]] [--master-sequences N]\n"
 	    "                       [--store etcd://HOST:PORT,...]\n"
+	    "                       [--coordinators N] [--sequences N]\n"
+	    "                       [--lease-interval SECONDS] [--read-pause MS]\n"
 	    "                       [-o text|json]\n"
 	    "\n"
 	    "Starts its own master (in-process), coordinator daemon and nng echo server\n"
@@ -71,7 +81,7 @@ usage(FILE *f)
 	    "`snowrange bench ARGS` runs this program with ARGS.\n"
 	    "\n"
 	    "options:\n"
-	    "  --scenario, -s LIST  scenarios to run (default: all)\n"
+	    "  --scenario, -s LIST  scenarios to run (default: all but scale)\n"
 	    "  --duration SECONDS   measured time per run (default 2; warm-up is a\n"
 	    "                       quarter of it, at most 0.25 s)\n"
 	    "  --threads LIST       threads (clients, coordinators) instead of each\n"
@@ -80,6 +90,15 @@ usage(FILE *f)
 	    "                       (default 10000, the size the RSS target is for)\n"
 	    "  --store URL          the in-process master keeps its state in etcd at URL\n"
 	    "                       (etcd://HOST:PORT,.../PREFIX) instead of SQLite\n"
+	    "  --coordinators N     scale: simulated coordinators (default 1000)\n"
+	    "  --sequences N        scale: sequences, each served by every coordinator\n"
+	    "                       (default 100)\n"
+	    "  --lease-interval S   scale: seconds between two leases of one coordinator\n"
+	    "                       for one sequence (default 100)\n"
+	    "  --read-pause MS      scale: pause of the status and seq list loops between\n"
+	    "                       calls (default 100; 0: back to back)\n"
+	    "                       scale measures for --duration, at least 10 s, after a\n"
+	    "                       5 s warm-up\n"
 	    "  -o, --output FORMAT  text (one table) or json (an array, one object a line)\n"
 	    "  -h, --help           this help\n"
 	    "\n"
@@ -162,6 +181,10 @@ main(int argc, char **argv)
 	uint64_t echo_workers = SERVER_WORKERS;
 	b.duration = 2.0;
 	b.master_seqs = MASTER_SEQS;
+	b.scale_coords = SCALE_COORDS;
+	b.scale_seqs = SCALE_SEQS;
+	b.scale_lease_s = SCALE_LEASE_S;
+	b.scale_read_pause_ms = SCALE_READ_PAUSE_MS;
 
 	for (int i = 1; i < argc; i++) {
 		const char *v;
@@ -219,6 +242,22 @@ main(int argc, char **argv)
 			if (!sr_parse_u64(v, &port) || port < 1 || port > 65535)
 				return bad_usage("--nng-http-server wants a port, not '%.40s'", v);
 			return nng_http_serve((int) port); /* internal: the http scenario's */
+		} else if ((v = opt_value(argc, argv, &i, "--coordinators", NULL, &missing))) {
+			if (!sr_parse_u64(v, &b.scale_coords) || b.scale_coords < 1 ||
+			    b.scale_coords > 4000)
+				return bad_usage("--coordinators wants 1..4000, not '%.40s'", v);
+		} else if ((v = opt_value(argc, argv, &i, "--sequences", NULL, &missing))) {
+			if (!sr_parse_u64(v, &b.scale_seqs) || b.scale_seqs < 1 ||
+			    b.scale_seqs > 512)
+				return bad_usage("--sequences wants 1..512, not '%.40s'", v);
+		} else if ((v = opt_value(argc, argv, &i, "--lease-interval", NULL, &missing))) {
+			if (!parse_duration(v, &b.scale_lease_s))
+				return bad_usage("--lease-interval wants seconds in (0, 3600], not "
+				    "'%.40s'", v);
+		} else if ((v = opt_value(argc, argv, &i, "--read-pause", NULL, &missing))) {
+			if (!sr_parse_u64(v, &b.scale_read_pause_ms) ||
+			    b.scale_read_pause_ms > 60000)
+				return bad_usage("--read-pause wants 0..60000 ms, not '%.40s'", v);
 		} else if ((v = opt_value(argc, argv, &i, "--echo-server", NULL, &missing))) {
 			echo_url = v; /* internal: the echo baseline's server process */
 		} else if ((v = opt_value(argc, argv, &i, "--workers", NULL, &missing))) {
@@ -234,8 +273,7 @@ main(int argc, char **argv)
 	if (echo_url != NULL)
 		return echo_server(echo_url, (int) echo_workers);
 	if (selected == 0)
-		for (size_t k = 0; k < NSCENARIOS; k++)
-			selected |= scenarios[k].bit;
+		selected = SC_DEFAULT;
 
 	if (proc_find_self(&b) != SR_OK) {
 		fprintf(stderr, "snowrange-bench: cannot read /proc/self/exe\n");
@@ -258,6 +296,8 @@ main(int argc, char **argv)
 	}
 	if (selected & SC_MEMORY)
 		est += 1 + (double) b.master_seqs / 2000;
+	if (selected & SC_SCALE)
+		est += 15;
 	b.progress = est > 3.0;
 	b.t0_ns = clock_mono_ns();
 
@@ -292,6 +332,8 @@ main(int argc, char **argv)
 	fx_close(&x.fx);
 	if (selected & SC_MEMORY)
 		sc_memory(&x);
+	if (selected & SC_SCALE)
+		sc_scale(&x);
 
 	if (b.json)
 		output_json(&b);
