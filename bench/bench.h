@@ -264,6 +264,7 @@ enum op_kind {
 	OP_TXID,    /* sr_next_txid */
 	OP_TXIDS,   /* sr_next_txids, batch txids */
 	OP_REMOTE,  /* sr_client_next_ids, batch IDs */
+	OP_SEGS,    /* sr_client_next_segments, batch IDs as segments */
 	OP_ECHO,    /* one raw nng REQ/REP exchange */
 	OP_HTTP,    /* one HTTP/1.1 request on a keep-alive connection */
 };
@@ -449,6 +450,7 @@ void sc_master(struct ctx *x);
 void sc_memory(struct ctx *x);
 void sc_remote(struct ctx *x, struct remote *rm);
 void sc_remote_batch(struct ctx *x, struct remote *rm);
+void sc_remote_segments(struct ctx *x, struct remote *rm);
 void sc_tls(struct ctx *x);
 void sc_http(struct ctx *x, struct remote *rm);
 /* Starts the daemon (with its HTTP port) and the echo server, once. */

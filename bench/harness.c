@@ -70,6 +70,9 @@ op_once(struct worker *w, const enum op_kind k)
 	case OP_REMOTE:
 		return sr_client_next_ids(w->client, w->seqname, (uint32_t) w->batch,
 		    w->buf, NULL);
+	case OP_SEGS:
+		return sr_client_next_segments(w->client, w->seqname, (uint32_t) w->batch,
+		    (sr_id_segment *) (void *) w->buf, SR_SEGMENTS_MAX, &got, NULL);
 	case OP_ECHO:
 		return echo_call(w) == 0 ? SR_OK : SR_ETIMEDOUT;
 	case OP_HTTP:
@@ -119,7 +122,7 @@ failed:
 	w->err = rv;
 	w->calls = 0;
 	w->t_end = clock_mono_ns();
-	if (k == OP_REMOTE)
+	if (k == OP_REMOTE || k == OP_SEGS)
 		snprintf(w->errmsg, sizeof(w->errmsg), "%s", sr_client_errmsg(w->client));
 }
 
@@ -136,6 +139,7 @@ worker_main(void *arg)
 	case OP_TXID: loop(w, OP_TXID); break;
 	case OP_TXIDS: loop(w, OP_TXIDS); break;
 	case OP_REMOTE: loop(w, OP_REMOTE); break;
+	case OP_SEGS: loop(w, OP_SEGS); break;
 	case OP_ECHO: loop(w, OP_ECHO); break;
 	case OP_HTTP: loop(w, OP_HTTP); break;
 	}
@@ -166,7 +170,10 @@ crew_init(struct crew *c, const struct bench *b, size_t n, enum op_kind kind,
 		w->every = every;
 		w->batch = batch;
 		w->h = calloc(1, sizeof(*w->h));
-		w->buf = calloc(batch, sizeof(uint64_t));
+		/* Segments need room for SR_SEGMENTS_MAX of them, not for
+		 * every ID. */
+		w->buf = kind == OP_SEGS ? calloc(SR_SEGMENTS_MAX, sizeof(sr_id_segment)) :
+		    calloc(batch, sizeof(uint64_t));
 		if (w->h == NULL || w->buf == NULL)
 			return SR_ENOMEM;
 	}

@@ -32,12 +32,13 @@ enum {
 	SC_TLS = 1 << 8,
 	SC_HTTP = 1 << 9,
 	SC_SCALE = 1 << 10,
+	SC_REMOTE_SEGMENTS = 1 << 11,
 };
 
 /* Scenarios run when none is named; scale (a minute of one master under a
  * simulated cluster) only runs when asked for. */
 #define SC_DEFAULT (SC_INPROC | SC_BATCH | SC_TXID | SC_REMOTE | SC_REMOTE_BATCH | \
-    SC_SWITCHES | SC_MASTER | SC_MEMORY | SC_TLS | SC_HTTP)
+    SC_SWITCHES | SC_MASTER | SC_MEMORY | SC_TLS | SC_HTTP | SC_REMOTE_SEGMENTS)
 
 static const struct {
 	const char *name;
@@ -53,6 +54,8 @@ static const struct {
 	{"remote", SC_REMOTE, 6, "NextIds of 1 ID, 1/16/64 clients, vs nng echo"},
 	{"remote-batch", SC_REMOTE_BATCH, 8, "NextIds of 100 and 1000 IDs, 1/16 "
 	    "clients, vs nng echo"},
+	{"remote-segments", SC_REMOTE_SEGMENTS, 9, "NextIds of 1 vs segments of 1000 "
+	    "and 1000000 IDs, 1/8/50 clients (calls/s)"},
 	{"switches", SC_SWITCHES, 2, "waits for the master at steady load, 2 threads"},
 	{"master", SC_MASTER, 2, "durable leases/s, 1 and 8 coordinators"},
 	{"memory", SC_MEMORY, 3, "RSS: daemon with 100 sequences, master with 10000"},
@@ -319,6 +322,8 @@ main(int argc, char **argv)
 		sc_remote_batch(&x, &rm);
 	if (selected & SC_HTTP)
 		sc_http(&x, &rm);
+	if (selected & SC_REMOTE_SEGMENTS)
+		sc_remote_segments(&x, &rm);
 	if (!remote_down(&rm)) {
 		x.children_failed = true;
 		x.fx.keep = true;
