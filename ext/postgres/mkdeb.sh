@@ -4,7 +4,7 @@
 # prefix and linked into the module statically (SR_STATIC=1, its symbols
 # kept local), so the package depends only on postgresql-15 and the
 # libraries dpkg-shlibdeps finds (nng, protobuf-c, zlib, libc).
-# docs/postgres.md; the ctest postgres_deb builds it and creates the
+# docs/postgresql.md; the ctest postgres_deb builds it and creates the
 # extension from it.
 #
 # Usage: ext/postgres/mkdeb.sh BUILD_DIR OUT_DIR    (prints the .deb's path)
@@ -43,7 +43,7 @@ printf 'Source: snowrange\n\nPackage: postgresql-15-snowrange\nArchitecture: any
 shlibs=$(cd "$TMP/pkg" && dpkg-shlibdeps -O "$module" 2>"$TMP/shlibdeps.log" |
 	sed -n 's/^shlibs:Depends=//p') || { cat "$TMP/shlibdeps.log" >&2; exit 1; }
 mkdir -p "$TMP/root/DEBIAN" "$TMP/root/usr/share/doc/postgresql-15-snowrange"
-cp "$SRC/../../docs/postgres.md" "$TMP/root/usr/share/doc/postgresql-15-snowrange/"
+cp "$SRC/../../docs/postgresql.md" "$TMP/root/usr/share/doc/postgresql-15-snowrange/"
 cat >"$TMP/root/DEBIAN/control" <<CONTROL
 Package: postgresql-15-snowrange
 Version: $version

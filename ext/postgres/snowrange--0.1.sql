@@ -1,4 +1,4 @@
--- The SQL surface of the snowrange extension (docs/postgres.md).
+-- The SQL surface of the snowrange extension (docs/postgresql.md).
 \echo Use "CREATE EXTENSION snowrange" to load this file. \quit
 
 -- The next ID of a snowrange sequence (created at the master with

@@ -8,7 +8,7 @@
  * from shared memory with one atomic fetch-add, the algorithm of the
  * library's chunk cache (coordinator/cache.h), and wait on their latch only
  * when both the current and the next chunk are used up, at most
- * snowrange.lease_timeout_ms. docs/postgres.md is the operator's view and
+ * snowrange.lease_timeout_ms. docs/postgresql.md is the operator's view and
  * says why the library's threads never call into PostgreSQL.
  */
 #ifndef SRX_H

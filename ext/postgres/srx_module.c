@@ -2,7 +2,7 @@
  * The snowrange extension's entry point: its settings (GUCs), the shared
  * memory request and the background worker's registration. Loaded through
  * shared_preload_libraries; without that the SQL functions refuse with a
- * message saying so (docs/postgres.md).
+ * message saying so (docs/postgresql.md).
  */
 #include "srx.h"
 
@@ -57,7 +57,8 @@ _PG_init(void)
 	    "This instance's node name at the snowrange master ([a-z0-9_.-]{1,64}, unique "
 	    "per instance).", &srx_node_name);
 	define_string("snowrange.master_url",
-	    "URL of the snowrange master (tcp://HOST:PORT, tls+tcp://..., ipc://...).",
+	    "URL of the snowrange master (tcp://HOST:PORT, tls+tcp://..., ipc://...), or a "
+	    "comma-separated list of the masters of an HA cluster (docs/ha.md).",
 	    &srx_master_url);
 	define_string("snowrange.tls_ca", "PEM CA bundle verifying the master (tls+tcp://).",
 	    &srx_tls_ca);

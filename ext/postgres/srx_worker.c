@@ -21,7 +21,7 @@
  *     passes it no callback;
  *   - backends call one library function only, sr_chunk_id, which is pure.
  * Results cross back to PostgreSQL only here, on the main thread, after the
- * library call returned. docs/postgres.md says the same to operators.
+ * library call returned. docs/postgresql.md says the same to operators.
  */
 #include "srx.h"
 

@@ -138,7 +138,7 @@ SR_EXPORT int sr_seq_next_segments(sr_sequence *s, size_t n, sr_id_segment *segs
 /*
  * A chunk of a sequence handed over to the caller, who hands its IDs out
  * itself: from shared memory to several processes, say (the PostgreSQL
- * extension, docs/postgres.md). The chunk is the range (start, start + n*c]
+ * extension, docs/postgresql.md). The chunk is the range (start, start + n*c]
  * cut into n strides; this one is stride k (docs/design.md §2) and its i-th
  * ID, i = 1..c, is sr_chunk_id(chunk, i). The IDs ascend with i.
  */

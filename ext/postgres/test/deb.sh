@@ -10,7 +10,7 @@
 set -euo pipefail
 if grep -q '^SNOWRANGE_SANITIZE:BOOL=ON' "${1:?build dir}/CMakeCache.txt"; then
 	echo "skipped: a sanitized libsnowrange cannot be loaded into postgres" \
-		"(docs/postgres.md)" >&2
+		"(docs/postgresql.md)" >&2
 	exit 77
 fi
 source "$(dirname "$0")/../../../tests/integration/lib.sh" "$1"

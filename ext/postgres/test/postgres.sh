@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The snowrange extension in real PostgreSQL 15 servers (docs/postgres.md).
+# The snowrange extension in real PostgreSQL 15 servers (docs/postgresql.md).
 #
 # Installs libsnowrange from BUILD into a temporary prefix, builds the
 # extension against it with PGXS, starts a master on 127.0.0.1, a daemon
@@ -32,7 +32,7 @@
 set -euo pipefail
 if grep -q '^SNOWRANGE_SANITIZE:BOOL=ON' "${1:?build dir}/CMakeCache.txt"; then
 	echo "skipped: a sanitized libsnowrange cannot be loaded into postgres" \
-		"(docs/postgres.md)" >&2
+		"(docs/postgresql.md)" >&2
 	exit 77
 fi
 source "$(dirname "$0")/../../../tests/integration/lib.sh" "$1"
