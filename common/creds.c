@@ -39,6 +39,15 @@ static const struct {
 };
 #define NROLES (sizeof(role_names) / sizeof(role_names[0]))
 
+unsigned
+creds_role_of(const char *name)
+{
+	for (size_t i = 0; i < NROLES; i++)
+		if (strcmp(name, role_names[i].name) == 0)
+			return role_names[i].bit;
+	return 0;
+}
+
 const char *
 creds_roles_str(unsigned roles, char *buf, size_t len)
 {
@@ -161,9 +170,7 @@ creds_parse_tokens(struct creds *c, const char *text, const char *what,
 		char *colon = strchr(role, ':');
 		if (colon != NULL)
 			*colon++ = '\0';
-		for (size_t i = 0; i < NROLES; i++)
-			if (strcmp(role, role_names[i].name) == 0)
-				t.role = role_names[i].bit;
+		t.role = creds_role_of(role);
 		if (t.role == 0) {
 			fmt(errbuf, errlen, "%s line %d: unknown role '%.16s' "
 			    "(node, admin, reader or client)", what, line, role);
@@ -325,6 +332,17 @@ creds_lookup(const struct creds *c, const char *token, size_t len, char *node)
 			sr_strlcpy(node, t->node, CREDS_NAME_MAX + 1);
 	}
 	return role;
+}
+
+bool
+creds_cert_allows(unsigned cert_role, unsigned token_roles)
+{
+	/* An admin may do what readers and clients may (the route tables
+	 * list admin wherever they list those), so an operator holding an
+	 * admin certificate may send the least powerful token that fits. */
+	unsigned covers = cert_role == CREDS_ADMIN ?
+	    CREDS_ADMIN | CREDS_READER | CREDS_CLIENT : cert_role;
+	return token_roles != 0 && (token_roles & ~covers) == 0;
 }
 
 const char *

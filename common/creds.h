@@ -4,10 +4,10 @@
  * "is this listen address local" rule of the safe default. No nng here;
  * common/wire.c turns the TLS paths into nng TLS configurations.
  *
- * The model (docs/security.md): TLS proves that a peer holds a certificate
- * signed by the cluster CA; the role (and a node's name) comes from the
- * token the request carries. nng 1.5.2 cannot show a server the peer's
- * certificate, hence tokens for roles (docs/decisions.md).
+ * The model (docs/security.md): with mutual TLS the role (and a node's
+ * name) comes from the peer's certificate (common/tls_engine.h reads it);
+ * without TLS, from the token the request carries; with both, the two
+ * must agree.
  */
 #ifndef SR_CREDS_H
 #define SR_CREDS_H
@@ -70,6 +70,11 @@ bool creds_authenticates(const struct creds *c);
 unsigned creds_lookup(const struct creds *c, const char *token, size_t len,
     char *node);
 
+/* True when a token with token_roles may be sent over a connection whose
+ * client certificate has cert_role: the same role, or, under an admin
+ * certificate, admin, reader or client (docs/security.md). */
+bool creds_cert_allows(unsigned cert_role, unsigned token_roles);
+
 /*
  * Client side: the token to send with a request that accepts the roles in
  * accept, among the roles this process may use (want), least powerful
@@ -78,6 +83,10 @@ unsigned creds_lookup(const struct creds *c, const char *token, size_t len,
  */
 const char *creds_pick(const struct creds *c, unsigned accept, unsigned want,
     const char *node_name);
+
+/* The bit of a role's name ("node", "admin", "reader", "client"); 0 for
+ * any other string. */
+unsigned creds_role_of(const char *name);
 
 /* "node", "admin", ...; roles joined by '|' into buf. */
 const char *creds_roles_str(unsigned roles, char *buf, size_t len);

@@ -37,6 +37,7 @@
 
 #include "log.h"
 #include "snowrange/error.h"
+#include "tls_engine.h"
 #include "util.h"
 
 /* Requests are small; anything over this is answered with SR_ETOOBIG. Larger
@@ -266,7 +267,14 @@ tls_config(const struct creds *cr, bool server, const char *url,
 		return SR_EINVAL;
 	}
 	nng_tls_config *cfg;
-	int rv = nng_tls_config_alloc(&cfg,
+	/* Our engine, so that a server can learn its peers' certificates
+	 * (common/tls_engine.h). */
+	int rv = tls_engine_register();
+	if (rv != 0) {
+		fmt(errbuf, errlen, "cannot set up TLS: %s", nng_strerror(rv));
+		return wire_nng_err(rv);
+	}
+	rv = nng_tls_config_alloc(&cfg,
 	    server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot set up TLS: %s", nng_strerror(rv));
@@ -753,18 +761,23 @@ struct work {
 	bool thr_on;
 	pthread_cond_t cv;
 	nng_msg *req;
+	/* What req's connection's client certificate says (conn_touch),
+	 * handed over with it. */
+	struct tls_identity cert;
 };
 
-/* One connection (nng pipe) of a server and when it last delivered a whole
- * request. */
+/* One connection (nng pipe) of a server, when it last delivered a whole
+ * request, and (mutual TLS) what its client certificate says. */
 struct conn {
 	uint32_t pipe;
 	int64_t last_ms;
+	struct tls_identity id;
 };
 
 struct wire_server {
 	nng_socket sock;
 	const struct creds *cr;
+	bool mtls; /* tls+tcp with a CA: every peer has a verified certificate */
 	const struct wire_route *routes;
 	size_t nroutes;
 	void *arg;
@@ -925,36 +938,91 @@ wire_body_roles(int body)
 	}
 }
 
-/* Checks the request's token against the route; fills peer. */
+/*
+ * Who the peer is, checked against the route; fills peer. The rule
+ * (docs/security.md, "Roles"):
+ *  - a verified client certificate (mutual TLS) gives the role in its OU
+ *    and, for node, the name in its CN; one that names no role is refused;
+ *  - tokens, when the server has a token file, are required as before; with
+ *    a certificate the token must agree with it: its role one the
+ *    certificate's role includes (an admin certificate covers reader and
+ *    client tokens), a bound node token naming the certificate's CN. The
+ *    token's role then applies (it is the narrower);
+ *  - with neither, every role (the transport is the only gate).
+ */
 static int
-authorize(const struct creds *cr, const Sr__Request *req,
-    const struct wire_route *route, struct wire_peer *peer, char *errbuf,
-    size_t errlen)
+authorize(const struct creds *cr, const struct tls_identity *cert,
+    const Sr__Request *req, const struct wire_route *route,
+    struct wire_peer *peer, char *errbuf, size_t errlen)
 {
-	peer->roles = CREDS_ALL;
-	peer->node[0] = '\0';
-	if (!creds_has_tokens(cr))
-		return SR_OK;
-	size_t n = req->token != NULL ? strlen(req->token) : 0;
-	peer->roles = creds_lookup(cr, req->token, n, peer->node);
-	if ((peer->roles & route->roles) != 0)
-		return SR_OK;
 	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
 	    &sr__request__descriptor, (unsigned) req->body_case);
+	const char *what = f != NULL ? f->name : "request";
+	bool by_cert = cert != NULL && cert->cert;
 	char need[64], have[64];
+	peer->roles = CREDS_ALL;
+	peer->node[0] = '\0';
+	if (by_cert) {
+		if (cert->role == 0) {
+			fmt(errbuf, errlen, "%s refused: %s (docs/security.md)", what,
+			    cert->why);
+			return SR_EACCES;
+		}
+		peer->roles = cert->role;
+		if (cert->role == CREDS_NODE)
+			sr_strlcpy(peer->node, cert->name, sizeof(peer->node));
+	} else if (!creds_has_tokens(cr)) {
+		return SR_OK;
+	}
 	creds_roles_str(route->roles, need, sizeof(need));
-	creds_roles_str(peer->roles, have, sizeof(have));
-	/* The token itself is never quoted: not to the peer, not to a log. */
-	if (n == 0)
-		fmt(errbuf, errlen, "%s needs the %s role and the request has no "
-		    "token (token-file, docs/security.md)", f ? f->name : "request", need);
-	else if (peer->roles == 0)
-		fmt(errbuf, errlen, "%s needs the %s role and the request's token is "
-		    "not known here", f ? f->name : "request", need);
-	else
-		fmt(errbuf, errlen, "%s needs the %s role; the request's token has "
-		    "the %s role", f ? f->name : "request", need, have);
-	return SR_EACCES;
+	if (creds_has_tokens(cr)) {
+		size_t n = req->token != NULL ? strlen(req->token) : 0;
+		char tnode[CREDS_NAME_MAX + 1];
+		unsigned troles = creds_lookup(cr, req->token, n, tnode);
+		/* The token itself is never quoted: not to the peer, not to a
+		 * log. */
+		if (n == 0) {
+			fmt(errbuf, errlen, "%s needs the %s role and the request has no "
+			    "token (token-file, docs/security.md)", what, need);
+			return SR_EACCES;
+		}
+		if (troles == 0) {
+			fmt(errbuf, errlen, "%s needs the %s role and the request's token "
+			    "is not known here", what, need);
+			return SR_EACCES;
+		}
+		if (by_cert && !creds_cert_allows(cert->role, troles)) {
+			fmt(errbuf, errlen, "%s refused: the request's token has the %s "
+			    "role but the client certificate (CN=%s) the %s role; with "
+			    "both, they must agree (docs/security.md)", what,
+			    creds_roles_str(troles, have, sizeof(have)), cert->name,
+			    creds_roles_str(cert->role, need, sizeof(need)));
+			return SR_EACCES;
+		}
+		if (by_cert && tnode[0] != '\0' && strcmp(tnode, peer->node) != 0) {
+			fmt(errbuf, errlen, "%s refused: the request's token is node %s's "
+			    "but the client certificate is node %s's", what, tnode,
+			    peer->node);
+			return SR_EACCES;
+		}
+		peer->roles = troles;
+		if (!by_cert)
+			sr_strlcpy(peer->node, tnode, sizeof(peer->node));
+		if ((peer->roles & route->roles) == 0) {
+			fmt(errbuf, errlen, "%s needs the %s role; the request's token "
+			    "has the %s role", what, need,
+			    creds_roles_str(peer->roles, have, sizeof(have)));
+			return SR_EACCES;
+		}
+		return SR_OK;
+	}
+	if ((peer->roles & route->roles) == 0) {
+		fmt(errbuf, errlen, "%s needs the %s role; the client certificate "
+		    "(CN=%s) has the %s role", what, need, cert->name,
+		    creds_roles_str(peer->roles, have, sizeof(have)));
+		return SR_EACCES;
+	}
+	return SR_OK;
 }
 
 int
@@ -969,6 +1037,15 @@ int
 wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
     void *arg, const struct creds *cr, const void *body, size_t len, void **out,
     size_t *outlen)
+{
+	return wire_serve_bytes_cert(routes, nroutes, arg, cr, NULL, body, len, out,
+	    outlen);
+}
+
+int
+wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes,
+    void *arg, const struct creds *cr, const struct tls_identity *cert,
+    const void *body, size_t len, void **out, size_t *outlen)
 {
 	struct wire_arena arena = {NULL, NULL, NULL};
 	struct wire_peer peer;
@@ -1003,7 +1080,7 @@ wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
 			code = SR_EINVAL;
 			fmt(errbuf, sizeof(errbuf),
 			    "request kind %d is not served here", (int) req->body_case);
-		} else if ((code = authorize(cr, req, route, &peer, errbuf,
+		} else if ((code = authorize(cr, cert, req, route, &peer, errbuf,
 				sizeof(errbuf))) == SR_OK) {
 			arena.peer = &peer;
 			code = route->fn(arg, req, &resp, &arena, errbuf, sizeof(errbuf));
@@ -1039,13 +1116,14 @@ wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
 /* Builds the nng reply for one raw request; NULL only when memory runs out
  * (then the client times out). */
 static nng_msg *
-serve_one(struct work *w, const void *body, size_t len)
+serve_one(struct work *w, const struct tls_identity *cert, const void *body,
+    size_t len)
 {
 	void *out;
 	size_t n;
 	nng_msg *msg = NULL;
-	if (wire_serve_bytes_creds(w->srv->routes, w->srv->nroutes, w->srv->arg,
-		w->srv->cr, body, len, &out, &n) != SR_OK)
+	if (wire_serve_bytes_cert(w->srv->routes, w->srv->nroutes, w->srv->arg,
+		w->srv->cr, cert, body, len, &out, &n) != SR_OK)
 		return NULL;
 	if (nng_msg_alloc(&msg, n) == 0)
 		memcpy(nng_msg_body(msg), out, n);
@@ -1077,14 +1155,47 @@ realloc_conns(struct wire_server *srv)
 	return v;
 }
 
+/* Marks the connection busy now and copies its certificate's identity to
+ * id. A connection not in the table (refused, or already gone) has none:
+ * with mutual TLS its requests are then refused, never served unchecked. */
 static void
-conn_touch(struct wire_server *srv, uint32_t pipe)
+conn_touch(struct wire_server *srv, uint32_t pipe, struct tls_identity *id)
 {
 	pthread_mutex_lock(&srv->cmu);
 	size_t i = conn_find(srv, pipe);
-	if (i < srv->nconns)
+	if (i < srv->nconns) {
 		srv->conns[i].last_ms = sr_mono_ms();
+		*id = srv->conns[i].id;
+	} else {
+		memset(id, 0, sizeof(*id));
+		id->cert = srv->mtls;
+		snprintf(id->why, sizeof(id->why), "the connection is not known");
+	}
 	pthread_mutex_unlock(&srv->cmu);
+}
+
+/*
+ * With mutual TLS, what the connection's client certificate says. nng
+ * 1.5.2 cannot tell (docs/decisions.md), but asking it whether the
+ * connection is verified runs our engine's `verified` operation on this
+ * thread, which leaves the identity in a thread-local slot
+ * (common/tls_engine.h). Anything unexpected fails closed: a certificate
+ * that grants no role.
+ */
+static void
+conn_identity(nng_pipe p, struct tls_identity *id)
+{
+	bool verified = false;
+	tls_engine_peer_clear();
+	int rv = nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified);
+	tls_engine_peer_take(id);
+	if (rv != 0 || !verified || !id->cert) {
+		memset(id, 0, sizeof(*id));
+		id->cert = true;
+		snprintf(id->why, sizeof(id->why), "the connection's client certificate "
+		    "could not be read (%s)", rv != 0 ? nng_strerror(rv) :
+		    "not verified");
+	}
 }
 
 /*
@@ -1098,6 +1209,10 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct wire_server *srv = arg;
 	bool refuse = false;
+	struct tls_identity id = {0};
+	/* Before the lock: it takes the connection's own lock in nng. */
+	if (ev == NNG_PIPE_EV_ADD_PRE && srv->mtls)
+		conn_identity(p, &id);
 	int64_t now = sr_mono_ms();
 	pthread_mutex_lock(&srv->cmu);
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
@@ -1109,7 +1224,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		else if (srv->nconns == srv->capconns && (v = realloc_conns(srv)) == NULL)
 			refuse = true; /* out of memory: better refused than untracked */
 		else
-			(srv->conns = v)[srv->nconns++] = (struct conn){p.id, now};
+			(srv->conns = v)[srv->nconns++] = (struct conn){p.id, now, id};
 		if (refuse && now - srv->last_reject_log_ms >= 1000) {
 			srv->last_reject_log_ms = now;
 			sr_log("wire", "connection refused: %zu connections open, the limit is %zu",
@@ -1315,7 +1430,8 @@ work_thread(void *arg)
 		nng_msg *req = w->req;
 		w->req = NULL;
 		pthread_mutex_unlock(&srv->hmu);
-		nng_msg *rep = serve_one(w, nng_msg_body(req), nng_msg_len(req));
+		nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req),
+		    nng_msg_len(req));
 		nng_msg_free(req);
 		if (rep == NULL) {
 			nng_ctx_recv(w->ctx, w->aio);
@@ -1352,11 +1468,12 @@ work_cb(void *arg)
 			return;
 		}
 		nng_msg *req = nng_aio_get_msg(w->aio);
-		conn_touch(w->srv, nng_msg_get_pipe(req).id);
+		conn_touch(w->srv, nng_msg_get_pipe(req).id, &w->cert);
 		/* Inline when no other handler is (see the top of this file). */
 		if (!atomic_exchange_explicit(&w->srv->inline_busy, true,
 			memory_order_acquire)) {
-			nng_msg *rep = serve_one(w, nng_msg_body(req), nng_msg_len(req));
+			nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req),
+			    nng_msg_len(req));
 			atomic_store_explicit(&w->srv->inline_busy, false,
 			    memory_order_release);
 			nng_msg_free(req);
@@ -1452,6 +1569,7 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 		return SR_ENOMEM;
 	}
 	srv->cr = cr;
+	srv->mtls = tls != NULL && cr->tls_ca != NULL;
 	srv->max_conns = WIRE_MAX_CONNS;
 	srv->idle_ms = WIRE_IDLE_MS;
 	pthread_mutex_init(&srv->cmu, NULL);

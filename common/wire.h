@@ -42,9 +42,9 @@ struct wire_arena;
 void *wire_alloc(struct wire_arena *a, size_t size);  /* zeroed; NULL on OOM */
 char *wire_strdup(struct wire_arena *a, const char *s); /* NULL on OOM */
 
-/* Who sent the request being served: the roles its token (or, without
- * tokens, the server's configuration) grants, and the node name its token
- * is bound to ("" when it is bound to none). docs/security.md. */
+/* Who sent the request being served: the roles its client certificate
+ * and token (or, without either, the server's configuration) grant, and
+ * the node name they bind it to ("" when none). docs/security.md. */
 struct wire_peer {
 	unsigned roles; /* CREDS_ bits */
 	char node[CREDS_NAME_MAX + 1];
@@ -173,6 +173,14 @@ int wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
 int wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
     void *arg, const struct creds *cr, const void *body, size_t len, void **out,
     size_t *outlen);
+
+/* The same for a request that came over a connection whose client
+ * certificate says cert (NULL or cert->cert false: none): the role rule of
+ * docs/security.md, certificate and token together. */
+struct tls_identity;
+int wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes,
+    void *arg, const struct creds *cr, const struct tls_identity *cert,
+    const void *body, size_t len, void **out, size_t *outlen);
 
 /* The roles a request of this body case may be sent with, on any server:
  * the client's side of the route tables (docs/security.md). */

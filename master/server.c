@@ -282,8 +282,8 @@ grant_msg(struct wire_arena *a, const struct catalog_grant *g)
 #define OOM(errbuf, errlen) (snprintf(errbuf, errlen, "out of memory"), SR_ENOMEM)
 
 /*
- * A node token bound to a name (a "node:NAME" line, docs/security.md) acts
- * only for that name: a Lease, Heartbeat or Leave for another node's id is
+ * A node bound to a name (its certificate's CN with mutual TLS, or a
+ * "node:NAME" token line; docs/security.md) acts only for that name: a Lease, Heartbeat or Leave for another node's id is
  * refused, so one stolen coordinator credential cannot evict or impersonate
  * the others. Unknown ids are left to the catalog (SR_ENOTJOINED). Call with
  * mu held.
@@ -296,7 +296,7 @@ acts_for(struct master *m, const struct wire_peer *p, const char *what,
 	if (p->node[0] == '\0' || (p->roles & CREDS_ADMIN) != 0 ||
 	    catalog_node_name(m->cat, id, &name) != SR_OK || strcmp(name, p->node) == 0)
 		return SR_OK;
-	snprintf(errbuf, errlen, "%s for node %llu (%s) refused: the token is node %s's",
+	snprintf(errbuf, errlen, "%s for node %llu (%s) refused: this peer is node %s",
 	    what, (unsigned long long) id, name, p->node);
 	sr_log("master", "%s", errbuf);
 	return SR_EACCES;
@@ -340,7 +340,7 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
 	struct catalog_grant g;
 	const struct wire_peer *p = wire_peer_of(a);
 	if (p->node[0] != '\0' && strcmp(p->node, req->join->name) != 0) {
-		snprintf(errbuf, errlen, "join as %.64s refused: the token is node %s's",
+		snprintf(errbuf, errlen, "join as %.64s refused: this peer is node %s",
 		    req->join->name, p->node);
 		sr_log("master", "%s", errbuf);
 		return SR_EACCES;

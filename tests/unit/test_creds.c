@@ -1,7 +1,8 @@
 /*
  * Credentials (issue 9): the token file, the server's role lookup and the
  * client's token choice, the safe-default URL rule, and role checks in
- * request handling (wire_serve_bytes_creds, no sockets).
+ * request handling, by token and by client certificate
+ * (wire_serve_bytes_cert, no sockets).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 
 #include "creds.h"
 #include "snowrange/error.h"
+#include "tls_engine.h"
 #include "wire.h"
 
 #define T_ADMIN "aaaaaaaaaaaaaaaaaaaaaaaa"
@@ -194,9 +196,11 @@ static const struct wire_route routes[] = {
 	{SR__REQUEST__BODY_SEQ_LIST, h_ok, 0},
 };
 
-/* Serves one request with token tok; returns the reply (caller frees). */
+/* Serves one request with token tok over a connection whose client
+ * certificate says cert (NULL: none); returns the reply (caller frees). */
 static Sr__Response *
-serve(const struct creds *c, Sr__Request__BodyCase body, const char *tok)
+serve_cert(const struct creds *c, const struct tls_identity *cert,
+    Sr__Request__BodyCase body, const char *tok)
 {
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__StatusRequest st = SR__STATUS_REQUEST__INIT;
@@ -221,12 +225,18 @@ serve(const struct creds *c, Sr__Request__BodyCase body, const char *tok)
 	const struct wire_peer *seen = NULL;
 	void *out;
 	size_t outlen;
-	assert_int_equal(wire_serve_bytes_creds(routes, sizeof(routes) / sizeof(routes[0]),
-	    &seen, c, buf, n, &out, &outlen), SR_OK);
+	assert_int_equal(wire_serve_bytes_cert(routes, sizeof(routes) / sizeof(routes[0]),
+	    &seen, c, cert, buf, n, &out, &outlen), SR_OK);
 	Sr__Response *r = sr__response__unpack(NULL, outlen, out);
 	free(out);
 	assert_non_null(r);
 	return r;
+}
+
+static Sr__Response *
+serve(const struct creds *c, Sr__Request__BodyCase body, const char *tok)
+{
+	return serve_cert(c, NULL, body, tok);
 }
 
 static int
@@ -291,6 +301,114 @@ test_roles_enforced(void **state)
 	creds_free(c);
 }
 
+static struct tls_identity
+cert_of(unsigned role, const char *name)
+{
+	struct tls_identity id = {.cert = true, .role = role};
+	snprintf(id.name, sizeof(id.name), "%s", name);
+	if (role == 0)
+		snprintf(id.why, sizeof(id.why), "the client certificate of CN=%s has "
+		    "no OU", name);
+	return id;
+}
+
+/* With mutual TLS the certificate gives the role and a node's name; a
+ * token, when the server has tokens, must agree with it (docs/security.md). */
+static void
+test_cert_roles(void **state)
+{
+	(void) state;
+	Sr__Response *r;
+	struct tls_identity reader = cert_of(CREDS_READER, "alice");
+	struct tls_identity admin = cert_of(CREDS_ADMIN, "ops");
+	struct tls_identity c1 = cert_of(CREDS_NODE, "c1");
+	struct tls_identity c2 = cert_of(CREDS_NODE, "c2");
+	struct tls_identity none = cert_of(0, "nobody");
+
+	/* Certificates alone (no token file). */
+	r = serve_cert(NULL, &reader, SR__REQUEST__BODY_SEQ_DROP, NULL);
+	assert_int_equal(code(r), SR_EACCES);
+	assert_non_null(strstr(r->error->message, "needs the admin role; the client "
+	    "certificate (CN=alice) has the reader role"));
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(NULL, &reader, SR__REQUEST__BODY_STATUS, NULL);
+	assert_int_equal(code(r), SR_OK);
+	assert_int_equal(r->status->node_id, CREDS_READER);
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(NULL, &admin, SR__REQUEST__BODY_SEQ_DROP, NULL);
+	assert_int_equal(code(r), SR_OK);
+	assert_string_equal(r->status->role, "");
+	sr__response__free_unpacked(r, NULL);
+	/* A node certificate binds its CN, with no token at all. */
+	r = serve_cert(NULL, &c1, SR__REQUEST__BODY_HEARTBEAT, NULL);
+	assert_int_equal(code(r), SR_OK);
+	assert_string_equal(r->status->role, "c1");
+	assert_int_equal(r->status->node_id, CREDS_NODE);
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(NULL, &c1, SR__REQUEST__BODY_STATUS, NULL);
+	assert_int_equal(code(r), SR_EACCES);
+	sr__response__free_unpacked(r, NULL);
+	/* A certificate that names no role: refused, saying why. */
+	r = serve_cert(NULL, &none, SR__REQUEST__BODY_STATUS, NULL);
+	assert_int_equal(code(r), SR_EACCES);
+	assert_non_null(strstr(r->error->message, "status refused: the client "
+	    "certificate of CN=nobody has no OU"));
+	sr__response__free_unpacked(r, NULL);
+
+	/* With tokens too: both are needed and must agree. */
+	struct creds *c = parsed();
+	r = serve_cert(c, &admin, SR__REQUEST__BODY_SEQ_DROP, NULL);
+	assert_int_equal(code(r), SR_EACCES);
+	assert_non_null(strstr(r->error->message, "no token"));
+	sr__response__free_unpacked(r, NULL);
+	/* An admin certificate may send the narrower reader token, which
+	 * then applies. */
+	r = serve_cert(c, &admin, SR__REQUEST__BODY_STATUS, T_READER);
+	assert_int_equal(code(r), SR_OK);
+	assert_int_equal(r->status->node_id, CREDS_READER);
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(c, &admin, SR__REQUEST__BODY_SEQ_DROP, T_READER);
+	assert_int_equal(code(r), SR_EACCES);
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(c, &reader, SR__REQUEST__BODY_SEQ_DROP, T_ADMIN);
+	assert_int_equal(code(r), SR_EACCES);
+	assert_non_null(strstr(r->error->message, "token has the admin role but the "
+	    "client certificate (CN=alice) the reader role"));
+	assert_null(strstr(r->error->message, T_ADMIN));
+	sr__response__free_unpacked(r, NULL);
+	/* Node: the certificate's name wins over an unbound token, and a
+	 * bound token must name the same node. */
+	r = serve_cert(c, &c2, SR__REQUEST__BODY_HEARTBEAT, T_NODE);
+	assert_int_equal(code(r), SR_OK);
+	assert_string_equal(r->status->role, "c2");
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(c, &c1, SR__REQUEST__BODY_HEARTBEAT, T_NODE1);
+	assert_int_equal(code(r), SR_OK);
+	assert_string_equal(r->status->role, "c1");
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(c, &c2, SR__REQUEST__BODY_HEARTBEAT, T_NODE1);
+	assert_int_equal(code(r), SR_EACCES);
+	assert_non_null(strstr(r->error->message, "token is node c1's but the client "
+	    "certificate is node c2's"));
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(c, &c1, SR__REQUEST__BODY_HEARTBEAT, T_ADMIN);
+	assert_int_equal(code(r), SR_EACCES);
+	sr__response__free_unpacked(r, NULL);
+	r = serve_cert(c, &none, SR__REQUEST__BODY_STATUS, T_ADMIN);
+	assert_int_equal(code(r), SR_EACCES);
+	sr__response__free_unpacked(r, NULL);
+	creds_free(c);
+
+	assert_true(creds_cert_allows(CREDS_ADMIN, CREDS_CLIENT));
+	assert_true(creds_cert_allows(CREDS_NODE, CREDS_NODE));
+	assert_false(creds_cert_allows(CREDS_ADMIN, CREDS_NODE));
+	assert_false(creds_cert_allows(CREDS_CLIENT, CREDS_READER));
+	assert_false(creds_cert_allows(CREDS_READER, 0));
+	assert_int_equal(creds_role_of("reader"), CREDS_READER);
+	assert_int_equal(creds_role_of("master"), 0);
+	assert_int_equal(creds_role_of(""), 0);
+}
+
 /* The safe default refuses a reachable URL without client credentials and
  * names what to configure; --insecure, loopback or credentials pass. */
 static void
@@ -326,6 +444,7 @@ main(void)
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_url_local),
 		cmocka_unit_test(test_roles_enforced),
+		cmocka_unit_test(test_cert_roles),
 		cmocka_unit_test(test_listen_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
