@@ -24,6 +24,7 @@
 
 #include "snowrange/client.h"
 #include "util.h"
+#include "segment.h"
 #include "wire.h"
 
 #define TIMEOUT_MS 2000
@@ -56,8 +57,32 @@ h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (b == NULL || ids == NULL)
 		return SR_ENOMEM;
 	sr__next_ids_response__init(b);
+	/* Segments only for the "seg*" sequences: everything else answers
+	 * as a daemon from before segments did (a list, the flag ignored). */
+	if (r->segments && strncmp(r->sequence, "seg", 3) == 0) {
+		Sr__IdSegment *g = wire_alloc(a, 2 * sizeof(*g));
+		Sr__IdSegment **gp = wire_alloc(a, 2 * sizeof(*gp));
+		if (g == NULL || gp == NULL)
+			return SR_ENOMEM;
+		sr__id_segment__init(&g[0]);
+		sr__id_segment__init(&g[1]);
+		/* seg: 5, 7, ... then 1000 on; segbad: the second segment
+		 * starts on the first one's last ID; segsum: one ID too many. */
+		uint32_t half = r->count / 2;
+		g[0].first = 5;
+		g[0].step = 2;
+		g[0].count = half;
+		g[1].first = strcmp(r->sequence, "segbad") == 0 ? 5 + 2 * (half - 1) : 1000;
+		g[1].step = 1;
+		g[1].count = r->count - half + (strcmp(r->sequence, "segsum") == 0 ? 1 : 0);
+		gp[0] = &g[0];
+		gp[1] = &g[1];
+		b->segments = gp;
+		b->n_segments = 2;
+		n = 0;
+	}
 	for (size_t i = 0; i < n; i++)
-		ids[i] = i + 1;
+		ids[i] = strcmp(r->sequence, "squares") == 0 ? (i + 1) * (i + 1) : i + 1;
 	b->ids = ids;
 	b->n_ids = n;
 	b->node_name = wire_strdup(a, "fake-1");
@@ -356,6 +381,64 @@ test_client_short_reply(void **state)
 	/* One short by one: zero IDs for a count of one. */
 	assert_int_equal(sr_client_next_ids(e->cl, "short", 1, ids, NULL),
 	    SR_EPROTO);
+}
+
+/* Segments from a daemon that knows them, and from one before them (it
+ * ignores the flag and sends the list, which the client describes as
+ * segments): issue 19's compatibility in both directions. */
+static void
+test_client_segments(void **state)
+{
+	struct env *e = *state;
+	sr_id_segment segs[8];
+	size_t n = 99;
+	char node[65] = "";
+	assert_int_equal(sr_client_next_segments(e->cl, "seg", 10, segs, 8, &n, node), SR_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(segs[0].first, 5);
+	assert_int_equal(segs[0].count, 5);
+	assert_int_equal(segs[1].first, 1000);
+	assert_string_equal(node, "fake-1");
+	/* A reply that breaks the rules never reaches the caller. */
+	assert_int_equal(sr_client_next_segments(e->cl, "segbad", 10, segs, 8, &n, NULL),
+	    SR_EPROTO);
+	assert_non_null(strstr(sr_client_errmsg(e->cl), "not above"));
+	assert_int_equal(sr_client_next_segments(e->cl, "segsum", 10, segs, 8, &n, NULL),
+	    SR_EPROTO);
+	assert_non_null(strstr(sr_client_errmsg(e->cl), "hold 11"));
+	assert_int_equal(sr_client_next_segments(e->cl, "seg", 10, segs, 1, &n, NULL),
+	    SR_ETOOBIG);
+
+	/* An old peer's list: 1..10 is one segment. */
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", 10, segs, 8, &n, node), SR_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(segs[0].first, 1);
+	assert_int_equal(segs[0].step, 1);
+	assert_int_equal(segs[0].count, 10);
+	/* 1, 4, 9, ..., 100 takes 5 segments; they expand to the list. */
+	assert_int_equal(sr_client_next_segments(e->cl, "squares", 10, segs, 8, &n, NULL),
+	    SR_OK);
+	assert_int_equal(n, 5);
+	uint64_t back[10];
+	assert_int_equal(seg_expand(segs, n, back, 10), 10);
+	for (uint64_t i = 0; i < 10; i++)
+		assert_int_equal(back[i], (i + 1) * (i + 1));
+	assert_int_equal(sr_client_next_segments(e->cl, "squares", 10, segs, 4, &n, NULL),
+	    SR_ETOOBIG);
+	assert_int_equal(sr_client_next_segments(e->cl, "short", 10, segs, 8, &n, NULL),
+	    SR_EPROTO);
+	/* An old peer's own bound comes back as its error. */
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", WIRE_MAX_COUNT + 1, segs, 8,
+	    &n, NULL), SR_EINVAL);
+	/* Bounds checked before anything is sent. */
+	int before = atomic_load(&e->fake.calls);
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", 0, segs, 8, &n, NULL),
+	    SR_EINVAL);
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", SR_SEGMENT_IDS_MAX + 1, segs,
+	    8, &n, NULL), SR_EINVAL);
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", 5, NULL, 8, &n, NULL),
+	    SR_EINVAL);
+	assert_int_equal(atomic_load(&e->fake.calls), before);
 }
 
 static void
@@ -775,6 +858,7 @@ main(void)
 		cmocka_unit_test(test_client_next_ids),
 		cmocka_unit_test(test_client_peer_error),
 		cmocka_unit_test(test_client_short_reply),
+		cmocka_unit_test(test_client_segments),
 		cmocka_unit_test(test_client_status),
 		cmocka_unit_test(test_client_catalog),
 		cmocka_unit_test(test_garbage),
