@@ -154,6 +154,9 @@ arena_reset(struct wire_arena *a)
 
 /* ---- client ---- */
 
+/* Live connections a list member tracks (a REQ dialer has one). */
+#define MEMBER_PIPES 8
+
 struct wire_chan {
 	nng_socket sock;
 	int timeout_ms;
@@ -178,6 +181,8 @@ struct wire_chan {
 	 * out the timeout there would only delay asking the next master. */
 	bool member;
 	atomic_int pipes;
+	uint32_t pipe_ids[MEMBER_PIPES]; /* under inflight_mu */
+	size_t npipe;
 	/* Until when (mono ms) a member that failed a call at the transport
 	 * (a timeout: hung, or stopped with its connection up) is asked only
 	 * when no other can be: standbys keep naming a hung leader until its
@@ -204,20 +209,39 @@ pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 	atomic_store(&ch->connected, true);
 }
 
+/*
+ * Counts a member's live connections by pipe id: nng may report the removal
+ * of a pipe whose addition it never reported (one that failed during its
+ * handshake), and a plain counter then went below zero and showed a
+ * reconnected master as unreachable for good (found by scripts/bench-failover:
+ * callers stuck for the whole lease timeout after a failover).
+ */
 static void
 member_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	(void) p;
 	struct wire_chan *ch = arg;
+	uint32_t id = nng_pipe_id(p);
+	pthread_mutex_lock(&ch->inflight_mu);
+	size_t i = 0;
+	while (i < ch->npipe && ch->pipe_ids[i] != id)
+		i++;
 	if (ev == NNG_PIPE_EV_ADD_POST) {
-		atomic_fetch_add(&ch->pipes, 1);
+		if (i == ch->npipe && ch->npipe < MEMBER_PIPES)
+			ch->pipe_ids[ch->npipe++] = id;
+		atomic_store(&ch->pipes, (int) ch->npipe);
 		atomic_store(&ch->connected, true);
+		pthread_mutex_unlock(&ch->inflight_mu);
 		return;
 	}
-	if (atomic_fetch_sub(&ch->pipes, 1) != 1)
+	bool removed = i < ch->npipe;
+	if (removed)
+		ch->pipe_ids[i] = ch->pipe_ids[--ch->npipe];
+	atomic_store(&ch->pipes, (int) ch->npipe);
+	if (!removed || ch->npipe > 0) {
+		pthread_mutex_unlock(&ch->inflight_mu);
 		return;
+	}
 	/* The last connection closed: every call waiting on it is over. */
-	pthread_mutex_lock(&ch->inflight_mu);
 	for (struct inflight *f = ch->inflight; f != NULL; f = f->next) {
 		f->lost = true;
 		nng_aio_cancel(f->aio);
