@@ -110,7 +110,7 @@ count_err(struct sim_counts *k, int rv, const char *what, const char *msg)
 {
 	k->errs_by_code[rv > 0 && rv < SR_ERR_MAX ? rv : SR_EINTERNAL]++;
 	if (k->first_err[0] == '\0')
-		snprintf(k->first_err, sizeof(k->first_err), "%s: %s: %s", what,
+		snprintf(k->first_err, sizeof(k->first_err), "%s: %s: %.120s", what,
 		    sr_errname(rv), msg);
 }
 
