@@ -59,6 +59,7 @@ struct seq_table {
 };
 
 struct sr_coordinator {
+	uint64_t serial; /* unique per process, never 0: see last_seq */
 	char master_url[256];
 	char name[SR_NAME_MAX + 1];
 	char listen_url[256];
@@ -154,6 +155,22 @@ table_reserve(sr_coordinator *c)
 	atomic_store_explicit(&c->table, nt, memory_order_release);
 	return SR_OK;
 }
+
+/*
+ * The sequence this thread last named in sr_next_id(s): an application
+ * that asks by name, mostly for one sequence, pays one strcmp instead of
+ * validating the name, hashing it and probing the table (half the cost of
+ * a call; docs/benchmarks.md, "Lookup by name"). A handle stays valid until
+ * its coordinator is closed, so the entry is keyed by the coordinator's
+ * serial, unique in the process, and not by its address: a coordinator
+ * opened where a closed one was never matches the old entry. A name equal
+ * to a table entry's is valid, so the check it skips is not needed.
+ */
+static _Atomic uint64_t coord_serials;
+static _Thread_local struct {
+	uint64_t serial;
+	struct sr_sequence *s;
+} last_seq;
 
 static struct sr_sequence *
 seq_lookup(sr_coordinator *c, const char *name)
@@ -390,6 +407,7 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 		free(t0);
 		return errf(errbuf, errlen, SR_ENOMEM, "out of memory");
 	}
+	c->serial = atomic_fetch_add(&coord_serials, 1) + 1;
 	atomic_init(&c->table, t0);
 	if (!sr_strlcpy(c->master_url, cfg->master_url, sizeof(c->master_url)) ||
 	    !sr_strlcpy(c->listen_url, cfg->listen_url ? cfg->listen_url : "",
@@ -615,9 +633,16 @@ sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out, size_t 
 	sr_sequence *s;
 	if (got != NULL)
 		*got = 0;
-	int rv = seq_get(c, seq, true, &s);
-	if (rv != SR_OK)
-		return rv;
+	if (c != NULL && seq != NULL && last_seq.serial == c->serial &&
+	    strcmp(last_seq.s->cache.name, seq) == 0) {
+		s = last_seq.s;
+	} else {
+		int rv = seq_get(c, seq, true, &s);
+		if (rv != SR_OK)
+			return rv;
+		last_seq.serial = c->serial;
+		last_seq.s = s;
+	}
 	return sr_seq_next_ids(s, n, out, got);
 }
 

@@ -745,6 +745,59 @@ test_ticket_handle(void **state)
  * background, and with the master gone a take fails with SR_EUNAVAILABLE
  * after the lease timeout, then succeeds again once the master is back.
  */
+/* sr_next_id by name keeps the thread's last sequence (coordinator.c,
+ * last_seq): alternating names must still reach each its own sequence,
+ * two coordinators asked in turn by one thread are each served from their
+ * own sequence, and a handle of a closed coordinator is never used again
+ * (ASan sees that use after free). */
+static void
+test_name_lookup_cache(void **state)
+{
+	struct fx *f = *state;
+	create_seq(f, "la", 10);
+	create_seq(f, "lb", 1000);
+	f->c = open_coord(f, "c1", 300, 0);
+	uint64_t a = 0, b = 0, id;
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(sr_next_id(f->c, "la", &id), SR_OK);
+		assert_true(id > a);
+		a = id;
+		assert_int_equal(sr_next_id(f->c, "lb", &id), SR_OK);
+		assert_true(id > b);
+		b = id;
+		assert_int_equal(sr_next_id(f->c, "lb", &id), SR_OK);
+		assert_true(id > b);
+		b = id;
+	}
+	/* 50 IDs of "la" took 5 chunks of 10; 100 of "lb" one chunk of 1000. */
+	assert_true(a >= 50);
+	assert_true(b <= 1000);
+	assert_int_equal(sr_next_id(f->c, "nosuch", &id), SR_ENOTFOUND);
+	assert_int_equal(sr_next_id(f->c, "bad name", &id), SR_EINVAL);
+	assert_int_equal(sr_next_id(f->c, NULL, &id), SR_EINVAL);
+	/* The cache still holds "lb" after the failed calls. */
+	assert_int_equal(sr_next_id(f->c, "lb", &id), SR_OK);
+	assert_true(id > b);
+	/* Two live coordinators asked in turn by one thread: each call is
+	 * served by its own coordinator's chunk (c1 holds 1..1000, c2 a
+	 * later one). */
+	sr_coordinator *c2 = open_coord(f, "c2", 300, 0);
+	uint64_t b2 = 0;
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(sr_next_id(c2, "lb", &id), SR_OK);
+		assert_true(id > 1000 && id > b2);
+		b2 = id;
+		assert_int_equal(sr_next_id(f->c, "lb", &id), SR_OK);
+		assert_true(id <= 1000 && id > b);
+		b = id;
+	}
+	sr_coordinator_close(f->c);
+	f->c = c2;
+	/* The cache holds c1's closed handle now: c2 must not use it. */
+	assert_int_equal(sr_next_id(f->c, "lb", &id), SR_OK);
+	assert_true(id > b2);
+}
+
 static void
 test_take_chunk(void **state)
 {
@@ -813,6 +866,7 @@ main(void)
 		cmocka_unit_test(test_worker_lost_logged),
 		cmocka_unit_test_setup_teardown(test_ticket_handle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_take_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_name_lookup_cache, setup, teardown),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	nng_fini();
