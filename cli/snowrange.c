@@ -11,6 +11,8 @@
  * failed operation, 2 a usage error.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -286,6 +288,83 @@ note_err(int code, const char *fmt, va_list ap)
 	vsnprintf(last_err.msg, sizeof(last_err.msg), fmt, ap);
 }
 
+/*
+ * Closes a client, bounded. nng 1.5.2's close can hang for good after a
+ * peer reset a connection (seen in the TLS churn run: a draw printed its
+ * summary and never exited, so its client loop stopped; docs/reliability.md).
+ * The close runs on a thread of its own; when it takes longer than
+ * CLOSE_HANG_MS the command goes on without it (the client's memory and
+ * socket go with the process), says so on stderr, and keeps its output
+ * and exit status.
+ */
+#define CLOSE_HANG_MS 3000
+
+struct closer {
+	sr_client *cl;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	atomic_int refs; /* the caller and the closing thread */
+};
+
+static void
+closer_release(struct closer *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		free(c);
+	}
+}
+
+static void *
+closer_main(void *arg)
+{
+	struct closer *c = arg;
+	sr_client_close(c->cl);
+	pthread_mutex_lock(&c->mu);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	closer_release(c);
+	return NULL;
+}
+
+static void
+client_close(sr_client *cl)
+{
+	if (cl == NULL)
+		return;
+	struct closer *c = calloc(1, sizeof(*c));
+	pthread_t t;
+	if (c == NULL) {
+		sr_client_close(cl);
+		return;
+	}
+	c->cl = cl;
+	atomic_init(&c->refs, 2);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&t, NULL, closer_main, c) != 0) {
+		free(c);
+		sr_client_close(cl);
+		return;
+	}
+	pthread_detach(t);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += CLOSE_HANG_MS / 1000;
+	pthread_mutex_lock(&c->mu);
+	while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &ts) == 0)
+		;
+	bool hung = !c->done;
+	pthread_mutex_unlock(&c->mu);
+	if (hung)
+		fprintf(stderr, "snowrange: closing the connection hung (nng 1.5.2); "
+		    "going on without it\n");
+	closer_release(c);
+}
+
 /* Reports an error: "snowrange: MESSAGE" on stderr, kept for -o json. */
 static void
 errorf(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -457,7 +536,7 @@ each_coordinator(struct cli *c, int (*call)(sr_client *, void *), void *arg,
 		const char *msg = cl != NULL ? sr_client_errmsg(cl) : err;
 		fprintf(stderr, "snowrange: %s: %s (%s)%s%s; trying %s\n", urls[i],
 		    sr_strerror(rv), sr_errname(rv), msg[0] ? ": " : "", msg, urls[i + 1]);
-		sr_client_close(cl);
+		client_close(cl);
 	}
 	return rv;
 }
@@ -620,7 +699,7 @@ status_coordinator(struct cli *c)
 		return code;
 	if (rv != SR_OK) {
 		rv = failed(cl, rv, "status of coordinator %s", url);
-		sr_client_close(cl);
+		client_close(cl);
 		return rv;
 	}
 	if (c->json) {
@@ -665,7 +744,7 @@ status_coordinator(struct cli *c)
 		rv = 0;
 	}
 	sr_status_free(&st);
-	sr_client_close(cl);
+	client_close(cl);
 	return rv;
 }
 
@@ -680,7 +759,7 @@ master_status(struct cli *c, sr_status *st)
 		return rv;
 	if ((rv = sr_client_status(cl, st)) != SR_OK)
 		rv = failed(cl, rv, "status of master %s", c->master);
-	sr_client_close(cl);
+	client_close(cl);
 	return rv;
 }
 
@@ -771,10 +850,10 @@ cmd_seq_create(struct cli *c)
 	rv = sr_client_seq_create(cl, &spec, &info);
 	if (rv != SR_OK) {
 		rv = failed(cl, rv, "seq create %s", name);
-		sr_client_close(cl);
+		client_close(cl);
 		return rv;
 	}
-	sr_client_close(cl);
+	client_close(cl);
 	if (info.name[0] == '\0')
 		sr_strlcpy(info.name, name, sizeof(info.name));
 	if (c->json)
@@ -802,10 +881,10 @@ cmd_seq_list(struct cli *c)
 	size_t n;
 	if ((rv = sr_client_seq_list(cl, &seqs, &n)) != SR_OK) {
 		rv = failed(cl, rv, "seq list");
-		sr_client_close(cl);
+		client_close(cl);
 		return rv;
 	}
-	sr_client_close(cl);
+	client_close(cl);
 	if (c->json) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < n; i++)
@@ -830,10 +909,10 @@ cmd_seq_drop(struct cli *c)
 		return rv;
 	if ((rv = sr_client_seq_drop(cl, name)) != SR_OK) {
 		rv = failed(cl, rv, "seq drop %s", name);
-		sr_client_close(cl);
+		client_close(cl);
 		return rv;
 	}
-	sr_client_close(cl);
+	client_close(cl);
 	if (c->json)
 		return emit(json_pack("{s:s}", "dropped", name));
 	printf("dropped sequence %s\n", name);
@@ -856,10 +935,10 @@ cmd_node_remove(struct cli *c)
 		return rv;
 	if ((rv = sr_client_node_remove(cl, by_id ? NULL : arg, num, &id)) != SR_OK) {
 		rv = failed(cl, rv, "node remove %s", arg);
-		sr_client_close(cl);
+		client_close(cl);
 		return rv;
 	}
-	sr_client_close(cl);
+	client_close(cl);
 	if (c->json)
 		return emit(json_pack("{s:o}", "removed", jid(id)));
 	printf("removed node %llu\n", (unsigned long long) id);
@@ -920,10 +999,10 @@ next_segments(struct cli *c, const char *seq)
 		return code;
 	if (rv != SR_OK) {
 		rv = failed(cl, rv, "next %s from %s", seq, url);
-		sr_client_close(cl);
+		client_close(cl);
 		return rv;
 	}
-	sr_client_close(cl);
+	client_close(cl);
 	if (c->json) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < n.n; i++)
@@ -966,11 +1045,11 @@ cmd_next(struct cli *c)
 	char *node = n.node;
 	if (rv != SR_OK) {
 		rv = failed(cl, rv, "next %s from %s", seq, url);
-		sr_client_close(cl);
+		client_close(cl);
 		free(ids);
 		return rv;
 	}
-	sr_client_close(cl);
+	client_close(cl);
 	if (c->json) {
 		json_t *a = json_array();
 		for (uint32_t i = 0; i < count; i++)
@@ -1186,7 +1265,7 @@ out:
 	if (out != stdout)
 		fclose(out);
 	for (size_t i = 0; i < ncl; i++)
-		sr_client_close(cls[i]);
+		client_close(cls[i]);
 	free(ids);
 	free(segs);
 	free(line);
@@ -1217,11 +1296,11 @@ cmd_txid(struct cli *c)
 	uint32_t worker = n.worker;
 	if (rv != SR_OK) {
 		rv = failed(cl, rv, "txid from %s", url);
-		sr_client_close(cl);
+		client_close(cl);
 		free(ids);
 		return rv;
 	}
-	sr_client_close(cl);
+	client_close(cl);
 	if (c->json) {
 		json_t *a = json_array();
 		for (uint32_t i = 0; i < count; i++)
@@ -1264,7 +1343,7 @@ decode_layout(struct cli *c, sr_flake_layout *l, sr_status *st, bool *have_st,
 		} else if (rv != SR_OK) {
 			snprintf(err, sizeof(err), "%s", sr_client_errmsg(cl));
 		}
-		sr_client_close(cl);
+		client_close(cl);
 	}
 	if (!*have_st) {
 		/* Never silently: txids of a cluster with another layout would
@@ -1402,7 +1481,7 @@ cmd_decode(struct cli *c)
 	} else {
 		json_decref(arr);
 	}
-	sr_client_close(hs->cl);
+	client_close(hs->cl);
 	free(hs);
 	sr_status_free(&st);
 	return rv;
@@ -1522,7 +1601,7 @@ cmd_txlog(struct cli *c)
 	sr_txlog_recovery rec;
 	memset(&rec, 0, sizeof(rec));
 	rv = sr_txlog_scan(path, 1, txlog_visit, &p, &rec, err, sizeof(err));
-	sr_client_close(p.hs->cl);
+	client_close(p.hs->cl);
 	free(p.hs);
 	sr_status_free(&st);
 	if (rv != SR_OK) {
