@@ -154,6 +154,42 @@ add_ms_deadline(struct timespec *ts, int64_t deadline_us)
 	ts->tv_nsec = (long) (deadline_us % 1000000) * 1000;
 }
 
+/*
+ * One round of waiting for the fetcher, under s->mu: asks for a lease and
+ * sleeps until signalled or until deadline_us. *waited_from is set to when
+ * the first round began. Returns SR_EUNAVAILABLE once the deadline has
+ * passed, SR_OK to look again.
+ */
+static int
+wait_for_fetch(struct cache_seq *s, int64_t deadline_us, int64_t *waited_from)
+{
+	want(s);
+	int64_t now = sr_mono_us();
+	if (*waited_from == 0)
+		*waited_from = now;
+	if (now >= deadline_us)
+		return SR_EUNAVAILABLE;
+	struct timespec ts;
+	add_ms_deadline(&ts, deadline_us);
+	pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	return SR_OK;
+}
+
+/* Counts a caller's wait that began at waited_from (0: it did not wait),
+ * under s->mu. */
+static void
+note_wait(struct cache_seq *s, int64_t waited_from)
+{
+	if (waited_from == 0)
+		return;
+	uint64_t us = (uint64_t) (sr_mono_us() - waited_from);
+	s->waits++;
+	if (us > s->max_wait_us)
+		s->max_wait_us = us;
+	if (s->wait_hist != NULL)
+		metrics_observe(s->wait_hist, us);
+}
+
 /* Makes a chunk with free IDs current, waiting until the deadline. */
 static int
 refill(struct cache_seq *s, int64_t deadline_us)
@@ -175,26 +211,10 @@ refill(struct cache_seq *s, int64_t deadline_us)
 			rv = s->err;
 			break;
 		}
-		want(s);
-		int64_t now = sr_mono_us();
-		if (waited_from == 0)
-			waited_from = now;
-		if (now >= deadline_us) {
-			rv = SR_EUNAVAILABLE;
+		if ((rv = wait_for_fetch(s, deadline_us, &waited_from)) != SR_OK)
 			break;
-		}
-		struct timespec ts;
-		add_ms_deadline(&ts, deadline_us);
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 	}
-	if (waited_from != 0) {
-		uint64_t us = (uint64_t) (sr_mono_us() - waited_from);
-		s->waits++;
-		if (us > s->max_wait_us)
-			s->max_wait_us = us;
-		if (s->wait_hist != NULL)
-			metrics_observe(s->wait_hist, us);
-	}
+	note_wait(s, waited_from);
 	pthread_mutex_unlock(&s->mu);
 	return rv;
 }
@@ -265,26 +285,10 @@ cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_u
 			rv = s->err;
 			break;
 		}
-		want(s);
-		int64_t now = sr_mono_us();
-		if (waited_from == 0)
-			waited_from = now;
-		if (now >= deadline_us) {
-			rv = SR_EUNAVAILABLE;
+		if ((rv = wait_for_fetch(s, deadline_us, &waited_from)) != SR_OK)
 			break;
-		}
-		struct timespec ts;
-		add_ms_deadline(&ts, deadline_us);
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 	}
-	if (waited_from != 0) {
-		uint64_t us = (uint64_t) (sr_mono_us() - waited_from);
-		s->waits++;
-		if (us > s->max_wait_us)
-			s->max_wait_us = us;
-		if (s->wait_hist != NULL)
-			metrics_observe(s->wait_hist, us);
-	}
+	note_wait(s, waited_from);
 	pthread_mutex_unlock(&s->mu);
 	return rv;
 }
