@@ -343,3 +343,11 @@ httpapi_decode_json(struct strbuf *b, const sr_flake_layout *l, uint64_t id)
 	strbuf_json_str(b, lbuf);
 	strbuf_puts(b, "}\n");
 }
+
+void
+httpapi_healthz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
+{
+	(void) arg;
+	(void) req;
+	strbuf_puts(&resp->body, "{\"status\":\"ok\"}\n");
+}

@@ -100,4 +100,8 @@ void httpapi_txids_json(struct strbuf *b, const char *node, uint64_t node_id,
 /* A txid taken apart with layout l: time, tick, worker, sequence. */
 void httpapi_decode_json(struct strbuf *b, const sr_flake_layout *l, uint64_t id);
 
+/* GET /healthz of the master and the coordinator: the process is up and
+ * serving; nothing else is checked. */
+void httpapi_healthz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp);
+
 #endif

@@ -106,15 +106,6 @@ h_decode(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	httpapi_decode_json(&resp->body, &l, req->id);
 }
 
-/* The process is up and serving: nothing else is checked. */
-static void
-h_healthz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
-{
-	(void) arg;
-	(void) req;
-	strbuf_puts(&resp->body, "{\"status\":\"ok\"}\n");
-}
-
 /*
  * Ready to serve IDs and txids: joined, with a live worker lease (which a
  * coordinator keeps only while heartbeats reach the master, so it also
@@ -168,7 +159,7 @@ static const struct httpapi_route routes[] = {
 	{HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0,
 	    h_decode},
 	{HTTPAPI_GET, "/metrics", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0, h_metrics},
-	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, h_healthz},
+	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, httpapi_healthz},
 	{HTTPAPI_GET, "/readyz", HTTPAPI_OPEN, 0, h_readyz},
 };
 

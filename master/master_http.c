@@ -54,14 +54,6 @@ h_metrics(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	free(seqs);
 }
 
-static void
-h_healthz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
-{
-	(void) arg;
-	(void) req;
-	strbuf_puts(&resp->body, "{\"status\":\"ok\"}\n");
-}
-
 /* Ready while this master holds the fencing term (serves leases). */
 static void
 h_readyz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
@@ -80,7 +72,7 @@ static const struct httpapi_route routes[] = {
 	{HTTPAPI_GET, "/", HTTPAPI_OPEN, 0, h_page},
 	{HTTPAPI_GET, "/v1/status", CREDS_READER | CREDS_ADMIN, 0, h_status},
 	{HTTPAPI_GET, "/metrics", CREDS_READER | CREDS_ADMIN, 0, h_metrics},
-	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, h_healthz},
+	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, httpapi_healthz},
 	{HTTPAPI_GET, "/readyz", HTTPAPI_OPEN, 0, h_readyz},
 };
 
