@@ -219,7 +219,7 @@ struct bench {
 	char self_exe[512];
 	struct result results[MAX_RESULTS];
 	size_t nresults;
-	uint64_t t0_ns; /* start of the run, for progress lines */
+	uint64_t t0_ns;   /* start of the run, for progress lines */
 	char loadavg[64]; /* at the start: other work skews every number */
 };
 
@@ -229,12 +229,10 @@ struct result *result_new(struct bench *b, const char *group, const char *fmt, .
     __attribute__((format(printf, 3, 4)));
 
 /* Marks r failed with a message; the first cause is kept. */
-void result_fail(struct result *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void result_fail(struct result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Appends a note to r's notes column. */
-void result_note(struct result *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void result_note(struct result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Extra fields for -o json. */
 void result_extra_int(struct result *r, const char *key, int64_t v);
@@ -244,8 +242,7 @@ void result_extra_real(struct result *r, const char *key, double v);
 void result_set_baseline(struct result *r, const char *name, double ids_per_sec);
 
 /* A progress line on stderr, when the run is long enough to want them. */
-void bench_progress(struct bench *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void bench_progress(struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* An error message into buf (cut when too long): util.h's one helper. */
 #define bench_errf sr_errfmt
@@ -257,16 +254,16 @@ void output_json(const struct bench *b);
 /* ---- the measuring harness (harness.c) ---- */
 
 enum op_kind {
-	OP_ATOMIC,  /* the bare baseline: one atomic_fetch_add */
-	OP_SEQ,     /* sr_seq_next_id on a sequence handle */
-	OP_NAME,    /* sr_next_id by name */
-	OP_IDS,     /* sr_next_ids by name, batch IDs */
-	OP_TXID,    /* sr_next_txid */
-	OP_TXIDS,   /* sr_next_txids, batch txids */
-	OP_REMOTE,  /* sr_client_next_ids, batch IDs */
-	OP_SEGS,    /* sr_client_next_segments, batch IDs as segments */
-	OP_ECHO,    /* one raw nng REQ/REP exchange */
-	OP_HTTP,    /* one HTTP/1.1 request on a keep-alive connection */
+	OP_ATOMIC, /* the bare baseline: one atomic_fetch_add */
+	OP_SEQ,    /* sr_seq_next_id on a sequence handle */
+	OP_NAME,   /* sr_next_id by name */
+	OP_IDS,    /* sr_next_ids by name, batch IDs */
+	OP_TXID,   /* sr_next_txid */
+	OP_TXIDS,  /* sr_next_txids, batch txids */
+	OP_REMOTE, /* sr_client_next_ids, batch IDs */
+	OP_SEGS,   /* sr_client_next_segments, batch IDs as segments */
+	OP_ECHO,   /* one raw nng REQ/REP exchange */
+	OP_HTTP,   /* one HTTP/1.1 request on a keep-alive connection */
 };
 
 enum { PHASE_WARM, PHASE_MEASURE, PHASE_STOP };
@@ -282,20 +279,20 @@ struct run {
 struct worker {
 	_Alignas(CACHELINE) struct run *run;
 	enum op_kind kind;
-	unsigned every;       /* time 1 of every `every` calls */
+	unsigned every; /* time 1 of every `every` calls */
 	size_t batch;
 	sr_coordinator *coord;
 	sr_sequence *seq;
 	const char *seqname;
 	sr_client *client;
-	nng_socket sock;      /* OP_ECHO */
+	nng_socket sock; /* OP_ECHO */
 	size_t req_len, rep_len;
 	int fd;               /* OP_HTTP: the connection */
 	const char *http_req; /* OP_HTTP: the request's bytes */
 	size_t http_req_len;
-	char *rbuf;           /* OP_HTTP: the reply, HTTP_RBUF bytes */
+	char *rbuf; /* OP_HTTP: the reply, HTTP_RBUF bytes */
 	uint64_t *buf;
-	uint64_t last;        /* the last ID: keeps every call's result live */
+	uint64_t last; /* the last ID: keeps every call's result live */
 	struct hist *h;
 	pthread_t thread;
 	/* results */
@@ -319,8 +316,8 @@ struct crew {
 
 /* Allocates n workers of kind (their histograms and batch buffers); the
  * caller fills in what the kind calls (coordinator, client, socket). */
-int crew_init(struct crew *c, const struct bench *b, size_t n, enum op_kind kind,
-    unsigned every, size_t batch);
+int crew_init(struct crew *c, const struct bench *b, size_t n, enum op_kind kind, unsigned every,
+    size_t batch);
 void crew_free(struct crew *c);
 
 /* One exchange with the echo server on w->sock: w->req_len bytes out, whose
@@ -354,8 +351,8 @@ struct cpu_window {
 void proc_trap_signals(void);
 
 /* Starts argv[0] with stdout and stderr appended to log. */
-int child_spawn(struct child *ch, const char *name, char *const argv[],
-    const char *log, char *err, size_t errlen);
+int child_spawn(struct child *ch, const char *name, char *const argv[], const char *log, char *err,
+    size_t errlen);
 bool child_alive(struct child *ch);
 /* SIGTERM, then SIGKILL after STOP_TIMEOUT_MS; true only for a clean exit
  * with status 0. */
@@ -382,14 +379,14 @@ void proc_loadavg(char *buf, size_t len);
 int proc_find_self(struct bench *b);
 
 /* The path of the binary name next to this one; SR_ENOTFOUND if missing. */
-int proc_sibling(const struct bench *b, const char *name, char *out, size_t len,
-    char *err, size_t errlen);
+int proc_sibling(const struct bench *b, const char *name, char *out, size_t len, char *err,
+    size_t errlen);
 
 /* Waits until url answers Status (ch, if given, must stay alive). */
 int proc_wait_status(const char *url, struct child *ch, char *err, size_t errlen);
 /* The same for a server that wants credentials (NULL: none). */
-int proc_wait_status_with(const char *url, const sr_credentials *cred,
-    struct child *ch, char *err, size_t errlen);
+int proc_wait_status_with(const char *url, const sr_credentials *cred, struct child *ch, char *err,
+    size_t errlen);
 
 /* ---- the in-process cluster (fixture.c) ---- */
 
@@ -399,16 +396,15 @@ struct fixture {
 	struct master_config mcfg;
 	struct master *m;
 	sr_client *admin;
-	sr_coordinator *c; /* "bench-0", shared by inproc, batch and txid */
-	bool keep;         /* a child failed: keep its log in dir */
+	sr_coordinator *c;     /* "bench-0", shared by inproc, batch and txid */
+	bool keep;             /* a child failed: keep its log in dir */
 	const char *store_url; /* --store: the master on etcd instead of SQLite */
 };
 
 /* Opens the shared cluster on first use. */
 int fx_get(struct fixture *f, char *err, size_t errlen);
 /* Opens another coordinator on f's master. */
-int fx_coord(struct fixture *f, const char *name, sr_coordinator **out, char *err,
-    size_t errlen);
+int fx_coord(struct fixture *f, const char *name, sr_coordinator **out, char *err, size_t errlen);
 /* Creates a sequence through the admin client. */
 int fx_seq(struct fixture *f, const sr_seq_spec *spec, char *err, size_t errlen);
 /* Stops everything and removes the temp dir (kept if f->keep). */
@@ -434,13 +430,12 @@ struct remote {
 };
 
 /* The thread counts to run: --threads, else the scenario's defaults. */
-const unsigned *sc_threads(const struct bench *b, const unsigned *def, size_t ndef,
-    size_t *n);
+const unsigned *sc_threads(const struct bench *b, const unsigned *def, size_t ndef, size_t *n);
 /* err when set, else the error's description. */
 const char *sc_failure(int rv, const char *err);
 /* One crew of n threads of kind on coordinator c. */
-bool sc_measure(struct ctx *x, struct result *r, size_t n, enum op_kind kind,
-    unsigned every, size_t batch, sr_coordinator *c, const char *seq);
+bool sc_measure(struct ctx *x, struct result *r, size_t n, enum op_kind kind, unsigned every,
+    size_t batch, sr_coordinator *c, const char *seq);
 
 void sc_inproc(struct ctx *x);
 void sc_batch(struct ctx *x);

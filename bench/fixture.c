@@ -53,7 +53,7 @@ fx_open(struct fixture *f, char *err, size_t errlen)
 		sr_client_close(cl);
 		if (srv == SR_OK)
 			break;
-		nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 100 * 1000000L}, NULL);
 	}
 	if (rv == SR_OK && (rv = sr_client_open(f->url, REMOTE_TIMEOUT_MS, &f->admin)) != SR_OK)
 		bench_errf(err, errlen, "client: %s", sr_strerror(rv));
@@ -61,8 +61,7 @@ fx_open(struct fixture *f, char *err, size_t errlen)
 }
 
 int
-fx_coord(struct fixture *f, const char *name, sr_coordinator **out, char *err,
-    size_t errlen)
+fx_coord(struct fixture *f, const char *name, sr_coordinator **out, char *err, size_t errlen)
 {
 	sr_coordinator_config cfg;
 	sr_coordinator_config_init(&cfg);

@@ -54,29 +54,19 @@ op_once(struct worker *w, const enum op_kind k)
 {
 	size_t got;
 	switch (k) {
-	case OP_ATOMIC:
-		w->last = atomic_fetch_add(&w->run->counter, 1) + 1;
-		return SR_OK;
-	case OP_SEQ:
-		return sr_seq_next_id(w->seq, &w->last);
-	case OP_NAME:
-		return sr_next_id(w->coord, w->seqname, &w->last);
-	case OP_IDS:
-		return sr_next_ids(w->coord, w->seqname, w->batch, w->buf, &got);
-	case OP_TXID:
-		return sr_next_txid(w->coord, &w->last);
-	case OP_TXIDS:
-		return sr_next_txids(w->coord, w->batch, w->buf, &got);
+	case OP_ATOMIC: w->last = atomic_fetch_add(&w->run->counter, 1) + 1; return SR_OK;
+	case OP_SEQ: return sr_seq_next_id(w->seq, &w->last);
+	case OP_NAME: return sr_next_id(w->coord, w->seqname, &w->last);
+	case OP_IDS: return sr_next_ids(w->coord, w->seqname, w->batch, w->buf, &got);
+	case OP_TXID: return sr_next_txid(w->coord, &w->last);
+	case OP_TXIDS: return sr_next_txids(w->coord, w->batch, w->buf, &got);
 	case OP_REMOTE:
-		return sr_client_next_ids(w->client, w->seqname, (uint32_t) w->batch,
-		    w->buf, NULL);
+		return sr_client_next_ids(w->client, w->seqname, (uint32_t) w->batch, w->buf, NULL);
 	case OP_SEGS:
 		return sr_client_next_segments(w->client, w->seqname, (uint32_t) w->batch,
 		    (sr_id_segment *) (void *) w->buf, SR_SEGMENTS_MAX, &got, NULL);
-	case OP_ECHO:
-		return echo_call(w) == 0 ? SR_OK : SR_ETIMEDOUT;
-	case OP_HTTP:
-		return http_call(w);
+	case OP_ECHO: return echo_call(w) == 0 ? SR_OK : SR_ETIMEDOUT;
+	case OP_HTTP: return http_call(w);
 	}
 	return SR_EINVAL;
 }
@@ -147,8 +137,8 @@ worker_main(void *arg)
 }
 
 int
-crew_init(struct crew *c, const struct bench *b, size_t n, enum op_kind kind,
-    unsigned every, size_t batch)
+crew_init(struct crew *c, const struct bench *b, size_t n, enum op_kind kind, unsigned every,
+    size_t batch)
 {
 	memset(c, 0, sizeof(*c));
 	c->run = aligned_alloc(CACHELINE, sizeof(struct run));
@@ -172,8 +162,8 @@ crew_init(struct crew *c, const struct bench *b, size_t n, enum op_kind kind,
 		w->h = calloc(1, sizeof(*w->h));
 		/* Segments need room for SR_SEGMENTS_MAX of them, not for
 		 * every ID. */
-		w->buf = kind == OP_SEGS ? calloc(SR_SEGMENTS_MAX, sizeof(sr_id_segment)) :
-		    calloc(batch, sizeof(uint64_t));
+		w->buf = kind == OP_SEGS ? calloc(SR_SEGMENTS_MAX, sizeof(sr_id_segment))
+		                         : calloc(batch, sizeof(uint64_t));
 		if (w->h == NULL || w->buf == NULL)
 			return SR_ENOMEM;
 	}

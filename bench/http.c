@@ -61,8 +61,7 @@ http_dial(int port)
 static const char *
 content_length(const char *buf, const char *end)
 {
-	for (const char *p = strstr(buf, "\r\n"); p != NULL && p < end;
-	     p = strstr(p + 2, "\r\n"))
+	for (const char *p = strstr(buf, "\r\n"); p != NULL && p < end; p = strstr(p + 2, "\r\n"))
 		if (strncasecmp(p + 2, "Content-Length:", 15) == 0)
 			return p + 17;
 	return NULL;
@@ -146,8 +145,7 @@ nng_http_serve(int port)
 		return EXIT_FAIL;
 	}
 	if ((rv = nng_http_handler_alloc(&h, "/v1/sequences/remote/ids", nng_http_ids)) != 0 ||
-	    (rv = nng_http_server_add_handler(s, h)) != 0 ||
-	    (rv = nng_http_server_start(s)) != 0) {
+	    (rv = nng_http_server_add_handler(s, h)) != 0 || (rv = nng_http_server_start(s)) != 0) {
 		fprintf(stderr, "bench: nng http: cannot serve %s: %s\n", u, nng_strerror(rv));
 	} else {
 		int sig;
@@ -168,8 +166,7 @@ http_row(struct ctx *x, struct result *r, int port, const char *path, unsigned c
     pid_t server)
 {
 	char req[256];
-	int len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-	    path);
+	int len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
 	struct crew crew;
 	struct cpu_window cw = {.server = server};
 	bool ok = crew_init(&crew, x->b, clients, OP_HTTP, 1, 1) == SR_OK;
@@ -207,8 +204,7 @@ http_ready(int port, const char *path, struct child *ch)
 {
 	int64_t until = sr_mono_ms() + READY_TIMEOUT_MS;
 	char req[256], buf[HTTP_RBUF];
-	int len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-	    path);
+	int len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
 	struct worker w;
 	memset(&w, 0, sizeof(w));
 	w.http_req = req;
@@ -249,8 +245,8 @@ sc_http(struct ctx *x, struct remote *rm)
 		rv = child_spawn(&nh, "nng http server", argv, log, err, sizeof(err));
 	}
 	if (rv == SR_OK && http_ready(nport, "/v1/sequences/remote/ids", &nh) != SR_OK) {
-		bench_errf(err, sizeof(err), "nng's HTTP server on %d does not answer (%s)",
-		    nport, log);
+		bench_errf(err, sizeof(err), "nng's HTTP server on %d does not answer (%s)", nport,
+		    log);
 		rv = SR_ECONNECT;
 	}
 	for (size_t i = 0; i < nt; i++) {
@@ -267,8 +263,10 @@ sc_http(struct ctx *x, struct remote *rm)
 			result_fail(nn, "%s", sc_failure(rv, why));
 			continue;
 		}
-		bench_progress(x->b, "http: nng's HTTP server, libmicrohttpd, nng NextIds, "
-		    "%u client(s)", c);
+		bench_progress(x->b,
+		    "http: nng's HTTP server, libmicrohttpd, nng NextIds, "
+		    "%u client(s)",
+		    c);
 		http_row(x, nr, nport, "/v1/sequences/remote/ids", c, nh.pid);
 		result_note(nr, "nng 1.5.2 HTTP server, a counter, no coordinator");
 		http_row(x, hz, rm->http_port, "/healthz", c, rm->daemon.pid);
@@ -283,8 +281,8 @@ sc_http(struct ctx *x, struct remote *rm)
 		crew.hook_arg = &cw;
 		for (size_t k = 0; ok && k < c; k++) {
 			crew.w[k].seqname = "remote";
-			ok = sr_client_open(rm->daemon_url, REMOTE_TIMEOUT_MS,
-			    &crew.w[k].client) == SR_OK;
+			ok = sr_client_open(rm->daemon_url, REMOTE_TIMEOUT_MS, &crew.w[k].client) ==
+			    SR_OK;
 		}
 		if (ok)
 			crew_run(x->b, &crew, crew_warm_for(x->b), nn);

@@ -37,34 +37,42 @@ enum {
 
 /* Scenarios run when none is named; scale (a minute of one master under a
  * simulated cluster) only runs when asked for. */
-#define SC_DEFAULT (SC_INPROC | SC_BATCH | SC_TXID | SC_REMOTE | SC_REMOTE_BATCH | \
-    SC_SWITCHES | SC_MASTER | SC_MEMORY | SC_TLS | SC_HTTP | SC_REMOTE_SEGMENTS)
+#define SC_DEFAULT                                                                                \
+	(SC_INPROC | SC_BATCH | SC_TXID | SC_REMOTE | SC_REMOTE_BATCH | SC_SWITCHES | SC_MASTER | \
+	    SC_MEMORY | SC_TLS | SC_HTTP | SC_REMOTE_SEGMENTS)
 
 static const struct {
 	const char *name;
 	unsigned bit;
-	int rows;       /* measured runs, for the progress estimate */
+	int rows; /* measured runs, for the progress estimate */
 	const char *help;
 } scenarios[] = {
-	{"inproc", SC_INPROC, 6, "sr_seq_next_id and sr_next_id, 1 and 2 threads, vs "
-	    "atomic_fetch_add"},
-	{"batch", SC_BATCH, 3, "sr_next_ids of 16, 256, 4096 IDs, 1 thread"},
-	{"txid", SC_TXID, 2, "sr_next_txid and sr_next_txids(4096), 1 thread, vs "
-	    "2^seq_bits per tick"},
-	{"remote", SC_REMOTE, 6, "NextIds of 1 ID, 1/16/64 clients, vs nng echo"},
-	{"remote-batch", SC_REMOTE_BATCH, 8, "NextIds of 100 and 1000 IDs, 1/16 "
-	    "clients, vs nng echo"},
-	{"remote-segments", SC_REMOTE_SEGMENTS, 9, "NextIds of 1 vs segments of 1000 "
-	    "and 1000000 IDs, 1/8/50 clients (calls/s)"},
-	{"switches", SC_SWITCHES, 2, "waits for the master at steady load, 2 threads"},
-	{"master", SC_MASTER, 2, "durable leases/s, 1 and 8 coordinators"},
-	{"memory", SC_MEMORY, 3, "RSS: daemon with 100 sequences, master with 10000"},
-	{"tls", SC_TLS, 6, "durable leases/s and NextIds of 1 (1/16 clients) over tcp "
-	    "vs mutual TLS + tokens"},
-	{"http", SC_HTTP, 12, "HTTP requests/s (1/16/64 clients): libmicrohttpd ids and "
-	    "healthz vs NextIds over nng vs nng's own HTTP server"},
-	{"scale", SC_SCALE, 0, "one snowrange-master process, --coordinators simulated "
-	    "coordinators x --sequences, status and seq list in a loop (only when named)"},
+    {"inproc", SC_INPROC, 6,
+        "sr_seq_next_id and sr_next_id, 1 and 2 threads, vs "
+        "atomic_fetch_add"},
+    {"batch", SC_BATCH, 3, "sr_next_ids of 16, 256, 4096 IDs, 1 thread"},
+    {"txid", SC_TXID, 2,
+        "sr_next_txid and sr_next_txids(4096), 1 thread, vs "
+        "2^seq_bits per tick"},
+    {"remote", SC_REMOTE, 6, "NextIds of 1 ID, 1/16/64 clients, vs nng echo"},
+    {"remote-batch", SC_REMOTE_BATCH, 8,
+        "NextIds of 100 and 1000 IDs, 1/16 "
+        "clients, vs nng echo"},
+    {"remote-segments", SC_REMOTE_SEGMENTS, 9,
+        "NextIds of 1 vs segments of 1000 "
+        "and 1000000 IDs, 1/8/50 clients (calls/s)"},
+    {"switches", SC_SWITCHES, 2, "waits for the master at steady load, 2 threads"},
+    {"master", SC_MASTER, 2, "durable leases/s, 1 and 8 coordinators"},
+    {"memory", SC_MEMORY, 3, "RSS: daemon with 100 sequences, master with 10000"},
+    {"tls", SC_TLS, 6,
+        "durable leases/s and NextIds of 1 (1/16 clients) over tcp "
+        "vs mutual TLS + tokens"},
+    {"http", SC_HTTP, 12,
+        "HTTP requests/s (1/16/64 clients): libmicrohttpd ids and "
+        "healthz vs NextIds over nng vs nng's own HTTP server"},
+    {"scale", SC_SCALE, 0,
+        "one snowrange-master process, --coordinators simulated "
+        "coordinators x --sequences, status and seq list in a loop (only when named)"},
 };
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -108,8 +116,9 @@ usage(FILE *f)
 	    "scenarios:\n");
 	for (size_t i = 0; i < NSCENARIOS; i++)
 		fprintf(f, "  %-13s %s\n", scenarios[i].name, scenarios[i].help);
-	fprintf(f, "\nExit status: 0 when every selected scenario produced numbers, 1 when "
-	           "one failed, 2 on a usage error.\n");
+	fprintf(f,
+	    "\nExit status: 0 when every selected scenario produced numbers, 1 when "
+	    "one failed, 2 on a usage error.\n");
 }
 
 static int
@@ -128,7 +137,7 @@ static int
 split(char *s, char **items, int max)
 {
 	int n = 0;
-	for (char *p = s;; ) {
+	for (char *p = s;;) {
 		if (n == max)
 			return -1;
 		items[n++] = p;
@@ -155,8 +164,7 @@ parse_duration(const char *s, double *out)
 
 /* The value of --name VALUE or --name=VALUE; NULL if argv[*i] is not it. */
 static const char *
-opt_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
-    bool *missing)
+opt_value(int argc, char **argv, int *i, const char *lng, const char *shrt, bool *missing)
 {
 	const char *a = argv[*i];
 	size_t n = strlen(lng);
@@ -198,7 +206,8 @@ main(int argc, char **argv)
 			return 0;
 		} else if ((v = opt_value(argc, argv, &i, "--duration", NULL, &missing))) {
 			if (!parse_duration(v, &b.duration))
-				return bad_usage("--duration wants seconds in (0, 3600], not '%.40s'", v);
+				return bad_usage(
+				    "--duration wants seconds in (0, 3600], not '%.40s'", v);
 		} else if ((v = opt_value(argc, argv, &i, "--threads", NULL, &missing))) {
 			char *items[MAX_LIST];
 			sr_strlcpy(listbuf, v, sizeof(listbuf));
@@ -208,7 +217,8 @@ main(int argc, char **argv)
 			for (int j = 0; j < n; j++) {
 				uint64_t t;
 				if (!sr_parse_u64(items[j], &t) || t < 1 || t > MAX_THREADS)
-					return bad_usage("--threads wants numbers in 1..1024, not '%.40s'",
+					return bad_usage(
+					    "--threads wants numbers in 1..1024, not '%.40s'",
 					    items[j]);
 				b.threads[j] = (unsigned) t;
 			}
@@ -234,12 +244,14 @@ main(int argc, char **argv)
 				return bad_usage("-o wants text or json, not '%.40s'", v);
 		} else if ((v = opt_value(argc, argv, &i, "--store", NULL, &missing))) {
 			if (strncmp(v, "etcd://", 7) != 0)
-				return bad_usage("--store wants etcd://HOST:PORT,..., not '%.40s'", v);
+				return bad_usage("--store wants etcd://HOST:PORT,..., not '%.40s'",
+				    v);
 			store_url = v;
 		} else if ((v = opt_value(argc, argv, &i, "--master-sequences", NULL, &missing))) {
 			if (!sr_parse_u64(v, &b.master_seqs) || b.master_seqs < 1 ||
 			    b.master_seqs > 99999)
-				return bad_usage("--master-sequences wants 1..99999, not '%.40s'", v);
+				return bad_usage("--master-sequences wants 1..99999, not '%.40s'",
+				    v);
 		} else if ((v = opt_value(argc, argv, &i, "--nng-http-server", NULL, &missing))) {
 			uint64_t port;
 			if (!sr_parse_u64(v, &port) || port < 1 || port > 65535)
@@ -256,7 +268,8 @@ main(int argc, char **argv)
 		} else if ((v = opt_value(argc, argv, &i, "--lease-interval", NULL, &missing))) {
 			if (!parse_duration(v, &b.scale_lease_s))
 				return bad_usage("--lease-interval wants seconds in (0, 3600], not "
-				    "'%.40s'", v);
+				                 "'%.40s'",
+				    v);
 		} else if ((v = opt_value(argc, argv, &i, "--read-pause", NULL, &missing))) {
 			if (!sr_parse_u64(v, &b.scale_read_pause_ms) ||
 			    b.scale_read_pause_ms > 60000)

@@ -24,8 +24,7 @@ struct result *
 result_new(struct bench *b, const char *group, const char *fmt, ...)
 {
 	static struct result overflow;
-	struct result *r = b->nresults < MAX_RESULTS ? &b->results[b->nresults++] :
-	    &overflow;
+	struct result *r = b->nresults < MAX_RESULTS ? &b->results[b->nresults++] : &overflow;
 	memset(r, 0, sizeof(*r));
 	r->group = group;
 	va_list ap;
@@ -139,8 +138,8 @@ void
 output_text(const struct bench *b)
 {
 	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %7s  %-26s %s\n", "scenario", "IDs/s",
-	    "calls/s", "p50", "p99", "p99.9", "p99.99", "max", "baseline", "ratio",
-	    "target", "notes");
+	    "calls/s", "p50", "p99", "p99.9", "p99.99", "max", "baseline", "ratio", "target",
+	    "notes");
 	for (size_t i = 0; i < b->nresults; i++) {
 		const struct result *r = &b->results[i];
 		char ids[16] = "-", calls[16] = "-", p[5][16], base[16] = "-", ratio[16] = "-";
@@ -171,10 +170,10 @@ output_text(const struct bench *b)
 		    calls, p[0], p[1], p[2], p[3], p[4], base, ratio, target, r->notes);
 	}
 	printf("\nLatency is per call (a batch is one call). %s; 1 in 64 calls timed for "
-	    "inproc/switches, 1 in 1024/batch for batch, every call elsewhere; the "
-	    "timer's own ~%.0f ns is included. Percentiles are bucket upper bounds "
-	    "(<=0.8%% high). Baseline is in IDs/s (echo: messages/s x batch). "
-	    "Load average at start: %s.\n",
+	       "inproc/switches, 1 in 1024/batch for batch, every call elsewhere; the "
+	       "timer's own ~%.0f ns is included. Percentiles are bucket upper bounds "
+	       "(<=0.8%% high). Baseline is in IDs/s (echo: messages/s x batch). "
+	       "Load average at start: %s.\n",
 	    b->clk.tsc ? "Clock: TSC (lfence+rdtsc), calibrated" : "Clock: CLOCK_MONOTONIC",
 	    b->clk.overhead_ns, b->loadavg);
 }
@@ -222,12 +221,12 @@ output_json(const struct bench *b)
 		json_object_set_new(o, "p9999_ns", ns_or_null(r->has_lat, r->p9999));
 		json_object_set_new(o, "max_ns", ns_or_null(r->has_lat, r->max));
 		json_object_set_new(o, "baseline", num_or_null(r->has_baseline, r->baseline));
-		json_object_set_new(o, "baseline_name", r->has_baseline ?
-		    json_string(r->baseline_name) : json_null());
+		json_object_set_new(o, "baseline_name",
+		    r->has_baseline ? json_string(r->baseline_name) : json_null());
 		json_object_set_new(o, "ratio", num_or_null(r->has_baseline, r->ratio));
 		json_object_set_new(o, "target", r->target ? json_string(r->target) : json_null());
-		json_object_set_new(o, "met", r->verdict == V_NONE ? json_null() :
-		    json_boolean(r->verdict == V_MET));
+		json_object_set_new(o, "met",
+		    r->verdict == V_NONE ? json_null() : json_boolean(r->verdict == V_MET));
 		if (r->extra != NULL)
 			json_object_update(o, r->extra);
 		if (r->failed)

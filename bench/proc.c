@@ -78,8 +78,8 @@ child_track(pid_t pid, bool add)
 
 /* Starts argv[0] with stdout and stderr appended to ch->log. */
 int
-child_spawn(struct child *ch, const char *name, char *const argv[],
-    const char *log, char *err, size_t errlen)
+child_spawn(struct child *ch, const char *name, char *const argv[], const char *log, char *err,
+    size_t errlen)
 {
 	posix_spawn_file_actions_t fa;
 	sr_strlcpy(ch->name, name, sizeof(ch->name));
@@ -134,8 +134,8 @@ child_stop(struct child *ch)
 		}
 		clock_sleep(0.02);
 	}
-	fprintf(stderr, "bench: %s did not stop within %d ms of SIGTERM; killing it\n",
-	    ch->name, STOP_TIMEOUT_MS);
+	fprintf(stderr, "bench: %s did not stop within %d ms of SIGTERM; killing it\n", ch->name,
+	    STOP_TIMEOUT_MS);
 	kill(ch->pid, SIGKILL);
 	waitpid(ch->pid, &st, 0);
 done:
@@ -327,8 +327,8 @@ proc_find_self(struct bench *b)
 }
 
 int
-proc_sibling(const struct bench *b, const char *name, char *out, size_t len,
-    char *err, size_t errlen)
+proc_sibling(const struct bench *b, const char *name, char *out, size_t len, char *err,
+    size_t errlen)
 {
 	snprintf(out, len, "%s/%s", b->self_dir, name);
 	if (access(out, X_OK) != 0) {
@@ -347,8 +347,8 @@ proc_wait_status(const char *url, struct child *ch, char *err, size_t errlen)
 }
 
 int
-proc_wait_status_with(const char *url, const sr_credentials *cred,
-    struct child *ch, char *err, size_t errlen)
+proc_wait_status_with(const char *url, const sr_credentials *cred, struct child *ch, char *err,
+    size_t errlen)
 {
 	sr_client *cl;
 	int rv = sr_client_open_with(url, 200, cred, &cl, err, errlen);

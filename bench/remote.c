@@ -38,8 +38,10 @@ remote_up(struct ctx *x, struct remote *rm)
 		return rm->rv;
 	rm->up = true;
 	int rv = fx_get(&x->fx, err, errlen);
-	sr_seq_spec spec = {.name = "remote", .chunk_size = BIG_CHUNK,
-	    .min_chunk = BIG_CHUNK, .max_chunk = BIG_CHUNK};
+	sr_seq_spec spec = {.name = "remote",
+	    .chunk_size = BIG_CHUNK,
+	    .min_chunk = BIG_CHUNK,
+	    .max_chunk = BIG_CHUNK};
 	if (rv == SR_OK)
 		rv = fx_seq(&x->fx, &spec, err, errlen);
 	if (rv == SR_OK)
@@ -56,7 +58,8 @@ remote_up(struct ctx *x, struct remote *rm)
 	snprintf(rm->daemon_url, sizeof(rm->daemon_url), "tcp://127.0.0.1:%d", p1);
 	snprintf(rm->echo_url, sizeof(rm->echo_url), "tcp://127.0.0.1:%d", p2);
 	if (rv == SR_OK) {
-		bench_progress(x->b, "remote: starting snowrange-coordinator on %s", rm->daemon_url);
+		bench_progress(x->b, "remote: starting snowrange-coordinator on %s",
+		    rm->daemon_url);
 		char *argv[] = {bin, "join", x->fx.url, "--name", "bench-daemon", "--listen",
 		    rm->daemon_url, "--workers", workers, "--http-listen", http_url, NULL};
 		snprintf(log, sizeof(log), "%s/coordinator.log", x->fx.dir);
@@ -65,8 +68,8 @@ remote_up(struct ctx *x, struct remote *rm)
 	if (rv == SR_OK)
 		rv = proc_wait_status(rm->daemon_url, &rm->daemon, err, errlen);
 	if (rv == SR_OK) {
-		char *argv[] = {x->b->self_exe, "--echo-server", rm->echo_url,
-		    "--workers", workers, NULL};
+		char *argv[] = {x->b->self_exe, "--echo-server", rm->echo_url, "--workers", workers,
+		    NULL};
 		snprintf(log, sizeof(log), "%s/echo.log", x->fx.dir);
 		rv = child_spawn(&rm->echo, "echo server", argv, log, err, errlen);
 	}
@@ -176,20 +179,17 @@ echo_ready(struct remote *rm)
 
 /* One remote row and its echo baseline: clients threads, batch IDs. */
 static void
-remote_row(struct ctx *x, struct remote *rm, const char *group, unsigned clients,
-    size_t batch)
+remote_row(struct ctx *x, struct remote *rm, const char *group, unsigned clients, size_t batch)
 {
-	struct result *base = result_new(x->b, group, "baseline.nng_echo.b%zu.c%u",
-	    batch, clients);
-	struct result *r = result_new(x->b, group, "remote.next_ids.b%zu.c%u", batch,
-	    clients);
+	struct result *base = result_new(x->b, group, "baseline.nng_echo.b%zu.c%u", batch, clients);
+	struct result *r = result_new(x->b, group, "remote.next_ids.b%zu.c%u", batch, clients);
 	size_t req_len = 0, rep_len = 0;
 	int rv = remote_up(x, rm);
 	if (rv == SR_OK && (rv = wire_sizes(rm, batch, &req_len, &rep_len)) != SR_OK)
 		bench_errf(rm->err, sizeof(rm->err), "NextIds: %s", sr_strerror(rv));
 	if (rv == SR_OK && (rv = echo_ready(rm)) != 0) {
-		bench_errf(rm->err, sizeof(rm->err), "echo server at %s: %s (see %s)",
-		    rm->echo_url, nng_strerror(rv), rm->echo.log);
+		bench_errf(rm->err, sizeof(rm->err), "echo server at %s: %s (see %s)", rm->echo_url,
+		    nng_strerror(rv), rm->echo.log);
 		rv = SR_ECONNECT;
 	}
 	if (rv != SR_OK) {
@@ -197,7 +197,8 @@ remote_row(struct ctx *x, struct remote *rm, const char *group, unsigned clients
 		result_fail(r, "%s", sc_failure(rv, rm->err));
 		return;
 	}
-	bench_progress(x->b, "%s: nng echo and NextIds of %zu, %u client(s)", group, batch, clients);
+	bench_progress(x->b, "%s: nng echo and NextIds of %zu, %u client(s)", group, batch,
+	    clients);
 
 	struct crew crew;
 	struct cpu_window cw = {.server = rm->echo.pid};
@@ -276,8 +277,8 @@ sc_remote_batch(struct ctx *x, struct remote *rm)
 
 /* One client crew of kind (OP_REMOTE or OP_SEGS) against the daemon. */
 static void
-remote_crew(struct ctx *x, struct remote *rm, struct result *r, unsigned clients,
-    enum op_kind kind, size_t batch)
+remote_crew(struct ctx *x, struct remote *rm, struct result *r, unsigned clients, enum op_kind kind,
+    size_t batch)
 {
 	struct crew crew;
 	struct cpu_window cw = {.server = rm->daemon.pid};
@@ -317,21 +318,25 @@ sc_remote_segments(struct ctx *x, struct remote *rm)
 	 * this VM, and a lease (prefetched at half a chunk) has time to
 	 * arrive. With 2^30 chunks the daemon ran out before the next chunk
 	 * came and its callers waited (docs/benchmarks.md). */
-	sr_seq_spec spec = {.name = "ranges", .chunk_size = UINT64_C(1) << 32,
-	    .min_chunk = UINT64_C(1) << 32, .max_chunk = UINT64_C(1) << 32};
+	sr_seq_spec spec = {.name = "ranges",
+	    .chunk_size = UINT64_C(1) << 32,
+	    .min_chunk = UINT64_C(1) << 32,
+	    .max_chunk = UINT64_C(1) << 32};
 	int up = remote_up(x, rm);
 	if (up == SR_OK)
 		up = fx_seq(&x->fx, &spec, rm->err, sizeof(rm->err));
 	for (size_t i = 0; i < nt; i++) {
-		struct result *base = result_new(x->b, "remote-segments",
-		    "remote.next_ids.b1.c%u", ts[i]);
+		struct result *base =
+		    result_new(x->b, "remote-segments", "remote.next_ids.b1.c%u", ts[i]);
 		int rv = up;
 		if (rv != SR_OK) {
 			result_fail(base, "%s", sc_failure(rv, rm->err));
 			continue;
 		}
-		bench_progress(x->b, "remote-segments: NextIds of 1 and segments of 1000 and "
-		    "1000000, %u client(s)", ts[i]);
+		bench_progress(x->b,
+		    "remote-segments: NextIds of 1 and segments of 1000 and "
+		    "1000000, %u client(s)",
+		    ts[i]);
 		remote_crew(x, rm, base, ts[i], OP_REMOTE, 1);
 		for (size_t j = 0; j < 2; j++) {
 			struct result *r = result_new(x->b, "remote-segments",
@@ -383,8 +388,8 @@ echo_cb(void *arg)
 	size_t want = 0;
 	if (nng_msg_len(m) >= 4) {
 		const uint8_t *p = nng_msg_body(m);
-		want = (size_t) p[0] | (size_t) p[1] << 8 | (size_t) p[2] << 16 |
-		    (size_t) p[3] << 24;
+		want =
+		    (size_t) p[0] | (size_t) p[1] << 8 | (size_t) p[2] << 16 | (size_t) p[3] << 24;
 	}
 	if (want > WIRE_RECV_MAX || nng_msg_realloc(m, want) != 0) {
 		nng_msg_free(m);

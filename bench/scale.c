@@ -50,24 +50,24 @@
 struct sim_coord {
 	struct wire_chan *ch;
 	uint64_t node_id;
-	uint64_t instance;     /* JoinRequest.instance, sent in every heartbeat */
+	uint64_t instance; /* JoinRequest.instance, sent in every heartbeat */
 	bool joined;
 	bool has_worker;
 	uint32_t worker_id;
-	int64_t view_end_ms;   /* lease view end, monotonic; 0: none */
-	bool lapsed;           /* counted once per lapse */
+	int64_t view_end_ms; /* lease view end, monotonic; 0: none */
+	bool lapsed;         /* counted once per lapse */
 	int64_t next_beat_ms, next_lease_ms;
 	size_t next_seq;
-	uint64_t *after;       /* per sequence: end of the newest range held */
-	uint64_t *start;       /* per sequence: the start of its incarnation */
+	uint64_t *after; /* per sequence: end of the newest range held */
+	uint64_t *start; /* per sequence: the start of its incarnation */
 };
 
 /* Counters of one thread, summed at the end. */
 struct sim_counts {
 	uint64_t beats, leases, beat_errs, lease_errs, join_errs;
-	uint64_t no_grant;    /* Join/Heartbeat replies without a worker id */
-	uint64_t lapses;      /* lease views that ran out */
-	uint64_t late_beats;  /* heartbeats sent over a second after due */
+	uint64_t no_grant;   /* Join/Heartbeat replies without a worker id */
+	uint64_t lapses;     /* lease views that ran out */
+	uint64_t late_beats; /* heartbeats sent over a second after due */
 	uint64_t errs_by_code[SR_ERR_MAX + 1];
 	char first_err[160];
 };
@@ -97,12 +97,12 @@ struct sim {
 	char (*seqs)[32];
 	uint32_t ttl_ms;
 	sr_flake_layout layout;
-	int64_t beat_ms;       /* heartbeat interval: TTL/3 */
-	int64_t lease_gap_ms;  /* between two leases of one coordinator */
+	int64_t beat_ms;      /* heartbeat interval: TTL/3 */
+	int64_t lease_gap_ms; /* between two leases of one coordinator */
 	unsigned read_pause_ms;
 	struct sim_coord *c;
-	_Atomic int phase;     /* PHASE_WARM, PHASE_MEASURE, PHASE_STOP */
-	_Atomic size_t joins;  /* Join attempts finished, ok or not */
+	_Atomic int phase;    /* PHASE_WARM, PHASE_MEASURE, PHASE_STOP */
+	_Atomic size_t joins; /* Join attempts finished, ok or not */
 };
 
 static void
@@ -110,8 +110,8 @@ count_err(struct sim_counts *k, int rv, const char *what, const char *msg)
 {
 	k->errs_by_code[rv > 0 && rv < SR_ERR_MAX ? rv : SR_EINTERNAL]++;
 	if (k->first_err[0] == '\0')
-		snprintf(k->first_err, sizeof(k->first_err), "%s: %s: %.120s", what,
-		    sr_errname(rv), msg);
+		snprintf(k->first_err, sizeof(k->first_err), "%s: %s: %.120s", what, sr_errname(rv),
+		    msg);
 }
 
 static int64_t
@@ -124,8 +124,8 @@ tick_now(const sr_flake_layout *l)
 /* A grant in a reply to a request sent at sent_ms: the lease view a real
  * coordinator takes from it. */
 static void
-take_grant(struct sim *s, struct sim_coord *co, const Sr__WorkerGrant *g,
-    uint32_t ttl_ms, int64_t sent_ms, struct sim_counts *k)
+take_grant(struct sim *s, struct sim_coord *co, const Sr__WorkerGrant *g, uint32_t ttl_ms,
+    int64_t sent_ms, struct sim_counts *k)
 {
 	if (g == NULL) {
 		co->has_worker = false;
@@ -354,8 +354,9 @@ sim_start(void *arg)
 		 * over one gap, as coordinators that joined at random times. */
 		int64_t now = sr_mono_ms();
 		co->next_beat_ms = now + (int64_t) ((uint64_t) i * 7919u % (uint64_t) s->beat_ms);
-		co->next_lease_ms = now + (int64_t) ((uint64_t) i * 104729u %
-		    (uint64_t) (s->lease_gap_ms > 0 ? s->lease_gap_ms : 1));
+		co->next_lease_ms = now +
+		    (int64_t) ((uint64_t) i * 104729u %
+		        (uint64_t) (s->lease_gap_ms > 0 ? s->lease_gap_ms : 1));
 		co->next_seq = i % s->nseqs;
 	}
 	return sim_main(t);
@@ -402,8 +403,8 @@ reader_main(void *arg)
 				if (r->first_err[0] == '\0')
 					snprintf(r->first_err, sizeof(r->first_err), "%s: %s%s",
 					    r->seq_list ? "seq list" : "status", sr_errname(rv),
-					    rv == SR_EINTERNAL ? " (wrong count)" :
-					    sr_client_errmsg(cl));
+					    rv == SR_EINTERNAL ? " (wrong count)"
+					                       : sr_client_errmsg(cl));
 			}
 		}
 		int64_t until = sr_mono_ms() + s->read_pause_ms;
@@ -535,8 +536,8 @@ sc_scale(struct ctx *x)
 		s.lease_gap_ms = 1;
 
 	if (rv == SR_OK) {
-		bench_progress(b, "scale: %zu coordinators join, each serving %zu sequences",
-		    nc, ns);
+		bench_progress(b, "scale: %zu coordinators join, each serving %zu sequences", nc,
+		    ns);
 		for (; started < nth; started++) {
 			th[started].sim = &s;
 			th[started].lo = nc * started / nth;
@@ -567,7 +568,8 @@ sc_scale(struct ctx *x)
 		for (; rstarted < 2; rstarted++) {
 			rd[rstarted].sim = &s;
 			rd[rstarted].seq_list = rstarted == 1;
-			if (pthread_create(&rd[rstarted].thread, NULL, reader_main, &rd[rstarted]) != 0)
+			if (pthread_create(&rd[rstarted].thread, NULL, reader_main,
+			        &rd[rstarted]) != 0)
 				break;
 		}
 		bench_progress(b, "scale: warm-up %.0f s, then %.0f s measured", SIM_WARM_S, secs);
@@ -615,8 +617,8 @@ sc_scale(struct ctx *x)
 	}
 	if (rv == SR_OK) {
 		uint64_t enoworker = k.no_grant + k.lapses;
-		uint64_t errors = k.beat_errs + k.lease_errs + k.join_errs + rd[0].errs +
-		    rd[1].errs;
+		uint64_t errors =
+		    k.beat_errs + k.lease_errs + k.join_errs + rd[0].errs + rd[1].errs;
 		double cpu = cw.server_s / secs * 100.0, self = cw.self_s / secs * 100.0;
 		lat_row(rb, bh, secs, 10);
 		lat_row(rl, lh, secs, 10);
@@ -630,9 +632,10 @@ sc_scale(struct ctx *x)
 		rm->calls_per_sec = (double) rm->calls / secs;
 		rm->target = "cpu<50%, 0 ENOWORKER";
 		rm->verdict = cpu < 50.0 && enoworker == 0 ? V_MET : V_MISSED;
-		result_note(rm, "master cpu=%.1f%% of a core, simulator cpu=%.1f%%, "
-		    "ENOWORKER=%llu, errors=%llu, %.0fs", cpu, self,
-		    (unsigned long long) enoworker, (unsigned long long) errors, secs);
+		result_note(rm,
+		    "master cpu=%.1f%% of a core, simulator cpu=%.1f%%, "
+		    "ENOWORKER=%llu, errors=%llu, %.0fs",
+		    cpu, self, (unsigned long long) enoworker, (unsigned long long) errors, secs);
 		result_extra_real(rm, "master_cpu_pct", cpu);
 		result_extra_real(rm, "simulator_cpu_pct", self);
 		result_extra_int(rm, "coordinators", (int64_t) nc);

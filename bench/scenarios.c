@@ -42,8 +42,8 @@ sc_failure(int rv, const char *err)
 
 /* One crew of n threads of kind on the shared coordinator. */
 bool
-sc_measure(struct ctx *x, struct result *r, size_t n, enum op_kind kind,
-    unsigned every, size_t batch, sr_coordinator *c, const char *seq)
+sc_measure(struct ctx *x, struct result *r, size_t n, enum op_kind kind, unsigned every,
+    size_t batch, sr_coordinator *c, const char *seq)
 {
 	struct crew crew;
 	if (crew_init(&crew, x->b, n, kind, every, batch) != SR_OK) {
@@ -95,13 +95,16 @@ sc_inproc(struct ctx *x)
 	size_t nt;
 	const unsigned *ts = sc_threads(x->b, def, 2, &nt);
 	int rv = fx_get(&x->fx, err, sizeof(err));
-	sr_seq_spec spec = {.name = "inproc", .chunk_size = BIG_CHUNK,
-	    .min_chunk = BIG_CHUNK, .max_chunk = BIG_CHUNK};
+	sr_seq_spec spec = {.name = "inproc",
+	    .chunk_size = BIG_CHUNK,
+	    .min_chunk = BIG_CHUNK,
+	    .max_chunk = BIG_CHUNK};
 	if (rv == SR_OK)
 		rv = fx_seq(&x->fx, &spec, err, sizeof(err));
 	for (size_t i = 0; i < nt; i++) {
 		unsigned t = ts[i];
-		struct result *base = result_new(x->b, "inproc", "baseline.atomic_fetch_add.t%u", t);
+		struct result *base =
+		    result_new(x->b, "inproc", "baseline.atomic_fetch_add.t%u", t);
 		struct result *seq = result_new(x->b, "inproc", "inproc.seq_next_id.t%u", t);
 		struct result *name = result_new(x->b, "inproc", "inproc.next_id.t%u", t);
 		if (rv != SR_OK) {
@@ -110,7 +113,8 @@ sc_inproc(struct ctx *x)
 			result_fail(name, "%s", sc_failure(rv, err));
 			continue;
 		}
-		bench_progress(x->b, "inproc: atomic_fetch_add, sr_seq_next_id, sr_next_id; %u thread(s)", t);
+		bench_progress(x->b,
+		    "inproc: atomic_fetch_add, sr_seq_next_id, sr_next_id; %u thread(s)", t);
 		sc_measure(x, base, t, OP_ATOMIC, 64, 1, NULL, NULL);
 		result_note(base, "bare atomic_fetch_add loop, same harness");
 		sr_coordinator_stats a, z;
@@ -143,15 +147,17 @@ sc_batch(struct ctx *x)
 	size_t nt;
 	const unsigned *ts = sc_threads(x->b, def, 1, &nt);
 	int rv = fx_get(&x->fx, err, sizeof(err));
-	sr_seq_spec spec = {.name = "batch", .chunk_size = BIG_CHUNK,
-	    .min_chunk = BIG_CHUNK, .max_chunk = BIG_CHUNK};
+	sr_seq_spec spec = {.name = "batch",
+	    .chunk_size = BIG_CHUNK,
+	    .min_chunk = BIG_CHUNK,
+	    .max_chunk = BIG_CHUNK};
 	if (rv == SR_OK)
 		rv = fx_seq(&x->fx, &spec, err, sizeof(err));
 	for (size_t i = 0; i < nt; i++) {
 		for (size_t j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
 			size_t n = sizes[j];
-			struct result *r = result_new(x->b, "batch", "inproc.next_ids.b%zu.t%u",
-			    n, ts[i]);
+			struct result *r =
+			    result_new(x->b, "batch", "inproc.next_ids.b%zu.t%u", n, ts[i]);
 			if (rv != SR_OK) {
 				result_fail(r, "%s", sc_failure(rv, err));
 				continue;
@@ -184,15 +190,15 @@ sc_txid(struct ctx *x)
 	if (rv == SR_OK) {
 		sr_coordinator_layout(x->fx.c, &l);
 		limit = (double) (UINT64_C(1) << l.seq_bits) * 1000.0 / (double) l.unit_ms;
-		snprintf(lname, sizeof(lname), "layout %u/%u/%u @%ums: 2^%u per tick",
-		    l.time_bits, l.worker_bits, l.seq_bits, l.unit_ms, l.seq_bits);
+		snprintf(lname, sizeof(lname), "layout %u/%u/%u @%ums: 2^%u per tick", l.time_bits,
+		    l.worker_bits, l.seq_bits, l.unit_ms, l.seq_bits);
 	}
 	for (size_t i = 0; i < nt; i++) {
 		for (size_t j = 0; j < 2; j++) {
 			size_t n = sizes[j];
-			struct result *r = n == 1 ?
-			    result_new(x->b, "txid", "txid.next_txid.t%u", ts[i]) :
-			    result_new(x->b, "txid", "txid.next_txids.b%zu.t%u", n, ts[i]);
+			struct result *r = n == 1
+			    ? result_new(x->b, "txid", "txid.next_txid.t%u", ts[i])
+			    : result_new(x->b, "txid", "txid.next_txids.b%zu.t%u", n, ts[i]);
 			if (rv != SR_OK) {
 				result_fail(r, "%s", sc_failure(rv, err));
 				continue;
@@ -201,7 +207,8 @@ sc_txid(struct ctx *x)
 			    n == 1 ? "sr_next_txid" : "sr_next_txids of 4096", ts[i]);
 			/* Every call is timed: the layout caps the rate far below
 			 * what the timer would disturb. */
-			if (!sc_measure(x, r, ts[i], n == 1 ? OP_TXID : OP_TXIDS, 1, n, x->fx.c, NULL))
+			if (!sc_measure(x, r, ts[i], n == 1 ? OP_TXID : OP_TXIDS, 1, n, x->fx.c,
+			        NULL))
 				continue;
 			result_set_baseline(r, lname, limit);
 			r->target = ">=0.97x";
@@ -297,10 +304,12 @@ sc_switches(struct ctx *x)
 		rv = SR_OK;
 		uint64_t leases = z.leases - a.leases;
 		double lps = (double) leases / x->b->duration;
-		result_note(r, "waits=%llu max_wait=%lluus leases/s=%.1f chunk=%llu ramp: waits=%llu "
-		    "max_wait=%lluus", (unsigned long long) (z.waits - a.waits),
-		    (unsigned long long) z.max_wait_us, lps, (unsigned long long) chunk,
-		    (unsigned long long) rs.waits, (unsigned long long) rs.max_wait_us);
+		result_note(r,
+		    "waits=%llu max_wait=%lluus leases/s=%.1f chunk=%llu ramp: waits=%llu "
+		    "max_wait=%lluus",
+		    (unsigned long long) (z.waits - a.waits), (unsigned long long) z.max_wait_us,
+		    lps, (unsigned long long) chunk, (unsigned long long) rs.waits,
+		    (unsigned long long) rs.max_wait_us);
 		result_extra_int(r, "waits", (int64_t) (z.waits - a.waits));
 		result_extra_int(r, "max_wait_us", (int64_t) z.max_wait_us);
 		result_extra_int(r, "leases", (int64_t) leases);
@@ -328,8 +337,11 @@ sc_master(struct ctx *x)
 	int rv = fx_get(&x->fx, err, sizeof(err));
 	/* Block mode, chunk size 1 and no room to grow it: every ID is one
 	 * durable lease (a new range, its hwm committed before the reply). */
-	sr_seq_spec spec = {.name = "lease1", .chunk_size = 1, .min_chunk = 1,
-	    .max_chunk = 1, .block = 1};
+	sr_seq_spec spec = {.name = "lease1",
+	    .chunk_size = 1,
+	    .min_chunk = 1,
+	    .max_chunk = 1,
+	    .block = 1};
 	if (rv == SR_OK)
 		rv = fx_seq(&x->fx, &spec, err, sizeof(err));
 	for (size_t i = 0; i < nt; i++) {
@@ -374,7 +386,8 @@ sc_master(struct ctx *x)
 			/* With chunk size 1 every ID is one durable lease, so the
 			 * measured IDs/s is the master's leases/s. The counters also
 			 * cover the warm-up and each coordinator's one prefetch. */
-			result_note(r, "IDs/s = durable leases/s; latency = one sr_next_id = "
+			result_note(r,
+			    "IDs/s = durable leases/s; latency = one sr_next_id = "
 			    "~one lease round trip; leases=%llu waits=%llu (all phases)",
 			    (unsigned long long) leases, (unsigned long long) waits);
 			result_extra_real(r, "leases_per_sec", r->ids_per_sec);
@@ -402,7 +415,8 @@ sc_memory(struct ctx *x)
 	uint64_t m_idle = 0, c_idle = 0;
 	int rv = proc_sibling(x->b, "snowrange-master", mbin, sizeof(mbin), err, sizeof(err));
 	if (rv == SR_OK)
-		rv = proc_sibling(x->b, "snowrange-coordinator", cbin, sizeof(cbin), err, sizeof(err));
+		rv = proc_sibling(x->b, "snowrange-coordinator", cbin, sizeof(cbin), err,
+		    sizeof(err));
 	snprintf(dir, sizeof(dir), "/tmp/sr-bench-XXXXXX");
 	if (rv == SR_OK && mkdtemp(dir) == NULL) {
 		bench_errf(err, sizeof(err), "mkdtemp: %s", strerror(errno));
@@ -466,8 +480,8 @@ sc_memory(struct ctx *x)
 			double target_kb;
 			const char *target;
 		} rows[] = {
-			{rc, c_rss, c_hwm, c_idle, TARGET_COORD_RSS_KB, "<=10MB"},
-			{rmr, m_rss, m_hwm, m_idle, TARGET_MASTER_RSS_KB, "<=20MB"},
+		    {rc, c_rss, c_hwm, c_idle, TARGET_COORD_RSS_KB, "<=10MB"},
+		    {rmr, m_rss, m_hwm, m_idle, TARGET_MASTER_RSS_KB, "<=20MB"},
 		};
 		/* The master's target is for 10,000 sequences; a smaller count
 		 * (a smoke run) is reported but not judged. */
@@ -479,15 +493,16 @@ sc_memory(struct ctx *x)
 				result_fail(r, "cannot read /proc/PID/status");
 				continue;
 			}
-			result_note(r, "rss=%.2fMB peak=%.2fMB idle=%.2fMB", rows[i].rss * 1024 / 1e6,
-			    rows[i].hwm * 1024 / 1e6, rows[i].idle * 1024 / 1e6);
+			result_note(r, "rss=%.2fMB peak=%.2fMB idle=%.2fMB",
+			    rows[i].rss * 1024 / 1e6, rows[i].hwm * 1024 / 1e6,
+			    rows[i].idle * 1024 / 1e6);
 			result_extra_int(r, "rss_kb", (int64_t) rows[i].rss);
 			result_extra_int(r, "peak_rss_kb", (int64_t) rows[i].hwm);
 			result_extra_int(r, "idle_rss_kb", (int64_t) rows[i].idle);
 			r->target = rows[i].target;
 			if (r->target != NULL)
-				r->verdict = (double) rows[i].rss <= rows[i].target_kb ? V_MET :
-				    V_MISSED;
+				r->verdict =
+				    (double) rows[i].rss <= rows[i].target_kb ? V_MET : V_MISSED;
 		}
 		result_note(rmr, "create=%.1fs", create_s);
 		result_extra_real(rmr, "create_seconds", create_s);

@@ -92,11 +92,11 @@ side_up(struct bench *b, struct side *s, const char *base)
 	snprintf(s->murl, sizeof(s->murl), "%s://127.0.0.1:%d", scheme, pm);
 	snprintf(s->curl, sizeof(s->curl), "%s://127.0.0.1:%d", scheme, pc);
 	if (s->tls) {
-		s->cred = (sr_credentials){path_of(0, "admin.pem"), path_of(1, "admin.key"),
+		s->cred = (sr_credentials) {path_of(0, "admin.pem"), path_of(1, "admin.key"),
 		    path_of(2, "ca.pem"), path_of(3, "admin.tokens")};
-		s->ccred = (sr_credentials){path_of(4, "coord-1.pem"), path_of(5, "coord-1.key"),
+		s->ccred = (sr_credentials) {path_of(4, "coord-1.pem"), path_of(5, "coord-1.key"),
 		    path_of(6, "ca.pem"), path_of(7, "coord-1.tokens")};
-		s->lcred = (sr_credentials){path_of(12, "coord-2.pem"), path_of(13, "coord-2.key"),
+		s->lcred = (sr_credentials) {path_of(12, "coord-2.pem"), path_of(13, "coord-2.key"),
 		    path_of(14, "ca.pem"), path_of(15, "coord-2.tokens")};
 		sr_credentials mc = {path_of(8, "master.pem"), path_of(9, "master.key"),
 		    path_of(10, "ca.pem"), path_of(11, "master.tokens")};
@@ -112,14 +112,19 @@ side_up(struct bench *b, struct side *s, const char *base)
 	int rv = master_start(&s->mcfg, &s->m, err, errlen);
 	sr_client *admin = NULL;
 	if (rv == SR_OK)
-		rv = sr_client_open_with(s->murl, REMOTE_TIMEOUT_MS, &s->cred, &admin, err,
-		    errlen);
-	sr_seq_spec lease = {.name = "lease1", .chunk_size = 1, .min_chunk = 1,
-	    .max_chunk = 1, .block = 1};
-	sr_seq_spec remote = {.name = "remote", .chunk_size = BIG_CHUNK,
-	    .min_chunk = BIG_CHUNK, .max_chunk = BIG_CHUNK};
-	if (rv == SR_OK && ((rv = sr_client_seq_create(admin, &lease, NULL)) != SR_OK ||
-				(rv = sr_client_seq_create(admin, &remote, NULL)) != SR_OK))
+		rv = sr_client_open_with(s->murl, REMOTE_TIMEOUT_MS, &s->cred, &admin, err, errlen);
+	sr_seq_spec lease = {.name = "lease1",
+	    .chunk_size = 1,
+	    .min_chunk = 1,
+	    .max_chunk = 1,
+	    .block = 1};
+	sr_seq_spec remote = {.name = "remote",
+	    .chunk_size = BIG_CHUNK,
+	    .min_chunk = BIG_CHUNK,
+	    .max_chunk = BIG_CHUNK};
+	if (rv == SR_OK &&
+	    ((rv = sr_client_seq_create(admin, &lease, NULL)) != SR_OK ||
+	        (rv = sr_client_seq_create(admin, &remote, NULL)) != SR_OK))
 		bench_errf(err, errlen, "seq create: %s", sr_client_errmsg(admin));
 	sr_client_close(admin);
 	char bin[600], log[256], workers[16];
@@ -128,13 +133,12 @@ side_up(struct bench *b, struct side *s, const char *base)
 	if (rv == SR_OK) {
 		snprintf(workers, sizeof(workers), "%d", SERVER_WORKERS);
 		snprintf(log, sizeof(log), "%s/coordinator.log", s->dir);
-		char *plain[] = {bin, "join", s->murl, "--name", "coord-1", "--listen",
-		    s->curl, "--workers", workers, NULL};
+		char *plain[] = {bin, "join", s->murl, "--name", "coord-1", "--listen", s->curl,
+		    "--workers", workers, NULL};
 		char *tls[] = {bin, "join", s->murl, "--name", "coord-1", "--listen", s->curl,
-		    "--workers", workers, "--tls-cert", (char *) s->ccred.tls_cert,
-		    "--tls-key", (char *) s->ccred.tls_key, "--tls-ca",
-		    (char *) s->ccred.tls_ca, "--token-file", (char *) s->ccred.token_file,
-		    NULL};
+		    "--workers", workers, "--tls-cert", (char *) s->ccred.tls_cert, "--tls-key",
+		    (char *) s->ccred.tls_key, "--tls-ca", (char *) s->ccred.tls_ca, "--token-file",
+		    (char *) s->ccred.token_file, NULL};
 		rv = child_spawn(&s->daemon, "snowrange-coordinator", s->tls ? tls : plain, log,
 		    err, errlen);
 	}
@@ -184,8 +188,10 @@ lease_row(struct ctx *x, struct side *s)
 		result_fail(r, "%s", sc_failure(rv, err));
 	crew_free(&crew);
 	sr_coordinator_close(c);
-	result_note(r, "IDs/s = durable leases/s (chunk 1, block mode), 1 coordinator, "
-	    "master on %s", s->tls ? "tls+tcp with mutual TLS and tokens" : "tcp");
+	result_note(r,
+	    "IDs/s = durable leases/s (chunk 1, block mode), 1 coordinator, "
+	    "master on %s",
+	    s->tls ? "tls+tcp with mutual TLS and tokens" : "tcp");
 	if (r->has_rate)
 		result_extra_real(r, "leases_per_sec", r->ids_per_sec);
 }
@@ -194,8 +200,8 @@ lease_row(struct ctx *x, struct side *s)
 static void
 remote_tls_row(struct ctx *x, struct side *s, unsigned clients, struct result *base)
 {
-	struct result *r = result_new(x->b, "tls", "tls.remote.next_ids.b1.c%u.%s", clients,
-	    s->tag);
+	struct result *r =
+	    result_new(x->b, "tls", "tls.remote.next_ids.b1.c%u.%s", clients, s->tag);
 	if (s->rv != SR_OK) {
 		result_fail(r, "%s", sc_failure(s->rv, s->err));
 		return;
@@ -208,8 +214,8 @@ remote_tls_row(struct ctx *x, struct side *s, unsigned clients, struct result *b
 	crew.hook_arg = &cw;
 	for (size_t i = 0; ok && i < clients; i++) {
 		crew.w[i].seqname = "remote";
-		ok = sr_client_open_with(s->curl, REMOTE_TIMEOUT_MS, &s->cred,
-		    &crew.w[i].client, NULL, 0) == SR_OK;
+		ok = sr_client_open_with(s->curl, REMOTE_TIMEOUT_MS, &s->cred, &crew.w[i].client,
+		         NULL, 0) == SR_OK;
 	}
 	if (ok)
 		crew_run(x->b, &crew, crew_warm_for(x->b), r);
@@ -218,8 +224,8 @@ remote_tls_row(struct ctx *x, struct side *s, unsigned clients, struct result *b
 	for (size_t i = 0; i < crew.n; i++)
 		sr_client_close(crew.w[i].client);
 	crew_free(&crew);
-	result_note(r, "%s loopback, daemon --workers %d", s->tls ?
-	    "tls+tcp (mutual TLS, tokens)" : "tcp", SERVER_WORKERS);
+	result_note(r, "%s loopback, daemon --workers %d",
+	    s->tls ? "tls+tcp (mutual TLS, tokens)" : "tcp", SERVER_WORKERS);
 	proc_cpu_note(r, &cw);
 	if (base != NULL && r->has_rate && base->has_rate)
 		result_set_baseline(r, base->scenario, base->ids_per_sec);

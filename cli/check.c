@@ -145,8 +145,8 @@ struct group {
 
 struct state {
 	struct map seqmap, nodemap, groupmap;
-	struct seqv *seqs;   /* by seqmap index */
-	char **nodes;        /* by nodemap index */
+	struct seqv *seqs;    /* by seqmap index */
+	char **nodes;         /* by nodemap index */
 	struct group *groups; /* by groupmap index */
 	size_t seqcap, nodecap, groupcap;
 	struct check_result *res;
@@ -191,9 +191,7 @@ state_free(struct state *s)
 	map_free(&s->groupmap);
 }
 
-static void
-diag_order(struct state *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void diag_order(struct state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 diag_order(struct state *s, const char *fmt, ...)
@@ -239,9 +237,7 @@ struct where {
 	size_t errlen;
 };
 
-static int
-bad(const struct where *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int bad(const struct where *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 bad(const struct where *w, const char *fmt, ...)
@@ -299,8 +295,7 @@ group_index(struct state *s, uint32_t node, uint32_t seq, uint32_t *idx)
 		return SR_ENOMEM;
 	if (!added)
 		return SR_OK;
-	if (!grow((void **) &s->groups, &s->groupcap, s->groupmap.n,
-	    sizeof(*s->groups)))
+	if (!grow((void **) &s->groups, &s->groupcap, s->groupmap.n, sizeof(*s->groups)))
 		return SR_ENOMEM;
 	struct group *g = &s->groups[*idx];
 	memset(g, 0, sizeof(*g));
@@ -317,8 +312,7 @@ struct head {
 };
 
 static int
-parse_head(struct state *s, char **p, const struct where *w, const char *shape,
-    struct head *h)
+parse_head(struct state *s, char **p, const struct where *w, const char *shape, struct head *h)
 {
 	h->node = token(p);
 	h->seq = token(p);
@@ -330,8 +324,7 @@ parse_head(struct state *s, char **p, const struct where *w, const char *shape,
 	if (!sr_parse_u64(t0s, &h->t0) || !sr_parse_u64(t1s, &h->t1))
 		return bad(w, "bad timestamp '%s' or '%s'", t0s, t1s);
 	if (h->t1 < h->t0)
-		return bad(w, "reply time %" PRIu64 " before request time %" PRIu64,
-		    h->t1, h->t0);
+		return bad(w, "reply time %" PRIu64 " before request time %" PRIu64, h->t1, h->t0);
 	uint32_t ni;
 	int rv;
 	if ((rv = node_index(s, h->node, &ni)) != SR_OK ||
@@ -373,15 +366,17 @@ parse_batch(struct state *s, char *p, const struct where *w)
 			return bad(w, "bad id '%.40s'", tok);
 		if (id == 0 || id > ID_MAX) {
 			if (s->diag != NULL && s->res->range < EXAMPLES)
-				fprintf(s->diag, "verify: %s:%zu: id %" PRIu64
-				    " outside 1..2^63-1\n", w->file, w->line, id);
+				fprintf(s->diag,
+				    "verify: %s:%zu: id %" PRIu64 " outside 1..2^63-1\n", w->file,
+				    w->line, id);
 			s->res->range++;
 		}
 		if (n > 0 && id <= prev) {
 			s->res->order++;
-			diag_order(s, "verify: %s:%zu: node %s seq %s: id %" PRIu64
-			    " after %" PRIu64 " in one batch\n", w->file, w->line,
-			    node, seq, id, prev);
+			diag_order(s,
+			    "verify: %s:%zu: node %s seq %s: id %" PRIu64 " after %" PRIu64
+			    " in one batch\n",
+			    w->file, w->line, node, seq, id, prev);
 		}
 		prev = id;
 		if (id < b.min)
@@ -432,8 +427,10 @@ clamp_seg(struct state *s, const struct where *w, sr_id_segment *g)
 	}
 	if (out > 0) {
 		if (s->diag != NULL && s->res->range < EXAMPLES)
-			fprintf(s->diag, "verify: %s:%zu: %" PRIu64 " ids of a segment"
-			    " outside 1..2^63-1\n", w->file, w->line, out);
+			fprintf(s->diag,
+			    "verify: %s:%zu: %" PRIu64 " ids of a segment"
+			    " outside 1..2^63-1\n",
+			    w->file, w->line, out);
 		s->res->range += out;
 	}
 	return g->count > 0;
@@ -469,9 +466,10 @@ parse_segments(struct state *s, char *p, const struct where *w)
 			continue;
 		if (n > 0 && g.first <= prev) {
 			s->res->order++;
-			diag_order(s, "verify: %s:%zu: node %s seq %s: segment at %" PRIu64
-			    " not above %" PRIu64 " in one batch\n", w->file, w->line,
-			    h.node, h.seq, g.first, prev);
+			diag_order(s,
+			    "verify: %s:%zu: node %s seq %s: segment at %" PRIu64
+			    " not above %" PRIu64 " in one batch\n",
+			    w->file, w->line, h.node, h.seq, g.first, prev);
 		}
 		prev = seg_last(&g);
 		if (g.first < b.min)
@@ -553,8 +551,7 @@ parse_errors(struct state *s, char *p, const struct where *w)
 		sum += c;
 	}
 	if (sum != total)
-		return bad(w, "error counts add up to %" PRIu64 ", not %" PRIu64,
-		    sum, total);
+		return bad(w, "error counts add up to %" PRIu64 ", not %" PRIu64, sum, total);
 	for (size_t i = 0; i <= SR_ERR_MAX; i++)
 		s->res->errcount[i] += counts[i];
 	s->res->errors += total;
@@ -649,11 +646,11 @@ diag_dup(struct state *s, unsigned *shown, const char *seq, uint64_t id, uint64_
 	if (s->diag == NULL || (*shown)++ >= EXAMPLES)
 		return;
 	if (n == 1)
-		fprintf(s->diag, "verify: seq %s: id %" PRIu64 " issued more than once\n",
-		    seq, id);
+		fprintf(s->diag, "verify: seq %s: id %" PRIu64 " issued more than once\n", seq, id);
 	else
-		fprintf(s->diag, "verify: seq %s: %" PRIu64 " ids from %" PRIu64
-		    " on issued more than once\n", seq, n, id);
+		fprintf(s->diag,
+		    "verify: seq %s: %" PRIu64 " ids from %" PRIu64 " on issued more than once\n",
+		    seq, n, id);
 }
 
 /* Segments against segments: a sweep by first ID over the ones whose span
@@ -742,8 +739,7 @@ check_dups(struct state *s)
 		v->n = v->cap = v->nseg = v->segcap = 0;
 	}
 	if (s->diag != NULL && shown > EXAMPLES)
-		fprintf(s->diag, "verify: %u more duplicates not shown\n",
-		    shown - EXAMPLES);
+		fprintf(s->diag, "verify: %u more duplicates not shown\n", shown - EXAMPLES);
 	return SR_OK;
 }
 
@@ -759,7 +755,7 @@ check_order(struct state *s)
 		if (e == NULL)
 			return SR_ENOMEM;
 		for (size_t j = 0; j < g->n; j++)
-			e[j] = (struct end){g->b[j].t1, g->b[j].max};
+			e[j] = (struct end) {g->b[j].t1, g->b[j].max};
 		qsort(e, g->n, sizeof(*e), cmp_t1);
 		/* runmax: the largest ID of every batch that ended before the
 		 * current one started. */
@@ -778,11 +774,12 @@ check_order(struct state *s)
 			}
 			if (any && runmax >= b->min) {
 				s->res->order++;
-				diag_order(s, "verify: node %s seq %s: batch requested at"
-				    " %" PRIu64 " us starts at id %" PRIu64 ", but id %"
-				    PRIu64 " was returned earlier (at %" PRIu64 " us)\n",
-				    s->nodes[g->node], s->seqs[g->seq].name, b->t0,
-				    b->min, runmax, runt1);
+				diag_order(s,
+				    "verify: node %s seq %s: batch requested at"
+				    " %" PRIu64 " us starts at id %" PRIu64 ", but id %" PRIu64
+				    " was returned earlier (at %" PRIu64 " us)\n",
+				    s->nodes[g->node], s->seqs[g->seq].name, b->t0, b->min, runmax,
+				    runt1);
 			}
 		}
 		free(e);
@@ -794,8 +791,8 @@ check_order(struct state *s)
 }
 
 int
-check_files(const char *const *files, size_t nfiles, struct check_result *res,
-    FILE *diag, char *errbuf, size_t errlen)
+check_files(const char *const *files, size_t nfiles, struct check_result *res, FILE *diag,
+    char *errbuf, size_t errlen)
 {
 	struct state s;
 	memset(&s, 0, sizeof(s));
@@ -827,15 +824,16 @@ check_ok(const struct check_result *res)
 void
 check_summary(const struct check_result *res, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "verify: ids=%" PRIu64 " batches=%" PRIu64
-	    " seqs=%zu nodes=%zu dup=%" PRIu64 " order=%" PRIu64 " range=%" PRIu64
-	    " errors=%" PRIu64, res->ids, res->batches, res->seqs, res->nodes,
-	    res->dup, res->order, res->range, res->errors);
+	int n = snprintf(buf, len,
+	    "verify: ids=%" PRIu64 " batches=%" PRIu64 " seqs=%zu nodes=%zu dup=%" PRIu64
+	    " order=%" PRIu64 " range=%" PRIu64 " errors=%" PRIu64,
+	    res->ids, res->batches, res->seqs, res->nodes, res->dup, res->order, res->range,
+	    res->errors);
 	for (int e = 0; e <= SR_ERR_MAX; e++) {
 		if (res->errcount[e] == 0 || n < 0 || (size_t) n >= len)
 			continue;
-		n += snprintf(buf + n, len - (size_t) n, " %s=%" PRIu64,
-		    sr_errname(e), res->errcount[e]);
+		n += snprintf(buf + n, len - (size_t) n, " %s=%" PRIu64, sr_errname(e),
+		    res->errcount[e]);
 	}
 }
 
@@ -847,17 +845,11 @@ print_json(const struct check_result *res)
 		if (res->errcount[e] > 0)
 			json_object_set_new(codes, sr_errname(e),
 			    json_integer((json_int_t) res->errcount[e]));
-	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-	    "ok", check_ok(res),
-	    "ids", (json_int_t) res->ids,
-	    "batches", (json_int_t) res->batches,
-	    "seqs", (json_int_t) res->seqs,
-	    "nodes", (json_int_t) res->nodes,
-	    "dup", (json_int_t) res->dup,
-	    "order", (json_int_t) res->order,
-	    "range", (json_int_t) res->range,
-	    "errors", (json_int_t) res->errors,
-	    "error_codes", codes);
+	json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ok",
+	    check_ok(res), "ids", (json_int_t) res->ids, "batches", (json_int_t) res->batches,
+	    "seqs", (json_int_t) res->seqs, "nodes", (json_int_t) res->nodes, "dup",
+	    (json_int_t) res->dup, "order", (json_int_t) res->order, "range",
+	    (json_int_t) res->range, "errors", (json_int_t) res->errors, "error_codes", codes);
 	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (text != NULL)
 		printf("%s\n", text);
@@ -870,11 +862,11 @@ check_main(int nfiles, char **files, bool json)
 {
 	struct check_result res;
 	char errbuf[512];
-	int rv = check_files((const char *const *) files, (size_t) nfiles, &res,
-	    stderr, errbuf, sizeof(errbuf));
+	int rv = check_files((const char *const *) files, (size_t) nfiles, &res, stderr, errbuf,
+	    sizeof(errbuf));
 	if (rv != SR_OK) {
-		fprintf(stderr, "snowrange: verify: %s: %s (%s)\n", errbuf,
-		    sr_strerror(rv), sr_errname(rv));
+		fprintf(stderr, "snowrange: verify: %s: %s (%s)\n", errbuf, sr_strerror(rv),
+		    sr_errname(rv));
 		return 1;
 	}
 	if (json) {

@@ -28,15 +28,15 @@
 
 /* What the checker found. */
 struct check_result {
-	uint64_t ids;      /* IDs read */
-	uint64_t batches;  /* B and S lines read */
-	size_t seqs;       /* distinct sequences */
-	size_t nodes;      /* distinct coordinators */
-	uint64_t dup;      /* per sequence, IDs issued again (a pair of segments
-	                    * sharing k IDs counts k) */
-	uint64_t order;    /* per (node, seq), IDs not above earlier ones */
-	uint64_t range;    /* IDs outside 1..2^63-1 */
-	uint64_t errors;   /* sum of the E lines' totals */
+	uint64_t ids;     /* IDs read */
+	uint64_t batches; /* B and S lines read */
+	size_t seqs;      /* distinct sequences */
+	size_t nodes;     /* distinct coordinators */
+	uint64_t dup;     /* per sequence, IDs issued again (a pair of segments
+	                   * sharing k IDs counts k) */
+	uint64_t order;   /* per (node, seq), IDs not above earlier ones */
+	uint64_t range;   /* IDs outside 1..2^63-1 */
+	uint64_t errors;  /* sum of the E lines' totals */
 	/* Per sr_err code from the E lines; slot SR_ERR_MAX counts EUNKNOWN. */
 	uint64_t errcount[SR_ERR_MAX + 1];
 };
@@ -47,8 +47,8 @@ struct check_result {
  * Returns 0, SR_EINVAL for a malformed line or SR_EIO for an unreadable file
  * (errbuf names the file and line), or SR_ENOMEM.
  */
-int check_files(const char *const *files, size_t nfiles,
-    struct check_result *res, FILE *diag, char *errbuf, size_t errlen);
+int check_files(const char *const *files, size_t nfiles, struct check_result *res, FILE *diag,
+    char *errbuf, size_t errlen);
 
 /* True when the data shows no violation and holds at least one ID. */
 bool check_ok(const struct check_result *res);

@@ -85,69 +85,66 @@ static struct cli G;
  * to the commands that list it.
  */
 static const struct sr_opt global_flags[] = {
-	{"master", SR_OPT_STR, &G.master, DEFAULT_MASTER, 0, 0,
-	    "master URL, or a comma-separated list of masters on etcd (the leader "
-	    "is found)", .arg = "URL[,URL...]", .shrt = 'm', .env = "SNOWRANGE_MASTER"},
-	{"coordinator", SR_OPT_LIST, &G.coordinators, NULL, 0, 0,
-	    "coordinator URL (default " DEFAULT_COORDINATOR "); several are tried in "
-	    "order until one answers, draw uses them all",
-	    .arg = "URL", .shrt = 'c', .env = "SNOWRANGE_COORDINATOR"},
-	{"output", SR_OPT_ENUM, &G.output, "text", 0, 0, "output format",
-	    .arg = "text|json", .shrt = 'o'},
-	{"timeout", SR_OPT_INT, &G.timeout_ms, DEFAULT_TIMEOUT_MS_STR, 1, 3600000,
-	    "bound on every request, ms; above the coordinator's lease-timeout-ms "
-	    "(3000) so that its SR_EUNAVAILABLE arrives", .arg = "MS"},
-	{"tls-cert", SR_OPT_STR, &G.tls_cert, NULL, 0, 0,
-	    "PEM certificate to present (mutual TLS)", .arg = "FILE",
-	    .env = "SNOWRANGE_TLS_CERT"},
-	{"tls-key", SR_OPT_STR, &G.tls_key, NULL, 0, 0, "PEM key of --tls-cert",
-	    .arg = "FILE", .env = "SNOWRANGE_TLS_KEY"},
-	{"tls-ca", SR_OPT_STR, &G.tls_ca, NULL, 0, 0,
-	    "PEM CA verifying tls+tcp:// servers", .arg = "FILE", .env = "SNOWRANGE_TLS_CA"},
-	{"token-file", SR_OPT_STR, &G.token_file, NULL, 0, 0,
-	    "role tokens, mode 600 (docs/security.md)", .arg = "FILE",
-	    .env = "SNOWRANGE_TOKEN_FILE"},
-	{"help", SR_OPT_BOOL, &G.help, NULL, 0, 0, "show help", .shrt = 'h'},
-	{"version", SR_OPT_BOOL, &G.version, NULL, 0, 0,
-	    "show the versions of the tool and its libraries"},
+    {"master", SR_OPT_STR, &G.master, DEFAULT_MASTER, 0, 0,
+        "master URL, or a comma-separated list of masters on etcd (the leader "
+        "is found)",
+        .arg = "URL[,URL...]", .shrt = 'm', .env = "SNOWRANGE_MASTER"},
+    {"coordinator", SR_OPT_LIST, &G.coordinators, NULL, 0, 0,
+        "coordinator URL (default " DEFAULT_COORDINATOR "); several are tried in "
+        "order until one answers, draw uses them all",
+        .arg = "URL", .shrt = 'c', .env = "SNOWRANGE_COORDINATOR"},
+    {"output", SR_OPT_ENUM, &G.output, "text", 0, 0, "output format", .arg = "text|json",
+        .shrt = 'o'},
+    {"timeout", SR_OPT_INT, &G.timeout_ms, DEFAULT_TIMEOUT_MS_STR, 1, 3600000,
+        "bound on every request, ms; above the coordinator's lease-timeout-ms "
+        "(3000) so that its SR_EUNAVAILABLE arrives",
+        .arg = "MS"},
+    {"tls-cert", SR_OPT_STR, &G.tls_cert, NULL, 0, 0, "PEM certificate to present (mutual TLS)",
+        .arg = "FILE", .env = "SNOWRANGE_TLS_CERT"},
+    {"tls-key", SR_OPT_STR, &G.tls_key, NULL, 0, 0, "PEM key of --tls-cert", .arg = "FILE",
+        .env = "SNOWRANGE_TLS_KEY"},
+    {"tls-ca", SR_OPT_STR, &G.tls_ca, NULL, 0, 0, "PEM CA verifying tls+tcp:// servers",
+        .arg = "FILE", .env = "SNOWRANGE_TLS_CA"},
+    {"token-file", SR_OPT_STR, &G.token_file, NULL, 0, 0,
+        "role tokens, mode 600 (docs/security.md)", .arg = "FILE", .env = "SNOWRANGE_TOKEN_FILE"},
+    {"help", SR_OPT_BOOL, &G.help, NULL, 0, 0, "show help", .shrt = 'h'},
+    {"version", SR_OPT_BOOL, &G.version, NULL, 0, 0,
+        "show the versions of the tool and its libraries"},
 };
 
 static const struct sr_opt cmd_flags[] = {
-	{"start", SR_OPT_INT, &G.start, NULL, 1, 0x1p63, "first ID (default 1)",
-	    .arg = "N"},
-	{"chunk", SR_OPT_INT, &G.chunk, NULL, 1, 0x1p63,
-	    "initial chunk size (default: the master's)", .arg = "N"},
-	{"max", SR_OPT_INT, &G.max, NULL, 1, 0x1p63, "largest ID (default 2^63-1)",
-	    .arg = "N"},
-	{"spare", SR_OPT_INT, &G.spare, NULL, 0, UINT32_MAX,
-	    "spare chunks per range, for joining nodes (default 0)", .arg = "N"},
-	{"min-chunk", SR_OPT_INT, &G.min_chunk, NULL, 1, 0x1p63,
-	    "smallest dynamic chunk size", .arg = "N"},
-	{"max-chunk", SR_OPT_INT, &G.max_chunk, NULL, 1, 0x1p63,
-	    "largest dynamic chunk size", .arg = "N"},
-	{"block", SR_OPT_BOOL, &G.block, NULL, 0, 0,
-	    "contiguous blocks per node instead of interleaved chunks"},
-	{"no-prefetch", SR_OPT_BOOL, &G.no_prefetch, NULL, 0, 0,
-	    "lease only when a caller asks, never ahead (with --block and --chunk 1: "
-	    "a strict global ticket server, one master round trip per ID)"},
-	{"count", SR_OPT_INT, &G.count, "1", 1, MAX_SEG_COUNT,
-	    "IDs to fetch (at most 65536, or 1048576 with --segments)",
-	    .arg = "COUNT", .shrt = 'n'},
-	{"duration", SR_OPT_DOUBLE, &G.duration, NULL, 0.000001, 1e9,
-	    "how long to draw", .arg = "SECONDS"},
-	{"batch", SR_OPT_INT, &G.batch, "1", 1, MAX_SEG_COUNT,
-	    "IDs per request (at most 65536, or 1048576 with --segments)", .arg = "N"},
-	{"segments", SR_OPT_BOOL, &G.segments, NULL, 0, 0,
-	    "ask for segments (first, step, count), one per chunk, instead of every ID"},
-	{"out", SR_OPT_STR, &G.out, NULL, 0, 0,
-	    "where draw writes its records (default stdout)", .arg = "FILE"},
-	{"txids", SR_OPT_BOOL, &G.txids, NULL, 0, 0,
-	    "draw Snowflake txids instead of sequence IDs"},
-	{"layout", SR_OPT_STR, &G.layout, NULL, 0, 0,
-	    "Snowflake layout (default: the master's; without a master answering, "
-	    "decode refuses unless this is given)", .arg = "T/W/S[/UNIT[/EPOCH]]"},
-	{"in-doubt", SR_OPT_BOOL, &G.in_doubt, NULL, 0, 0,
-	    "only the in-doubt transactions (PREPARE without COMMIT/ABORT)"},
+    {"start", SR_OPT_INT, &G.start, NULL, 1, 0x1p63, "first ID (default 1)", .arg = "N"},
+    {"chunk", SR_OPT_INT, &G.chunk, NULL, 1, 0x1p63, "initial chunk size (default: the master's)",
+        .arg = "N"},
+    {"max", SR_OPT_INT, &G.max, NULL, 1, 0x1p63, "largest ID (default 2^63-1)", .arg = "N"},
+    {"spare", SR_OPT_INT, &G.spare, NULL, 0, UINT32_MAX,
+        "spare chunks per range, for joining nodes (default 0)", .arg = "N"},
+    {"min-chunk", SR_OPT_INT, &G.min_chunk, NULL, 1, 0x1p63, "smallest dynamic chunk size",
+        .arg = "N"},
+    {"max-chunk", SR_OPT_INT, &G.max_chunk, NULL, 1, 0x1p63, "largest dynamic chunk size",
+        .arg = "N"},
+    {"block", SR_OPT_BOOL, &G.block, NULL, 0, 0,
+        "contiguous blocks per node instead of interleaved chunks"},
+    {"no-prefetch", SR_OPT_BOOL, &G.no_prefetch, NULL, 0, 0,
+        "lease only when a caller asks, never ahead (with --block and --chunk 1: "
+        "a strict global ticket server, one master round trip per ID)"},
+    {"count", SR_OPT_INT, &G.count, "1", 1, MAX_SEG_COUNT,
+        "IDs to fetch (at most 65536, or 1048576 with --segments)", .arg = "COUNT", .shrt = 'n'},
+    {"duration", SR_OPT_DOUBLE, &G.duration, NULL, 0.000001, 1e9, "how long to draw",
+        .arg = "SECONDS"},
+    {"batch", SR_OPT_INT, &G.batch, "1", 1, MAX_SEG_COUNT,
+        "IDs per request (at most 65536, or 1048576 with --segments)", .arg = "N"},
+    {"segments", SR_OPT_BOOL, &G.segments, NULL, 0, 0,
+        "ask for segments (first, step, count), one per chunk, instead of every ID"},
+    {"out", SR_OPT_STR, &G.out, NULL, 0, 0, "where draw writes its records (default stdout)",
+        .arg = "FILE"},
+    {"txids", SR_OPT_BOOL, &G.txids, NULL, 0, 0, "draw Snowflake txids instead of sequence IDs"},
+    {"layout", SR_OPT_STR, &G.layout, NULL, 0, 0,
+        "Snowflake layout (default: the master's; without a master answering, "
+        "decode refuses unless this is given)",
+        .arg = "T/W/S[/UNIT[/EPOCH]]"},
+    {"in-doubt", SR_OPT_BOOL, &G.in_doubt, NULL, 0, 0,
+        "only the in-doubt transactions (PREPARE without COMMIT/ABORT)"},
 };
 
 /* ---- commands ---- */
@@ -176,41 +173,37 @@ static int cmd_txlog(struct cli *);
 static int cmd_help(struct cli *);
 
 static const struct command commands[] = {
-	{"status", NULL, cmd_status, 0, 0, "",
-	    "status [-c URL]",
-	    "the master's nodes and sequences, or with -c a coordinator's chunks"},
-	{"seq", "create", cmd_seq_create, 1, 1,
-	    "start chunk max spare min-chunk max-chunk block no-prefetch",
-	    "seq create NAME [--start N] [--chunk N] [--max N] [--spare N] "
-	    "[--min-chunk N] [--max-chunk N] [--block] [--no-prefetch]",
-	    "create a sequence"},
-	{"seq", "list", cmd_seq_list, 0, 0, "", "seq list", "list sequences"},
-	{"seq", "drop", cmd_seq_drop, 1, 1, "", "seq drop NAME",
-	    "drop a sequence"},
-	{"node", "list", cmd_node_list, 0, 0, "", "node list",
-	    "list coordinators known to the master"},
-	{"node", "remove", cmd_node_remove, 1, 1, "", "node remove NAME|ID",
-	    "forget a dead node (admin; a live one is refused)"},
-	{"next", NULL, cmd_next, 1, 1, "count segments", "next SEQ [-n COUNT] [--segments]",
-	    "fetch IDs from a coordinator (with --segments: one line FIRST STEP COUNT "
-	    "per chunk touched)"},
-	{"draw", NULL, cmd_draw, 0, 1, "duration batch out txids segments",
-	    "draw (SEQ | --txids) --duration SECONDS [--batch N] [--segments] [--out FILE] "
-	    "[-c URL]...",
-	    "draw IDs or txids for a while and record every batch (load generator)"},
-	{"txid", NULL, cmd_txid, 0, 0, "count", "txid [-n COUNT]",
-	    "fetch Snowflake transaction IDs from a coordinator"},
-	{"decode", NULL, cmd_decode, 1, -1, "layout", "decode TXID... [--layout L]",
-	    "show a txid's time (UTC), worker id (and the node that held it then) and "
-	    "sequence"},
-	{"txlog", NULL, cmd_txlog, 1, 1, "in-doubt layout", "txlog FILE [--in-doubt] [--layout L]",
-	    "print a 2PC log's records in txid order, txids decoded (read-only)"},
-	{"verify", NULL, cmd_verify, 1, -1, "", "verify FILE...",
-	    "check draw files for duplicates and order violations"},
-	{"bench", NULL, NULL, 0, -1, "", "bench [SCENARIO] [bench flags]",
-	    "run the benchmark (the program snowrange-bench; 'snowrange bench --help')"},
-	{"help", NULL, cmd_help, 0, 2, "", "help [COMMAND]",
-	    "show this help, or a command's"},
+    {"status", NULL, cmd_status, 0, 0, "", "status [-c URL]",
+        "the master's nodes and sequences, or with -c a coordinator's chunks"},
+    {"seq", "create", cmd_seq_create, 1, 1,
+        "start chunk max spare min-chunk max-chunk block no-prefetch",
+        "seq create NAME [--start N] [--chunk N] [--max N] [--spare N] "
+        "[--min-chunk N] [--max-chunk N] [--block] [--no-prefetch]",
+        "create a sequence"},
+    {"seq", "list", cmd_seq_list, 0, 0, "", "seq list", "list sequences"},
+    {"seq", "drop", cmd_seq_drop, 1, 1, "", "seq drop NAME", "drop a sequence"},
+    {"node", "list", cmd_node_list, 0, 0, "", "node list", "list coordinators known to the master"},
+    {"node", "remove", cmd_node_remove, 1, 1, "", "node remove NAME|ID",
+        "forget a dead node (admin; a live one is refused)"},
+    {"next", NULL, cmd_next, 1, 1, "count segments", "next SEQ [-n COUNT] [--segments]",
+        "fetch IDs from a coordinator (with --segments: one line FIRST STEP COUNT "
+        "per chunk touched)"},
+    {"draw", NULL, cmd_draw, 0, 1, "duration batch out txids segments",
+        "draw (SEQ | --txids) --duration SECONDS [--batch N] [--segments] [--out FILE] "
+        "[-c URL]...",
+        "draw IDs or txids for a while and record every batch (load generator)"},
+    {"txid", NULL, cmd_txid, 0, 0, "count", "txid [-n COUNT]",
+        "fetch Snowflake transaction IDs from a coordinator"},
+    {"decode", NULL, cmd_decode, 1, -1, "layout", "decode TXID... [--layout L]",
+        "show a txid's time (UTC), worker id (and the node that held it then) and "
+        "sequence"},
+    {"txlog", NULL, cmd_txlog, 1, 1, "in-doubt layout", "txlog FILE [--in-doubt] [--layout L]",
+        "print a 2PC log's records in txid order, txids decoded (read-only)"},
+    {"verify", NULL, cmd_verify, 1, -1, "", "verify FILE...",
+        "check draw files for duplicates and order violations"},
+    {"bench", NULL, NULL, 0, -1, "", "bench [SCENARIO] [bench flags]",
+        "run the benchmark (the program snowrange-bench; 'snowrange bench --help')"},
+    {"help", NULL, cmd_help, 0, 2, "", "help [COMMAND]", "show this help, or a command's"},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -239,16 +232,14 @@ flag_allowed(const struct command *cmd, const struct sr_opt *fl)
 static void
 command_name(const struct command *cmd, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s", cmd->noun, cmd->verb ? " " : "",
-	    cmd->verb ? cmd->verb : "");
+	snprintf(buf, len, "%s%s%s", cmd->noun, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "");
 }
 
 static void
 print_help(FILE *f, const struct command *only)
 {
 	if (only != NULL) {
-		fprintf(f, "usage: snowrange [global flags] %s\n\n%s\n", only->usage,
-		    only->help);
+		fprintf(f, "usage: snowrange [global flags] %s\n\n%s\n", only->usage, only->help);
 		bool any = false;
 		for (size_t i = 0; i < NELEM(cmd_flags); i++) {
 			if (!flag_allowed(only, &cmd_flags[i]))
@@ -259,12 +250,13 @@ print_help(FILE *f, const struct command *only)
 			sr_opts_help(f, &cmd_flags[i], 1);
 		}
 	} else {
-		fprintf(f, "usage: snowrange [global flags] COMMAND [args]\n\n"
+		fprintf(f,
+		    "usage: snowrange [global flags] COMMAND [args]\n\n"
 		    "the snowrange operator and client tool\n\ncommands:\n");
 		for (size_t i = 0; i < NELEM(commands); i++)
-			fprintf(f, "  %s\n      %s\n", commands[i].usage,
-			    commands[i].help);
-		fprintf(f, "\n'snowrange help COMMAND' or 'snowrange COMMAND --help' shows "
+			fprintf(f, "  %s\n      %s\n", commands[i].usage, commands[i].help);
+		fprintf(f,
+		    "\n'snowrange help COMMAND' or 'snowrange COMMAND --help' shows "
 		    "a command's flags.\n");
 	}
 	fprintf(f, "\nglobal flags:\n");
@@ -360,14 +352,14 @@ client_close(sr_client *cl)
 	bool hung = !c->done;
 	pthread_mutex_unlock(&c->mu);
 	if (hung)
-		fprintf(stderr, "snowrange: closing the connection hung (nng 1.5.2); "
+		fprintf(stderr,
+		    "snowrange: closing the connection hung (nng 1.5.2); "
 		    "going on without it\n");
 	closer_release(c);
 }
 
 /* Reports an error: "snowrange: MESSAGE" on stderr, kept for -o json. */
-static void
-errorf(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void errorf(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 errorf(int code, const char *fmt, ...)
@@ -381,8 +373,7 @@ errorf(int code, const char *fmt, ...)
 
 /* Reports a usage error in one line, with a hint to the help, and returns
  * EXIT_USAGE. */
-static int
-usage(const struct command *cmd, const char *fmt, ...)
+static int usage(const struct command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
@@ -398,16 +389,17 @@ usage(const struct command *cmd, const char *fmt, ...)
 	va_end(ap);
 	fputs(last_err.msg, stderr);
 	if (cmd != NULL)
-		fprintf(stderr, "\nusage: snowrange [global flags] %s (see 'snowrange help "
-		    "%s')\n", cmd->usage, name);
+		fprintf(stderr,
+		    "\nusage: snowrange [global flags] %s (see 'snowrange help "
+		    "%s')\n",
+		    cmd->usage, name);
 	else
 		fprintf(stderr, "\nrun 'snowrange --help' for the commands\n");
 	return EXIT_USAGE;
 }
 
 /* Reports a failed operation and returns EXIT_FAIL. */
-static int
-failed(sr_client *cl, int rv, const char *fmt, ...)
+static int failed(sr_client *cl, int rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -419,8 +411,8 @@ failed(sr_client *cl, int rv, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	const char *msg = cl != NULL ? sr_client_errmsg(cl) : "";
-	errorf(rv, "%s: %s (%s)%s%s", what, sr_strerror(rv), sr_errname(rv),
-	    msg[0] ? ": " : "", msg);
+	errorf(rv, "%s: %s (%s)%s%s", what, sr_strerror(rv), sr_errname(rv), msg[0] ? ": " : "",
+	    msg);
 	return EXIT_FAIL;
 }
 
@@ -493,8 +485,8 @@ coordinator_urls(const struct cli *c, const char **urls)
 static bool
 try_next(int rv)
 {
-	return rv == SR_ECONNECT || rv == SR_ETIMEDOUT || rv == SR_ECLOSED ||
-	    rv == SR_ENOTJOINED || rv == SR_EUNAVAILABLE || rv == SR_ENOWORKER;
+	return rv == SR_ECONNECT || rv == SR_ETIMEDOUT || rv == SR_ECLOSED || rv == SR_ENOTJOINED ||
+	    rv == SR_EUNAVAILABLE || rv == SR_ENOWORKER;
 }
 
 /*
@@ -504,8 +496,8 @@ try_next(int rv)
  * (for the error message), *url_out its URL.
  */
 static int
-each_coordinator(struct cli *c, int (*call)(sr_client *, void *), void *arg,
-    sr_client **cl_out, const char **url_out, int *exitcode)
+each_coordinator(struct cli *c, int (*call)(sr_client *, void *), void *arg, sr_client **cl_out,
+    const char **url_out, int *exitcode)
 {
 	const char *urls[SR_OPT_LIST_MAX];
 	size_t n = coordinator_urls(c, urls);
@@ -534,21 +526,19 @@ each_coordinator(struct cli *c, int (*call)(sr_client *, void *), void *arg,
 			return rv;
 		}
 		const char *msg = cl != NULL ? sr_client_errmsg(cl) : err;
-		fprintf(stderr, "snowrange: %s: %s (%s)%s%s; trying %s\n", urls[i],
-		    sr_strerror(rv), sr_errname(rv), msg[0] ? ": " : "", msg, urls[i + 1]);
+		fprintf(stderr, "snowrange: %s: %s (%s)%s%s; trying %s\n", urls[i], sr_strerror(rv),
+		    sr_errname(rv), msg[0] ? ": " : "", msg, urls[i + 1]);
 		client_close(cl);
 	}
 	return rv;
 }
 
 static bool
-check_name(const struct command *cmd, const char *what, const char *name,
-    int *exitcode)
+check_name(const struct command *cmd, const char *what, const char *name, int *exitcode)
 {
 	if (sr_name_valid(name))
 		return true;
-	*exitcode = usage(cmd, "invalid %s name '%.80s' (expected [a-z0-9_.-]{1,64})",
-	    what, name);
+	*exitcode = usage(cmd, "invalid %s name '%.80s' (expected [a-z0-9_.-]{1,64})", what, name);
 	return false;
 }
 
@@ -624,8 +614,7 @@ node_json(const sr_node_info *n, int64_t now_ms)
 	}
 	if (n->has_worker) {
 		json_object_set_new(o, "worker_id", ju64(n->worker_id));
-		json_object_set_new(o, "worker_expires_ms",
-		    json_integer(n->worker_expires_ms));
+		json_object_set_new(o, "worker_expires_ms", json_integer(n->worker_expires_ms));
 	}
 	return o;
 }
@@ -652,8 +641,8 @@ static void
 nodes_text(const sr_status *st)
 {
 	int64_t now = sr_wall_ms();
-	printf("%-6s %-20s %-28s %-6s %-7s %s\n", "ID", "NAME", "URL", "STATE",
-	    "WORKER", "LAST SEEN");
+	printf("%-6s %-20s %-28s %-6s %-7s %s\n", "ID", "NAME", "URL", "STATE", "WORKER",
+	    "LAST SEEN");
 	for (size_t i = 0; i < st->nnodes; i++) {
 		const sr_node_info *n = &st->nodes[i];
 		char age[32], worker[16] = "-";
@@ -662,16 +651,16 @@ nodes_text(const sr_status *st)
 		if (n->has_worker && n->worker_expires_ms > now)
 			snprintf(worker, sizeof(worker), "%u", n->worker_id);
 		printf("%-6llu %-20s %-28s %-6s %-7s %s\n", (unsigned long long) n->node_id,
-		    n->name, n->listen_url[0] ? n->listen_url : "-",
-		    n->alive ? "alive" : "dead", worker, age);
+		    n->name, n->listen_url[0] ? n->listen_url : "-", n->alive ? "alive" : "dead",
+		    worker, age);
 	}
 }
 
 static void
 seqs_text(const sr_seq_info *s, size_t n)
 {
-	printf("%-20s %-20s %-10s %-11s %-8s %s\n", "NAME", "HWM", "CHUNK", "MODE",
-	    "PREFETCH", "USERS");
+	printf("%-20s %-20s %-10s %-11s %-8s %s\n", "NAME", "HWM", "CHUNK", "MODE", "PREFETCH",
+	    "USERS");
 	for (size_t i = 0; i < n; i++)
 		printf("%-20s %-20llu %-10llu %-11s %-8s %u\n", s[i].name,
 		    (unsigned long long) s[i].hwm, (unsigned long long) s[i].chunk_size,
@@ -732,14 +721,13 @@ status_coordinator(struct cli *c)
 		printf("%s %s  node %llu  worker %s  master %s\n", st.role, st.name,
 		    (unsigned long long) st.node_id, worker,
 		    st.master_url[0] ? st.master_url : "-");
-		printf("%-20s %-20s %-6s %-6s %-10s %-10s %s\n", "SEQUENCE", "START",
-		    "N", "K", "C", "USED", "CHUNK");
+		printf("%-20s %-20s %-6s %-6s %-10s %-10s %s\n", "SEQUENCE", "START", "N", "K", "C",
+		    "USED", "CHUNK");
 		for (size_t i = 0; i < st.nchunks; i++) {
 			const sr_chunk_info *h = &st.chunks[i];
 			printf("%-20s %-20llu %-6u %-6u %-10llu %-10llu %s\n", h->sequence,
-			    (unsigned long long) h->start, h->n, h->k,
-			    (unsigned long long) h->c, (unsigned long long) h->used,
-			    h->current ? "current" : "prefetched");
+			    (unsigned long long) h->start, h->n, h->k, (unsigned long long) h->c,
+			    (unsigned long long) h->used, h->current ? "current" : "prefetched");
 		}
 		rv = 0;
 	}
@@ -789,8 +777,8 @@ cmd_status(struct cli *c)
 		json_object_set_new(o, "sequences", seqs);
 		rv = emit(o);
 	} else {
-		printf("%s %s  term %llu\n\n", st.role[0] ? st.role : "master",
-		    c->master, (unsigned long long) st.term);
+		printf("%s %s  term %llu\n\n", st.role[0] ? st.role : "master", c->master,
+		    (unsigned long long) st.term);
 		nodes_text(&st);
 		printf("\n");
 		seqs_text(st.seqs, st.nseqs);
@@ -830,18 +818,17 @@ cmd_seq_create(struct cli *c)
 		return rv;
 	if (c->min_chunk > 0 && c->max_chunk > 0 && c->min_chunk > c->max_chunk)
 		return usage(c->cmd, "--min-chunk %llu is above --max-chunk %llu",
-		    (unsigned long long) c->min_chunk,
-		    (unsigned long long) c->max_chunk);
+		    (unsigned long long) c->min_chunk, (unsigned long long) c->max_chunk);
 	sr_seq_spec spec = {
-		.name = name,
-		.start = c->start,
-		.chunk_size = c->chunk,
-		.max_value = c->max,
-		.spare_chunks = (uint32_t) c->spare,
-		.block = c->block,
-		.min_chunk = c->min_chunk,
-		.max_chunk = c->max_chunk,
-		.no_prefetch = c->no_prefetch,
+	    .name = name,
+	    .start = c->start,
+	    .chunk_size = c->chunk,
+	    .max_value = c->max,
+	    .spare_chunks = (uint32_t) c->spare,
+	    .block = c->block,
+	    .min_chunk = c->min_chunk,
+	    .max_chunk = c->max_chunk,
+	    .no_prefetch = c->no_prefetch,
 	};
 	sr_client *cl;
 	if ((rv = connect_to(c, c->master, &cl)) != 0)
@@ -865,7 +852,8 @@ cmd_seq_create(struct cli *c)
 	 * master raised the start above them (they are never issued again). */
 	uint64_t asked = c->start ? c->start : 1;
 	if (info.start > asked)
-		printf("start raised from %llu: IDs up to %llu were issued under this name before\n",
+		printf(
+		    "start raised from %llu: IDs up to %llu were issued under this name before\n",
 		    (unsigned long long) asked, (unsigned long long) (info.start - 1));
 	return 0;
 }
@@ -981,8 +969,8 @@ static int
 call_segments(sr_client *cl, void *arg)
 {
 	struct seg_call *n = arg;
-	return sr_client_next_segments(cl, n->seq, n->count, n->segs, SR_SEGMENTS_MAX,
-	    &n->n, n->node);
+	return sr_client_next_segments(cl, n->seq, n->count, n->segs, SR_SEGMENTS_MAX, &n->n,
+	    n->node);
 }
 
 /* `next --segments`: one line "FIRST STEP COUNT" per segment, or JSON. */
@@ -1006,11 +994,11 @@ next_segments(struct cli *c, const char *seq)
 	if (c->json) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < n.n; i++)
-			json_array_append_new(a, json_pack("{s:o, s:o, s:o}",
-			    "first", ju64(segs[i].first), "step", ju64(segs[i].step),
-			    "count", ju64(segs[i].count)));
-		return emit(json_pack("{s:s, s:s, s:o}", "sequence", seq, "node", n.node,
-		    "segments", a));
+			json_array_append_new(a,
+			    json_pack("{s:o, s:o, s:o}", "first", ju64(segs[i].first), "step",
+			        ju64(segs[i].step), "count", ju64(segs[i].count)));
+		return emit(
+		    json_pack("{s:s, s:s, s:o}", "sequence", seq, "node", n.node, "segments", a));
 	}
 	for (size_t i = 0; i < n.n; i++)
 		printf("%llu %llu %llu\n", (unsigned long long) segs[i].first,
@@ -1054,8 +1042,7 @@ cmd_next(struct cli *c)
 		json_t *a = json_array();
 		for (uint32_t i = 0; i < count; i++)
 			json_array_append_new(a, jid(ids[i]));
-		rv = emit(json_pack("{s:s, s:s, s:o}", "sequence", seq, "node", node,
-		    "ids", a));
+		rv = emit(json_pack("{s:s, s:s, s:o}", "sequence", seq, "node", node, "ids", a));
 	} else {
 		for (uint32_t i = 0; i < count; i++)
 			printf("%llu\n", (unsigned long long) ids[i]);
@@ -1167,10 +1154,10 @@ cmd_draw(struct cli *c)
 		char node[65];
 		int64_t t0 = sr_mono_us();
 		size_t nsegs = 0;
-		rv = c->txids ? sr_client_next_txids(cls[k], batch, ids, node, NULL) :
-		    c->segments ? sr_client_next_segments(cls[k], seq, batch, segs,
-		    SR_SEGMENTS_MAX, &nsegs, node) :
-		    sr_client_next_ids(cls[k], seq, batch, ids, node);
+		rv = c->txids     ? sr_client_next_txids(cls[k], batch, ids, node, NULL)
+		    : c->segments ? sr_client_next_segments(cls[k], seq, batch, segs,
+		                        SR_SEGMENTS_MAX, &nsegs, node)
+		                  : sr_client_next_ids(cls[k], seq, batch, ids, node);
 		int64_t t1 = sr_mono_us();
 		if (rv == SR_OK) {
 			char *p = put_str(line, c->segments ? "S " : "B ");
@@ -1226,8 +1213,8 @@ cmd_draw(struct cli *c)
 		if (errs[e] == 0)
 			continue;
 		fprintf(out, " %s=%llu", sr_errname(e), (unsigned long long) errs[e]);
-		int n = snprintf(codes + clen, sizeof(codes) - clen, "%s%s=%llu",
-		    clen ? ", " : "", sr_errname(e), (unsigned long long) errs[e]);
+		int n = snprintf(codes + clen, sizeof(codes) - clen, "%s%s=%llu", clen ? ", " : "",
+		    sr_errname(e), (unsigned long long) errs[e]);
 		if (n > 0 && clen + (size_t) n < sizeof(codes))
 			clen += (size_t) n;
 	}
@@ -1240,8 +1227,8 @@ cmd_draw(struct cli *c)
 		errorf(SR_EIO, "draw: writing %s failed", c->out != NULL ? c->out : "stdout");
 		exitcode = EXIT_FAIL;
 	}
-	fprintf(stderr, "draw: %s %llu ids in %.1f s (%.0f/s), %llu errors%s%s%s\n",
-	    seq, (unsigned long long) total, secs, secs > 0 ? (double) total / secs : 0.0,
+	fprintf(stderr, "draw: %s %llu ids in %.1f s (%.0f/s), %llu errors%s%s%s\n", seq,
+	    (unsigned long long) total, secs, secs > 0 ? (double) total / secs : 0.0,
 	    (unsigned long long) nerrs, nerrs ? " (" : "", codes, nerrs ? ")" : "");
 	if (c->json) {
 		/* The summary as one JSON object on stdout (the records stay in
@@ -1249,11 +1236,12 @@ cmd_draw(struct cli *c)
 		json_t *ej = json_object();
 		for (int e = 0; e <= SR_ERR_MAX; e++)
 			if (errs[e] != 0)
-				json_object_set_new(ej, sr_errname(e), json_integer((json_int_t) errs[e]));
+				json_object_set_new(ej, sr_errname(e),
+				    json_integer((json_int_t) errs[e]));
 		if (emit(json_pack("{s:s, s:I, s:f, s:f, s:I, s:o}", "sequence", seq, "ids",
-		    (json_int_t) total, "seconds", secs, "per_second",
-		    secs > 0 ? (double) total / secs : 0.0, "errors_total", (json_int_t) nerrs,
-		    "errors", ej)) != 0)
+		        (json_int_t) total, "seconds", secs, "per_second",
+		        secs > 0 ? (double) total / secs : 0.0, "errors_total", (json_int_t) nerrs,
+		        "errors", ej)) != 0)
 			exitcode = EXIT_FAIL;
 	}
 	if (total == 0) {
@@ -1305,8 +1293,8 @@ cmd_txid(struct cli *c)
 		json_t *a = json_array();
 		for (uint32_t i = 0; i < count; i++)
 			json_array_append_new(a, jid(ids[i]));
-		rv = emit(json_pack("{s:s, s:I, s:o}", "node", node, "worker",
-		    (json_int_t) worker, "txids", a));
+		rv = emit(json_pack("{s:s, s:I, s:o}", "node", node, "worker", (json_int_t) worker,
+		    "txids", a));
 	} else {
 		for (uint32_t i = 0; i < count; i++)
 			printf("%llu\n", (unsigned long long) ids[i]);
@@ -1322,8 +1310,7 @@ cmd_txid(struct cli *c)
  * master answered; *source says which.
  */
 static int
-decode_layout(struct cli *c, sr_flake_layout *l, sr_status *st, bool *have_st,
-    const char **source)
+decode_layout(struct cli *c, sr_flake_layout *l, sr_status *st, bool *have_st, const char **source)
 {
 	char err[256];
 	*have_st = false;
@@ -1352,7 +1339,8 @@ decode_layout(struct cli *c, sr_flake_layout *l, sr_status *st, bool *have_st,
 		*source = "default (master unreachable)";
 		char lbuf[FLAKE_LAYOUT_STRLEN];
 		flake_layout_format(l, lbuf, sizeof(lbuf));
-		fprintf(stderr, "snowrange: %s: no layout from the master %s (%s%s%s): "
+		fprintf(stderr,
+		    "snowrange: %s: no layout from the master %s (%s%s%s): "
 		    "decoding with the default layout %s; give --layout to choose\n",
 		    c->cmd->noun, c->master, rv != SR_OK ? sr_errname(rv) : "no layout",
 		    rv != SR_OK && err[0] ? ": " : "", rv != SR_OK ? err : "", lbuf);
@@ -1390,7 +1378,7 @@ holder_at(struct holders *hs, uint32_t worker, uint64_t tick, bool *certain)
 	struct holder_slot *sl = &hs->slot[worker % HOLDER_SLOTS];
 	bool hit = sl->valid && sl->worker == worker &&
 	    (!sl->found ||
-		(sl->h.from_tick < tick && (sl->h.to_tick == 0 || tick <= sl->h.to_tick)));
+	        (sl->h.from_tick < tick && (sl->h.to_tick == 0 || tick <= sl->h.to_tick)));
 	if (!hit || (!sl->found && sl->h.to_tick != tick)) {
 		sl->valid = true;
 		sl->worker = worker;
@@ -1460,8 +1448,8 @@ cmd_decode(struct cli *c)
 		const char *node = holder_at(hs, worker, tick, &certain);
 		if (c->json) {
 			json_t *o = json_pack("{s:o, s:s, s:I, s:o, s:I, s:I}", "txid", jid(id),
-			    "time", when, "unix_ms", (json_int_t) ms, "tick", jid(tick),
-			    "worker", (json_int_t) worker, "seq", (json_int_t) seq);
+			    "time", when, "unix_ms", (json_int_t) ms, "tick", jid(tick), "worker",
+			    (json_int_t) worker, "seq", (json_int_t) seq);
 			json_object_set_new(o, "node", node ? json_string(node) : json_null());
 			json_object_set_new(o, "node_certain", json_boolean(certain));
 			json_array_append_new(arr, o);
@@ -1469,15 +1457,15 @@ cmd_decode(struct cli *c)
 			char buf[160];
 			const char *text = holder_text(node, certain, buf, sizeof(buf));
 			printf("%llu  time %s (%lld ms)  worker %u%s%s%s  seq %u\n",
-			    (unsigned long long) id, when, (long long) ms, worker,
-			    text ? " (" : "", text ? text : "", text ? ")" : "", seq);
+			    (unsigned long long) id, when, (long long) ms, worker, text ? " (" : "",
+			    text ? text : "", text ? ")" : "", seq);
 		}
 	}
 	if (c->json && rv == 0) {
 		char lbuf[FLAKE_LAYOUT_STRLEN];
 		flake_layout_format(&l, lbuf, sizeof(lbuf));
-		rv = emit(json_pack("{s:s, s:s, s:o}", "layout", lbuf, "layout_source",
-		    source, "txids", arr));
+		rv = emit(json_pack("{s:s, s:s, s:o}", "layout", lbuf, "layout_source", source,
+		    "txids", arr));
 	} else {
 		json_decref(arr);
 	}
@@ -1493,25 +1481,20 @@ static const char *
 tx_state_name(sr_tx_state st)
 {
 	switch (st) {
-	case SR_TX_BEGIN:
-		return "BEGIN";
-	case SR_TX_PREPARE:
-		return "PREPARE";
-	case SR_TX_COMMIT:
-		return "COMMIT";
-	case SR_TX_ABORT:
-		return "ABORT";
+	case SR_TX_BEGIN: return "BEGIN";
+	case SR_TX_PREPARE: return "PREPARE";
+	case SR_TX_COMMIT: return "COMMIT";
+	case SR_TX_ABORT: return "ABORT";
 	}
 	return "?";
 }
 
 struct txlog_print {
 	sr_flake_layout l;
-	struct holders *hs;  /* who held a worker id when */
-	json_t *arr;         /* -o json */
-	bool header;         /* text header printed */
+	struct holders *hs; /* who held a worker id when */
+	json_t *arr;        /* -o json */
+	bool header;        /* text header printed */
 };
-
 
 static int
 txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
@@ -1529,10 +1512,9 @@ txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
 		for (size_t i = 0; i < r->nparticipants; i++)
 			json_array_append_new(parts, json_string(r->participants[i]));
 		json_t *o = json_pack("{s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I}", "txid",
-		    jid(r->txid), "state", tx_state_name(r->state), "time", when,
-		    "worker", (json_int_t) worker, "seq", (json_int_t) seq, "participants",
-		    parts, "payload_bytes", (json_int_t) r->payload_len, "offset",
-		    (json_int_t) offset);
+		    jid(r->txid), "state", tx_state_name(r->state), "time", when, "worker",
+		    (json_int_t) worker, "seq", (json_int_t) seq, "participants", parts,
+		    "payload_bytes", (json_int_t) r->payload_len, "offset", (json_int_t) offset);
 		json_object_set_new(o, "node", node ? json_string(node) : json_null());
 		json_object_set_new(o, "node_certain", json_boolean(certain));
 		json_array_append_new(p->arr, o);
@@ -1541,8 +1523,8 @@ txlog_visit(void *arg, const sr_txrecord *r, uint64_t offset)
 	/* The header comes with the first record: a file that cannot be read
 	 * prints only its error. */
 	if (!p->header) {
-		printf("%-20s %-8s %-24s %-6s %-12s %5s  %s\n", "TXID", "STATE", "TIME",
-		    "WORKER", "NODE", "BYTES", "PARTICIPANTS");
+		printf("%-20s %-8s %-24s %-6s %-12s %5s  %s\n", "TXID", "STATE", "TIME", "WORKER",
+		    "NODE", "BYTES", "PARTICIPANTS");
 		p->header = true;
 	}
 	char nbuf[80];
@@ -1570,8 +1552,8 @@ cmd_txlog(struct cli *c)
 		uint64_t *txids = NULL;
 		size_t n = 0;
 		if ((rv = sr_txlog_in_doubt(path, &txids, &n, err, sizeof(err))) != SR_OK) {
-			errorf(rv, "txlog %s: %s (%s): %s", path, sr_strerror(rv),
-			    sr_errname(rv), err);
+			errorf(rv, "txlog %s: %s (%s): %s", path, sr_strerror(rv), sr_errname(rv),
+			    err);
 			return EXIT_FAIL;
 		}
 		if (c->json) {
@@ -1582,7 +1564,8 @@ cmd_txlog(struct cli *c)
 		} else {
 			for (size_t i = 0; i < n; i++)
 				printf("%llu\n", (unsigned long long) txids[i]);
-			fprintf(stderr, "txlog: %zu in-doubt transaction%s\n", n, n == 1 ? "" : "s");
+			fprintf(stderr, "txlog: %zu in-doubt transaction%s\n", n,
+			    n == 1 ? "" : "s");
 		}
 		free(txids);
 		return rv;
@@ -1606,8 +1589,7 @@ cmd_txlog(struct cli *c)
 	sr_status_free(&st);
 	if (rv != SR_OK) {
 		json_decref(p.arr);
-		errorf(rv, "txlog %s: %s (%s): %s", path, sr_strerror(rv), sr_errname(rv),
-		    err);
+		errorf(rv, "txlog %s: %s (%s): %s", path, sr_strerror(rv), sr_errname(rv), err);
 		return EXIT_FAIL;
 	}
 	if (c->json)
@@ -1617,8 +1599,10 @@ cmd_txlog(struct cli *c)
 	fprintf(stderr, "txlog: %llu records%s", (unsigned long long) rec.records,
 	    rec.bytes_cut ? "" : "\n");
 	if (rec.bytes_cut)
-		fprintf(stderr, ", a torn tail of %llu bytes after them (cut when the "
-		    "log is next opened for writing)\n", (unsigned long long) rec.bytes_cut);
+		fprintf(stderr,
+		    ", a torn tail of %llu bytes after them (cut when the "
+		    "log is next opened for writing)\n",
+		    (unsigned long long) rec.bytes_cut);
 	return 0;
 }
 
@@ -1630,8 +1614,7 @@ cmd_verify(struct cli *c)
 	return check_main(c->nargs, c->args, c->json);
 }
 
-static const struct command *lookup(const char *noun, const char *verb,
-    bool *noun_known);
+static const struct command *lookup(const char *noun, const char *verb, bool *noun_known);
 static void noun_help(FILE *f, const char *noun);
 static int unknown_command(const char *noun, const char *verb);
 
@@ -1644,8 +1627,7 @@ cmd_help(struct cli *c)
 		return 0;
 	}
 	bool known;
-	const struct command *cmd = lookup(c->args[0], c->nargs > 1 ? c->args[1] : NULL,
-	    &known);
+	const struct command *cmd = lookup(c->args[0], c->nargs > 1 ? c->args[1] : NULL, &known);
 	if (cmd != NULL) {
 		print_help(stdout, cmd);
 		return 0;
@@ -1694,8 +1676,10 @@ parse_flag(struct cli *c, int argc, char **argv, int *i)
 		    s ? " (did you mean --" : "", s ? s : "", s ? "?)" : "");
 	}
 	if (!flag_allowed(c->cmd, fl))
-		return usage(c->cmd, c->cmd != NULL ? "--%s is not a flag of this command" :
-		    "--%s must follow the command", fl->name);
+		return usage(c->cmd,
+		    c->cmd != NULL ? "--%s is not a flag of this command"
+		                   : "--%s must follow the command",
+		    fl->name);
 	if (*given && fl->type != SR_OPT_LIST)
 		return usage(c->cmd, "--%s given twice", fl->name);
 	if (fl->type == SR_OPT_LIST && !*given)
@@ -1862,8 +1846,10 @@ run_bench(char **argv)
 		}
 	}
 	execvp("snowrange-bench", argv);
-	fprintf(stderr, "snowrange: bench: the benchmark is the program snowrange-bench, "
-	    "found neither next to this one nor in PATH (%s)\n", strerror(errno));
+	fprintf(stderr,
+	    "snowrange: bench: the benchmark is the program snowrange-bench, "
+	    "found neither next to this one nor in PATH (%s)\n",
+	    strerror(errno));
 	return 1;
 }
 
@@ -1873,19 +1859,18 @@ static int
 print_man(void)
 {
 	static const struct sr_opts_prog prog = {
-		.name = "snowrange",
-		.usage = "snowrange [global flags] COMMAND [args] [flags]",
-		.summary = "the snowrange operator and client tool",
-		.description =
-		    "snowrange talks to the master for the catalog (sequences, nodes, "
-		    "status) and to a coordinator for IDs and Snowflake txids. Output is "
-		    "text or, with -o json, one JSON document on stdout; errors go to "
-		    "stderr. Exit status: 0 success, 1 a failed operation, 2 a usage "
-		    "error.\n\n"
-		    "The global flags below go with every command; COMMANDS lists each "
-		    "command's own flags.",
-		.opts = global_flags,
-		.nopts = NELEM(global_flags),
+	    .name = "snowrange",
+	    .usage = "snowrange [global flags] COMMAND [args] [flags]",
+	    .summary = "the snowrange operator and client tool",
+	    .description = "snowrange talks to the master for the catalog (sequences, nodes, "
+	                   "status) and to a coordinator for IDs and Snowflake txids. Output is "
+	                   "text or, with -o json, one JSON document on stdout; errors go to "
+	                   "stderr. Exit status: 0 success, 1 a failed operation, 2 a usage "
+	                   "error.\n\n"
+	                   "The global flags below go with every command; COMMANDS lists each "
+	                   "command's own flags.",
+	    .opts = global_flags,
+	    .nopts = NELEM(global_flags),
 	};
 	sr_opts_man(stdout, &prog, 1, NULL);
 	printf(".SH COMMANDS\n");

@@ -32,10 +32,10 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } role_names[] = {
-	{"node", CREDS_NODE},
-	{"client", CREDS_CLIENT},
-	{"reader", CREDS_READER},
-	{"admin", CREDS_ADMIN},
+    {"node", CREDS_NODE},
+    {"client", CREDS_CLIENT},
+    {"reader", CREDS_READER},
+    {"admin", CREDS_ADMIN},
 };
 #define NROLES (sizeof(role_names) / sizeof(role_names[0]))
 
@@ -56,8 +56,8 @@ creds_roles_str(unsigned roles, char *buf, size_t len)
 	for (size_t i = 0; i < NROLES; i++) {
 		if ((roles & role_names[i].bit) == 0)
 			continue;
-		int n = snprintf(buf + off, len - off, "%s%s", off ? " or " : "",
-		    role_names[i].name);
+		int n =
+		    snprintf(buf + off, len - off, "%s%s", off ? " or " : "", role_names[i].name);
 		if (n < 0 || (size_t) n >= len - off)
 			break;
 		off += (size_t) n;
@@ -93,8 +93,8 @@ creds_read_file(const char *path, char **out, char *errbuf, size_t errlen)
 	int bad = ferror(f);
 	fclose(f);
 	if (bad || n > CREDS_FILE_MAX) {
-		fmt(errbuf, errlen, bad ? "cannot read %s" : "%s is larger than %u bytes",
-		    path, CREDS_FILE_MAX);
+		fmt(errbuf, errlen, bad ? "cannot read %s" : "%s is larger than %u bytes", path,
+		    CREDS_FILE_MAX);
 		free(buf);
 		return SR_EINVAL;
 	}
@@ -106,9 +106,8 @@ creds_read_file(const char *path, char **out, char *errbuf, size_t errlen)
 static bool
 token_char(char ch)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.' ||
-	    ch == '+' || ch == '/' || ch == '=';
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	    ch == '_' || ch == '-' || ch == '.' || ch == '+' || ch == '/' || ch == '=';
 }
 
 /* Compares a and b (both n bytes) in time independent of their contents. */
@@ -122,8 +121,7 @@ ct_diff(const char *a, const char *b, size_t n)
 }
 
 int
-creds_parse_tokens(struct creds *c, const char *text, const char *what,
-    char *errbuf, size_t errlen)
+creds_parse_tokens(struct creds *c, const char *text, const char *what, char *errbuf, size_t errlen)
 {
 	int line = 0;
 	const char *p = text;
@@ -162,8 +160,8 @@ creds_parse_tokens(struct creds *c, const char *text, const char *what,
 		while (*rest == ' ' || *rest == '\t')
 			rest++;
 		if (*rest != '\0' && *rest != '#') {
-			fmt(errbuf, errlen, "%s line %d: expected \"ROLE[:NODE] TOKEN\"",
-			    what, line);
+			fmt(errbuf, errlen, "%s line %d: expected \"ROLE[:NODE] TOKEN\"", what,
+			    line);
 			return SR_EINVAL;
 		}
 		struct creds_token t = {0};
@@ -172,14 +170,18 @@ creds_parse_tokens(struct creds *c, const char *text, const char *what,
 			*colon++ = '\0';
 		t.role = creds_role_of(role);
 		if (t.role == 0) {
-			fmt(errbuf, errlen, "%s line %d: unknown role '%.16s' "
-			    "(node, admin, reader or client)", what, line, role);
+			fmt(errbuf, errlen,
+			    "%s line %d: unknown role '%.16s' "
+			    "(node, admin, reader or client)",
+			    what, line, role);
 			return SR_EINVAL;
 		}
 		if (colon != NULL) {
 			if (t.role != CREDS_NODE || !sr_name_valid(colon)) {
-				fmt(errbuf, errlen, "%s line %d: only node:NAME binds a "
-				    "name, and NAME must be [a-z0-9_.-]{1,64}", what, line);
+				fmt(errbuf, errlen,
+				    "%s line %d: only node:NAME binds a "
+				    "name, and NAME must be [a-z0-9_.-]{1,64}",
+				    what, line);
 				return SR_EINVAL;
 			}
 			sr_strlcpy(t.node, colon, sizeof(t.node));
@@ -190,17 +192,20 @@ creds_parse_tokens(struct creds *c, const char *text, const char *what,
 			ok = token_char(tok[i]);
 		if (!ok) {
 			/* Never echo the token: it may be a real one mistyped. */
-			fmt(errbuf, errlen, "%s line %d: a token is %d to %d characters "
-			    "of [A-Za-z0-9_.+/=-]", what, line, CREDS_TOKEN_MIN,
-			    CREDS_TOKEN_MAX);
+			fmt(errbuf, errlen,
+			    "%s line %d: a token is %d to %d characters "
+			    "of [A-Za-z0-9_.+/=-]",
+			    what, line, CREDS_TOKEN_MIN, CREDS_TOKEN_MAX);
 			return SR_EINVAL;
 		}
 		memcpy(t.token, tok, t.len);
 		for (size_t i = 0; i < c->ntokens; i++)
 			if (c->tokens[i].len == t.len &&
 			    memcmp(c->tokens[i].token, t.token, t.len) == 0) {
-				fmt(errbuf, errlen, "%s line %d: the same token is on an "
-				    "earlier line; every role needs its own", what, line);
+				fmt(errbuf, errlen,
+				    "%s line %d: the same token is on an "
+				    "earlier line; every role needs its own",
+				    what, line);
 				return SR_EINVAL;
 			}
 		struct creds_token *v = realloc(c->tokens, (c->ntokens + 1) * sizeof(*v));
@@ -213,8 +218,7 @@ creds_parse_tokens(struct creds *c, const char *text, const char *what,
 }
 
 int
-creds_load(const sr_credentials *in, struct creds **out, char *errbuf,
-    size_t errlen)
+creds_load(const sr_credentials *in, struct creds **out, char *errbuf, size_t errlen)
 {
 	*out = NULL;
 	struct creds *c = calloc(1, sizeof(*c));
@@ -249,9 +253,10 @@ creds_load(const sr_credentials *in, struct creds **out, char *errbuf,
 		/* Like ssh with a private key: a token others can read is a
 		 * token others have. */
 		if ((sb.st_mode & 077) != 0) {
-			fmt(errbuf, errlen, "token file %s is readable or writable by "
-			    "other users (mode %04o): chmod 600 it", path,
-			    (unsigned) (sb.st_mode & 07777));
+			fmt(errbuf, errlen,
+			    "token file %s is readable or writable by "
+			    "other users (mode %04o): chmod 600 it",
+			    path, (unsigned) (sb.st_mode & 07777));
 			creds_free(c);
 			return SR_EINVAL;
 		}
@@ -340,21 +345,19 @@ creds_cert_allows(unsigned cert_role, unsigned token_roles)
 	/* An admin may do what readers and clients may (the route tables
 	 * list admin wherever they list those), so an operator holding an
 	 * admin certificate may send the least powerful token that fits. */
-	unsigned covers = cert_role == CREDS_ADMIN ?
-	    CREDS_ADMIN | CREDS_READER | CREDS_CLIENT : cert_role;
+	unsigned covers =
+	    cert_role == CREDS_ADMIN ? CREDS_ADMIN | CREDS_READER | CREDS_CLIENT : cert_role;
 	return token_roles != 0 && (token_roles & ~covers) == 0;
 }
 
 const char *
-creds_pick(const struct creds *c, unsigned accept, unsigned want,
-    const char *node_name)
+creds_pick(const struct creds *c, unsigned accept, unsigned want, const char *node_name)
 {
 	if (c == NULL)
 		return NULL;
 	unsigned ok = accept & want;
 	/* Least powerful first: a reader token for a status call, not admin. */
-	static const unsigned order[] = {CREDS_NODE, CREDS_READER, CREDS_CLIENT,
-	    CREDS_ADMIN};
+	static const unsigned order[] = {CREDS_NODE, CREDS_READER, CREDS_CLIENT, CREDS_ADMIN};
 	for (size_t r = 0; r < sizeof(order) / sizeof(order[0]); r++) {
 		if ((ok & order[r]) == 0)
 			continue;
@@ -380,8 +383,8 @@ creds_pick(const struct creds *c, unsigned accept, unsigned want,
 static const char *
 tcp_rest(const char *url)
 {
-	static const char *schemes[] = {"tcp://", "tcp4://", "tcp6://", "tls+tcp://",
-	    "tls+tcp4://", "tls+tcp6://"};
+	static const char *schemes[] = {"tcp://", "tcp4://", "tcp6://", "tls+tcp://", "tls+tcp4://",
+	    "tls+tcp6://"};
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
 		size_t n = strlen(schemes[i]);
 		if (strncmp(url, schemes[i], n) == 0)
@@ -438,6 +441,6 @@ creds_url_local(const char *url)
 	/* 127.0.0.0/8, written as four decimal parts. */
 	unsigned a, b, c, d;
 	char tail;
-	return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 &&
-	    b < 256 && c < 256 && d < 256;
+	return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+	    c < 256 && d < 256;
 }

@@ -30,8 +30,8 @@
 #define CREDS_FILE_MAX (1u << 20)
 
 struct creds_token {
-	unsigned role;                     /* one CREDS_ bit */
-	char node[CREDS_NAME_MAX + 1];     /* "node:NAME" lines; "" = any name */
+	unsigned role;                 /* one CREDS_ bit */
+	char node[CREDS_NAME_MAX + 1]; /* "node:NAME" lines; "" = any name */
 	char token[CREDS_TOKEN_MAX + 1];
 	size_t len;
 };
@@ -47,11 +47,10 @@ struct creds {
  * file must be readable by its owner only. Messages name the file and the
  * line, never a token. *out is freed with creds_free.
  */
-int creds_load(const sr_credentials *in, struct creds **out, char *errbuf,
-    size_t errlen);
+int creds_load(const sr_credentials *in, struct creds **out, char *errbuf, size_t errlen);
 /* Parses token file text (the part of creds_load without the file). */
-int creds_parse_tokens(struct creds *c, const char *text, const char *what,
-    char *errbuf, size_t errlen);
+int creds_parse_tokens(struct creds *c, const char *text, const char *what, char *errbuf,
+    size_t errlen);
 void creds_free(struct creds *c); /* NULL-safe */
 
 /* True when c has any credential (a certificate, a CA or tokens). */
@@ -67,8 +66,7 @@ bool creds_authenticates(const struct creds *c);
  * not depend on where the token differs. The bound node name (or "") goes
  * into node (CREDS_NAME_MAX + 1 bytes).
  */
-unsigned creds_lookup(const struct creds *c, const char *token, size_t len,
-    char *node);
+unsigned creds_lookup(const struct creds *c, const char *token, size_t len, char *node);
 
 /* True when a token with token_roles may be sent over a connection whose
  * client certificate has cert_role: the same role, or, under an admin

@@ -66,8 +66,7 @@ days_from_civil(int64_t y, unsigned m, unsigned d)
 static unsigned
 days_in_month(unsigned y, unsigned m)
 {
-	static const unsigned dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-		30, 31};
+	static const unsigned dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	return m == 2 && leap ? 29 : dim[m - 1];
 }
@@ -90,14 +89,12 @@ static int
 parse_iso(const char *s, int64_t *ms, char *errbuf, size_t errlen)
 {
 	unsigned y, mo, d, h, mi, se;
-	if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-	    s[13] != ':' || s[16] != ':' || s[19] != 'Z' || !digits(s, 4, &y) ||
-	    !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
-	    !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) ||
+	if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || s[19] != 'Z' || !digits(s, 4, &y) || !digits(s + 5, 2, &mo) ||
+	    !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) ||
 	    !digits(s + 17, 2, &se)) {
 		seterr(errbuf, errlen,
-		    "epoch '%s' is neither YYYY-MM-DDTHH:MM:SSZ nor integer Unix ms",
-		    s);
+		    "epoch '%s' is neither YYYY-MM-DDTHH:MM:SSZ nor integer Unix ms", s);
 		return SR_EINVAL;
 	}
 	const char *bad = NULL;
@@ -150,37 +147,33 @@ flake_layout_check(const sr_flake_layout *l, char *errbuf, size_t errlen)
 	unsigned tb = l->time_bits, wb = l->worker_bits, sb = l->seq_bits;
 	if (tb < 1 || wb < 1 || sb < 1) {
 		seterr(errbuf, errlen,
-		    "layout %u/%u/%u: time, worker and sequence bits must each be >= 1",
-		    tb, wb, sb);
+		    "layout %u/%u/%u: time, worker and sequence bits must each be >= 1", tb, wb,
+		    sb);
 		return SR_EINVAL;
 	}
 	/* Fewer than 20 time bits is under 12 days at 1 ms ticks: a typo. */
 	if (tb < 20) {
-		seterr(errbuf, errlen, "layout %u/%u/%u: time bits %u < 20", tb,
-		    wb, sb, tb);
+		seterr(errbuf, errlen, "layout %u/%u/%u: time bits %u < 20", tb, wb, sb, tb);
 		return SR_EINVAL;
 	}
 	/* The limits below keep worker and seq inside uint32_t with room, and
 	 * stop a layout from trading all its time range away. */
 	if (wb > 20) {
-		seterr(errbuf, errlen, "layout %u/%u/%u: worker bits %u > 20", tb,
-		    wb, sb, wb);
+		seterr(errbuf, errlen, "layout %u/%u/%u: worker bits %u > 20", tb, wb, sb, wb);
 		return SR_EINVAL;
 	}
 	if (sb > 22) {
-		seterr(errbuf, errlen, "layout %u/%u/%u: sequence bits %u > 22",
-		    tb, wb, sb, sb);
+		seterr(errbuf, errlen, "layout %u/%u/%u: sequence bits %u > 22", tb, wb, sb, sb);
 		return SR_EINVAL;
 	}
 	if (tb + wb + sb != 63) {
 		seterr(errbuf, errlen,
-		    "layout %u/%u/%u: bits sum to %u, must sum to 63 (bit 63 stays 0)",
-		    tb, wb, sb, tb + wb + sb);
+		    "layout %u/%u/%u: bits sum to %u, must sum to 63 (bit 63 stays 0)", tb, wb, sb,
+		    tb + wb + sb);
 		return SR_EINVAL;
 	}
 	if (l->unit_ms < 1 || l->unit_ms > UNIT_MS_MAX) {
-		seterr(errbuf, errlen, "unit_ms %" PRIu32 " not in 1..%u",
-		    l->unit_ms, UNIT_MS_MAX);
+		seterr(errbuf, errlen, "unit_ms %" PRIu32 " not in 1..%u", l->unit_ms, UNIT_MS_MAX);
 		return SR_EINVAL;
 	}
 	return SR_OK;
@@ -194,8 +187,8 @@ add_sat(int64_t a, int64_t b)
 }
 
 int
-flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms,
-    int64_t max_ahead_ms, int64_t min_life_ms, char *errbuf, size_t errlen)
+flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms, int64_t max_ahead_ms,
+    int64_t min_life_ms, char *errbuf, size_t errlen)
 {
 	char a[32], b[32];
 	if (l->epoch_ms > add_sat(now_ms, max_ahead_ms)) {
@@ -203,7 +196,8 @@ flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms,
 		flake_format_time(now_ms, b);
 		seterr(errbuf, errlen,
 		    "layout epoch %s is in the future (the clock says %s): no txid could "
-		    "be issued before it; use a past epoch", a, b);
+		    "be issued before it; use a past epoch",
+		    a, b);
 		return SR_EINVAL;
 	}
 	/* The first instant after the last tick (saturated far out). */
@@ -228,11 +222,10 @@ flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms,
 }
 
 int
-flake_layout_parse(const char *s, sr_flake_layout *out, char *errbuf,
-    size_t errlen)
+flake_layout_parse(const char *s, sr_flake_layout *out, char *errbuf, size_t errlen)
 {
-	static const char *const name[5] = {"time bits", "worker bits",
-		"sequence bits", "unit_ms", "epoch"};
+	static const char *const name[5] = {"time bits", "worker bits", "sequence bits", "unit_ms",
+	    "epoch"};
 	char part[5][48];
 	size_t np = 0;
 
@@ -242,18 +235,15 @@ flake_layout_parse(const char *s, sr_flake_layout *out, char *errbuf,
 		const char *slash = strchr(p, '/');
 		size_t len = slash != NULL ? (size_t) (slash - p) : strlen(p);
 		if (np == 5) {
-			seterr(errbuf, errlen, "layout '%s': junk after the epoch: '/%s'",
-			    s, p);
+			seterr(errbuf, errlen, "layout '%s': junk after the epoch: '/%s'", s, p);
 			return SR_EINVAL;
 		}
 		if (len == 0) {
-			seterr(errbuf, errlen, "layout '%s': %s is missing", s,
-			    name[np]);
+			seterr(errbuf, errlen, "layout '%s': %s is missing", s, name[np]);
 			return SR_EINVAL;
 		}
 		if (len >= sizeof(part[0])) {
-			seterr(errbuf, errlen, "layout '%s': %s is too long", s,
-			    name[np]);
+			seterr(errbuf, errlen, "layout '%s': %s is too long", s, name[np]);
 			return SR_EINVAL;
 		}
 		memcpy(part[np], p, len);
@@ -265,21 +255,20 @@ flake_layout_parse(const char *s, sr_flake_layout *out, char *errbuf,
 	}
 	if (np < 3) {
 		seterr(errbuf, errlen,
-		    "layout '%s': %s is missing (want TIME/WORKER/SEQ[/UNIT_MS[/EPOCH]])",
-		    s, name[np]);
+		    "layout '%s': %s is missing (want TIME/WORKER/SEQ[/UNIT_MS[/EPOCH]])", s,
+		    name[np]);
 		return SR_EINVAL;
 	}
 
 	sr_flake_layout l;
 	flake_layout_default(&l);
 	uint64_t v[4] = {0, 0, 0, 1};
-	static const uint64_t max[4] = {UINT8_MAX, UINT8_MAX, UINT8_MAX,
-		UINT32_MAX};
+	static const uint64_t max[4] = {UINT8_MAX, UINT8_MAX, UINT8_MAX, UINT32_MAX};
 	for (size_t i = 0; i < np && i < 4; i++) {
 		if (!sr_parse_u64(part[i], &v[i]) || v[i] > max[i]) {
 			seterr(errbuf, errlen,
-			    "layout '%s': %s '%s' is not a whole number in 0..%" PRIu64,
-			    s, name[i], part[i], max[i]);
+			    "layout '%s': %s '%s' is not a whole number in 0..%" PRIu64, s, name[i],
+			    part[i], max[i]);
 			return SR_EINVAL;
 		}
 	}
@@ -305,17 +294,14 @@ flake_layout_format(const sr_flake_layout *l, char *buf, size_t len)
 	struct tm tm;
 	int msec, n;
 	/* ISO only when it says exactly the same instant and parses back. */
-	if (utc_fields(l->epoch_ms, &tm, &msec) && msec == 0 &&
-	    tm.tm_year >= -1900 && tm.tm_year <= 9999 - 1900)
-		n = snprintf(buf, len,
-		    "%u/%u/%u/%" PRIu32 "/%04d-%02d-%02dT%02d:%02d:%02dZ",
-		    l->time_bits, l->worker_bits, l->seq_bits, l->unit_ms,
-		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec);
+	if (utc_fields(l->epoch_ms, &tm, &msec) && msec == 0 && tm.tm_year >= -1900 &&
+	    tm.tm_year <= 9999 - 1900)
+		n = snprintf(buf, len, "%u/%u/%u/%" PRIu32 "/%04d-%02d-%02dT%02d:%02d:%02dZ",
+		    l->time_bits, l->worker_bits, l->seq_bits, l->unit_ms, tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	else
-		n = snprintf(buf, len, "%u/%u/%u/%" PRIu32 "/%" PRId64,
-		    l->time_bits, l->worker_bits, l->seq_bits, l->unit_ms,
-		    l->epoch_ms);
+		n = snprintf(buf, len, "%u/%u/%u/%" PRIu32 "/%" PRId64, l->time_bits,
+		    l->worker_bits, l->seq_bits, l->unit_ms, l->epoch_ms);
 	if (n < 0 || (size_t) n >= len)
 		return SR_EINVAL;
 	return SR_OK;
@@ -324,18 +310,15 @@ flake_layout_format(const sr_flake_layout *l, char *buf, size_t len)
 /* ---- codec ---- */
 
 uint64_t
-flake_encode(const sr_flake_layout *l, uint64_t tick, uint32_t worker,
-    uint32_t seq)
+flake_encode(const sr_flake_layout *l, uint64_t tick, uint32_t worker, uint32_t seq)
 {
 	unsigned sb = l->seq_bits, wb = l->worker_bits;
 	return (tick & flake_max_tick(l)) << (wb + sb) |
-	    (uint64_t) (worker & flake_max_worker(l)) << sb |
-	    (seq & flake_max_seq(l));
+	    (uint64_t) (worker & flake_max_worker(l)) << sb | (seq & flake_max_seq(l));
 }
 
 void
-flake_decode(const sr_flake_layout *l, uint64_t id, uint64_t *tick,
-    uint32_t *worker, uint32_t *seq)
+flake_decode(const sr_flake_layout *l, uint64_t id, uint64_t *tick, uint32_t *worker, uint32_t *seq)
 {
 	unsigned sb = l->seq_bits, wb = l->worker_bits;
 	if (tick != NULL)
@@ -380,9 +363,8 @@ flake_format_time(int64_t unix_ms, char buf[32])
 	/* Every int64 ms fits 32 bytes (years have at most 9 digits), but the
 	 * compiler cannot know what gmtime_r returns: format wide, then copy. */
 	char wide[96];
-	snprintf(wide, sizeof(wide), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, msec);
+	snprintf(wide, sizeof(wide), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msec);
 	sr_strlcpy(buf, wide, 32);
 }
 
@@ -400,8 +382,8 @@ floor_word(const sr_flake_layout *l, uint64_t floor_tick)
 }
 
 void
-flake_gen_init(struct flake_gen *g, const sr_flake_layout *l,
-    uint32_t worker, uint64_t floor_tick, int64_t max_back_ms)
+flake_gen_init(struct flake_gen *g, const sr_flake_layout *l, uint32_t worker, uint64_t floor_tick,
+    int64_t max_back_ms)
 {
 	g->layout = *l;
 	atomic_init(&g->worker, worker);
@@ -432,8 +414,8 @@ flake_last(struct flake_gen *g)
 }
 
 int
-flake_take(struct flake_gen *g, int64_t now_ms, size_t n, uint64_t *out,
-    size_t *got, int64_t *wait_ms, char *errbuf, size_t errlen)
+flake_take(struct flake_gen *g, int64_t now_ms, size_t n, uint64_t *out, size_t *got,
+    int64_t *wait_ms, char *errbuf, size_t errlen)
 {
 	const sr_flake_layout *l = &g->layout;
 	uint32_t max_seq = flake_max_seq(l);
@@ -452,16 +434,15 @@ flake_take(struct flake_gen *g, int64_t now_ms, size_t n, uint64_t *out,
 		*wait_ms = l->epoch_ms - now_ms;
 		flake_format_time(now_ms, a);
 		flake_format_time(l->epoch_ms, b);
-		seterr(errbuf, errlen, "clock (%s) is before the layout epoch (%s)",
-		    a, b);
+		seterr(errbuf, errlen, "clock (%s) is before the layout epoch (%s)", a, b);
 		return SR_ECLOCK;
 	}
 	uint64_t t = (uint64_t) flake_ms_to_tick(l, now_ms);
 	if (t > flake_max_tick(l)) {
 		flake_format_time(flake_tick_to_ms(l, flake_max_tick(l)), a);
 		seterr(errbuf, errlen,
-		    "tick %" PRIu64 " does not fit %u time bits (the layout ended at %s)",
-		    t, l->time_bits, a);
+		    "tick %" PRIu64 " does not fit %u time bits (the layout ended at %s)", t,
+		    l->time_bits, a);
 		return SR_EEXHAUSTED;
 	}
 
@@ -470,8 +451,8 @@ flake_take(struct flake_gen *g, int64_t now_ms, size_t n, uint64_t *out,
 		uint32_t w = atomic_load(&g->worker);
 		uint64_t s = atomic_load(&g->state);
 		if (w > flake_max_worker(l)) {
-			seterr(errbuf, errlen, "worker id %" PRIu32 " does not fit %u bits",
-			    w, l->worker_bits);
+			seterr(errbuf, errlen, "worker id %" PRIu32 " does not fit %u bits", w,
+			    l->worker_bits);
 			return SR_EINVAL;
 		}
 		uint64_t t0;
@@ -504,7 +485,8 @@ flake_take(struct flake_gen *g, int64_t now_ms, size_t n, uint64_t *out,
 			if (behind <= g->max_back_ms)
 				return FLAKE_WAIT;
 			seterr(errbuf, errlen,
-			    "clock is %" PRId64 " ms behind the last issued txid (tolerance %" PRId64 " ms)",
+			    "clock is %" PRId64
+			    " ms behind the last issued txid (tolerance %" PRId64 " ms)",
 			    behind, g->max_back_ms);
 			return SR_ECLOCK;
 		}

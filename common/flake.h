@@ -72,8 +72,7 @@ void flake_layout_default(sr_flake_layout *l);
  * >= 20, worker_bits <= 20, seq_bits <= 22, the three summing to 63, unit_ms
  * in 1..3600000. The epoch is not checked: judging it needs a clock.
  */
-int flake_layout_check(const sr_flake_layout *l, char *errbuf,
-    size_t errlen);
+int flake_layout_check(const sr_flake_layout *l, char *errbuf, size_t errlen);
 
 /* The least time a layout must have left when a master starts with it: a
  * cluster outlives its first few years, and a layout's range cannot be
@@ -88,8 +87,8 @@ int flake_layout_check(const sr_flake_layout *l, char *errbuf,
  * than min_life_ms after now_ms (already over: every request fails with
  * SR_EEXHAUSTED). l must pass flake_layout_check. errbuf may be NULL.
  */
-int flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms,
-    int64_t max_ahead_ms, int64_t min_life_ms, char *errbuf, size_t errlen);
+int flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms, int64_t max_ahead_ms,
+    int64_t min_life_ms, char *errbuf, size_t errlen);
 
 /*
  * Parses "TIME/WORKER/SEQ[/UNIT_MS[/EPOCH]]" ("41/10/12", "39/16/8/10",
@@ -99,8 +98,7 @@ int flake_layout_check_time(const sr_flake_layout *l, int64_t now_ms,
  * otherwise SR_EINVAL with a message naming the bad part, and *out is left
  * untouched.
  */
-int flake_layout_parse(const char *s, sr_flake_layout *out, char *errbuf,
-    size_t errlen);
+int flake_layout_parse(const char *s, sr_flake_layout *out, char *errbuf, size_t errlen);
 
 /*
  * Writes l in the form flake_layout_parse reads, all five parts, the epoch
@@ -117,12 +115,11 @@ int flake_layout_format(const sr_flake_layout *l, char *buf, size_t len);
  * caller that passes too large a value gets a wrong ID, never a corrupted
  * neighbouring field; callers check ranges first.
  */
-uint64_t flake_encode(const sr_flake_layout *l, uint64_t tick,
-    uint32_t worker, uint32_t seq);
+uint64_t flake_encode(const sr_flake_layout *l, uint64_t tick, uint32_t worker, uint32_t seq);
 
 /* Unpacks an ID; any of the outputs may be NULL. */
-void flake_decode(const sr_flake_layout *l, uint64_t id, uint64_t *tick,
-    uint32_t *worker, uint32_t *seq);
+void flake_decode(const sr_flake_layout *l, uint64_t id, uint64_t *tick, uint32_t *worker,
+    uint32_t *seq);
 
 /* Unix ms at which tick starts: epoch + tick*unit, saturated at INT64_MAX. */
 int64_t flake_tick_to_ms(const sr_flake_layout *l, uint64_t tick);
@@ -149,8 +146,8 @@ struct flake_gen {
  * means FLAKE_MAX_BACK_MS_DEFAULT.
  * Not thread-safe: call it before sharing g.
  */
-void flake_gen_init(struct flake_gen *g, const sr_flake_layout *l,
-    uint32_t worker, uint64_t floor_tick, int64_t max_back_ms);
+void flake_gen_init(struct flake_gen *g, const sr_flake_layout *l, uint32_t worker,
+    uint64_t floor_tick, int64_t max_back_ms);
 
 /*
  * Switches g to a new worker id with a new floor: raises the state to at
@@ -187,8 +184,8 @@ void flake_gen_reset(struct flake_gen *g, uint32_t worker, uint64_t floor_tick);
  * SR_ECLOCK (and on FLAKE_WAIT) read the clock again and retry, and report
  * SR_ECLOCK only if fresh readings keep giving it.
  */
-int flake_take(struct flake_gen *g, int64_t now_ms, size_t n, uint64_t *out,
-    size_t *got, int64_t *wait_ms, char *errbuf, size_t errlen);
+int flake_take(struct flake_gen *g, int64_t now_ms, size_t n, uint64_t *out, size_t *got,
+    int64_t *wait_ms, char *errbuf, size_t errlen);
 
 /* The state word: the last ID issued (or the floor encoding). */
 uint64_t flake_last(struct flake_gen *g);

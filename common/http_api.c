@@ -19,23 +19,16 @@ int
 httpapi_status_of(int err)
 {
 	switch (err) {
-	case SR_OK:
-		return 200;
+	case SR_OK: return 200;
 	case SR_EINVAL:
 	case SR_EPROTO:
-	case SR_EVERSION:
-		return 400;
-	case SR_EACCES:
-		return 403;
-	case SR_ENOTFOUND:
-		return 404;
-	case SR_EEXISTS:
-		return 409;
+	case SR_EVERSION: return 400;
+	case SR_EACCES: return 403;
+	case SR_ENOTFOUND: return 404;
+	case SR_EEXISTS: return 409;
 	/* Nothing is left to hand out, and nothing will be: not a retry. */
-	case SR_EEXHAUSTED:
-		return 410;
-	case SR_ETOOBIG:
-		return 413;
+	case SR_EEXHAUSTED: return 410;
+	case SR_ETOOBIG: return 413;
 	/* Now, not for ever: the caller may retry (with Retry-After). */
 	case SR_EUNAVAILABLE:
 	case SR_ENOWORKER:
@@ -44,12 +37,9 @@ httpapi_status_of(int err)
 	case SR_ECLOSED:
 	case SR_ENOTJOINED:
 	case SR_ECONNECT:
-	case SR_ESTALE:
-		return 503;
-	case SR_ETIMEDOUT:
-		return 504;
-	default:
-		return 500;
+	case SR_ESTALE: return 503;
+	case SR_ETIMEDOUT: return 504;
+	default: return 500;
 	}
 }
 
@@ -66,8 +56,8 @@ httpapi_error(struct httpapi_resp *resp, int status, int err, const char *fmt, .
 	if (resp->status == 503)
 		resp->retry_after_s = 1;
 	strbuf_reset(&resp->body);
-	strbuf_printf(&resp->body, "{\"error\":{\"code\":\"%s\",\"errno\":%d,\"message\":",
-	    sr_errname(err), err);
+	strbuf_printf(&resp->body,
+	    "{\"error\":{\"code\":\"%s\",\"errno\":%d,\"message\":", sr_errname(err), err);
 	strbuf_json_str(&resp->body, msg);
 	strbuf_puts(&resp->body, "}}\n");
 }
@@ -144,8 +134,7 @@ next_seg(const char **p, char *seg, size_t cap)
  * matches but a parameter is bad (message in errbuf): a 400, not a 404.
  */
 static int
-match(const char *pattern, const char *path, struct httpapi_req *req,
-    char *errbuf, size_t errlen)
+match(const char *pattern, const char *path, struct httpapi_req *req, char *errbuf, size_t errlen)
 {
 	const char *p = pattern, *q = path;
 	char want[64], got[SR_NAME_MAX + 2];
@@ -192,14 +181,14 @@ match(const char *pattern, const char *path, struct httpapi_req *req,
 }
 
 void
-httpapi_dispatch(const struct httpapi_route *routes, size_t nroutes, void *arg,
-    const char *method, const char *path, const char *count, unsigned roles,
-    struct httpapi_resp *resp)
+httpapi_dispatch(const struct httpapi_route *routes, size_t nroutes, void *arg, const char *method,
+    const char *path, const char *count, unsigned roles, struct httpapi_resp *resp)
 {
 	struct httpapi_req req;
 	char why[256] = "";
-	unsigned m = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ?
-	    HTTPAPI_GET : strcmp(method, "POST") == 0 ? HTTPAPI_POST : 0;
+	unsigned m = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? HTTPAPI_GET
+	    : strcmp(method, "POST") == 0                                      ? HTTPAPI_POST
+	                                                                       : 0;
 	const struct httpapi_route *r = NULL;
 	bool other_method = false;
 	int bad = 0;
@@ -236,8 +225,10 @@ httpapi_dispatch(const struct httpapi_route *routes, size_t nroutes, void *arg,
 		}
 		if ((roles & r->roles) == 0) {
 			char need[64], have[64];
-			httpapi_error(resp, 403, SR_EACCES, "%.200s needs the role %s; the token "
-			    "has %s", path, creds_roles_str(r->roles, need, sizeof(need)),
+			httpapi_error(resp, 403, SR_EACCES,
+			    "%.200s needs the role %s; the token "
+			    "has %s",
+			    path, creds_roles_str(r->roles, need, sizeof(need)),
 			    creds_roles_str(roles, have, sizeof(have)));
 			return;
 		}
@@ -252,8 +243,8 @@ httpapi_dispatch(const struct httpapi_route *routes, size_t nroutes, void *arg,
 		uint64_t v;
 		if (!parse_dec(count, 1, r->max_count, &v)) {
 			httpapi_error(resp, 400, SR_EINVAL,
-			    "count '%.40s' out of range: expected a decimal number in 1..%u",
-			    count, r->max_count);
+			    "count '%.40s' out of range: expected a decimal number in 1..%u", count,
+			    r->max_count);
 			return;
 		}
 		req.count = (uint32_t) v;
@@ -289,8 +280,8 @@ httpapi_ids_json(struct strbuf *b, const char *seq, const char *node, uint64_t n
 }
 
 void
-httpapi_segments_json(struct strbuf *b, const char *seq, const char *node,
-    uint64_t node_id, const sr_id_segment *segs, size_t n)
+httpapi_segments_json(struct strbuf *b, const char *seq, const char *node, uint64_t node_id,
+    const sr_id_segment *segs, size_t n)
 {
 	strbuf_puts(b, "{\"sequence\":");
 	strbuf_json_str(b, seq);
@@ -310,8 +301,8 @@ httpapi_segments_json(struct strbuf *b, const char *seq, const char *node,
 }
 
 void
-httpapi_txids_json(struct strbuf *b, const char *node, uint64_t node_id,
-    uint32_t worker, const uint64_t *ids, size_t n)
+httpapi_txids_json(struct strbuf *b, const char *node, uint64_t node_id, uint32_t worker,
+    const uint64_t *ids, size_t n)
 {
 	strbuf_puts(b, "{\"node\":");
 	strbuf_json_str(b, node);

@@ -29,23 +29,22 @@
 
 /* A parsed request: the route's parameters. */
 struct httpapi_req {
-	unsigned method;               /* HTTPAPI_GET or HTTPAPI_POST */
-	char seq[SR_NAME_MAX + 1];     /* {seq} */
-	uint64_t id;                   /* {id} */
-	uint32_t count;                /* ?count=, 1 when absent */
+	unsigned method;           /* HTTPAPI_GET or HTTPAPI_POST */
+	char seq[SR_NAME_MAX + 1]; /* {seq} */
+	uint64_t id;               /* {id} */
+	uint32_t count;            /* ?count=, 1 when absent */
 };
 
 /* What a handler answers: a status, a content type and a body. */
 struct httpapi_resp {
 	int status;
-	const char *type;          /* a static string */
+	const char *type; /* a static string */
 	struct strbuf body;
-	unsigned retry_after_s;    /* > 0: sent as Retry-After */
-	int auth_challenge;        /* 1: sent with WWW-Authenticate: Bearer */
+	unsigned retry_after_s; /* > 0: sent as Retry-After */
+	int auth_challenge;     /* 1: sent with WWW-Authenticate: Bearer */
 };
 
-typedef void (*httpapi_fn)(void *arg, const struct httpapi_req *req,
-    struct httpapi_resp *resp);
+typedef void (*httpapi_fn)(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp);
 
 /* One row of a route table. In pattern, a segment "{seq}" matches a
  * sequence name ([a-z0-9_.-]{1,64}) and "{id}" a decimal 64-bit number. */
@@ -66,9 +65,9 @@ struct httpapi_route {
  * method, 400 bad count or argument, 401 no valid token, 403 wrong role.
  * resp->body is the caller's to free.
  */
-void httpapi_dispatch(const struct httpapi_route *routes, size_t nroutes,
-    void *arg, const char *method, const char *path, const char *count,
-    unsigned roles, struct httpapi_resp *resp);
+void httpapi_dispatch(const struct httpapi_route *routes, size_t nroutes, void *arg,
+    const char *method, const char *path, const char *count, unsigned roles,
+    struct httpapi_resp *resp);
 
 /*
  * Percent-decodes s in place and returns its new length, for the server's
@@ -85,18 +84,18 @@ int httpapi_status_of(int err);
 
 /* Makes resp an error: the status for err (or status, when non-zero) and
  * {"error":{"code":"EINVAL","errno":1,"message":"..."}}. */
-void httpapi_error(struct httpapi_resp *resp, int status, int err,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void httpapi_error(struct httpapi_resp *resp, int status, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Bodies, IDs as strings. */
-void httpapi_ids_json(struct strbuf *b, const char *seq, const char *node,
-    uint64_t node_id, const uint64_t *ids, size_t n);
+void httpapi_ids_json(struct strbuf *b, const char *seq, const char *node, uint64_t node_id,
+    const uint64_t *ids, size_t n);
 /* Segments (first, step, count) of snowrange/segment.h: first and step as
  * strings, count a number (at most 2^20). */
-void httpapi_segments_json(struct strbuf *b, const char *seq, const char *node,
-    uint64_t node_id, const sr_id_segment *segs, size_t n);
-void httpapi_txids_json(struct strbuf *b, const char *node, uint64_t node_id,
-    uint32_t worker, const uint64_t *ids, size_t n);
+void httpapi_segments_json(struct strbuf *b, const char *seq, const char *node, uint64_t node_id,
+    const sr_id_segment *segs, size_t n);
+void httpapi_txids_json(struct strbuf *b, const char *node, uint64_t node_id, uint32_t worker,
+    const uint64_t *ids, size_t n);
 /* A txid taken apart with layout l: time, tick, worker, sequence. */
 void httpapi_decode_json(struct strbuf *b, const sr_flake_layout *l, uint64_t id);
 

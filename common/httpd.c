@@ -29,7 +29,7 @@ struct httpd {
 	size_t nroutes;
 	void *arg;
 	const struct creds *cr;
-	bool verify_client; /* a CA is configured: client certificates must chain to it */
+	bool verify_client;    /* a CA is configured: client certificates must chain to it */
 	char *cert, *key, *ca; /* PEM text; libmicrohttpd keeps pointers to them */
 	_Atomic uint64_t n2xx, n4xx, n5xx;
 };
@@ -41,8 +41,8 @@ struct req_ctx {
 
 /* Splits http[s]://HOST:PORT into host and port; *tls for https. */
 static int
-parse_url(const char *url, bool *tls, char *host, size_t hostlen, char *port,
-    size_t portlen, char *errbuf, size_t errlen)
+parse_url(const char *url, bool *tls, char *host, size_t hostlen, char *port, size_t portlen,
+    char *errbuf, size_t errlen)
 {
 	const char *rest;
 	if (url != NULL && strncmp(url, "http://", 7) == 0) {
@@ -52,8 +52,10 @@ parse_url(const char *url, bool *tls, char *host, size_t hostlen, char *port,
 		*tls = true;
 		rest = url + 8;
 	} else {
-		snprintf(errbuf, errlen, "HTTP listen URL '%.200s': expected http://HOST:PORT "
-		    "or https://HOST:PORT", url != NULL ? url : "");
+		snprintf(errbuf, errlen,
+		    "HTTP listen URL '%.200s': expected http://HOST:PORT "
+		    "or https://HOST:PORT",
+		    url != NULL ? url : "");
 		return SR_EINVAL;
 	}
 	const char *h = rest, *colon;
@@ -73,22 +75,23 @@ parse_url(const char *url, bool *tls, char *host, size_t hostlen, char *port,
 	}
 	const char *p = colon + 1;
 	size_t pn = strlen(p);
-	if (hn == 0 || hn >= hostlen || pn == 0 || pn >= portlen ||
-	    strspn(p, "0123456789") != pn || strtol(p, NULL, 10) > 65535)
+	if (hn == 0 || hn >= hostlen || pn == 0 || pn >= portlen || strspn(p, "0123456789") != pn ||
+	    strtol(p, NULL, 10) > 65535)
 		goto bad;
 	memcpy(host, h, hn);
 	host[hn] = '\0';
 	memcpy(port, p, pn + 1);
 	return SR_OK;
 bad:
-	snprintf(errbuf, errlen, "HTTP listen URL '%.200s': expected http://HOST:PORT or "
-	    "https://HOST:PORT ([::1] for IPv6, port 0..65535)", url);
+	snprintf(errbuf, errlen,
+	    "HTTP listen URL '%.200s': expected http://HOST:PORT or "
+	    "https://HOST:PORT ([::1] for IPv6, port 0..65535)",
+	    url);
 	return SR_EINVAL;
 }
 
 int
-httpd_check(const char *url, const struct creds *cr, bool insecure, char *errbuf,
-    size_t errlen)
+httpd_check(const char *url, const struct creds *cr, bool insecure, char *errbuf, size_t errlen)
 {
 	bool tls;
 	char host[256], port[8];
@@ -101,7 +104,8 @@ httpd_check(const char *url, const struct creds *cr, bool insecure, char *errbuf
 		return SR_EINVAL;
 	}
 	if (!tls && cr != NULL && cr->tls_cert != NULL) {
-		snprintf(errbuf, errlen, "HTTP listen URL %s is plain http while TLS "
+		snprintf(errbuf, errlen,
+		    "HTTP listen URL %s is plain http while TLS "
 		    "credentials are configured: use https:// (never a silent downgrade)",
 		    url);
 		return SR_EINVAL;
@@ -111,9 +115,11 @@ httpd_check(const char *url, const struct creds *cr, bool insecure, char *errbuf
 	char tcp[300];
 	snprintf(tcp, sizeof(tcp), "tcp://%s", url + (tls ? 8 : 7));
 	if (!insecure && !creds_authenticates(cr) && !creds_url_local(tcp)) {
-		snprintf(errbuf, errlen, "refusing to serve HTTP on %s without client "
+		snprintf(errbuf, errlen,
+		    "refusing to serve HTTP on %s without client "
 		    "credentials: configure --token-file (or --tls-ca with https), listen "
-		    "on 127.0.0.1, or pass --insecure (docs/security.md)", url);
+		    "on 127.0.0.1, or pass --insecure (docs/security.md)",
+		    url);
 		return SR_EACCES;
 	}
 	return SR_OK;
@@ -141,8 +147,7 @@ unescape(void *cls, struct MHD_Connection *conn, char *s)
 }
 
 static void
-on_done(void *cls, struct MHD_Connection *conn, void **req_cls,
-    enum MHD_RequestTerminationCode why)
+on_done(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode why)
 {
 	(void) cls;
 	(void) conn;
@@ -161,8 +166,7 @@ client_verified(struct MHD_Connection *conn)
 		return false;
 	unsigned status = 1;
 	gnutls_session_t s = (gnutls_session_t) ci->tls_session;
-	return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS &&
-	    status == 0;
+	return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0;
 }
 
 /* The roles the request's bearer token grants; every role when the server
@@ -172,8 +176,8 @@ peer_roles(const struct httpd *h, struct MHD_Connection *conn)
 {
 	if (!creds_has_tokens(h->cr))
 		return CREDS_ALL;
-	const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *a =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
 		return 0;
 	a += 7;
@@ -196,14 +200,13 @@ send_resp(struct httpd *h, struct MHD_Connection *conn, struct httpapi_resp *r)
 	if (body == NULL) {
 		r->status = 503;
 		body = strdup("{\"error\":{\"code\":\"ENOMEM\",\"errno\":2,\"message\":\"out "
-		    "of memory\"}}\n");
+		              "of memory\"}}\n");
 		if (body == NULL)
 			return MHD_NO;
 		len = strlen(body);
 		r->type = "application/json";
 	}
-	struct MHD_Response *m = MHD_create_response_from_buffer(len, body,
-	    MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *m = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (m == NULL) {
 		free(body);
 		return MHD_NO;
@@ -230,8 +233,7 @@ send_resp(struct httpd *h, struct MHD_Connection *conn, struct httpapi_resp *r)
 }
 
 static enum MHD_Result
-refuse(struct httpd *h, struct MHD_Connection *conn, int status, int err,
-    const char *msg)
+refuse(struct httpd *h, struct MHD_Connection *conn, int status, int err, const char *msg)
 {
 	struct httpapi_resp r = {0};
 	httpapi_error(&r, status, err, "%s", msg);
@@ -239,9 +241,8 @@ refuse(struct httpd *h, struct MHD_Connection *conn, int status, int err,
 }
 
 static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url,
-    const char *method, const char *version, const char *upload_data,
-    size_t *upload_data_size, void **req_cls)
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
 	struct httpd *h = cls;
 	(void) version;
@@ -253,12 +254,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		*req_cls = ctx;
 		if (h->verify_client && !client_verified(conn))
-			return refuse(h, conn, 403, SR_EACCES, "a client certificate signed "
+			return refuse(h, conn, 403, SR_EACCES,
+			    "a client certificate signed "
 			    "by the cluster CA is required");
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && (strlen(cl) > 12 || strtoull(cl, NULL, 10) > HTTPD_BODY_MAX))
-			return refuse(h, conn, 413, SR_ETOOBIG, "request body too large "
+			return refuse(h, conn, 413, SR_ETOOBIG,
+			    "request body too large "
 			    "(arguments go in the URL)");
 		return MHD_YES;
 	}
@@ -266,21 +269,21 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		ctx->body += *upload_data_size;
 		*upload_data_size = 0;
 		if (ctx->body > HTTPD_BODY_MAX)
-			return refuse(h, conn, 413, SR_ETOOBIG, "request body too large "
+			return refuse(h, conn, 413, SR_ETOOBIG,
+			    "request body too large "
 			    "(arguments go in the URL)");
 		return MHD_YES;
 	}
-	const char *count = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-	    "count");
+	const char *count = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "count");
 	struct httpapi_resp r = {0};
-	httpapi_dispatch(h->routes, h->nroutes, h->arg, method, url, count,
-	    peer_roles(h, conn), &r);
+	httpapi_dispatch(h->routes, h->nroutes, h->arg, method, url, count, peer_roles(h, conn),
+	    &r);
 	return send_resp(h, conn, &r);
 }
 
 int
-httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes,
-    size_t nroutes, void *arg, struct httpd **out, char *errbuf, size_t errlen)
+httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes, size_t nroutes,
+    void *arg, struct httpd **out, char *errbuf, size_t errlen)
 {
 	bool tls = false;
 	char host[256], port[8];
@@ -298,8 +301,8 @@ httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes,
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	int gai = getaddrinfo(host, port, &hints, &ai);
 	if (gai != 0 || ai == NULL) {
-		snprintf(errbuf, errlen, "HTTP listen URL %s: cannot resolve '%s': %s",
-		    cfg->url, host, gai_strerror(gai));
+		snprintf(errbuf, errlen, "HTTP listen URL %s: cannot resolve '%s': %s", cfg->url,
+		    host, gai_strerror(gai));
 		return SR_EINVAL;
 	}
 	struct httpd *h = calloc(1, sizeof(*h));
@@ -318,50 +321,50 @@ httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes,
 	struct MHD_OptionItem opts[16];
 	size_t k = 0;
 	/* First, so that libmicrohttpd's own messages go through sr_log too. */
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER,
-	    (intptr_t) mhd_log, NULL};
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) mhd_log, NULL};
 	if (tls) {
 		flags |= MHD_USE_TLS;
 		if ((rv = creds_read_file(cfg->cr->tls_cert, &h->cert, errbuf, errlen)) != SR_OK ||
 		    (rv = creds_read_file(cfg->cr->tls_key, &h->key, errbuf, errlen)) != SR_OK ||
 		    (cfg->cr->tls_ca != NULL &&
-			(rv = creds_read_file(cfg->cr->tls_ca, &h->ca, errbuf, errlen)) != SR_OK)) {
+		        (rv = creds_read_file(cfg->cr->tls_ca, &h->ca, errbuf, errlen)) != SR_OK)) {
 			freeaddrinfo(ai);
 			httpd_stop(h);
 			return rv;
 		}
-		opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert};
-		opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->key};
+		opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert};
+		opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_KEY, 0, h->key};
 		if (h->ca != NULL) {
-			opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->ca};
+			opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_HTTPS_MEM_TRUST, 0, h->ca};
 			h->verify_client = true;
 		}
 	}
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_THREAD_POOL_SIZE,
 	    cfg->threads > 0 ? cfg->threads : 4, NULL};
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_LIMIT,
 	    cfg->max_conns > 0 ? cfg->max_conns : HTTPD_MAX_CONNS, NULL};
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    cfg->per_ip > 0 ? cfg->per_ip : HTTPD_PER_IP, NULL};
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_TIMEOUT,
 	    cfg->timeout_s > 0 ? cfg->timeout_s : HTTPD_TIMEOUT_S, NULL};
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    HTTPD_HEADER_MAX, NULL};
+	opts[k++] =
+	    (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_HEADER_MAX, NULL};
 	/* Strict parsing: an HTTP/1.1 request without Host, or with spaces
 	 * where none belong, is a 400 rather than a guess. */
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK,
-	    (intptr_t) unescape, NULL};
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
-	    (intptr_t) on_done, NULL};
-	opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
+	opts[k++] =
+	    (struct MHD_OptionItem) {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t) unescape, NULL};
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) on_done, NULL};
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
+	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
+	    MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (h->mhd == NULL) {
-		snprintf(errbuf, errlen, "cannot serve HTTP on %s (address in use, or bad "
-		    "TLS files)", cfg->url);
+		snprintf(errbuf, errlen,
+		    "cannot serve HTTP on %s (address in use, or bad "
+		    "TLS files)",
+		    cfg->url);
 		httpd_stop(h);
 		return SR_ECONNECT;
 	}
@@ -387,8 +390,7 @@ httpd_stop(struct httpd *h)
 }
 
 void
-httpd_counts(const struct httpd *h, uint64_t *ok, uint64_t *client_err,
-    uint64_t *server_err)
+httpd_counts(const struct httpd *h, uint64_t *ok, uint64_t *client_err, uint64_t *server_err)
 {
 	*ok = h != NULL ? atomic_load_explicit(&h->n2xx, memory_order_relaxed) : 0;
 	*client_err = h != NULL ? atomic_load_explicit(&h->n4xx, memory_order_relaxed) : 0;

@@ -26,13 +26,13 @@
 #define HTTPD_BODY_MAX (64u << 10)
 
 struct httpd_config {
-	const char *url;          /* http://HOST:PORT or https://HOST:PORT */
-	const struct creds *cr;   /* NULL: none; must outlive the server */
-	bool insecure;            /* serve beyond loopback without credentials */
-	int threads;              /* request threads (0: 4) */
-	int max_conns;            /* connections at most (0: HTTPD_MAX_CONNS) */
-	int per_ip;               /* connections from one address (0: HTTPD_PER_IP) */
-	int timeout_s;            /* idle connection closed after (0: HTTPD_TIMEOUT_S) */
+	const char *url;        /* http://HOST:PORT or https://HOST:PORT */
+	const struct creds *cr; /* NULL: none; must outlive the server */
+	bool insecure;          /* serve beyond loopback without credentials */
+	int threads;            /* request threads (0: 4) */
+	int max_conns;          /* connections at most (0: HTTPD_MAX_CONNS) */
+	int per_ip;             /* connections from one address (0: HTTPD_PER_IP) */
+	int timeout_s;          /* idle connection closed after (0: HTTPD_TIMEOUT_S) */
 };
 
 struct httpd;
@@ -40,19 +40,18 @@ struct httpd;
 /* What httpd_start checks before it listens: the URL's form, https with a
  * certificate and key (and plain http without one: never a silent
  * downgrade), the safe default. */
-int httpd_check(const char *url, const struct creds *cr, bool insecure,
-    char *errbuf, size_t errlen);
+int httpd_check(const char *url, const struct creds *cr, bool insecure, char *errbuf,
+    size_t errlen);
 
 /* Listens on cfg->url and serves routes (which must outlive the server)
  * with arg passed to their handlers. */
-int httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes,
-    size_t nroutes, void *arg, struct httpd **out, char *errbuf, size_t errlen);
+int httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes, size_t nroutes,
+    void *arg, struct httpd **out, char *errbuf, size_t errlen);
 
 /* Stops listening, waits for running handlers, frees. NULL-safe. */
 void httpd_stop(struct httpd *h);
 
 /* Requests answered so far, by class (2xx, 4xx, 5xx), for /metrics. */
-void httpd_counts(const struct httpd *h, uint64_t *ok, uint64_t *client_err,
-    uint64_t *server_err);
+void httpd_counts(const struct httpd *h, uint64_t *ok, uint64_t *client_err, uint64_t *server_err);
 
 #endif

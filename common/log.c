@@ -38,8 +38,7 @@ open_log(const char *path, char *errbuf, size_t errlen)
 }
 
 int
-sr_log_setup(const char *level, const char *format, const char *file, char *errbuf,
-    size_t errlen)
+sr_log_setup(const char *level, const char *format, const char *file, char *errbuf, size_t errlen)
 {
 	if (level == NULL || strcmp(level, "info") == 0)
 		min_level = SR_LOG_INFO;
@@ -137,7 +136,9 @@ log_line(sr_log_level level, const char *who, const char *msg)
 		    level_name(level), w, m);
 	} else {
 		n = snprintf(line, sizeof(line), "%s %s: %s%s\n", ts, who,
-		    level == SR_LOG_ERROR ? "ERROR: " : level == SR_LOG_WARN ? "WARN: " : "",
+		    level == SR_LOG_ERROR      ? "ERROR: "
+		        : level == SR_LOG_WARN ? "WARN: "
+		                               : "",
 		    msg);
 	}
 	if (n < 0)
@@ -174,8 +175,7 @@ sr_logl(sr_log_level level, const char *who, const char *fmt, ...)
 }
 
 void
-sr_log_to(sr_log_fn fn, void *arg, sr_log_level level, const char *who,
-    const char *fmt, ...)
+sr_log_to(sr_log_fn fn, void *arg, sr_log_level level, const char *who, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -214,7 +214,7 @@ sr_exit_watchdog(const char *who, int seconds)
 	pthread_t t;
 	if (w == NULL)
 		return;
-	*w = (struct watchdog){who, seconds};
+	*w = (struct watchdog) {who, seconds};
 	if (pthread_create(&t, NULL, watchdog_run, w) != 0) {
 		free(w);
 		return;

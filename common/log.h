@@ -12,8 +12,7 @@
 
 /* Logs one line at SR_LOG_INFO to stderr (or --log-file):
  * "2026-11-21T23:59:01.123Z master: text". */
-void sr_log(const char *who, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void sr_log(const char *who, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Logs one line at level: below the threshold it is dropped; a warning or
  * error says so after the name ("c1: WARN: text"); in JSON format it is one
@@ -27,15 +26,15 @@ void sr_logl(sr_log_level level, const char *who, const char *fmt, ...)
  * appended to, which sr_log_reopen opens again (SIGHUP, after a rotation).
  * SR_EINVAL with a message on a bad value or a file that cannot be opened.
  */
-int sr_log_setup(const char *level, const char *format, const char *file,
-    char *errbuf, size_t errlen);
+int sr_log_setup(const char *level, const char *format, const char *file, char *errbuf,
+    size_t errlen);
 int sr_log_reopen(char *errbuf, size_t errlen);
 
 /* Formats one message and hands it to fn with its level; with fn NULL it
  * goes to stderr as sr_log(who, ...) does. The library logs through this,
  * so that an embedding program decides where its messages go. */
-void sr_log_to(sr_log_fn fn, void *arg, sr_log_level level, const char *who,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void sr_log_to(sr_log_fn fn, void *arg, sr_log_level level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Starts a detached thread that ends the process with _exit(0) after
  * seconds, logging why: a daemon's shutdown must not hang (nng 1.5.2 can

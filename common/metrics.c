@@ -7,8 +7,8 @@
 
 #include <string.h>
 
-const uint64_t metrics_bounds_us[METRICS_BUCKETS] = {100, 250, 500, 1000, 2500, 5000,
-    10000, 25000, 100000, 500000, 2000000, 10000000};
+const uint64_t metrics_bounds_us[METRICS_BUCKETS] = {100, 250, 500, 1000, 2500, 5000, 10000, 25000,
+    100000, 500000, 2000000, 10000000};
 
 void
 metrics_observe(struct metrics_hist *h, uint64_t us)
@@ -61,16 +61,14 @@ label(struct strbuf *b, const char *name, const char *key, const char *value)
 }
 
 void
-metrics_u64(struct strbuf *b, const char *name, const char *key, const char *value,
-    uint64_t v)
+metrics_u64(struct strbuf *b, const char *name, const char *key, const char *value, uint64_t v)
 {
 	label(b, name, key, value);
 	strbuf_printf(b, " %llu\n", (unsigned long long) v);
 }
 
 void
-metrics_f64(struct strbuf *b, const char *name, const char *key, const char *value,
-    double v)
+metrics_f64(struct strbuf *b, const char *name, const char *key, const char *value, double v)
 {
 	label(b, name, key, value);
 	strbuf_printf(b, " %.6g\n", v);
@@ -116,8 +114,7 @@ metrics_coord_text(struct strbuf *b, const struct metrics_coord *m)
 	metrics_family(b, "snowrange_txids_issued_total", "counter",
 	    "transaction IDs handed out since start");
 	metrics_u64(b, "snowrange_txids_issued_total", NULL, NULL, m->txids);
-	metrics_family(b, "snowrange_leases_total", "counter",
-	    "chunks leased from the master");
+	metrics_family(b, "snowrange_leases_total", "counter", "chunks leased from the master");
 	metrics_u64(b, "snowrange_leases_total", NULL, NULL, m->leases);
 	metrics_family(b, "snowrange_lease_errors_total", "counter",
 	    "lease round trips to the master that failed");
@@ -174,8 +171,7 @@ metrics_master_text(struct strbuf *b, const struct metrics_master *m)
 	metrics_family(b, "snowrange_store_commit_errors_total", "counter",
 	    "store commits that failed (I/O or a lost fencing term)");
 	metrics_u64(b, "snowrange_store_commit_errors_total", NULL, NULL, m->commit_errors);
-	metrics_family(b, "snowrange_fencing_term", "gauge",
-	    "the fencing term this master holds");
+	metrics_family(b, "snowrange_fencing_term", "gauge", "the fencing term this master holds");
 	metrics_u64(b, "snowrange_fencing_term", NULL, NULL, m->term);
 	metrics_family(b, "snowrange_master_leases_total", "counter",
 	    "chunks leased to coordinators since start");

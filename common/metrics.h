@@ -41,41 +41,39 @@ void metrics_hist_read(const struct metrics_hist *h, struct metrics_hist_snap *o
 /* ---- the text format ---- */
 
 /* "# HELP name help" and "# TYPE name type" (counter, gauge, histogram). */
-void metrics_family(struct strbuf *b, const char *name, const char *type,
-    const char *help);
+void metrics_family(struct strbuf *b, const char *name, const char *type, const char *help);
 /* One sample: name{label="value"} v, the label left out when label is
  * NULL. Label values are escaped (\\, \", \n). */
-void metrics_u64(struct strbuf *b, const char *name, const char *label,
-    const char *value, uint64_t v);
-void metrics_f64(struct strbuf *b, const char *name, const char *label,
-    const char *value, double v);
+void metrics_u64(struct strbuf *b, const char *name, const char *label, const char *value,
+    uint64_t v);
+void metrics_f64(struct strbuf *b, const char *name, const char *label, const char *value,
+    double v);
 /* A histogram in seconds: name_bucket{le=...} (cumulative), name_sum,
  * name_count. */
-void metrics_hist_text(struct strbuf *b, const char *name,
-    const struct metrics_hist_snap *h);
+void metrics_hist_text(struct strbuf *b, const char *name, const struct metrics_hist_snap *h);
 
 /* ---- the coordinator's and the master's metrics ---- */
 
 struct metrics_seq {
 	char name[65];
-	uint64_t issued;     /* IDs handed out since start */
-	uint64_t headroom;   /* IDs left in the current and prefetched chunks */
-	uint64_t hwm;        /* master only */
-	uint64_t chunk;      /* master only: the current chunk size */
-	uint32_t users;      /* master only: live nodes drawing from it */
+	uint64_t issued;   /* IDs handed out since start */
+	uint64_t headroom; /* IDs left in the current and prefetched chunks */
+	uint64_t hwm;      /* master only */
+	uint64_t chunk;    /* master only: the current chunk size */
+	uint32_t users;    /* master only: live nodes drawing from it */
 };
 
 struct metrics_coord {
 	const char *node;
-	uint64_t txids;               /* issued since start */
+	uint64_t txids; /* issued since start */
 	uint64_t leases, lease_errors;
 	struct metrics_hist_snap lease_latency;
 	struct metrics_hist_snap waits; /* callers that waited for a chunk */
 	bool has_worker;
-	double worker_lease_seconds;  /* left on the worker lease; 0 without one */
-	bool master_reachable;        /* the last round trip to the master worked */
-	uint64_t clock_backs;         /* txid calls refused for a clock step back */
-	uint64_t http_requests[3];    /* answered 2xx, 4xx, 5xx */
+	double worker_lease_seconds; /* left on the worker lease; 0 without one */
+	bool master_reachable;       /* the last round trip to the master worked */
+	uint64_t clock_backs;        /* txid calls refused for a clock step back */
+	uint64_t http_requests[3];   /* answered 2xx, 4xx, 5xx */
 	const struct metrics_seq *seqs;
 	size_t nseqs;
 };

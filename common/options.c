@@ -36,8 +36,7 @@ opt_by_name(const struct sr_opt *opts, size_t nopts, const char *name, size_t le
 }
 
 const struct sr_opt *
-sr_opt_find(const struct sr_opt *opts, size_t nopts, const char *arg,
-    const char **inline_val)
+sr_opt_find(const struct sr_opt *opts, size_t nopts, const char *arg, const char **inline_val)
 {
 	*inline_val = NULL;
 	if (arg[0] != '-' || arg[1] == '\0')
@@ -102,8 +101,8 @@ sr_opt_set(const struct sr_opt *o, const char *val, char *errbuf, size_t errlen)
 		return SR_OK;
 	case SR_OPT_ENUM:
 		if (!enum_has(o->arg, val)) {
-			snprintf(errbuf, errlen, "--%s: expected %s, got '%.40s'", o->name,
-			    o->arg, val);
+			snprintf(errbuf, errlen, "--%s: expected %s, got '%.40s'", o->name, o->arg,
+			    val);
 			return SR_EINVAL;
 		}
 		*(const char **) o->target = val;
@@ -123,8 +122,7 @@ sr_opt_set(const struct sr_opt *o, const char *val, char *errbuf, size_t errlen)
 		return SR_OK;
 	}
 	case SR_OPT_BOOL:
-		if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0 ||
-		    strcmp(val, "yes") == 0) {
+		if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0 || strcmp(val, "yes") == 0) {
 			*(bool *) o->target = true;
 		} else if (strcmp(val, "false") == 0 || strcmp(val, "0") == 0 ||
 		    strcmp(val, "no") == 0) {
@@ -142,10 +140,12 @@ sr_opt_set(const struct sr_opt *o, const char *val, char *errbuf, size_t errlen)
 		int64_t hi = o->max >= 0x1p63 ? INT64_MAX : (int64_t) o->max;
 		errno = 0;
 		long long v = strtoll(val, &end, 10);
-		if (errno != 0 || end == val || *end != '\0' || val[0] == ' ' ||
-		    val[0] == '+' || v < lo || v > hi) {
-			snprintf(errbuf, errlen, "--%s: expected a whole number in %lld..%lld, "
-			    "got '%.40s'", o->name, (long long) lo, (long long) hi, val);
+		if (errno != 0 || end == val || *end != '\0' || val[0] == ' ' || val[0] == '+' ||
+		    v < lo || v > hi) {
+			snprintf(errbuf, errlen,
+			    "--%s: expected a whole number in %lld..%lld, "
+			    "got '%.40s'",
+			    o->name, (long long) lo, (long long) hi, val);
 			return SR_EINVAL;
 		}
 		*(int64_t *) o->target = v;
@@ -280,9 +280,9 @@ struct ini_ctx {
 	char *errbuf;
 	size_t errlen;
 	int err;
-	int line;     /* of the line inih is on: one reader call per line */
-	bool at_bol;  /* the last read ended a line */
-	int *seen;    /* per option: the line that set it, 0 for none */
+	int line;    /* of the line inih is on: one reader call per line */
+	bool at_bol; /* the last read ended a line */
+	int *seen;   /* per option: the line that set it, 0 for none */
 	FILE *fp;
 	struct sr_opts_mem *mem; /* strings kept alive for string targets */
 };
@@ -334,9 +334,10 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 	if (section_skipped(ctx, section, &known)) {
 		if (known)
 			return 1;
-		snprintf(ctx->errbuf, ctx->errlen, "config file %s line %d: unknown "
-		    "section [%.40s] (expected [%s])", ctx->file, ctx->line, section,
-		    ctx->p->section);
+		snprintf(ctx->errbuf, ctx->errlen,
+		    "config file %s line %d: unknown "
+		    "section [%.40s] (expected [%s])",
+		    ctx->file, ctx->line, section, ctx->p->section);
 		ctx->err = SR_EINVAL;
 		return 0;
 	}
@@ -344,16 +345,20 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 	const struct sr_opt *o = opt_by_name(opts, ctx->p->nopts, name, strlen(name));
 	if (o == NULL || (o->flags & SR_OPTF_NOINI) || strcmp(name, "config") == 0) {
 		const char *s = sr_opt_suggest(opts, ctx->p->nopts, name, strlen(name));
-		snprintf(ctx->errbuf, ctx->errlen, "config file %s line %d: unknown key "
-		    "'%.60s'%s%s%s", ctx->file, ctx->line, name, s ? " (did you mean '" : "",
-		    s ? s : "", s ? "'?)" : "");
+		snprintf(ctx->errbuf, ctx->errlen,
+		    "config file %s line %d: unknown key "
+		    "'%.60s'%s%s%s",
+		    ctx->file, ctx->line, name, s ? " (did you mean '" : "", s ? s : "",
+		    s ? "'?)" : "");
 		ctx->err = SR_EINVAL;
 		return 0;
 	}
 	size_t idx = (size_t) (o - opts);
 	if (ctx->seen[idx] != 0 && o->type != SR_OPT_LIST) {
-		snprintf(ctx->errbuf, ctx->errlen, "config file %s line %d: '%s' is set "
-		    "twice (first on line %d)", ctx->file, ctx->line, name, ctx->seen[idx]);
+		snprintf(ctx->errbuf, ctx->errlen,
+		    "config file %s line %d: '%s' is set "
+		    "twice (first on line %d)",
+		    ctx->file, ctx->line, name, ctx->seen[idx]);
 		ctx->err = SR_EINVAL;
 		return 0;
 	}
@@ -380,13 +385,12 @@ ini_cb(void *user, const char *section, const char *name, const char *value)
 }
 
 static int
-read_config(const struct sr_opts_prog *p, const char *file, struct sr_opts_mem *mem,
-    char *errbuf, size_t errlen)
+read_config(const struct sr_opts_prog *p, const char *file, struct sr_opts_mem *mem, char *errbuf,
+    size_t errlen)
 {
 	FILE *fp = fopen(file, "r");
 	if (fp == NULL) {
-		snprintf(errbuf, errlen, "config file %s: cannot open: %s", file,
-		    strerror(errno));
+		snprintf(errbuf, errlen, "config file %s: cannot open: %s", file, strerror(errno));
 		return SR_EINVAL;
 	}
 	/* A directory opens and reads as empty: it would start the program on
@@ -410,8 +414,10 @@ read_config(const struct sr_opts_prog *p, const char *file, struct sr_opts_mem *
 	if (ctx.err != 0)
 		return ctx.err;
 	if (rv != 0) {
-		snprintf(errbuf, errlen, "config file %s line %d: syntax error (expected "
-		    "'key = value' or '[section]')", file, rv);
+		snprintf(errbuf, errlen,
+		    "config file %s line %d: syntax error (expected "
+		    "'key = value' or '[section]')",
+		    file, rv);
 		return SR_EINVAL;
 	}
 	return SR_OK;
@@ -549,8 +555,8 @@ sr_opts_parse_prog(const struct sr_opts_prog *p, int argc, char **argv, int *npo
 }
 
 int
-sr_opts_parse(const struct sr_opt *opts, size_t nopts, int argc, char **argv,
-    int *npos, struct sr_opts_mem *mem, char *errbuf, size_t errlen)
+sr_opts_parse(const struct sr_opt *opts, size_t nopts, int argc, char **argv, int *npos,
+    struct sr_opts_mem *mem, char *errbuf, size_t errlen)
 {
 	struct sr_opts_prog p = {.name = "", .opts = opts, .nopts = nopts};
 	return sr_opts_parse_prog(&p, argc, argv, npos, mem, errbuf, errlen);
@@ -561,25 +567,15 @@ sr_opts_main(const struct sr_opts_prog *p, int argc, char **argv, int *npos,
     struct sr_opts_mem *mem)
 {
 	switch (find_action(argc, argv)) {
-	case ACT_HELP:
-		sr_opts_prog_help(stdout, p);
-		return 0;
-	case ACT_VERSION:
-		sr_opts_version(stdout, p->name, p->versions);
-		return 0;
-	case ACT_MAN:
-		sr_opts_man(stdout, p, 8, NULL);
-		return 0;
-	case ACT_INI:
-		sr_opts_ini(stdout, p);
-		return 0;
-	case ACT_RUN:
-		break;
+	case ACT_HELP: sr_opts_prog_help(stdout, p); return 0;
+	case ACT_VERSION: sr_opts_version(stdout, p->name, p->versions); return 0;
+	case ACT_MAN: sr_opts_man(stdout, p, 8, NULL); return 0;
+	case ACT_INI: sr_opts_ini(stdout, p); return 0;
+	case ACT_RUN: break;
 	}
 	char err[512] = "";
 	if (sr_opts_parse_prog(p, argc, argv, npos, mem, err, sizeof(err)) != SR_OK) {
-		fprintf(stderr, "%s: %s\nrun '%s --help' for the options\n", p->name, err,
-		    p->name);
+		fprintf(stderr, "%s: %s\nrun '%s --help' for the options\n", p->name, err, p->name);
 		return 2;
 	}
 	return -1;
@@ -592,8 +588,9 @@ opt_head(char *buf, size_t len, const struct sr_opt *o)
 {
 	const char *arg = o->arg;
 	if (arg == NULL)
-		arg = o->type == SR_OPT_BOOL ? NULL :
-		    o->type == SR_OPT_INT || o->type == SR_OPT_DOUBLE ? "N" : "STR";
+		arg = o->type == SR_OPT_BOOL                            ? NULL
+		    : o->type == SR_OPT_INT || o->type == SR_OPT_DOUBLE ? "N"
+		                                                        : "STR";
 	if (o->shrt != 0)
 		snprintf(buf, len, "-%c, --%s%s%s", o->shrt, o->name, arg ? " " : "",
 		    arg ? arg : "");
@@ -636,8 +633,8 @@ sr_opts_prog_help(FILE *f, const struct sr_opts_prog *p)
 	fprintf(f, "):\n");
 	sr_opts_help(f, p->opts, p->nopts);
 	fprintf(f, "  %-30s %s\n  %-30s %s\n  %-30s %s\n", "    --config FILE",
-	    "read settings from an INI file; the environment and flags override it",
-	    "-h, --help", "show this help", "    --version",
+	    "read settings from an INI file; the environment and flags override it", "-h, --help",
+	    "show this help", "    --version",
 	    "show the versions of the program and its libraries");
 }
 
@@ -676,8 +673,8 @@ man_str(FILE *f, const char *s)
 void
 sr_opts_man(FILE *f, const struct sr_opts_prog *p, int sect, const char *extra)
 {
-	fprintf(f, ".TH %s %d \"\" \"snowrange %s\" \"snowrange\"\n.SH NAME\n", p->name,
-	    sect, SNOWRANGE_VERSION_STRING);
+	fprintf(f, ".TH %s %d \"\" \"snowrange %s\" \"snowrange\"\n.SH NAME\n", p->name, sect,
+	    SNOWRANGE_VERSION_STRING);
 	man_str(f, p->name);
 	fputs(" \\- ", f);
 	man_str(f, p->summary);
@@ -706,10 +703,12 @@ sr_opts_man(FILE *f, const struct sr_opts_prog *p, int sect, const char *extra)
 	}
 	fputs(".SH OPTIONS\n", f);
 	if (p->section != NULL)
-		fprintf(f, "Every option is also a key of the INI file given with "
+		fprintf(f,
+		    "Every option is also a key of the INI file given with "
 		    "\\fB\\-\\-config\\fR, outside any section or in section "
 		    "\\fB[%s]\\fR. The environment overrides the file, flags override "
-		    "both.\n", p->section);
+		    "both.\n",
+		    p->section);
 	for (size_t i = 0; i < p->nopts; i++) {
 		const struct sr_opt *o = &p->opts[i];
 		if (o->flags & SR_OPTF_HIDDEN)
@@ -740,7 +739,8 @@ sr_opts_man(FILE *f, const struct sr_opts_prog *p, int sect, const char *extra)
 		fputs(".TP\n.B \\-\\-config FILE\nRead settings from an INI file.\n"
 		      ".TP\n.B \\-h, \\-\\-help\nShow the options and exit.\n"
 		      ".TP\n.B \\-\\-version\nShow the versions of the program and its "
-		      "libraries and exit.\n", f);
+		      "libraries and exit.\n",
+		    f);
 	if (extra != NULL)
 		fputs(extra, f);
 }
@@ -748,10 +748,12 @@ sr_opts_man(FILE *f, const struct sr_opts_prog *p, int sect, const char *extra)
 void
 sr_opts_ini(FILE *f, const struct sr_opts_prog *p)
 {
-	fprintf(f, "# %s: %s.\n# Read with --config FILE. Keys outside a section and in [%s] "
+	fprintf(f,
+	    "# %s: %s.\n# Read with --config FILE. Keys outside a section and in [%s] "
 	    "apply;\n# the environment and flags override them. Every key below is at its\n"
-	    "# default (commented out); `%s --help` lists the same.\n\n[%s]\n", p->name,
-	    p->summary, p->section ? p->section : "", p->name, p->section ? p->section : "");
+	    "# default (commented out); `%s --help` lists the same.\n\n[%s]\n",
+	    p->name, p->summary, p->section ? p->section : "", p->name,
+	    p->section ? p->section : "");
 	for (size_t i = 0; i < p->nopts; i++) {
 		const struct sr_opt *o = &p->opts[i];
 		if (o->flags & (SR_OPTF_HIDDEN | SR_OPTF_NOINI))

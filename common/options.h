@@ -46,21 +46,24 @@ struct sr_opt {
 	const char *def; /* default, as text; NULL: none */
 	double min, max; /* bounds for numbers */
 	const char *help;
-	const char *arg;  /* value's name in help ("URL"); SR_OPT_ENUM: choices */
-	char shrt;        /* short flag -x, or 0 */
-	const char *env;  /* environment variable giving a value, or NULL */
-	unsigned flags;   /* SR_OPTF_* */
+	const char *arg; /* value's name in help ("URL"); SR_OPT_ENUM: choices */
+	char shrt;       /* short flag -x, or 0 */
+	const char *env; /* environment variable giving a value, or NULL */
+	unsigned flags;  /* SR_OPTF_* */
 };
 
 /* The daemons' log settings, one row each (common/log.h, sr_log_setup). */
-#define SR_OPTS_LOG(level, format, file)                                       \
-	{"log-level", SR_OPT_ENUM, (level), "info", 0, 0,                      \
-	    "the least important messages logged", .arg = "error|warn|info"},  \
-	{"log-format", SR_OPT_ENUM, (format), "text", 0, 0,                    \
-	    "a line of text or a JSON object per message", .arg = "text|json"},\
-	{"log-file", SR_OPT_STR, (file), NULL, 0, 0,                           \
-	    "append the log to FILE instead of stderr; SIGHUP reopens it "     \
-	    "(after a rotation)", .arg = "FILE"}
+#define SR_OPTS_LOG(level, format, file)                                                         \
+	{"log-level", SR_OPT_ENUM, (level), "info", 0, 0, "the least important messages logged", \
+	    .arg = "error|warn|info"},                                                           \
+	    {"log-format", SR_OPT_ENUM, (format), "text", 0, 0,                                  \
+	        "a line of text or a JSON object per message", .arg = "text|json"},              \
+	{                                                                                        \
+		"log-file", SR_OPT_STR, (file), NULL, 0, 0,                                      \
+		    "append the log to FILE instead of stderr; SIGHUP reopens it "               \
+		    "(after a rotation)",                                                        \
+		    .arg = "FILE"                                                                \
+	}
 
 /* One program: its name, its INI section and what --help and the man page
  * say about it. */
@@ -102,40 +105,35 @@ int sr_opts_main(const struct sr_opts_prog *p, int argc, char **argv, int *npos,
 /* As sr_opts_main without printing: SR_OK or SR_EINVAL (SR_ENOMEM) with a
  * message naming the option (and the config file's line) in errbuf. The
  * fuzzer drives this; section NULL reads keys of every section. */
-int sr_opts_parse_prog(const struct sr_opts_prog *p, int argc, char **argv,
-    int *npos, struct sr_opts_mem *mem, char *errbuf, size_t errlen);
+int sr_opts_parse_prog(const struct sr_opts_prog *p, int argc, char **argv, int *npos,
+    struct sr_opts_mem *mem, char *errbuf, size_t errlen);
 
 /* sr_opts_parse_prog for a table without a program (any section). */
-int sr_opts_parse(const struct sr_opt *opts, size_t nopts, int argc,
-    char **argv, int *npos, struct sr_opts_mem *mem, char *errbuf,
-    size_t errlen);
+int sr_opts_parse(const struct sr_opt *opts, size_t nopts, int argc, char **argv, int *npos,
+    struct sr_opts_mem *mem, char *errbuf, size_t errlen);
 
 /* ---- the pieces, for the CLI's own command-line walk ---- */
 
 /* Finds the row of flag arg ("--name", "--name=v", "-x", "-xv"); *inline_val
  * gets the value given in arg itself, or NULL. NULL when there is none. */
-const struct sr_opt *sr_opt_find(const struct sr_opt *opts, size_t nopts,
-    const char *arg, const char **inline_val);
+const struct sr_opt *sr_opt_find(const struct sr_opt *opts, size_t nopts, const char *arg,
+    const char **inline_val);
 
 /* Sets o's target from text; SR_EINVAL with a message naming --name. */
-int sr_opt_set(const struct sr_opt *o, const char *val, char *errbuf,
-    size_t errlen);
+int sr_opt_set(const struct sr_opt *o, const char *val, char *errbuf, size_t errlen);
 
 /* Sets every row's default (lists are emptied). */
-int sr_opts_defaults(const struct sr_opt *opts, size_t nopts, char *errbuf,
-    size_t errlen);
+int sr_opts_defaults(const struct sr_opt *opts, size_t nopts, char *errbuf, size_t errlen);
 
 /* Applies the rows' environment variables that are set and not empty. */
-int sr_opts_env(const struct sr_opt *opts, size_t nopts, char *errbuf,
-    size_t errlen);
+int sr_opts_env(const struct sr_opt *opts, size_t nopts, char *errbuf, size_t errlen);
 
 /* The candidate closest to word within an edit distance worth suggesting
  * ("did you mean"), or NULL. */
 const char *sr_suggest(const char *word, const char *const *cands, size_t n);
 
 /* The option name closest to name (without dashes), or NULL. */
-const char *sr_opt_suggest(const struct sr_opt *opts, size_t nopts,
-    const char *name, size_t len);
+const char *sr_opt_suggest(const struct sr_opt *opts, size_t nopts, const char *name, size_t len);
 
 /* "  -x, --name VALUE   help (default: def; env VAR)" per visible row. */
 void sr_opts_help(FILE *f, const struct sr_opt *opts, size_t nopts);
@@ -147,8 +145,7 @@ void sr_opts_prog_help(FILE *f, const struct sr_opts_prog *p);
 void sr_opts_version(FILE *f, const char *name, void (*versions)(FILE *));
 
 /* A man page (troff, section sect) of the program, from its table. */
-void sr_opts_man(FILE *f, const struct sr_opts_prog *p, int sect,
-    const char *extra);
+void sr_opts_man(FILE *f, const struct sr_opts_prog *p, int sect, const char *extra);
 
 /* A commented sample INI file of the program, every key at its default. */
 void sr_opts_ini(FILE *f, const struct sr_opts_prog *p);

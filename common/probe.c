@@ -55,8 +55,7 @@ probe_ipc(const char *url, const char *path, char *errbuf, size_t errlen)
 		/* Num RefCount Protocol Flags Type St Inode Path */
 		unsigned long flags;
 		int off = 0;
-		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &off) < 1 ||
-		    off == 0)
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &off) < 1 || off == 0)
 			continue;
 		any = true;
 		char *p = line + off;
@@ -77,8 +76,7 @@ probe_ipc(const char *url, const char *path, char *errbuf, size_t errlen)
 }
 
 static int
-probe_tcp(const char *url, const char *hostport, int timeout_ms, char *errbuf,
-    size_t errlen)
+probe_tcp(const char *url, const char *hostport, int timeout_ms, char *errbuf, size_t errlen)
 {
 	char host[256], port[16];
 	const char *colon = strrchr(hostport, ':');
@@ -99,12 +97,14 @@ probe_tcp(const char *url, const char *hostport, int timeout_ms, char *errbuf,
 	struct addrinfo hints, *res;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_family = strncmp(url, "tcp4", 4) == 0 ? AF_INET :
-	    strncmp(url, "tcp6", 4) == 0 ? AF_INET6 : AF_UNSPEC;
+	hints.ai_family = strncmp(url, "tcp4", 4) == 0 ? AF_INET
+	    : strncmp(url, "tcp6", 4) == 0             ? AF_INET6
+	                                               : AF_UNSPEC;
 	if (getaddrinfo(host, port, &hints, &res) != 0)
 		return SR_OK;
-	int out = SR_OK, fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, res->ai_protocol);
+	int out = SR_OK,
+	    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	        res->ai_protocol);
 	if (fd >= 0) {
 		int rv = connect(fd, res->ai_addr, res->ai_addrlen), err = errno;
 		if (rv != 0 && err == EINPROGRESS) {

@@ -17,8 +17,8 @@ range_chunk_valid(const struct range_chunk *ch, uint64_t max)
 }
 
 int
-range_plan(uint64_t hwm, uint32_t n, uint64_t c, uint64_t max_value,
-    uint32_t *n_out, uint64_t *c_out)
+range_plan(uint64_t hwm, uint32_t n, uint64_t c, uint64_t max_value, uint32_t *n_out,
+    uint64_t *c_out)
 {
 	if (max_value > RANGE_ID_MAX)
 		max_value = RANGE_ID_MAX;

@@ -43,7 +43,7 @@ bool range_chunk_valid(const struct range_chunk *ch, uint64_t max);
  * sizes (n_out <= n, c_out <= c, n_out * c_out >= 1) and 0 is returned; when
  * not even one ID fits, SR_EEXHAUSTED.
  */
-int range_plan(uint64_t hwm, uint32_t n, uint64_t c, uint64_t max_value,
-    uint32_t *n_out, uint64_t *c_out);
+int range_plan(uint64_t hwm, uint32_t n, uint64_t c, uint64_t max_value, uint32_t *n_out,
+    uint64_t *c_out);
 
 #endif

@@ -7,8 +7,7 @@
 __extension__ typedef unsigned __int128 u128;
 
 enum seg_fault
-seg_check(const sr_id_segment *segs, size_t n, uint64_t max, uint64_t *total,
-    size_t *at)
+seg_check(const sr_id_segment *segs, size_t n, uint64_t max, uint64_t *total, size_t *at)
 {
 	uint64_t sum = 0, prev_last = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -43,18 +42,12 @@ const char *
 seg_fault_str(enum seg_fault f)
 {
 	switch (f) {
-	case SEG_OK:
-		return "well formed";
-	case SEG_EMPTY_SEG:
-		return "a segment with count 0";
-	case SEG_ZERO_STEP:
-		return "a segment with step 0";
-	case SEG_ZERO_ID:
-		return "a segment starting at 0";
-	case SEG_TOO_HIGH:
-		return "a segment ending above the largest ID";
-	case SEG_NOT_ABOVE:
-		return "a segment not above the one before it";
+	case SEG_OK: return "well formed";
+	case SEG_EMPTY_SEG: return "a segment with count 0";
+	case SEG_ZERO_STEP: return "a segment with step 0";
+	case SEG_ZERO_ID: return "a segment starting at 0";
+	case SEG_TOO_HIGH: return "a segment ending above the largest ID";
+	case SEG_NOT_ABOVE: return "a segment not above the one before it";
 	}
 	return "unknown fault";
 }
@@ -80,8 +73,8 @@ seg_from_ids(const uint64_t *ids, size_t n, sr_id_segment *segs, size_t max)
 		if (i + 1 < n && ids[i + 1] > ids[i]) {
 			s.step = ids[i + 1] - ids[i];
 			s.count = 2;
-			for (size_t j = i + 2; j < n && ids[j] > ids[j - 1] &&
-			    ids[j] - ids[j - 1] == s.step; j++)
+			for (size_t j = i + 2;
+			     j < n && ids[j] > ids[j - 1] && ids[j] - ids[j - 1] == s.step; j++)
 				s.count++;
 		}
 		if (k < max)
@@ -133,8 +126,9 @@ seg_common(const sr_id_segment *a, const sr_id_segment *b)
 	uint64_t g = gcd(a->step, b->step);
 	uint64_t sb = b->step / g;
 	/* diff mod b.step, taken as a non-negative residue. */
-	uint64_t diff = b->first >= a->first ? (b->first - a->first) % b->step :
-	    (b->step - (a->first - b->first) % b->step) % b->step;
+	uint64_t diff = b->first >= a->first
+	    ? (b->first - a->first) % b->step
+	    : (b->step - (a->first - b->first) % b->step) % b->step;
 	if (diff % g != 0)
 		return 0;
 	uint64_t t = 0;

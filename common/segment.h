@@ -37,11 +37,11 @@ seg_last(const sr_id_segment *s)
 /* Why seg_check refused a list of segments. */
 enum seg_fault {
 	SEG_OK,
-	SEG_EMPTY_SEG,  /* a segment with count 0 */
-	SEG_ZERO_STEP,  /* step 0 */
-	SEG_ZERO_ID,    /* first is 0 */
-	SEG_TOO_HIGH,   /* its last ID is above max (or overflows) */
-	SEG_NOT_ABOVE,  /* it does not start above the previous one's last ID */
+	SEG_EMPTY_SEG, /* a segment with count 0 */
+	SEG_ZERO_STEP, /* step 0 */
+	SEG_ZERO_ID,   /* first is 0 */
+	SEG_TOO_HIGH,  /* its last ID is above max (or overflows) */
+	SEG_NOT_ABOVE, /* it does not start above the previous one's last ID */
 };
 
 /*
@@ -51,8 +51,8 @@ enum seg_fault {
  * non-NULL) and returns SEG_OK; otherwise the fault, and the index of the
  * offending segment in *at (if non-NULL).
  */
-enum seg_fault seg_check(const sr_id_segment *segs, size_t n, uint64_t max,
-    uint64_t *total, size_t *at);
+enum seg_fault seg_check(const sr_id_segment *segs, size_t n, uint64_t max, uint64_t *total,
+    size_t *at);
 
 /* A short English description of a fault, for error messages. */
 const char *seg_fault_str(enum seg_fault f);

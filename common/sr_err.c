@@ -5,9 +5,8 @@ const char *
 sr_strerror(int err)
 {
 	switch (err) {
-#define SR_ERR_DESC(name, value, desc)                                         \
-	case value:                                                            \
-		return desc;
+#define SR_ERR_DESC(name, value, desc) \
+	case value: return desc;
 		SR_ERRNO_MAP(SR_ERR_DESC)
 #undef SR_ERR_DESC
 	}
@@ -18,9 +17,8 @@ const char *
 sr_errname(int err)
 {
 	switch (err) {
-#define SR_ERR_NAME(name, value, desc)                                         \
-	case value:                                                            \
-		return #name;
+#define SR_ERR_NAME(name, value, desc) \
+	case value: return #name;
 		SR_ERRNO_MAP(SR_ERR_NAME)
 #undef SR_ERR_NAME
 	}

@@ -14,7 +14,7 @@ struct strbuf {
 	char *p;    /* NUL-terminated once anything was appended */
 	size_t len; /* bytes, without the NUL */
 	size_t cap;
-	bool oom;   /* an append failed: the content is incomplete */
+	bool oom; /* an append failed: the content is incomplete */
 };
 
 /* A zeroed struct strbuf is an empty buffer; strbuf_init makes one. */
@@ -26,8 +26,7 @@ void strbuf_reset(struct strbuf *b);
 
 void strbuf_put(struct strbuf *b, const char *s, size_t n);
 void strbuf_puts(struct strbuf *b, const char *s);
-void strbuf_printf(struct strbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s as a JSON string, quotes included; control characters, quotes and
  * backslashes escaped, bytes >= 0x80 passed through (UTF-8 stays UTF-8). */
 void strbuf_json_str(struct strbuf *b, const char *s);

@@ -49,8 +49,7 @@ copy_value(const mbedtls_asn1_buf *v, char *out, size_t len)
 }
 
 void
-tls_identity_from_subject(const struct mbedtls_asn1_named_data *subject,
-    struct tls_identity *id)
+tls_identity_from_subject(const struct mbedtls_asn1_named_data *subject, struct tls_identity *id)
 {
 	memset(id, 0, sizeof(*id));
 	id->cert = true;
@@ -70,27 +69,33 @@ tls_identity_from_subject(const struct mbedtls_asn1_named_data *subject,
 	bool ou_clean = ou != NULL && copy_value(ou, ous, sizeof(ous));
 	const char *who = id->name[0] != '\0' ? id->name : "(none)";
 	if (ncn != 1) {
-		snprintf(id->why, sizeof(id->why), "the client certificate has %s CN "
+		snprintf(id->why, sizeof(id->why),
+		    "the client certificate has %s CN "
 		    "(it must have exactly one: the peer's name, docs/security.md)",
 		    ncn == 0 ? "no" : "more than one");
 		return;
 	}
 	if (nou != 1) {
-		snprintf(id->why, sizeof(id->why), "the client certificate of CN=%.64s "
+		snprintf(id->why, sizeof(id->why),
+		    "the client certificate of CN=%.64s "
 		    "has %s OU (it must have exactly one naming its role: node, admin, "
-		    "reader or client)", who, nou == 0 ? "no" : "more than one");
+		    "reader or client)",
+		    who, nou == 0 ? "no" : "more than one");
 		return;
 	}
 	unsigned role = ou_clean ? creds_role_of(ous) : 0;
 	if (role == 0) {
-		snprintf(id->why, sizeof(id->why), "the client certificate of CN=%.64s "
+		snprintf(id->why, sizeof(id->why),
+		    "the client certificate of CN=%.64s "
 		    "has OU=%.32s, which is not a role (node, admin, reader or client)",
 		    who, ous);
 		return;
 	}
 	if (role == CREDS_NODE && (!cn_clean || !sr_name_valid(id->name))) {
-		snprintf(id->why, sizeof(id->why), "the node certificate's CN=%.64s is "
-		    "not a node name ([a-z0-9_.-]{1,64})", who);
+		snprintf(id->why, sizeof(id->why),
+		    "the node certificate's CN=%.64s is "
+		    "not a node name ([a-z0-9_.-]{1,64})",
+		    who);
 		return;
 	}
 	id->role = role;
@@ -163,20 +168,14 @@ nng_err(int rv)
 	case MBEDTLS_ERR_SSL_CA_CHAIN_REQUIRED:
 	case MBEDTLS_ERR_SSL_PEER_VERIFY_FAILED:
 	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
-	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
-		return NNG_EPEERAUTH;
-	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-		return NNG_ECONNREFUSED;
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED: return NNG_EPEERAUTH;
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY: return NNG_ECONNREFUSED;
 	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
 	case MBEDTLS_ERR_X509_ALLOC_FAILED:
-	case MBEDTLS_ERR_PK_ALLOC_FAILED:
-		return NNG_ENOMEM;
-	case MBEDTLS_ERR_SSL_TIMEOUT:
-		return NNG_ETIMEDOUT;
-	case MBEDTLS_ERR_SSL_CONN_EOF:
-		return NNG_ECLOSED;
-	default:
-		return NNG_ECRYPTO;
+	case MBEDTLS_ERR_PK_ALLOC_FAILED: return NNG_ENOMEM;
+	case MBEDTLS_ERR_SSL_TIMEOUT: return NNG_ETIMEDOUT;
+	case MBEDTLS_ERR_SSL_CONN_EOF: return NNG_ECLOSED;
+	default: return NNG_ECRYPTO;
 	}
 }
 
@@ -307,8 +306,8 @@ config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
 	mbedtls_x509_crt_init(&cfg->ca);
 	mbedtls_x509_crl_init(&cfg->crl);
 	int rv = mbedtls_ssl_config_defaults(&cfg->ssl,
-	    server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
-	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	    server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+	    MBEDTLS_SSL_PRESET_DEFAULT);
 	if (rv != 0) {
 		config_fini(cfg);
 		return nng_err(rv);
@@ -354,33 +353,29 @@ config_auth(nng_tls_engine_config *cfg, nng_tls_auth_mode mode)
 static int
 config_ca_chain(nng_tls_engine_config *cfg, const char *certs, const char *crl)
 {
-	int rv = mbedtls_x509_crt_parse(&cfg->ca, (const unsigned char *) certs,
-	    strlen(certs) + 1);
+	int rv = mbedtls_x509_crt_parse(&cfg->ca, (const unsigned char *) certs, strlen(certs) + 1);
 	if (rv != 0)
 		return rv < 0 ? nng_err(rv) : NNG_ECRYPTO;
 	if (crl != NULL &&
 	    (rv = mbedtls_x509_crl_parse(&cfg->crl, (const unsigned char *) crl,
-		strlen(crl) + 1)) != 0)
+	         strlen(crl) + 1)) != 0)
 		return nng_err(rv);
 	mbedtls_ssl_conf_ca_chain(&cfg->ssl, &cfg->ca, crl != NULL ? &cfg->crl : NULL);
 	return 0;
 }
 
 static int
-config_own_cert(nng_tls_engine_config *cfg, const char *cert, const char *key,
-    const char *pass)
+config_own_cert(nng_tls_engine_config *cfg, const char *cert, const char *key, const char *pass)
 {
 	struct own_pair *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NNG_ENOMEM;
 	mbedtls_x509_crt_init(&p->crt);
 	mbedtls_pk_init(&p->key);
-	int rv = mbedtls_x509_crt_parse(&p->crt, (const unsigned char *) cert,
-	    strlen(cert) + 1);
+	int rv = mbedtls_x509_crt_parse(&p->crt, (const unsigned char *) cert, strlen(cert) + 1);
 	if (rv == 0)
-		rv = mbedtls_pk_parse_key(&p->key, (const unsigned char *) key,
-		    strlen(key) + 1, (const unsigned char *) pass,
-		    pass != NULL ? strlen(pass) : 0);
+		rv = mbedtls_pk_parse_key(&p->key, (const unsigned char *) key, strlen(key) + 1,
+		    (const unsigned char *) pass, pass != NULL ? strlen(pass) : 0);
 	if (rv == 0)
 		rv = mbedtls_ssl_conf_own_cert(&cfg->ssl, &p->crt, &p->key);
 	if (rv != 0) {
@@ -399,14 +394,11 @@ static int
 minor_of(nng_tls_version v, int *out)
 {
 	switch (v) {
-	case NNG_TLS_1_2:
-		*out = MBEDTLS_SSL_MINOR_VERSION_3;
-		return 0;
+	case NNG_TLS_1_2: *out = MBEDTLS_SSL_MINOR_VERSION_3; return 0;
 	case NNG_TLS_1_3: /* not in mbed TLS 2.28: the best it has */
 		*out = MBEDTLS_SSL_MINOR_VERSION_3;
 		return 0;
-	default: /* 1.0 and 1.1 are not offered */
-		return NNG_ENOTSUP;
+	default: /* 1.0 and 1.1 are not offered */ return NNG_ENOTSUP;
 	}
 }
 
@@ -421,34 +413,34 @@ config_version(nng_tls_engine_config *cfg, nng_tls_version lo, nng_tls_version h
 }
 
 static nng_tls_engine_config_ops config_ops = {
-	.size = sizeof(nng_tls_engine_config),
-	.init = config_init,
-	.fini = config_fini,
-	.server = config_server,
-	.auth = config_auth,
-	.ca_chain = config_ca_chain,
-	.own_cert = config_own_cert,
-	.version = config_version,
+    .size = sizeof(nng_tls_engine_config),
+    .init = config_init,
+    .fini = config_fini,
+    .server = config_server,
+    .auth = config_auth,
+    .ca_chain = config_ca_chain,
+    .own_cert = config_own_cert,
+    .version = config_version,
 };
 
 static nng_tls_engine_conn_ops conn_ops = {
-	.size = sizeof(nng_tls_engine_conn),
-	.init = conn_init,
-	.fini = conn_fini,
-	.close = conn_close,
-	.handshake = conn_handshake,
-	.recv = conn_recv,
-	.send = conn_send,
-	.verified = conn_verified,
+    .size = sizeof(nng_tls_engine_conn),
+    .init = conn_init,
+    .fini = conn_fini,
+    .close = conn_close,
+    .handshake = conn_handshake,
+    .recv = conn_recv,
+    .send = conn_send,
+    .verified = conn_verified,
 };
 
 static const nng_tls_engine engine = {
-	.version = NNG_TLS_ENGINE_VERSION,
-	.config_ops = &config_ops,
-	.conn_ops = &conn_ops,
-	.name = "snowrange-mbed",
-	.description = "snowrange's engine on " MBEDTLS_VERSION_STRING_FULL,
-	.fips_mode = false,
+    .version = NNG_TLS_ENGINE_VERSION,
+    .config_ops = &config_ops,
+    .conn_ops = &conn_ops,
+    .name = "snowrange-mbed",
+    .description = "snowrange's engine on " MBEDTLS_VERSION_STRING_FULL,
+    .fips_mode = false,
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -28,10 +28,10 @@
 
 /* What a connection's client certificate says about its peer. */
 struct tls_identity {
-	bool cert;   /* a client certificate was presented and verified */
-	unsigned role; /* its one CREDS_ bit; 0 when it names none (see why) */
+	bool cert;                     /* a client certificate was presented and verified */
+	unsigned role;                 /* its one CREDS_ bit; 0 when it names none (see why) */
 	char name[CREDS_NAME_MAX + 1]; /* its CN; for role node, a valid node name */
-	char why[200]; /* role 0: why the certificate grants nothing */
+	char why[200];                 /* role 0: why the certificate grants nothing */
 };
 
 /* mbed TLS's parsed subject (mbedtls/x509.h); kept opaque here so that

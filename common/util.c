@@ -18,8 +18,8 @@ sr_name_valid(const char *s)
 	size_t n = 0;
 	for (; s[n] != '\0'; n++) {
 		char ch = s[n];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    ch == '_' || ch == '.' || ch == '-';
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+		    ch == '.' || ch == '-';
 		if (!ok || n >= SR_NAME_MAX)
 			return false;
 	}

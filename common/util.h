@@ -30,8 +30,7 @@ int64_t sr_mono_us(void);
  * when buf is NULL or len is 0. Every module reports errors this way, so
  * callers read "return SR_ERRF(buf, len, SR_EINVAL, "bad %s", x)".
  */
-void sr_errfmt(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void sr_errfmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* sr_errfmt, then yields code. A macro, not a function, so that the
  * compiler sees the constant code at every `return SR_ERRF(...)`: a

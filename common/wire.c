@@ -53,31 +53,22 @@ int
 wire_nng_err(int rv)
 {
 	switch (rv) {
-	case 0:
-		return SR_OK;
-	case NNG_ENOMEM:
-		return SR_ENOMEM;
-	case NNG_ETIMEDOUT:
-		return SR_ETIMEDOUT;
+	case 0: return SR_OK;
+	case NNG_ENOMEM: return SR_ENOMEM;
+	case NNG_ETIMEDOUT: return SR_ETIMEDOUT;
 	case NNG_ECLOSED:
-	case NNG_ECANCELED:
-		return SR_ECLOSED;
+	case NNG_ECANCELED: return SR_ECLOSED;
 	case NNG_EINVAL:
 	case NNG_EADDRINVAL:
-	case NNG_ENOTSUP:
-		return SR_EINVAL;
-	case NNG_EMSGSIZE:
-		return SR_ETOOBIG;
-	case NNG_EPROTO:
-		return SR_EPROTO;
+	case NNG_ENOTSUP: return SR_EINVAL;
+	case NNG_EMSGSIZE: return SR_ETOOBIG;
+	case NNG_EPROTO: return SR_EPROTO;
 	case NNG_ECONNREFUSED:
 	case NNG_ECONNRESET:
 	case NNG_ECONNSHUT:
 	case NNG_EUNREACHABLE:
-	case NNG_EADDRINUSE:
-		return SR_ECONNECT;
-	default:
-		return SR_EINTERNAL;
+	case NNG_EADDRINUSE: return SR_ECONNECT;
+	default: return SR_EINTERNAL;
 	}
 }
 
@@ -268,16 +259,17 @@ url_local_stream(const char *url)
  * unverified one.
  */
 static int
-tls_config(const struct creds *cr, bool server, const char *url,
-    nng_tls_config **out, char *errbuf, size_t errlen)
+tls_config(const struct creds *cr, bool server, const char *url, nng_tls_config **out, char *errbuf,
+    size_t errlen)
 {
 	*out = NULL;
 	if (!creds_url_tls(url)) {
 		if (cr != NULL && !url_local_stream(url) &&
 		    (server ? cr->tls_cert != NULL : cr->tls_ca != NULL)) {
-			fmt(errbuf, errlen, "%s: TLS is configured (%s) but the URL is "
-			    "not tls+tcp://; use tls+tcp://", url,
-			    server ? "tls-cert" : "tls-ca");
+			fmt(errbuf, errlen,
+			    "%s: TLS is configured (%s) but the URL is "
+			    "not tls+tcp://; use tls+tcp://",
+			    url, server ? "tls-cert" : "tls-ca");
 			return SR_EINVAL;
 		}
 		return SR_OK;
@@ -298,8 +290,7 @@ tls_config(const struct creds *cr, bool server, const char *url,
 		fmt(errbuf, errlen, "cannot set up TLS: %s", nng_strerror(rv));
 		return wire_nng_err(rv);
 	}
-	rv = nng_tls_config_alloc(&cfg,
-	    server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+	rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot set up TLS: %s", nng_strerror(rv));
 		return wire_nng_err(rv);
@@ -310,9 +301,10 @@ tls_config(const struct creds *cr, bool server, const char *url,
 		if ((err = creds_read_file(cr->tls_cert, &cert, errbuf, errlen)) == SR_OK &&
 		    (err = creds_read_file(cr->tls_key, &key, errbuf, errlen)) == SR_OK &&
 		    (rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
-			fmt(errbuf, errlen, "tls-cert %s / tls-key %s: %s (PEM certificate "
-			    "and unencrypted key that belong together?)", cr->tls_cert,
-			    cr->tls_key, nng_strerror(rv));
+			fmt(errbuf, errlen,
+			    "tls-cert %s / tls-key %s: %s (PEM certificate "
+			    "and unencrypted key that belong together?)",
+			    cr->tls_cert, cr->tls_key, nng_strerror(rv));
 			err = SR_EINVAL;
 		}
 		free(cert);
@@ -328,20 +320,18 @@ tls_config(const struct creds *cr, bool server, const char *url,
 		err = SR_EINVAL;
 	}
 	if (err == SR_OK &&
-	    (rv = nng_tls_config_auth_mode(cfg, cr->tls_ca != NULL ?
-		NNG_TLS_AUTH_MODE_REQUIRED : NNG_TLS_AUTH_MODE_NONE)) != 0) {
+	    (rv = nng_tls_config_auth_mode(cfg,
+	         cr->tls_ca != NULL ? NNG_TLS_AUTH_MODE_REQUIRED : NNG_TLS_AUTH_MODE_NONE)) != 0) {
 		fmt(errbuf, errlen, "cannot set the TLS auth mode: %s", nng_strerror(rv));
 		err = wire_nng_err(rv);
 	}
 	if (err == SR_OK && !server) {
 		char host[256];
 		if (!creds_url_host(url, host, sizeof(host)) || host[0] == '\0') {
-			fmt(errbuf, errlen, "%s: no host to verify the certificate against",
-			    url);
+			fmt(errbuf, errlen, "%s: no host to verify the certificate against", url);
 			err = SR_EINVAL;
 		} else if ((rv = nng_tls_config_server_name(cfg, host)) != 0) {
-			fmt(errbuf, errlen, "cannot set the TLS server name: %s",
-			    nng_strerror(rv));
+			fmt(errbuf, errlen, "cannot set the TLS server name: %s", nng_strerror(rv));
 			err = wire_nng_err(rv);
 		}
 	}
@@ -354,17 +344,14 @@ tls_config(const struct creds *cr, bool server, const char *url,
 }
 
 int
-wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out,
-    char *errbuf, size_t errlen)
+wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out, char *errbuf, size_t errlen)
 {
-	return wire_chan_open_creds(url, timeout_ms, NULL, 0, NULL, out, errbuf,
-	    errlen);
+	return wire_chan_open_creds(url, timeout_ms, NULL, 0, NULL, out, errbuf, errlen);
 }
 
 static int
-chan_open_one(const char *url, int timeout_ms, const struct creds *cr,
-    unsigned want, const char *node_name, bool member, struct wire_chan **out,
-    char *errbuf, size_t errlen)
+chan_open_one(const char *url, int timeout_ms, const struct creds *cr, unsigned want,
+    const char *node_name, bool member, struct wire_chan **out, char *errbuf, size_t errlen)
 {
 	nng_tls_config *tls;
 	int err = tls_config(cr, false, url, &tls, errbuf, errlen);
@@ -430,13 +417,12 @@ chan_open_one(const char *url, int timeout_ms, const struct creds *cr,
 }
 
 int
-wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
-    unsigned want, const char *node_name, struct wire_chan **out, char *errbuf,
-    size_t errlen)
+wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr, unsigned want,
+    const char *node_name, struct wire_chan **out, char *errbuf, size_t errlen)
 {
 	if (strchr(url, ',') == NULL)
-		return chan_open_one(url, timeout_ms, cr, want, node_name, false, out,
-		    errbuf, errlen);
+		return chan_open_one(url, timeout_ms, cr, want, node_name, false, out, errbuf,
+		    errlen);
 	/* A list of masters: one member channel per URL. */
 	struct wire_chan *ch = calloc(1, sizeof(*ch));
 	size_t n = 1;
@@ -455,15 +441,14 @@ wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
 		size_t len = strcspn(p, ",");
 		char one[512];
 		if (len == 0 || len >= sizeof(one)) {
-			fmt(errbuf, errlen, "master list '%s': an empty or overlong URL",
-			    url);
+			fmt(errbuf, errlen, "master list '%s': an empty or overlong URL", url);
 			rv = SR_EINVAL;
 			break;
 		}
 		memcpy(one, p, len);
 		one[len] = '\0';
-		rv = chan_open_one(one, timeout_ms, cr, want, node_name, true,
-		    &ch->alt[ch->nalt], errbuf, errlen);
+		rv = chan_open_one(one, timeout_ms, cr, want, node_name, true, &ch->alt[ch->nalt],
+		    errbuf, errlen);
 		if (rv == SR_OK)
 			ch->nalt++;
 		p += len + (p[len] == ',');
@@ -561,13 +546,12 @@ out:
 static int
 exchange(struct wire_chan *ch, nng_msg *msg, nng_msg **reply)
 {
-	return exchange_within(ch->alt != NULL ? ch->alt[atomic_load(&ch->cur)] : ch,
-	    msg, reply, ch->timeout_ms);
+	return exchange_within(ch->alt != NULL ? ch->alt[atomic_load(&ch->cur)] : ch, msg, reply,
+	    ch->timeout_ms);
 }
 
 int
-wire_call_raw(struct wire_chan *ch, const void *buf, size_t len, void **reply,
-    size_t *replylen)
+wire_call_raw(struct wire_chan *ch, const void *buf, size_t len, void **reply, size_t *replylen)
 {
 	nng_msg *msg, *rep = NULL;
 	int rv = nng_msg_alloc(&msg, len);
@@ -588,8 +572,8 @@ wire_call_raw(struct wire_chan *ch, const void *buf, size_t len, void **reply,
 	return SR_OK;
 }
 
-static int call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
-    int timeout_ms, char *leader, size_t leaderlen, char *errbuf, size_t errlen);
+static int call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp, int timeout_ms,
+    char *leader, size_t leaderlen, char *errbuf, size_t errlen);
 
 /* ---- a list of masters (docs/ha.md) ---- */
 
@@ -638,8 +622,7 @@ transport_err(int rv)
  * errors are the leader's answer and are returned as they are.
  */
 static int
-call_list(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
-    char *errbuf, size_t errlen)
+call_list(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp, char *errbuf, size_t errlen)
 {
 	int64_t deadline = sr_mono_ms() + ch->timeout_ms;
 	size_t i = live_from(ch, atomic_load(&ch->cur));
@@ -650,8 +633,8 @@ call_list(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 		if (left <= 0)
 			return rv;
 		char leader[256] = "";
-		rv = call_one(ch->alt[i], req, resp, (int) left, leader, sizeof(leader),
-		    errbuf, errlen);
+		rv = call_one(ch->alt[i], req, resp, (int) left, leader, sizeof(leader), errbuf,
+		    errlen);
 		if (rv == SR_OK || rv == SR_ENOTLEADER)
 			atomic_store(&ch->alt[i]->suspect_until, 0);
 		if (rv == SR_OK) {
@@ -676,13 +659,12 @@ call_list(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 		i = live_from(ch, (i + 1) % ch->nalt);
 		atomic_store(&ch->cur, i);
 		if ((asked + 1) % ch->nalt == 0 || rv == SR_ENOTLEADER)
-			nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+			nanosleep(&(struct timespec) {0, 50 * 1000000L}, NULL);
 	}
 }
 
 int
-wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
-    char *errbuf, size_t errlen)
+wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp, char *errbuf, size_t errlen)
 {
 	*resp = NULL;
 	if (ch->alt != NULL)
@@ -693,15 +675,15 @@ wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 /* One call to one master within timeout_ms; with SR_ENOTLEADER the leader
  * it names goes to leader (when given). */
 static int
-call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
-    int timeout_ms, char *leader, size_t leaderlen, char *errbuf, size_t errlen)
+call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp, int timeout_ms, char *leader,
+    size_t leaderlen, char *errbuf, size_t errlen)
 {
 	*resp = NULL;
 	req->protocol_version = WIRE_PROTOCOL_VERSION;
 	bool no_token = false;
 	if (creds_has_tokens(ch->cr)) {
-		const char *tok = creds_pick(ch->cr, wire_body_roles(req->body_case),
-		    ch->want, ch->node);
+		const char *tok =
+		    creds_pick(ch->cr, wire_body_roles(req->body_case), ch->want, ch->node);
 		/* None that fits: send none; the server says which role it
 		 * wanted, and the message below says why none was sent. */
 		req->token = tok != NULL ? (char *) tok : "";
@@ -718,20 +700,20 @@ call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 	if ((rv = exchange_within(ch, msg, &rep, timeout_ms)) != 0) {
 		int err = wire_nng_err(rv);
 		if (err == SR_ETIMEDOUT && ch->tls && !atomic_load(&ch->connected))
-			fmt(errbuf, errlen, "no reply within %d ms: no TLS session yet (is "
+			fmt(errbuf, errlen,
+			    "no reply within %d ms: no TLS session yet (is "
 			    "the server up, does its certificate chain to tls-ca and name "
 			    "%s, does it accept this process's certificate?)",
 			    timeout_ms, ch->host);
 		else if (err == SR_ETIMEDOUT)
-			fmt(errbuf, errlen, "%s%sno reply within %d ms", ch->member ? ch->url :
-			    "", ch->member ? ": " : "", timeout_ms);
+			fmt(errbuf, errlen, "%s%sno reply within %d ms", ch->member ? ch->url : "",
+			    ch->member ? ": " : "", timeout_ms);
 		else
 			fmt(errbuf, errlen, "%s%s%s", ch->member ? ch->url : "",
 			    ch->member ? ": " : "", nng_strerror(rv));
 		return err;
 	}
-	Sr__Response *r = sr__response__unpack(NULL, nng_msg_len(rep),
-	    nng_msg_body(rep));
+	Sr__Response *r = sr__response__unpack(NULL, nng_msg_len(rep), nng_msg_body(rep));
 	nng_msg_free(rep);
 	if (r == NULL) {
 		fmt(errbuf, errlen, "malformed reply");
@@ -741,10 +723,12 @@ call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 		int code = r->error->code;
 		char roles[64];
 		if (code == SR_EACCES && no_token)
-			fmt(errbuf, errlen, "%s; this process's token file has no %s "
-			    "token", r->error->message,
-			    creds_roles_str(ch->want & wire_body_roles(req->body_case),
-				roles, sizeof(roles)));
+			fmt(errbuf, errlen,
+			    "%s; this process's token file has no %s "
+			    "token",
+			    r->error->message,
+			    creds_roles_str(ch->want & wire_body_roles(req->body_case), roles,
+			        sizeof(roles)));
 		else
 			fmt(errbuf, errlen, "%s", r->error->message);
 		if (code == SR_ENOTLEADER && leader != NULL && r->error->leader != NULL)
@@ -754,8 +738,8 @@ call_one(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
 	}
 	/* Request and response body cases share their field numbers. */
 	if ((int) r->body_case != (int) req->body_case) {
-		fmt(errbuf, errlen, "reply of the wrong kind (%d for %d)",
-		    (int) r->body_case, (int) req->body_case);
+		fmt(errbuf, errlen, "reply of the wrong kind (%d for %d)", (int) r->body_case,
+		    (int) req->body_case);
 		sr__response__free_unpacked(r, NULL);
 		return SR_EPROTO;
 	}
@@ -861,8 +845,8 @@ scan_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 }
 
 static int
-scan_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
-    const char *path, int depth, char *errbuf, size_t errlen)
+scan_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, const char *path,
+    int depth, char *errbuf, size_t errlen)
 {
 	size_t off = 0;
 
@@ -879,18 +863,14 @@ scan_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 			if (!scan_varint(p, len, &off, &n))
 				goto bad;
 			continue;
-		case PROTOBUF_C_WIRE_TYPE_64BIT:
-			n = 8;
-			break;
-		case PROTOBUF_C_WIRE_TYPE_32BIT:
-			n = 4;
-			break;
+		case PROTOBUF_C_WIRE_TYPE_64BIT: n = 8; break;
+		case PROTOBUF_C_WIRE_TYPE_32BIT: n = 4; break;
 		case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
 			if (!scan_varint(p, len, &off, &n) || n > len - off)
 				goto bad;
-			const ProtobufCFieldDescriptor *f = tag >> 3 <= UINT32_MAX ?
-			    protobuf_c_message_descriptor_get_field(d,
-				(unsigned) (tag >> 3)) : NULL;
+			const ProtobufCFieldDescriptor *f = tag >> 3 <= UINT32_MAX
+			    ? protobuf_c_message_descriptor_get_field(d, (unsigned) (tag >> 3))
+			    : NULL;
 			char sub[128];
 			if (f != NULL)
 				snprintf(sub, sizeof(sub), "%s%s%s", path,
@@ -905,15 +885,14 @@ scan_strings(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 					return SR_EINVAL;
 				}
 			} else if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				int rv = scan_strings(f->descriptor, p + off,
-				    (size_t) n, sub, depth + 1, errbuf, errlen);
+				int rv = scan_strings(f->descriptor, p + off, (size_t) n, sub,
+				    depth + 1, errbuf, errlen);
 				if (rv != SR_OK)
 					return rv;
 			}
 			break;
 		}
-		default:
-			goto bad;
+		default: goto bad;
 		}
 		if (n > len - off)
 			goto bad;
@@ -927,8 +906,7 @@ bad:
 }
 
 static const struct wire_route *
-route_find(const struct wire_route *routes, size_t nroutes,
-    Sr__Request__BodyCase body)
+route_find(const struct wire_route *routes, size_t nroutes, Sr__Request__BodyCase body)
 {
 	for (size_t i = 0; i < nroutes; i++)
 		if (routes[i].body == body)
@@ -942,23 +920,17 @@ wire_body_roles(int body)
 	switch (body) {
 	case SR__REQUEST__BODY_JOIN:
 	case SR__REQUEST__BODY_HEARTBEAT:
-	case SR__REQUEST__BODY_LEASE:
-		return CREDS_NODE;
-	case SR__REQUEST__BODY_LEAVE:
-		return CREDS_NODE | CREDS_ADMIN;
+	case SR__REQUEST__BODY_LEASE: return CREDS_NODE;
+	case SR__REQUEST__BODY_LEAVE: return CREDS_NODE | CREDS_ADMIN;
 	case SR__REQUEST__BODY_SEQ_CREATE:
 	case SR__REQUEST__BODY_SEQ_DROP:
-	case SR__REQUEST__BODY_NODE_REMOVE:
-		return CREDS_ADMIN;
+	case SR__REQUEST__BODY_NODE_REMOVE: return CREDS_ADMIN;
 	case SR__REQUEST__BODY_SEQ_LIST:
 	case SR__REQUEST__BODY_STATUS:
-	case SR__REQUEST__BODY_WORKER_HOLDER:
-		return CREDS_READER | CREDS_CLIENT | CREDS_ADMIN;
+	case SR__REQUEST__BODY_WORKER_HOLDER: return CREDS_READER | CREDS_CLIENT | CREDS_ADMIN;
 	case SR__REQUEST__BODY_NEXT_IDS:
-	case SR__REQUEST__BODY_NEXT_TXIDS:
-		return CREDS_CLIENT | CREDS_ADMIN;
-	default:
-		return 0;
+	case SR__REQUEST__BODY_NEXT_TXIDS: return CREDS_CLIENT | CREDS_ADMIN;
+	default: return 0;
 	}
 }
 
@@ -975,12 +947,12 @@ wire_body_roles(int body)
  *  - with neither, every role (the transport is the only gate).
  */
 static int
-authorize(const struct creds *cr, const struct tls_identity *cert,
-    const Sr__Request *req, const struct wire_route *route,
-    struct wire_peer *peer, char *errbuf, size_t errlen)
+authorize(const struct creds *cr, const struct tls_identity *cert, const Sr__Request *req,
+    const struct wire_route *route, struct wire_peer *peer, char *errbuf, size_t errlen)
 {
-	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
-	    &sr__request__descriptor, (unsigned) req->body_case);
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field(&sr__request__descriptor,
+	        (unsigned) req->body_case);
 	const char *what = f != NULL ? f->name : "request";
 	bool by_cert = cert != NULL && cert->cert;
 	char need[64], have[64];
@@ -988,8 +960,7 @@ authorize(const struct creds *cr, const struct tls_identity *cert,
 	peer->node[0] = '\0';
 	if (by_cert) {
 		if (cert->role == 0) {
-			fmt(errbuf, errlen, "%s refused: %s (docs/security.md)", what,
-			    cert->why);
+			fmt(errbuf, errlen, "%s refused: %s (docs/security.md)", what, cert->why);
 			return SR_EACCES;
 		}
 		peer->roles = cert->role;
@@ -1006,70 +977,75 @@ authorize(const struct creds *cr, const struct tls_identity *cert,
 		/* The token itself is never quoted: not to the peer, not to a
 		 * log. */
 		if (n == 0) {
-			fmt(errbuf, errlen, "%s needs the %s role and the request has no "
-			    "token (token-file, docs/security.md)", what, need);
+			fmt(errbuf, errlen,
+			    "%s needs the %s role and the request has no "
+			    "token (token-file, docs/security.md)",
+			    what, need);
 			return SR_EACCES;
 		}
 		if (troles == 0) {
-			fmt(errbuf, errlen, "%s needs the %s role and the request's token "
-			    "is not known here", what, need);
+			fmt(errbuf, errlen,
+			    "%s needs the %s role and the request's token "
+			    "is not known here",
+			    what, need);
 			return SR_EACCES;
 		}
 		if (by_cert && !creds_cert_allows(cert->role, troles)) {
-			fmt(errbuf, errlen, "%s refused: the request's token has the %s "
+			fmt(errbuf, errlen,
+			    "%s refused: the request's token has the %s "
 			    "role but the client certificate (CN=%s) the %s role; with "
-			    "both, they must agree (docs/security.md)", what,
-			    creds_roles_str(troles, have, sizeof(have)), cert->name,
+			    "both, they must agree (docs/security.md)",
+			    what, creds_roles_str(troles, have, sizeof(have)), cert->name,
 			    creds_roles_str(cert->role, need, sizeof(need)));
 			return SR_EACCES;
 		}
 		if (by_cert && tnode[0] != '\0' && strcmp(tnode, peer->node) != 0) {
-			fmt(errbuf, errlen, "%s refused: the request's token is node %s's "
-			    "but the client certificate is node %s's", what, tnode,
-			    peer->node);
+			fmt(errbuf, errlen,
+			    "%s refused: the request's token is node %s's "
+			    "but the client certificate is node %s's",
+			    what, tnode, peer->node);
 			return SR_EACCES;
 		}
 		peer->roles = troles;
 		if (!by_cert)
 			sr_strlcpy(peer->node, tnode, sizeof(peer->node));
 		if ((peer->roles & route->roles) == 0) {
-			fmt(errbuf, errlen, "%s needs the %s role; the request's token "
-			    "has the %s role", what, need,
-			    creds_roles_str(peer->roles, have, sizeof(have)));
+			fmt(errbuf, errlen,
+			    "%s needs the %s role; the request's token "
+			    "has the %s role",
+			    what, need, creds_roles_str(peer->roles, have, sizeof(have)));
 			return SR_EACCES;
 		}
 		return SR_OK;
 	}
 	if ((peer->roles & route->roles) == 0) {
-		fmt(errbuf, errlen, "%s needs the %s role; the client certificate "
-		    "(CN=%s) has the %s role", what, need, cert->name,
-		    creds_roles_str(peer->roles, have, sizeof(have)));
+		fmt(errbuf, errlen,
+		    "%s needs the %s role; the client certificate "
+		    "(CN=%s) has the %s role",
+		    what, need, cert->name, creds_roles_str(peer->roles, have, sizeof(have)));
 		return SR_EACCES;
 	}
 	return SR_OK;
 }
 
 int
-wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
-    const void *body, size_t len, void **out, size_t *outlen)
+wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg, const void *body,
+    size_t len, void **out, size_t *outlen)
 {
-	return wire_serve_bytes_creds(routes, nroutes, arg, NULL, body, len, out,
-	    outlen);
+	return wire_serve_bytes_creds(routes, nroutes, arg, NULL, body, len, out, outlen);
 }
 
 int
-wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
-    void *arg, const struct creds *cr, const void *body, size_t len, void **out,
-    size_t *outlen)
+wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes, void *arg,
+    const struct creds *cr, const void *body, size_t len, void **out, size_t *outlen)
 {
-	return wire_serve_bytes_cert(routes, nroutes, arg, cr, NULL, body, len, out,
-	    outlen);
+	return wire_serve_bytes_cert(routes, nroutes, arg, cr, NULL, body, len, out, outlen);
 }
 
 int
-wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes,
-    void *arg, const struct creds *cr, const struct tls_identity *cert,
-    const void *body, size_t len, void **out, size_t *outlen)
+wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes, void *arg,
+    const struct creds *cr, const struct tls_identity *cert, const void *body, size_t len,
+    void **out, size_t *outlen)
 {
 	struct wire_arena arena = {NULL, NULL, NULL};
 	struct wire_peer peer;
@@ -1081,8 +1057,8 @@ wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes,
 
 	if (len > WIRE_REQ_MAX) {
 		code = SR_ETOOBIG;
-		fmt(errbuf, sizeof(errbuf), "request of %zu bytes exceeds the %u byte limit",
-		    len, WIRE_REQ_MAX);
+		fmt(errbuf, sizeof(errbuf), "request of %zu bytes exceeds the %u byte limit", len,
+		    WIRE_REQ_MAX);
 	} else if ((req = sr__request__unpack(NULL, len, body)) == NULL) {
 		code = SR_EPROTO;
 		fmt(errbuf, sizeof(errbuf), "cannot decode request (%zu bytes)", len);
@@ -1094,18 +1070,17 @@ wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes,
 	} else if (req->body_case == SR__REQUEST__BODY__NOT_SET) {
 		code = SR_EPROTO;
 		fmt(errbuf, sizeof(errbuf), "request has no body");
-	} else if ((code = scan_strings(&sr__request__descriptor, body, len, "", 0,
-			errbuf, sizeof(errbuf))) != SR_OK) {
+	} else if ((code = scan_strings(&sr__request__descriptor, body, len, "", 0, errbuf,
+	                sizeof(errbuf))) != SR_OK) {
 		/* errbuf names the field. */
 	} else {
-		const struct wire_route *route = route_find(routes, nroutes,
-		    req->body_case);
+		const struct wire_route *route = route_find(routes, nroutes, req->body_case);
 		if (route == NULL) {
 			code = SR_EINVAL;
-			fmt(errbuf, sizeof(errbuf),
-			    "request kind %d is not served here", (int) req->body_case);
+			fmt(errbuf, sizeof(errbuf), "request kind %d is not served here",
+			    (int) req->body_case);
 		} else if ((code = authorize(cr, cert, req, route, &peer, errbuf,
-				sizeof(errbuf))) == SR_OK) {
+		                sizeof(errbuf))) == SR_OK) {
 			arena.peer = &peer;
 			code = route->fn(arg, req, &resp, &arena, errbuf, sizeof(errbuf));
 		}
@@ -1140,14 +1115,13 @@ wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes,
 /* Builds the nng reply for one raw request; NULL only when memory runs out
  * (then the client times out). */
 static nng_msg *
-serve_one(struct work *w, const struct tls_identity *cert, const void *body,
-    size_t len)
+serve_one(struct work *w, const struct tls_identity *cert, const void *body, size_t len)
 {
 	void *out;
 	size_t n;
 	nng_msg *msg = NULL;
-	if (wire_serve_bytes_cert(w->srv->routes, w->srv->nroutes, w->srv->arg,
-		w->srv->cr, cert, body, len, &out, &n) != SR_OK)
+	if (wire_serve_bytes_cert(w->srv->routes, w->srv->nroutes, w->srv->arg, w->srv->cr, cert,
+	        body, len, &out, &n) != SR_OK)
 		return NULL;
 	if (nng_msg_alloc(&msg, n) == 0)
 		memcpy(nng_msg_body(msg), out, n);
@@ -1216,9 +1190,10 @@ conn_identity(nng_pipe p, struct tls_identity *id)
 	if (rv != 0 || !verified || !id->cert) {
 		memset(id, 0, sizeof(*id));
 		id->cert = true;
-		snprintf(id->why, sizeof(id->why), "the connection's client certificate "
-		    "could not be read (%s)", rv != 0 ? nng_strerror(rv) :
-		    "not verified");
+		snprintf(id->why, sizeof(id->why),
+		    "the connection's client certificate "
+		    "could not be read (%s)",
+		    rv != 0 ? nng_strerror(rv) : "not verified");
 	}
 }
 
@@ -1248,7 +1223,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		else if (srv->nconns == srv->capconns && (v = realloc_conns(srv)) == NULL)
 			refuse = true; /* out of memory: better refused than untracked */
 		else
-			(srv->conns = v)[srv->nconns++] = (struct conn){p.id, now, id};
+			(srv->conns = v)[srv->nconns++] = (struct conn) {p.id, now, id};
 		if (refuse && now - srv->last_reject_log_ms >= 1000) {
 			srv->last_reject_log_ms = now;
 			sr_log("wire", "connection refused: %zu connections open, the limit is %zu",
@@ -1271,8 +1246,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
  * not yet written its header, would drop a handshake itself and stop the
  * listener it watches. After 10 s the server drops the connection, an error
  * its listener survives. */
-#define PROBE_IO_MS 12000  /* connect and SP header exchange */
-#define PROBE_ADD_MS 3000  /* from the exchange to the server's ADD_PRE */
+#define PROBE_IO_MS 12000 /* connect and SP header exchange */
+#define PROBE_ADD_MS 3000 /* from the exchange to the server's ADD_PRE */
 
 /*
  * Connects to the ipc listener at path and completes the SP handshake as a
@@ -1333,16 +1308,19 @@ listener_restart(struct wire_server *srv)
 		nng_listener_close(l);
 	if (rv != 0) {
 		if (!srv->lst_down)
-			sr_log("wire", "listener on %s stopped accepting (nng 1.5.2 bug "
-			    "#1518); restarting it failed: %s (retrying)", srv->url,
-			    nng_strerror(rv));
+			sr_log("wire",
+			    "listener on %s stopped accepting (nng 1.5.2 bug "
+			    "#1518); restarting it failed: %s (retrying)",
+			    srv->url, nng_strerror(rv));
 		srv->lst_down = true;
 		return;
 	}
 	srv->lst = l;
 	srv->lst_down = false;
-	sr_log("wire", "listener on %s stopped accepting (nng 1.5.2 bug #1518); "
-	    "restarted", srv->url);
+	sr_log("wire",
+	    "listener on %s stopped accepting (nng 1.5.2 bug #1518); "
+	    "restarted",
+	    srv->url);
 }
 
 /*
@@ -1454,8 +1432,7 @@ work_thread(void *arg)
 		nng_msg *req = w->req;
 		w->req = NULL;
 		pthread_mutex_unlock(&srv->hmu);
-		nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req),
-		    nng_msg_len(req));
+		nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req), nng_msg_len(req));
 		nng_msg_free(req);
 		if (rep == NULL) {
 			nng_ctx_recv(w->ctx, w->aio);
@@ -1494,12 +1471,9 @@ work_cb(void *arg)
 		nng_msg *req = nng_aio_get_msg(w->aio);
 		conn_touch(w->srv, nng_msg_get_pipe(req).id, &w->cert);
 		/* Inline when no other handler is (see the top of this file). */
-		if (!atomic_exchange_explicit(&w->srv->inline_busy, true,
-			memory_order_acquire)) {
-			nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req),
-			    nng_msg_len(req));
-			atomic_store_explicit(&w->srv->inline_busy, false,
-			    memory_order_release);
+		if (!atomic_exchange_explicit(&w->srv->inline_busy, true, memory_order_acquire)) {
+			nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req), nng_msg_len(req));
+			atomic_store_explicit(&w->srv->inline_busy, false, memory_order_release);
 			nng_msg_free(req);
 			if (rep == NULL) {
 				nng_ctx_recv(w->ctx, w->aio);
@@ -1542,21 +1516,22 @@ work_cb(void *arg)
 /* The safe default: without a way to tell who a client is, serve only
  * what this machine alone can reach. */
 static int
-listen_check(const char *url, const struct creds *cr, bool insecure,
-    char *errbuf, size_t errlen)
+listen_check(const char *url, const struct creds *cr, bool insecure, char *errbuf, size_t errlen)
 {
 	if (insecure || creds_authenticates(cr) || creds_url_local(url))
 		return SR_OK;
-	fmt(errbuf, errlen, "refusing to listen on %s without client credentials "
+	fmt(errbuf, errlen,
+	    "refusing to listen on %s without client credentials "
 	    "(anyone reaching it could do anything): configure tls-cert+tls-key+"
 	    "tls-ca or token-file (docs/security.md), listen on 127.0.0.1 or "
-	    "ipc://, or pass --insecure", url);
+	    "ipc://, or pass --insecure",
+	    url);
 	return SR_EINVAL;
 }
 
 int
-wire_listen_check(const char *url, const struct creds *cr, bool insecure,
-    char *errbuf, size_t errlen)
+wire_listen_check(const char *url, const struct creds *cr, bool insecure, char *errbuf,
+    size_t errlen)
 {
 	nng_tls_config *tls;
 	int err = listen_check(url, cr, insecure, errbuf, errlen);
@@ -1642,15 +1617,14 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 }
 
 int
-wire_server_listen(const char *url, struct wire_server **out, char *errbuf,
-    size_t errlen)
+wire_server_listen(const char *url, struct wire_server **out, char *errbuf, size_t errlen)
 {
 	return wire_server_listen_creds(url, NULL, true, out, errbuf, errlen);
 }
 
 int
-wire_server_serve(struct wire_server *srv, const struct wire_route *routes,
-    size_t nroutes, void *arg, int nworkers, char *errbuf, size_t errlen)
+wire_server_serve(struct wire_server *srv, const struct wire_route *routes, size_t nroutes,
+    void *arg, int nworkers, char *errbuf, size_t errlen)
 {
 	int rv;
 	if (srv->works != NULL)
@@ -1687,27 +1661,26 @@ wire_server_serve(struct wire_server *srv, const struct wire_route *routes,
 }
 
 int
-wire_server_start(const char *url, const struct wire_route *routes,
-    size_t nroutes, void *arg, int nworkers, struct wire_server **out,
-    char *errbuf, size_t errlen)
+wire_server_start(const char *url, const struct wire_route *routes, size_t nroutes, void *arg,
+    int nworkers, struct wire_server **out, char *errbuf, size_t errlen)
 {
 	/* Tests and embedders that ask for no credentials: their URL is
 	 * their business. */
-	return wire_server_start_creds(url, routes, nroutes, arg, nworkers, NULL,
-	    true, out, errbuf, errlen);
+	return wire_server_start_creds(url, routes, nroutes, arg, nworkers, NULL, true, out, errbuf,
+	    errlen);
 }
 
 int
-wire_server_start_creds(const char *url, const struct wire_route *routes,
-    size_t nroutes, void *arg, int nworkers, const struct creds *cr,
-    bool insecure, struct wire_server **out, char *errbuf, size_t errlen)
+wire_server_start_creds(const char *url, const struct wire_route *routes, size_t nroutes, void *arg,
+    int nworkers, const struct creds *cr, bool insecure, struct wire_server **out, char *errbuf,
+    size_t errlen)
 {
 	struct wire_server *srv = NULL;
 	int rv = wire_server_listen_creds(url, cr, insecure, &srv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
-	if ((rv = wire_server_serve(srv, routes, nroutes, arg, nworkers, errbuf,
-		 errlen)) != SR_OK) {
+	if ((rv = wire_server_serve(srv, routes, nroutes, arg, nworkers, errbuf, errlen)) !=
+	    SR_OK) {
 		wire_server_stop(srv);
 		return rv;
 	}

@@ -39,7 +39,7 @@
  * and is released at once after the reply is packed. */
 struct wire_arena;
 
-void *wire_alloc(struct wire_arena *a, size_t size);  /* zeroed; NULL on OOM */
+void *wire_alloc(struct wire_arena *a, size_t size);    /* zeroed; NULL on OOM */
 char *wire_strdup(struct wire_arena *a, const char *s); /* NULL on OOM */
 
 /* Who sent the request being served: the roles its client certificate
@@ -65,8 +65,8 @@ struct wire_chan;
 
 /* Opens a REQ socket and starts dialing url in the background (the peer may
  * come up later). timeout_ms bounds every call. */
-int wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out,
-    char *errbuf, size_t errlen);
+int wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out, char *errbuf,
+    size_t errlen);
 /*
  * The same with credentials (NULL: none). A tls+tcp:// URL needs the CA to
  * verify the server; cr's certificate is presented when it has one. A
@@ -74,9 +74,8 @@ int wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out,
  * request needs (the node line bound to node_name first). cr must outlive
  * the channel.
  */
-int wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr,
-    unsigned want, const char *node_name, struct wire_chan **out, char *errbuf,
-    size_t errlen);
+int wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr, unsigned want,
+    const char *node_name, struct wire_chan **out, char *errbuf, size_t errlen);
 /* NULL-safe. */
 void wire_chan_close(struct wire_chan *ch);
 
@@ -88,14 +87,14 @@ void wire_chan_close(struct wire_chan *ch);
  * SR_EPROTO for a malformed reply, or the peer's error code; errbuf gets a
  * message in every failure case.
  */
-int wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp,
-    char *errbuf, size_t errlen);
+int wire_call(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp, char *errbuf,
+    size_t errlen);
 void wire_response_free(Sr__Response *resp);
 
 /* Sends raw bytes and returns the raw reply (for tests that send garbage).
  * *reply is malloc'd. */
-int wire_call_raw(struct wire_chan *ch, const void *buf, size_t len,
-    void **reply, size_t *replylen);
+int wire_call_raw(struct wire_chan *ch, const void *buf, size_t len, void **reply,
+    size_t *replylen);
 
 /* ---- server side ---- */
 
@@ -104,8 +103,8 @@ int wire_call_raw(struct wire_chan *ch, const void *buf, size_t len,
  * sr_err and writes a message naming what was wrong into errbuf. It runs on an
  * nng worker thread; several handlers may run at once.
  */
-typedef int (*wire_handler)(void *arg, const Sr__Request *req,
-    Sr__Response *resp, struct wire_arena *a, char *errbuf, size_t errlen);
+typedef int (*wire_handler)(void *arg, const Sr__Request *req, Sr__Response *resp,
+    struct wire_arena *a, char *errbuf, size_t errlen);
 
 /* One row of a dispatch table. roles: who may call it when the server
  * checks roles (a row with 0 is refused to everyone then). */
@@ -121,19 +120,17 @@ struct wire_server;
  * requests wait in the socket until wire_server_serve. A daemon binds first
  * so that a second instance on the same URL fails before it touches any
  * state (the master: before it takes a fencing term). */
-int wire_server_listen(const char *url, struct wire_server **out,
-    char *errbuf, size_t errlen);
+int wire_server_listen(const char *url, struct wire_server **out, char *errbuf, size_t errlen);
 /* The same with credentials (see wire_server_start_creds). */
-int wire_server_listen_creds(const char *url, const struct creds *cr,
-    bool insecure, struct wire_server **out, char *errbuf, size_t errlen);
+int wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
+    struct wire_server **out, char *errbuf, size_t errlen);
 /* Starts serving a listening server with nworkers concurrent contexts;
  * routes must outlive the server. Once only. */
-int wire_server_serve(struct wire_server *srv, const struct wire_route *routes,
-    size_t nroutes, void *arg, int nworkers, char *errbuf, size_t errlen);
+int wire_server_serve(struct wire_server *srv, const struct wire_route *routes, size_t nroutes,
+    void *arg, int nworkers, char *errbuf, size_t errlen);
 /* Both of the above. */
-int wire_server_start(const char *url, const struct wire_route *routes,
-    size_t nroutes, void *arg, int nworkers, struct wire_server **out,
-    char *errbuf, size_t errlen);
+int wire_server_start(const char *url, const struct wire_route *routes, size_t nroutes, void *arg,
+    int nworkers, struct wire_server **out, char *errbuf, size_t errlen);
 /*
  * The same with credentials: a certificate makes url a tls+tcp:// listener
  * (a CA then requires client certificates signed by it), tokens make every
@@ -141,13 +138,13 @@ int wire_server_start(const char *url, const struct wire_route *routes,
  * a url other machines can reach is refused unless insecure is true (the
  * safe default, docs/security.md). cr must outlive the server.
  */
-int wire_server_start_creds(const char *url, const struct wire_route *routes,
-    size_t nroutes, void *arg, int nworkers, const struct creds *cr,
-    bool insecure, struct wire_server **out, char *errbuf, size_t errlen);
+int wire_server_start_creds(const char *url, const struct wire_route *routes, size_t nroutes,
+    void *arg, int nworkers, const struct creds *cr, bool insecure, struct wire_server **out,
+    char *errbuf, size_t errlen);
 /* What wire_server_start_creds checks before listening (the safe default,
  * the TLS files), without listening: a daemon asks before it joins. */
-int wire_listen_check(const char *url, const struct creds *cr, bool insecure,
-    char *errbuf, size_t errlen);
+int wire_listen_check(const char *url, const struct creds *cr, bool insecure, char *errbuf,
+    size_t errlen);
 /* Stops accepting, waits for running handlers, frees. NULL-safe. */
 void wire_server_stop(struct wire_server *srv);
 /*
@@ -157,8 +154,7 @@ void wire_server_stop(struct wire_server *srv);
  * closed; REQ clients reconnect by themselves. 0 keeps the current value
  * (defaults WIRE_MAX_CONNS, WIRE_IDLE_MS).
  */
-void wire_server_limits(struct wire_server *srv, size_t max_conns,
-    int64_t idle_ms);
+void wire_server_limits(struct wire_server *srv, size_t max_conns, int64_t idle_ms);
 
 /*
  * The whole of request handling without sockets: decodes body (len bytes),
@@ -166,21 +162,20 @@ void wire_server_limits(struct wire_server *srv, size_t max_conns,
  * packed Response in *out (malloc'd, *outlen bytes). Every input gives a
  * reply; only SR_ENOMEM fails. The server calls it; fuzzers call it directly.
  */
-int wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg,
-    const void *body, size_t len, void **out, size_t *outlen);
+int wire_serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg, const void *body,
+    size_t len, void **out, size_t *outlen);
 /* The same checking roles against cr's tokens (cr NULL or without tokens:
  * every role, the server's transport being the only gate). */
-int wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes,
-    void *arg, const struct creds *cr, const void *body, size_t len, void **out,
-    size_t *outlen);
+int wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes, void *arg,
+    const struct creds *cr, const void *body, size_t len, void **out, size_t *outlen);
 
 /* The same for a request that came over a connection whose client
  * certificate says cert (NULL or cert->cert false: none): the role rule of
  * docs/security.md, certificate and token together. */
 struct tls_identity;
-int wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes,
-    void *arg, const struct creds *cr, const struct tls_identity *cert,
-    const void *body, size_t len, void **out, size_t *outlen);
+int wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes, void *arg,
+    const struct creds *cr, const struct tls_identity *cert, const void *body, size_t len,
+    void **out, size_t *outlen);
 
 /* The roles a request of this body case may be sent with, on any server:
  * the client's side of the route tables (docs/security.md). */

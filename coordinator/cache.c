@@ -19,8 +19,8 @@ prefetch_point(uint64_t c, double at)
 }
 
 int
-cache_seq_init(struct cache_seq *s, const char *name, double prefetch_at,
-    cache_notify_fn notify, void *arg)
+cache_seq_init(struct cache_seq *s, const char *name, double prefetch_at, cache_notify_fn notify,
+    void *arg)
 {
 	memset(s, 0, sizeof(*s));
 	sr_strlcpy(s->name, name, sizeof(s->name));
@@ -111,8 +111,9 @@ install_next(struct cache_seq *s, uint64_t e)
 	atomic_store_explicit(&d->k, s->next.k, memory_order_relaxed);
 	atomic_store_explicit(&d->c, s->next.c, memory_order_relaxed);
 	/* No prefetch point at all when the sequence leases on demand. */
-	atomic_store_explicit(&d->pf, s->next_no_prefetch ? UINT64_MAX :
-	    prefetch_point(s->next.c, s->prefetch_at), memory_order_relaxed);
+	atomic_store_explicit(&d->pf,
+	    s->next_no_prefetch ? UINT64_MAX : prefetch_point(s->next.c, s->prefetch_at),
+	    memory_order_relaxed);
 	atomic_store_explicit(&d->epoch, ne, memory_order_release);
 	/* A plain store is right: every index of epoch e was already taken
 	 * (that is why we are here), so increments it overwrites were all
@@ -220,8 +221,8 @@ refill(struct cache_seq *s, int64_t deadline_us)
 }
 
 int
-cache_next_segs(struct cache_seq *s, size_t n, sr_id_segment *segs, size_t max_segs,
-    size_t *nsegs, size_t *got, int64_t timeout_us)
+cache_next_segs(struct cache_seq *s, size_t n, sr_id_segment *segs, size_t max_segs, size_t *nsegs,
+    size_t *got, int64_t timeout_us)
 {
 	size_t have = 0, k = 0;
 	int rv = SR_OK;
@@ -239,13 +240,9 @@ cache_next_segs(struct cache_seq *s, size_t n, sr_id_segment *segs, size_t max_s
 			break;
 		}
 		switch (try_take(s, n - have, &segs[k])) {
-		case TRY_OK:
-			have += (size_t) segs[k++].count;
-			continue;
-		case TRY_RACE:
-			continue;
-		case TRY_EMPTY:
-			break;
+		case TRY_OK: have += (size_t) segs[k++].count; continue;
+		case TRY_RACE: continue;
+		case TRY_EMPTY: break;
 		}
 		/* Each chunk swapped in is a lease at the master: bound them
 		 * per call, so one request on a tiny chunk size cannot make
@@ -294,8 +291,7 @@ cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_u
 }
 
 int
-cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
-    int64_t timeout_us)
+cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got, int64_t timeout_us)
 {
 	sr_id_segment segs[CACHE_MAX_SWAPS + 1];
 	size_t nsegs, have;

@@ -85,23 +85,23 @@ typedef void (*cache_notify_fn)(void *arg, struct cache_seq *s);
 
 struct cache_seq {
 	char name[65];
-	_Atomic uint64_t word;      /* epoch << CACHE_IDX_BITS | used */
+	_Atomic uint64_t word; /* epoch << CACHE_IDX_BITS | used */
 	struct cache_desc ring[CACHE_RING];
-	_Atomic bool want;          /* a lease is wanted / under way */
+	_Atomic bool want; /* a lease is wanted / under way */
 	double prefetch_at;
 	cache_notify_fn notify;
 	void *notify_arg;
 
-	pthread_mutex_t mu;         /* guards the fields below */
+	pthread_mutex_t mu; /* guards the fields below */
 	pthread_cond_t cv;
 	bool has_next;
 	struct range_chunk next;
-	bool next_no_prefetch;      /* the next chunk's sequence leases on demand */
-	uint64_t seq_start;         /* start of the incarnation held; 0 unknown */
-	uint64_t newest_end;        /* end of the newest range held */
-	int err;                    /* terminal lease error (ENOTFOUND, EEXHAUSTED) */
+	bool next_no_prefetch; /* the next chunk's sequence leases on demand */
+	uint64_t seq_start;    /* start of the incarnation held; 0 unknown */
+	uint64_t newest_end;   /* end of the newest range held */
+	int err;               /* terminal lease error (ENOTFOUND, EEXHAUSTED) */
 	uint64_t waits, max_wait_us;
-	uint64_t retired;           /* IDs handed out of chunks no longer current */
+	uint64_t retired;               /* IDs handed out of chunks no longer current */
 	struct metrics_hist *wait_hist; /* callers' waits; NULL: not kept */
 };
 
@@ -125,8 +125,7 @@ void cache_seq_destroy(struct cache_seq *s);
  * terminal lease error, or SR_ETOOBIG when the call would swap in more than
  * CACHE_MAX_SWAPS chunks.
  */
-int cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got,
-    int64_t timeout_us);
+int cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got, int64_t timeout_us);
 
 /*
  * Moves the prefetched chunk out into *out instead of making it current

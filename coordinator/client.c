@@ -99,8 +99,8 @@ sr_client_open(const char *url, int timeout_ms, sr_client **out)
 }
 
 int
-sr_client_open_with(const char *url, int timeout_ms, const sr_credentials *cred,
-    sr_client **out, char *errbuf, size_t errlen)
+sr_client_open_with(const char *url, int timeout_ms, const sr_credentials *cred, sr_client **out,
+    char *errbuf, size_t errlen)
 {
 	if (out == NULL)
 		return SR_EINVAL;
@@ -122,8 +122,7 @@ sr_client_open_with(const char *url, int timeout_ms, const sr_credentials *cred,
 	int rv = creds_load(cred, &cl->creds, errbuf, errlen);
 	if (rv == SR_OK)
 		rv = wire_chan_open_creds(url, timeout_ms, cl->creds,
-		    CREDS_ADMIN | CREDS_READER | CREDS_CLIENT, NULL, &cl->ch, errbuf,
-		    errlen);
+		    CREDS_ADMIN | CREDS_READER | CREDS_CLIENT, NULL, &cl->ch, errbuf, errlen);
 	if (rv != SR_OK) {
 		creds_free(cl->creds);
 		pthread_mutex_destroy(&cl->mu);
@@ -162,8 +161,7 @@ check_count(sr_client *cl, const uint64_t *out, uint32_t count)
 	if (out == NULL)
 		return fail(cl, SR_EINVAL, "no output buffer");
 	if (count < 1 || count > WIRE_MAX_COUNT)
-		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count,
-		    WIRE_MAX_COUNT);
+		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count, WIRE_MAX_COUNT);
 	return SR_OK;
 }
 
@@ -171,8 +169,8 @@ check_count(sr_client *cl, const uint64_t *out, uint32_t count)
  * would leave the caller's buffer half filled or overrun it: the peer is
  * broken, say so. */
 static int
-take_ids(sr_client *cl, Sr__Response *resp, const uint64_t *ids, size_t n,
-    uint32_t count, uint64_t *out, const char *node_name, char node[65])
+take_ids(sr_client *cl, Sr__Response *resp, const uint64_t *ids, size_t n, uint32_t count,
+    uint64_t *out, const char *node_name, char node[65])
 {
 	int rv = SR_OK;
 	if (n != count) {
@@ -187,8 +185,7 @@ take_ids(sr_client *cl, Sr__Response *resp, const uint64_t *ids, size_t n,
 }
 
 int
-sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
-    uint64_t *out, char node[65])
+sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count, uint64_t *out, char node[65])
 {
 	if (cl == NULL)
 		return SR_EINVAL;
@@ -196,8 +193,7 @@ sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
 	if (rv != SR_OK)
 		return rv;
 	if (!sr_name_valid(seq))
-		return fail(cl, SR_EINVAL,
-		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
+		return fail(cl, SR_EINVAL, "invalid sequence name (expected [a-z0-9_.-]{1,64})");
 
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__NextIdsRequest body = SR__NEXT_IDS_REQUEST__INIT;
@@ -217,8 +213,8 @@ sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
  * nothing: the segments must be well formed, ascending and add up to count,
  * or the caller would hand out IDs nobody issued. */
 static int
-take_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count,
-    sr_id_segment *segs, size_t max_segs, size_t *nsegs)
+take_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count, sr_id_segment *segs,
+    size_t max_segs, size_t *nsegs)
 {
 	size_t n = r->n_segments;
 	if (n > max_segs)
@@ -228,7 +224,7 @@ take_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count,
 		const Sr__IdSegment *g = r->segments[i];
 		if (g == NULL)
 			return fail(cl, SR_EPROTO, "segment %zu missing from the reply", i);
-		segs[i] = (sr_id_segment){g->first, g->step, g->count};
+		segs[i] = (sr_id_segment) {g->first, g->step, g->count};
 	}
 	uint64_t total = 0;
 	size_t at = 0;
@@ -245,15 +241,15 @@ take_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count,
 /* A daemon from before segments ignores the flag and sends the list: it is
  * described as segments here, so the caller sees one kind of reply. */
 static int
-ids_as_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count,
-    sr_id_segment *segs, size_t max_segs, size_t *nsegs)
+ids_as_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count, sr_id_segment *segs,
+    size_t max_segs, size_t *nsegs)
 {
 	if (r->n_ids != count)
 		return fail(cl, SR_EPROTO, "asked for %u ids, got %zu", count, r->n_ids);
 	size_t n = seg_from_ids(r->ids, r->n_ids, segs, max_segs);
 	if (n > max_segs)
-		return fail(cl, SR_ETOOBIG, "the reply's ids need %zu segments, room for %zu",
-		    n, max_segs);
+		return fail(cl, SR_ETOOBIG, "the reply's ids need %zu segments, room for %zu", n,
+		    max_segs);
 	size_t at = 0;
 	enum seg_fault f = seg_check(segs, n, RANGE_ID_MAX, NULL, &at);
 	if (f != SEG_OK)
@@ -264,8 +260,8 @@ ids_as_segments(sr_client *cl, const Sr__NextIdsResponse *r, uint32_t count,
 }
 
 int
-sr_client_next_segments(sr_client *cl, const char *seq, uint32_t count,
-    sr_id_segment *segs, size_t max_segs, size_t *nsegs, char node[65])
+sr_client_next_segments(sr_client *cl, const char *seq, uint32_t count, sr_id_segment *segs,
+    size_t max_segs, size_t *nsegs, char node[65])
 {
 	if (cl == NULL)
 		return SR_EINVAL;
@@ -277,8 +273,7 @@ sr_client_next_segments(sr_client *cl, const char *seq, uint32_t count,
 		return fail(cl, SR_EINVAL, "count %u out of range 1..%u", count,
 		    SR_SEGMENT_IDS_MAX);
 	if (!sr_name_valid(seq))
-		return fail(cl, SR_EINVAL,
-		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
+		return fail(cl, SR_EINVAL, "invalid sequence name (expected [a-z0-9_.-]{1,64})");
 
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__NextIdsRequest body = SR__NEXT_IDS_REQUEST__INIT;
@@ -305,8 +300,7 @@ sr_client_next_segments(sr_client *cl, const char *seq, uint32_t count,
 }
 
 int
-sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out, char node[65],
-    uint32_t *worker)
+sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out, char node[65], uint32_t *worker)
 {
 	if (cl == NULL)
 		return SR_EINVAL;
@@ -338,8 +332,7 @@ sr_client_seq_create(sr_client *cl, const sr_seq_spec *spec, sr_seq_info *info)
 	if (spec == NULL)
 		return fail(cl, SR_EINVAL, "no sequence spec");
 	if (!sr_name_valid(spec->name))
-		return fail(cl, SR_EINVAL,
-		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
+		return fail(cl, SR_EINVAL, "invalid sequence name (expected [a-z0-9_.-]{1,64})");
 
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__SeqCreateRequest body = SR__SEQ_CREATE_REQUEST__INIT;
@@ -371,8 +364,7 @@ sr_client_seq_drop(sr_client *cl, const char *name)
 	if (cl == NULL)
 		return SR_EINVAL;
 	if (!sr_name_valid(name))
-		return fail(cl, SR_EINVAL,
-		    "invalid sequence name (expected [a-z0-9_.-]{1,64})");
+		return fail(cl, SR_EINVAL, "invalid sequence name (expected [a-z0-9_.-]{1,64})");
 
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__SeqDropRequest body = SR__SEQ_DROP_REQUEST__INIT;
@@ -446,11 +438,12 @@ sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n)
 			seq_info_copy(&v[cnt + i], r->seqs[i]);
 		cnt += k;
 		const char *next = r != NULL && r->next != NULL ? r->next : "";
-		if (next[0] != '\0' && (strlen(next) >= sizeof(after) ||
-		    strcmp(next, after) <= 0)) {
+		if (next[0] != '\0' &&
+		    (strlen(next) >= sizeof(after) || strcmp(next, after) <= 0)) {
 			wire_response_free(resp);
 			free(v);
-			return fail(cl, SR_EPROTO, "sequence list: the next-page cursor does not advance");
+			return fail(cl, SR_EPROTO,
+			    "sequence list: the next-page cursor does not advance");
 		}
 		copy_str(after, next, sizeof(after));
 		wire_response_free(resp);
@@ -468,8 +461,7 @@ sr_client_node_remove(sr_client *cl, const char *name, uint64_t node_id, uint64_
 	if (cl == NULL)
 		return SR_EINVAL;
 	if (name != NULL && !sr_name_valid(name))
-		return fail(cl, SR_EINVAL,
-		    "invalid node name (expected [a-z0-9_.-]{1,64})");
+		return fail(cl, SR_EINVAL, "invalid node name (expected [a-z0-9_.-]{1,64})");
 	if (name == NULL && node_id == 0)
 		return fail(cl, SR_EINVAL, "no node name or id");
 	Sr__Request req = SR__REQUEST__INIT;
@@ -489,8 +481,7 @@ sr_client_node_remove(sr_client *cl, const char *name, uint64_t node_id, uint64_
 }
 
 int
-sr_client_worker_holder(sr_client *cl, uint32_t worker_id, uint64_t tick,
-    sr_worker_holder *out)
+sr_client_worker_holder(sr_client *cl, uint32_t worker_id, uint64_t tick, sr_worker_holder *out)
 {
 	if (cl == NULL || out == NULL)
 		return SR_EINVAL;
@@ -549,8 +540,8 @@ status_lists(sr_status *st, const Sr__StatusResponse *r)
 {
 	if (r->n_nodes > 0) {
 		size_t base = st->nnodes;
-		if (append((void **) &st->nodes, &st->nnodes, r->n_nodes,
-		    sizeof(*st->nodes)) != SR_OK)
+		if (append((void **) &st->nodes, &st->nnodes, r->n_nodes, sizeof(*st->nodes)) !=
+		    SR_OK)
 			return SR_ENOMEM;
 		st->nnodes += r->n_nodes;
 		for (size_t i = 0; i < r->n_nodes; i++) {
@@ -570,8 +561,7 @@ status_lists(sr_status *st, const Sr__StatusResponse *r)
 	}
 	if (r->n_seqs > 0) {
 		size_t base = st->nseqs;
-		if (append((void **) &st->seqs, &st->nseqs, r->n_seqs,
-		    sizeof(*st->seqs)) != SR_OK)
+		if (append((void **) &st->seqs, &st->nseqs, r->n_seqs, sizeof(*st->seqs)) != SR_OK)
 			return SR_ENOMEM;
 		st->nseqs += r->n_seqs;
 		for (size_t i = 0; i < r->n_seqs; i++)
@@ -643,9 +633,11 @@ sr_client_status(sr_client *cl, sr_status *st)
 		else
 			rv = status_lists(st, r);
 		const char *snext = r->seqs_next != NULL ? r->seqs_next : "";
-		if (rv == SR_OK && ((r->nodes_next != 0 && r->nodes_next <= nodes_after) ||
-		    (snext[0] != '\0' && (strlen(snext) >= sizeof(seqs_after) ||
-		    strcmp(snext, seqs_after) <= 0))))
+		if (rv == SR_OK &&
+		    ((r->nodes_next != 0 && r->nodes_next <= nodes_after) ||
+		        (snext[0] != '\0' &&
+		            (strlen(snext) >= sizeof(seqs_after) ||
+		                strcmp(snext, seqs_after) <= 0))))
 			rv = SR_EPROTO;
 		if (rv == SR_OK) {
 			nodes_done = nodes_done || r->nodes_next == 0;
@@ -656,8 +648,9 @@ sr_client_status(sr_client *cl, sr_status *st)
 		wire_response_free(resp);
 		if (rv != SR_OK) {
 			sr_status_free(st);
-			return fail(cl, rv, rv == SR_EPROTO ?
-			    "status: a next-page cursor does not advance" : "out of memory");
+			return fail(cl, rv,
+			    rv == SR_EPROTO ? "status: a next-page cursor does not advance"
+			                    : "out of memory");
 		}
 	}
 	return SR_OK;

@@ -14,7 +14,6 @@
  * of the sequences held (the caller frees it; out->seqs points to it).
  * SR_ENOMEM leaves out without sequences.
  */
-int coord_metrics_read(sr_coordinator *c, struct metrics_coord *out,
-    struct metrics_seq **seqs);
+int coord_metrics_read(sr_coordinator *c, struct metrics_coord *out, struct metrics_seq **seqs);
 
 #endif

@@ -66,16 +66,16 @@ struct sr_coordinator {
 	int rpc_timeout_ms, lease_timeout_ms, join_timeout_ms;
 	double prefetch_at;
 
-	struct creds *creds;       /* outlives link.chan */
-	struct master_link link;   /* node id, joins, leases, heartbeats */
+	struct creds *creds;        /* outlives link.chan */
+	struct master_link link;    /* node id, joins, leases, heartbeats */
 	struct worker_lease worker; /* the worker id and txids under it */
-	sr_log_fn log_fn; /* NULL: stderr (snowrange/log.h) */
+	sr_log_fn log_fn;           /* NULL: stderr (snowrange/log.h) */
 	void *log_arg;
 
-	struct metrics_hist wait_hist; /* callers that waited for a chunk */
+	struct metrics_hist wait_hist;     /* callers that waited for a chunk */
 	_Atomic(struct seq_table *) table; /* grown under mu */
-	size_t nseqs; /* guarded by mu */
-	size_t beat_slot; /* where the next heartbeat's sequence list begins */
+	size_t nseqs;                      /* guarded by mu */
+	size_t beat_slot;                  /* where the next heartbeat's sequence list begins */
 
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -146,8 +146,7 @@ table_reserve(sr_coordinator *c)
 	if (nt == NULL)
 		return SR_ENOMEM;
 	for (size_t i = 0; i < t->cap; i++) {
-		struct sr_sequence *s = atomic_load_explicit(&t->slots[i],
-		    memory_order_relaxed);
+		struct sr_sequence *s = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
 		if (s != NULL)
 			table_put(nt, s);
 	}
@@ -177,8 +176,8 @@ seq_lookup(sr_coordinator *c, const char *name)
 {
 	struct seq_table *t = table_of(c);
 	for (uint64_t i = name_hash(name), n = 0; n < t->cap; i++, n++) {
-		struct sr_sequence *s = atomic_load_explicit(&t->slots[i % t->cap],
-		    memory_order_acquire);
+		struct sr_sequence *s =
+		    atomic_load_explicit(&t->slots[i % t->cap], memory_order_acquire);
 		if (s == NULL)
 			return NULL;
 		if (strcmp(s->cache.name, name) == 0)
@@ -210,10 +209,10 @@ seq_state(void *arg, const char *name, uint64_t start)
 	sr_coordinator *c = arg;
 	struct sr_sequence *s = seq_lookup(c, name);
 	if (s != NULL && cache_sync(&s->cache, start))
-		sr_log_to(c->log_fn, c->log_arg, start == 0 ? SR_LOG_WARN : SR_LOG_INFO,
-		    c->name, start == 0 ? "%s: dropped at the master" :
-		    "%s: created again at the master (start %llu)", s->cache.name,
-		    (unsigned long long) start);
+		sr_log_to(c->log_fn, c->log_arg, start == 0 ? SR_LOG_WARN : SR_LOG_INFO, c->name,
+		    start == 0 ? "%s: dropped at the master"
+		               : "%s: created again at the master (start %llu)",
+		    s->cache.name, (unsigned long long) start);
 }
 
 /*
@@ -247,15 +246,14 @@ fetch_one(sr_coordinator *c, struct sr_sequence *s)
 {
 	struct cache_lease l;
 	char err[WIRE_ERRMSG_MAX];
-	int rv = link_lease(&c->link, s->cache.name, cache_after(&s->cache), &l, err,
-	    sizeof(err));
+	int rv = link_lease(&c->link, s->cache.name, cache_after(&s->cache), &l, err, sizeof(err));
 	switch (rv) {
 	case SR_OK:
 		if (cache_offer_lease(&s->cache, &l) != SR_OK) {
 			/* Below what we hold: never use it (it would break order). */
 			sr_log_to(c->log_fn, c->log_arg, SR_LOG_WARN, c->name,
-			    "%s: refused out-of-order chunk at %llu",
-			    s->cache.name, (unsigned long long) l.chunk.start);
+			    "%s: refused out-of-order chunk at %llu", s->cache.name,
+			    (unsigned long long) l.chunk.start);
 			cache_rewant(&s->cache);
 			return SR_EPROTO;
 		}
@@ -268,12 +266,8 @@ fetch_one(sr_coordinator *c, struct sr_sequence *s)
 			    "%s: dropped at the master", s->cache.name);
 		return rv;
 	case SR_EEXHAUSTED:
-	case SR_EINVAL:
-		cache_fail(&s->cache, rv);
-		return rv;
-	default:
-		cache_rewant(&s->cache);
-		return rv;
+	case SR_EINVAL: cache_fail(&s->cache, rv); return rv;
+	default: cache_rewant(&s->cache); return rv;
 	}
 }
 
@@ -320,8 +314,8 @@ beat_once(sr_coordinator *c, bool *master_ok)
 	 * failed beat. */
 	if (rv != SR_OK && *master_ok)
 		sr_log_to(c->log_fn, c->log_arg, SR_LOG_WARN, c->name,
-		    "lost the master %s (%s): serving from held chunks, retrying",
-		    c->master_url, sr_errname(rv));
+		    "lost the master %s (%s): serving from held chunks, retrying", c->master_url,
+		    sr_errname(rv));
 	else if (rv == SR_OK && !*master_ok)
 		sr_log_to(c->log_fn, c->log_arg, SR_LOG_INFO, c->name,
 		    "the master %s answers again", c->master_url);
@@ -336,7 +330,7 @@ fetcher(void *arg)
 {
 	sr_coordinator *c = arg;
 	int64_t next_beat = sr_mono_ms() + beat_ms(c);
-	int backoff = 0; /* ms to wait before retrying failed leases */
+	int backoff = 0;       /* ms to wait before retrying failed leases */
 	bool master_ok = true; /* the last heartbeat's outcome, for the log */
 
 	pthread_mutex_lock(&c->mu);
@@ -355,14 +349,16 @@ fetcher(void *arg)
 			struct sr_sequence *s = atomic_load(&t->slots[i]);
 			if (s != NULL && cache_take_want(&s->cache)) {
 				int rv = fetch_one(c, s);
-				failed = rv != SR_OK && rv != SR_ENOTFOUND &&
-				    rv != SR_EEXHAUSTED && rv != SR_EINVAL;
+				failed = rv != SR_OK && rv != SR_ENOTFOUND && rv != SR_EEXHAUSTED &&
+				    rv != SR_EINVAL;
 			}
 		}
 		if (sr_mono_ms() >= next_beat)
 			next_beat = beat_once(c, &master_ok);
-		backoff = !failed ? 0 : backoff == 0 ? BACKOFF_MIN_MS :
-		    backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		backoff = !failed                  ? 0
+		    : backoff == 0                 ? BACKOFF_MIN_MS
+		    : backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+		                                   : backoff * 2;
 
 		pthread_mutex_lock(&c->mu);
 		if (c->stop)
@@ -383,8 +379,8 @@ fetcher(void *arg)
 /* ---- lifetime ---- */
 
 int
-sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
-    char *errbuf, size_t errlen)
+sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out, char *errbuf,
+    size_t errlen)
 {
 	if (cfg == NULL || out == NULL)
 		return errf(errbuf, errlen, SR_EINVAL, "config and out are required");
@@ -394,8 +390,7 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 		return errf(errbuf, errlen, SR_EINVAL,
 		    "invalid node name '%.64s': use 1-64 of [a-z0-9_.-]",
 		    cfg->node_name ? cfg->node_name : "");
-	if (cfg->rpc_timeout_ms <= 0 || cfg->lease_timeout_ms < 0 ||
-	    cfg->join_timeout_ms < 0)
+	if (cfg->rpc_timeout_ms <= 0 || cfg->lease_timeout_ms < 0 || cfg->join_timeout_ms < 0)
 		return errf(errbuf, errlen, SR_EINVAL, "timeouts must be positive");
 	if (!(cfg->prefetch_at > 0.0 && cfg->prefetch_at <= 1.0))
 		return errf(errbuf, errlen, SR_EINVAL, "prefetch_at must be in (0, 1]");
@@ -411,7 +406,7 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 	atomic_init(&c->table, t0);
 	if (!sr_strlcpy(c->master_url, cfg->master_url, sizeof(c->master_url)) ||
 	    !sr_strlcpy(c->listen_url, cfg->listen_url ? cfg->listen_url : "",
-		sizeof(c->listen_url))) {
+	        sizeof(c->listen_url))) {
 		free(t0);
 		free(c);
 		return errf(errbuf, errlen, SR_EINVAL, "URL longer than 255 bytes");
@@ -435,16 +430,16 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 
 	int rv = creds_load(cfg->credentials, &c->creds, errbuf, errlen);
 	if (rv == SR_OK)
-		rv = wire_chan_open_creds(c->master_url, c->rpc_timeout_ms, c->creds,
-		    CREDS_NODE, c->name, &c->link.chan, errbuf, errlen);
+		rv = wire_chan_open_creds(c->master_url, c->rpc_timeout_ms, c->creds, CREDS_NODE,
+		    c->name, &c->link.chan, errbuf, errlen);
 	if (rv == SR_OK) {
 		/* The master may still be starting: keep trying until the join
 		 * timeout, so scripts can start everything at once. A name
 		 * still held by this node's previous process (killed without
 		 * leaving) frees when its lease runs out: wait for that too. */
 		int64_t until = sr_mono_ms() + c->join_timeout_ms;
-		while ((rv = rpc_join(c, errbuf, errlen)) == SR_ETIMEDOUT ||
-		    rv == SR_ECONNECT || rv == SR_EEXISTS) {
+		while ((rv = rpc_join(c, errbuf, errlen)) == SR_ETIMEDOUT || rv == SR_ECONNECT ||
+		    rv == SR_EEXISTS) {
 			if (rv == SR_EEXISTS && sr_mono_ms() >= until)
 				break;
 			if (sr_mono_ms() >= until) {
@@ -454,9 +449,8 @@ sr_coordinator_open(const sr_coordinator_config *cfg, sr_coordinator **out,
 				snprintf(last, sizeof(last), "%s",
 				    errbuf != NULL && errlen > 0 ? errbuf : "");
 				(void) errf(errbuf, errlen, SR_EUNAVAILABLE,
-				    "master %s did not answer within %d ms%s%s",
-				    c->master_url, c->join_timeout_ms,
-				    last[0] != '\0' ? ": " : "", last);
+				    "master %s did not answer within %d ms%s%s", c->master_url,
+				    c->join_timeout_ms, last[0] != '\0' ? ": " : "", last);
 				rv = SR_EUNAVAILABLE;
 				break;
 			}
@@ -608,14 +602,16 @@ sr_seq_take_chunk(sr_sequence *s, sr_chunk *out)
 	struct range_chunk ch;
 	int rv = cache_take_chunk(&s->cache, &ch, (int64_t) s->owner->lease_timeout_ms * 1000);
 	if (rv == SR_OK)
-		*out = (sr_chunk){.start = ch.start, .n = ch.n, .k = ch.k, .c = ch.c};
+		*out = (sr_chunk) {.start = ch.start, .n = ch.n, .k = ch.k, .c = ch.c};
 	return rv;
 }
 
 uint64_t
 sr_chunk_id(const sr_chunk *chunk, uint64_t i)
 {
-	struct range_chunk ch = {.start = chunk->start, .n = chunk->n, .k = chunk->k,
+	struct range_chunk ch = {.start = chunk->start,
+	    .n = chunk->n,
+	    .k = chunk->k,
 	    .c = chunk->c};
 	return range_id(&ch, i);
 }
@@ -654,8 +650,7 @@ sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id)
 }
 
 int
-sr_seq_next_segments(sr_sequence *s, size_t n, sr_id_segment *segs, size_t max_segs,
-    size_t *nsegs)
+sr_seq_next_segments(sr_sequence *s, size_t n, sr_id_segment *segs, size_t max_segs, size_t *nsegs)
 {
 	size_t dummy, got;
 	if (nsegs == NULL)
@@ -668,8 +663,8 @@ sr_seq_next_segments(sr_sequence *s, size_t n, sr_id_segment *segs, size_t max_s
 }
 
 int
-sr_next_segments(sr_coordinator *c, const char *seq, size_t n, sr_id_segment *segs,
-    size_t max_segs, size_t *nsegs)
+sr_next_segments(sr_coordinator *c, const char *seq, size_t n, sr_id_segment *segs, size_t max_segs,
+    size_t *nsegs)
 {
 	sr_sequence *s;
 	if (nsegs != NULL)
@@ -732,8 +727,8 @@ sr_coordinator_name(const sr_coordinator *c)
 }
 
 static void
-chunk_info(sr_chunk_info *o, const char *seq, const struct range_chunk *ch,
-    uint64_t used, int current)
+chunk_info(sr_chunk_info *o, const char *seq, const struct range_chunk *ch, uint64_t used,
+    int current)
 {
 	sr_strlcpy(o->sequence, seq, sizeof(o->sequence));
 	o->start = ch->start;
@@ -817,8 +812,8 @@ coord_metrics_read(sr_coordinator *c, struct metrics_coord *out, struct metrics_
 		cache_view(&s->cache, &cv);
 		sr_strlcpy(v[k].name, s->cache.name, sizeof(v[k].name));
 		v[k].issued = cv.issued;
-		v[k].headroom = (cv.has_cur ? cv.cur.c - cv.used : 0) +
-		    (cv.has_next ? cv.next.c : 0);
+		v[k].headroom =
+		    (cv.has_cur ? cv.cur.c - cv.used : 0) + (cv.has_next ? cv.next.c : 0);
 		k++;
 	}
 	out->seqs = v;

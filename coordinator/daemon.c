@@ -64,74 +64,74 @@ static struct {
 } d;
 
 static const struct sr_opt options[] = {
-	{"master", SR_OPT_STR, &d.master, NULL, 0, 0,
-	    "the master's URL, or a comma-separated list of masters on etcd "
-	    "(docs/ha.md), when join is given none", .arg = "URL[,URL...]",
-	    .env = "SNOWRANGE_MASTER"},
-	{"name", SR_OPT_STR, &d.name, NULL, 0, 0,
-	    "node name, [a-z0-9_.-]{1,64}; the same name gets the same node id",
-	    .arg = "NAME"},
-	{"listen", SR_OPT_STR, &d.listen, "tcp://127.0.0.1:7401", 0, 0,
-	    "nng URL to serve clients on (tcp://, tls+tcp://, ipc://)", .arg = "URL"},
-	{"http-listen", SR_OPT_STR, &d.http_listen, NULL, 0, 0,
-	    "http://HOST:PORT or https://HOST:PORT to serve the HTTP/JSON API on "
-	    "(docs/http.md); off when not set", .arg = "URL"},
-	{"tls-cert", SR_OPT_STR, &d.tls_cert, NULL, 0, 0,
-	    "PEM certificate presented to clients and to the master (with tls-key)", .arg = "FILE"},
-	{"tls-key", SR_OPT_STR, &d.tls_key, NULL, 0, 0, "PEM private key of tls-cert", .arg = "FILE"},
-	{"tls-ca", SR_OPT_STR, &d.tls_ca, NULL, 0, 0,
-	    "PEM CA bundle: the master must prove a certificate signed by it, and so "
-	    "must clients (mutual TLS)", .arg = "FILE"},
-	{"token-file", SR_OPT_STR, &d.token_file, NULL, 0, 0,
-	    "role tokens: the node token sent to the master, and the client/reader/admin "
-	    "tokens accepted (mode 600; docs/security.md)", .arg = "FILE"},
-	{"insecure", SR_OPT_BOOL, &d.insecure, "false", 0, 0,
-	    "allow a non-loopback listen URL with no client credentials configured"},
-	{"workers", SR_OPT_INT, &d.workers, "16", 1, 1024,
-	    "client requests served concurrently"},
-	{"max-connections", SR_OPT_INT, &d.max_connections, "2048", 1, 1000000,
-	    "client connections at most; more are closed after their handshake"},
-	{"idle-timeout-ms", SR_OPT_INT, &d.idle_timeout_ms, "60000", 1000, 86400000,
-	    "a client connection that sent no whole request this long is closed"},
-	{"rpc-timeout-ms", SR_OPT_INT, &d.rpc_timeout_ms, "2000", 10, 600000,
-	    "bound on every round trip to the master"},
-	{"lease-timeout-ms", SR_OPT_INT, &d.lease_timeout_ms, "3000", 0, 600000,
-	    "how long a request waits for a chunk before SR_EUNAVAILABLE"},
-	{"join-timeout-ms", SR_OPT_INT, &d.join_timeout_ms, "10000", 0, 600000,
-	    "how long join keeps trying to reach the master"},
-	{"max-clock-back-ms", SR_OPT_INT, &d.max_clock_back_ms, "5", 0, 1000,
-	    "a txid request waits out a clock step back up to this; more is SR_ECLOCK"},
-	{"prefetch-at", SR_OPT_DOUBLE, &d.prefetch_at, "0.5", 0.001, 1,
-	    "fraction of a chunk used before the next one is leased"},
-	SR_OPTS_LOG(&d.log_level, &d.log_format, &d.log_file),
-	{"resp-listen", SR_OPT_STR, &d.resp_listen, NULL, 0, 0,
-	    "serve Redis clients (RESP: SR.NEXT, INCR, SR.TXID, ...) on tcp://HOST:PORT; "
-	    "off unless given (docs/protocol.md)", .arg = "HOST:PORT"},
-	{"resp-threads", SR_OPT_INT, &d.resp_threads, "1", 1, 64,
-	    "event loop threads of the RESP port"},
-	{"resp-max-connections", SR_OPT_INT, &d.resp_max_connections, "10000", 1, 1000000,
-	    "RESP connections at most; more are told so and closed"},
-	{"resp-idle-timeout-ms", SR_OPT_INT, &d.resp_idle_timeout_ms, "300000", 1000,
-	    86400000,
-	    "a RESP connection with no whole request and no reply progress this long "
-	    "is closed"},
+    {"master", SR_OPT_STR, &d.master, NULL, 0, 0,
+        "the master's URL, or a comma-separated list of masters on etcd "
+        "(docs/ha.md), when join is given none",
+        .arg = "URL[,URL...]", .env = "SNOWRANGE_MASTER"},
+    {"name", SR_OPT_STR, &d.name, NULL, 0, 0,
+        "node name, [a-z0-9_.-]{1,64}; the same name gets the same node id", .arg = "NAME"},
+    {"listen", SR_OPT_STR, &d.listen, "tcp://127.0.0.1:7401", 0, 0,
+        "nng URL to serve clients on (tcp://, tls+tcp://, ipc://)", .arg = "URL"},
+    {"http-listen", SR_OPT_STR, &d.http_listen, NULL, 0, 0,
+        "http://HOST:PORT or https://HOST:PORT to serve the HTTP/JSON API on "
+        "(docs/http.md); off when not set",
+        .arg = "URL"},
+    {"tls-cert", SR_OPT_STR, &d.tls_cert, NULL, 0, 0,
+        "PEM certificate presented to clients and to the master (with tls-key)", .arg = "FILE"},
+    {"tls-key", SR_OPT_STR, &d.tls_key, NULL, 0, 0, "PEM private key of tls-cert", .arg = "FILE"},
+    {"tls-ca", SR_OPT_STR, &d.tls_ca, NULL, 0, 0,
+        "PEM CA bundle: the master must prove a certificate signed by it, and so "
+        "must clients (mutual TLS)",
+        .arg = "FILE"},
+    {"token-file", SR_OPT_STR, &d.token_file, NULL, 0, 0,
+        "role tokens: the node token sent to the master, and the client/reader/admin "
+        "tokens accepted (mode 600; docs/security.md)",
+        .arg = "FILE"},
+    {"insecure", SR_OPT_BOOL, &d.insecure, "false", 0, 0,
+        "allow a non-loopback listen URL with no client credentials configured"},
+    {"workers", SR_OPT_INT, &d.workers, "16", 1, 1024, "client requests served concurrently"},
+    {"max-connections", SR_OPT_INT, &d.max_connections, "2048", 1, 1000000,
+        "client connections at most; more are closed after their handshake"},
+    {"idle-timeout-ms", SR_OPT_INT, &d.idle_timeout_ms, "60000", 1000, 86400000,
+        "a client connection that sent no whole request this long is closed"},
+    {"rpc-timeout-ms", SR_OPT_INT, &d.rpc_timeout_ms, "2000", 10, 600000,
+        "bound on every round trip to the master"},
+    {"lease-timeout-ms", SR_OPT_INT, &d.lease_timeout_ms, "3000", 0, 600000,
+        "how long a request waits for a chunk before SR_EUNAVAILABLE"},
+    {"join-timeout-ms", SR_OPT_INT, &d.join_timeout_ms, "10000", 0, 600000,
+        "how long join keeps trying to reach the master"},
+    {"max-clock-back-ms", SR_OPT_INT, &d.max_clock_back_ms, "5", 0, 1000,
+        "a txid request waits out a clock step back up to this; more is SR_ECLOCK"},
+    {"prefetch-at", SR_OPT_DOUBLE, &d.prefetch_at, "0.5", 0.001, 1,
+        "fraction of a chunk used before the next one is leased"},
+    SR_OPTS_LOG(&d.log_level, &d.log_format, &d.log_file),
+    {"resp-listen", SR_OPT_STR, &d.resp_listen, NULL, 0, 0,
+        "serve Redis clients (RESP: SR.NEXT, INCR, SR.TXID, ...) on tcp://HOST:PORT; "
+        "off unless given (docs/protocol.md)",
+        .arg = "HOST:PORT"},
+    {"resp-threads", SR_OPT_INT, &d.resp_threads, "1", 1, 64,
+        "event loop threads of the RESP port"},
+    {"resp-max-connections", SR_OPT_INT, &d.resp_max_connections, "10000", 1, 1000000,
+        "RESP connections at most; more are told so and closed"},
+    {"resp-idle-timeout-ms", SR_OPT_INT, &d.resp_idle_timeout_ms, "300000", 1000, 86400000,
+        "a RESP connection with no whole request and no reply progress this long "
+        "is closed"},
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
 
 static const struct sr_opts_prog prog = {
-	.name = "snowrange-coordinator",
-	.section = "coordinator",
-	.usage = "snowrange-coordinator join [MASTER_URL] --name NAME --listen URL [options]\n"
-		 "snowrange-coordinator leave --listen URL",
-	.summary = "a snowrange coordinator node: hands out IDs and txids from leased chunks",
-	.description =
-	    "join binds --listen, joins the master (MASTER_URL, else --master) "
-	    "as node --name and serves the IDs and Snowflake txids of its leased "
-	    "chunks to clients until SIGINT, SIGTERM or a leave; then it leaves the "
-	    "master cleanly. SIGHUP reopens --log-file and never stops it.\n\n"
-	    "leave asks the coordinator serving --listen to leave and exit.",
-	.opts = options,
-	.nopts = NOPTS,
+    .name = "snowrange-coordinator",
+    .section = "coordinator",
+    .usage = "snowrange-coordinator join [MASTER_URL] --name NAME --listen URL [options]\n"
+             "snowrange-coordinator leave --listen URL",
+    .summary = "a snowrange coordinator node: hands out IDs and txids from leased chunks",
+    .description = "join binds --listen, joins the master (MASTER_URL, else --master) "
+                   "as node --name and serves the IDs and Snowflake txids of its leased "
+                   "chunks to clients until SIGINT, SIGTERM or a leave; then it leaves the "
+                   "master cleanly. SIGHUP reopens --log-file and never stops it.\n\n"
+                   "leave asks the coordinator serving --listen to leave and exit.",
+    .opts = options,
+    .nopts = NOPTS,
 };
 
 /* The coordinator, or NULL (with the reply's error set) before the join.
@@ -153,12 +153,10 @@ joined(char *errbuf, size_t errlen, int *rv)
 /* Checks a requested count and allocates the reply's ID array for it: the
  * part NextIds and NextTxids share. */
 static int
-ids_buffer(uint32_t count, struct wire_arena *a, uint64_t **ids, char *errbuf,
-    size_t errlen)
+ids_buffer(uint32_t count, struct wire_arena *a, uint64_t **ids, char *errbuf, size_t errlen)
 {
 	if (count == 0 || count > WIRE_MAX_COUNT) {
-		snprintf(errbuf, errlen, "count %u out of range 1..%u", count,
-		    WIRE_MAX_COUNT);
+		snprintf(errbuf, errlen, "count %u out of range 1..%u", count, WIRE_MAX_COUNT);
 		return SR_EINVAL;
 	}
 	if ((*ids = wire_alloc(a, count * sizeof(uint64_t))) == NULL) {
@@ -172,15 +170,15 @@ ids_buffer(uint32_t count, struct wire_arena *a, uint64_t **ids, char *errbuf,
  * dropped: a gap, never reused (for SR_ETOOBIG at most CACHE_MAX_SWAPS
  * chunks). */
 static void
-next_ids_error(int rv, const Sr__NextIdsRequest *q, uint64_t dropped, char *errbuf,
-    size_t errlen)
+next_ids_error(int rv, const Sr__NextIdsRequest *q, uint64_t dropped, char *errbuf, size_t errlen)
 {
 	if (rv == SR_ETOOBIG)
-		snprintf(errbuf, errlen, "%s: count %u needs more than %u chunks "
+		snprintf(errbuf, errlen,
+		    "%s: count %u needs more than %u chunks "
 		    "of this sequence, each a lease at the master: ask for "
 		    "fewer IDs per call or use a larger chunk size "
-		    "(%llu IDs taken were dropped)", q->sequence, q->count,
-		    CACHE_MAX_SWAPS, (unsigned long long) dropped);
+		    "(%llu IDs taken were dropped)",
+		    q->sequence, q->count, CACHE_MAX_SWAPS, (unsigned long long) dropped);
 	else
 		snprintf(errbuf, errlen, "%s: %s", q->sequence, sr_strerror(rv));
 }
@@ -226,8 +224,8 @@ next_segments(sr_coordinator *co, const Sr__NextIdsRequest *q, Sr__NextIdsRespon
 }
 
 static int
-h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	(void) arg;
 	const Sr__NextIdsRequest *q = req->next_ids;
@@ -269,8 +267,8 @@ h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_status(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	(void) arg;
 	(void) req;
@@ -334,8 +332,8 @@ oom:
 }
 
 static int
-h_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	(void) arg;
 	uint32_t count = req->next_txids->count;
@@ -380,8 +378,8 @@ h_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
 
 /* `snowrange-coordinator leave` asks the daemon itself to leave and exit. */
 static int
-h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_leave(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	(void) arg;
 	(void) req;
@@ -400,10 +398,10 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 /* Who may call what, with tokens (docs/security.md): making the daemon
  * leave is an admin's, IDs are a client's. */
 static const struct wire_route routes[] = {
-	{SR__REQUEST__BODY_NEXT_IDS, h_next_ids, CREDS_CLIENT | CREDS_ADMIN},
-	{SR__REQUEST__BODY_NEXT_TXIDS, h_next_txids, CREDS_CLIENT | CREDS_ADMIN},
-	{SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN},
-	{SR__REQUEST__BODY_LEAVE, h_leave, CREDS_ADMIN},
+    {SR__REQUEST__BODY_NEXT_IDS, h_next_ids, CREDS_CLIENT | CREDS_ADMIN},
+    {SR__REQUEST__BODY_NEXT_TXIDS, h_next_txids, CREDS_CLIENT | CREDS_ADMIN},
+    {SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN},
+    {SR__REQUEST__BODY_LEAVE, h_leave, CREDS_ADMIN},
 };
 
 /* ---- commands ---- */
@@ -413,8 +411,8 @@ cmd_leave(void)
 {
 	struct wire_chan *ch;
 	char err[WIRE_ERRMSG_MAX];
-	int rv = wire_chan_open_creds(d.listen, (int) d.rpc_timeout_ms, d.creds,
-	    CREDS_ADMIN, NULL, &ch, err, sizeof(err));
+	int rv = wire_chan_open_creds(d.listen, (int) d.rpc_timeout_ms, d.creds, CREDS_ADMIN, NULL,
+	    &ch, err, sizeof(err));
 	if (rv == SR_OK) {
 		Sr__Request req = SR__REQUEST__INIT;
 		Sr__LeaveRequest l = SR__LEAVE_REQUEST__INIT;
@@ -470,13 +468,13 @@ cmd_join(const char *master_url)
 	if (rv == SR_OK && d.http_listen != NULL)
 		rv = httpd_check(d.http_listen, d.creds, d.insecure, err, sizeof(err));
 	struct resp_server_config rcfg = {
-		.listen = d.resp_listen,
-		.threads = (int) d.resp_threads,
-		.max_connections = (size_t) d.resp_max_connections,
-		.idle_timeout_ms = d.resp_idle_timeout_ms,
-		.creds = d.creds,
-		.insecure = d.insecure,
-		.version = sr_version(),
+	    .listen = d.resp_listen,
+	    .threads = (int) d.resp_threads,
+	    .max_connections = (size_t) d.resp_max_connections,
+	    .idle_timeout_ms = d.resp_idle_timeout_ms,
+	    .creds = d.creds,
+	    .insecure = d.insecure,
+	    .version = sr_version(),
 	};
 	if (rv == SR_OK && d.resp_listen != NULL)
 		rv = resp_server_check(&rcfg, err, sizeof(err));
@@ -485,15 +483,17 @@ cmd_join(const char *master_url)
 		return 1;
 	}
 	if (!creds_authenticates(d.creds) && !creds_url_local(d.listen))
-		sr_log(d.name, "WARNING: --insecure: serving %s without client "
+		sr_log(d.name,
+		    "WARNING: --insecure: serving %s without client "
 		    "credentials; anyone who can reach it can do anything "
-		    "(docs/security.md)", d.listen);
+		    "(docs/security.md)",
+		    d.listen);
 	/* Bind first: a listen URL in use fails here, before the master has
 	 * heard of this node, rather than leaving a joined node that cannot
 	 * serve holding its name and worker id for a lease. */
 	struct wire_server *srv;
-	rv = wire_server_start_creds(d.listen, routes, sizeof(routes) / sizeof(routes[0]),
-	    NULL, (int) d.workers, d.creds, d.insecure, &srv, err, sizeof(err));
+	rv = wire_server_start_creds(d.listen, routes, sizeof(routes) / sizeof(routes[0]), NULL,
+	    (int) d.workers, d.creds, d.insecure, &srv, err, sizeof(err));
 	if (rv != SR_OK) {
 		fprintf(stderr, "snowrange-coordinator: %s (%s)\n", err, sr_errname(rv));
 		return 1;
@@ -591,11 +591,12 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	else if (is_join && d.name == NULL)
 		why = "join needs --name NAME";
 	if (why != NULL) {
-		const char *s = word != NULL && !is_join && !is_leave ?
-		    sr_suggest(word, cmds, 2) : NULL;
-		fprintf(stderr, "snowrange-coordinator: %s%s%.60s%s%s%s%s\n"
-		    "run 'snowrange-coordinator --help' for the commands and options\n", why,
-		    word ? " '" : "", word ? word : "", word ? "'" : "",
+		const char *s =
+		    word != NULL && !is_join && !is_leave ? sr_suggest(word, cmds, 2) : NULL;
+		fprintf(stderr,
+		    "snowrange-coordinator: %s%s%.60s%s%s%s%s\n"
+		    "run 'snowrange-coordinator --help' for the commands and options\n",
+		    why, word ? " '" : "", word ? word : "", word ? "'" : "",
 		    s ? " (did you mean " : "", s ? s : "", s ? "?)" : "");
 		return 2;
 	}

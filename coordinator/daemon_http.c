@@ -27,10 +27,11 @@ h_ids(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	int rv = sr_next_ids(d->coord, req->seq, req->count, ids, &got);
 	if (rv == SR_ETOOBIG)
 		/* IDs taken before the failure are dropped: a gap, never reused. */
-		httpapi_error(resp, 0, rv, "%s: count %u needs more than %u chunks of this "
+		httpapi_error(resp, 0, rv,
+		    "%s: count %u needs more than %u chunks of this "
 		    "sequence, each a lease at the master: ask for fewer IDs per call or use "
-		    "a larger chunk size (%zu IDs taken were dropped)", req->seq, req->count,
-		    CACHE_MAX_SWAPS, got);
+		    "a larger chunk size (%zu IDs taken were dropped)",
+		    req->seq, req->count, CACHE_MAX_SWAPS, got);
 	else if (rv != SR_OK)
 		httpapi_error(resp, 0, rv, "%s: %s", req->seq, sr_strerror(rv));
 	else
@@ -57,10 +58,11 @@ h_segments(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 		for (size_t i = 0; i < n; i++)
 			dropped += segs[i].count;
 		if (rv == SR_ETOOBIG)
-			httpapi_error(resp, 0, rv, "%s: count %u needs more than %u chunks of "
+			httpapi_error(resp, 0, rv,
+			    "%s: count %u needs more than %u chunks of "
 			    "this sequence: ask for fewer IDs per call or use a larger chunk "
-			    "size (%llu IDs taken were dropped)", req->seq, req->count,
-			    SR_SEGMENTS_MAX, (unsigned long long) dropped);
+			    "size (%llu IDs taken were dropped)",
+			    req->seq, req->count, SR_SEGMENTS_MAX, (unsigned long long) dropped);
 		else
 			httpapi_error(resp, 0, rv, "%s: %s", req->seq, sr_strerror(rv));
 	} else {
@@ -83,8 +85,10 @@ h_txids(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	int rv = sr_next_txids(d->coord, req->count, ids, &got);
 	uint32_t worker = 0;
 	if (rv == SR_ECLOCK)
-		httpapi_error(resp, 0, rv, "clock is %lld ms behind the last issued txid "
-		    "(tolerance %lld ms)", (long long) sr_coordinator_clock_offset_ms(d->coord),
+		httpapi_error(resp, 0, rv,
+		    "clock is %lld ms behind the last issued txid "
+		    "(tolerance %lld ms)",
+		    (long long) sr_coordinator_clock_offset_ms(d->coord),
 		    (long long) d->max_clock_back_ms);
 	else if (rv != SR_OK)
 		/* txids taken before the failure are dropped: never reused. */
@@ -119,7 +123,8 @@ h_readyz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	(void) req;
 	uint32_t worker;
 	if (sr_coordinator_worker(d->coord, &worker) != SR_OK) {
-		httpapi_error(resp, 503, SR_ENOWORKER, "not ready: no live worker id lease "
+		httpapi_error(resp, 503, SR_ENOWORKER,
+		    "not ready: no live worker id lease "
 		    "(the master is unreachable, or every worker id is taken)");
 		return;
 	}
@@ -150,17 +155,16 @@ h_metrics(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 /* Who may call what, with tokens (docs/security.md): the same roles as the
  * nng routes of daemon.c. */
 static const struct httpapi_route routes[] = {
-	{HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/ids", CREDS_CLIENT | CREDS_ADMIN,
-	    HTTPAPI_MAX_COUNT, h_ids},
-	{HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/segments",
-	    CREDS_CLIENT | CREDS_ADMIN, SR_SEGMENT_IDS_MAX, h_segments},
-	{HTTPAPI_GET | HTTPAPI_POST, "/v1/txids", CREDS_CLIENT | CREDS_ADMIN,
-	    HTTPAPI_MAX_COUNT, h_txids},
-	{HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0,
-	    h_decode},
-	{HTTPAPI_GET, "/metrics", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0, h_metrics},
-	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, httpapi_healthz},
-	{HTTPAPI_GET, "/readyz", HTTPAPI_OPEN, 0, h_readyz},
+    {HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/ids", CREDS_CLIENT | CREDS_ADMIN,
+        HTTPAPI_MAX_COUNT, h_ids},
+    {HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/segments", CREDS_CLIENT | CREDS_ADMIN,
+        SR_SEGMENT_IDS_MAX, h_segments},
+    {HTTPAPI_GET | HTTPAPI_POST, "/v1/txids", CREDS_CLIENT | CREDS_ADMIN, HTTPAPI_MAX_COUNT,
+        h_txids},
+    {HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0, h_decode},
+    {HTTPAPI_GET, "/metrics", CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, 0, h_metrics},
+    {HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, httpapi_healthz},
+    {HTTPAPI_GET, "/readyz", HTTPAPI_OPEN, 0, h_readyz},
 };
 
 const struct httpapi_route *

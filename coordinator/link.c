@@ -20,8 +20,8 @@
 static void
 note_reach(struct master_link *l, int rv)
 {
-	atomic_store_explicit(&l->reachable, rv != SR_ETIMEDOUT && rv != SR_ECONNECT &&
-	    rv != SR_ECLOSED, memory_order_relaxed);
+	atomic_store_explicit(&l->reachable,
+	    rv != SR_ETIMEDOUT && rv != SR_ECONNECT && rv != SR_ECLOSED, memory_order_relaxed);
 }
 
 /* Error messages: util.h's one helper (see SR_ERRF there). */
@@ -75,23 +75,21 @@ apply_grant(struct master_link *l, const Sr__Layout *layout, const Sr__WorkerGra
 	atomic_store(&l->lease_ttl_ms, ttl_ms);
 	sr_flake_layout fl, *lp = NULL;
 	if (layout != NULL) {
-		if (layout->time_bits > 63 || layout->worker_bits > 63 ||
-		    layout->seq_bits > 63)
-			return errf(errbuf, errlen, SR_EPROTO,
-			    "bad Snowflake layout %u/%u/%u", layout->time_bits,
-			    layout->worker_bits, layout->seq_bits);
-		fl = (sr_flake_layout){
-			.time_bits = layout->time_bits,
-			.worker_bits = layout->worker_bits,
-			.seq_bits = layout->seq_bits,
-			.unit_ms = layout->unit_ms,
-			.epoch_ms = layout->epoch_ms,
+		if (layout->time_bits > 63 || layout->worker_bits > 63 || layout->seq_bits > 63)
+			return errf(errbuf, errlen, SR_EPROTO, "bad Snowflake layout %u/%u/%u",
+			    layout->time_bits, layout->worker_bits, layout->seq_bits);
+		fl = (sr_flake_layout) {
+		    .time_bits = layout->time_bits,
+		    .worker_bits = layout->worker_bits,
+		    .seq_bits = layout->seq_bits,
+		    .unit_ms = layout->unit_ms,
+		    .epoch_ms = layout->epoch_ms,
 		};
 		lp = &fl;
 	}
 	struct worker_grant wg = {0};
 	if (g != NULL)
-		wg = (struct worker_grant){true, g->worker_id, g->floor_tick};
+		wg = (struct worker_grant) {true, g->worker_id, g->floor_tick};
 	return worker_apply(l->worker, lp, &wg, sent_us, ttl_ms, errbuf, errlen);
 }
 
@@ -132,8 +130,8 @@ link_join(struct master_link *l, char *errbuf, size_t errlen)
 }
 
 int
-link_heartbeat(struct master_link *l, const char *const *names,
-    const uint64_t *starts, size_t n, link_seq_fn fn, void *arg)
+link_heartbeat(struct master_link *l, const char *const *names, const uint64_t *starts, size_t n,
+    link_seq_fn fn, void *arg)
 {
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__HeartbeatRequest h = SR__HEARTBEAT_REQUEST__INIT;
@@ -188,8 +186,8 @@ link_heartbeat(struct master_link *l, const char *const *names,
 }
 
 static int
-lease_once(struct master_link *l, const char *seq, uint64_t after,
-    struct cache_lease *out, char *errbuf, size_t errlen)
+lease_once(struct master_link *l, const char *seq, uint64_t after, struct cache_lease *out,
+    char *errbuf, size_t errlen)
 {
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__LeaseRequest lr = SR__LEASE_REQUEST__INIT;
@@ -213,7 +211,7 @@ lease_once(struct master_link *l, const char *seq, uint64_t after,
 		atomic_fetch_add(&l->lease_errors, 1);
 		return errf(errbuf, errlen, SR_EPROTO, "lease reply without a valid chunk");
 	}
-	out->chunk = (struct range_chunk){ch->start, ch->n, ch->k, ch->c};
+	out->chunk = (struct range_chunk) {ch->start, ch->n, ch->k, ch->c};
 	out->no_prefetch = resp->lease->no_prefetch;
 	out->seq_start = resp->lease->seq_start;
 	wire_response_free(resp);
@@ -222,8 +220,8 @@ lease_once(struct master_link *l, const char *seq, uint64_t after,
 }
 
 int
-link_lease(struct master_link *l, const char *seq, uint64_t after,
-    struct cache_lease *out, char *errbuf, size_t errlen)
+link_lease(struct master_link *l, const char *seq, uint64_t after, struct cache_lease *out,
+    char *errbuf, size_t errlen)
 {
 	int rv = lease_once(l, seq, after, out, errbuf, errlen);
 	if (rv == SR_ENOTJOINED && link_join(l, errbuf, errlen) == SR_OK) {

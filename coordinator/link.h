@@ -21,10 +21,10 @@
 struct wire_chan;
 
 struct master_link {
-	const char *name;        /* the node name (the coordinator's) */
-	const char *listen_url;  /* advertised; may be "" */
-	struct wire_chan *chan;  /* the caller opens and closes it */
-	uint64_t instance;       /* random: this process in JoinRequest */
+	const char *name;         /* the node name (the coordinator's) */
+	const char *listen_url;   /* advertised; may be "" */
+	struct wire_chan *chan;   /* the caller opens and closes it */
+	uint64_t instance;        /* random: this process in JoinRequest */
 	_Atomic uint64_t node_id; /* rewritten by a re-join */
 	/* The master's TTL as its latest join or heartbeat reply said; sets
 	 * the heartbeat pace (TTL/3). A master restarted with another
@@ -35,7 +35,7 @@ struct master_link {
 	struct worker_lease *worker;
 	_Atomic uint64_t leases, lease_errors;
 	struct metrics_hist lease_hist; /* lease round trips, answered or not */
-	_Atomic bool reachable;  /* the last round trip got an answer */
+	_Atomic bool reachable;         /* the last round trip got an answer */
 };
 
 /* Sets l up (a random instance, no node id); chan may be set later. */
@@ -58,13 +58,13 @@ typedef void (*link_seq_fn)(void *arg, const char *seq, uint64_t start);
  * applies the reply's grant and passes its word on those sequences to fn.
  * A master that forgot this node is joined again.
  */
-int link_heartbeat(struct master_link *l, const char *const *names,
-    const uint64_t *starts, size_t n, link_seq_fn fn, void *arg);
+int link_heartbeat(struct master_link *l, const char *const *names, const uint64_t *starts,
+    size_t n, link_seq_fn fn, void *arg);
 
 /* Leases a chunk of seq above after; when the master no longer knows this
  * node, joins and tries once more. */
-int link_lease(struct master_link *l, const char *seq, uint64_t after,
-    struct cache_lease *out, char *errbuf, size_t errlen);
+int link_lease(struct master_link *l, const char *seq, uint64_t after, struct cache_lease *out,
+    char *errbuf, size_t errlen);
 
 /* Ends the worker lease here, then tells the master we leave; the caller
  * has set l->left first, so nothing joins again. Returns the master's

@@ -58,8 +58,8 @@ bad(char *errbuf, size_t errlen, const char *msg, int c)
 }
 
 static enum resp_status
-parse_inline(const char *buf, size_t len, struct resp_cmd *cmd, size_t *used,
-    char *errbuf, size_t errlen)
+parse_inline(const char *buf, size_t len, struct resp_cmd *cmd, size_t *used, char *errbuf,
+    size_t errlen)
 {
 	const char *nl = memchr(buf, '\n', len < RESP_MAX_INLINE ? len : RESP_MAX_INLINE);
 	if (nl == NULL) {
@@ -89,8 +89,8 @@ parse_inline(const char *buf, size_t len, struct resp_cmd *cmd, size_t *used,
 			return RESP_BAD;
 		}
 		if (i - start > RESP_MAX_ARG) {
-			snprintf(errbuf, errlen,
-			    "Protocol error: argument longer than %d bytes", RESP_MAX_ARG);
+			snprintf(errbuf, errlen, "Protocol error: argument longer than %d bytes",
+			    RESP_MAX_ARG);
 			return RESP_BAD;
 		}
 		cmd->argv[cmd->argc].p = buf + start;
@@ -101,8 +101,8 @@ parse_inline(const char *buf, size_t len, struct resp_cmd *cmd, size_t *used,
 }
 
 enum resp_status
-resp_parse(const char *buf, size_t len, struct resp_cmd *cmd, size_t *used,
-    char *errbuf, size_t errlen)
+resp_parse(const char *buf, size_t len, struct resp_cmd *cmd, size_t *used, char *errbuf,
+    size_t errlen)
 {
 	if (len == 0)
 		return RESP_MORE;

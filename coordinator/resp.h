@@ -43,9 +43,9 @@ struct resp_cmd {
 };
 
 enum resp_status {
-	RESP_OK = 0,    /* one request parsed, *used bytes of it */
-	RESP_MORE = 1,  /* a valid but unfinished request: read more bytes */
-	RESP_BAD = -1   /* a protocol error: reply it, then close */
+	RESP_OK = 0,   /* one request parsed, *used bytes of it */
+	RESP_MORE = 1, /* a valid but unfinished request: read more bytes */
+	RESP_BAD = -1  /* a protocol error: reply it, then close */
 };
 
 /*
@@ -56,8 +56,8 @@ enum resp_status {
  * keeps at most RESP_MAX_FRAME unfinished bytes never has to refuse a valid
  * request.
  */
-enum resp_status resp_parse(const char *buf, size_t len, struct resp_cmd *cmd,
-    size_t *used, char *errbuf, size_t errlen);
+enum resp_status resp_parse(const char *buf, size_t len, struct resp_cmd *cmd, size_t *used,
+    char *errbuf, size_t errlen);
 
 /* True when a equals the NUL-terminated s, ignoring ASCII case (command
  * names are case-insensitive in Redis). */

@@ -67,15 +67,15 @@ struct loop;
 
 struct conn {
 	int fd;
-	unsigned role;       /* roles its AUTH gave; all of them without tokens */
-	bool want_out;       /* waiting until the socket takes output */
-	bool closing;        /* close once the output is sent */
-	bool draining;       /* output sent and shut down: read and drop until EOF */
-	char *in;            /* unfinished (or not yet answered) input */
+	unsigned role; /* roles its AUTH gave; all of them without tokens */
+	bool want_out; /* waiting until the socket takes output */
+	bool closing;  /* close once the output is sent */
+	bool draining; /* output sent and shut down: read and drop until EOF */
+	char *in;      /* unfinished (or not yet answered) input */
 	size_t in_len;
-	char *out;           /* output the socket did not take */
+	char *out; /* output the socket did not take */
 	size_t out_len, out_off;
-	int64_t last_ms;     /* last whole request or output progress */
+	int64_t last_ms; /* last whole request or output progress */
 	uint64_t id;
 	struct conn *prev, *next;
 };
@@ -85,12 +85,12 @@ struct loop {
 	pthread_t th;
 	bool started;
 	int ep, lfd, evfd, spare;
-	struct conn head;    /* circular list of connections */
-	size_t stashed;      /* unsent output held by this loop's connections */
+	struct conn head; /* circular list of connections */
+	size_t stashed;   /* unsent output held by this loop's connections */
 	int64_t now_ms, last_sweep_ms, last_emfile_log;
-	char *rbuf;          /* LOOP_READ + RESP_MAX_FRAME bytes */
+	char *rbuf; /* LOOP_READ + RESP_MAX_FRAME bytes */
 	struct resp_buf wbuf;
-	uint64_t *ids;       /* RESP_MAX_COUNT */
+	uint64_t *ids; /* RESP_MAX_COUNT */
 	sr_id_segment segs[SR_SEGMENTS_MAX];
 };
 
@@ -111,15 +111,17 @@ struct resp_server {
 
 /* Splits tcp://HOST:PORT, [V6]:PORT or HOST:PORT. */
 static int
-split_addr(const char *url, char *host, size_t hlen, char *port, size_t plen,
-    char *errbuf, size_t errlen)
+split_addr(const char *url, char *host, size_t hlen, char *port, size_t plen, char *errbuf,
+    size_t errlen)
 {
 	const char *r = url;
 	if (strncmp(r, "tcp://", 6) == 0)
 		r += 6;
 	else if (strstr(r, "://") != NULL) {
-		snprintf(errbuf, errlen, "resp-listen '%s': only tcp:// or HOST:PORT (the "
-		    "RESP port speaks no TLS; docs/security.md)", url);
+		snprintf(errbuf, errlen,
+		    "resp-listen '%s': only tcp:// or HOST:PORT (the "
+		    "RESP port speaks no TLS; docs/security.md)",
+		    url);
 		return SR_EINVAL;
 	}
 	const char *colon;
@@ -156,8 +158,7 @@ static int
 check(const struct resp_server_config *cfg, bool warn, char *errbuf, size_t errlen)
 {
 	char host[256], port[16], url[300];
-	int rv = split_addr(cfg->listen, host, sizeof(host), port, sizeof(port), errbuf,
-	    errlen);
+	int rv = split_addr(cfg->listen, host, sizeof(host), port, sizeof(port), errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	snprintf(url, sizeof(url), "tcp://%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
@@ -166,20 +167,26 @@ check(const struct resp_server_config *cfg, bool warn, char *errbuf, size_t errl
 		return SR_OK;
 	if (cfg->insecure) {
 		if (warn && (!creds_has_tokens(cfg->creds) || cfg->creds->tls_ca != NULL))
-			sr_log("resp", "WARNING: --insecure: serving RESP on %s beyond "
-			    "loopback %s (docs/security.md)", cfg->listen,
-			    creds_has_tokens(cfg->creds) ? "with tokens in the clear" :
-			    "without AUTH: anyone who can reach it can take IDs");
+			sr_log("resp",
+			    "WARNING: --insecure: serving RESP on %s beyond "
+			    "loopback %s (docs/security.md)",
+			    cfg->listen,
+			    creds_has_tokens(cfg->creds)
+			        ? "with tokens in the clear"
+			        : "without AUTH: anyone who can reach it can take IDs");
 		return SR_OK;
 	}
 	if (!creds_has_tokens(cfg->creds)) {
-		snprintf(errbuf, errlen, "refusing to serve RESP on %s, beyond loopback, "
+		snprintf(errbuf, errlen,
+		    "refusing to serve RESP on %s, beyond loopback, "
 		    "without a token file for AUTH (give --token-file, or --insecure to "
-		    "serve anyone; docs/security.md)", cfg->listen);
+		    "serve anyone; docs/security.md)",
+		    cfg->listen);
 		return SR_EACCES;
 	}
 	if (cfg->creds != NULL && cfg->creds->tls_ca != NULL) {
-		snprintf(errbuf, errlen, "refusing to serve RESP on %s, beyond loopback: "
+		snprintf(errbuf, errlen,
+		    "refusing to serve RESP on %s, beyond loopback: "
 		    "this daemon requires TLS of its clients (tls-ca) and the RESP port "
 		    "speaks none, so its tokens would cross the network in the clear "
 		    "(serve RESP on loopback, or give --insecure; docs/security.md)",
@@ -305,8 +312,10 @@ conn_send(struct loop *lp, struct conn *c, const char *p, size_t n)
 		c->last_ms = lp->now_ms;
 	size_t rest = n - off;
 	if (lp->stashed + rest > LOOP_STASH_MAX || (c->out = malloc(rest)) == NULL) {
-		sr_log("resp", "closing connection %llu: its unread replies would pass "
-		    "the %zu MB output cap", (unsigned long long) c->id, LOOP_STASH_MAX >> 20);
+		sr_log("resp",
+		    "closing connection %llu: its unread replies would pass "
+		    "the %zu MB output cap",
+		    (unsigned long long) c->id, LOOP_STASH_MAX >> 20);
 		conn_close(lp, c);
 		return false;
 	}
@@ -343,8 +352,8 @@ conn_serve(struct loop *lp, struct conn *c, size_t len)
 				capped = true;
 				break;
 			}
-			enum resp_status r = resp_parse(lp->rbuf + pos, len - pos, &cmd, &used,
-			    err, sizeof(err));
+			enum resp_status r =
+			    resp_parse(lp->rbuf + pos, len - pos, &cmd, &used, err, sizeof(err));
 			if (r == RESP_MORE)
 				break;
 			if (r == RESP_BAD) {
@@ -394,8 +403,7 @@ conn_readable(struct loop *lp, struct conn *c)
 {
 	if (c->draining) {
 		ssize_t n = recv(c->fd, lp->rbuf, LOOP_READ, 0);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR))
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
 			conn_close(lp, c);
 		return;
 	}
@@ -483,7 +491,8 @@ accept_all(struct loop *lp)
 				lp->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 				if (lp->now_ms - lp->last_emfile_log >= 10000) {
 					lp->last_emfile_log = lp->now_ms;
-					sr_log("resp", "out of file descriptors: closing new "
+					sr_log("resp",
+					    "out of file descriptors: closing new "
 					    "connections (raise ulimit -n or lower "
 					    "resp-max-connections)");
 				}
@@ -597,8 +606,7 @@ arg_show(const struct resp_arg *a, char buf[72])
 	return buf;
 }
 
-static void
-err_reply(struct loop *lp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void err_reply(struct loop *lp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 err_reply(struct loop *lp, const char *fmt, ...)
@@ -665,11 +673,12 @@ next_segments(struct loop *lp, const struct resp_cmd *cmd, const char *name)
 		return;
 	}
 	size_t n = 0;
-	int rv = sr_next_segments(lp->srv->coord, name, (size_t) v, lp->segs,
-	    SR_SEGMENTS_MAX, &n);
+	int rv = sr_next_segments(lp->srv->coord, name, (size_t) v, lp->segs, SR_SEGMENTS_MAX, &n);
 	if (rv == SR_ENOTFOUND) {
-		err_reply(lp, "ENOTFOUND no sequence '%s' (create it with: snowrange seq "
-		    "create %s)", name, name);
+		err_reply(lp,
+		    "ENOTFOUND no sequence '%s' (create it with: snowrange seq "
+		    "create %s)",
+		    name, name);
 		return;
 	}
 	if (rv != SR_OK) {
@@ -710,8 +719,10 @@ c_next(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 		if (rv == SR_OK)
 			resp_put_uint(&lp->wbuf, id);
 		else if (rv == SR_ENOTFOUND)
-			err_reply(lp, "ENOTFOUND no sequence '%s' (create it with: snowrange "
-			    "seq create %s)", name, name);
+			err_reply(lp,
+			    "ENOTFOUND no sequence '%s' (create it with: snowrange "
+			    "seq create %s)",
+			    name, name);
 		else
 			sr_err_reply(lp, rv, name);
 		return;
@@ -721,13 +732,16 @@ c_next(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 	if (rv == SR_OK)
 		put_ids(lp, lp->ids, got);
 	else if (rv == SR_ETOOBIG)
-		err_reply(lp, "ETOOBIG %s: count %u needs more than %u chunks of this "
+		err_reply(lp,
+		    "ETOOBIG %s: count %u needs more than %u chunks of this "
 		    "sequence, each a lease at the master: ask for fewer IDs per call or "
-		    "use a larger chunk size (%zu IDs taken were dropped)", name, count,
-		    256u, got);
+		    "use a larger chunk size (%zu IDs taken were dropped)",
+		    name, count, 256u, got);
 	else if (rv == SR_ENOTFOUND)
-		err_reply(lp, "ENOTFOUND no sequence '%s' (create it with: snowrange seq "
-		    "create %s)", name, name);
+		err_reply(lp,
+		    "ENOTFOUND no sequence '%s' (create it with: snowrange seq "
+		    "create %s)",
+		    name, name);
 	else
 		sr_err_reply(lp, rv, name);
 }
@@ -809,7 +823,8 @@ static bool
 auth(struct loop *lp, struct conn *c, const struct resp_arg *tok)
 {
 	if (!lp->srv->tokens) {
-		err_reply(lp, "ERR AUTH called without any token file configured "
+		err_reply(lp,
+		    "ERR AUTH called without any token file configured "
 		    "(docs/security.md)");
 		return false;
 	}
@@ -865,7 +880,8 @@ c_hello(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 		}
 	}
 	if (c->role == 0) {
-		err_reply(lp, "NOAUTH HELLO must be called with the client already "
+		err_reply(lp,
+		    "NOAUTH HELLO must be called with the client already "
 		    "authenticated, or with HELLO 2 AUTH <username> <token>");
 		return;
 	}
@@ -978,20 +994,20 @@ static const struct cmd_row {
 	unsigned roles;
 	cmd_fn fn;
 } commands[] = {
-	{"SR.NEXT", 2, 4, CREDS_CLIENT | CREDS_ADMIN, c_next},
-	{"INCR", 2, 2, CREDS_CLIENT | CREDS_ADMIN, c_next},
-	{"SR.TXID", 1, 2, CREDS_CLIENT | CREDS_ADMIN, c_txid},
-	{"SR.DECODE", 2, 2, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, c_decode},
-	{"PING", 1, 2, CREDS_ALL, c_ping},
-	{"ECHO", 2, 2, CREDS_ALL, c_echo},
-	{"AUTH", 2, 3, 0, c_auth},
-	{"HELLO", 1, 7, 0, c_hello},
-	{"INFO", 1, 2, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, c_info},
-	{"QUIT", 1, 1, 0, c_quit},
-	{"SELECT", 2, 2, CREDS_ALL, c_select},
-	{"COMMAND", 1, RESP_MAX_ARGS, CREDS_ALL, c_empty},
-	{"CONFIG", 2, RESP_MAX_ARGS, CREDS_ALL, c_empty},
-	{"CLIENT", 2, RESP_MAX_ARGS, CREDS_ALL, c_client},
+    {"SR.NEXT", 2, 4, CREDS_CLIENT | CREDS_ADMIN, c_next},
+    {"INCR", 2, 2, CREDS_CLIENT | CREDS_ADMIN, c_next},
+    {"SR.TXID", 1, 2, CREDS_CLIENT | CREDS_ADMIN, c_txid},
+    {"SR.DECODE", 2, 2, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, c_decode},
+    {"PING", 1, 2, CREDS_ALL, c_ping},
+    {"ECHO", 2, 2, CREDS_ALL, c_echo},
+    {"AUTH", 2, 3, 0, c_auth},
+    {"HELLO", 1, 7, 0, c_hello},
+    {"INFO", 1, 2, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN, c_info},
+    {"QUIT", 1, 1, 0, c_quit},
+    {"SELECT", 2, 2, CREDS_ALL, c_select},
+    {"COMMAND", 1, RESP_MAX_ARGS, CREDS_ALL, c_empty},
+    {"CONFIG", 2, RESP_MAX_ARGS, CREDS_ALL, c_empty},
+    {"CLIENT", 2, RESP_MAX_ARGS, CREDS_ALL, c_client},
 };
 
 static void
@@ -1007,9 +1023,10 @@ exec_cmd(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 			if (c->role == 0)
 				err_reply(lp, "NOAUTH Authentication required.");
 			else
-				err_reply(lp, "NOPERM this token's role may not run '%s' "
-				    "(it needs %s)", r->name,
-				    creds_roles_str(r->roles, roles, sizeof(roles)));
+				err_reply(lp,
+				    "NOPERM this token's role may not run '%s' "
+				    "(it needs %s)",
+				    r->name, creds_roles_str(r->roles, roles, sizeof(roles)));
 			return;
 		}
 		if (cmd->argc < r->min_argc || cmd->argc > r->max_argc) {
@@ -1022,8 +1039,10 @@ exec_cmd(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 	if (c->role == 0)
 		err_reply(lp, "NOAUTH Authentication required.");
 	else
-		err_reply(lp, "ERR unknown command '%s' (SR.NEXT, INCR, SR.TXID, "
-		    "SR.DECODE, PING, ...; docs/protocol.md)", arg_show(&cmd->argv[0], show));
+		err_reply(lp,
+		    "ERR unknown command '%s' (SR.NEXT, INCR, SR.TXID, "
+		    "SR.DECODE, PING, ...; docs/protocol.md)",
+		    arg_show(&cmd->argv[0], show));
 }
 
 /* ---- start and stop ---- */
@@ -1039,7 +1058,8 @@ raise_nofile(size_t want)
 	rlim_t cur = rl.rlim_cur;
 	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
-		sr_log("resp", "open files limited to %llu (was %llu), below the %zu that "
+		sr_log("resp",
+		    "open files limited to %llu (was %llu), below the %zu that "
 		    "resp-max-connections wants: connections beyond it are closed",
 		    (unsigned long long) rl.rlim_cur, (unsigned long long) cur, want);
 }
@@ -1092,7 +1112,8 @@ resp_server_start(const struct resp_server_config *cfg, sr_coordinator *coord,
 	if (rv != SR_OK)
 		return rv;
 	if (cfg->threads < 1 || cfg->max_connections < 1 || cfg->idle_timeout_ms < 1) {
-		snprintf(errbuf, errlen, "resp: threads, max connections and idle "
+		snprintf(errbuf, errlen,
+		    "resp: threads, max connections and idle "
 		    "timeout must be positive");
 		return SR_EINVAL;
 	}
@@ -1101,8 +1122,8 @@ resp_server_start(const struct resp_server_config *cfg, sr_coordinator *coord,
 	if (rv != SR_OK)
 		return rv;
 	struct resp_server *srv = calloc(1, sizeof(*srv));
-	if (srv == NULL || (srv->loops = calloc((size_t) cfg->threads,
-	    sizeof(*srv->loops))) == NULL) {
+	if (srv == NULL ||
+	    (srv->loops = calloc((size_t) cfg->threads, sizeof(*srv->loops))) == NULL) {
 		free(srv);
 		snprintf(errbuf, errlen, "out of memory");
 		return SR_ENOMEM;

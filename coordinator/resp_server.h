@@ -34,8 +34,7 @@ struct resp_server_config {
  * refused when the daemon has a CA configured (its operator wants TLS, which
  * this port does not speak) unless insecure.
  */
-int resp_server_check(const struct resp_server_config *cfg, char *errbuf,
-    size_t errlen);
+int resp_server_check(const struct resp_server_config *cfg, char *errbuf, size_t errlen);
 
 /* Binds, listens and starts the loops. The coordinator must outlive the
  * server. */

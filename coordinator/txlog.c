@@ -64,17 +64,17 @@ struct buf {
 struct sr_txlog {
 	int fd;
 	char *path;
-	pthread_mutex_t mu;  /* guards every field below */
-	pthread_cond_t cv;   /* a flush ended */
-	struct buf cur;      /* records appended and not yet taken by a flusher */
-	struct buf spare;    /* the other buffer, empty; held by the flusher */
-	uint64_t salt;       /* from the file header; seals every record */
-	uint64_t nrec;       /* records in cur: the count its marker carries */
-	uint64_t end;        /* file offset past everything appended, markers too */
-	uint64_t last_lsn;   /* file offset past the last appended record */
-	uint64_t durable;    /* everything before this offset is synced */
-	bool flushing;       /* a flusher is writing and syncing */
-	int err;             /* SR_EIO once poisoned; never cleared */
+	pthread_mutex_t mu; /* guards every field below */
+	pthread_cond_t cv;  /* a flush ended */
+	struct buf cur;     /* records appended and not yet taken by a flusher */
+	struct buf spare;   /* the other buffer, empty; held by the flusher */
+	uint64_t salt;      /* from the file header; seals every record */
+	uint64_t nrec;      /* records in cur: the count its marker carries */
+	uint64_t end;       /* file offset past everything appended, markers too */
+	uint64_t last_lsn;  /* file offset past the last appended record */
+	uint64_t durable;   /* everything before this offset is synced */
+	bool flushing;      /* a flusher is writing and syncing */
+	int err;            /* SR_EIO once poisoned; never cleared */
 	uint64_t last_txid;
 	uint64_t syncs;
 	struct txlog_hooks hooks;
@@ -92,8 +92,8 @@ struct sr_txlog {
 struct reader {
 	int fd;
 	const char *path;
-	uint64_t size; /* file size when reading began; nothing past it is read */
-	uint64_t salt; /* from the file header, once walk has read it */
+	uint64_t size;       /* file size when reading began; nothing past it is read */
+	uint64_t salt;       /* from the file header, once walk has read it */
 	uint64_t last_batch; /* walk: where the last kept batch starts; 0: none */
 	uint8_t *buf;
 	size_t cap;
@@ -107,8 +107,7 @@ struct reader {
  * file), reading as much more as the window holds. *p points at off and
  * *avail counts the bytes there, which may be more than want. */
 static int
-rd_get(struct reader *rd, uint64_t off, size_t want, const uint8_t **p,
-    size_t *avail)
+rd_get(struct reader *rd, uint64_t off, size_t want, const uint8_t **p, size_t *avail)
 {
 	if (want > rd->size - off)
 		want = (size_t) (rd->size - off);
@@ -139,8 +138,8 @@ rd_get(struct reader *rd, uint64_t off, size_t want, const uint8_t **p,
 				continue;
 			if (got < 0)
 				return errorf(rd->errbuf, rd->errlen, SR_EIO,
-				    "%s: read at offset %" PRIu64 ": %s", rd->path,
-				    at, strerror(errno));
+				    "%s: read at offset %" PRIu64 ": %s", rd->path, at,
+				    strerror(errno));
 			if (got == 0)
 				return errorf(rd->errbuf, rd->errlen, SR_EIO,
 				    "%s: file shrank to %" PRIu64 " bytes while being read",
@@ -157,8 +156,7 @@ rd_get(struct reader *rd, uint64_t off, size_t want, const uint8_t **p,
  * more when the header says the record is longer than what is at hand.
  * *res is the codec's outcome; TRUNCATED means the file ends inside it. */
 static int
-decode_at(struct reader *rd, uint64_t off, struct txlog_rec *r, size_t *used,
-    int *res)
+decode_at(struct reader *rd, uint64_t off, struct txlog_rec *r, size_t *used, int *res)
 {
 	size_t need = TXLOG_REC_HDR;
 
@@ -189,13 +187,11 @@ decode_at(struct reader *rd, uint64_t off, struct txlog_rec *r, size_t *used,
  * most of them, so this is cheap even over a long tail.
  */
 static int
-find_later_batch(struct reader *rd, uint64_t bad, uint64_t batch, uint64_t *at,
-    uint64_t *later)
+find_later_batch(struct reader *rd, uint64_t bad, uint64_t batch, uint64_t *at, uint64_t *later)
 {
 	*at = 0;
 	*later = 0;
-	for (uint64_t pos = bad + 1;
-	    pos + TXLOG_REC_HDR + TXLOG_BODY_MIN <= rd->size; pos++) {
+	for (uint64_t pos = bad + 1; pos + TXLOG_REC_HDR + TXLOG_BODY_MIN <= rd->size; pos++) {
 		struct txlog_rec r;
 		size_t used;
 		int res;
@@ -228,33 +224,29 @@ read_header(struct reader *rd, bool *torn)
 	if (rv != SR_OK)
 		return rv;
 	switch (txlog_file_check(p, avail, &rd->salt, &version)) {
-	case TXLOG_OK:
-		return SR_OK;
-	case TXLOG_TRUNCATED:
-		*torn = true;
-		return SR_OK;
+	case TXLOG_OK: return SR_OK;
+	case TXLOG_TRUNCATED: *torn = true; return SR_OK;
 	case TXLOG_BADVERSION:
 		if (version == 1)
 			return errorf(rd->errbuf, rd->errlen, SR_EIO,
 			    "%s: txlog format version 1, written by an older "
 			    "snowrange; this build reads version %d only (see "
 			    "docs/txlog.md: resolve its transactions with the "
-			    "old build, then move the file away)", rd->path,
-			    TXLOG_FORMAT_VERSION);
+			    "old build, then move the file away)",
+			    rd->path, TXLOG_FORMAT_VERSION);
 		return errorf(rd->errbuf, rd->errlen, SR_EIO,
 		    "%s: unsupported txlog format version %" PRIu32 " (this "
-		    "build reads version %d)", rd->path, version,
-		    TXLOG_FORMAT_VERSION);
+		    "build reads version %d)",
+		    rd->path, version, TXLOG_FORMAT_VERSION);
 	default:
-		if (avail >= TXLOG_FILE_HDR &&
-		    memcmp(p, TXLOG_MAGIC, 8) == 0)
+		if (avail >= TXLOG_FILE_HDR && memcmp(p, TXLOG_MAGIC, 8) == 0)
 			return errorf(rd->errbuf, rd->errlen, SR_EIO,
 			    "%s: damaged txlog file header (checksum mismatch "
 			    "at offset 0); refusing to guess its salt",
 			    rd->path);
 		return errorf(rd->errbuf, rd->errlen, SR_EIO,
-		    "%s: not a snowrange txlog (no \"%s\" header at offset 0)",
-		    rd->path, TXLOG_MAGIC);
+		    "%s: not a snowrange txlog (no \"%s\" header at offset 0)", rd->path,
+		    TXLOG_MAGIC);
 	}
 }
 
@@ -296,13 +288,11 @@ walk(struct reader *rd, rec_fn fn, void *arg, sr_txlog_recovery *rec)
 		int res;
 		if ((rv = decode_at(rd, off, &r, &used, &res)) != SR_OK)
 			return rv;
-		const char *why = res == TXLOG_TRUNCATED
-		    ? "runs past the end of the file" : r.why;
+		const char *why = res == TXLOG_TRUNCATED ? "runs past the end of the file" : r.why;
 		if (res == TXLOG_OK && r.batch != batch) {
 			res = TXLOG_CORRUPT;
 			why = "belongs to another batch";
-		} else if (res == TXLOG_OK && r.state == TXLOG_MARK &&
-		    r.nrecords != nrec) {
+		} else if (res == TXLOG_OK && r.state == TXLOG_MARK && r.nrecords != nrec) {
 			res = TXLOG_CORRUPT;
 			why = "commit marker counts other records than its "
 			      "batch";
@@ -335,7 +325,8 @@ walk(struct reader *rd, rec_fn fn, void *arg, sr_txlog_recovery *rec)
 		    "acknowledged data: a later batch (from offset %" PRIu64
 		    ", a valid record at offset %" PRIu64 ") was written after "
 		    "it was synced; damage, not a torn write; refusing to cut "
-		    "or skip records", rd->path, off, why, later, at);
+		    "or skip records",
+		    rd->path, off, why, later, at);
 	}
 	rec->bytes_kept = kept;
 	rec->bytes_cut = rd->size - kept;
@@ -350,7 +341,8 @@ walk(struct reader *rd, rec_fn fn, void *arg, sr_txlog_recovery *rec)
 		if (res != TXLOG_OK)
 			return errorf(rd->errbuf, rd->errlen, SR_EIO,
 			    "%s: record at offset %" PRIu64 " changed during "
-			    "the scan", rd->path, off);
+			    "the scan",
+			    rd->path, off);
 		if (r.state != TXLOG_MARK && (rv = fn(arg, &r, off)) != 0)
 			return rv;
 		off += used;
@@ -360,8 +352,7 @@ walk(struct reader *rd, rec_fn fn, void *arg, sr_txlog_recovery *rec)
 
 /* Sets up a reader on fd, whose file is size bytes long. */
 static int
-rd_init(struct reader *rd, int fd, const char *path, uint64_t size,
-    char *errbuf, size_t errlen)
+rd_init(struct reader *rd, int fd, const char *path, uint64_t size, char *errbuf, size_t errlen)
 {
 	memset(rd, 0, sizeof(*rd));
 	rd->fd = fd;
@@ -384,12 +375,10 @@ rd_open(struct reader *rd, const char *path, char *errbuf, size_t errlen)
 
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errorf(errbuf, errlen, SR_EIO, "%s: open: %s", path,
-		    strerror(errno));
+		return errorf(errbuf, errlen, SR_EIO, "%s: open: %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return errorf(errbuf, errlen, SR_EIO, "%s: not a regular file",
-		    path);
+		return errorf(errbuf, errlen, SR_EIO, "%s: not a regular file", path);
 	}
 	int rv = rd_init(rd, fd, path, (uint64_t) st.st_size, errbuf, errlen);
 	if (rv != SR_OK)
@@ -483,12 +472,10 @@ sync_parent(const char *path, char *errbuf, size_t errlen)
 	int rv = SR_OK;
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		rv = errorf(errbuf, errlen, SR_EIO, "%s: open: %s", dir,
-		    strerror(errno));
+		rv = errorf(errbuf, errlen, SR_EIO, "%s: open: %s", dir, strerror(errno));
 	} else {
 		if (fsync(fd) != 0 && errno != EINVAL)
-			rv = errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", dir,
-			    strerror(errno));
+			rv = errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", dir, strerror(errno));
 		close(fd);
 	}
 	free(dir);
@@ -507,8 +494,7 @@ new_salt(uint64_t *salt, const char *path, char *errbuf, size_t errlen)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return errorf(errbuf, errlen, SR_EIO,
-			    "%s: getrandom: %s", path,
+			return errorf(errbuf, errlen, SR_EIO, "%s: getrandom: %s", path,
 			    n < 0 ? strerror(errno) : "no bytes");
 		done += (size_t) n;
 	}
@@ -519,8 +505,7 @@ new_salt(uint64_t *salt, const char *path, char *errbuf, size_t errlen)
 /* Writes a fresh file header over an empty or torn-at-creation file and
  * syncs it and its directory entry. */
 static int
-init_header(int fd, const char *path, uint64_t *salt, char *errbuf,
-    size_t errlen)
+init_header(int fd, const char *path, uint64_t *salt, char *errbuf, size_t errlen)
 {
 	uint8_t hdr[TXLOG_FILE_HDR];
 	size_t done = 0;
@@ -530,8 +515,7 @@ init_header(int fd, const char *path, uint64_t *salt, char *errbuf,
 		return rv;
 	txlog_file_header(hdr, *salt);
 	if (ftruncate(fd, 0) != 0)
-		return errorf(errbuf, errlen, SR_EIO, "%s: ftruncate: %s", path,
-		    strerror(errno));
+		return errorf(errbuf, errlen, SR_EIO, "%s: ftruncate: %s", path, strerror(errno));
 	while (done < sizeof(hdr)) {
 		ssize_t w = pwrite(fd, hdr + done, sizeof(hdr) - done, (off_t) done);
 		if (w < 0 && errno == EINTR)
@@ -542,13 +526,11 @@ init_header(int fd, const char *path, uint64_t *salt, char *errbuf,
 		done += (size_t) w;
 	}
 	if (fsync(fd) != 0)
-		return errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", path,
-		    strerror(errno));
+		return errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", path, strerror(errno));
 	return sync_parent(path, errbuf, errlen);
 }
 
-static int write_all(int fd, const struct txlog_hooks *h, const uint8_t *p,
-    size_t n, uint64_t off);
+static int write_all(int fd, const struct txlog_hooks *h, const uint8_t *p, size_t n, uint64_t off);
 
 /*
  * Writes the bytes [from, to) of the file back where they are, as read,
@@ -571,16 +553,15 @@ rewrite(struct reader *rd, uint64_t from, uint64_t to)
 	while (from < to) {
 		const uint8_t *p;
 		size_t avail;
-		size_t n = to - from < READ_WINDOW ? (size_t) (to - from)
-						   : READ_WINDOW;
+		size_t n = to - from < READ_WINDOW ? (size_t) (to - from) : READ_WINDOW;
 		int rv = rd_get(rd, from, n, &p, &avail);
 		if (rv != SR_OK)
 			return rv;
 		int e = write_all(rd->fd, &none, p, n, from);
 		if (e != 0)
 			return errorf(rd->errbuf, rd->errlen, SR_EIO,
-			    "%s: rewriting the last batch at offset %" PRIu64
-			    ": %s", rd->path, from, strerror(e));
+			    "%s: rewriting the last batch at offset %" PRIu64 ": %s", rd->path,
+			    from, strerror(e));
 		from += n;
 	}
 	return SR_OK;
@@ -600,22 +581,20 @@ rewrite(struct reader *rd, uint64_t from, uint64_t to)
  * entry.
  */
 static int
-recover(int fd, const char *path, sr_txlog_recovery *rec, uint64_t *salt,
-    char *errbuf, size_t errlen)
+recover(int fd, const char *path, sr_txlog_recovery *rec, uint64_t *salt, char *errbuf,
+    size_t errlen)
 {
 	struct stat st;
 	struct reader rd;
 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		return errorf(errbuf, errlen, SR_EIO, "%s: not a regular file",
-		    path);
+		return errorf(errbuf, errlen, SR_EIO, "%s: not a regular file", path);
 	int rv = rd_init(&rd, fd, path, (uint64_t) st.st_size, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	rv = walk(&rd, NULL, NULL, rec);
 	*salt = rd.salt;
-	if (rv == SR_OK && rd.last_batch != 0 &&
-	    rec->bytes_kept >= TXLOG_FILE_HDR)
+	if (rv == SR_OK && rd.last_batch != 0 && rec->bytes_kept >= TXLOG_FILE_HDR)
 		rv = rewrite(&rd, rd.last_batch, rec->bytes_kept);
 	free(rd.buf);
 	if (rv != SR_OK)
@@ -625,17 +604,14 @@ recover(int fd, const char *path, sr_txlog_recovery *rec, uint64_t *salt,
 		return init_header(fd, path, salt, errbuf, errlen);
 	}
 	if (rec->bytes_cut > 0 && ftruncate(fd, (off_t) rec->bytes_kept) != 0)
-		return errorf(errbuf, errlen, SR_EIO, "%s: ftruncate: %s", path,
-		    strerror(errno));
+		return errorf(errbuf, errlen, SR_EIO, "%s: ftruncate: %s", path, strerror(errno));
 	if (fsync(fd) != 0)
-		return errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", path,
-		    strerror(errno));
+		return errorf(errbuf, errlen, SR_EIO, "%s: fsync: %s", path, strerror(errno));
 	return sync_parent(path, errbuf, errlen);
 }
 
 int
-sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
-    char *errbuf, size_t errlen)
+sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec, char *errbuf, size_t errlen)
 {
 	sr_txlog_recovery r;
 
@@ -649,16 +625,14 @@ sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
 	*out = NULL;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return errorf(errbuf, errlen, SR_EIO, "%s: open: %s", path,
-		    strerror(errno));
+		return errorf(errbuf, errlen, SR_EIO, "%s: open: %s", path, strerror(errno));
 	/* flock, not fcntl locks: those belong to the process and are dropped
 	 * when any descriptor of the file closes, a read-only scan's too. */
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 		close(fd);
 		return errorf(errbuf, errlen, SR_EIO, "%s: %s", path,
-		    e == EWOULDBLOCK ? "held open by another txlog handle"
-				     : strerror(e));
+		    e == EWOULDBLOCK ? "held open by another txlog handle" : strerror(e));
 	}
 	uint64_t salt = 0;
 	int rv = recover(fd, path, &r, &salt, errbuf, errlen);
@@ -719,12 +693,12 @@ sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn)
 	if (log == NULL || r == NULL)
 		return SR_EINVAL;
 	struct txlog_rec tr = {
-		.txid = r->txid,
-		.state = (int) r->state,
-		.nparticipants = r->nparticipants,
-		.participants = r->participants,
-		.payload = r->payload,
-		.payload_len = r->payload_len,
+	    .txid = r->txid,
+	    .state = (int) r->state,
+	    .nparticipants = r->nparticipants,
+	    .participants = r->participants,
+	    .payload = r->payload,
+	    .payload_len = r->payload_len,
 	};
 	size_t size = txlog_record_size(&tr);
 	if (size == 0)
@@ -766,13 +740,11 @@ sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn)
 /* pwrite(2) through the test hook, looping over short writes and EINTR.
  * Returns 0 or an errno value. */
 static int
-write_all(int fd, const struct txlog_hooks *h, const uint8_t *p, size_t n,
-    uint64_t off)
+write_all(int fd, const struct txlog_hooks *h, const uint8_t *p, size_t n, uint64_t off)
 {
 	while (n > 0) {
-		ssize_t w = h->write_fn != NULL
-		    ? h->write_fn(h->arg, fd, p, n, (off_t) off)
-		    : pwrite(fd, p, n, (off_t) off);
+		ssize_t w = h->write_fn != NULL ? h->write_fn(h->arg, fd, p, n, (off_t) off)
+		                                : pwrite(fd, p, n, (off_t) off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
@@ -847,8 +819,8 @@ flush(sr_txlog *log)
 		log->err = SR_EIO;
 		sr_log_to(log->log_fn, log->log_arg, SR_LOG_ERROR, "txlog",
 		    "%s: %s failed: %s; the log is poisoned, close and "
-		    "reopen it to recover", log->path,
-		    synced ? "fdatasync" : "write", strerror(e));
+		    "reopen it to recover",
+		    log->path, synced ? "fdatasync" : "write", strerror(e));
 	}
 	log->flushing = false;
 	pthread_cond_broadcast(&log->cv);
@@ -1003,7 +975,7 @@ collect(void *arg, const struct txlog_rec *r, uint64_t off)
 		e->v = nv;
 		e->cap = cap;
 	}
-	e->v[e->n++] = (struct entry){r->txid, off, r->state};
+	e->v[e->n++] = (struct entry) {r->txid, off, r->state};
 	return SR_OK;
 }
 
@@ -1045,8 +1017,8 @@ visit_sorted(struct reader *rd, const struct entries *e, struct visit *v)
 			return rv;
 		if (res != TXLOG_OK)
 			return errorf(rd->errbuf, rd->errlen, SR_EIO,
-			    "%s: record at offset %" PRIu64 " changed during the scan",
-			    rd->path, e->v[i].off);
+			    "%s: record at offset %" PRIu64 " changed during the scan", rd->path,
+			    e->v[i].off);
 		if ((rv = visit_one(v, &r, e->v[i].off)) != 0)
 			return rv;
 	}
@@ -1054,8 +1026,8 @@ visit_sorted(struct reader *rd, const struct entries *e, struct visit *v)
 }
 
 int
-sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
-    void *arg, sr_txlog_recovery *rec, char *errbuf, size_t errlen)
+sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn, void *arg,
+    sr_txlog_recovery *rec, char *errbuf, size_t errlen)
 {
 	struct reader rd;
 	sr_txlog_recovery r;
@@ -1088,8 +1060,7 @@ sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
 }
 
 int
-sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n,
-    char *errbuf, size_t errlen)
+sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n, char *errbuf, size_t errlen)
 {
 	struct reader rd;
 	struct entries e;
@@ -1098,8 +1069,7 @@ sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n,
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
 	if (path == NULL || txids == NULL || n == NULL)
-		return errorf(errbuf, errlen, SR_EINVAL,
-		    "txlog: path, txids and n are required");
+		return errorf(errbuf, errlen, SR_EINVAL, "txlog: path, txids and n are required");
 	*txids = NULL;
 	*n = 0;
 	int rv = rd_open(&rd, path, errbuf, errlen);

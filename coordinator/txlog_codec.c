@@ -78,8 +78,7 @@ txlog_file_header(uint8_t out[TXLOG_FILE_HDR], uint64_t salt)
 }
 
 int
-txlog_file_check(const uint8_t *buf, size_t len, uint64_t *salt,
-    uint32_t *version)
+txlog_file_check(const uint8_t *buf, size_t len, uint64_t *salt, uint32_t *version)
 {
 	uint8_t want[12];
 
@@ -111,8 +110,7 @@ txlog_record_size(const struct txlog_rec *r)
 	if (r == NULL || r->txid == 0 || !state_valid(r->state) ||
 	    r->nparticipants > TXLOG_MAX_PARTICIPANTS ||
 	    (r->nparticipants > 0 && r->participants == NULL) ||
-	    r->payload_len > TXLOG_MAX_PAYLOAD ||
-	    (r->payload_len > 0 && r->payload == NULL))
+	    r->payload_len > TXLOG_MAX_PAYLOAD || (r->payload_len > 0 && r->payload == NULL))
 		return 0;
 	size_t body = TXLOG_BODY_MIN + r->payload_len;
 	for (size_t i = 0; i < r->nparticipants; i++) {
@@ -213,8 +211,7 @@ parse_mark(const uint8_t *b, size_t n, uint64_t at, struct txlog_rec *out)
 	if (out->nrecords == 0)
 		return corrupt(out, "commit marker of an empty batch");
 	if (out->batch >= at)
-		return corrupt(out,
-		    "commit marker closing no record before it");
+		return corrupt(out, "commit marker closing no record before it");
 	return TXLOG_OK;
 }
 
@@ -267,8 +264,8 @@ parse_body(const uint8_t *b, size_t n, uint64_t at, struct txlog_rec *out)
 }
 
 int
-txlog_decode(const uint8_t *buf, size_t len, uint64_t salt, uint64_t off,
-    struct txlog_rec *out, size_t *used)
+txlog_decode(const uint8_t *buf, size_t len, uint64_t salt, uint64_t off, struct txlog_rec *out,
+    size_t *used)
 {
 	memset(out, 0, sizeof(*out));
 	*used = 0;
@@ -277,8 +274,7 @@ txlog_decode(const uint8_t *buf, size_t len, uint64_t salt, uint64_t off,
 		return TXLOG_TRUNCATED;
 	}
 	if (get32(buf + 16) != head_crc(buf, salt, off))
-		return corrupt(out,
-		    "header checksum mismatch (or not at its place)");
+		return corrupt(out, "header checksum mismatch (or not at its place)");
 	size_t body = get32(buf);
 	if (body < TXLOG_BODY_MIN || body > TXLOG_MAX_BODY)
 		return corrupt(out, "impossible body length");

@@ -96,7 +96,7 @@ struct txlog_rec {
 	size_t payload_len;
 	uint64_t batch;    /* decode: offset of the first record of its batch */
 	uint64_t nrecords; /* decode, markers: records in the batch */
-	const char *why; /* decode: static text saying why the bytes are CORRUPT */
+	const char *why;   /* decode: static text saying why the bytes are CORRUPT */
 };
 
 /* ---- file header ---- */
@@ -112,8 +112,7 @@ void txlog_file_header(uint8_t out[TXLOG_FILE_HDR], uint64_t salt);
  * or to 0 when its bytes are incomplete) or TXLOG_CORRUPT (not a txlog, or
  * a header whose checksum fails).
  */
-int txlog_file_check(const uint8_t *buf, size_t len, uint64_t *salt,
-    uint32_t *version);
+int txlog_file_check(const uint8_t *buf, size_t len, uint64_t *salt, uint32_t *version);
 
 /* ---- records ---- */
 
@@ -129,8 +128,7 @@ size_t txlog_record_size(const struct txlog_rec *r);
  * written (the log encodes outside its lock and seals under it, once the
  * offset is known).
  */
-int txlog_encode(const struct txlog_rec *r, uint8_t *buf, size_t len,
-    size_t *used);
+int txlog_encode(const struct txlog_rec *r, uint8_t *buf, size_t len, size_t *used);
 
 /* Encodes an unsealed commit marker for a batch of nrecords records. */
 void txlog_encode_mark(uint8_t out[TXLOG_MARK_SIZE], uint64_t nrecords);
@@ -156,8 +154,8 @@ void txlog_seal(uint8_t *rec, uint64_t salt, uint64_t batch, uint64_t off);
  * is covered by head_crc, the body by body_crc, and fields are checked
  * after both. Reads nothing outside buf[0..len).
  */
-int txlog_decode(const uint8_t *buf, size_t len, uint64_t salt, uint64_t off,
-    struct txlog_rec *out, size_t *used);
+int txlog_decode(const uint8_t *buf, size_t len, uint64_t salt, uint64_t off, struct txlog_rec *out,
+    size_t *used);
 
 /* Steps through the packed names of a decoded record: returns the current
  * name (not NUL-terminated), stores its length in *len and advances *cur.

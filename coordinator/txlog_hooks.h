@@ -17,8 +17,7 @@
  * write_fn behaves as pwrite(2) and sync_fn as fdatasync(2), errno included.
  */
 struct txlog_hooks {
-	ssize_t (*write_fn)(void *arg, int fd, const void *buf, size_t n,
-	    off_t off);
+	ssize_t (*write_fn)(void *arg, int fd, const void *buf, size_t n, off_t off);
 	int (*sync_fn)(void *arg, int fd);
 	void *arg;
 };

@@ -15,8 +15,8 @@
 #define errf SR_ERRF
 
 void
-worker_init(struct worker_lease *w, const char *name, int max_clock_back_ms,
-    int lease_timeout_ms, uint64_t txid_floor, sr_log_fn log_fn, void *log_arg)
+worker_init(struct worker_lease *w, const char *name, int max_clock_back_ms, int lease_timeout_ms,
+    uint64_t txid_floor, sr_log_fn log_fn, void *log_arg)
 {
 	w->has_layout = false;
 	atomic_init(&w->has_worker, false);
@@ -67,9 +67,8 @@ lease_view_us(uint32_t ttl_ms)
  * the caller's last logged txid; the lease is closed while that happens.
  */
 int
-worker_apply(struct worker_lease *w, const sr_flake_layout *layout,
-    const struct worker_grant *g, int64_t sent_us, uint32_t ttl_ms,
-    char *errbuf, size_t errlen)
+worker_apply(struct worker_lease *w, const sr_flake_layout *layout, const struct worker_grant *g,
+    int64_t sent_us, uint32_t ttl_ms, char *errbuf, size_t errlen)
 {
 	if (layout != NULL && !w->has_layout) {
 		if (flake_layout_check(layout, errbuf, errlen) != SR_OK)
@@ -86,7 +85,8 @@ worker_apply(struct worker_lease *w, const sr_flake_layout *layout,
 		if (atomic_exchange(&w->has_worker, false))
 			sr_log_to(w->log_fn, w->log_arg, SR_LOG_WARN, w->name,
 			    "worker id %u lost: the master granted none (no txids until "
-			    "it grants one)", atomic_load(&w->gen.worker));
+			    "it grants one)",
+			    atomic_load(&w->gen.worker));
 		return SR_OK;
 	}
 	if (g->worker_id > flake_max_worker(&w->gen.layout))
@@ -203,8 +203,7 @@ worker_next_txids(struct worker_lease *w, size_t n, uint64_t *out, size_t *got)
 		if (rv != FLAKE_WAIT) {
 			if (rv == SR_ECLOCK) {
 				atomic_store(&w->clock_offset_ms, wait);
-				atomic_fetch_add_explicit(&w->clock_backs, 1,
-				    memory_order_relaxed);
+				atomic_fetch_add_explicit(&w->clock_backs, 1, memory_order_relaxed);
 			}
 			break;
 		}
@@ -216,8 +215,7 @@ worker_next_txids(struct worker_lease *w, size_t n, uint64_t *out, size_t *got)
 		 * At most a second per sleep, whatever the layout says: the loop
 		 * then reads the clock and the lease again, so no request sleeps
 		 * without bound (issue 10: an epoch far ahead overflowed this). */
-		int64_t left_us = wait > 1000 ? INT64_C(1000000) :
-		    (now + wait) * 1000 - wall_us(w);
+		int64_t left_us = wait > 1000 ? INT64_C(1000000) : (now + wait) * 1000 - wall_us(w);
 		if (left_us > 1000000)
 			left_us = 1000000;
 		if (left_us > 0) {

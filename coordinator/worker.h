@@ -24,25 +24,25 @@
 
 struct worker_lease {
 	struct flake_gen gen;
-	bool has_layout;              /* gen is set up: the master sent a layout */
+	bool has_layout; /* gen is set up: the master sent a layout */
 	_Atomic bool has_worker;
-	_Atomic int64_t lease_until_us;   /* sr_mono_us clock; 0: no lease */
-	_Atomic int64_t clock_offset_ms;  /* of the last SR_ECLOCK */
-	_Atomic int64_t wall_skew_ms;     /* test hook (coordinator_hooks.h) */
-	_Atomic uint64_t grant_floor;     /* the master's floor of this grant */
-	_Atomic uint64_t issued;          /* txids handed out (metrics) */
-	_Atomic uint64_t clock_backs;     /* calls refused with SR_ECLOCK (metrics) */
+	_Atomic int64_t lease_until_us;  /* sr_mono_us clock; 0: no lease */
+	_Atomic int64_t clock_offset_ms; /* of the last SR_ECLOCK */
+	_Atomic int64_t wall_skew_ms;    /* test hook (coordinator_hooks.h) */
+	_Atomic uint64_t grant_floor;    /* the master's floor of this grant */
+	_Atomic uint64_t issued;         /* txids handed out (metrics) */
+	_Atomic uint64_t clock_backs;    /* calls refused with SR_ECLOCK (metrics) */
 	int max_clock_back_ms;
-	int lease_timeout_ms;  /* how long a txid call waits for a fresh grant */
-	uint64_t txid_floor;   /* the caller's last logged txid */
-	const char *name;      /* for messages */
+	int lease_timeout_ms; /* how long a txid call waits for a fresh grant */
+	uint64_t txid_floor;  /* the caller's last logged txid */
+	const char *name;     /* for messages */
 	sr_log_fn log_fn;
 	void *log_arg;
 };
 
 /* What a Join or Heartbeat reply said about our worker id. */
 struct worker_grant {
-	bool has;           /* false: no worker id for us now */
+	bool has; /* false: no worker id for us now */
 	uint32_t worker_id;
 	uint64_t floor_tick;
 };
@@ -59,8 +59,7 @@ void worker_init(struct worker_lease *w, const char *name, int max_clock_back_ms
  * errbuf saying which.
  */
 int worker_apply(struct worker_lease *w, const sr_flake_layout *layout,
-    const struct worker_grant *g, int64_t sent_us, uint32_t ttl_ms,
-    char *errbuf, size_t errlen);
+    const struct worker_grant *g, int64_t sent_us, uint32_t ttl_ms, char *errbuf, size_t errlen);
 
 /* The tick to report to the master: the highest we issued or could issue
  * now (0 when we hold no worker id). */

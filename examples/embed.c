@@ -22,8 +22,9 @@ static void
 on_log(void *arg, sr_log_level level, const char *msg)
 {
 	(void) arg;
-	const char *what = level == SR_LOG_ERROR ? "error" :
-	    level == SR_LOG_WARN ? "warning" : "info";
+	const char *what = level == SR_LOG_ERROR ? "error"
+	    : level == SR_LOG_WARN               ? "warning"
+	                                         : "info";
 	fprintf(stderr, "embed: snowrange %s: %s\n", what, msg);
 }
 
@@ -51,12 +52,11 @@ main(int argc, char **argv)
 	char err[256];
 	int rv = sr_coordinator_open(&cfg, &c, err, sizeof(err));
 	if (rv != SR_OK) {
-		fprintf(stderr, "embed: cannot join %s: %s (%s)\n", argv[1], err,
-		    sr_errname(rv));
+		fprintf(stderr, "embed: cannot join %s: %s (%s)\n", argv[1], err, sr_errname(rv));
 		return 1;
 	}
-	fprintf(stderr, "embed: libsnowrange %s (headers %s), node %" PRIu64 "\n",
-	    sr_version(), SNOWRANGE_VERSION_STRING, sr_coordinator_node_id(c));
+	fprintf(stderr, "embed: libsnowrange %s (headers %s), node %" PRIu64 "\n", sr_version(),
+	    SNOWRANGE_VERSION_STRING, sr_coordinator_node_id(c));
 
 	/* A sequence handle skips the name lookup on every call. */
 	sr_sequence *seq;
@@ -70,8 +70,7 @@ main(int argc, char **argv)
 	if (rv == SR_OK && (rv = sr_next_txid(c, &txid)) == SR_OK)
 		printf("txid %" PRIu64 "\n", txid);
 	if (rv != SR_OK)
-		fprintf(stderr, "embed: %s: %s (%s)\n", argv[3], sr_strerror(rv),
-		    sr_errname(rv));
+		fprintf(stderr, "embed: %s: %s (%s)\n", argv[3], sr_strerror(rv), sr_errname(rv));
 
 	sr_coordinator_close(c);
 	return rv == SR_OK ? 0 : 1;

@@ -32,7 +32,7 @@ struct seq {
 	/* The open range: (open_start, open_start + open_n*open_c]. */
 	uint64_t open_start, open_c;
 	uint32_t open_n, open_free;
-	uint8_t *open_leased; /* bitmap of open_n bits */
+	uint8_t *open_leased;  /* bitmap of open_n bits */
 	int64_t last_range_ms; /* when the previous range was created */
 	/* Group commit (catalog_lease_deferred): row.hwm may run ahead of what
 	 * is on disk. durable_hwm is the highest hwm a commit stored; no chunk
@@ -63,13 +63,12 @@ struct catalog {
 	struct node *nodes; /* sorted by id */
 	size_t nnodes;
 	uint64_t next_node_id; /* never reused, also after a remove */
-	struct grants grants; /* Snowflake worker ids (grants.c) */
+	struct grants grants;  /* Snowflake worker ids (grants.c) */
 	char errmsg[256];
 };
 
 /* Records the catalog's last error and yields code (util.h's SR_ERRF). */
-#define fail(cat, code, ...) \
-	SR_ERRF((cat)->errmsg, sizeof((cat)->errmsg), (code), __VA_ARGS__)
+#define fail(cat, code, ...) SR_ERRF((cat)->errmsg, sizeof((cat)->errmsg), (code), __VA_ARGS__)
 
 void
 catalog_config_init(struct catalog_config *cfg)
@@ -83,9 +82,12 @@ catalog_config_init(struct catalog_config *cfg)
 	cfg->max_skew_ms = 2000;
 	cfg->max_nodes = 4096;
 	cfg->node_retention_ms = INT64_C(7) * 24 * 3600 * 1000;
-	cfg->layout = (sr_flake_layout){
-		.time_bits = 41, .worker_bits = 10, .seq_bits = 12,
-		.unit_ms = 1, .epoch_ms = INT64_C(1704067200000),
+	cfg->layout = (sr_flake_layout) {
+	    .time_bits = 41,
+	    .worker_bits = 10,
+	    .seq_bits = 12,
+	    .unit_ms = 1,
+	    .epoch_ms = INT64_C(1704067200000),
 	};
 }
 
@@ -99,8 +101,7 @@ static bool
 layout_equal(const sr_flake_layout *a, const sr_flake_layout *b)
 {
 	return a->time_bits == b->time_bits && a->worker_bits == b->worker_bits &&
-	    a->seq_bits == b->seq_bits && a->unit_ms == b->unit_ms &&
-	    a->epoch_ms == b->epoch_ms;
+	    a->seq_bits == b->seq_bits && a->unit_ms == b->unit_ms && a->epoch_ms == b->epoch_ms;
 }
 
 const char *
@@ -292,9 +293,9 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 		    "the store was created with Snowflake layout %u/%u/%u/%ums/epoch %lld; "
 		    "refusing %u/%u/%u/%ums/epoch %lld (txids could repeat)",
 		    state.layout.time_bits, state.layout.worker_bits, state.layout.seq_bits,
-		    state.layout.unit_ms, (long long) state.layout.epoch_ms,
-		    cfg->layout.time_bits, cfg->layout.worker_bits, cfg->layout.seq_bits,
-		    cfg->layout.unit_ms, (long long) cfg->layout.epoch_ms);
+		    state.layout.unit_ms, (long long) state.layout.epoch_ms, cfg->layout.time_bits,
+		    cfg->layout.worker_bits, cfg->layout.seq_bits, cfg->layout.unit_ms,
+		    (long long) cfg->layout.epoch_ms);
 	} else if (rv == SR_OK && !store_layout_set(&state.layout)) {
 		struct store_op op = {.kind = STORE_PUT_LAYOUT};
 		op.u.layout = cfg->layout;
@@ -305,8 +306,8 @@ out:
 	store_state_free(&state);
 	if (rv != SR_OK) {
 		if (errbuf != NULL && errlen > 0)
-			snprintf(errbuf, errlen, "%s", cat->errmsg[0] ? cat->errmsg :
-			    sr_strerror(rv));
+			snprintf(errbuf, errlen, "%s",
+			    cat->errmsg[0] ? cat->errmsg : sr_strerror(rv));
 		catalog_close(cat);
 		return rv;
 	}
@@ -396,8 +397,8 @@ seq_live_users(const struct catalog *cat, const struct seq *s, int64_t now_ms)
 }
 
 static void
-seq_info_in(const struct catalog *cat, const struct seq *s, int64_t now_ms,
-    const uint8_t *live, struct catalog_seq_info *out)
+seq_info_in(const struct catalog *cat, const struct seq *s, int64_t now_ms, const uint8_t *live,
+    struct catalog_seq_info *out)
 {
 	out->row = s->row;
 	/* What is on disk: a range reserved for a flush under way is not yet
@@ -416,8 +417,8 @@ seq_info(const struct catalog *cat, const struct seq *s, int64_t now_ms,
 }
 
 int
-catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
-    int64_t now_ms, struct catalog_seq_info *out)
+catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec, int64_t now_ms,
+    struct catalog_seq_info *out)
 {
 	struct store_op op = {.kind = STORE_PUT_SEQ};
 	struct store_seq *r = &op.u.seq;
@@ -435,8 +436,9 @@ catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
 	r->start = spec->start ? spec->start : 1;
 	r->chunk = spec->chunk ? spec->chunk : cat->cfg.default_chunk;
 	r->min_chunk = spec->min_chunk ? spec->min_chunk : r->chunk;
-	r->max_chunk = spec->max_chunk ? spec->max_chunk :
-	    (r->chunk > cat->cfg.default_max_chunk ? r->chunk : cat->cfg.default_max_chunk);
+	r->max_chunk = spec->max_chunk
+	    ? spec->max_chunk
+	    : (r->chunk > cat->cfg.default_max_chunk ? r->chunk : cat->cfg.default_max_chunk);
 	/* Without prefetch a coordinator holds only what a caller asked for;
 	 * a chunk grown by the dynamic sizing would be held ahead all the
 	 * same, so the size stays fixed unless the bounds are given. */
@@ -460,8 +462,8 @@ catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
 		    (unsigned long long) r->min_chunk, (unsigned long long) r->chunk,
 		    (unsigned long long) r->max_chunk);
 	if (r->spare > cat->cfg.max_spare)
-		return fail(cat, SR_EINVAL, "spare chunks %u above the limit %u",
-		    r->spare, cat->cfg.max_spare);
+		return fail(cat, SR_EINVAL, "spare chunks %u above the limit %u", r->spare,
+		    cat->cfg.max_spare);
 	if (r->mode != STORE_MODE_INTERLEAVED && r->mode != STORE_MODE_BLOCK)
 		return fail(cat, SR_EINVAL, "unknown mode %u", r->mode);
 	r->hwm = r->start - 1;
@@ -550,8 +552,7 @@ catalog_seq_count(const struct catalog *cat)
 }
 
 int
-catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
-    struct catalog_seq_info *out)
+catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms, struct catalog_seq_info *out)
 {
 	for (size_t j = 0; j < cat->nseqs; j++) {
 		if (cat->seqs[j]->row.dropped)
@@ -572,8 +573,8 @@ catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
  * (issue 10). Tombstones are skipped.
  */
 int
-catalog_seq_page(const struct catalog *cat, const char *after, size_t max,
-    int64_t now_ms, struct catalog_seq_info *out, size_t *n)
+catalog_seq_page(const struct catalog *cat, const char *after, size_t max, int64_t now_ms,
+    struct catalog_seq_info *out, size_t *n)
 {
 	size_t i = 0;
 	*n = 0;
@@ -638,8 +639,8 @@ tick_check(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_ms)
 }
 
 int
-catalog_node_join(struct catalog *cat, const char *name, const char *url,
-    int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
+catalog_node_join(struct catalog *cat, const char *name, const char *url, int64_t now_ms,
+    uint64_t *id, struct catalog_grant *grant)
 {
 	return catalog_node_join_as(cat, name, url, 0, now_ms, id, grant);
 }
@@ -655,12 +656,12 @@ catalog_node_name(const struct catalog *cat, uint64_t id, const char **name)
 }
 
 int
-catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
-    uint64_t instance, int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
+catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uint64_t instance,
+    int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
 {
 	if (!sr_name_valid(name))
-		return fail(cat, SR_EINVAL,
-		    "invalid node name '%.64s': use 1-64 of [a-z0-9_.-]", name ? name : "");
+		return fail(cat, SR_EINVAL, "invalid node name '%.64s': use 1-64 of [a-z0-9_.-]",
+		    name ? name : "");
 	if (url == NULL)
 		url = "";
 	if (strlen(url) > STORE_URL_MAX)
@@ -670,12 +671,12 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
 	 * bookkeeping and its worker id: refused until the holder leaves or
 	 * its lease runs out. The holder itself (same instance) may re-join,
 	 * e.g. when a Join's reply was lost and it asks again. */
-	if (n != NULL && n->instance != 0 && n->instance != instance &&
-	    node_alive(cat, n, now_ms))
+	if (n != NULL && n->instance != 0 && n->instance != instance && node_alive(cat, n, now_ms))
 		return fail(cat, SR_EEXISTS,
 		    "node name %s is held by a live process (last heard %lld ms ago); "
 		    "it frees when that process leaves or %lld ms after it was last "
-		    "heard", name, (long long) (now_ms - n->row.last_seen_ms),
+		    "heard",
+		    name, (long long) (now_ms - n->row.last_seen_ms),
 		    (long long) cat->cfg.lease_ttl_ms);
 	if (n == NULL && cat->cfg.max_nodes > 0) {
 		/* Every live node costs memory, status space and possibly a
@@ -732,14 +733,16 @@ catalog_node_instance(struct catalog *cat, uint64_t id, uint64_t instance)
 	if (n->instance == 0)
 		n->instance = instance;
 	else if (n->instance != instance)
-		return fail(cat, SR_ENOTJOINED, "node id %llu is now %s, joined by another "
-		    "process: join again", (unsigned long long) id, n->row.name);
+		return fail(cat, SR_ENOTJOINED,
+		    "node id %llu is now %s, joined by another "
+		    "process: join again",
+		    (unsigned long long) id, n->row.name);
 	return SR_OK;
 }
 
 int
-catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
-    int holds, uint32_t worker_id, uint64_t tick, struct catalog_grant *grant)
+catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int holds,
+    uint32_t worker_id, uint64_t tick, struct catalog_grant *grant)
 {
 	struct node *n = node_find(cat, id);
 	if (n == NULL || n->row.left)
@@ -760,8 +763,9 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
 	size_t nops = 0;
 	/* A live renewal is committed only when the stored row no longer
 	 * covers it (grants.h): most heartbeats change memory alone. */
-	int beat = holds ? grants_beat(&cat->grants, id, worker_id, tick, now_ms, &mem,
-	    &ops[0].u.worker, grant) : GRANTS_BEAT_NONE;
+	int beat = holds
+	    ? grants_beat(&cat->grants, id, worker_id, tick, now_ms, &mem, &ops[0].u.worker, grant)
+	    : GRANTS_BEAT_NONE;
 	if (beat == GRANTS_BEAT_COMMIT)
 		nops++;
 	if (!grant->has && grants_pick(&cat->grants, id, now_ms, &ops[nops].u.worker, grant))
@@ -771,8 +775,8 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
 		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
 	}
 	if (beat != GRANTS_BEAT_NONE)
-		grants_keep(&cat->grants, &mem, beat == GRANTS_BEAT_COMMIT ?
-		    &ops[0].u.worker : NULL);
+		grants_keep(&cat->grants, &mem,
+		    beat == GRANTS_BEAT_COMMIT ? &ops[0].u.worker : NULL);
 	for (size_t i = beat == GRANTS_BEAT_COMMIT ? 1 : 0; i < nops; i++)
 		if ((rv = worker_apply(cat, &ops[i].u.worker)) != SR_OK)
 			return rv;
@@ -784,8 +788,7 @@ catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_
 {
 	struct node *n = node_find(cat, id);
 	if (n == NULL || n->row.left)
-		return fail(cat, SR_ENOTJOINED, "node %llu is not joined",
-		    (unsigned long long) id);
+		return fail(cat, SR_ENOTJOINED, "node %llu is not joined", (unsigned long long) id);
 	int rv = tick_check(cat, id, tick, now_ms);
 	if (rv != SR_OK)
 		return rv;
@@ -836,8 +839,7 @@ catalog_node_remove(struct catalog *cat, uint64_t id, int64_t now_ms)
 {
 	struct node *n = node_find(cat, id);
 	if (n == NULL)
-		return fail(cat, SR_ENOTJOINED, "no node with id %llu",
-		    (unsigned long long) id);
+		return fail(cat, SR_ENOTJOINED, "no node with id %llu", (unsigned long long) id);
 	if (node_alive(cat, n, now_ms))
 		return fail(cat, SR_EEXISTS,
 		    "node %s (id %llu) is live (heard %lld ms ago): stop it (leave) or "
@@ -852,8 +854,7 @@ catalog_node_remove(struct catalog *cat, uint64_t id, int64_t now_ms)
 	if (rv != SR_OK)
 		return rv;
 	size_t i = (size_t) (n - cat->nodes);
-	memmove(&cat->nodes[i], &cat->nodes[i + 1],
-	    (cat->nnodes - i - 1) * sizeof(*cat->nodes));
+	memmove(&cat->nodes[i], &cat->nodes[i + 1], (cat->nnodes - i - 1) * sizeof(*cat->nodes));
 	cat->nnodes--;
 	return SR_OK;
 }
@@ -870,7 +871,8 @@ catalog_node_expire(struct catalog *cat, int64_t now_ms, size_t *count)
 	size_t k = 0;
 	for (size_t i = 0; i < cat->nnodes; i++)
 		k += !node_alive(cat, &cat->nodes[i], now_ms) &&
-		    now_ms - cat->nodes[i].row.last_seen_ms > keep + (int64_t) cat->cfg.lease_ttl_ms;
+		    now_ms - cat->nodes[i].row.last_seen_ms >
+		        keep + (int64_t) cat->cfg.lease_ttl_ms;
 	if (k == 0)
 		return SR_OK;
 	struct store_op *ops = calloc(k, sizeof(*ops));
@@ -883,7 +885,8 @@ catalog_node_expire(struct catalog *cat, int64_t now_ms, size_t *count)
 	k = 0;
 	for (size_t i = 0; i < cat->nnodes; i++)
 		if (!node_alive(cat, &cat->nodes[i], now_ms) &&
-		    now_ms - cat->nodes[i].row.last_seen_ms > keep + (int64_t) cat->cfg.lease_ttl_ms) {
+		    now_ms - cat->nodes[i].row.last_seen_ms >
+		        keep + (int64_t) cat->cfg.lease_ttl_ms) {
 			gone[i] = true;
 			ops[k].kind = STORE_DEL_NODE;
 			ops[k++].u.node = cat->nodes[i].row;
@@ -916,16 +919,14 @@ catalog_nodes_live(const struct catalog *cat, int64_t now_ms)
 }
 
 void
-catalog_worker_ids(const struct catalog *cat, int64_t now_ms, uint64_t *free_ids,
-    uint64_t *total)
+catalog_worker_ids(const struct catalog *cat, int64_t now_ms, uint64_t *free_ids, uint64_t *total)
 {
 	*free_ids = grants_free_count(&cat->grants, now_ms);
 	*total = (uint64_t) flake_max_worker(&cat->cfg.layout) + 1;
 }
 
 int
-catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
-    struct catalog_node_info *out)
+catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms, struct catalog_node_info *out)
 {
 	if (i >= cat->nnodes)
 		return SR_ENOTFOUND;
@@ -955,13 +956,13 @@ node_info_cmp(const void *key, const void *elem)
  * steps under the master's mutex for a page of 1,000 nodes (issue 10).
  */
 int
-catalog_node_page(const struct catalog *cat, uint64_t after, size_t max,
-    int64_t now_ms, struct catalog_node_info *out, size_t *n)
+catalog_node_page(const struct catalog *cat, uint64_t after, size_t max, int64_t now_ms,
+    struct catalog_node_info *out, size_t *n)
 {
 	int more = 0;
 	*n = 0;
 	for (size_t i = after == UINT64_MAX ? cat->nnodes : node_pos(cat, after + 1);
-	    i < cat->nnodes; i++) {
+	     i < cat->nnodes; i++) {
 		if (*n == max) {
 			more = 1;
 			break;
@@ -971,10 +972,10 @@ catalog_node_page(const struct catalog *cat, uint64_t after, size_t max,
 		o->row = cat->nodes[i].row;
 		o->alive = node_alive(cat, &cat->nodes[i], now_ms);
 	}
-	for (size_t j = 0; j < cat->grants.n && *n > 0; j++) {
+	for (size_t j = 0; j<cat->grants.n && * n> 0; j++) {
 		const struct store_worker *w = &cat->grants.rows[j];
-		struct catalog_node_info *o = bsearch(&w->node_id, out, *n, sizeof(*out),
-		    node_info_cmp);
+		struct catalog_node_info *o =
+		    bsearch(&w->node_id, out, *n, sizeof(*out), node_info_cmp);
 		if (o != NULL && (!o->has_worker || w->expires_ms > o->worker.expires_ms)) {
 			o->has_worker = 1;
 			o->worker = *w;
@@ -995,7 +996,7 @@ seq_user(struct seq *s, uint64_t node_id)
 	if (v == NULL)
 		return NULL;
 	s->users = v;
-	v[s->nusers] = (struct seq_user){.node_id = node_id};
+	v[s->nusers] = (struct seq_user) {.node_id = node_id};
 	return &v[s->nusers++];
 }
 
@@ -1008,7 +1009,7 @@ lease_open_chunk(struct seq *s, struct seq_user *u, struct range_chunk *out)
 		k++;
 	s->open_leased[k / 8] |= (uint8_t) (1u << (k % 8));
 	s->open_free--;
-	*out = (struct range_chunk){s->open_start, s->open_n, k, s->open_c};
+	*out = (struct range_chunk) {s->open_start, s->open_n, k, s->open_c};
 	u->last_end = range_end(out);
 }
 
@@ -1030,8 +1031,8 @@ next_chunk_size(const struct catalog *cat, const struct seq *s, int64_t now_ms)
 }
 
 static int
-lease(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after,
-    int64_t now_ms, struct range_chunk *out, struct catalog_pending *pend)
+lease(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after, int64_t now_ms,
+    struct range_chunk *out, struct catalog_pending *pend)
 {
 	struct node *nd = node_find(cat, node_id);
 	if (nd == NULL || nd->row.left)
@@ -1065,8 +1066,9 @@ lease(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after,
 
 	/* A new range. N counts the live nodes drawing from the sequence (this
 	 * one included) plus the spares; it is fixed for the range's life. */
-	uint64_t want_n = s->row.mode == STORE_MODE_BLOCK ? 1 :
-	    (uint64_t) seq_live_users(cat, s, now_ms) + s->row.spare;
+	uint64_t want_n = s->row.mode == STORE_MODE_BLOCK
+	    ? 1
+	    : (uint64_t) seq_live_users(cat, s, now_ms) + s->row.spare;
 	if (want_n > MAX_N)
 		want_n = MAX_N;
 	uint64_t c = next_chunk_size(cat, s, now_ms);
@@ -1112,16 +1114,15 @@ lease(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after,
 }
 
 int
-catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
-    uint64_t after, int64_t now_ms, struct range_chunk *out)
+catalog_lease(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after,
+    int64_t now_ms, struct range_chunk *out)
 {
 	return lease(cat, node_id, name, after, now_ms, out, NULL);
 }
 
 int
-catalog_lease_deferred(struct catalog *cat, uint64_t node_id, const char *name,
-    uint64_t after, int64_t now_ms, struct range_chunk *out,
-    struct catalog_pending *pend)
+catalog_lease_deferred(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after,
+    int64_t now_ms, struct range_chunk *out, struct catalog_pending *pend)
 {
 	return lease(cat, node_id, name, after, now_ms, out, pend);
 }
@@ -1135,9 +1136,10 @@ catalog_durable(struct catalog *cat, const char *name, const struct catalog_pend
 	if (s->durable_hwm >= pend->end)
 		return SR_OK;
 	if (s->fails != pend->fails)
-		return fail(cat, s->fail_rv, "the commit of the range of sequence %s "
-		    "failed; its chunks are not handed out: %s", s->row.name,
-		    store_errmsg(cat->st));
+		return fail(cat, s->fail_rv,
+		    "the commit of the range of sequence %s "
+		    "failed; its chunks are not handed out: %s",
+		    s->row.name, store_errmsg(cat->st));
 	return CATALOG_PENDING;
 }
 
@@ -1191,8 +1193,8 @@ catalog_flush_done(struct catalog *cat, struct store_op *ops, size_t n, int rv)
 		 * issued twice. */
 		s->fails++;
 		s->fail_rv = rv;
-		if (s->open_n > 0 && s->open_start + (uint64_t) s->open_n * s->open_c >
-		    s->durable_hwm)
+		if (s->open_n > 0 &&
+		    s->open_start + (uint64_t) s->open_n * s->open_c > s->durable_hwm)
 			seq_close_range(s);
 	}
 	free(ops);
@@ -1204,7 +1206,7 @@ catalog_worker_holder(const struct catalog *cat, uint32_t worker, uint64_t tick,
 {
 	memset(out, 0, sizeof(*out));
 	if (!grants_holder_at(&cat->grants, worker, tick, &out->node_id, &out->certain,
-		&out->from_tick, &out->to_tick))
+	        &out->from_tick, &out->to_tick))
 		return SR_ENOTFOUND;
 	const struct node *n = node_find(cat, out->node_id);
 	if (n != NULL)

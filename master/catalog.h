@@ -30,12 +30,12 @@ struct catalog_config {
 	uint32_t max_nodes;         /* live nodes at most; 0: no limit */
 	int64_t node_retention_ms;  /* a node dead (silent or left) this long is
 	                             * forgotten; 0: kept for ever */
-	sr_flake_layout layout; /* the Snowflake layout; fixed at first start */
+	sr_flake_layout layout;     /* the Snowflake layout; fixed at first start */
 };
 
 /* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 2^26,
- * target 10 s, max spare 1024, grace 2 s, max skew 2 s, 4096 live nodes, layout 41/10/12 at 1 ms from
- * 2024-01-01T00:00:00Z), node retention 7 days. */
+ * target 10 s, max spare 1024, grace 2 s, max skew 2 s, 4096 live nodes, layout 41/10/12 at 1 ms
+ * from 2024-01-01T00:00:00Z), node retention 7 days. */
 void catalog_config_init(struct catalog_config *cfg);
 
 /* What an operator asks for when creating a sequence; 0 means default. */
@@ -50,22 +50,22 @@ struct catalog_seq_spec {
 /* A sequence as shown in status and seq list. */
 struct catalog_seq_info {
 	struct store_seq row;
-	uint32_t users; /* live nodes drawing from it */
+	uint32_t users;             /* live nodes drawing from it */
 	uint32_t open_n, open_free; /* the open range: chunks, of them free */
 };
 
 struct catalog_node_info {
 	struct store_node row;
 	int alive;
-	int has_worker;           /* its newest grant, live or not: */
+	int has_worker; /* its newest grant, live or not: */
 	struct store_worker worker;
 };
 
 /* A Snowflake worker id lease handed to a node. */
 struct catalog_grant {
-	int has;                  /* 0: no worker id free, issue no txid */
+	int has; /* 0: no worker id free, issue no txid */
 	uint32_t worker_id;
-	uint64_t floor_tick;      /* issue only ticks above this */
+	uint64_t floor_tick; /* issue only ticks above this */
 };
 
 struct catalog;
@@ -77,8 +77,8 @@ struct catalog;
  * start; refuses (SR_EINVAL) a layout different from the stored one, since
  * txids of two layouts could collide. On failure errbuf (if given) says why.
  * The catalog does not own st. */
-int catalog_open(struct store *st, const struct catalog_config *cfg,
-    int64_t now_ms, struct catalog **out, char *errbuf, size_t errlen);
+int catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
+    struct catalog **out, char *errbuf, size_t errlen);
 /* NULL-safe. */
 void catalog_close(struct catalog *cat);
 
@@ -89,14 +89,13 @@ uint64_t catalog_term(const struct catalog *cat);
 /* ---- sequences ---- */
 
 /* SR_EINVAL (bad name or sizes), SR_EEXISTS, SR_EIO/SR_ESTALE (store). */
-int catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec,
-    int64_t now_ms, struct catalog_seq_info *out);
+int catalog_seq_create(struct catalog *cat, const struct catalog_seq_spec *spec, int64_t now_ms,
+    struct catalog_seq_info *out);
 /* SR_ENOTFOUND, SR_EIO/SR_ESTALE. The name's hwm is kept as a tombstone, so a
  * later sequence of the same name continues above it. */
 int catalog_seq_drop(struct catalog *cat, const char *name);
 /* The live sequence called name; SR_ENOTFOUND if none (or dropped). */
-int catalog_seq_get(const struct catalog *cat, const char *name,
-    struct store_seq *out);
+int catalog_seq_get(const struct catalog *cat, const char *name, struct store_seq *out);
 size_t catalog_seq_count(const struct catalog *cat);
 /* i-th live sequence in name order; 0 on success, SR_ENOTFOUND past the end. */
 int catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
@@ -105,8 +104,8 @@ int catalog_seq_at(const struct catalog *cat, size_t i, int64_t now_ms,
  * name sorts after after ("" or NULL: from the first) into out, their count
  * in *n. Returns 1 when more follow (continue after the last name), else 0.
  * Costs O(log n + max): use this, not catalog_seq_at, to list. */
-int catalog_seq_page(const struct catalog *cat, const char *after, size_t max,
-    int64_t now_ms, struct catalog_seq_info *out, size_t *n);
+int catalog_seq_page(const struct catalog *cat, const char *after, size_t max, int64_t now_ms,
+    struct catalog_seq_info *out, size_t *n);
 
 /* ---- nodes ---- */
 
@@ -116,13 +115,13 @@ int catalog_seq_page(const struct catalog *cat, const char *after, size_t max,
  * none while its lease is live or in its grace period (the node's old
  * process may still issue with it). SR_EUNAVAILABLE for a new name when
  * max_nodes nodes are live; SR_EINVAL, SR_EIO/SR_ESTALE. */
-int catalog_node_join(struct catalog *cat, const char *name, const char *url,
-    int64_t now_ms, uint64_t *id, struct catalog_grant *grant);
+int catalog_node_join(struct catalog *cat, const char *name, const char *url, int64_t now_ms,
+    uint64_t *id, struct catalog_grant *grant);
 /* The same for one process, instance (random per process, 0 if unknown):
  * while the node is live and was joined by another non-zero instance, the
  * join is refused with SR_EEXISTS (two processes never act as one node). */
-int catalog_node_join_as(struct catalog *cat, const char *name, const char *url,
-    uint64_t instance, int64_t now_ms, uint64_t *id, struct catalog_grant *grant);
+int catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uint64_t instance,
+    int64_t now_ms, uint64_t *id, struct catalog_grant *grant);
 /* The name of node id (joined or left): SR_ENOTJOINED if unknown. Valid until
  * the next join. */
 int catalog_node_name(const struct catalog *cat, uint64_t id, const char **name);
@@ -141,13 +140,12 @@ int catalog_node_name(const struct catalog *cat, uint64_t id, const char **name)
  * process is not known yet (after a restart) is taken by the first one
  * that shows up. Called before heartbeats and leaves. */
 int catalog_node_instance(struct catalog *cat, uint64_t id, uint64_t instance);
-int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms,
-    int holds, uint32_t worker_id, uint64_t tick, struct catalog_grant *grant);
+int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int holds,
+    uint32_t worker_id, uint64_t tick, struct catalog_grant *grant);
 /* Marks the node left and ends its worker leases now (reusable after the
  * grace period). SR_EINVAL, and nothing changes, for a tick more than
  * max_skew_ms ahead of now_ms; SR_ENOTJOINED, SR_EIO/SR_ESTALE. */
-int catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick,
-    int64_t now_ms);
+int catalog_node_leave(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_ms);
 /*
  * Forgets node id: its row goes, its worker rows stay (their ticks are the
  * floors that keep txids unique, docs/decisions.md). A name that joins again
@@ -173,8 +171,8 @@ int catalog_node_at(const struct catalog *cat, size_t i, int64_t now_ms,
     struct catalog_node_info *out);
 /* One page of the nodes in id order: up to max with an id above after (0:
  * from the first), like catalog_seq_page. O(log n + max). */
-int catalog_node_page(const struct catalog *cat, uint64_t after, size_t max,
-    int64_t now_ms, struct catalog_node_info *out, size_t *n);
+int catalog_node_page(const struct catalog *cat, uint64_t after, size_t max, int64_t now_ms,
+    struct catalog_node_info *out, size_t *n);
 
 /* ---- leases ---- */
 
@@ -188,8 +186,8 @@ int catalog_node_page(const struct catalog *cat, uint64_t after, size_t max,
  * above the sequence's hwm: the store lost state), SR_EEXHAUSTED, SR_EIO,
  * SR_ESTALE, SR_ENOMEM.
  */
-int catalog_lease(struct catalog *cat, uint64_t node_id, const char *name,
-    uint64_t after, int64_t now_ms, struct range_chunk *out);
+int catalog_lease(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after,
+    int64_t now_ms, struct range_chunk *out);
 
 /* ---- group commit (docs/decisions.md) ---- */
 
@@ -210,15 +208,13 @@ struct catalog_pending {
  * then share one commit (catalog_flush_take, store_commit, then
  * catalog_flush_done). Same errors as catalog_lease, without the store's.
  */
-int catalog_lease_deferred(struct catalog *cat, uint64_t node_id, const char *name,
-    uint64_t after, int64_t now_ms, struct range_chunk *out,
-    struct catalog_pending *pend);
+int catalog_lease_deferred(struct catalog *cat, uint64_t node_id, const char *name, uint64_t after,
+    int64_t now_ms, struct range_chunk *out, struct catalog_pending *pend);
 
 /* SR_OK when the range of a deferred lease is durable, CATALOG_PENDING
  * while it awaits a flush, or the error of a failed flush of its sequence
  * (the chunk is then never handed out: a gap). */
-int catalog_durable(struct catalog *cat, const char *name,
-    const struct catalog_pending *pend);
+int catalog_durable(struct catalog *cat, const char *name, const struct catalog_pending *pend);
 
 /* The rows waiting for a flush, as PUT_SEQ ops in *ops (malloc'd; *n 0 and
  * *ops NULL when none), marked in flight. Commit them with the catalog's

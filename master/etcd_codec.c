@@ -19,8 +19,7 @@
 
 /* ---- base64 ---- */
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int
 etcd_b64_encode(const void *in, size_t n, char *out, size_t cap)
@@ -73,8 +72,8 @@ etcd_b64_decode(const char *in, unsigned char *out, size_t cap, size_t *len)
 			if (pad > 0 || (v[k] = b64_val(in[i + k])) < 0)
 				return SR_EINVAL;
 		}
-		uint32_t w = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 |
-		    (uint32_t) v[2] << 6 | (uint32_t) v[3];
+		uint32_t w = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 |
+		    (uint32_t) v[3];
 		size_t nb = 3 - (size_t) pad;
 		if (o + nb > cap)
 			return SR_ETOOBIG;
@@ -104,15 +103,15 @@ b64_json(const char *s)
 /* ---- URLs ---- */
 
 int
-etcd_url_parse(const char *url, char *endpoints, size_t elen, char *prefix,
-    size_t plen, char *errbuf, size_t errlen)
+etcd_url_parse(const char *url, char *endpoints, size_t elen, char *prefix, size_t plen,
+    char *errbuf, size_t errlen)
 {
 	static const char scheme[] = "etcd://";
 	size_t o = 0;
 
 	if (strncmp(url, scheme, sizeof scheme - 1) != 0)
-		return errf(errbuf, errlen, SR_EINVAL,
-		    "store URL '%s' does not start with etcd://", url);
+		return errf(errbuf, errlen, SR_EINVAL, "store URL '%s' does not start with etcd://",
+		    url);
 	const char *p = url + sizeof scheme - 1;
 	const char *slash = strchr(p, '/');
 	size_t hostlen = slash != NULL ? (size_t) (slash - p) : strlen(p);
@@ -126,18 +125,17 @@ etcd_url_parse(const char *url, char *endpoints, size_t elen, char *prefix,
 		const char *colon = memchr(p, ':', n);
 		if (n == 0 || colon == NULL || colon == p || colon + 1 == p + n)
 			return errf(errbuf, errlen, SR_EINVAL,
-			    "store URL '%s': endpoint '%.*s' is not HOST:PORT", url,
-			    (int) n, p);
+			    "store URL '%s': endpoint '%.*s' is not HOST:PORT", url, (int) n, p);
 		for (const char *c = colon + 1; c < p + n; c++)
 			if (*c < '0' || *c > '9')
 				return errf(errbuf, errlen, SR_EINVAL,
-				    "store URL '%s': port of '%.*s' is not a number",
-				    url, (int) n, p);
-		int w = snprintf(endpoints + o, elen - o, "%shttp://%.*s",
-		    o > 0 ? "," : "", (int) n, p);
+				    "store URL '%s': port of '%.*s' is not a number", url, (int) n,
+				    p);
+		int w = snprintf(endpoints + o, elen - o, "%shttp://%.*s", o > 0 ? "," : "",
+		    (int) n, p);
 		if (w < 0 || (size_t) w >= elen - o)
-			return errf(errbuf, errlen, SR_EINVAL,
-			    "store URL '%s': too many endpoints", url);
+			return errf(errbuf, errlen, SR_EINVAL, "store URL '%s': too many endpoints",
+			    url);
 		o += (size_t) w;
 		p += n;
 		hostlen -= n;
@@ -154,8 +152,7 @@ etcd_url_parse(const char *url, char *endpoints, size_t elen, char *prefix,
 	bool add = pre[n - 1] != '/';
 	if (n + add + 1 > plen || n + add + 1 > ETCD_PREFIX_MAX)
 		return errf(errbuf, errlen, SR_EINVAL,
-		    "store URL '%s': prefix longer than %d bytes", url,
-		    ETCD_PREFIX_MAX - 2);
+		    "store URL '%s': prefix longer than %d bytes", url, ETCD_PREFIX_MAX - 2);
 	snprintf(prefix, plen, "%s%s", pre, add ? "/" : "");
 	return SR_OK;
 }
@@ -188,21 +185,14 @@ op_key(const char *prefix, const struct store_op *op, char *buf, size_t cap)
 	char sfx[STORE_NAME_MAX + 32];
 	switch (op->kind) {
 	case STORE_PUT_SEQ:
-	case STORE_DEL_SEQ:
-		snprintf(sfx, sizeof sfx, "seq/%s", op->u.seq.name);
-		break;
+	case STORE_DEL_SEQ: snprintf(sfx, sizeof sfx, "seq/%s", op->u.seq.name); break;
 	case STORE_PUT_NODE:
-	case STORE_DEL_NODE:
-		snprintf(sfx, sizeof sfx, "node/%020" PRIu64, op->u.node.id);
-		break;
+	case STORE_DEL_NODE: snprintf(sfx, sizeof sfx, "node/%020" PRIu64, op->u.node.id); break;
 	case STORE_PUT_WORKER:
 		snprintf(sfx, sizeof sfx, "worker/%010" PRIu32, op->u.worker.id);
 		break;
-	case STORE_PUT_LAYOUT:
-		snprintf(sfx, sizeof sfx, "layout");
-		break;
-	default:
-		return SR_EINVAL;
+	case STORE_PUT_LAYOUT: snprintf(sfx, sizeof sfx, "layout"); break;
+	default: return SR_EINVAL;
 	}
 	return etcd_key(prefix, sfx, buf, cap);
 }
@@ -227,18 +217,16 @@ check_op(size_t i, const struct store_op *op, char *errbuf, size_t errlen)
 	case STORE_PUT_SEQ:
 	case STORE_DEL_SEQ:
 		if (!terminated(q->name, sizeof q->name) || !sr_name_valid(q->name))
-			return errf(errbuf, errlen, SR_EINVAL,
-			    "op %zu: bad sequence name", i);
+			return errf(errbuf, errlen, SR_EINVAL, "op %zu: bad sequence name", i);
 		if (op->kind == STORE_PUT_SEQ &&
 		    (q->start > INT64_MAX || q->hwm > INT64_MAX || q->chunk > INT64_MAX ||
-			q->min_chunk > INT64_MAX || q->max_chunk > INT64_MAX ||
-			q->max_value > INT64_MAX))
+		        q->min_chunk > INT64_MAX || q->max_chunk > INT64_MAX ||
+		        q->max_value > INT64_MAX))
 			return errf(errbuf, errlen, SR_EINVAL,
 			    "op %zu: sequence %s: a value is 2^63 or more", i, q->name);
 		return SR_OK;
 	case STORE_PUT_NODE:
-		if (!terminated(nd->name, sizeof nd->name) ||
-		    !terminated(nd->url, sizeof nd->url))
+		if (!terminated(nd->name, sizeof nd->name) || !terminated(nd->url, sizeof nd->url))
 			return errf(errbuf, errlen, SR_EINVAL,
 			    "op %zu: node name or url not terminated", i);
 		/* fallthrough */
@@ -250,14 +238,11 @@ check_op(size_t i, const struct store_op *op, char *errbuf, size_t errlen)
 	case STORE_PUT_WORKER:
 		if (op->u.worker.node_id > INT64_MAX || op->u.worker.last_tick > INT64_MAX)
 			return errf(errbuf, errlen, SR_EINVAL,
-			    "op %zu: worker %u: value is 2^63 or more", i,
-			    op->u.worker.id);
+			    "op %zu: worker %u: value is 2^63 or more", i, op->u.worker.id);
 		return SR_OK;
-	case STORE_PUT_LAYOUT:
-		return SR_OK;
+	case STORE_PUT_LAYOUT: return SR_OK;
 	}
-	return errf(errbuf, errlen, SR_EINVAL, "op %zu: unknown kind %d", i,
-	    (int) op->kind);
+	return errf(errbuf, errlen, SR_EINVAL, "op %zu: unknown kind %d", i, (int) op->kind);
 }
 
 static json_t *
@@ -270,28 +255,24 @@ row_json(const struct store_op *op)
 
 	switch (op->kind) {
 	case STORE_PUT_SEQ:
-		return json_pack("{sIsIsIsIsIsIsIsIsIsI}", "start", (json_int_t) q->start,
-		    "hwm", (json_int_t) q->hwm, "chunk", (json_int_t) q->chunk,
-		    "min_chunk", (json_int_t) q->min_chunk, "max_chunk",
-		    (json_int_t) q->max_chunk, "max_value", (json_int_t) q->max_value,
-		    "spare", (json_int_t) q->spare, "mode", (json_int_t) q->mode,
-		    "dropped", (json_int_t) q->dropped, "prefetch",
+		return json_pack("{sIsIsIsIsIsIsIsIsIsI}", "start", (json_int_t) q->start, "hwm",
+		    (json_int_t) q->hwm, "chunk", (json_int_t) q->chunk, "min_chunk",
+		    (json_int_t) q->min_chunk, "max_chunk", (json_int_t) q->max_chunk, "max_value",
+		    (json_int_t) q->max_value, "spare", (json_int_t) q->spare, "mode",
+		    (json_int_t) q->mode, "dropped", (json_int_t) q->dropped, "prefetch",
 		    (json_int_t) q->prefetch);
 	case STORE_PUT_NODE:
-		return json_pack("{sssssIsI}", "name", nd->name, "url", nd->url,
-		    "last_seen_ms", (json_int_t) nd->last_seen_ms, "left",
-		    (json_int_t) nd->left);
+		return json_pack("{sssssIsI}", "name", nd->name, "url", nd->url, "last_seen_ms",
+		    (json_int_t) nd->last_seen_ms, "left", (json_int_t) nd->left);
 	case STORE_PUT_WORKER:
-		return json_pack("{sIsIsI}", "node_id", (json_int_t) w->node_id,
-		    "expires_ms", (json_int_t) w->expires_ms, "last_tick",
-		    (json_int_t) w->last_tick);
+		return json_pack("{sIsIsI}", "node_id", (json_int_t) w->node_id, "expires_ms",
+		    (json_int_t) w->expires_ms, "last_tick", (json_int_t) w->last_tick);
 	case STORE_PUT_LAYOUT:
 		return json_pack("{sIsIsIsIsI}", "time_bits", (json_int_t) l->time_bits,
 		    "worker_bits", (json_int_t) l->worker_bits, "seq_bits",
-		    (json_int_t) l->seq_bits, "unit_ms", (json_int_t) l->unit_ms,
-		    "epoch_ms", (json_int_t) l->epoch_ms);
-	default:
-		return NULL;
+		    (json_int_t) l->seq_bits, "unit_ms", (json_int_t) l->unit_ms, "epoch_ms",
+		    (json_int_t) l->epoch_ms);
+	default: return NULL;
 	}
 }
 
@@ -326,8 +307,7 @@ etcd_range_req(const char *key, int prefix_range)
 	json_t *r = json_pack("{so}", "key", k);
 	if (r != NULL && prefix_range) {
 		char end[KEY_MAX];
-		json_t *e = etcd_prefix_end(key, end, sizeof end) == SR_OK ?
-		    b64_json(end) : NULL;
+		json_t *e = etcd_prefix_end(key, end, sizeof end) == SR_OK ? b64_json(end) : NULL;
 		if (e == NULL || json_object_set_new(r, "range_end", e) != 0) {
 			json_decref(r);
 			return NULL;
@@ -346,13 +326,12 @@ value_cmp(const char *key, const char *value)
 		json_decref(v);
 		return NULL;
 	}
-	return json_pack("{sssssoso}", "result", "EQUAL", "target", "VALUE", "key", k,
-	    "value", v);
+	return json_pack("{sssssoso}", "result", "EQUAL", "target", "VALUE", "key", k, "value", v);
 }
 
 json_t *
-etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops,
-    size_t n, size_t max_ops, int *err, char *errbuf, size_t errlen)
+etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, size_t n,
+    size_t max_ops, int *err, char *errbuf, size_t errlen)
 {
 	char key[KEY_MAX], tv[32];
 	json_t *succ = NULL, *txn = NULL;
@@ -430,17 +409,17 @@ etcd_txn_campaign(const char *prefix, const char *url, int64_t lease)
 	json_t *put = put_op(key, url);
 	json_t *rr = etcd_range_req(key, 0);
 	if (k == NULL || put == NULL || rr == NULL ||
-	    json_object_set_new(json_object_get(put, "request_put"), "lease",
-		json_string(ls)) != 0) {
+	    json_object_set_new(json_object_get(put, "request_put"), "lease", json_string(ls)) !=
+	        0) {
 		json_decref(k);
 		json_decref(put);
 		json_decref(rr);
 		return NULL;
 	}
 	/* A key that does not exist has create_revision 0. */
-	return json_pack("{s[{sssssoss}]s[o]s[{so}]}", "compare", "result", "EQUAL",
-	    "target", "CREATE", "key", k, "create_revision", "0", "success", put,
-	    "failure", "request_range", rr);
+	return json_pack("{s[{sssssoss}]s[o]s[{so}]}", "compare", "result", "EQUAL", "target",
+	    "CREATE", "key", k, "create_revision", "0", "success", put, "failure", "request_range",
+	    rr);
 }
 
 json_t *
@@ -457,8 +436,8 @@ etcd_txn_acquire(const char *prefix, int has_cur, uint64_t cur)
 		cmp = value_cmp(key, tv);
 	else if ((k = b64_json(key)) != NULL)
 		/* A key that never existed has create_revision 0. */
-		cmp = json_pack("{sssssoss}", "result", "EQUAL", "target", "CREATE",
-		    "key", k, "create_revision", "0");
+		cmp = json_pack("{sssssoss}", "result", "EQUAL", "target", "CREATE", "key", k,
+		    "create_revision", "0");
 	else
 		cmp = NULL;
 	json_t *put = put_op(key, next);
@@ -469,8 +448,7 @@ etcd_txn_acquire(const char *prefix, int has_cur, uint64_t cur)
 		json_decref(all);
 		return NULL;
 	}
-	return json_pack("{s[o]s[o{so}]}", "compare", cmp, "success", put,
-	    "request_range", all);
+	return json_pack("{s[o]s[o{so}]}", "compare", cmp, "success", put, "request_range", all);
 }
 
 /* ---- replies ---- */
@@ -567,8 +545,7 @@ int
 etcd_parse_term(const char *v, uint64_t *term, char *errbuf, size_t errlen)
 {
 	if (!sr_parse_u64(v, term) || *term >= INT64_MAX)
-		return errf(errbuf, errlen, SR_EPROTO, "stored term '%.40s' is not a term",
-		    v);
+		return errf(errbuf, errlen, SR_EPROTO, "stored term '%.40s' is not a term", v);
 	return SR_OK;
 }
 
@@ -639,15 +616,16 @@ parse_id(const char *s, size_t digits, uint64_t max, uint64_t *v)
 }
 
 int
-etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out,
-    char *errbuf, size_t errlen)
+etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out, char *errbuf,
+    size_t errlen)
 {
 	size_t plen = strlen(prefix);
 	size_t capq = 0, capn = 0, capw = 0;
 	size_t i;
 	const json_t *kv;
 
-	json_array_foreach(kvs, i, kv) {
+	json_array_foreach(kvs, i, kv)
+	{
 		char key[KEY_MAX];
 		char *val = NULL;
 		const char *vs = json_string_value(json_object_get(kv, "value"));
@@ -655,8 +633,8 @@ etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out
 		int rv = SR_OK;
 		if (kv_field(kv, "key", key, sizeof key) != SR_OK ||
 		    strncmp(key, prefix, plen) != 0)
-			return errf(errbuf, errlen, SR_EIO,
-			    "etcd: a key under %s is not ours", prefix);
+			return errf(errbuf, errlen, SR_EIO, "etcd: a key under %s is not ours",
+			    prefix);
 		const char *k = key + plen;
 		if (strcmp(k, "leader") == 0)
 			continue;
@@ -664,8 +642,7 @@ etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out
 			char v[64];
 			if (kv_field(kv, "value", v, sizeof v) != SR_OK ||
 			    etcd_parse_term(v, &out->term, errbuf, errlen) != SR_OK)
-				return errf(errbuf, errlen, SR_EIO,
-				    "etcd: %s holds no term", key);
+				return errf(errbuf, errlen, SR_EIO, "etcd: %s holds no term", key);
 			continue;
 		}
 		if ((val = malloc(vcap + 1)) == NULL)
@@ -677,8 +654,8 @@ etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out
 		bool ok = json_is_object(o);
 		uint64_t id = 0;
 		if (ok && strncmp(k, "seq/", 4) == 0) {
-			struct store_seq *q = grow((void **) &out->seqs, &out->nseqs, &capq,
-			    sizeof *q);
+			struct store_seq *q =
+			    grow((void **) &out->seqs, &out->nseqs, &capq, sizeof *q);
 			if (q == NULL)
 				rv = SR_ENOMEM;
 			else
@@ -689,14 +666,15 @@ etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out
 				    get_u(o, "min_chunk", INT64_MAX, &q->min_chunk) &&
 				    get_u(o, "max_chunk", INT64_MAX, &q->max_chunk) &&
 				    get_u(o, "max_value", INT64_MAX, &q->max_value) &&
-				    get_u32(o, "spare", &q->spare) && get_u32(o, "mode", &q->mode) &&
+				    get_u32(o, "spare", &q->spare) &&
+				    get_u32(o, "mode", &q->mode) &&
 				    get_u32(o, "dropped", &q->dropped) &&
 				    get_u32(o, "prefetch", &q->prefetch);
 			if (q != NULL && ok)
 				snprintf(q->name, sizeof q->name, "%s", k + 4);
 		} else if (ok && strncmp(k, "node/", 5) == 0) {
-			struct store_node *nd = grow((void **) &out->nodes, &out->nnodes,
-			    &capn, sizeof *nd);
+			struct store_node *nd =
+			    grow((void **) &out->nodes, &out->nnodes, &capn, sizeof *nd);
 			if (nd == NULL)
 				rv = SR_ENOMEM;
 			else
@@ -708,8 +686,8 @@ etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out
 			if (nd != NULL)
 				nd->id = id;
 		} else if (ok && strncmp(k, "worker/", 7) == 0) {
-			struct store_worker *w = grow((void **) &out->workers,
-			    &out->nworkers, &capw, sizeof *w);
+			struct store_worker *w =
+			    grow((void **) &out->workers, &out->nworkers, &capw, sizeof *w);
 			if (w == NULL)
 				rv = SR_ENOMEM;
 			else

@@ -56,8 +56,8 @@ int etcd_b64_decode(const char *in, unsigned char *out, size_t cap, size_t *len)
  * prefix given is made to start and end with '/'). SR_EINVAL, naming what
  * was wrong, on anything else.
  */
-int etcd_url_parse(const char *url, char *endpoints, size_t elen, char *prefix,
-    size_t plen, char *errbuf, size_t errlen);
+int etcd_url_parse(const char *url, char *endpoints, size_t elen, char *prefix, size_t plen,
+    char *errbuf, size_t errlen);
 
 /* ---- keys ---- */
 
@@ -77,9 +77,8 @@ int etcd_prefix_end(const char *prefix, char *buf, size_t cap);
  * here (SR_ETOOBIG) rather than by etcd. NULL and a message on a row that
  * cannot be stored unchanged (SR_EINVAL in *err).
  */
-json_t *etcd_txn_commit(const char *prefix, uint64_t term,
-    const struct store_op *ops, size_t n, size_t max_ops, int *err,
-    char *errbuf, size_t errlen);
+json_t *etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, size_t n,
+    size_t max_ops, int *err, char *errbuf, size_t errlen);
 
 /*
  * The transaction that takes the next term (store.h's acquire_and_load):
@@ -133,7 +132,7 @@ int etcd_parse_term(const char *v, uint64_t *term, char *errbuf, size_t errlen);
  * etcd returns them. SR_EIO naming the key for a key or value this code did
  * not write; SR_ENOMEM. On failure what was read stays in *out, to be freed.
  */
-int etcd_decode_state(const char *prefix, const json_t *kvs,
-    struct store_state *out, char *errbuf, size_t errlen);
+int etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out, char *errbuf,
+    size_t errlen);
 
 #endif

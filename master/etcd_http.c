@@ -67,14 +67,13 @@ on_data(char *p, size_t size, size_t n, void *arg)
 }
 
 int
-etcd_client_open(const char *endpoints, int timeout_ms, struct etcd_client **out,
-    char *errbuf, size_t errlen)
+etcd_client_open(const char *endpoints, int timeout_ms, struct etcd_client **out, char *errbuf,
+    size_t errlen)
 {
 	*out = NULL;
 	pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK)
-		return errf(errbuf, errlen, SR_EIO, "libcurl: %s",
-		    curl_easy_strerror(global_rc));
+		return errf(errbuf, errlen, SR_EIO, "libcurl: %s", curl_easy_strerror(global_rc));
 	struct etcd_client *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return errf(errbuf, errlen, SR_ENOMEM, "out of memory");
@@ -92,8 +91,10 @@ etcd_client_open(const char *endpoints, int timeout_ms, struct etcd_client **out
 	}
 	if (c->nep == 0 || *p != '\0') {
 		etcd_client_close(c);
-		return errf(errbuf, errlen, SR_EINVAL, "etcd endpoints '%s': none, or more "
-		    "than %d", endpoints, MAX_ENDPOINTS);
+		return errf(errbuf, errlen, SR_EINVAL,
+		    "etcd endpoints '%s': none, or more "
+		    "than %d",
+		    endpoints, MAX_ENDPOINTS);
 	}
 	c->curl = curl_easy_init();
 	c->headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -137,8 +138,8 @@ etcd_client_close(struct etcd_client *c)
  * connection, a timeout, a member without quorum), with why in errbuf.
  */
 static int
-attempt(struct etcd_client *c, const char *ep, const char *path, const char *body,
-    json_t **reply, char *errbuf, size_t errlen)
+attempt(struct etcd_client *c, const char *ep, const char *path, const char *body, json_t **reply,
+    char *errbuf, size_t errlen)
 {
 	char url[512];
 	long status = 0;
@@ -148,8 +149,7 @@ attempt(struct etcd_client *c, const char *ep, const char *path, const char *bod
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 	CURLcode rc = curl_easy_perform(c->curl);
 	if (rc != CURLE_OK)
-		return errf(errbuf, errlen, SR_EUNAVAILABLE, "%s: %s", ep,
-		    curl_easy_strerror(rc));
+		return errf(errbuf, errlen, SR_EUNAVAILABLE, "%s: %s", ep, curl_easy_strerror(rc));
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	json_error_t je;
 	json_t *r = c->len > 0 ? json_loadb(c->buf, c->len, 0, &je) : NULL;
@@ -169,8 +169,8 @@ attempt(struct etcd_client *c, const char *ep, const char *path, const char *bod
 }
 
 int
-etcd_call(struct etcd_client *c, const char *path, const json_t *req, json_t **reply,
-    char *errbuf, size_t errlen)
+etcd_call(struct etcd_client *c, const char *path, const json_t *req, json_t **reply, char *errbuf,
+    size_t errlen)
 {
 	char *body = json_dumps(req, JSON_COMPACT);
 	*reply = NULL;
@@ -190,8 +190,7 @@ etcd_call(struct etcd_client *c, const char *path, const json_t *req, json_t **r
 	pthread_mutex_unlock(&c->mu);
 	free(body);
 	if (rv == SR_EUNAVAILABLE)
-		return errf(errbuf, errlen, SR_EIO, "no etcd endpoint answered (last: %s)",
-		    last);
+		return errf(errbuf, errlen, SR_EIO, "no etcd endpoint answered (last: %s)", last);
 	if (rv != SR_OK)
 		return errf(errbuf, errlen, rv, "%s", last);
 	if ((rv = etcd_reply_error(*reply, errbuf, errlen)) != SR_OK) {

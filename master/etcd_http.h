@@ -24,8 +24,8 @@ struct etcd_client;
 
 /* endpoints: "http://h:p,http://h:p" (etcd_url_parse makes it). timeout_ms
  * bounds one attempt at one endpoint. */
-int etcd_client_open(const char *endpoints, int timeout_ms, struct etcd_client **out,
-    char *errbuf, size_t errlen);
+int etcd_client_open(const char *endpoints, int timeout_ms, struct etcd_client **out, char *errbuf,
+    size_t errlen);
 /* NULL-safe. */
 void etcd_client_close(struct etcd_client *c);
 
@@ -35,7 +35,7 @@ void etcd_client_close(struct etcd_client *c);
  * answered, or when etcd answered with an error; SR_EPROTO for a reply that
  * is not JSON. req is not consumed.
  */
-int etcd_call(struct etcd_client *c, const char *path, const json_t *req,
-    json_t **reply, char *errbuf, size_t errlen);
+int etcd_call(struct etcd_client *c, const char *path, const json_t *req, json_t **reply,
+    char *errbuf, size_t errlen);
 
 #endif

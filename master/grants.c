@@ -13,9 +13,8 @@
 #include "snowrange/error.h"
 
 int
-grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
-    const sr_flake_layout *layout, const struct store_worker *rows,
-    size_t n, int64_t now_ms)
+grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms, const sr_flake_layout *layout,
+    const struct store_worker *rows, size_t n, int64_t now_ms)
 {
 	memset(g, 0, sizeof(*g));
 	g->ttl_ms = ttl_ms;
@@ -30,7 +29,7 @@ grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
 		return SR_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		g->stored[g->n] = (struct grants_stored){rows[i].expires_ms, rows[i].last_tick};
+		g->stored[g->n] = (struct grants_stored) {rows[i].expires_ms, rows[i].last_tick};
 		struct store_worker *w = &g->rows[g->n++];
 		*w = rows[i];
 		/* Its holder may still be issuing: live for one TTL from now. */
@@ -106,8 +105,8 @@ grants_free_count(const struct grants *g, int64_t now_ms)
  * at which its last lease ended.
  */
 bool
-grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
-    struct store_worker *row, struct catalog_grant *out)
+grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms, struct store_worker *row,
+    struct catalog_grant *out)
 {
 	uint64_t limit = UINT64_C(1) << g->layout.worker_bits;
 	const struct store_worker *best = NULL, *own = NULL;
@@ -143,7 +142,7 @@ grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
 		}
 	}
 	if (fresh) {
-		*row = (struct store_worker){fresh_id, node_id, 0, 0};
+		*row = (struct store_worker) {fresh_id, node_id, 0, 0};
 	} else if (best != NULL) {
 		*row = *best;
 		const sr_flake_layout *l = &g->layout;
@@ -174,8 +173,8 @@ grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
 		if (w->expires_ms > now_ms)
 			f += ttl_ticks(g);
 		if (w->expires_ms > g->layout.epoch_ms) {
-			uint64_t end = (uint64_t) (w->expires_ms - g->layout.epoch_ms) /
-			    g->layout.unit_ms;
+			uint64_t end =
+			    (uint64_t) (w->expires_ms - g->layout.epoch_ms) / g->layout.unit_ms;
 			if (end > f)
 				f = end;
 		}
@@ -189,9 +188,9 @@ grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
 }
 
 int
-grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
-    uint64_t tick, int64_t now_ms, struct store_worker *mem,
-    struct store_worker *durable, struct catalog_grant *out)
+grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id, uint64_t tick,
+    int64_t now_ms, struct store_worker *mem, struct store_worker *durable,
+    struct catalog_grant *out)
 {
 	memset(out, 0, sizeof(*out));
 	const struct store_worker *w = grants_find(g, worker_id);
@@ -237,16 +236,15 @@ grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
 }
 
 void
-grants_keep(struct grants *g, const struct store_worker *mem,
-    const struct store_worker *durable)
+grants_keep(struct grants *g, const struct store_worker *mem, const struct store_worker *durable)
 {
 	struct store_worker *w = grants_find(g, mem->id);
 	if (w == NULL)
 		return; /* grants_beat found it; rows are never removed */
 	*w = *mem;
 	if (durable != NULL)
-		g->stored[w - g->rows] = (struct grants_stored){durable->expires_ms,
-		    durable->last_tick};
+		g->stored[w - g->rows] =
+		    (struct grants_stored) {durable->expires_ms, durable->last_tick};
 }
 
 size_t
@@ -259,8 +257,8 @@ grants_live(const struct grants *g, uint64_t node_id, int64_t now_ms)
 }
 
 void
-grants_end(const struct grants *g, uint64_t node_id, uint64_t tick,
-    int64_t now_ms, struct store_op *ops)
+grants_end(const struct grants *g, uint64_t node_id, uint64_t tick, int64_t now_ms,
+    struct store_op *ops)
 {
 	for (size_t i = 0, j = 0; i < g->n; i++) {
 		const struct store_worker *w = &g->rows[i];
@@ -293,12 +291,12 @@ era_push(struct grants *g, uint32_t worker, uint64_t node_id, uint64_t floor)
 		g->eras = e;
 		g->eras_cap = cap;
 	}
-	g->eras[g->neras++] = (struct grant_era){worker, node_id, floor};
+	g->eras[g->neras++] = (struct grant_era) {worker, node_id, floor};
 }
 
 bool
-grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick,
-    uint64_t *node_id, bool *certain, uint64_t *from, uint64_t *to)
+grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick, uint64_t *node_id,
+    bool *certain, uint64_t *from, uint64_t *to)
 {
 	bool any = false;
 	uint64_t next = 0;
@@ -356,6 +354,6 @@ grants_apply(struct grants *g, const struct store_worker *row)
 		w = &g->rows[g->n++];
 	}
 	*w = *row;
-	g->stored[w - g->rows] = (struct grants_stored){row->expires_ms, row->last_tick};
+	g->stored[w - g->rows] = (struct grants_stored) {row->expires_ms, row->last_tick};
 	return SR_OK;
 }

@@ -54,23 +54,22 @@ struct grants_stored {
 };
 
 struct grants {
-	struct store_worker *rows; /* one row per worker id ever granted, as
-	                            * memory has it */
+	struct store_worker *rows;    /* one row per worker id ever granted, as
+	                               * memory has it */
 	struct grants_stored *stored; /* the same rows as stored, same index */
 	size_t n;
-	struct grant_era *eras;    /* grants to a new holder, oldest first */
+	struct grant_era *eras; /* grants to a new holder, oldest first */
 	size_t neras, eras_cap;
-	uint32_t ttl_ms;           /* the lease TTL */
-	uint32_t grace_ms;         /* an ended lease's id is reused after this */
+	uint32_t ttl_ms;   /* the lease TTL */
+	uint32_t grace_ms; /* an ended lease's id is reused after this */
 	sr_flake_layout layout;
 };
 
 /* Takes the stored rows (copied) under the catalog's settings; every grant
  * counts as live until now_ms + ttl_ms at least. SR_ENOMEM on failure, with
  * g left empty. */
-int grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms,
-    const sr_flake_layout *layout, const struct store_worker *rows,
-    size_t n, int64_t now_ms);
+int grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms, const sr_flake_layout *layout,
+    const struct store_worker *rows, size_t n, int64_t now_ms);
 void grants_free(struct grants *g);
 
 /* Worker ids that could be granted at now_ms: never granted, or ended
@@ -82,8 +81,8 @@ uint64_t grants_free_count(const struct grants *g, int64_t now_ms);
  * era of that id (every grant came before it started) and names the holder
  * of its stored row. *from and *to bound the era's ticks (*to 0: open).
  * False when the holder is older than what is kept. */
-bool grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick,
-    uint64_t *node_id, bool *certain, uint64_t *from, uint64_t *to);
+bool grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick, uint64_t *node_id,
+    bool *certain, uint64_t *from, uint64_t *to);
 
 /* The row of worker id, NULL if it was never granted. */
 struct store_worker *grants_find(const struct grants *g, uint32_t id);
@@ -97,8 +96,8 @@ const struct store_worker *grants_newest(const struct grants *g, uint64_t node_i
  * when no id can be given now (the node's own id is still in its lease or
  * grace period, or every id is taken).
  */
-bool grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
-    struct store_worker *row, struct catalog_grant *out);
+bool grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms, struct store_worker *row,
+    struct catalog_grant *out);
 
 /*
  * A heartbeat of node_id that says it holds worker_id. When that id's row is
@@ -112,9 +111,9 @@ bool grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms,
  *                       *mem, see above), then grants_keep(g, mem, durable).
  */
 enum { GRANTS_BEAT_NONE, GRANTS_BEAT_KEEP, GRANTS_BEAT_COMMIT };
-int grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id,
-    uint64_t tick, int64_t now_ms, struct store_worker *mem,
-    struct store_worker *durable, struct catalog_grant *out);
+int grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id, uint64_t tick,
+    int64_t now_ms, struct store_worker *mem, struct store_worker *durable,
+    struct catalog_grant *out);
 
 /* Applies a heartbeat's row (grants_beat) to memory, and durable (NULL: the
  * stored row did not change) as what the store now holds. */
@@ -125,8 +124,8 @@ void grants_keep(struct grants *g, const struct store_worker *mem,
  * the node's last tick raised in: the rows a Leave commits. grants_end
  * fills ops[0 .. grants_live(...)) with STORE_PUT_WORKER operations. */
 size_t grants_live(const struct grants *g, uint64_t node_id, int64_t now_ms);
-void grants_end(const struct grants *g, uint64_t node_id, uint64_t tick,
-    int64_t now_ms, struct store_op *ops);
+void grants_end(const struct grants *g, uint64_t node_id, uint64_t tick, int64_t now_ms,
+    struct store_op *ops);
 
 /* Applies a committed row to memory (as stored, too). SR_ENOMEM when a new
  * row cannot be added. */

@@ -39,15 +39,15 @@ struct leader {
 	char url[256]; /* the leader's URL as last seen */
 
 	/* The thread's own state. */
-	int64_t lease;    /* etcd lease id; 0 when none */
-	int64_t next_ka;  /* mono ms of the next keep-alive */
+	int64_t lease;   /* etcd lease id; 0 when none */
+	int64_t next_ka; /* mono ms of the next keep-alive */
 	int ttl_s;
 
 	bool leading; /* on_elected succeeded, on_lost not called since */
 
 	/* Read by request threads. */
-	atomic_bool won;                /* leading, and not told to step down */
-	_Atomic int64_t deadline_us;    /* mono us the lease is valid until */
+	atomic_bool won;             /* leading, and not told to step down */
+	_Atomic int64_t deadline_us; /* mono us the lease is valid until */
 };
 
 bool
@@ -84,8 +84,7 @@ leader_step_down(struct leader *ld)
 
 /* One etcd request; *reply to be json_decref'd. Logs nothing. */
 static int
-call(struct leader *ld, const char *path, json_t *req, json_t **reply, char *err,
-    size_t errlen)
+call(struct leader *ld, const char *path, json_t *req, json_t **reply, char *err, size_t errlen)
 {
 	if (req == NULL)
 		return SR_ERRF(err, errlen, SR_ENOMEM, "out of memory");
@@ -129,8 +128,8 @@ revoke(struct leader *ld)
 	if (ld->lease == 0)
 		return;
 	snprintf(id, sizeof id, "%" PRId64, ld->lease);
-	if (call(ld, "/v3/lease/revoke", json_pack("{ss}", "ID", id), &reply, err,
-		sizeof err) == SR_OK)
+	if (call(ld, "/v3/lease/revoke", json_pack("{ss}", "ID", id), &reply, err, sizeof err) ==
+	    SR_OK)
 		json_decref(reply);
 	ld->lease = 0;
 	atomic_store(&ld->deadline_us, 0);
@@ -144,12 +143,12 @@ grant(struct leader *ld)
 	int64_t id, got;
 	snprintf(ttl, sizeof ttl, "%d", ld->ttl_s);
 	int64_t t0 = sr_mono_us();
-	int rv = call(ld, "/v3/lease/grant", json_pack("{ss}", "TTL", ttl), &reply, err,
-	    sizeof err);
+	int rv =
+	    call(ld, "/v3/lease/grant", json_pack("{ss}", "TTL", ttl), &reply, err, sizeof err);
 	if (rv != SR_OK)
 		return rv;
-	if (etcd_get_i64(reply, "ID", &id) != SR_OK || etcd_get_i64(reply, "TTL", &got) !=
-	    SR_OK || id == 0 || got <= 0)
+	if (etcd_get_i64(reply, "ID", &id) != SR_OK || etcd_get_i64(reply, "TTL", &got) != SR_OK ||
+	    id == 0 || got <= 0)
 		rv = SR_EPROTO;
 	json_decref(reply);
 	if (rv == SR_OK) {
@@ -169,8 +168,8 @@ keepalive(struct leader *ld)
 	int64_t ttl;
 	snprintf(id, sizeof id, "%" PRId64, ld->lease);
 	int64_t t0 = sr_mono_us();
-	int rv = call(ld, "/v3/lease/keepalive", json_pack("{ss}", "ID", id), &reply, err,
-	    sizeof err);
+	int rv =
+	    call(ld, "/v3/lease/keepalive", json_pack("{ss}", "ID", id), &reply, err, sizeof err);
 	if (rv != SR_OK) {
 		/* The deadline stays: if etcd stays away, serving ends there. */
 		ld->next_ka = sr_mono_ms() + RETRY_MS;
@@ -195,8 +194,8 @@ campaign(struct leader *ld)
 	json_t *reply;
 	int found = 0;
 	int64_t holder = 0;
-	int rv = call(ld, "/v3/kv/txn", etcd_txn_campaign(ld->prefix, ld->advertise,
-	    ld->lease), &reply, err, sizeof err);
+	int rv = call(ld, "/v3/kv/txn", etcd_txn_campaign(ld->prefix, ld->advertise, ld->lease),
+	    &reply, err, sizeof err);
 	if (rv != SR_OK)
 		return;
 	bool mine = etcd_txn_succeeded(reply);
@@ -290,8 +289,7 @@ run(void *arg)
 }
 
 int
-leader_start(const struct leader_config *cfg, struct leader **out, char *errbuf,
-    size_t errlen)
+leader_start(const struct leader_config *cfg, struct leader **out, char *errbuf, size_t errlen)
 {
 	*out = NULL;
 	if (cfg->ttl_ms < 1000 || cfg->advertise == NULL || cfg->advertise[0] == '\0' ||
@@ -310,11 +308,10 @@ leader_start(const struct leader_config *cfg, struct leader **out, char *errbuf,
 	pthread_cond_init(&ld->cv, NULL);
 	atomic_init(&ld->won, false);
 	atomic_init(&ld->deadline_us, 0);
-	int rv = etcd_url_parse(cfg->store_url, ld->endpoints, sizeof ld->endpoints,
-	    ld->prefix, sizeof ld->prefix, errbuf, errlen);
+	int rv = etcd_url_parse(cfg->store_url, ld->endpoints, sizeof ld->endpoints, ld->prefix,
+	    sizeof ld->prefix, errbuf, errlen);
 	if (rv == SR_OK)
-		rv = etcd_client_open(ld->endpoints, cfg->timeout_ms, &ld->cl, errbuf,
-		    errlen);
+		rv = etcd_client_open(ld->endpoints, cfg->timeout_ms, &ld->cl, errbuf, errlen);
 	if (rv == SR_OK && pthread_create(&ld->thread, NULL, run, ld) != 0)
 		rv = SR_ERRF(errbuf, errlen, SR_ENOMEM, "cannot start the election thread");
 	if (rv != SR_OK) {

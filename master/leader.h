@@ -43,8 +43,7 @@ struct leader_config {
 struct leader;
 
 /* Starts the election thread; SR_EINVAL for a bad URL or TTL. */
-int leader_start(const struct leader_config *cfg, struct leader **out, char *errbuf,
-    size_t errlen);
+int leader_start(const struct leader_config *cfg, struct leader **out, char *errbuf, size_t errlen);
 /* Stops the thread; a leader resigns first (revokes its lease, so a standby
  * takes over at once instead of after the TTL). NULL-safe. */
 void leader_stop(struct leader *ld);

@@ -55,66 +55,70 @@ static struct {
 } opt;
 
 static const struct sr_opt options[] = {
-	{"listen", SR_OPT_STR, &opt.listen, "tcp://127.0.0.1:7400", 0, 0,
-	    "nng URL to serve on (tcp://, tls+tcp://, ipc://)", .arg = "URL"},
-	{"http-listen", SR_OPT_STR, &opt.http_listen, NULL, 0, 0,
-	    "http://HOST:PORT or https://HOST:PORT for the status page, /metrics and the "
-	    "probes (docs/http.md); off when not set", .arg = "URL"},
-	{"tls-cert", SR_OPT_STR, &opt.tls_cert, NULL, 0, 0,
-	    "PEM certificate this master presents (with tls-key; needs a tls+tcp:// listen URL)", .arg = "FILE"},
-	{"tls-key", SR_OPT_STR, &opt.tls_key, NULL, 0, 0, "PEM private key of tls-cert", .arg = "FILE"},
-	{"tls-ca", SR_OPT_STR, &opt.tls_ca, NULL, 0, 0,
-	    "PEM CA bundle: clients must present a certificate signed by it (mutual TLS)", .arg = "FILE"},
-	{"token-file", SR_OPT_STR, &opt.token_file, NULL, 0, 0,
-	    "role tokens accepted (\"ROLE[:NODE] TOKEN\" lines, mode 600; docs/security.md)", .arg = "FILE"},
-	{"insecure", SR_OPT_BOOL, &opt.insecure, "false", 0, 0,
-	    "allow a non-loopback listen URL with no client credentials configured"},
-	{"data-dir", SR_OPT_STR, &opt.data_dir, NULL, 0, 0,
-	    "directory of the SQLite store (created if missing); required without --store", .arg = "DIR"},
-	{"store", SR_OPT_STR, &opt.store, NULL, 0, 0,
-	    "etcd://HOST:PORT[,HOST:PORT...][/PREFIX]: keep the state in etcd v3 "
-	    "instead of SQLite (docs/ha.md)"},
-	{"advertise", SR_OPT_STR, &opt.advertise, NULL, 0, 0,
-	    "with --store etcd: the URL coordinators and the CLI reach this master at "
-	    "(default: --listen); standbys redirect to it"},
-	{"leader-ttl-ms", SR_OPT_INT, &opt.leader_ttl_ms, "2000", 1000, 600000,
-	    "with --store etcd: the leader's etcd lease; a dead leader is replaced "
-	    "within about this long (etcd counts whole seconds)"},
-	{"etcd-timeout-ms", SR_OPT_INT, &opt.etcd_timeout_ms, "1000", 50, 60000,
-	    "one request to one etcd member; the next member is tried after it"},
-	{"etcd-max-txn-ops", SR_OPT_INT, &opt.etcd_max_txn_ops, "128", 8, 1000000,
-	    "the etcd cluster's --max-txn-ops: the most rows one commit may write"},
-	{"workers", SR_OPT_INT, &opt.workers, "16", 1, 1024,
-	    "requests served concurrently"},
-	{"lease-ttl-ms", SR_OPT_INT, &opt.lease_ttl_ms, "10000", 300, 3600000,
-	    "a node silent this long is dead; heartbeats come every third of it"},
-	{"default-chunk", SR_OPT_INT, &opt.default_chunk, "1000", 1, 1 << 30,
-	    "chunk size of sequences created without one"},
-	{"max-chunk", SR_OPT_INT, &opt.max_chunk, "67108864", 1, 1ll << 32,
-	    "default upper bound of the dynamic chunk size"},
-	{"target-range-seconds", SR_OPT_INT, &opt.target_range_seconds, "10", 1, 86400,
-	    "the dynamic chunk size aims for ranges lasting this long"},
-	{"worker-grace-ms", SR_OPT_INT, &opt.worker_grace_ms, "2000", 0, 600000,
-	    "a worker id is re-granted this long after its lease ended; at least the "
-	    "clock skew tolerated between nodes"},
-	{"max-clock-skew-ms", SR_OPT_INT, &opt.max_clock_skew_ms, "2000", 0, 600000,
-	    "a node reporting a Snowflake tick further ahead of the master's clock is "
-	    "refused (it loses its worker id); keep it at most worker-grace-ms"},
-	{"max-connections", SR_OPT_INT, &opt.max_connections, "2048", 1, 1000000,
-	    "client connections at most; more are closed after their handshake (keep "
-	    "below the open-file limit)"},
-	{"idle-timeout-ms", SR_OPT_INT, &opt.idle_timeout_ms, "60000", 1000, 86400000,
-	    "a connection that sent no whole request this long is closed (clients "
-	    "reconnect by themselves)"},
-	{"max-nodes", SR_OPT_INT, &opt.max_nodes, "4096", 1, 1000000,
-	    "live coordinators at most; a new node name beyond it is refused"},
-	{"node-retention", SR_OPT_INT, &opt.node_retention, "604800", 0, INT64_C(3153600000),
-	    "seconds a dead node (left or silent) is kept in the catalog before it is "
-	    "forgotten (its worker ids' floors stay); 0 keeps them for ever"},
-	{"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
-	    "Snowflake layout TIME/WORKER/SEQ/UNIT_MS/EPOCH bits (sum 63); fixed at the "
-	    "first start of a data dir"},
-	SR_OPTS_LOG(&opt.log_level, &opt.log_format, &opt.log_file),
+    {"listen", SR_OPT_STR, &opt.listen, "tcp://127.0.0.1:7400", 0, 0,
+        "nng URL to serve on (tcp://, tls+tcp://, ipc://)", .arg = "URL"},
+    {"http-listen", SR_OPT_STR, &opt.http_listen, NULL, 0, 0,
+        "http://HOST:PORT or https://HOST:PORT for the status page, /metrics and the "
+        "probes (docs/http.md); off when not set",
+        .arg = "URL"},
+    {"tls-cert", SR_OPT_STR, &opt.tls_cert, NULL, 0, 0,
+        "PEM certificate this master presents (with tls-key; needs a tls+tcp:// listen URL)",
+        .arg = "FILE"},
+    {"tls-key", SR_OPT_STR, &opt.tls_key, NULL, 0, 0, "PEM private key of tls-cert", .arg = "FILE"},
+    {"tls-ca", SR_OPT_STR, &opt.tls_ca, NULL, 0, 0,
+        "PEM CA bundle: clients must present a certificate signed by it (mutual TLS)",
+        .arg = "FILE"},
+    {"token-file", SR_OPT_STR, &opt.token_file, NULL, 0, 0,
+        "role tokens accepted (\"ROLE[:NODE] TOKEN\" lines, mode 600; docs/security.md)",
+        .arg = "FILE"},
+    {"insecure", SR_OPT_BOOL, &opt.insecure, "false", 0, 0,
+        "allow a non-loopback listen URL with no client credentials configured"},
+    {"data-dir", SR_OPT_STR, &opt.data_dir, NULL, 0, 0,
+        "directory of the SQLite store (created if missing); required without --store",
+        .arg = "DIR"},
+    {"store", SR_OPT_STR, &opt.store, NULL, 0, 0,
+        "etcd://HOST:PORT[,HOST:PORT...][/PREFIX]: keep the state in etcd v3 "
+        "instead of SQLite (docs/ha.md)"},
+    {"advertise", SR_OPT_STR, &opt.advertise, NULL, 0, 0,
+        "with --store etcd: the URL coordinators and the CLI reach this master at "
+        "(default: --listen); standbys redirect to it"},
+    {"leader-ttl-ms", SR_OPT_INT, &opt.leader_ttl_ms, "2000", 1000, 600000,
+        "with --store etcd: the leader's etcd lease; a dead leader is replaced "
+        "within about this long (etcd counts whole seconds)"},
+    {"etcd-timeout-ms", SR_OPT_INT, &opt.etcd_timeout_ms, "1000", 50, 60000,
+        "one request to one etcd member; the next member is tried after it"},
+    {"etcd-max-txn-ops", SR_OPT_INT, &opt.etcd_max_txn_ops, "128", 8, 1000000,
+        "the etcd cluster's --max-txn-ops: the most rows one commit may write"},
+    {"workers", SR_OPT_INT, &opt.workers, "16", 1, 1024, "requests served concurrently"},
+    {"lease-ttl-ms", SR_OPT_INT, &opt.lease_ttl_ms, "10000", 300, 3600000,
+        "a node silent this long is dead; heartbeats come every third of it"},
+    {"default-chunk", SR_OPT_INT, &opt.default_chunk, "1000", 1, 1 << 30,
+        "chunk size of sequences created without one"},
+    {"max-chunk", SR_OPT_INT, &opt.max_chunk, "67108864", 1, 1ll << 32,
+        "default upper bound of the dynamic chunk size"},
+    {"target-range-seconds", SR_OPT_INT, &opt.target_range_seconds, "10", 1, 86400,
+        "the dynamic chunk size aims for ranges lasting this long"},
+    {"worker-grace-ms", SR_OPT_INT, &opt.worker_grace_ms, "2000", 0, 600000,
+        "a worker id is re-granted this long after its lease ended; at least the "
+        "clock skew tolerated between nodes"},
+    {"max-clock-skew-ms", SR_OPT_INT, &opt.max_clock_skew_ms, "2000", 0, 600000,
+        "a node reporting a Snowflake tick further ahead of the master's clock is "
+        "refused (it loses its worker id); keep it at most worker-grace-ms"},
+    {"max-connections", SR_OPT_INT, &opt.max_connections, "2048", 1, 1000000,
+        "client connections at most; more are closed after their handshake (keep "
+        "below the open-file limit)"},
+    {"idle-timeout-ms", SR_OPT_INT, &opt.idle_timeout_ms, "60000", 1000, 86400000,
+        "a connection that sent no whole request this long is closed (clients "
+        "reconnect by themselves)"},
+    {"max-nodes", SR_OPT_INT, &opt.max_nodes, "4096", 1, 1000000,
+        "live coordinators at most; a new node name beyond it is refused"},
+    {"node-retention", SR_OPT_INT, &opt.node_retention, "604800", 0, INT64_C(3153600000),
+        "seconds a dead node (left or silent) is kept in the catalog before it is "
+        "forgotten (its worker ids' floors stay); 0 keeps them for ever"},
+    {"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
+        "Snowflake layout TIME/WORKER/SEQ/UNIT_MS/EPOCH bits (sum 63); fixed at the "
+        "first start of a data dir"},
+    SR_OPTS_LOG(&opt.log_level, &opt.log_format, &opt.log_file),
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
 
@@ -125,22 +129,21 @@ versions(FILE *f)
 }
 
 static const struct sr_opts_prog prog = {
-	.name = "snowrange-master",
-	.section = "master",
-	.usage = "snowrange-master --data-dir DIR [options]\n"
-		 "snowrange-master --store etcd://HOST:PORT,... [options]",
-	.summary = "the snowrange master: leases chunks of ID ranges and worker ids",
-	.description =
-	    "The master owns the durable state of a snowrange cluster in a SQLite "
-	    "store under --data-dir: the sequences, their range leases and the "
-	    "worker-id leases of the coordinators. Coordinators join it and lease "
-	    "chunks of ID ranges from it; the snowrange tool administers it.\n\n"
-	    "SIGINT and SIGTERM stop it; SIGHUP reopens --log-file (nothing else is "
-	    "reloaded) and never stops it. It exits with status 1 when another master "
-	    "fenced it (docs/reliability.md).",
-	.opts = options,
-	.nopts = NOPTS,
-	.versions = versions,
+    .name = "snowrange-master",
+    .section = "master",
+    .usage = "snowrange-master --data-dir DIR [options]\n"
+             "snowrange-master --store etcd://HOST:PORT,... [options]",
+    .summary = "the snowrange master: leases chunks of ID ranges and worker ids",
+    .description = "The master owns the durable state of a snowrange cluster in a SQLite "
+                   "store under --data-dir: the sequences, their range leases and the "
+                   "worker-id leases of the coordinators. Coordinators join it and lease "
+                   "chunks of ID ranges from it; the snowrange tool administers it.\n\n"
+                   "SIGINT and SIGTERM stop it; SIGHUP reopens --log-file (nothing else is "
+                   "reloaded) and never stops it. It exits with status 1 when another master "
+                   "fenced it (docs/reliability.md).",
+    .opts = options,
+    .nopts = NOPTS,
+    .versions = versions,
 };
 
 /* Wakes the sigwait below from a request thread: the signal is blocked in
@@ -161,19 +164,24 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	if (rc >= 0)
 		return rc;
 	if (npos > 0) {
-		fprintf(stderr, "snowrange-master: unexpected argument '%.60s'\n"
-		    "run 'snowrange-master --help' for the options\n", argv[1]);
+		fprintf(stderr,
+		    "snowrange-master: unexpected argument '%.60s'\n"
+		    "run 'snowrange-master --help' for the options\n",
+		    argv[1]);
 		return 2;
 	}
 	bool etcd = opt.store != NULL && opt.store[0] != '\0';
 	if (etcd && strncmp(opt.store, "etcd://", 7) != 0) {
-		fprintf(stderr, "snowrange-master: --store '%.60s': only etcd:// is known "
+		fprintf(stderr,
+		    "snowrange-master: --store '%.60s': only etcd:// is known "
 		    "(SQLite is the default, with --data-dir)\n"
-		    "run 'snowrange-master --help' for the options\n", opt.store);
+		    "run 'snowrange-master --help' for the options\n",
+		    opt.store);
 		return 2;
 	}
 	if (!etcd && (opt.data_dir == NULL || opt.data_dir[0] == '\0')) {
-		fprintf(stderr, "snowrange-master: --data-dir is required (or --store "
+		fprintf(stderr,
+		    "snowrange-master: --data-dir is required (or --store "
 		    "etcd://...)\n"
 		    "run 'snowrange-master --help' for the options\n");
 		return 2;
@@ -188,8 +196,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	sigaddset(&sigs, SIGUSR1); /* our own: the master was fenced */
 	sigaddset(&sigs, SIGHUP);  /* reopen the log */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (sr_log_setup(opt.log_level, opt.log_format, opt.log_file, err, sizeof(err)) !=
-	    SR_OK) {
+	if (sr_log_setup(opt.log_level, opt.log_format, opt.log_file, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-master: %s\n", err);
 		return 2;
 	}
@@ -201,19 +208,19 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		return 2;
 	}
 	struct master_config cfg = {
-		.listen_url = opt.listen,
-		.data_dir = opt.data_dir,
-		.store_url = opt.store,
-		.etcd_timeout_ms = (int) opt.etcd_timeout_ms,
-		.etcd_max_txn_ops = (int) opt.etcd_max_txn_ops,
-		.advertise = opt.advertise,
-		.leader_ttl_ms = (int) opt.leader_ttl_ms,
-		.workers = (int) opt.workers,
-		.creds = cr,
-		.insecure = opt.insecure,
-		.on_fenced = fenced,
-		.max_conns = (size_t) opt.max_connections,
-		.idle_ms = opt.idle_timeout_ms,
+	    .listen_url = opt.listen,
+	    .data_dir = opt.data_dir,
+	    .store_url = opt.store,
+	    .etcd_timeout_ms = (int) opt.etcd_timeout_ms,
+	    .etcd_max_txn_ops = (int) opt.etcd_max_txn_ops,
+	    .advertise = opt.advertise,
+	    .leader_ttl_ms = (int) opt.leader_ttl_ms,
+	    .workers = (int) opt.workers,
+	    .creds = cr,
+	    .insecure = opt.insecure,
+	    .on_fenced = fenced,
+	    .max_conns = (size_t) opt.max_connections,
+	    .idle_ms = opt.idle_timeout_ms,
 	};
 	catalog_config_init(&cfg.catalog);
 	cfg.catalog.lease_ttl_ms = (uint32_t) opt.lease_ttl_ms;
@@ -235,7 +242,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	 * than the skew tolerated between nodes, or under FLAKE_MIN_LIFE_YEARS
 	 * of range left. */
 	if (flake_layout_check_time(&l, sr_wall_ms(), opt.max_clock_skew_ms,
-		FLAKE_MIN_LIFE_YEARS * FLAKE_YEAR_MS, err, sizeof(err)) != SR_OK) {
+	        FLAKE_MIN_LIFE_YEARS * FLAKE_YEAR_MS, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-master: --layout: %s\n", err);
 		creds_free(cr);
 		return 2;
@@ -257,9 +264,11 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		return 1;
 	}
 	if (!creds_authenticates(cr) && !creds_url_local(opt.listen))
-		sr_log("master", "WARNING: --insecure: serving %s without client "
+		sr_log("master",
+		    "WARNING: --insecure: serving %s without client "
 		    "credentials; anyone who can reach it can do anything "
-		    "(docs/security.md)", opt.listen);
+		    "(docs/security.md)",
+		    opt.listen);
 	struct httpd *http = NULL;
 	struct master_http hctx = {m, NULL};
 	if (opt.http_listen != NULL) {
@@ -291,7 +300,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 		    etcd ? opt.store : opt.data_dir);
 		/* Let the replies in flight (SR_ESTALE, naming the cause) reach
 		 * their callers before the socket closes. */
-		nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 300 * 1000000L}, NULL);
 	} else
 		sr_log("master", "signal %d: stopping", sig);
 	/* Every commit is durable already; if nng_close hangs, just exit. */

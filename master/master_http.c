@@ -47,8 +47,7 @@ h_metrics(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 		httpapi_error(resp, 0, SR_ENOMEM, "out of memory");
 		return;
 	}
-	httpd_counts(h->srv, &mm.http_requests[0], &mm.http_requests[1],
-	    &mm.http_requests[2]);
+	httpd_counts(h->srv, &mm.http_requests[0], &mm.http_requests[1], &mm.http_requests[2]);
 	resp->type = "text/plain; version=0.0.4; charset=utf-8";
 	metrics_master_text(&resp->body, &mm);
 	free(seqs);
@@ -61,7 +60,8 @@ h_readyz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	struct master_http *h = arg;
 	(void) req;
 	if (master_fenced(h->m)) {
-		httpapi_error(resp, 503, SR_ESTALE, "not ready: another master took the "
+		httpapi_error(resp, 503, SR_ESTALE,
+		    "not ready: another master took the "
 		    "fencing term");
 		return;
 	}
@@ -69,11 +69,11 @@ h_readyz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 }
 
 static const struct httpapi_route routes[] = {
-	{HTTPAPI_GET, "/", HTTPAPI_OPEN, 0, h_page},
-	{HTTPAPI_GET, "/v1/status", CREDS_READER | CREDS_ADMIN, 0, h_status},
-	{HTTPAPI_GET, "/metrics", CREDS_READER | CREDS_ADMIN, 0, h_metrics},
-	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, httpapi_healthz},
-	{HTTPAPI_GET, "/readyz", HTTPAPI_OPEN, 0, h_readyz},
+    {HTTPAPI_GET, "/", HTTPAPI_OPEN, 0, h_page},
+    {HTTPAPI_GET, "/v1/status", CREDS_READER | CREDS_ADMIN, 0, h_status},
+    {HTTPAPI_GET, "/metrics", CREDS_READER | CREDS_ADMIN, 0, h_metrics},
+    {HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, httpapi_healthz},
+    {HTTPAPI_GET, "/readyz", HTTPAPI_OPEN, 0, h_readyz},
 };
 
 const struct httpapi_route *

@@ -77,8 +77,7 @@ ts_errmsg(struct store *st)
 	return store_errmsg(((struct timed_store *) st)->inner);
 }
 
-static const struct store_ops timed_ops = {ts_acquire, ts_load, ts_commit, ts_close,
-    ts_errmsg};
+static const struct store_ops timed_ops = {ts_acquire, ts_load, ts_commit, ts_close, ts_errmsg};
 
 struct master {
 	pthread_mutex_t mu;
@@ -89,17 +88,17 @@ struct master {
 	pthread_cond_t flushed;
 	bool flushing;
 	struct store *st;
-	struct catalog *cat;  /* NULL while this master stands by (etcd) */
-	uint64_t cat_gen;     /* bumped whenever cat is swapped (under mu) */
-	struct leader *ld;    /* the election (etcd); NULL with SQLite */
+	struct catalog *cat; /* NULL while this master stands by (etcd) */
+	uint64_t cat_gen;    /* bumped whenever cat is swapped (under mu) */
+	struct leader *ld;   /* the election (etcd); NULL with SQLite */
 	struct catalog_config catcfg;
-	const char *where;    /* the store, for the log */
+	const char *where; /* the store, for the log */
 	const char *listen;
 	struct wire_server *srv;
 	uint32_t lease_ttl_ms;
-	int lock_fd;          /* flock on the data dir, -1 when none */
-	atomic_bool fenced;   /* another master took the term: serve nothing */
-	int64_t swept_ms;     /* when nodes past their retention were last forgotten */
+	int lock_fd;        /* flock on the data dir, -1 when none */
+	atomic_bool fenced; /* another master took the term: serve nothing */
+	int64_t swept_ms;   /* when nodes past their retention were last forgotten */
 	void (*on_fenced)(void *arg);
 	void *on_fenced_arg;
 	struct timed_store *timed; /* m->st, seen as what it is */
@@ -114,8 +113,7 @@ struct master {
 };
 
 /* Adds a line to the status page's recent events. */
-static void
-event(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void event(struct master *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 event(struct master *m, const char *fmt, ...)
@@ -129,7 +127,6 @@ event(struct master *m, const char *fmt, ...)
 	va_end(ap);
 	pthread_mutex_unlock(&m->ev_mu);
 }
-
 
 /* Copies the catalog's message for a failed call. */
 static int
@@ -146,7 +143,8 @@ cat_fail(struct master *m, int rv, char *errbuf, size_t errlen)
 	 * this master stops serving at once and stands by (docs/ha.md). */
 	if (rv == SR_ESTALE && m->ld != NULL) {
 		leader_step_down(m->ld);
-		snprintf(errbuf, errlen, "this master lost the leadership (another "
+		snprintf(errbuf, errlen,
+		    "this master lost the leadership (another "
 		    "master took the fencing term); ask the leader");
 		return SR_ENOTLEADER;
 	}
@@ -154,7 +152,8 @@ cat_fail(struct master *m, int rv, char *errbuf, size_t errlen)
 	 * this one says is true any more (status included), so it stops
 	 * serving and asks its process to exit (docs/reliability.md). */
 	if (rv == SR_ESTALE && !atomic_exchange(&m->fenced, true)) {
-		sr_log("master", "FENCED: another master took the fencing term of this "
+		sr_log("master",
+		    "FENCED: another master took the fencing term of this "
 		    "data dir (ours was %llu); this master stops serving and exits",
 		    (unsigned long long) catalog_term(m->cat));
 		if (m->on_fenced != NULL)
@@ -173,11 +172,15 @@ not_leading(struct master *m, struct wire_arena *a, char *errbuf, size_t errlen)
 		leader_url(m->ld, url, sizeof(url));
 	wire_set_leader(a, url);
 	if (url[0] != '\0')
-		snprintf(errbuf, errlen, "this master (%s) is not the leader; the leader "
-		    "is %s", m->listen, url);
+		snprintf(errbuf, errlen,
+		    "this master (%s) is not the leader; the leader "
+		    "is %s",
+		    m->listen, url);
 	else
-		snprintf(errbuf, errlen, "this master (%s) is not the leader and none is "
-		    "elected yet", m->listen);
+		snprintf(errbuf, errlen,
+		    "this master (%s) is not the leader and none is "
+		    "elected yet",
+		    m->listen);
 	return SR_ENOTLEADER;
 }
 
@@ -187,7 +190,8 @@ static int
 refuse(struct master *m, struct wire_arena *a, char *errbuf, size_t errlen)
 {
 	if (atomic_load(&m->fenced)) {
-		snprintf(errbuf, errlen, "this master was fenced by another one and is "
+		snprintf(errbuf, errlen,
+		    "this master was fenced by another one and is "
 		    "stopping");
 		return SR_ESTALE;
 	}
@@ -217,8 +221,7 @@ lock_leading(struct master *m, bool for_commit)
 }
 
 static int
-unlock_leading(struct master *m, struct wire_arena *a, int rv, char *errbuf,
-    size_t errlen)
+unlock_leading(struct master *m, struct wire_arena *a, int rv, char *errbuf, size_t errlen)
 {
 	bool ok = m->ld == NULL || leader_serving(m->ld);
 	pthread_mutex_unlock(&m->mu);
@@ -283,21 +286,20 @@ grant_msg(struct wire_arena *a, const struct catalog_grant *g)
 
 /*
  * A node bound to a name (its certificate's CN with mutual TLS, or a
- * "node:NAME" token line; docs/security.md) acts only for that name: a Lease, Heartbeat or Leave for another node's id is
- * refused, so one stolen coordinator credential cannot evict or impersonate
- * the others. Unknown ids are left to the catalog (SR_ENOTJOINED). Call with
- * mu held.
+ * "node:NAME" token line; docs/security.md) acts only for that name: a Lease, Heartbeat or Leave
+ * for another node's id is refused, so one stolen coordinator credential cannot evict or
+ * impersonate the others. Unknown ids are left to the catalog (SR_ENOTJOINED). Call with mu held.
  */
 static int
-acts_for(struct master *m, const struct wire_peer *p, const char *what,
-    uint64_t id, char *errbuf, size_t errlen)
+acts_for(struct master *m, const struct wire_peer *p, const char *what, uint64_t id, char *errbuf,
+    size_t errlen)
 {
 	const char *name;
 	if (p->node[0] == '\0' || (p->roles & CREDS_ADMIN) != 0 ||
 	    catalog_node_name(m->cat, id, &name) != SR_OK || strcmp(name, p->node) == 0)
 		return SR_OK;
-	snprintf(errbuf, errlen, "%s for node %llu (%s) refused: this peer is node %s",
-	    what, (unsigned long long) id, name, p->node);
+	snprintf(errbuf, errlen, "%s for node %llu (%s) refused: this peer is node %s", what,
+	    (unsigned long long) id, name, p->node);
 	sr_log("master", "%s", errbuf);
 	return SR_EACCES;
 }
@@ -325,8 +327,8 @@ sweep_nodes(struct master *m)
 }
 
 static int
-h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_join(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -360,8 +362,8 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
 	event(m, "node %s joined as id %llu", req->join->name, (unsigned long long) id);
 	if (g.has)
 		sr_log("master", "node %s joined as id %llu (%s), worker %u above tick %llu",
-		    req->join->name, (unsigned long long) id, req->join->listen_url,
-		    g.worker_id, (unsigned long long) g.floor_tick);
+		    req->join->name, (unsigned long long) id, req->join->listen_url, g.worker_id,
+		    (unsigned long long) g.floor_tick);
 	else
 		sr_log("master", "node %s joined as id %llu (%s), no worker id free",
 		    req->join->name, (unsigned long long) id, req->join->listen_url);
@@ -376,8 +378,8 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -402,8 +404,9 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 	int rv = acts_for(m, wire_peer_of(a), "heartbeat", q->node_id, errbuf, errlen);
 	if (rv == SR_OK && (rv = catalog_node_instance(m->cat, q->node_id, q->instance)) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
-	if (rv == SR_OK && (rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(),
-				q->holds_worker, q->worker_id, q->tick, &g)) != SR_OK)
+	if (rv == SR_OK &&
+	    (rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(), q->holds_worker,
+	         q->worker_id, q->tick, &g)) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	for (size_t i = 0; i < nseqs && rv == SR_OK; i++) {
 		struct store_seq row;
@@ -433,8 +436,8 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_leave(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -446,13 +449,14 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 	sr__leave_response__init(l);
 	if (!lock_leading(m, true))
 		return not_leading(m, a, errbuf, errlen);
-	int rv = acts_for(m, wire_peer_of(a), "leave", req->leave->node_id, errbuf,
-	    errlen);
-	if (rv == SR_OK && (rv = catalog_node_instance(m->cat, req->leave->node_id,
-				req->leave->instance)) != SR_OK)
+	int rv = acts_for(m, wire_peer_of(a), "leave", req->leave->node_id, errbuf, errlen);
+	if (rv == SR_OK &&
+	    (rv = catalog_node_instance(m->cat, req->leave->node_id, req->leave->instance)) !=
+	        SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
-	if (rv == SR_OK && (rv = catalog_node_leave(m->cat, req->leave->node_id,
-				req->leave->tick, sr_wall_ms())) != SR_OK)
+	if (rv == SR_OK &&
+	    (rv = catalog_node_leave(m->cat, req->leave->node_id, req->leave->tick,
+	         sr_wall_ms())) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
 	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv == SR_EINVAL)
@@ -494,8 +498,8 @@ flush(struct master *m)
 }
 
 static int
-h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_lease(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -515,11 +519,10 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 	uint64_t gen = m->cat_gen;
 	struct store_seq row;
 	struct catalog_pending pend;
-	int rv = acts_for(m, wire_peer_of(a), "lease", req->lease->node_id, errbuf,
-	    errlen);
+	int rv = acts_for(m, wire_peer_of(a), "lease", req->lease->node_id, errbuf, errlen);
 	if (rv == SR_OK)
-		rv = catalog_lease_deferred(m->cat, req->lease->node_id,
-		    req->lease->sequence, req->lease->after, sr_wall_ms(), &ch, &pend);
+		rv = catalog_lease_deferred(m->cat, req->lease->node_id, req->lease->sequence,
+		    req->lease->after, sr_wall_ms(), &ch, &pend);
 	/* The chunk goes out only once its range's hwm is on disk: flush,
 	 * or wait for the flush under way and then see (docs/decisions.md). */
 	while (rv == SR_OK) {
@@ -560,8 +563,8 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -569,15 +572,15 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
 		return refused;
 	const Sr__SeqCreateRequest *q = req->seq_create;
 	struct catalog_seq_spec spec = {
-		.name = q->name,
-		.start = q->start,
-		.chunk = q->chunk_size,
-		.max_value = q->max_value,
-		.min_chunk = q->min_chunk,
-		.max_chunk = q->max_chunk,
-		.spare = q->spare_chunks,
-		.mode = q->mode,
-		.no_prefetch = q->no_prefetch,
+	    .name = q->name,
+	    .start = q->start,
+	    .chunk = q->chunk_size,
+	    .max_value = q->max_value,
+	    .min_chunk = q->min_chunk,
+	    .max_chunk = q->max_chunk,
+	    .spare = q->spare_chunks,
+	    .mode = q->mode,
+	    .no_prefetch = q->no_prefetch,
 	};
 	struct catalog_seq_info info;
 	Sr__SeqCreateResponse *r = wire_alloc(a, sizeof(*r));
@@ -603,8 +606,8 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -673,8 +676,8 @@ seqs_msg(struct master *m, struct wire_arena *a, const char *after, size_t limit
 
 /* One page of the node list for Status, like seqs_msg. Call with mu held. */
 static int
-nodes_msg(struct master *m, struct wire_arena *a, uint64_t after, size_t limit,
-    Sr__NodeInfo ***out, size_t *n, uint64_t *next)
+nodes_msg(struct master *m, struct wire_arena *a, uint64_t after, size_t limit, Sr__NodeInfo ***out,
+    size_t *n, uint64_t *next)
 {
 	int64_t now = sr_wall_ms();
 	struct catalog_node_info *page = malloc(limit * sizeof(*page));
@@ -711,8 +714,8 @@ nodes_msg(struct master *m, struct wire_arena *a, uint64_t after, size_t limit,
 }
 
 static int
-h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -725,8 +728,7 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
 	sr__seq_list_response__init(r);
 	if (!lock_leading(m, true))
 		return not_leading(m, a, errbuf, errlen);
-	int rv = seqs_msg(m, a, q->after, page_limit(q->limit), &r->seqs, &r->n_seqs,
-	    &r->next);
+	int rv = seqs_msg(m, a, q->after, page_limit(q->limit), &r->seqs, &r->n_seqs, &r->next);
 	if (rv == SR_ENOMEM)
 		(void) OOM(errbuf, errlen);
 	rv = unlock_leading(m, a, rv, errbuf, errlen);
@@ -738,8 +740,8 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_status(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -760,11 +762,9 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if ((r->layout = layout_msg(m, a)) == NULL)
 		rv = SR_ENOMEM;
 	if (rv == SR_OK && !q->seqs_done)
-		rv = seqs_msg(m, a, q->seqs_after, limit, &r->seqs, &r->n_seqs,
-		    &r->seqs_next);
+		rv = seqs_msg(m, a, q->seqs_after, limit, &r->seqs, &r->n_seqs, &r->seqs_next);
 	if (rv == SR_OK && !q->nodes_done)
-		rv = nodes_msg(m, a, q->nodes_after, limit, &r->nodes, &r->n_nodes,
-		    &r->nodes_next);
+		rv = nodes_msg(m, a, q->nodes_after, limit, &r->nodes, &r->n_nodes, &r->nodes_next);
 	if (rv == SR_ENOMEM)
 		(void) OOM(errbuf, errlen);
 	rv = unlock_leading(m, a, rv, errbuf, errlen);
@@ -776,8 +776,8 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
 	int refused = refuse(m, a, errbuf, errlen);
@@ -811,8 +811,8 @@ h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp,
 
 /* decode's question: who held a worker id at a tick (catalog.h). */
 static int
-h_worker_holder(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_worker_holder(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct master *m = arg;
 	const Sr__WorkerHolderRequest *q = req->worker_holder;
@@ -826,9 +826,10 @@ h_worker_holder(void *arg, const Sr__Request *req, Sr__Response *resp,
 	int rv = catalog_worker_holder(m->cat, q->worker_id, q->tick, &h);
 	pthread_mutex_unlock(&m->mu);
 	if (rv != SR_OK) {
-		snprintf(errbuf, errlen, "no record of who held worker id %u at tick %llu "
-		    "(the master keeps the grants made since it started)", q->worker_id,
-		    (unsigned long long) q->tick);
+		snprintf(errbuf, errlen,
+		    "no record of who held worker id %u at tick %llu "
+		    "(the master keeps the grants made since it started)",
+		    q->worker_id, (unsigned long long) q->tick);
 		return rv;
 	}
 	if ((r->name = wire_strdup(a, h.name)) == NULL)
@@ -846,16 +847,16 @@ h_worker_holder(void *arg, const Sr__Request *req, Sr__Response *resp,
  * name, an admin for the catalog and for removing any node, a reader (or an
  * admin) to look. */
 static const struct wire_route routes[] = {
-	{SR__REQUEST__BODY_JOIN, h_join, CREDS_NODE},
-	{SR__REQUEST__BODY_HEARTBEAT, h_heartbeat, CREDS_NODE},
-	{SR__REQUEST__BODY_LEAVE, h_leave, CREDS_NODE | CREDS_ADMIN},
-	{SR__REQUEST__BODY_LEASE, h_lease, CREDS_NODE},
-	{SR__REQUEST__BODY_SEQ_CREATE, h_seq_create, CREDS_ADMIN},
-	{SR__REQUEST__BODY_SEQ_LIST, h_seq_list, CREDS_READER | CREDS_ADMIN},
-	{SR__REQUEST__BODY_SEQ_DROP, h_seq_drop, CREDS_ADMIN},
-	{SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_ADMIN},
-	{SR__REQUEST__BODY_NODE_REMOVE, h_node_remove, CREDS_ADMIN},
-	{SR__REQUEST__BODY_WORKER_HOLDER, h_worker_holder, CREDS_READER | CREDS_ADMIN},
+    {SR__REQUEST__BODY_JOIN, h_join, CREDS_NODE},
+    {SR__REQUEST__BODY_HEARTBEAT, h_heartbeat, CREDS_NODE},
+    {SR__REQUEST__BODY_LEAVE, h_leave, CREDS_NODE | CREDS_ADMIN},
+    {SR__REQUEST__BODY_LEASE, h_lease, CREDS_NODE},
+    {SR__REQUEST__BODY_SEQ_CREATE, h_seq_create, CREDS_ADMIN},
+    {SR__REQUEST__BODY_SEQ_LIST, h_seq_list, CREDS_READER | CREDS_ADMIN},
+    {SR__REQUEST__BODY_SEQ_DROP, h_seq_drop, CREDS_ADMIN},
+    {SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_ADMIN},
+    {SR__REQUEST__BODY_NODE_REMOVE, h_node_remove, CREDS_ADMIN},
+    {SR__REQUEST__BODY_WORKER_HOLDER, h_worker_holder, CREDS_READER | CREDS_ADMIN},
 };
 
 const struct wire_route *
@@ -901,8 +902,8 @@ master_new(struct store *st, const struct catalog_config *cfg)
 }
 
 int
-master_open(struct store *st, const struct catalog_config *cfg,
-    struct master **out, char *errbuf, size_t errlen)
+master_open(struct store *st, const struct catalog_config *cfg, struct master **out, char *errbuf,
+    size_t errlen)
 {
 	struct master *m = master_new(st, cfg);
 	if (m == NULL)
@@ -964,8 +965,7 @@ lost(void *arg)
  * the term only once elected (docs/ha.md).
  */
 int
-master_start(const struct master_config *cfg, struct master **out, char *errbuf,
-    size_t errlen)
+master_start(const struct master_config *cfg, struct master **out, char *errbuf, size_t errlen)
 {
 	struct store *st;
 	struct master *m;
@@ -979,17 +979,17 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 	int rv = etcd ? SR_OK : store_sqlite_lock(cfg->data_dir, &lock_fd, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
-	if ((rv = wire_server_listen_creds(cfg->listen_url, cfg->creds, cfg->insecure,
-		 &srv, errbuf, errlen)) != SR_OK) {
+	if ((rv = wire_server_listen_creds(cfg->listen_url, cfg->creds, cfg->insecure, &srv, errbuf,
+	         errlen)) != SR_OK) {
 		if (lock_fd >= 0)
 			close(lock_fd);
 		return rv;
 	}
 	wire_server_limits(srv, cfg->max_conns, cfg->idle_ms);
-	rv = etcd ? store_etcd_open(cfg->store_url, cfg->etcd_timeout_ms > 0 ?
-			cfg->etcd_timeout_ms : 1000, (size_t) cfg->etcd_max_txn_ops, &st,
-			errbuf, errlen) :
-		    store_sqlite_open(cfg->data_dir, &st, errbuf, errlen);
+	rv = etcd ? store_etcd_open(cfg->store_url,
+	                cfg->etcd_timeout_ms > 0 ? cfg->etcd_timeout_ms : 1000,
+	                (size_t) cfg->etcd_max_txn_ops, &st, errbuf, errlen)
+	          : store_sqlite_open(cfg->data_dir, &st, errbuf, errlen);
 	if (rv != SR_OK) {
 		wire_server_stop(srv);
 		if (lock_fd >= 0)
@@ -1023,14 +1023,15 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 	}
 	if (etcd) {
 		struct leader_config lc = {
-			.store_url = cfg->store_url,
-			.advertise = cfg->advertise != NULL && cfg->advertise[0] != '\0' ?
-			    cfg->advertise : cfg->listen_url,
-			.ttl_ms = cfg->leader_ttl_ms > 0 ? cfg->leader_ttl_ms : 2000,
-			.timeout_ms = cfg->etcd_timeout_ms > 0 ? cfg->etcd_timeout_ms : 1000,
-			.on_elected = elected,
-			.on_lost = lost,
-			.arg = m,
+		    .store_url = cfg->store_url,
+		    .advertise = cfg->advertise != NULL && cfg->advertise[0] != '\0'
+		        ? cfg->advertise
+		        : cfg->listen_url,
+		    .ttl_ms = cfg->leader_ttl_ms > 0 ? cfg->leader_ttl_ms : 2000,
+		    .timeout_ms = cfg->etcd_timeout_ms > 0 ? cfg->etcd_timeout_ms : 1000,
+		    .on_elected = elected,
+		    .on_lost = lost,
+		    .arg = m,
 		};
 		if ((rv = leader_start(&lc, &m->ld, errbuf, errlen)) != SR_OK) {
 			master_stop(m);
@@ -1039,8 +1040,8 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 		sr_log("master", "standing by on %s for the leadership of %s (advertising %s)",
 		    cfg->listen_url, where, lc.advertise);
 	} else {
-		sr_log("master", "serving %s from %s (term %llu)", cfg->listen_url,
-		    where, (unsigned long long) catalog_term(m->cat));
+		sr_log("master", "serving %s from %s (term %llu)", cfg->listen_url, where,
+		    (unsigned long long) catalog_term(m->cat));
 	}
 	*out = m;
 	return SR_OK;
@@ -1153,8 +1154,10 @@ master_status_json(struct master *m, struct strbuf *b)
 	strbuf_json_u64(b, term);
 	strbuf_printf(b, ",\"now_ms\":%lld,\"layout\":", (long long) now);
 	strbuf_json_str(b, layout);
-	strbuf_printf(b, ",\"lease_ttl_ms\":%u,\"sequences_total\":%zu,\"nodes_total\":%zu,"
-	    "\"sequences\":[", m->lease_ttl_ms, total_seqs, total_nodes);
+	strbuf_printf(b,
+	    ",\"lease_ttl_ms\":%u,\"sequences_total\":%zu,\"nodes_total\":%zu,"
+	    "\"sequences\":[",
+	    m->lease_ttl_ms, total_seqs, total_nodes);
 	for (size_t i = 0; i < ns; i++) {
 		const struct store_seq *r = &seqs[i].row;
 		strbuf_puts(b, i ? ",{\"name\":" : "{\"name\":");

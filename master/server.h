@@ -24,15 +24,15 @@ struct master_config {
 	 * lease (0: 2000 ms; etcd counts whole seconds). */
 	const char *advertise;
 	int leader_ttl_ms;
-	int workers; /* concurrent requests in flight */
+	int workers;               /* concurrent requests in flight */
 	const struct creds *creds; /* NULL: none; must outlive the master */
 	bool insecure;             /* listen beyond loopback without credentials */
 	struct catalog_config catalog;
 	/* Called once, from a request thread, when a commit finds the fencing
 	 * term taken by another master; the master then serves nothing and
 	 * its process should exit non-zero. May be NULL. */
-	size_t max_conns;  /* connections at most (0: WIRE_MAX_CONNS) */
-	int64_t idle_ms;   /* drop a connection idle this long (0: WIRE_IDLE_MS) */
+	size_t max_conns; /* connections at most (0: WIRE_MAX_CONNS) */
+	int64_t idle_ms;  /* drop a connection idle this long (0: WIRE_IDLE_MS) */
 	void (*on_fenced)(void *arg);
 	void *on_fenced_arg;
 };
@@ -45,8 +45,7 @@ struct creds;
  * and takes a new fencing term, then serves. With an etcd store: binds,
  * serves as a standby (SR_ENOTLEADER and the leader's URL) and campaigns;
  * once elected it takes a new term, loads, and leads (leader.h). */
-int master_start(const struct master_config *cfg, struct master **out,
-    char *errbuf, size_t errlen);
+int master_start(const struct master_config *cfg, struct master **out, char *errbuf, size_t errlen);
 /* Stops serving and closes the store. NULL-safe. */
 void master_stop(struct master *m);
 
@@ -55,8 +54,8 @@ void master_stop(struct master *m);
  * drive its real handlers through wire_serve_bytes(master_routes(...), m,
  * ...). The master owns st from here on (master_stop closes it).
  */
-int master_open(struct store *st, const struct catalog_config *cfg,
-    struct master **out, char *errbuf, size_t errlen);
+int master_open(struct store *st, const struct catalog_config *cfg, struct master **out,
+    char *errbuf, size_t errlen);
 /* The master's dispatch table; *n gets its length. */
 const struct wire_route *master_routes(size_t *n);
 /* The master's numbers for /metrics: *seqs is malloc'd (out->seqs points
@@ -64,8 +63,7 @@ const struct wire_route *master_routes(size_t *n);
 struct metrics_master;
 struct metrics_seq;
 struct strbuf;
-int master_metrics(struct master *m, struct metrics_master *out,
-    struct metrics_seq **seqs);
+int master_metrics(struct master *m, struct metrics_master *out, struct metrics_seq **seqs);
 /* The status page's data as JSON (IDs as strings): nodes, sequences (at
  * most 500 of each) and recent events. SR_ENOMEM. */
 int master_status_json(struct master *m, struct strbuf *b);

@@ -66,8 +66,8 @@ struct store_node {
 struct store_worker {
 	uint32_t id;
 	uint64_t node_id;
-	int64_t expires_ms;  /* wall clock; the lease ends here */
-	uint64_t last_tick;  /* highest tick any holder reported */
+	int64_t expires_ms; /* wall clock; the lease ends here */
+	uint64_t last_tick; /* highest tick any holder reported */
 };
 
 /* The cluster's Snowflake layout is an sr_flake_layout, fixed at the first
@@ -125,8 +125,7 @@ struct store_ops {
 	int (*load)(struct store *st, struct store_state *out);
 	/* Applies ops[0..n) atomically and durably if the stored term equals
 	 * term; SR_ESTALE if it does not, SR_EIO on any storage failure. */
-	int (*commit)(struct store *st, uint64_t term, const struct store_op *ops,
-	    size_t n);
+	int (*commit)(struct store *st, uint64_t term, const struct store_op *ops, size_t n);
 	/* Releases everything; NULL-safe through store_close(). */
 	void (*close)(struct store *st);
 	/* A message about the last failure, for the operator. */
@@ -174,8 +173,7 @@ void store_state_free(struct store_state *s);
  * synchronous=FULL, files 0600 (made so if they were not). On failure
  * returns SR_EIO (SR_EINVAL for a group- or world-writable dir) and, if
  * errbuf is given, a message naming the path and the cause. */
-int store_sqlite_open(const char *dir, struct store **out, char *errbuf,
-    size_t errlen);
+int store_sqlite_open(const char *dir, struct store **out, char *errbuf, size_t errlen);
 
 /*
  * Takes the data directory for this process: creates dir (0700) if missing,
@@ -196,7 +194,7 @@ int store_sqlite_lock(const char *dir, int *fd, char *errbuf, size_t errlen);
  * member; max_ops is the cluster's --max-txn-ops (0: etcd's default, 128).
  * SR_EINVAL naming what is wrong with the URL.
  */
-int store_etcd_open(const char *url, int timeout_ms, size_t max_ops,
-    struct store **out, char *errbuf, size_t errlen);
+int store_etcd_open(const char *url, int timeout_ms, size_t max_ops, struct store **out,
+    char *errbuf, size_t errlen);
 
 #endif

@@ -24,8 +24,7 @@
 #include "snowrange/error.h"
 #include "util.h"
 
-#define errorf(s, err, ...) \
-	SR_ERRF((s)->errmsg, sizeof((s)->errmsg), (err), __VA_ARGS__)
+#define errorf(s, err, ...) SR_ERRF((s)->errmsg, sizeof((s)->errmsg), (err), __VA_ARGS__)
 
 struct etcd_store {
 	struct store base; /* first, so a struct store * converts to this */
@@ -52,8 +51,7 @@ read_term(struct etcd_store *s, int *has, uint64_t *term)
 	json_t *req = etcd_range_req(key, 0);
 	if (req == NULL)
 		return errorf(s, SR_ENOMEM, "out of memory");
-	int rv = etcd_call(s->cl, "/v3/kv/range", req, &reply, s->errmsg,
-	    sizeof s->errmsg);
+	int rv = etcd_call(s->cl, "/v3/kv/range", req, &reply, s->errmsg, sizeof s->errmsg);
 	json_decref(req);
 	if (rv != SR_OK)
 		return rv;
@@ -78,8 +76,7 @@ et_load(struct store *st, struct store_state *out)
 	json_t *req = etcd_range_req(s->prefix, 1);
 	if (req == NULL)
 		return errorf(s, SR_ENOMEM, "out of memory");
-	int rv = etcd_call(s->cl, "/v3/kv/range", req, &reply, s->errmsg,
-	    sizeof s->errmsg);
+	int rv = etcd_call(s->cl, "/v3/kv/range", req, &reply, s->errmsg, sizeof s->errmsg);
 	json_decref(req);
 	if (rv != SR_OK)
 		return rv;
@@ -122,8 +119,9 @@ et_acquire_and_load(struct store *st, struct store_state *out)
 	/* The range ran after the put in the same transaction: it must show
 	 * our term, or the reply is not what we asked for. */
 	if (rv == SR_OK && out->term != cur + 1)
-		rv = errorf(s, SR_EIO, "etcd: the state read with term %" PRIu64
-		    " shows term %" PRIu64, cur + 1, out->term);
+		rv = errorf(s, SR_EIO,
+		    "etcd: the state read with term %" PRIu64 " shows term %" PRIu64, cur + 1,
+		    out->term);
 	if (rv != SR_OK)
 		store_state_free(out);
 	return rv;
@@ -135,8 +133,8 @@ et_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n)
 	struct etcd_store *s = from_base(st);
 	json_t *reply;
 	int rv;
-	json_t *txn = etcd_txn_commit(s->prefix, term, ops, n, s->max_ops, &rv,
-	    s->errmsg, sizeof s->errmsg);
+	json_t *txn =
+	    etcd_txn_commit(s->prefix, term, ops, n, s->max_ops, &rv, s->errmsg, sizeof s->errmsg);
 	if (txn == NULL)
 		return rv;
 	rv = etcd_call(s->cl, "/v3/kv/txn", txn, &reply, s->errmsg, sizeof s->errmsg);
@@ -149,8 +147,8 @@ et_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n)
 		if (etcd_kv_value(etcd_reply_kvs(reply, 0), v, sizeof v, &has) != SR_OK)
 			has = 0;
 		rv = errorf(s, SR_ESTALE,
-		    "etcd %sterm: term %" PRIu64 " is stale, the stored term is %s",
-		    s->prefix, term, has ? v : "absent");
+		    "etcd %sterm: term %" PRIu64 " is stale, the stored term is %s", s->prefix,
+		    term, has ? v : "absent");
 	}
 	json_decref(reply);
 	return rv;
@@ -171,16 +169,16 @@ et_close(struct store *st)
 }
 
 static const struct store_ops etcd_ops = {
-	.acquire_and_load = et_acquire_and_load,
-	.load = et_load,
-	.commit = et_commit,
-	.close = et_close,
-	.errmsg = et_errmsg,
+    .acquire_and_load = et_acquire_and_load,
+    .load = et_load,
+    .commit = et_commit,
+    .close = et_close,
+    .errmsg = et_errmsg,
 };
 
 int
-store_etcd_open(const char *url, int timeout_ms, size_t max_ops, struct store **out,
-    char *errbuf, size_t errlen)
+store_etcd_open(const char *url, int timeout_ms, size_t max_ops, struct store **out, char *errbuf,
+    size_t errlen)
 {
 	*out = NULL;
 	struct etcd_store *s = calloc(1, sizeof(*s));
@@ -188,8 +186,8 @@ store_etcd_open(const char *url, int timeout_ms, size_t max_ops, struct store **
 		return SR_ERRF(errbuf, errlen, SR_ENOMEM, "out of memory");
 	s->base.ops = &etcd_ops;
 	s->max_ops = max_ops != 0 ? max_ops : ETCD_DEFAULT_MAX_TXN_OPS;
-	int rv = etcd_url_parse(url, s->endpoints, sizeof s->endpoints, s->prefix,
-	    sizeof s->prefix, errbuf, errlen);
+	int rv = etcd_url_parse(url, s->endpoints, sizeof s->endpoints, s->prefix, sizeof s->prefix,
+	    errbuf, errlen);
 	if (rv == SR_OK)
 		rv = etcd_client_open(s->endpoints, timeout_ms, &s->cl, errbuf, errlen);
 	if (rv != SR_OK) {

@@ -67,38 +67,38 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-	/* A deferred transaction gives load() one snapshot of all tables. */
-	[ST_BEGIN_READ] = "BEGIN DEFERRED",
-	/* IMMEDIATE takes the write lock before the term is read, so no other
-	 * writer can move the term between our check and our COMMIT. */
-	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_GET_TERM] = "SELECT value FROM meta WHERE key = 'term'",
-	[ST_SET_TERM] = "INSERT OR REPLACE INTO meta (key, value) "
-			"VALUES ('term', ?1)",
-	[ST_PUT_SEQ] = "INSERT OR REPLACE INTO sequences (name, start, hwm, "
-		       "chunk, min_chunk, max_chunk, max_value, spare, mode, dropped, "
-		       "prefetch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-	[ST_DEL_SEQ] = "DELETE FROM sequences WHERE name = ?1",
-	[ST_DEL_NODE] = "DELETE FROM nodes WHERE id = ?1",
-	/* "left" is an SQL keyword (LEFT JOIN), hence the quotes throughout. */
-	[ST_PUT_NODE] = "INSERT OR REPLACE INTO nodes (id, name, url, "
-			"last_seen_ms, \"left\") VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_LOAD_SEQS] = "SELECT name, start, hwm, chunk, min_chunk, "
-			 "max_chunk, max_value, spare, mode, dropped, prefetch "
-			 "FROM sequences ORDER BY name",
-	[ST_LOAD_NODES] = "SELECT id, name, url, last_seen_ms, \"left\" "
-			  "FROM nodes ORDER BY id",
-	[ST_PUT_WORKER] = "INSERT OR REPLACE INTO workers (id, node_id, "
-			  "expires_ms, last_tick) VALUES (?1, ?2, ?3, ?4)",
-	[ST_LOAD_WORKERS] = "SELECT id, node_id, expires_ms, last_tick "
-			    "FROM workers ORDER BY id",
-	[ST_PUT_LAYOUT] = "INSERT OR REPLACE INTO layout (id, time_bits, "
-			  "worker_bits, seq_bits, unit_ms, epoch_ms) "
-			  "VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-	[ST_LOAD_LAYOUT] = "SELECT time_bits, worker_bits, seq_bits, unit_ms, "
-			   "epoch_ms FROM layout WHERE id = 1",
+    /* A deferred transaction gives load() one snapshot of all tables. */
+    [ST_BEGIN_READ] = "BEGIN DEFERRED",
+    /* IMMEDIATE takes the write lock before the term is read, so no other
+     * writer can move the term between our check and our COMMIT. */
+    [ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_GET_TERM] = "SELECT value FROM meta WHERE key = 'term'",
+    [ST_SET_TERM] = "INSERT OR REPLACE INTO meta (key, value) "
+                    "VALUES ('term', ?1)",
+    [ST_PUT_SEQ] = "INSERT OR REPLACE INTO sequences (name, start, hwm, "
+                   "chunk, min_chunk, max_chunk, max_value, spare, mode, dropped, "
+                   "prefetch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_DEL_SEQ] = "DELETE FROM sequences WHERE name = ?1",
+    [ST_DEL_NODE] = "DELETE FROM nodes WHERE id = ?1",
+    /* "left" is an SQL keyword (LEFT JOIN), hence the quotes throughout. */
+    [ST_PUT_NODE] = "INSERT OR REPLACE INTO nodes (id, name, url, "
+                    "last_seen_ms, \"left\") VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_LOAD_SEQS] = "SELECT name, start, hwm, chunk, min_chunk, "
+                     "max_chunk, max_value, spare, mode, dropped, prefetch "
+                     "FROM sequences ORDER BY name",
+    [ST_LOAD_NODES] = "SELECT id, name, url, last_seen_ms, \"left\" "
+                      "FROM nodes ORDER BY id",
+    [ST_PUT_WORKER] = "INSERT OR REPLACE INTO workers (id, node_id, "
+                      "expires_ms, last_tick) VALUES (?1, ?2, ?3, ?4)",
+    [ST_LOAD_WORKERS] = "SELECT id, node_id, expires_ms, last_tick "
+                        "FROM workers ORDER BY id",
+    [ST_PUT_LAYOUT] = "INSERT OR REPLACE INTO layout (id, time_bits, "
+                      "worker_bits, seq_bits, unit_ms, epoch_ms) "
+                      "VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+    [ST_LOAD_LAYOUT] = "SELECT time_bits, worker_bits, seq_bits, unit_ms, "
+                       "epoch_ms FROM layout WHERE id = 1",
 };
 
 /* Run once at open, in the same transaction as the version check. */
@@ -137,8 +137,9 @@ static const char schema_sql[] =
     " unit_ms INTEGER NOT NULL,"
     " epoch_ms INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta (key, value)"
-    " VALUES ('schema_version', " XSTR(SCHEMA_VERSION) ");"
-    "INSERT OR IGNORE INTO meta (key, value) VALUES ('term', 0);";
+    " VALUES ('schema_version', " XSTR(
+        SCHEMA_VERSION) ");"
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('term', 0);";
 
 /*
  * migrations[v] takes a file of schema version v to v + 1. They run at open,
@@ -146,10 +147,10 @@ static const char schema_sql[] =
  * its old version or the new one, never between.
  */
 static const char *const migrations[SCHEMA_VERSION] = {
-	[0] = NULL, /* version 0 never existed */
-	/* 1 -> 2: the per-sequence prefetch setting. Sequences created before
-	 * it kept prefetching, so they keep it on. */
-	[1] = "ALTER TABLE sequences ADD COLUMN prefetch INTEGER NOT NULL DEFAULT 1;",
+    [0] = NULL, /* version 0 never existed */
+    /* 1 -> 2: the per-sequence prefetch setting. Sequences created before
+     * it kept prefetching, so they keep it on. */
+    [1] = "ALTER TABLE sequences ADD COLUMN prefetch INTEGER NOT NULL DEFAULT 1;",
 };
 
 struct sqlite_store {
@@ -172,16 +173,14 @@ from_base(struct store *st)
 /* Records the store's last error and yields err. util.h's SR_ERRF, a
  * macro: gcc -O3 then sees the constant code at every use, and does not
  * assume a failing read_term() might return SR_OK. */
-#define errorf(s, err, ...) \
-	SR_ERRF((s)->errmsg, sizeof((s)->errmsg), (err), __VA_ARGS__)
+#define errorf(s, err, ...) SR_ERRF((s)->errmsg, sizeof((s)->errmsg), (err), __VA_ARGS__)
 
 /* Records SQLite's message for the failure of what; always SR_EIO. Call it
  * before any further statement, which would replace sqlite3_errmsg(). */
 static int
 db_fail(struct sqlite_store *s, const char *what)
 {
-	return errorf(s, SR_EIO, "%s: %s: %s", s->path, what,
-	    sqlite3_errmsg(s->db));
+	return errorf(s, SR_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
 
 /* Statements */
@@ -224,8 +223,7 @@ read_term(struct sqlite_store *s, uint64_t *term)
 	if (rc == SQLITE_ROW) {
 		sqlite3_int64 v = sqlite3_column_int64(st, 0);
 		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || v < 0)
-			err = errorf(s, SR_EIO, "%s: corrupt term in meta",
-			    s->path);
+			err = errorf(s, SR_EIO, "%s: corrupt term in meta", s->path);
 		else
 			*term = (uint64_t) v;
 	} else if (rc == SQLITE_DONE) {
@@ -288,15 +286,12 @@ parse_seq(sqlite3_stmt *st, void *row)
 {
 	struct store_seq *q = row;
 
-	return col_text(st, 0, q->name, sizeof q->name) &&
-	    col_u64(st, 1, INT64_MAX, &q->start) &&
-	    col_u64(st, 2, INT64_MAX, &q->hwm) &&
-	    col_u64(st, 3, INT64_MAX, &q->chunk) &&
-	    col_u64(st, 4, INT64_MAX, &q->min_chunk) &&
-	    col_u64(st, 5, INT64_MAX, &q->max_chunk) &&
-	    col_u64(st, 6, INT64_MAX, &q->max_value) &&
-	    col_u32(st, 7, &q->spare) && col_u32(st, 8, &q->mode) &&
-	    col_u32(st, 9, &q->dropped) && col_u32(st, 10, &q->prefetch);
+	return col_text(st, 0, q->name, sizeof q->name) && col_u64(st, 1, INT64_MAX, &q->start) &&
+	    col_u64(st, 2, INT64_MAX, &q->hwm) && col_u64(st, 3, INT64_MAX, &q->chunk) &&
+	    col_u64(st, 4, INT64_MAX, &q->min_chunk) && col_u64(st, 5, INT64_MAX, &q->max_chunk) &&
+	    col_u64(st, 6, INT64_MAX, &q->max_value) && col_u32(st, 7, &q->spare) &&
+	    col_u32(st, 8, &q->mode) && col_u32(st, 9, &q->dropped) &&
+	    col_u32(st, 10, &q->prefetch);
 }
 
 static bool
@@ -307,10 +302,8 @@ parse_node(sqlite3_stmt *st, void *row)
 	if (sqlite3_column_type(st, 3) != SQLITE_INTEGER)
 		return false;
 	nd->last_seen_ms = sqlite3_column_int64(st, 3);
-	return col_u64(st, 0, INT64_MAX, &nd->id) &&
-	    col_text(st, 1, nd->name, sizeof nd->name) &&
-	    col_text(st, 2, nd->url, sizeof nd->url) &&
-	    col_u32(st, 4, &nd->left);
+	return col_u64(st, 0, INT64_MAX, &nd->id) && col_text(st, 1, nd->name, sizeof nd->name) &&
+	    col_text(st, 2, nd->url, sizeof nd->url) && col_u32(st, 4, &nd->left);
 }
 
 static bool
@@ -341,9 +334,8 @@ parse_layout(sqlite3_stmt *st, void *row)
  * row that does not fit its struct means the file was written by something
  * other than this code: SR_EIO rather than a silently different value. */
 static int
-load_rows(struct sqlite_store *s, enum stmt_id id, const char *table,
-    size_t elem, bool (*parse)(sqlite3_stmt *, void *), void **rows,
-    size_t *count)
+load_rows(struct sqlite_store *s, enum stmt_id id, const char *table, size_t elem,
+    bool (*parse)(sqlite3_stmt *, void *), void **rows, size_t *count)
 {
 	sqlite3_stmt *st = s->stmt[id];
 	unsigned char *arr = NULL;
@@ -358,8 +350,8 @@ load_rows(struct sqlite_store *s, enum stmt_id id, const char *table,
 			if (ncap <= SIZE_MAX / elem)
 				p = realloc(arr, ncap * elem);
 			if (p == NULL) {
-				err = errorf(s, SR_ENOMEM, "%s: loading %s: %s",
-				    s->path, table, sr_strerror(SR_ENOMEM));
+				err = errorf(s, SR_ENOMEM, "%s: loading %s: %s", s->path, table,
+				    sr_strerror(SR_ENOMEM));
 				break;
 			}
 			arr = p;
@@ -367,8 +359,7 @@ load_rows(struct sqlite_store *s, enum stmt_id id, const char *table,
 		}
 		memset(arr + n * elem, 0, elem);
 		if (!parse(st, arr + n * elem)) {
-			err = errorf(s, SR_EIO, "%s: corrupt row in %s",
-			    s->path, table);
+			err = errorf(s, SR_EIO, "%s: corrupt row in %s", s->path, table);
 			break;
 		}
 		n++;
@@ -394,26 +385,26 @@ read_all(struct sqlite_store *s, struct store_state *tmp)
 	size_t nlayout = 0;
 	int err;
 
-	err = load_rows(s, ST_LOAD_SEQS, "sequences", sizeof(struct store_seq),
-	    parse_seq, &rows, &tmp->nseqs);
+	err = load_rows(s, ST_LOAD_SEQS, "sequences", sizeof(struct store_seq), parse_seq, &rows,
+	    &tmp->nseqs);
 	if (err != SR_OK)
 		return err;
 	tmp->seqs = rows;
 	rows = NULL;
-	err = load_rows(s, ST_LOAD_NODES, "nodes", sizeof(struct store_node),
-	    parse_node, &rows, &tmp->nnodes);
+	err = load_rows(s, ST_LOAD_NODES, "nodes", sizeof(struct store_node), parse_node, &rows,
+	    &tmp->nnodes);
 	if (err != SR_OK)
 		return err;
 	tmp->nodes = rows;
 	rows = NULL;
-	err = load_rows(s, ST_LOAD_WORKERS, "workers", sizeof(struct store_worker),
-	    parse_worker, &rows, &tmp->nworkers);
+	err = load_rows(s, ST_LOAD_WORKERS, "workers", sizeof(struct store_worker), parse_worker,
+	    &rows, &tmp->nworkers);
 	if (err != SR_OK)
 		return err;
 	tmp->workers = rows;
 	rows = NULL;
-	err = load_rows(s, ST_LOAD_LAYOUT, "layout", sizeof(sr_flake_layout),
-	    parse_layout, &rows, &nlayout);
+	err = load_rows(s, ST_LOAD_LAYOUT, "layout", sizeof(sr_flake_layout), parse_layout, &rows,
+	    &nlayout);
 	if (err != SR_OK)
 		return err;
 	if (nlayout == 1)
@@ -475,8 +466,7 @@ sq_acquire_and_load(struct store *st, struct store_state *out)
 		err = errorf(s, SR_EIO, "%s: fencing term exhausted", s->path);
 		goto fail;
 	}
-	if (sqlite3_bind_int64(s->stmt[ST_SET_TERM], 1,
-		(sqlite3_int64) (cur + 1)) != SQLITE_OK) {
+	if (sqlite3_bind_int64(s->stmt[ST_SET_TERM], 1, (sqlite3_int64) (cur + 1)) != SQLITE_OK) {
 		err = db_fail(s, "write term");
 		goto fail;
 	}
@@ -509,20 +499,19 @@ check_seq(struct sqlite_store *s, size_t i, const struct store_seq *q)
 		const char *field;
 		uint64_t v;
 	} f[] = {
-		{"start", q->start},
-		{"hwm", q->hwm},
-		{"chunk", q->chunk},
-		{"min_chunk", q->min_chunk},
-		{"max_chunk", q->max_chunk},
-		{"max_value", q->max_value},
+	    {"start", q->start},
+	    {"hwm", q->hwm},
+	    {"chunk", q->chunk},
+	    {"min_chunk", q->min_chunk},
+	    {"max_chunk", q->max_chunk},
+	    {"max_value", q->max_value},
 	};
 
 	for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
 		if (f[k].v > INT64_MAX)
 			return errorf(s, SR_EINVAL,
-			    "op %zu: sequence %s: %s %" PRIu64
-			    " is 2^63 or more",
-			    i, q->name, f[k].field, f[k].v);
+			    "op %zu: sequence %s: %s %" PRIu64 " is 2^63 or more", i, q->name,
+			    f[k].field, f[k].v);
 	return SR_OK;
 }
 
@@ -538,35 +527,28 @@ check_op(struct sqlite_store *s, size_t i, const struct store_op *op)
 	case STORE_PUT_SEQ:
 	case STORE_DEL_SEQ:
 		if (!terminated(q->name, sizeof q->name))
-			return errorf(s, SR_EINVAL,
-			    "op %zu: sequence name not terminated", i);
+			return errorf(s, SR_EINVAL, "op %zu: sequence name not terminated", i);
 		return op->kind == STORE_PUT_SEQ ? check_seq(s, i, q) : SR_OK;
 	case STORE_PUT_NODE:
-		if (!terminated(nd->name, sizeof nd->name) ||
-		    !terminated(nd->url, sizeof nd->url))
-			return errorf(s, SR_EINVAL,
-			    "op %zu: node name or url not terminated", i);
+		if (!terminated(nd->name, sizeof nd->name) || !terminated(nd->url, sizeof nd->url))
+			return errorf(s, SR_EINVAL, "op %zu: node name or url not terminated", i);
 		if (nd->id > INT64_MAX)
 			return errorf(s, SR_EINVAL,
-			    "op %zu: node %s: id %" PRIu64 " is 2^63 or more",
-			    i, nd->name, nd->id);
+			    "op %zu: node %s: id %" PRIu64 " is 2^63 or more", i, nd->name, nd->id);
 		return SR_OK;
 	case STORE_PUT_WORKER:
 		if (op->u.worker.node_id > INT64_MAX || op->u.worker.last_tick > INT64_MAX)
-			return errorf(s, SR_EINVAL,
-			    "op %zu: worker %u: value is 2^63 or more", i,
+			return errorf(s, SR_EINVAL, "op %zu: worker %u: value is 2^63 or more", i,
 			    op->u.worker.id);
 		return SR_OK;
-	case STORE_PUT_LAYOUT:
-		return SR_OK;
+	case STORE_PUT_LAYOUT: return SR_OK;
 	case STORE_DEL_NODE:
 		if (nd->id > INT64_MAX)
-			return errorf(s, SR_EINVAL, "op %zu: node id %" PRIu64
-			    " is 2^63 or more", i, nd->id);
+			return errorf(s, SR_EINVAL, "op %zu: node id %" PRIu64 " is 2^63 or more",
+			    i, nd->id);
 		return SR_OK;
 	}
-	return errorf(s, SR_EINVAL, "op %zu: unknown kind %d", i,
-	    (int) op->kind);
+	return errorf(s, SR_EINVAL, "op %zu: unknown kind %d", i, (int) op->kind);
 }
 
 /* Binds op to its statement and runs it; check_op() has passed. */
@@ -583,9 +565,8 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 	case STORE_PUT_SEQ: {
 		/* Columns 2..11 in statement order; check_seq() has made
 		 * sure each fits an int64. */
-		const uint64_t v[] = {q->start, q->hwm, q->chunk, q->min_chunk,
-		    q->max_chunk, q->max_value, q->spare, q->mode, q->dropped,
-		    q->prefetch};
+		const uint64_t v[] = {q->start, q->hwm, q->chunk, q->min_chunk, q->max_chunk,
+		    q->max_value, q->spare, q->mode, q->dropped, q->prefetch};
 		id = ST_PUT_SEQ;
 		st = s->stmt[id];
 		rc = sqlite3_bind_text(st, 1, q->name, -1, SQLITE_STATIC);
@@ -608,11 +589,9 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 		st = s->stmt[id];
 		rc = sqlite3_bind_int64(st, 1, (sqlite3_int64) nd->id);
 		if (rc == SQLITE_OK)
-			rc = sqlite3_bind_text(st, 2, nd->name, -1,
-			    SQLITE_STATIC);
+			rc = sqlite3_bind_text(st, 2, nd->name, -1, SQLITE_STATIC);
 		if (rc == SQLITE_OK)
-			rc = sqlite3_bind_text(st, 3, nd->url, -1,
-			    SQLITE_STATIC);
+			rc = sqlite3_bind_text(st, 3, nd->url, -1, SQLITE_STATIC);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_bind_int64(st, 4, nd->last_seen_ms);
 		if (rc == SQLITE_OK)
@@ -629,33 +608,32 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 	}
 	case STORE_PUT_LAYOUT: {
 		const sr_flake_layout *l = &op->u.layout;
-		const int64_t v[] = {l->time_bits, l->worker_bits, l->seq_bits,
-		    l->unit_ms, l->epoch_ms};
+		const int64_t v[] = {l->time_bits, l->worker_bits, l->seq_bits, l->unit_ms,
+		    l->epoch_ms};
 		id = ST_PUT_LAYOUT;
 		st = s->stmt[id];
 		for (int k = 0; rc == SQLITE_OK && k < 5; k++)
 			rc = sqlite3_bind_int64(st, k + 1, v[k]);
 		break;
 	}
-	default:
-		return errorf(s, SR_EINVAL, "unknown op kind %d",
-		    (int) op->kind);
+	default: return errorf(s, SR_EINVAL, "unknown op kind %d", (int) op->kind);
 	}
 	if (rc != SQLITE_OK) {
 		int err = db_fail(s, "bind");
 		sqlite3_clear_bindings(st);
 		return err;
 	}
-	return run(s, id, id == ST_DEL_SEQ ? "delete sequence" :
-	    id == ST_DEL_NODE ? "delete node" :
-	    id == ST_PUT_SEQ ? "write sequence" :
-	    id == ST_PUT_WORKER ? "write worker" :
-	    id == ST_PUT_LAYOUT ? "write layout" : "write node");
+	return run(s, id,
+	    id == ST_DEL_SEQ          ? "delete sequence"
+	        : id == ST_DEL_NODE   ? "delete node"
+	        : id == ST_PUT_SEQ    ? "write sequence"
+	        : id == ST_PUT_WORKER ? "write worker"
+	        : id == ST_PUT_LAYOUT ? "write layout"
+	                              : "write node");
 }
 
 static int
-sq_commit(struct store *st, uint64_t term, const struct store_op *ops,
-    size_t n)
+sq_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n)
 {
 	struct sqlite_store *s = from_base(st);
 	uint64_t stored;
@@ -673,8 +651,8 @@ sq_commit(struct store *st, uint64_t term, const struct store_op *ops,
 		goto fail;
 	if (stored != term) {
 		err = errorf(s, SR_ESTALE,
-		    "%s: term %" PRIu64 " is stale, the stored term is %" PRIu64,
-		    s->path, term, stored);
+		    "%s: term %" PRIu64 " is stale, the stored term is %" PRIu64, s->path, term,
+		    stored);
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -711,11 +689,11 @@ sq_close(struct store *st)
 }
 
 static const struct store_ops sqlite_ops = {
-	.acquire_and_load = sq_acquire_and_load,
-	.load = sq_load,
-	.commit = sq_commit,
-	.close = sq_close,
-	.errmsg = sq_errmsg,
+    .acquire_and_load = sq_acquire_and_load,
+    .load = sq_load,
+    .commit = sq_commit,
+    .close = sq_close,
+    .errmsg = sq_errmsg,
 };
 
 /* Opening */
@@ -751,8 +729,7 @@ make_dir(struct sqlite_store *s, const char *dir)
 	if (mkdir(dir, 0700) != 0) {
 		if (errno == EEXIST)
 			return SR_OK;
-		return errorf(s, SR_EIO, "%s: cannot create directory: %s", dir,
-		    strerror(errno));
+		return errorf(s, SR_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
 	}
 	/* dir fits: the longer path built from it did. */
 	snprintf(parent, sizeof parent, "%s", dir);
@@ -817,8 +794,8 @@ secure_files(struct sqlite_store *s)
 		if (stat(p, &st) != 0 || (st.st_mode & 077) == 0)
 			continue;
 		if (chmod(p, 0600) != 0)
-			return errorf(s, SR_EIO, "%s is mode %04o and cannot be made 0600: %s",
-			    p, (unsigned) (st.st_mode & 07777), strerror(errno));
+			return errorf(s, SR_EIO, "%s is mode %04o and cannot be made 0600: %s", p,
+			    (unsigned) (st.st_mode & 07777), strerror(errno));
 	}
 	return SR_OK;
 }
@@ -837,8 +814,7 @@ setup(struct sqlite_store *s)
 	/* journal_mode answers with the mode in force, which stays the old
 	 * one if WAL is impossible (say, on a file system without shared
 	 * memory): check it, since our durability argument assumes WAL. */
-	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st,
-		NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
 		return db_fail(s, "journal_mode");
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
@@ -848,8 +824,8 @@ setup(struct sqlite_store *s)
 	}
 	const char *mode = (const char *) sqlite3_column_text(st, 0);
 	if (mode == NULL || strcmp(mode, "wal") != 0) {
-		err = errorf(s, SR_EIO, "%s: cannot enable WAL (mode is %s)",
-		    s->path, mode != NULL ? mode : "unknown");
+		err = errorf(s, SR_EIO, "%s: cannot enable WAL (mode is %s)", s->path,
+		    mode != NULL ? mode : "unknown");
 		sqlite3_finalize(st);
 		return err;
 	}
@@ -857,30 +833,26 @@ setup(struct sqlite_store *s)
 
 	/* Per connection, not stored in the file: set on every open. In WAL
 	 * mode NORMAL would skip the fsync at commit; FULL does not. */
-	if (sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL,
-		NULL) != SQLITE_OK)
+	if (sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(s, "synchronous");
 
 	/* IMMEDIATE: two processes opening a new directory at once must not
 	 * both see no tables. */
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(s, "begin");
 	if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
 		err = db_fail(s, "create schema");
 		goto fail;
 	}
-	if (sqlite3_prepare_v2(s->db,
-		"SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
-		NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+	        &st, NULL) != SQLITE_OK) {
 		err = db_fail(s, "schema version");
 		goto fail;
 	}
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		err = rc == SQLITE_DONE ?
-		    errorf(s, SR_EIO, "%s: no schema version", s->path) :
-		    db_fail(s, "schema version");
+		err = rc == SQLITE_DONE ? errorf(s, SR_EIO, "%s: no schema version", s->path)
+		                        : db_fail(s, "schema version");
 		sqlite3_finalize(st);
 		goto fail;
 	}
@@ -891,8 +863,7 @@ setup(struct sqlite_store *s)
 	}
 	sqlite3_finalize(st);
 	if (version < 1 || version > SCHEMA_VERSION) {
-		err = errorf(s, SR_EIO,
-		    "%s: schema version %" PRIu64 ", this build reads 1 to %d",
+		err = errorf(s, SR_EIO, "%s: schema version %" PRIu64 ", this build reads 1 to %d",
 		    s->path, version, SCHEMA_VERSION);
 		goto fail;
 	}
@@ -901,8 +872,10 @@ setup(struct sqlite_store *s)
 			err = db_fail(s, "upgrade schema");
 			goto fail;
 		}
-		if (sqlite3_exec(s->db, "UPDATE meta SET value = value + 1 "
-			"WHERE key = 'schema_version'", NULL, NULL, NULL) != SQLITE_OK) {
+		if (sqlite3_exec(s->db,
+		        "UPDATE meta SET value = value + 1 "
+		        "WHERE key = 'schema_version'",
+		        NULL, NULL, NULL) != SQLITE_OK) {
 			err = db_fail(s, "upgrade schema version");
 			goto fail;
 		}
@@ -913,9 +886,8 @@ setup(struct sqlite_store *s)
 	}
 
 	for (int i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
-			SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
-			NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		        &s->stmt[i], NULL) != SQLITE_OK)
 			return db_fail(s, "prepare");
 	return SR_OK;
 fail:
@@ -924,8 +896,7 @@ fail:
 }
 
 int
-store_sqlite_open(const char *dir, struct store **out, char *errbuf,
-    size_t errlen)
+store_sqlite_open(const char *dir, struct store **out, char *errbuf, size_t errlen)
 {
 	struct sqlite_store *s;
 	int n, err;
@@ -952,8 +923,7 @@ store_sqlite_open(const char *dir, struct store **out, char *errbuf,
 	}
 	n = snprintf(s->path, sizeof s->path, "%s/%s", dir, DB_FILE);
 	if (n < 0 || (size_t) n >= sizeof s->path) {
-		err = errorf(s, SR_EINVAL, "%s: data directory path too long",
-		    dir);
+		err = errorf(s, SR_EINVAL, "%s: data directory path too long", dir);
 		goto fail;
 	}
 	if ((err = make_dir(s, dir)) != SR_OK)
@@ -966,12 +936,11 @@ store_sqlite_open(const char *dir, struct store **out, char *errbuf,
 	/* FULLMUTEX: the handle stays safe if a future caller does share
 	 * it across threads by mistake; the cost is one uncontended lock. */
 	if (sqlite3_open_v2(s->path, &s->db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-		    SQLITE_OPEN_FULLMUTEX,
-		NULL) != SQLITE_OK) {
-		err = s->db != NULL ? db_fail(s, "open") :
-		    errorf(s, SR_ENOMEM, "%s: open: %s", s->path,
-			sr_strerror(SR_ENOMEM));
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+	        NULL) != SQLITE_OK) {
+		err = s->db != NULL
+		    ? db_fail(s, "open")
+		    : errorf(s, SR_ENOMEM, "%s: open: %s", s->path, sr_strerror(SR_ENOMEM));
 		goto fail;
 	}
 	if ((err = setup(s)) != SR_OK)

@@ -109,10 +109,10 @@ etcd_proc_start(struct etcd_proc *e)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data,
-		    "--listen-client-urls", cu, "--advertise-client-urls", cu,
-		    "--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
-		    "--initial-cluster", cluster, (char *) NULL);
+		execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data, "--listen-client-urls",
+		    cu, "--advertise-client-urls", cu, "--listen-peer-urls", pu,
+		    "--initial-advertise-peer-urls", pu, "--initial-cluster", cluster,
+		    (char *) NULL);
 		_exit(127);
 	}
 	/* Ready means healthy (a raft leader, so requests are served), not
@@ -124,7 +124,7 @@ etcd_proc_start(struct etcd_proc *e)
 			e->pid = 0;
 			return -1;
 		}
-		nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 100 * 1000000L}, NULL);
 	}
 	return -1;
 }

@@ -13,8 +13,8 @@
 struct hook_store {
 	struct store base;
 	struct store *inner;
-	int fire_at;                /* the moment the hook runs at */
-	int moments;                /* moments so far */
+	int fire_at; /* the moment the hook runs at */
+	int moments; /* moments so far */
 	void (*hook)(void *arg);
 	void *arg;
 };
@@ -70,20 +70,23 @@ hook_errmsg(struct store *st)
 }
 
 static const struct store_ops hook_ops = {
-	.acquire_and_load = hook_acquire_and_load,
-	.load = hook_load,
-	.commit = hook_commit,
-	.close = hook_close,
-	.errmsg = hook_errmsg,
+    .acquire_and_load = hook_acquire_and_load,
+    .load = hook_load,
+    .commit = hook_commit,
+    .close = hook_close,
+    .errmsg = hook_errmsg,
 };
 
 /* Wraps inner; hook(arg) runs at moment fire_at (0 = before the first call). */
 static void
-hook_store_init(struct hook_store *h, struct store *inner, int fire_at,
-    void (*hook)(void *), void *arg)
+hook_store_init(struct hook_store *h, struct store *inner, int fire_at, void (*hook)(void *),
+    void *arg)
 {
-	*h = (struct hook_store){.base = {.ops = &hook_ops}, .inner = inner,
-	    .fire_at = fire_at, .hook = hook, .arg = arg};
+	*h = (struct hook_store) {.base = {.ops = &hook_ops},
+	    .inner = inner,
+	    .fire_at = fire_at,
+	    .hook = hook,
+	    .arg = arg};
 }
 
 #endif

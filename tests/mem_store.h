@@ -84,8 +84,7 @@ mem_slot(const struct mem_store *m, const struct store_op *op)
 		while (j < m->nworkers && m->workers[j].id != op->u.worker.id)
 			j++;
 		break;
-	case STORE_PUT_LAYOUT:
-		break;
+	case STORE_PUT_LAYOUT: break;
 	}
 	return j;
 }
@@ -105,8 +104,7 @@ mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n
 	}
 	/* A batch adds at most n rows to any table: refuse it whole when they
 	 * might not fit, so nothing is half applied. */
-	if (m->nseqs + n > MEM_ROWS || m->nnodes + n > MEM_ROWS ||
-	    m->nworkers + n > MEM_ROWS) {
+	if (m->nseqs + n > MEM_ROWS || m->nnodes + n > MEM_ROWS || m->nworkers + n > MEM_ROWS) {
 		m->err = "in-memory store full";
 		return SR_EIO;
 	}
@@ -136,9 +134,7 @@ mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n
 			m->workers[j] = ops[i].u.worker;
 			m->nworkers += j == m->nworkers;
 			break;
-		case STORE_PUT_LAYOUT:
-			m->layout = ops[i].u.layout;
-			break;
+		case STORE_PUT_LAYOUT: m->layout = ops[i].u.layout; break;
 		}
 	}
 	m->commits++;
@@ -159,11 +155,11 @@ mem_errmsg(struct store *st)
 }
 
 static const struct store_ops mem_ops = {
-	.acquire_and_load = mem_acquire_and_load,
-	.load = mem_load,
-	.commit = mem_commit,
-	.close = mem_close,
-	.errmsg = mem_errmsg,
+    .acquire_and_load = mem_acquire_and_load,
+    .load = mem_load,
+    .commit = mem_commit,
+    .close = mem_close,
+    .errmsg = mem_errmsg,
 };
 
 #endif

@@ -23,8 +23,7 @@ rm_rf(const char *path)
 		return;
 	if (S_ISDIR(sb.st_mode) && (d = opendir(path)) != NULL) {
 		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 ||
-			    strcmp(e->d_name, "..") == 0)
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 				continue;
 			snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
 			rm_rf(sub);

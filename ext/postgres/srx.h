@@ -43,7 +43,7 @@ typedef struct srx_desc {
 	pg_atomic_uint64 epoch;
 	pg_atomic_uint64 start, c;
 	pg_atomic_uint32 n, k;
-	pg_atomic_uint64 minted_us; /* txid batches: when minted (monotonic) */
+	pg_atomic_uint64 minted_us;        /* txid batches: when minted (monotonic) */
 	uint64 ids[FLEXIBLE_ARRAY_MEMBER]; /* txid batches only */
 } srx_desc;
 
@@ -63,8 +63,8 @@ typedef struct srx_slot {
 	bool has_next;
 	sr_chunk next;
 	uint64 next_minted_us;
-	uint64 req, ans;            /* requests made, requests answered */
-	int err;                    /* sr_err of the last answer */
+	uint64 req, ans; /* requests made, requests answered */
+	int err;         /* sr_err of the last answer */
 	char errmsg[SRX_MSG_MAX];
 	uint64 chunks_taken, waits; /* for snowrange.status */
 	ConditionVariable cv;
@@ -74,7 +74,7 @@ typedef struct srx_slot {
 
 /* What the worker tells everyone, guarded by the shared spinlock `mu`. */
 typedef struct srx_shared {
-	LWLock *lock;  /* allocating slots */
+	LWLock *lock; /* allocating slots */
 	slock_t mu;
 	Latch *worker_latch;
 	int worker_pid;
@@ -86,7 +86,7 @@ typedef struct srx_shared {
 	bool has_layout;
 	sr_flake_layout layout;
 	char last_error[SRX_MSG_MAX];
-	int nslots;     /* snowrange.max_sequences + 1 (slot 0: txids) */
+	int nslots; /* snowrange.max_sequences + 1 (slot 0: txids) */
 	char slots[FLEXIBLE_ARRAY_MEMBER];
 } srx_shared;
 

@@ -44,8 +44,7 @@ shmem_startup(void)
 static void
 define_string(const char *name, const char *desc, char **var)
 {
-	DefineCustomStringVariable(name, desc, NULL, var, "", PGC_POSTMASTER, 0, NULL, NULL,
-	    NULL);
+	DefineCustomStringVariable(name, desc, NULL, var, "", PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }
 
 void _PG_init(void);
@@ -55,7 +54,8 @@ _PG_init(void)
 {
 	define_string("snowrange.node_name",
 	    "This instance's node name at the snowrange master ([a-z0-9_.-]{1,64}, unique "
-	    "per instance).", &srx_node_name);
+	    "per instance).",
+	    &srx_node_name);
 	define_string("snowrange.master_url",
 	    "URL of the snowrange master (tcp://HOST:PORT, tls+tcp://..., ipc://...), or a "
 	    "comma-separated list of the masters of an HA cluster (docs/ha.md).",
@@ -71,16 +71,16 @@ _PG_init(void)
 	    "How many sequences this instance can serve (slots in shared memory).", NULL,
 	    &srx_max_sequences, 64, 1, 100000, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("snowrange.lease_timeout_ms",
-	    "How long a call waits for a chunk or txids before failing with EUNAVAILABLE.",
-	    NULL, &srx_lease_timeout_ms, 3000, 1, 3600000, PGC_POSTMASTER, GUC_UNIT_MS, NULL,
-	    NULL, NULL);
+	    "How long a call waits for a chunk or txids before failing with EUNAVAILABLE.", NULL,
+	    &srx_lease_timeout_ms, 3000, 1, 3600000, PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("snowrange.rpc_timeout_ms",
-	    "Bound on every round trip to the master.", NULL, &srx_rpc_timeout_ms, 2000, 1,
-	    3600000, PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
+	    "Bound on every round trip to the master.", NULL, &srx_rpc_timeout_ms, 2000, 1, 3600000,
+	    PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("snowrange.txid_max_age_ms",
 	    "A batch of txids older than this is let go instead of handed out, so the time "
-	    "a txid carries is at most this much before the call.", NULL,
-	    &srx_txid_max_age_ms, 50, 1, 60000, PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
+	    "a txid carries is at most this much before the call.",
+	    NULL, &srx_txid_max_age_ms, 50, 1, 60000, PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL,
+	    NULL);
 	MarkGUCPrefixReserved("snowrange");
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -122,29 +122,20 @@ static int
 sqlstate_of(int err)
 {
 	switch (err) {
-	case SR_EINVAL:
-		return ERRCODE_INVALID_PARAMETER_VALUE;
-	case SR_ENOMEM:
-		return ERRCODE_OUT_OF_MEMORY;
-	case SR_ENOTFOUND:
-		return ERRCODE_UNDEFINED_OBJECT;
-	case SR_EEXHAUSTED:
-		return ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED;
+	case SR_EINVAL: return ERRCODE_INVALID_PARAMETER_VALUE;
+	case SR_ENOMEM: return ERRCODE_OUT_OF_MEMORY;
+	case SR_ENOTFOUND: return ERRCODE_UNDEFINED_OBJECT;
+	case SR_EEXHAUSTED: return ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED;
 	case SR_EUNAVAILABLE:
 	case SR_ETIMEDOUT:
 	case SR_ECONNECT:
-	case SR_ENOTJOINED:
-		return ERRCODE_CONNECTION_FAILURE;
-	case SR_ETOOBIG:
-		return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+	case SR_ENOTJOINED: return ERRCODE_CONNECTION_FAILURE;
+	case SR_ETOOBIG: return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 	case SR_ECLOCK:
 	case SR_ENOWORKER:
-	case SR_ECLOSED:
-		return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-	case SR_EACCES:
-		return ERRCODE_INSUFFICIENT_PRIVILEGE;
-	default:
-		return ERRCODE_INTERNAL_ERROR;
+	case SR_ECLOSED: return ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+	case SR_EACCES: return ERRCODE_INSUFFICIENT_PRIVILEGE;
+	default: return ERRCODE_INTERNAL_ERROR;
 	}
 }
 
@@ -156,9 +147,9 @@ srx_raise(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ereport(ERROR, (errcode(sqlstate_of(err)),
-	    errmsg("snowrange: %s: %s", sr_errname(err), msg),
-	    errdetail("%s.", sr_strerror(err))));
+	ereport(ERROR,
+	    (errcode(sqlstate_of(err)), errmsg("snowrange: %s: %s", sr_errname(err), msg),
+	        errdetail("%s.", sr_strerror(err))));
 	pg_unreachable();
 }
 
@@ -177,7 +168,8 @@ srx_slot *
 srx_seq_slot(const char *name)
 {
 	if (local_map == NULL) {
-		HASHCTL ctl = {.keysize = SRX_NAME_MAX + 1, .entrysize = sizeof(local_entry),
+		HASHCTL ctl = {.keysize = SRX_NAME_MAX + 1,
+		    .entrysize = sizeof(local_entry),
 		    .hcxt = TopMemoryContext};
 		local_map = hash_create("snowrange slots", 64, &ctl,
 		    HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
@@ -207,8 +199,10 @@ srx_seq_slot(const char *name)
 	}
 	LWLockRelease(shared->lock);
 	if (idx < 0)
-		srx_raise(SR_ETOOBIG, "no room for sequence \"%s\": snowrange.max_sequences "
-		    "(%d) are in use", name, shared->nslots - 1);
+		srx_raise(SR_ETOOBIG,
+		    "no room for sequence \"%s\": snowrange.max_sequences "
+		    "(%d) are in use",
+		    name, shared->nslots - 1);
 	e = hash_search(local_map, name, HASH_ENTER, &found);
 	e->slot = idx;
 	return srx_slot_at(idx);
@@ -361,10 +355,11 @@ refill(srx_slot *s, uint64 stale_epoch, uint64 deadline)
 			memcpy(last, shared->last_error, sizeof(last));
 			SpinLockRelease(&shared->mu);
 			err = SR_EUNAVAILABLE;
-			snprintf(msg, sizeof(msg), "%s: no %s within snowrange.lease_timeout_ms "
-			    "(%d ms)%s%s", s->name, s->is_txid ? "txid batch" : "chunk",
-			    srx_lease_timeout_ms, last[0] != '\0' ? "; the worker's last error: " : "",
-			    last);
+			snprintf(msg, sizeof(msg),
+			    "%s: no %s within snowrange.lease_timeout_ms "
+			    "(%d ms)%s%s",
+			    s->name, s->is_txid ? "txid batch" : "chunk", srx_lease_timeout_ms,
+			    last[0] != '\0' ? "; the worker's last error: " : "", last);
 			break;
 		}
 		long ms = (long) ((deadline - now + 999) / 1000);
@@ -396,8 +391,10 @@ srx_take(srx_slot *s, int n, uint64 *out)
 		if (deadline == 0)
 			deadline = now + (uint64) srx_lease_timeout_ms * 1000;
 		else if (now >= deadline)
-			srx_raise(SR_EUNAVAILABLE, "%s: %d of %d IDs within snowrange.lease_timeout_ms "
-			    "(%d ms)", s->name, have, n, srx_lease_timeout_ms);
+			srx_raise(SR_EUNAVAILABLE,
+			    "%s: %d of %d IDs within snowrange.lease_timeout_ms "
+			    "(%d ms)",
+			    s->name, have, n, srx_lease_timeout_ms);
 		refill(s, r == TRY_STALE ? e : PG_UINT64_MAX, deadline);
 	}
 }

@@ -23,9 +23,10 @@ static void
 need_preload(void)
 {
 	if (srx_state() == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-		    errmsg("snowrange: the extension must be loaded at server start"),
-		    errhint("Add snowrange to shared_preload_libraries and restart.")));
+		ereport(ERROR,
+		    (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		        errmsg("snowrange: the extension must be loaded at server start"),
+		        errhint("Add snowrange to shared_preload_libraries and restart.")));
 }
 
 /* The slot of the sequence named by a text argument, which must be a valid
@@ -38,8 +39,8 @@ seq_arg(text *t)
 	const char *p = VARDATA_ANY(t);
 	bool ok = len >= 1 && len <= SRX_NAME_MAX;
 	for (int i = 0; ok && i < len; i++)
-		ok = (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') ||
-		    p[i] == '_' || p[i] == '.' || p[i] == '-';
+		ok = (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '_' ||
+		    p[i] == '.' || p[i] == '-';
 	if (!ok)
 		srx_raise(SR_EINVAL, "invalid sequence name \"%.*s\": use 1-64 of [a-z0-9_.-]",
 		    len > 80 ? 80 : len, p);
@@ -76,8 +77,7 @@ snowrange_nextvals(PG_FUNCTION_ARGS)
 	Datum *d = palloc(sizeof(Datum) * (Size) n);
 	for (int i = 0; i < n; i++)
 		d[i] = id_datum(ids[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL,
-	    TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 Datum
@@ -94,8 +94,9 @@ snowrange_txid(PG_FUNCTION_ARGS)
 static TimestampTz
 ts_of_unix_ms(int64 ms)
 {
-	return (TimestampTz) (ms - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
-	    SECS_PER_DAY * 1000) * 1000;
+	return (TimestampTz) (ms -
+	           (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) *
+	    1000;
 }
 
 /* (time, worker, node_id, sequence) of a txid, in the cluster's layout; the

@@ -58,8 +58,7 @@ restore_signals(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
-static void
-set_error(const char *fmt, ...) pg_attribute_printf(1, 2);
+static void set_error(const char *fmt, ...) pg_attribute_printf(1, 2);
 
 static void
 set_error(const char *fmt, ...)
@@ -94,8 +93,10 @@ try_join(void)
 		set_error("snowrange.master_url and snowrange.node_name must be set");
 		return;
 	}
-	sr_credentials creds = {.tls_ca = opt(srx_tls_ca), .tls_cert = opt(srx_tls_cert),
-	    .tls_key = opt(srx_tls_key), .token_file = opt(srx_token_file)};
+	sr_credentials creds = {.tls_ca = opt(srx_tls_ca),
+	    .tls_cert = opt(srx_tls_cert),
+	    .tls_key = opt(srx_tls_key),
+	    .token_file = opt(srx_token_file)};
 	sr_coordinator_config cfg;
 	sr_coordinator_config_init(&cfg);
 	cfg.master_url = srx_master_url;
@@ -104,8 +105,8 @@ try_join(void)
 	/* The worker waits for the library at most WORKER_WAIT_MS per
 	 * request, so one sequence whose master is away does not hold up the
 	 * others; backends keep their own snowrange.lease_timeout_ms. */
-	cfg.lease_timeout_ms = srx_lease_timeout_ms < WORKER_WAIT_MS ? srx_lease_timeout_ms :
-	    WORKER_WAIT_MS;
+	cfg.lease_timeout_ms =
+	    srx_lease_timeout_ms < WORKER_WAIT_MS ? srx_lease_timeout_ms : WORKER_WAIT_MS;
 	cfg.join_timeout_ms = 1000;
 	cfg.credentials = &creds;
 	char err[SRX_MSG_MAX] = "";
@@ -115,8 +116,8 @@ try_join(void)
 	restore_signals(&old);
 	if (rv != SR_OK) {
 		coord = NULL;
-		set_error("joining %s as %s: %s: %s", srx_master_url, srx_node_name,
-		    sr_errname(rv), err);
+		set_error("joining %s as %s: %s: %s", srx_master_url, srx_node_name, sr_errname(rv),
+		    err);
 		return;
 	}
 	srx_shared *st = srx_state();
@@ -129,8 +130,9 @@ try_join(void)
 	st->has_layout = layout.time_bits != 0;
 	SpinLockRelease(&st->mu);
 	set_error("%s", "");
-	ereport(LOG, (errmsg("snowrange: joined %s as node %s (id %llu)", srx_master_url,
-	    srx_node_name, (unsigned long long) sr_coordinator_node_id(coord))));
+	ereport(LOG,
+	    (errmsg("snowrange: joined %s as node %s (id %llu)", srx_master_url, srx_node_name,
+	        (unsigned long long) sr_coordinator_node_id(coord))));
 }
 
 /* Answers one slot's request: a chunk, a txid batch, or the error. */
@@ -187,15 +189,17 @@ serve_slot(int i)
 
 	char errmsg[SRX_MSG_MAX] = "";
 	if (rv == SR_ENOTFOUND)
-		snprintf(errmsg, sizeof(errmsg), "no sequence \"%s\" at the master "
-		    "(snowrange seq create %s)", s->name, s->name);
+		snprintf(errmsg, sizeof(errmsg),
+		    "no sequence \"%s\" at the master "
+		    "(snowrange seq create %s)",
+		    s->name, s->name);
 	else if (rv != SR_OK)
 		snprintf(errmsg, sizeof(errmsg), "%s: %s", s->name, sr_strerror(rv));
 	SpinLockAcquire(&s->mu);
 	if (rv == SR_OK) {
 		if (s->is_txid) {
 			memcpy(srx_slot_next_ids(s), ids, got * sizeof(uint64));
-			s->next = (sr_chunk){.start = 0, .n = 1, .k = 0, .c = got};
+			s->next = (sr_chunk) {.start = 0, .n = 1, .k = 0, .c = got};
 			s->next_minted_us = minted;
 		} else {
 			s->next = ch;
@@ -268,8 +272,7 @@ srx_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	srx_shared *st = srx_state();
-	handles = MemoryContextAllocZero(TopMemoryContext,
-	    sizeof(*handles) * (Size) st->nslots);
+	handles = MemoryContextAllocZero(TopMemoryContext, sizeof(*handles) * (Size) st->nslots);
 	SpinLockAcquire(&st->mu);
 	st->worker_latch = MyLatch;
 	st->worker_pid = MyProcPid;
@@ -292,7 +295,10 @@ srx_worker_main(Datum arg)
 		/* Backends set the latch when they want something; the timeout
 		 * refreshes the status (and paces join attempts). */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-		    retry_soon ? 100 : coord != NULL ? 1000 : 500, PG_WAIT_EXTENSION);
+		    retry_soon          ? 100
+		        : coord != NULL ? 1000
+		                        : 500,
+		    PG_WAIT_EXTENSION);
 	}
 	proc_exit(0);
 }

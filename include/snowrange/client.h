@@ -32,8 +32,8 @@ SR_EXPORT int sr_client_open(const char *url, int timeout_ms, sr_client **out);
  * URL needs cred->tls_ca, and every request carries the token of the least
  * powerful role it needs from cred->token_file. Files are read here;
  * errbuf (if given) says what was wrong with them. */
-SR_EXPORT int sr_client_open_with(const char *url, int timeout_ms,
-    const sr_credentials *cred, sr_client **out, char *errbuf, size_t errlen);
+SR_EXPORT int sr_client_open_with(const char *url, int timeout_ms, const sr_credentials *cred,
+    sr_client **out, char *errbuf, size_t errlen);
 
 /* NULL-safe. */
 SR_EXPORT void sr_client_close(sr_client *cl);
@@ -51,8 +51,8 @@ SR_EXPORT const char *sr_client_errmsg(sr_client *cl);
  * non-NULL. Errors: the coordinator's (SR_ENOTFOUND, SR_EUNAVAILABLE,
  * SR_EEXHAUSTED, SR_EINVAL) or the transport's (SR_ETIMEDOUT, SR_ECONNECT).
  */
-SR_EXPORT int sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count,
-    uint64_t *out, char node[65]);
+SR_EXPORT int sr_client_next_ids(sr_client *cl, const char *seq, uint32_t count, uint64_t *out,
+    char node[65]);
 
 /*
  * Asks the coordinator for count (1..SR_SEGMENT_IDS_MAX = 1,048,576) IDs of
@@ -75,24 +75,24 @@ SR_EXPORT int sr_client_next_segments(sr_client *cl, const char *seq, uint32_t c
  * *worker (each if non-NULL). Errors: SR_ENOWORKER, SR_ECLOCK (the message
  * gives the offset), SR_EINVAL, or the transport's.
  */
-SR_EXPORT int sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out,
-    char node[65], uint32_t *worker);
+SR_EXPORT int sr_client_next_txids(sr_client *cl, uint32_t count, uint64_t *out, char node[65],
+    uint32_t *worker);
 
 /* ---- master catalog ---- */
 
 typedef struct sr_seq_spec {
 	const char *name;
-	uint64_t start;       /* first ID; 0 = 1 */
-	uint64_t chunk_size;  /* 0 = master default */
-	uint64_t max_value;   /* 0 = 2^63-1 */
+	uint64_t start;      /* first ID; 0 = 1 */
+	uint64_t chunk_size; /* 0 = master default */
+	uint64_t max_value;  /* 0 = 2^63-1 */
 	uint32_t spare_chunks;
-	int block;            /* 1 = contiguous blocks per node (N = 1) */
-	uint64_t min_chunk;   /* 0 = master default */
-	uint64_t max_chunk;   /* 0 = master default */
-	int no_prefetch;      /* 1 = coordinators lease only when a caller finds
-	                       * no chunk, never ahead (a strict ticket server
-	                       * with chunk 1 in block mode); the chunk size then
-	                       * stays fixed unless min/max_chunk are given */
+	int block;          /* 1 = contiguous blocks per node (N = 1) */
+	uint64_t min_chunk; /* 0 = master default */
+	uint64_t max_chunk; /* 0 = master default */
+	int no_prefetch;    /* 1 = coordinators lease only when a caller finds
+	                     * no chunk, never ahead (a strict ticket server
+	                     * with chunk 1 in block mode); the chunk size then
+	                     * stays fixed unless min/max_chunk are given */
 } sr_seq_spec;
 
 typedef struct sr_seq_info {
@@ -121,34 +121,37 @@ typedef struct sr_node_info {
 	char listen_url[256];
 	int alive;
 	uint64_t last_seen_ms;
-	int has_worker;            /* its newest worker id grant: */
+	int has_worker; /* its newest worker id grant: */
 	uint32_t worker_id;
 	int64_t worker_expires_ms; /* wall clock */
 } sr_node_info;
 
 typedef struct sr_status {
-	char role[16];          /* "master" or "coordinator" */
-	char name[65];          /* coordinator: its node name */
-	char master_url[256];   /* coordinator: its master */
+	char role[16];        /* "master" or "coordinator" */
+	char name[65];        /* coordinator: its node name */
+	char master_url[256]; /* coordinator: its master */
 	uint64_t node_id, term;
-	int has_layout;         /* master: the Snowflake layout */
+	int has_layout; /* master: the Snowflake layout */
 	sr_flake_layout layout;
-	int has_worker;         /* coordinator: a live worker lease */
+	int has_worker; /* coordinator: a live worker lease */
 	uint32_t worker_id;
-	sr_node_info *nodes;    size_t nnodes;   /* master */
-	sr_seq_info *seqs;      size_t nseqs;    /* master */
-	sr_chunk_info *chunks;  size_t nchunks;  /* coordinator: held chunks */
+	sr_node_info *nodes;
+	size_t nnodes; /* master */
+	sr_seq_info *seqs;
+	size_t nseqs; /* master */
+	sr_chunk_info *chunks;
+	size_t nchunks; /* coordinator: held chunks */
 } sr_status;
 
 /* Who held a Snowflake worker id when it issued at a tick. */
 typedef struct sr_worker_holder {
 	uint64_t node_id;
-	char name[65];       /* "" for a node the master has since forgotten */
-	int certain;         /* 0: the master knows no grant of the id since it
-	                        started and names the holder of its stored grant,
-	                        which may be later than the tick's */
-	uint64_t from_tick;  /* that holder issues above this tick ... */
-	uint64_t to_tick;    /* ... up to this one (0: it still holds it) */
+	char name[65];      /* "" for a node the master has since forgotten */
+	int certain;        /* 0: the master knows no grant of the id since it
+	                       started and names the holder of its stored grant,
+	                       which may be later than the tick's */
+	uint64_t from_tick; /* that holder issues above this tick ... */
+	uint64_t to_tick;   /* ... up to this one (0: it still holds it) */
 } sr_worker_holder;
 
 /* What `snowrange decode` names: reader role. SR_ENOTFOUND when the master

@@ -35,19 +35,19 @@ extern "C" {
 
 /* Settings for sr_coordinator_open. Start from sr_coordinator_config_init. */
 typedef struct sr_coordinator_config {
-	const char *master_url;   /* nng URL of the master, e.g. tcp://127.0.0.1:7400 */
-	const char *node_name;    /* [a-z0-9_.-]{1,64}; same name = same node id */
-	const char *listen_url;   /* advertised to the master for status; may be NULL */
-	int rpc_timeout_ms;       /* bound on every master round trip (default 2000) */
-	int lease_timeout_ms;     /* how long a caller waits for a chunk (default 3000) */
-	double prefetch_at;       /* fraction of a chunk used before prefetch (0.5) */
-	int join_timeout_ms;      /* how long open keeps trying to join (default 10000) */
-	int max_clock_back_ms;    /* clock step back a txid call waits out (5) */
-	uint64_t txid_floor;      /* the last txid in the caller's 2PC log, 0 if
-	                           * none: txids are issued only above its tick */
-	sr_log_fn log_fn;         /* receives the coordinator's messages (see
-	                           * snowrange/log.h); NULL: lines on stderr */
-	void *log_arg;            /* passed to log_fn */
+	const char *master_url; /* nng URL of the master, e.g. tcp://127.0.0.1:7400 */
+	const char *node_name;  /* [a-z0-9_.-]{1,64}; same name = same node id */
+	const char *listen_url; /* advertised to the master for status; may be NULL */
+	int rpc_timeout_ms;     /* bound on every master round trip (default 2000) */
+	int lease_timeout_ms;   /* how long a caller waits for a chunk (default 3000) */
+	double prefetch_at;     /* fraction of a chunk used before prefetch (0.5) */
+	int join_timeout_ms;    /* how long open keeps trying to join (default 10000) */
+	int max_clock_back_ms;  /* clock step back a txid call waits out (5) */
+	uint64_t txid_floor;    /* the last txid in the caller's 2PC log, 0 if
+	                         * none: txids are issued only above its tick */
+	sr_log_fn log_fn;       /* receives the coordinator's messages (see
+	                         * snowrange/log.h); NULL: lines on stderr */
+	void *log_arg;          /* passed to log_fn */
 	/* TLS files and role tokens for the master link (NULL: none); read
 	 * at open. A tls+tcp:// master_url needs tls_ca. docs/security.md. */
 	const sr_credentials *credentials;
@@ -102,8 +102,7 @@ SR_EXPORT int sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id);
  * would need more than 256 chunks (each a lease at the master): it stops
  * there, with the IDs it took in out and *got (docs/decisions.md).
  */
-SR_EXPORT int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out,
-    size_t *got);
+SR_EXPORT int sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out, size_t *got);
 
 /* A sequence handle skips the name lookup on every call. Handles stay valid
  * until sr_coordinator_close. Errors as sr_next_id. The first get of a
@@ -128,10 +127,10 @@ SR_EXPORT int sr_seq_next_ids(sr_sequence *s, size_t n, uint64_t *out, size_t *g
  * SR_ETOOBIG when the IDs would need more than max_segs segments (it stops
  * there, with what it took in segs).
  */
-SR_EXPORT int sr_next_segments(sr_coordinator *c, const char *seq, size_t n,
-    sr_id_segment *segs, size_t max_segs, size_t *nsegs);
-SR_EXPORT int sr_seq_next_segments(sr_sequence *s, size_t n, sr_id_segment *segs,
+SR_EXPORT int sr_next_segments(sr_coordinator *c, const char *seq, size_t n, sr_id_segment *segs,
     size_t max_segs, size_t *nsegs);
+SR_EXPORT int sr_seq_next_segments(sr_sequence *s, size_t n, sr_id_segment *segs, size_t max_segs,
+    size_t *nsegs);
 
 /* ---- chunks handed over whole ---- */
 
@@ -204,11 +203,11 @@ SR_EXPORT const char *sr_coordinator_name(const sr_coordinator *c);
 /* One held chunk, as reported by sr_coordinator_chunks. */
 typedef struct sr_chunk_info {
 	char sequence[65];
-	uint64_t start;  /* range (start, start + n*c] */
-	uint32_t n, k;   /* chunks in the range, this chunk */
-	uint64_t c;      /* IDs in the chunk */
-	uint64_t used;   /* IDs already handed out */
-	int current;     /* 1 = being drawn from, 0 = prefetched */
+	uint64_t start; /* range (start, start + n*c] */
+	uint32_t n, k;  /* chunks in the range, this chunk */
+	uint64_t c;     /* IDs in the chunk */
+	uint64_t used;  /* IDs already handed out */
+	int current;    /* 1 = being drawn from, 0 = prefetched */
 } sr_chunk_info;
 
 /* Copies up to max held chunks into out and returns how many are held in all

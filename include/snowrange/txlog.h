@@ -91,8 +91,8 @@ typedef struct sr_txlog sr_txlog;
  * open by another handle, or has damage in a synced batch (refused, nothing
  * is cut or skipped; the file is left untouched).
  */
-SR_EXPORT int sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec,
-    char *errbuf, size_t errlen);
+SR_EXPORT int sr_txlog_open(const char *path, sr_txlog **out, sr_txlog_recovery *rec, char *errbuf,
+    size_t errlen);
 
 /*
  * Copies r into the log's memory buffer and stores its log sequence number
@@ -164,8 +164,8 @@ typedef int (*sr_txlog_visit)(void *arg, const sr_txrecord *r, uint64_t offset);
  * file is checked before the first visit, so a log that fails has no record
  * visited, in either order.
  */
-SR_EXPORT int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
-    void *arg, sr_txlog_recovery *rec, char *errbuf, size_t errlen);
+SR_EXPORT int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn, void *arg,
+    sr_txlog_recovery *rec, char *errbuf, size_t errlen);
 
 /*
  * Stores in *txids (malloc'd, the caller frees it; NULL when *n is 0) the
@@ -174,8 +174,8 @@ SR_EXPORT int sr_txlog_scan(const char *path, int txid_order, sr_txlog_visit fn,
  * does not resolve it). The tail recovery would cut is ignored.
  * Errors as sr_txlog_scan.
  */
-SR_EXPORT int sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n,
-    char *errbuf, size_t errlen);
+SR_EXPORT int sr_txlog_in_doubt(const char *path, uint64_t **txids, size_t *n, char *errbuf,
+    size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -151,8 +151,7 @@ reload(void)
 		seen_valid = false;
 	} else {
 		if (seen_valid && st.st_ino == seen.st_ino && st.st_dev == seen.st_dev &&
-		    st.st_size == seen.st_size &&
-		    st.st_mtim.tv_sec == seen.st_mtim.tv_sec &&
+		    st.st_size == seen.st_size && st.st_mtim.tv_sec == seen.st_mtim.tv_sec &&
 		    st.st_mtim.tv_nsec == seen.st_mtim.tv_nsec)
 			return;
 		seen = st;
@@ -242,9 +241,8 @@ inject(int want, int fd, const char *call, int err)
 	if (k <= REPORT_FIRST || (k & (k - 1)) == 0) {
 		char path[4096];
 		fd_path(fd, path, sizeof(path));
-		say("fsfault[%d]: %s(fd %d %s) -> %s (injected, #%llu)\n",
-		    (int) getpid(), call, fd, path, strerror(err),
-		    (unsigned long long) k);
+		say("fsfault[%d]: %s(fd %d %s) -> %s (injected, #%llu)\n", (int) getpid(), call, fd,
+		    path, strerror(err), (unsigned long long) k);
 	}
 	errno = err;
 	return true;

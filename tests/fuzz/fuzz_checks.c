@@ -69,8 +69,7 @@ fuzz_tmpdir(void)
 
 	if (d != NULL && d[0] != '\0')
 		return d;
-	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
-	    access("/dev/shm", W_OK) == 0)
+	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0)
 		return "/dev/shm";
 	d = getenv("TMPDIR");
 	return d != NULL && d[0] != '\0' ? d : "/tmp";
@@ -86,8 +85,7 @@ tmp_path(char *buf, size_t len, const char *what)
 
 /* Writes a then b (either may be empty) to path, replacing what was there. */
 static int
-write_file(const char *path, const void *a, size_t alen, const void *b,
-    size_t blen)
+write_file(const char *path, const void *a, size_t alen, const void *b, size_t blen)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -143,10 +141,10 @@ master_setup(struct fake_master *fm)
 	struct range_chunk ch;
 	int64_t now = FIXTURE_NOW_MS;
 	static const struct catalog_seq_spec specs[] = {
-		{.name = "notes", .chunk = 100, .spare = 1},
-		{.name = "tasks", .chunk = 1, .mode = STORE_MODE_BLOCK},
-		{.name = "tiny", .start = 1, .chunk = 4, .max_value = 10},
-		{.name = "gone"},
+	    {.name = "notes", .chunk = 100, .spare = 1},
+	    {.name = "tasks", .chunk = 1, .mode = STORE_MODE_BLOCK},
+	    {.name = "tiny", .start = 1, .chunk = 4, .max_value = 10},
+	    {.name = "gone"},
 	};
 
 	memset(fm, 0, sizeof(*fm));
@@ -196,15 +194,14 @@ coord_has_seq(const char *name)
 }
 
 static int
-c_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+c_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	(void) arg;
 	const Sr__NextIdsRequest *q = req->next_ids;
 	/* The checks of coordinator/daemon.c's h_next_ids, in its order. */
 	if (q->count == 0 || q->count > WIRE_MAX_COUNT) {
-		snprintf(errbuf, errlen, "count %u out of range 1..%u", q->count,
-		    WIRE_MAX_COUNT);
+		snprintf(errbuf, errlen, "count %u out of range 1..%u", q->count, WIRE_MAX_COUNT);
 		return SR_EINVAL;
 	}
 	if (!sr_name_valid(q->sequence)) {
@@ -234,8 +231,8 @@ c_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-c_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+c_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct fake_coord *fc = arg;
 	uint32_t count = req->next_txids->count;
@@ -254,8 +251,8 @@ c_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
 	while (got < count) {
 		size_t n = 0;
 		int64_t wait = 0;
-		int rv = flake_take(&fc->gen, fc->now, count - got, ids + got, &n,
-		    &wait, errbuf, errlen);
+		int rv = flake_take(&fc->gen, fc->now, count - got, ids + got, &n, &wait, errbuf,
+		    errlen);
 		if (rv == FLAKE_WAIT) {
 			fc->now += wait;
 			continue;
@@ -277,8 +274,8 @@ c_next_txids(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-c_status(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+c_status(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	(void) arg;
 	(void) req;
@@ -315,8 +312,8 @@ c_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 
 /* The daemon's Leave stops the process; the fake only answers. */
 static int
-c_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+c_leave(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	(void) arg;
 	(void) req;
@@ -331,10 +328,10 @@ c_leave(void *arg, const Sr__Request *req, Sr__Response *resp,
 
 /* coordinator/daemon.c's routes, row for row. */
 static const struct wire_route coord_routes[] = {
-	{SR__REQUEST__BODY_NEXT_IDS, c_next_ids, CREDS_CLIENT | CREDS_ADMIN},
-	{SR__REQUEST__BODY_NEXT_TXIDS, c_next_txids, CREDS_CLIENT | CREDS_ADMIN},
-	{SR__REQUEST__BODY_STATUS, c_status, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN},
-	{SR__REQUEST__BODY_LEAVE, c_leave, CREDS_ADMIN},
+    {SR__REQUEST__BODY_NEXT_IDS, c_next_ids, CREDS_CLIENT | CREDS_ADMIN},
+    {SR__REQUEST__BODY_NEXT_TXIDS, c_next_txids, CREDS_CLIENT | CREDS_ADMIN},
+    {SR__REQUEST__BODY_STATUS, c_status, CREDS_READER | CREDS_CLIENT | CREDS_ADMIN},
+    {SR__REQUEST__BODY_LEAVE, c_leave, CREDS_ADMIN},
 };
 
 /* ---- judging a reply ---- */
@@ -347,8 +344,11 @@ utf8_valid(const char *s)
 	const uint8_t *p = (const uint8_t *) s;
 	while (*p != 0) {
 		uint32_t c = *p;
-		int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 :
-		    (c & 0xf8) == 0xf0 ? 3 : -1;
+		int n = c < 0x80         ? 0
+		    : (c & 0xe0) == 0xc0 ? 1
+		    : (c & 0xf0) == 0xe0 ? 2
+		    : (c & 0xf8) == 0xf0 ? 3
+		                         : -1;
 		if (n < 0)
 			return false;
 		c &= n == 0 ? 0x7f : 0x3f >> n;
@@ -376,8 +376,7 @@ routed(const struct wire_route *routes, size_t n, Sr__Request__BodyCase body)
 
 /* Checks the body of a successful reply to req. */
 static int
-check_body(const char *who, const Sr__Request *req, const Sr__Response *r,
-    char *why, size_t whylen)
+check_body(const char *who, const Sr__Request *req, const Sr__Response *r, char *why, size_t whylen)
 {
 	switch (r->body_case) {
 	case SR__RESPONSE__BODY_LEASE: {
@@ -396,8 +395,8 @@ check_body(const char *who, const Sr__Request *req, const Sr__Response *r,
 		const Sr__Layout *l = r->join->layout;
 		if (l == NULL)
 			return failf(why, whylen, "%s: Join reply without a layout", who);
-		sr_flake_layout fl = {l->time_bits, l->worker_bits, l->seq_bits,
-			l->unit_ms, l->epoch_ms};
+		sr_flake_layout fl = {l->time_bits, l->worker_bits, l->seq_bits, l->unit_ms,
+		    l->epoch_ms};
 		if (flake_layout_check(&fl, NULL, 0) != SR_OK)
 			return failf(why, whylen, "%s: Join reply with a bad layout", who);
 		if (r->join->node_id == 0)
@@ -407,37 +406,37 @@ check_body(const char *who, const Sr__Request *req, const Sr__Response *r,
 	case SR__RESPONSE__BODY_SEQ_CREATE:
 		if (r->seq_create->seq == NULL ||
 		    strcmp(r->seq_create->seq->name, req->seq_create->name) != 0)
-			return failf(why, whylen,
-			    "%s: SeqCreate reply does not name the sequence", who);
+			return failf(why, whylen, "%s: SeqCreate reply does not name the sequence",
+			    who);
 		break;
 	case SR__RESPONSE__BODY_NEXT_IDS: {
 		const Sr__NextIdsResponse *n = r->next_ids;
 		if (n->n_ids != req->next_ids->count)
-			return failf(why, whylen, "%s: %zu IDs for a request of %u", who,
-			    n->n_ids, req->next_ids->count);
+			return failf(why, whylen, "%s: %zu IDs for a request of %u", who, n->n_ids,
+			    req->next_ids->count);
 		for (size_t i = 0; i < n->n_ids; i++)
 			if (n->ids[i] == 0 || n->ids[i] > RANGE_ID_MAX ||
 			    (i > 0 && n->ids[i] <= n->ids[i - 1]))
 				return failf(why, whylen,
 				    "%s: ID %zu (%" PRIu64 ") is not positive, below 2^63 "
-				    "and above the one before", who, i, n->ids[i]);
+				    "and above the one before",
+				    who, i, n->ids[i]);
 		break;
 	}
 	case SR__RESPONSE__BODY_NEXT_TXIDS: {
 		const Sr__NextTxidsResponse *n = r->next_txids;
 		if (n->n_txids != req->next_txids->count)
-			return failf(why, whylen, "%s: %zu txids for a request of %u",
-			    who, n->n_txids, req->next_txids->count);
+			return failf(why, whylen, "%s: %zu txids for a request of %u", who,
+			    n->n_txids, req->next_txids->count);
 		for (size_t i = 0; i < n->n_txids; i++)
-			if (n->txids[i] > RANGE_ID_MAX ||
-			    (i > 0 && n->txids[i] <= n->txids[i - 1]))
+			if (n->txids[i] > RANGE_ID_MAX || (i > 0 && n->txids[i] <= n->txids[i - 1]))
 				return failf(why, whylen,
 				    "%s: txid %zu (%" PRIu64 ") is not below 2^63 and "
-				    "above the one before", who, i, n->txids[i]);
+				    "above the one before",
+				    who, i, n->txids[i]);
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }
@@ -448,9 +447,8 @@ check_body(const char *who, const Sr__Request *req, const Sr__Response *r,
  * expected outcome is known before the server answers.
  */
 static int
-serve_and_check(const char *who, const struct wire_route *routes,
-    size_t nroutes, void *arg, const uint8_t *data, size_t len,
-    const Sr__Request *req, char *why, size_t whylen)
+serve_and_check(const char *who, const struct wire_route *routes, size_t nroutes, void *arg,
+    const uint8_t *data, size_t len, const Sr__Request *req, char *why, size_t whylen)
 {
 	void *out = NULL;
 	size_t outlen = 0;
@@ -462,14 +460,12 @@ serve_and_check(const char *who, const struct wire_route *routes,
 	if (outlen > WIRE_RECV_MAX) {
 		free(out);
 		return failf(why, whylen,
-		    "%s: a reply of %zu bytes, above the clients' receive limit", who,
-		    outlen);
+		    "%s: a reply of %zu bytes, above the clients' receive limit", who, outlen);
 	}
 	Sr__Response *r = sr__response__unpack(NULL, outlen, out);
 	free(out);
 	if (r == NULL)
-		return failf(why, whylen, "%s: the reply does not decode as a Response",
-		    who);
+		return failf(why, whylen, "%s: the reply does not decode as a Response", who);
 
 	/* What the envelope rules say the answer must be; 0 = up to the
 	 * handler. */
@@ -491,34 +487,30 @@ serve_and_check(const char *who, const struct wire_route *routes,
 	if (getenv("FUZZ_DEBUG") != NULL)
 		fprintf(stderr, "%s: kind %d -> code %d (%s), body %d\n", who,
 		    req != NULL ? (int) req->body_case : -1, code,
-		    code != 0 && r->error->message ? r->error->message : "",
-		    (int) r->body_case);
+		    code != 0 && r->error->message ? r->error->message : "", (int) r->body_case);
 	if (code != 0) {
 		const char *msg = r->error->message;
 		if (code < 1 || code >= SR_ERR_MAX)
-			ret = failf(why, whylen, "%s: error code %d outside 1..%d", who,
-			    code, SR_ERR_MAX - 1);
+			ret = failf(why, whylen, "%s: error code %d outside 1..%d", who, code,
+			    SR_ERR_MAX - 1);
 		else if (msg == NULL || msg[0] == '\0')
-			ret = failf(why, whylen, "%s: error %d without a message", who,
-			    code);
+			ret = failf(why, whylen, "%s: error %d without a message", who, code);
 		/* The servers quote request strings, which protobuf-c does not
 		 * validate; wire_serve_bytes makes every message ASCII. */
 		else if (!utf8_valid(msg))
-			ret = failf(why, whylen, "%s: error %d message is not UTF-8",
-			    who, code);
+			ret = failf(why, whylen, "%s: error %d message is not UTF-8", who, code);
 		else if (r->body_case != SR__RESPONSE__BODY__NOT_SET)
-			ret = failf(why, whylen, "%s: error %d with a body (%d)", who,
-			    code, (int) r->body_case);
+			ret = failf(why, whylen, "%s: error %d with a body (%d)", who, code,
+			    (int) r->body_case);
 		else if (want != 0 && code != want)
-			ret = failf(why, whylen, "%s: error %d (%s) where %d was due",
-			    who, code, msg, want);
+			ret = failf(why, whylen, "%s: error %d (%s) where %d was due", who, code,
+			    msg, want);
 	} else if (want != 0) {
-		ret = failf(why, whylen, "%s: success where error %d was due", who,
-		    want);
+		ret = failf(why, whylen, "%s: success where error %d was due", who, want);
 	} else if ((int) r->body_case != (int) req->body_case) {
 		/* Request and response body cases share their field numbers. */
-		ret = failf(why, whylen, "%s: a reply of kind %d to a request of kind %d",
-		    who, (int) r->body_case, (int) req->body_case);
+		ret = failf(why, whylen, "%s: a reply of kind %d to a request of kind %d", who,
+		    (int) r->body_case, (int) req->body_case);
 	} else {
 		ret = check_body(who, req, r, why, whylen);
 	}
@@ -541,15 +533,14 @@ fuzz_check_envelope(const uint8_t *data, size_t len, char *why, size_t whylen)
 	} else {
 		size_t n;
 		const struct wire_route *routes = master_routes(&n);
-		ret = serve_and_check("master", routes, n, fm.m, data, len, req, why,
-		    whylen);
+		ret = serve_and_check("master", routes, n, fm.m, data, len, req, why, whylen);
 	}
 	master_stop(fm.m);
 	if (ret == 0) {
 		coord_setup(&fc);
 		ret = serve_and_check("coordinator", coord_routes,
-		    sizeof(coord_routes) / sizeof(coord_routes[0]), &fc, data, len,
-		    req, why, whylen);
+		    sizeof(coord_routes) / sizeof(coord_routes[0]), &fc, data, len, req, why,
+		    whylen);
 	}
 	if (req != NULL)
 		sr__request__free_unpacked(req, NULL);
@@ -561,8 +552,7 @@ fuzz_check_envelope(const uint8_t *data, size_t len, char *why, size_t whylen)
 /* Re-encodes a decoded record: names are copied out NUL-terminated, as an
  * encoder wants them. */
 static int
-reencode(const uint8_t *data, const struct txlog_rec *r, size_t used,
-    char *why, size_t whylen)
+reencode(const uint8_t *data, const struct txlog_rec *r, size_t used, char *why, size_t whylen)
 {
 	char *names = malloc(used + r->nparticipants + 1);
 	const char **ptrs = calloc(r->nparticipants + 1, sizeof(*ptrs));
@@ -575,14 +565,14 @@ reencode(const uint8_t *data, const struct txlog_rec *r, size_t used,
 	}
 	if (r->state == TXLOG_MARK) {
 		if (used != TXLOG_MARK_SIZE) {
-			ret = failf(why, whylen,
-			    "txlog: a commit marker of %zu bytes", used);
+			ret = failf(why, whylen, "txlog: a commit marker of %zu bytes", used);
 			goto out;
 		}
 		txlog_encode_mark(buf, r->nrecords);
 		txlog_seal(buf, FUZZ_TXLOG_SALT, r->batch, TXLOG_FILE_HDR);
 		if (memcmp(buf, data, used) != 0)
-			ret = failf(why, whylen, "txlog: a decoded commit "
+			ret = failf(why, whylen,
+			    "txlog: a decoded commit "
 			    "marker re-encodes to different bytes");
 		goto out;
 	}
@@ -591,10 +581,9 @@ reencode(const uint8_t *data, const struct txlog_rec *r, size_t used,
 	for (size_t i = 0; i < r->nparticipants; i++) {
 		size_t n;
 		const char *name = txlog_name_next(&cur, &n);
-		if ((const uint8_t *) name < data ||
-		    (const uint8_t *) name + n > data + used) {
-			ret = failf(why, whylen,
-			    "txlog: participant %zu lies outside the record", i);
+		if ((const uint8_t *) name < data || (const uint8_t *) name + n > data + used) {
+			ret =
+			    failf(why, whylen, "txlog: participant %zu lies outside the record", i);
 			goto out;
 		}
 		memcpy(dst, name, n);
@@ -603,12 +592,12 @@ reencode(const uint8_t *data, const struct txlog_rec *r, size_t used,
 		dst += n + 1;
 	}
 	struct txlog_rec enc = {
-		.txid = r->txid,
-		.state = r->state,
-		.nparticipants = r->nparticipants,
-		.participants = ptrs,
-		.payload = r->payload,
-		.payload_len = r->payload_len,
+	    .txid = r->txid,
+	    .state = r->state,
+	    .nparticipants = r->nparticipants,
+	    .participants = ptrs,
+	    .payload = r->payload,
+	    .payload_len = r->payload_len,
 	};
 	size_t size = txlog_record_size(&enc), wrote = 0;
 	int res = txlog_encode(&enc, buf, used, &wrote);
@@ -616,11 +605,9 @@ reencode(const uint8_t *data, const struct txlog_rec *r, size_t used,
 		txlog_seal(buf, FUZZ_TXLOG_SALT, r->batch, TXLOG_FILE_HDR);
 	if (size != used || res != TXLOG_OK || wrote != used)
 		ret = failf(why, whylen,
-		    "txlog: a decoded record of %zu bytes re-encodes to %zu (%d)",
-		    used, size, res);
+		    "txlog: a decoded record of %zu bytes re-encodes to %zu (%d)", used, size, res);
 	else if (memcmp(buf, data, used) != 0)
-		ret = failf(why, whylen,
-		    "txlog: a decoded record re-encodes to different bytes");
+		ret = failf(why, whylen, "txlog: a decoded record re-encodes to different bytes");
 out:
 	free(names);
 	free(ptrs);
@@ -638,8 +625,7 @@ decode_prefix(const uint8_t *data, size_t n, size_t *used)
 	if (copy == NULL)
 		return -1;
 	memcpy(copy, data, n);
-	int res = txlog_decode(copy, n, FUZZ_TXLOG_SALT, TXLOG_FILE_HDR, &r,
-	    used);
+	int res = txlog_decode(copy, n, FUZZ_TXLOG_SALT, TXLOG_FILE_HDR, &r, used);
 	free(copy);
 	return res;
 }
@@ -649,21 +635,17 @@ check_decode(const uint8_t *data, size_t len, char *why, size_t whylen)
 {
 	struct txlog_rec r;
 	size_t used = 0;
-	int res = txlog_decode(data, len, FUZZ_TXLOG_SALT, TXLOG_FILE_HDR, &r,
-	    &used);
+	int res = txlog_decode(data, len, FUZZ_TXLOG_SALT, TXLOG_FILE_HDR, &r, &used);
 
 	switch (res) {
 	case TXLOG_OK: {
 		if (used < TXLOG_REC_HDR + TXLOG_BODY_MIN || used > len)
-			return failf(why, whylen, "txlog: OK with used %zu of %zu", used,
-			    len);
-		bool mark_bad = r.txid != 0 || r.nparticipants != 0 ||
-		    r.payload_len != 0 || r.nrecords == 0 ||
-		    r.batch >= TXLOG_FILE_HDR;
-		bool rec_bad = r.txid == 0 || r.state < SR_TX_BEGIN ||
-		    r.state > SR_TX_ABORT ||
-		    r.nparticipants > TXLOG_MAX_PARTICIPANTS ||
-		    r.payload_len > TXLOG_MAX_PAYLOAD || r.batch > TXLOG_FILE_HDR;
+			return failf(why, whylen, "txlog: OK with used %zu of %zu", used, len);
+		bool mark_bad = r.txid != 0 || r.nparticipants != 0 || r.payload_len != 0 ||
+		    r.nrecords == 0 || r.batch >= TXLOG_FILE_HDR;
+		bool rec_bad = r.txid == 0 || r.state < SR_TX_BEGIN || r.state > SR_TX_ABORT ||
+		    r.nparticipants > TXLOG_MAX_PARTICIPANTS || r.payload_len > TXLOG_MAX_PAYLOAD ||
+		    r.batch > TXLOG_FILE_HDR;
 		if (r.state == TXLOG_MARK ? mark_bad : rec_bad)
 			return failf(why, whylen, "txlog: decoded a record breaking a limit");
 		if (reencode(data, &r, used, why, whylen) != 0)
@@ -685,17 +667,16 @@ check_decode(const uint8_t *data, size_t len, char *why, size_t whylen)
 	}
 	case TXLOG_TRUNCATED:
 		if (len < TXLOG_REC_HDR ? used != TXLOG_REC_HDR
-					: used <= len || used > TXLOG_REC_HDR + TXLOG_MAX_BODY)
-			return failf(why, whylen,
-			    "txlog: TRUNCATED at %zu bytes asks for %zu", len, used);
+		                        : used <= len || used > TXLOG_REC_HDR + TXLOG_MAX_BODY)
+			return failf(why, whylen, "txlog: TRUNCATED at %zu bytes asks for %zu", len,
+			    used);
 		break;
 	case TXLOG_CORRUPT:
 		if (used != 0 || r.why == NULL)
-			return failf(why, whylen, "txlog: CORRUPT with used %zu, why %s",
-			    used, r.why ? r.why : "(none)");
+			return failf(why, whylen, "txlog: CORRUPT with used %zu, why %s", used,
+			    r.why ? r.why : "(none)");
 		break;
-	default:
-		return failf(why, whylen, "txlog: decode returned %d", res);
+	default: return failf(why, whylen, "txlog: decode returned %d", res);
 	}
 	return 0;
 }
@@ -706,7 +687,7 @@ struct seen {
 	uint64_t *off;
 	int *state;
 	size_t n, cap;
-	uint64_t size; /* the file's size */
+	uint64_t size;   /* the file's size */
 	const char *bad; /* first broken promise about a visited record */
 };
 
@@ -740,8 +721,9 @@ see(void *arg, const sr_txrecord *r, uint64_t off)
 		    (r->payload_len > 0 && r->payload == NULL))
 			s->bad = "a visited record breaks a limit";
 		for (size_t i = 0; s->bad == NULL && i < r->nparticipants; i++) {
-			size_t n = r->participants[i] == NULL ? 0 :
-			    strnlen(r->participants[i], TXLOG_MAX_NAME + 1);
+			size_t n = r->participants[i] == NULL
+			    ? 0
+			    : strnlen(r->participants[i], TXLOG_MAX_NAME + 1);
 			if (n == 0 || n > TXLOG_MAX_NAME)
 				s->bad = "a visited participant name is empty or too long";
 		}
@@ -771,37 +753,35 @@ rec_equal(const sr_txlog_recovery *a, const sr_txlog_recovery *b)
 
 /* The general promises of a scan's result over a file of size bytes. */
 static int
-check_scan(const char *what, int rv, const sr_txlog_recovery *rec,
-    const struct seen *s, uint64_t size, const char *errbuf, char *why,
-    size_t whylen)
+check_scan(const char *what, int rv, const sr_txlog_recovery *rec, const struct seen *s,
+    uint64_t size, const char *errbuf, char *why, size_t whylen)
 {
 	if (rv != SR_OK && rv != SR_EIO)
-		return failf(why, whylen, "txlog %s: scan returned %d (%s)", what, rv,
-		    errbuf);
+		return failf(why, whylen, "txlog %s: scan returned %d (%s)", what, rv, errbuf);
 	if (rv == SR_EIO && errbuf[0] == '\0')
 		return failf(why, whylen, "txlog %s: SR_EIO without a message", what);
 	if (rec->bytes_kept > size || rec->bytes_cut > size - rec->bytes_kept)
 		return failf(why, whylen,
-		    "txlog %s: kept %" PRIu64 " + cut %" PRIu64 " > file size %" PRIu64,
-		    what, rec->bytes_kept, rec->bytes_cut, size);
+		    "txlog %s: kept %" PRIu64 " + cut %" PRIu64 " > file size %" PRIu64, what,
+		    rec->bytes_kept, rec->bytes_cut, size);
 	if (s->bad != NULL)
 		return failf(why, whylen, "txlog %s: %s", what, s->bad);
 	if (rv != SR_OK)
 		return 0;
 	if (rec->bytes_kept + rec->bytes_cut != size)
 		return failf(why, whylen,
-		    "txlog %s: kept %" PRIu64 " + cut %" PRIu64 " != file size %" PRIu64,
-		    what, rec->bytes_kept, rec->bytes_cut, size);
+		    "txlog %s: kept %" PRIu64 " + cut %" PRIu64 " != file size %" PRIu64, what,
+		    rec->bytes_kept, rec->bytes_cut, size);
 	if (rec->records != s->n)
-		return failf(why, whylen, "txlog %s: %" PRIu64 " records, %zu visits",
-		    what, rec->records, s->n);
+		return failf(why, whylen, "txlog %s: %" PRIu64 " records, %zu visits", what,
+		    rec->records, s->n);
 	uint64_t max = 0;
 	for (size_t i = 0; i < s->n; i++)
 		if (s->txid[i] > max)
 			max = s->txid[i];
 	if (rec->last_txid != max)
-		return failf(why, whylen, "txlog %s: last_txid %" PRIu64 ", highest seen %"
-		    PRIu64, what, rec->last_txid, max);
+		return failf(why, whylen, "txlog %s: last_txid %" PRIu64 ", highest seen %" PRIu64,
+		    what, rec->last_txid, max);
 	return 0;
 }
 
@@ -815,8 +795,7 @@ check_in_doubt(const char *path, const struct seen *s, char *why, size_t whylen)
 	int ret = 0;
 
 	if (sr_txlog_in_doubt(path, &ids, &n, errbuf, sizeof(errbuf)) != SR_OK)
-		return failf(why, whylen, "txlog: in_doubt failed on a clean log: %s",
-		    errbuf);
+		return failf(why, whylen, "txlog: in_doubt failed on a clean log: %s", errbuf);
 	for (size_t i = 0; i < s->n && ret == 0; i++) {
 		bool first = true;
 		int last = 0;
@@ -834,8 +813,8 @@ check_in_doubt(const char *path, const struct seen *s, char *why, size_t whylen)
 		for (size_t k = 0; k < n; k++)
 			found |= ids[k] == s->txid[i];
 		if (!found)
-			ret = failf(why, whylen, "txlog: txid %" PRIu64
-			    " is in doubt but not listed", s->txid[i]);
+			ret = failf(why, whylen,
+			    "txlog: txid %" PRIu64 " is in doubt but not listed", s->txid[i]);
 		want++;
 	}
 	for (size_t k = 1; k < n && ret == 0; k++)
@@ -850,8 +829,7 @@ check_in_doubt(const char *path, const struct seen *s, char *why, size_t whylen)
 /* The txid-order scan visits the same records, sorted by txid and, within
  * one txid, in file order. */
 static int
-check_sorted(const struct seen *file, const struct seen *sorted, char *why,
-    size_t whylen)
+check_sorted(const struct seen *file, const struct seen *sorted, char *why, size_t whylen)
 {
 	if (sorted->n != file->n)
 		return failf(why, whylen, "txlog: txid order visited %zu, file order %zu",
@@ -859,13 +837,12 @@ check_sorted(const struct seen *file, const struct seen *sorted, char *why,
 	for (size_t i = 1; i < sorted->n; i++)
 		if (sorted->txid[i] < sorted->txid[i - 1] ||
 		    (sorted->txid[i] == sorted->txid[i - 1] &&
-			sorted->off[i] <= sorted->off[i - 1]))
+		        sorted->off[i] <= sorted->off[i - 1]))
 			return failf(why, whylen, "txlog: txid order broken at visit %zu", i);
 	for (size_t i = 0; i < sorted->n; i++) {
 		bool found = false;
 		for (size_t j = 0; j < file->n && !found; j++)
-			found = file->off[j] == sorted->off[i] &&
-			    file->txid[j] == sorted->txid[i];
+			found = file->off[j] == sorted->off[i] && file->txid[j] == sorted->txid[i];
 		if (!found)
 			return failf(why, whylen,
 			    "txlog: txid order visited a record file order did not");
@@ -876,8 +853,8 @@ check_sorted(const struct seen *file, const struct seen *sorted, char *why,
 /* Recovery in sr_txlog_open agrees with the scan, and what it leaves is a
  * clean log that takes one more record. */
 static int
-check_open(const char *path, int scan_rv, const sr_txlog_recovery *scanned,
-    uint64_t size, char *why, size_t whylen)
+check_open(const char *path, int scan_rv, const sr_txlog_recovery *scanned, uint64_t size,
+    char *why, size_t whylen)
 {
 	sr_txlog *log = NULL;
 	sr_txlog_recovery rec;
@@ -887,15 +864,14 @@ check_open(const char *path, int scan_rv, const sr_txlog_recovery *scanned,
 	if (scan_rv != SR_OK) {
 		sr_txlog_close(log);
 		if (rv != SR_EIO)
-			return failf(why, whylen,
-			    "txlog: open gave %d where the scan found damage", rv);
+			return failf(why, whylen, "txlog: open gave %d where the scan found damage",
+			    rv);
 		if (file_size(path) != (int64_t) size)
 			return failf(why, whylen, "txlog: a refused open changed the file");
 		return 0;
 	}
 	if (rv != SR_OK)
-		return failf(why, whylen, "txlog: open failed on a log the scan read: %s",
-		    errbuf);
+		return failf(why, whylen, "txlog: open failed on a log the scan read: %s", errbuf);
 	if (!rec_equal(&rec, scanned) || sr_txlog_last_txid(log) != rec.last_txid) {
 		sr_txlog_close(log);
 		return failf(why, whylen,
@@ -906,12 +882,12 @@ check_open(const char *path, int scan_rv, const sr_txlog_recovery *scanned,
 	}
 	static const char *const parts[] = {"fuzz-peer"};
 	sr_txrecord more = {
-		.txid = rec.last_txid < UINT64_MAX ? rec.last_txid + 1 : rec.last_txid,
-		.state = SR_TX_COMMIT,
-		.participants = parts,
-		.nparticipants = 1,
-		.payload = "x",
-		.payload_len = 1,
+	    .txid = rec.last_txid < UINT64_MAX ? rec.last_txid + 1 : rec.last_txid,
+	    .state = SR_TX_COMMIT,
+	    .participants = parts,
+	    .nparticipants = 1,
+	    .payload = "x",
+	    .payload_len = 1,
 	};
 	rv = sr_txlog_write(log, &more);
 	sr_txlog_close(log);
@@ -923,21 +899,20 @@ check_open(const char *path, int scan_rv, const sr_txlog_recovery *scanned,
 	errbuf[0] = '\0';
 	rv = sr_txlog_scan(path, 0, see, &s, &again, errbuf, sizeof(errbuf));
 	int ret = 0;
-	if (rv != SR_OK || again.bytes_cut != 0 ||
-	    again.records != rec.records + 1 || again.last_txid != more.txid ||
-	    again.bytes_kept != s.size)
+	if (rv != SR_OK || again.bytes_cut != 0 || again.records != rec.records + 1 ||
+	    again.last_txid != more.txid || again.bytes_kept != s.size)
 		ret = failf(why, whylen,
 		    "txlog: the recovered log plus one record scans as %d, %" PRIu64
-		    " records, cut %" PRIu64 " (%s)", rv, again.records,
-		    again.bytes_cut, errbuf);
+		    " records, cut %" PRIu64 " (%s)",
+		    rv, again.records, again.bytes_cut, errbuf);
 	seen_free(&s);
 	return ret;
 }
 
 /* Scans (and, with a header, recovers) the log file made of head + data. */
 static int
-check_file(const char *path, const uint8_t *head, size_t hlen,
-    const uint8_t *data, size_t len, char *why, size_t whylen)
+check_file(const char *path, const uint8_t *head, size_t hlen, const uint8_t *data, size_t len,
+    char *why, size_t whylen)
 {
 	uint64_t size = hlen + len;
 	struct seen file = {.size = size}, sorted = {.size = size};
@@ -948,21 +923,18 @@ check_file(const char *path, const uint8_t *head, size_t hlen,
 	if (write_file(path, head, hlen, data, len) != 0)
 		return failf(why, whylen, "txlog: cannot write %s", path);
 	int rv = sr_txlog_scan(path, 0, see, &file, &rec, errbuf, sizeof(errbuf));
-	if ((ret = check_scan("file order", rv, &rec, &file, size, errbuf, why,
-		 whylen)) != 0)
+	if ((ret = check_scan("file order", rv, &rec, &file, size, errbuf, why, whylen)) != 0)
 		goto out;
-	int rv2 = sr_txlog_scan(path, 1, see, &sorted, &rec2, errbuf2,
-	    sizeof(errbuf2));
-	if ((ret = check_scan("txid order", rv2, &rec2, &sorted, size, errbuf2, why,
-		 whylen)) != 0)
+	int rv2 = sr_txlog_scan(path, 1, see, &sorted, &rec2, errbuf2, sizeof(errbuf2));
+	if ((ret = check_scan("txid order", rv2, &rec2, &sorted, size, errbuf2, why, whylen)) != 0)
 		goto out;
 	if (rv2 != rv || (rv == SR_OK && !rec_equal(&rec, &rec2))) {
-		ret = failf(why, whylen, "txlog: the two scan orders disagree (%d, %d)",
-		    rv, rv2);
+		ret = failf(why, whylen, "txlog: the two scan orders disagree (%d, %d)", rv, rv2);
 		goto out;
 	}
-	if (rv == SR_OK && ((ret = check_sorted(&file, &sorted, why, whylen)) != 0 ||
-		(ret = check_in_doubt(path, &file, why, whylen)) != 0))
+	if (rv == SR_OK &&
+	    ((ret = check_sorted(&file, &sorted, why, whylen)) != 0 ||
+	        (ret = check_in_doubt(path, &file, why, whylen)) != 0))
 		goto out;
 	/* Recovery writes a header into a file that has none yet, so only a
 	 * file that starts with one is opened. */
@@ -1017,12 +989,12 @@ check_opts(const uint8_t *data, size_t len, char *why, size_t whylen)
 {
 	struct cfg_vals v;
 	const struct sr_opt opts[] = {
-		{"name", SR_OPT_STR, &v.name, NULL, 0, 0, "node name", .flags = 0},
-		{"listen", SR_OPT_STR, &v.listen, "tcp://127.0.0.1:7401", 0, 0, "url", .flags = 0},
-		{"workers", SR_OPT_INT, &v.workers, "16", 1, 1024, "workers", .flags = 0},
-		{"skew-ms", SR_OPT_INT, &v.skew_ms, "0", -1000, 1000, "skew", .flags = 0},
-		{"prefetch-at", SR_OPT_DOUBLE, &v.prefetch_at, "0.5", 0.001, 1, "at", .flags = 0},
-		{"help", SR_OPT_BOOL, &v.help, "false", 0, 0, "help", .flags = 0},
+	    {"name", SR_OPT_STR, &v.name, NULL, 0, 0, "node name", .flags = 0},
+	    {"listen", SR_OPT_STR, &v.listen, "tcp://127.0.0.1:7401", 0, 0, "url", .flags = 0},
+	    {"workers", SR_OPT_INT, &v.workers, "16", 1, 1024, "workers", .flags = 0},
+	    {"skew-ms", SR_OPT_INT, &v.skew_ms, "0", -1000, 1000, "skew", .flags = 0},
+	    {"prefetch-at", SR_OPT_DOUBLE, &v.prefetch_at, "0.5", 0.001, 1, "at", .flags = 0},
+	    {"help", SR_OPT_BOOL, &v.help, "false", 0, 0, "help", .flags = 0},
 	};
 	const size_t nopts = sizeof(opts) / sizeof(opts[0]);
 	char path[512], prog[] = "fuzz", flag[] = "--config", pos[] = "pos";
@@ -1035,8 +1007,7 @@ check_opts(const uint8_t *data, size_t len, char *why, size_t whylen)
 		return failf(why, whylen, "config: cannot write %s", path);
 	char *argv[] = {prog, flag, path, pos, NULL};
 	memset(&v, 0xa5, sizeof(v));
-	int rv = sr_opts_parse(opts, nopts, 4, argv, &npos, &mem, errbuf,
-	    sizeof(errbuf));
+	int rv = sr_opts_parse(opts, nopts, 4, argv, &npos, &mem, errbuf, sizeof(errbuf));
 	if (rv == SR_OK) {
 		if (npos != 1 || argv[1] != pos)
 			ret = failf(why, whylen, "config: %d positionals, want 1", npos);
@@ -1045,11 +1016,11 @@ check_opts(const uint8_t *data, size_t len, char *why, size_t whylen)
 		else if (v.listen != opts[1].def && !owned(&mem, v.listen))
 			ret = failf(why, whylen, "config: listen points outside the mem");
 		else if (v.workers < 1 || v.workers > 1024)
-			ret = failf(why, whylen, "config: workers %" PRId64
-			    " outside [1, 1024]", v.workers);
+			ret = failf(why, whylen, "config: workers %" PRId64 " outside [1, 1024]",
+			    v.workers);
 		else if (v.skew_ms < -1000 || v.skew_ms > 1000)
-			ret = failf(why, whylen, "config: skew-ms %" PRId64
-			    " outside [-1000, 1000]", v.skew_ms);
+			ret = failf(why, whylen,
+			    "config: skew-ms %" PRId64 " outside [-1000, 1000]", v.skew_ms);
 		else if (!(v.prefetch_at >= 0.001 && v.prefetch_at <= 1))
 			ret = failf(why, whylen, "config: prefetch-at %g outside [0.001, 1]",
 			    v.prefetch_at);
@@ -1071,8 +1042,7 @@ static bool
 layout_equal(const sr_flake_layout *a, const sr_flake_layout *b)
 {
 	return a->time_bits == b->time_bits && a->worker_bits == b->worker_bits &&
-	    a->seq_bits == b->seq_bits && a->unit_ms == b->unit_ms &&
-	    a->epoch_ms == b->epoch_ms;
+	    a->seq_bits == b->seq_bits && a->unit_ms == b->unit_ms && a->epoch_ms == b->epoch_ms;
 }
 
 static int
@@ -1094,17 +1064,22 @@ check_layout(const uint8_t *data, size_t len, char *why, size_t whylen)
 	int rv = flake_layout_parse(s, &l, errbuf, sizeof(errbuf));
 	if (rv == SR_OK) {
 		if (flake_layout_check(&l, NULL, 0) != SR_OK)
-			ret = failf(why, whylen, "layout: '%.64s' parsed but fails the check",
-			    s);
+			ret = failf(why, whylen, "layout: '%.64s' parsed but fails the check", s);
 		else if (flake_layout_format(&l, text, sizeof(text)) != SR_OK)
-			ret = failf(why, whylen, "layout: '%.64s' parsed but cannot be "
-			    "formatted", s);
+			ret = failf(why, whylen,
+			    "layout: '%.64s' parsed but cannot be "
+			    "formatted",
+			    s);
 		else if (flake_layout_parse(text, &back, errbuf, sizeof(errbuf)) != SR_OK)
-			ret = failf(why, whylen, "layout: '%.64s' formats as '%s', which "
-			    "does not parse: %s", s, text, errbuf);
+			ret = failf(why, whylen,
+			    "layout: '%.64s' formats as '%s', which "
+			    "does not parse: %s",
+			    s, text, errbuf);
 		else if (!layout_equal(&l, &back))
-			ret = failf(why, whylen, "layout: '%.64s' formats as '%s', which "
-			    "parses to another layout", s, text);
+			ret = failf(why, whylen,
+			    "layout: '%.64s' formats as '%s', which "
+			    "parses to another layout",
+			    s, text);
 	} else if (rv != SR_EINVAL || errbuf[0] == '\0') {
 		ret = failf(why, whylen, "layout: error %d with message '%s'", rv, errbuf);
 	} else if (memcmp(&l, &untouched, sizeof(l)) != 0) {
@@ -1153,8 +1128,8 @@ fuzz_check_resp(const uint8_t *data, size_t len, char *why, size_t whylen)
 		struct resp_cmd cmd, again;
 		size_t used = 0, used2 = 0;
 		err[0] = '\0';
-		enum resp_status r = resp_parse(buf + pos, len - pos, &cmd, &used, err,
-		    sizeof(err));
+		enum resp_status r =
+		    resp_parse(buf + pos, len - pos, &cmd, &used, err, sizeof(err));
 		if (r == RESP_MORE) {
 			/* A server keeping RESP_MAX_FRAME unfinished bytes is never
 			 * stuck waiting for a request it could not hold. */
@@ -1164,7 +1139,8 @@ fuzz_check_resp(const uint8_t *data, size_t len, char *why, size_t whylen)
 			return 0;
 		}
 		if (r == RESP_BAD) {
-			if (err[0] == '\0' || strchr(err, '\r') != NULL || strchr(err, '\n') != NULL)
+			if (err[0] == '\0' || strchr(err, '\r') != NULL ||
+			    strchr(err, '\n') != NULL)
 				return failf(why, whylen, "RESP_BAD without a one-line message");
 			return 0;
 		}
@@ -1182,18 +1158,20 @@ fuzz_check_resp(const uint8_t *data, size_t len, char *why, size_t whylen)
 				return failf(why, whylen, "argument %zu outside its frame", i);
 		}
 		/* Every shorter prefix of a whole request asks for more. */
-		for (size_t k = 0; k < used; k += used > 512 ? 37 : 1) {
+		for (size_t k = 0; k<used; k += used> 512 ? 37 : 1) {
 			if (resp_parse(buf + pos, k, &again, &used2, err, sizeof(err)) != RESP_MORE)
-				return failf(why, whylen, "prefix of %zu of a %zu-byte request "
-				    "is not RESP_MORE", k, used);
+				return failf(why, whylen,
+				    "prefix of %zu of a %zu-byte request "
+				    "is not RESP_MORE",
+				    k, used);
 		}
 		/* The arguments, encoded as an array of bulk strings, parse back
 		 * to themselves. */
 		size_t n = resp_encode_cmd(&cmd, enc, sizeof(enc));
 		if (n == 0)
 			return failf(why, whylen, "a parsed request does not re-encode");
-		if (resp_parse(enc, n, &again, &used2, err, sizeof(err)) != RESP_OK ||
-		    used2 != n || again.argc != cmd.argc)
+		if (resp_parse(enc, n, &again, &used2, err, sizeof(err)) != RESP_OK || used2 != n ||
+		    again.argc != cmd.argc)
 			return failf(why, whylen, "re-encoded request does not parse back");
 		for (size_t i = 0; i < cmd.argc; i++)
 			if (again.argv[i].len != cmd.argv[i].len ||

@@ -36,8 +36,7 @@
  * and SR_EPROTO; the bodies of successful replies are well formed (chunks
  * inside their range, as many ascending IDs as asked for).
  */
-int fuzz_check_envelope(const uint8_t *data, size_t len, char *why,
-    size_t whylen);
+int fuzz_check_envelope(const uint8_t *data, size_t len, char *why, size_t whylen);
 
 /*
  * The salt of the file header the txlog checks put before data, and under
@@ -56,8 +55,7 @@ int fuzz_check_envelope(const uint8_t *data, size_t len, char *why,
  * agrees with the scan; the recovered file scans clean and takes an append).
  * data without a header is scanned too, which covers the file-header checks.
  */
-int fuzz_check_txlog(const uint8_t *data, size_t len, char *why,
-    size_t whylen);
+int fuzz_check_txlog(const uint8_t *data, size_t len, char *why, size_t whylen);
 
 /*
  * The config parser: data as an INI file read by sr_opts_parse() with
@@ -66,8 +64,7 @@ int fuzz_check_txlog(const uint8_t *data, size_t len, char *why,
  * flake_layout_parse() (on success the layout passes flake_layout_check()
  * and flake_layout_format() then flake_layout_parse() give it back).
  */
-int fuzz_check_config(const uint8_t *data, size_t len, char *why,
-    size_t whylen);
+int fuzz_check_config(const uint8_t *data, size_t len, char *why, size_t whylen);
 
 /*
  * The RESP request parser of the coordinator's RESP port (coordinator/resp.c):

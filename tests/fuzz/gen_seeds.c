@@ -34,8 +34,7 @@ put(const char *target, const char *name, const void *data, size_t len)
 	}
 	snprintf(path, sizeof(path), "%s/%s/%s", root, target, name);
 	FILE *f = fopen(path, "wb");
-	if (f == NULL || (len > 0 && fwrite(data, 1, len, f) != len) ||
-	    fclose(f) != 0) {
+	if (f == NULL || (len > 0 && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
 		perror(path);
 		exit(1);
 	}
@@ -67,11 +66,11 @@ envelope(void)
 {
 	Sr__Request req;
 
-#define REQ(kind, field, init, var)                                            \
-	sr__request__init(&req);                                                   \
-	req.protocol_version = WIRE_PROTOCOL_VERSION;                              \
-	req.body_case = SR__REQUEST__BODY_##kind;                                  \
-	init(&var);                                                                \
+#define REQ(kind, field, init, var)                   \
+	sr__request__init(&req);                      \
+	req.protocol_version = WIRE_PROTOCOL_VERSION; \
+	req.body_case = SR__REQUEST__BODY_##kind;     \
+	init(&var);                                   \
 	req.field = &var
 
 	Sr__JoinRequest join;
@@ -203,20 +202,19 @@ place(size_t n)
 }
 
 static void
-rec_bytes(struct seedlog *l, uint64_t txid, int state, size_t np,
-    const char *const *parts, const void *payload, size_t plen)
+rec_bytes(struct seedlog *l, uint64_t txid, int state, size_t np, const char *const *parts,
+    const void *payload, size_t plen)
 {
 	struct txlog_rec r = {
-		.txid = txid,
-		.state = state,
-		.nparticipants = np,
-		.participants = parts,
-		.payload = payload,
-		.payload_len = plen,
+	    .txid = txid,
+	    .state = state,
+	    .nparticipants = np,
+	    .participants = parts,
+	    .payload = payload,
+	    .payload_len = plen,
 	};
 	size_t used;
-	if (txlog_encode(&r, l->buf + l->n, sizeof(l->buf) - l->n, &used) !=
-	    TXLOG_OK) {
+	if (txlog_encode(&r, l->buf + l->n, sizeof(l->buf) - l->n, &used) != TXLOG_OK) {
 		fprintf(stderr, "txlog seed does not encode\n");
 		exit(1);
 	}
@@ -226,11 +224,10 @@ rec_bytes(struct seedlog *l, uint64_t txid, int state, size_t np,
 }
 
 static void
-rec(struct seedlog *l, uint64_t txid, int state, size_t np,
-    const char *const *parts, const char *payload)
+rec(struct seedlog *l, uint64_t txid, int state, size_t np, const char *const *parts,
+    const char *payload)
 {
-	rec_bytes(l, txid, state, np, parts, payload,
-	    payload != NULL ? strlen(payload) : 0);
+	rec_bytes(l, txid, state, np, parts, payload, payload != NULL ? strlen(payload) : 0);
 }
 
 /* Closes the open batch with its commit marker, as a flush does. */
@@ -256,25 +253,24 @@ txlog(void)
 
 	/* Single records, each the first of a log, with and without its
 	 * marker. */
-	l = (struct seedlog){.n = 0};
+	l = (struct seedlog) {.n = 0};
 	rec(&l, 1, SR_TX_BEGIN, 0, NULL, NULL);
 	put("txlog", "begin", l.buf, l.n);
 	mark(&l);
 	put("txlog", "begin_marked", l.buf, l.n);
-	l = (struct seedlog){.n = 0};
-	rec(&l, 0x0123456789abcdefULL, SR_TX_PREPARE, 3, parts,
-	    "INSERT INTO notes VALUES (1)");
+	l = (struct seedlog) {.n = 0};
+	rec(&l, 0x0123456789abcdefULL, SR_TX_PREPARE, 3, parts, "INSERT INTO notes VALUES (1)");
 	put("txlog", "prepare_3_participants", l.buf, l.n);
-	l = (struct seedlog){.n = 0};
+	l = (struct seedlog) {.n = 0};
 	rec(&l, 2, SR_TX_COMMIT, 1, parts, NULL);
 	put("txlog", "commit", l.buf, l.n);
-	l = (struct seedlog){.n = 0};
+	l = (struct seedlog) {.n = 0};
 	rec(&l, UINT64_MAX, SR_TX_ABORT, 2, parts, "why");
 	put("txlog", "abort_max_txid", l.buf, l.n);
 
 	/* A whole history in three batches: tx 5 commits, tx 6 is left in
 	 * doubt, tx 7 aborts. */
-	l = (struct seedlog){.n = 0};
+	l = (struct seedlog) {.n = 0};
 	rec(&l, 5, SR_TX_BEGIN, 2, parts, NULL);
 	rec(&l, 5, SR_TX_PREPARE, 2, parts, "p");
 	rec(&l, 6, SR_TX_BEGIN, 1, parts, NULL);
@@ -298,7 +294,7 @@ txlog(void)
 	/* A record whose payload holds a copy of the records before it,
 	 * torn inside its payload: the copies are not records where they
 	 * lie, so this is a torn tail, not damage. */
-	l = (struct seedlog){.n = 0};
+	l = (struct seedlog) {.n = 0};
 	rec(&l, 11, SR_TX_BEGIN, 0, NULL, NULL);
 	mark(&l);
 	uint8_t copy[256];
@@ -310,7 +306,7 @@ txlog(void)
 
 	/* Damage in a synced batch: one flipped bit in a record of the first
 	 * batch, with a second batch after it. */
-	l = (struct seedlog){.n = 0};
+	l = (struct seedlog) {.n = 0};
 	rec(&l, 9, SR_TX_BEGIN, 0, NULL, NULL);
 	size_t mid = l.n;
 	rec(&l, 9, SR_TX_PREPARE, 1, parts, "x");
@@ -321,7 +317,7 @@ txlog(void)
 	put("txlog", "middle_damage", l.buf, l.n);
 
 	/* A whole file, header included: the headerless scan reads it. */
-	l = (struct seedlog){.n = 0};
+	l = (struct seedlog) {.n = 0};
 	rec(&l, 10, SR_TX_PREPARE, 1, parts, NULL);
 	mark(&l);
 	uint8_t file[4096];
@@ -346,8 +342,7 @@ config(void)
 	    "prefetch-at = 0.75\n"
 	    "help = false\n");
 	put_str("config", "bools.ini", "help = yes\nhelp = 0\nhelp = true\n");
-	put_str("config", "bounds.ini",
-	    "workers = 1024\nskew-ms = -1000\nprefetch-at = 1e-3\n");
+	put_str("config", "bounds.ini", "workers = 1024\nskew-ms = -1000\nprefetch-at = 1e-3\n");
 	put_str("config", "no_section.ini", "name=a.b_c-1\n# comment\n\nworkers=1\n");
 	put_str("config", "multiline.ini", "[a]\nname = one\n  two\n[b]\nlisten=ipc:///tmp/x\n");
 	put_str("config", "unknown_key.ini", "[x]\ncolour = blue\n");

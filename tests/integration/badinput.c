@@ -1,8 +1,8 @@
 /*
  * Bad input against real processes: sends garbage bytes, truncated protobuf,
  * a wrong protocol version, out-of-range counts, unknown sequences, bad
- * names and names with a NUL byte to a running master and coordinator, and checks that each gets its
- * documented error reply and that both still serve afterwards.
+ * names and names with a NUL byte to a running master and coordinator, and checks that each gets
+ * its documented error reply and that both still serve afterwards.
  *
  *   badinput MASTER_URL COORDINATOR_URL    (started by bad_input.sh)
  */
@@ -288,24 +288,26 @@ test_still_serving(void **state)
 	for (int i = 1; i < 10; i++)
 		assert_true(ids[i] > ids[i - 1]);
 	assert_int_equal(sr_client_next_ids(cl, "notes", 0, ids, node), SR_EINVAL);
-	assert_int_equal(sr_client_next_ids(cl, "notes", WIRE_MAX_COUNT + 1, ids, node),
-	    SR_EINVAL);
+	assert_int_equal(sr_client_next_ids(cl, "notes", WIRE_MAX_COUNT + 1, ids, node), SR_EINVAL);
 	/* Segments past the list's bound: they add up to the count and start
 	 * above the list taken before. */
 	sr_id_segment segs[SR_SEGMENTS_MAX];
 	size_t nsegs = 0;
 	uint64_t total = 0;
 	assert_int_equal(sr_client_next_segments(cl, "notes", WIRE_MAX_COUNT + 1, segs,
-	    SR_SEGMENTS_MAX, &nsegs, node), SR_OK);
+	                     SR_SEGMENTS_MAX, &nsegs, node),
+	    SR_OK);
 	assert_true(nsegs >= 1);
 	assert_true(segs[0].first > ids[9]);
 	for (size_t i = 0; i < nsegs; i++)
 		total += segs[i].count;
 	assert_int_equal(total, WIRE_MAX_COUNT + 1);
-	assert_int_equal(sr_client_next_segments(cl, "notes", 0, segs, SR_SEGMENTS_MAX,
-	    &nsegs, node), SR_EINVAL);
+	assert_int_equal(sr_client_next_segments(cl, "notes", 0, segs, SR_SEGMENTS_MAX, &nsegs,
+	                     node),
+	    SR_EINVAL);
 	assert_int_equal(sr_client_next_segments(cl, "notes", SR_SEGMENT_IDS_MAX + 1, segs,
-	    SR_SEGMENTS_MAX, &nsegs, node), SR_EINVAL);
+	                     SR_SEGMENTS_MAX, &nsegs, node),
+	    SR_EINVAL);
 	sr_client_close(cl);
 	sr_status st;
 	assert_int_equal(sr_client_open(master_url, 5000, &cl), SR_OK);
@@ -323,14 +325,14 @@ main(int argc, char **argv)
 	master_url = argv[1];
 	coord_url = argv[2];
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_wrong_version),
-		cmocka_unit_test(test_oversized),
-		cmocka_unit_test(test_counts_and_names),
-		cmocka_unit_test(test_nul_in_names),
-		cmocka_unit_test(test_catalog_errors),
-		cmocka_unit_test(test_still_serving),
+	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_wrong_version),
+	    cmocka_unit_test(test_oversized),
+	    cmocka_unit_test(test_counts_and_names),
+	    cmocka_unit_test(test_nul_in_names),
+	    cmocka_unit_test(test_catalog_errors),
+	    cmocka_unit_test(test_still_serving),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	nng_fini();

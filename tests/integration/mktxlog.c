@@ -27,8 +27,8 @@ main(int argc, char **argv)
 	const struct {
 		int tx;
 		sr_tx_state st;
-	} plan[] = {{2, SR_TX_BEGIN}, {2, SR_TX_ABORT}, {1, SR_TX_BEGIN},
-	    {1, SR_TX_PREPARE}, {0, SR_TX_BEGIN}, {0, SR_TX_PREPARE}, {0, SR_TX_COMMIT}};
+	} plan[] = {{2, SR_TX_BEGIN}, {2, SR_TX_ABORT}, {1, SR_TX_BEGIN}, {1, SR_TX_PREPARE},
+	    {0, SR_TX_BEGIN}, {0, SR_TX_PREPARE}, {0, SR_TX_COMMIT}};
 	sr_txlog *log;
 	sr_txlog_recovery rec;
 	char err[256];

@@ -53,10 +53,11 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: attack URL join NAME | beat NODE HOLDS WORKER TICK | "
-	                "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL] | "
-	                "churn N status|drop|rst|header|partial|junk | "
-	                "seqs MASTER_URL|- N PREFIX\n");
+	fprintf(stderr,
+	    "usage: attack URL join NAME | beat NODE HOLDS WORKER TICK | "
+	    "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL] | "
+	    "churn N status|drop|rst|header|partial|junk | "
+	    "seqs MASTER_URL|- N PREFIX\n");
 	return 2;
 }
 
@@ -202,8 +203,7 @@ raw_connect(const char *url)
 static int
 raw_churn(const char *url, const char *kind)
 {
-	static const uint8_t sp[16] = {0, 'S', 'P', 0, 0, 0x30, 0, 0,
-	    0, 0, 0, 0, 0, 0, 0, 40};
+	static const uint8_t sp[16] = {0, 'S', 'P', 0, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 40};
 	uint8_t junk[64];
 	memset(junk, 'x', sizeof(junk));
 	int fd = raw_connect(url);
@@ -227,8 +227,7 @@ raw_churn(const char *url, const char *kind)
 static int
 churn(const char *url, uint64_t n, const char *kind, const struct creds *cr)
 {
-	static const char *const kinds[] = {"status", "drop", "rst", "header", "partial",
-	    "junk"};
+	static const char *const kinds[] = {"status", "drop", "rst", "header", "partial", "junk"};
 	size_t k = 0;
 	while (k < sizeof(kinds) / sizeof(kinds[0]) && strcmp(kinds[k], kind) != 0)
 		k++;
@@ -244,8 +243,8 @@ churn(const char *url, uint64_t n, const char *kind, const struct creds *cr)
 		}
 		struct wire_chan *ch;
 		char err[WIRE_ERRMSG_MAX];
-		if (wire_chan_open_creds(url, 5000, cr, CREDS_ALL, NULL, &ch, err,
-			sizeof(err)) != SR_OK)
+		if (wire_chan_open_creds(url, 5000, cr, CREDS_ALL, NULL, &ch, err, sizeof(err)) !=
+		    SR_OK)
 			continue;
 		Sr__Request req = SR__REQUEST__INIT;
 		Sr__StatusRequest q = SR__STATUS_REQUEST__INIT;
@@ -320,8 +319,8 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "slow") == 0) {
 		if (argc != 6 && argc != 7)
 			return usage();
-		return slow(url, (int) num(argv[3]), num(argv[4]),
-		    argc == 7 ? num(argv[6]) : 64, (int) num(argv[5]));
+		return slow(url, (int) num(argv[3]), num(argv[4]), argc == 7 ? num(argv[6]) : 64,
+		    (int) num(argv[5]));
 	}
 	if (strcmp(cmd, "seqs") == 0) {
 		if (argc != 6)
@@ -338,8 +337,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "attack: %s\n", err);
 		return 2;
 	}
-	if (wire_chan_open_creds(url, 5000, cr, CREDS_ALL, getenv("ATTACK_NODE"), &ch,
-		err, sizeof(err)) != SR_OK) {
+	if (wire_chan_open_creds(url, 5000, cr, CREDS_ALL, getenv("ATTACK_NODE"), &ch, err,
+	        sizeof(err)) != SR_OK) {
 		fprintf(stderr, "attack: %s\n", err);
 		creds_free(cr);
 		return 1;

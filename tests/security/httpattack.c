@@ -95,8 +95,7 @@ main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			if (fd[i] < 0)
 				continue;
-			if (!still_open(fd[i]) ||
-			    (slow && send(fd[i], "a", 1, MSG_NOSIGNAL) < 0)) {
+			if (!still_open(fd[i]) || (slow && send(fd[i], "a", 1, MSG_NOSIGNAL) < 0)) {
 				close(fd[i]);
 				fd[i] = -1;
 			}

@@ -73,7 +73,7 @@ static int
 conns(int n, double secs)
 {
 	int *fd = calloc((size_t) n, sizeof(int));
-	char (*got)[64] = calloc((size_t) n, 64);
+	char(*got)[64] = calloc((size_t) n, 64);
 	size_t *len = calloc((size_t) n, sizeof(size_t));
 	int *done = calloc((size_t) n, sizeof(int));
 	struct pollfd *p = calloc((size_t) n, sizeof(*p));
@@ -252,7 +252,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[2], "noread") == 0 && argc == 4)
 		return noread((double) num(argv[3]));
 usage:
-	fprintf(stderr, "usage: respattack PORT conns N SECONDS | slow N SECONDS | "
-	                "noread SECONDS\n");
+	fprintf(stderr,
+	    "usage: respattack PORT conns N SECONDS | slow N SECONDS | "
+	    "noread SECONDS\n");
 	return 2;
 }

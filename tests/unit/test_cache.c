@@ -224,8 +224,7 @@ test_segments_span_chunks(void **state)
 	/* A million IDs of a big chunk: one segment, no ID written. */
 	struct range_chunk big = {5000, 1, 0, 2000000};
 	assert_int_equal(cache_offer(&s, &big), SR_OK);
-	assert_int_equal(cache_next_segs(&s, 1000000, segs, 4, &nsegs, &got, in_ms(100)),
-	    SR_OK);
+	assert_int_equal(cache_next_segs(&s, 1000000, segs, 4, &nsegs, &got, in_ms(100)), SR_OK);
 	assert_int_equal(nsegs, 2);
 	assert_int_equal(segs[0].first, 1084); /* the rest of c2 */
 	assert_int_equal(segs[0].count, 86);
@@ -251,8 +250,7 @@ test_segments_room(void **state)
 	assert_int_equal(cache_next_segs(&s, 3, segs, 1, &nsegs, &got, in_ms(100)), SR_OK);
 	struct range_chunk c2 = {10, 1, 0, 10};
 	assert_int_equal(cache_offer(&s, &c2), SR_OK);
-	assert_int_equal(cache_next_segs(&s, 5, segs, 1, &nsegs, &got, in_ms(100)),
-	    SR_ETOOBIG);
+	assert_int_equal(cache_next_segs(&s, 5, segs, 1, &nsegs, &got, in_ms(100)), SR_ETOOBIG);
 	assert_int_equal(nsegs, 1);
 	assert_int_equal(got, 2);
 	assert_int_equal(segs[0].first, 8);
@@ -406,7 +404,7 @@ test_failed_calls_bounded(void **state)
 	pthread_t t[FAIL_THREADS];
 	struct failer f[FAIL_THREADS];
 	for (int i = 0; i < FAIL_THREADS; i++) {
-		f[i] = (struct failer){&s, calloc(CACHE_MAX_BATCH, sizeof(uint64_t)), 0};
+		f[i] = (struct failer) {&s, calloc(CACHE_MAX_BATCH, sizeof(uint64_t)), 0};
 		assert_non_null(f[i].buf);
 		assert_int_equal(pthread_create(&t[i], NULL, fail_thread, &f[i]), 0);
 	}
@@ -523,8 +521,8 @@ worker(void *arg)
 		if (w->segments) {
 			/* Batches of 5 on chunks of 8 to 10 IDs: most calls
 			 * span a boundary and return two segments. */
-			rv = cache_next_segs(&w->m->s, (size_t) w->batch, segs, 8, &nsegs,
-			    &got, in_ms(10000));
+			rv = cache_next_segs(&w->m->s, (size_t) w->batch, segs, 8, &nsegs, &got,
+			    in_ms(10000));
 			if (seg_expand(segs, nsegs, buf, 8) != got)
 				rv = SR_EINTERNAL;
 		} else {
@@ -536,7 +534,7 @@ worker(void *arg)
 			break;
 		}
 		for (size_t j = 0; j < got && w->done < PER_THREAD; j++, w->done++)
-			w->calls[w->done] = (struct call){t0, t1, buf[j]};
+			w->calls[w->done] = (struct call) {t0, t1, buf[j]};
 	}
 	return NULL;
 }
@@ -557,7 +555,10 @@ test_threads_strictly_increasing(void **state)
 	size_t total = (size_t) THREADS * PER_THREAD;
 	struct call *all = calloc(total, sizeof(*all));
 	for (int i = 0; i < THREADS; i++) {
-		w[i] = (struct worker){m, all + (size_t) i * PER_THREAD, i == 0 ? 1 : i == 1 ? 3 : 5,
+		w[i] = (struct worker) {m, all + (size_t) i * PER_THREAD,
+		    i == 0       ? 1
+		        : i == 1 ? 3
+		                 : 5,
 		    i == 2, SR_OK, 0};
 		pthread_create(&t[i], NULL, worker, &w[i]);
 	}
@@ -587,17 +588,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prefetch_point_and_swap),
-		cmocka_unit_test(test_no_prefetch),
-		cmocka_unit_test(test_sync_drop_and_recreate),
-		cmocka_unit_test(test_batch_spans_chunks),
-		cmocka_unit_test(test_segments_span_chunks),
-		cmocka_unit_test(test_segments_room),
-		cmocka_unit_test(test_wait_times_out),
-		cmocka_unit_test(test_waiter_woken),
-		cmocka_unit_test(test_failed_calls_bounded),
-		cmocka_unit_test(test_huge_chunk_refused),
-		cmocka_unit_test(test_threads_strictly_increasing),
+	    cmocka_unit_test(test_prefetch_point_and_swap),
+	    cmocka_unit_test(test_no_prefetch),
+	    cmocka_unit_test(test_sync_drop_and_recreate),
+	    cmocka_unit_test(test_batch_spans_chunks),
+	    cmocka_unit_test(test_segments_span_chunks),
+	    cmocka_unit_test(test_segments_room),
+	    cmocka_unit_test(test_wait_times_out),
+	    cmocka_unit_test(test_waiter_woken),
+	    cmocka_unit_test(test_failed_calls_bounded),
+	    cmocka_unit_test(test_huge_chunk_refused),
+	    cmocka_unit_test(test_threads_strictly_increasing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,8 +65,7 @@ reopen(struct fx *f)
 static void
 create(struct fx *f, const char *name, uint64_t chunk, uint32_t spare, uint32_t mode)
 {
-	struct catalog_seq_spec spec = {.name = name, .chunk = chunk, .spare = spare,
-	    .mode = mode};
+	struct catalog_seq_spec spec = {.name = name, .chunk = chunk, .spare = spare, .mode = mode};
 	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
 }
 
@@ -183,7 +182,7 @@ test_restarted_node_stays_increasing(void **state)
 	create(f, "s", 100, 2, STORE_MODE_INTERLEAVED);
 	uint64_t a = join(f, "a");
 	struct range_chunk c1 = lease(f, a, "s", 0);
-	assert_int_equal(c1.n, 3); /* 1 user + 2 spare */
+	assert_int_equal(c1.n, 3);         /* 1 user + 2 spare */
 	assert_int_equal(join(f, "a"), a); /* same name, same id */
 	struct range_chunk c2 = lease(f, a, "s", 0);
 	assert_true(c2.start >= range_end(&c1));
@@ -242,7 +241,9 @@ test_group_commit(void **state)
 {
 	struct fx *f = *state;
 	/* A ticket sequence: block mode, chunk 1 fixed, a lease per ID. */
-	struct catalog_seq_spec spec = {.name = "t", .chunk = 1, .max_chunk = 1,
+	struct catalog_seq_spec spec = {.name = "t",
+	    .chunk = 1,
+	    .max_chunk = 1,
 	    .mode = STORE_MODE_BLOCK};
 	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
 	uint64_t node[4];
@@ -255,7 +256,8 @@ test_group_commit(void **state)
 	struct catalog_pending pend[4];
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(catalog_lease_deferred(f->cat, node[i], "t", 0, f->now, &ch[i],
-		    &pend[i]), SR_OK);
+		                     &pend[i]),
+		    SR_OK);
 		assert_int_equal(ch[i].start, (uint64_t) i); /* four ranges of one ID */
 		assert_int_equal(catalog_durable(f->cat, "t", &pend[i]), CATALOG_PENDING);
 	}
@@ -270,8 +272,7 @@ test_group_commit(void **state)
 	/* In flight: a lease now reserves for the next flush, not this one. */
 	struct range_chunk c5;
 	struct catalog_pending p5;
-	assert_int_equal(catalog_lease_deferred(f->cat, node[0], "t", 1, f->now, &c5, &p5),
-	    SR_OK);
+	assert_int_equal(catalog_lease_deferred(f->cat, node[0], "t", 1, f->now, &c5, &p5), SR_OK);
 	assert_int_equal(c5.start, 4);
 	struct store_op *ops2;
 	size_t n2;
@@ -299,8 +300,7 @@ test_group_commit(void **state)
 	assert_int_equal(mem_seq(&f->st, "t")->hwm, 4);
 	struct range_chunk c6;
 	struct catalog_pending p6;
-	assert_int_equal(catalog_lease_deferred(f->cat, node[1], "t", 0, f->now, &c6, &p6),
-	    SR_OK);
+	assert_int_equal(catalog_lease_deferred(f->cat, node[1], "t", 0, f->now, &c6, &p6), SR_OK);
 	assert_true(c6.start >= 5);
 	assert_int_equal(catalog_flush_take(f->cat, &ops, &n), SR_OK);
 	rv = store_commit(&f->st.base, catalog_term(f->cat), ops, n);
@@ -390,7 +390,9 @@ static void
 test_dynamic_chunk(void **state)
 {
 	struct fx *f = *state;
-	struct catalog_seq_spec spec = {.name = "d", .chunk = 100, .min_chunk = 50,
+	struct catalog_seq_spec spec = {.name = "d",
+	    .chunk = 100,
+	    .min_chunk = 50,
 	    .max_chunk = 400};
 	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
 	uint64_t a = join(f, "a");
@@ -429,10 +431,11 @@ static void
 test_no_prefetch(void **state)
 {
 	struct fx *f = *state;
-	struct catalog_seq_spec t = {.name = "t", .chunk = 1, .mode = STORE_MODE_BLOCK,
+	struct catalog_seq_spec t = {.name = "t",
+	    .chunk = 1,
+	    .mode = STORE_MODE_BLOCK,
 	    .no_prefetch = 1};
-	struct catalog_seq_spec g = {.name = "g", .chunk = 1, .max_chunk = 8,
-	    .no_prefetch = 1};
+	struct catalog_seq_spec g = {.name = "g", .chunk = 1, .max_chunk = 8, .no_prefetch = 1};
 	struct catalog_seq_info info;
 	assert_int_equal(catalog_seq_create(f->cat, &t, f->now, &info), SR_OK);
 	assert_int_equal(info.row.prefetch, 0);
@@ -517,8 +520,7 @@ static void
 test_random_leases_unique(void **state)
 {
 	struct fx *f = *state;
-	struct catalog_seq_spec spec = {.name = "s", .chunk = 7, .max_chunk = 28,
-	    .spare = 1};
+	struct catalog_seq_spec spec = {.name = "s", .chunk = 7, .max_chunk = 28, .spare = 1};
 	assert_int_equal(catalog_seq_create(f->cat, &spec, f->now, NULL), SR_OK);
 	enum { NODES = 5, STEPS = 3000 };
 	uint64_t ids[NODES], after[NODES] = {0}, last[NODES] = {0};
@@ -580,8 +582,9 @@ static struct catalog_grant
 renew(struct fx *f, uint64_t node, const struct catalog_grant *held, uint64_t tick)
 {
 	struct catalog_grant g;
-	assert_int_equal(catalog_node_heartbeat(f->cat, node, f->now, held->has,
-	    held->worker_id, tick, &g), SR_OK);
+	assert_int_equal(catalog_node_heartbeat(f->cat, node, f->now, held->has, held->worker_id,
+	                     tick, &g),
+	    SR_OK);
 	return g;
 }
 
@@ -598,9 +601,8 @@ tick_at(const struct fx *f, int64_t skew_ms)
  * previous holder reported plus one TTL. The previous holders' clocks run
  * 1.5 s ahead of the master's (within the tolerated skew), so the floor
  * rule "last reported tick + TTL" is what the assertions test: the lease's
- * end (in the master's clock) lies below it, and a floor of only the reported tick would let the new holder
- * reissue what the old one issued after its last report (docs/guarantees.md,
- * txids). */
+ * end (in the master's clock) lies below it, and a floor of only the reported tick would let the
+ * new holder reissue what the old one issued after its last report (docs/guarantees.md, txids). */
 static void
 test_worker_reuse_after_expiry(void **state)
 {
@@ -658,7 +660,7 @@ test_worker_reuse_after_expiry(void **state)
 	assert_int_equal(gd.worker_id, gc.worker_id);
 	assert_int_equal(gd.floor_tick,
 	    (uint64_t) (c_last + f->cfg.lease_ttl_ms - f->cfg.layout.epoch_ms) /
-		f->cfg.layout.unit_ms);
+	        f->cfg.layout.unit_ms);
 	/* a comes back: its old grant is gone, and no id is free. */
 	struct catalog_grant lost = renew(f, a, &ga, tick_at(f, 1500));
 	assert_false(lost.has);
@@ -854,11 +856,11 @@ test_future_tick_refused(void **state)
 	uint64_t now_tick = (uint64_t) (f->now - f->cfg.layout.epoch_ms);
 	/* Within the skew: taken. */
 	assert_true(renew(f, a, &ga, now_tick + f->cfg.max_skew_ms).has);
-	uint64_t bad[] = {UINT64_MAX, (uint64_t) INT64_MAX,
-	    now_tick + f->cfg.max_skew_ms + 1};
+	uint64_t bad[] = {UINT64_MAX, (uint64_t) INT64_MAX, now_tick + f->cfg.max_skew_ms + 1};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(catalog_node_heartbeat(f->cat, a, f->now, 1,
-		    ga.worker_id, bad[i], &gr), SR_EINVAL);
+		assert_int_equal(catalog_node_heartbeat(f->cat, a, f->now, 1, ga.worker_id, bad[i],
+		                     &gr),
+		    SR_EINVAL);
 		assert_non_null(strstr(catalog_errmsg(f->cat), "skew"));
 		assert_int_equal(catalog_node_leave(f->cat, a, bad[i], f->now), SR_EINVAL);
 	}
@@ -970,11 +972,9 @@ test_held_name_refused(void **state)
 	struct catalog_grant g;
 	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 11, f->now, &id, &g), SR_OK);
 	f->now += 10;
-	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 22, f->now, &id2, &g),
-	    SR_EEXISTS);
+	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 22, f->now, &id2, &g), SR_EEXISTS);
 	assert_non_null(strstr(catalog_errmsg(f->cat), "held by a live process"));
-	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 0, f->now, &id2, &g),
-	    SR_EEXISTS);
+	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 0, f->now, &id2, &g), SR_EEXISTS);
 	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 11, f->now, &id2, &g), SR_OK);
 	assert_int_equal(id2, id);
 	const char *name;
@@ -990,7 +990,6 @@ test_held_name_refused(void **state)
 	assert_int_equal(catalog_node_leave(f->cat, id, 0, f->now), SR_OK);
 	assert_int_equal(catalog_node_join_as(f->cat, "a", "", 33, f->now, &id2, &g), SR_OK);
 }
-
 
 /* Paging (issue 10): every live sequence exactly once, in name order, in
  * pages of any size, tombstones skipped; the same for nodes in id order,
@@ -1063,7 +1062,6 @@ test_paging(void **state)
 	}
 }
 
-
 /* node remove and retention (issue 10): a live node is refused, a dead one
  * forgotten with its worker rows (the floors) kept; its name joins again as
  * a new node id, above the old grant's tick; nodes dead longer than the
@@ -1078,8 +1076,8 @@ test_node_remove(void **state)
 	assert_true(g.has);
 	other = join(f, "other");
 	uint64_t tick = (uint64_t) (f->now - f->cfg.layout.epoch_ms) + 5;
-	assert_int_equal(catalog_node_heartbeat(f->cat, id, f->now, 1, g.worker_id, tick,
-	    &g2), SR_OK);
+	assert_int_equal(catalog_node_heartbeat(f->cat, id, f->now, 1, g.worker_id, tick, &g2),
+	    SR_OK);
 	assert_int_equal(catalog_node_remove(f->cat, id, f->now), SR_EEXISTS);
 	assert_non_null(strstr(catalog_errmsg(f->cat), "live"));
 	assert_int_equal(catalog_node_remove(f->cat, 999, f->now), SR_ENOTJOINED);
@@ -1123,35 +1121,35 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_seq_create_validation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_first_id_is_start, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_interleave_and_after_rule, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restarted_node_stays_increasing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_forgets_open_range, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_commit_returns_no_chunk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stale_term, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_node_not_counted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_exhaustion, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dynamic_chunk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_after_above_hwm_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_prefetch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_leases_unique, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_worker_reuse_after_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_one_worker_per_node, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_live_node_cap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_keeps_grants_live, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shorter_ttl_never_cuts_a_grant, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rejoin_after_shorter_ttl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_layout_fixed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_worker_commit_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_future_tick_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_heartbeats_rarely_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_held_name_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_node_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seq_create_validation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_id_is_start, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_interleave_and_after_rule, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restarted_node_stays_increasing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_forgets_open_range, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_commit_returns_no_chunk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_term, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dead_node_not_counted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_block_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exhaustion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dynamic_chunk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_after_above_hwm_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_prefetch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_random_leases_unique, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_worker_reuse_after_expiry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_worker_per_node, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_live_node_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_keeps_grants_live, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shorter_ttl_never_cuts_a_grant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rejoin_after_shorter_ttl, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_layout_fixed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_worker_commit_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_future_tick_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeats_rarely_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_held_name_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_node_remove, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,7 +161,7 @@ draw_thread(void *arg)
 			break;
 		}
 		uint64_t t1 = atomic_fetch_add(w->clock, 1);
-		w->calls[w->done] = (struct call){t0, t1, id};
+		w->calls[w->done] = (struct call) {t0, t1, id};
 	}
 	return NULL;
 }
@@ -187,7 +187,7 @@ run_threads(sr_coordinator *c, int txids)
 	pthread_t t[THREADS];
 	struct worker w[THREADS];
 	for (int i = 0; i < THREADS; i++) {
-		w[i] = (struct worker){c, all + (size_t) i * PER_THREAD, &clock, txids, SR_OK, 0};
+		w[i] = (struct worker) {c, all + (size_t) i * PER_THREAD, &clock, txids, SR_OK, 0};
 		pthread_create(&t[i], NULL, draw_thread, &w[i]);
 	}
 	for (int i = 0; i < THREADS; i++)
@@ -225,8 +225,8 @@ test_threads_txids(void **state)
 	assert_int_equal(sr_next_txid(f->c, &txid), SR_OK);
 	sr_flake_layout l;
 	sr_coordinator_layout(f->c, &l);
-	sr_flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits,
-	    (uint8_t) l.seq_bits, l.unit_ms, l.epoch_ms};
+	sr_flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits, (uint8_t) l.seq_bits,
+	    l.unit_ms, l.epoch_ms};
 	flake_decode(&fl, txid, &tick, &w, &seq);
 	assert_int_equal(w, worker);
 	int64_t ms = flake_tick_to_ms(&fl, tick);
@@ -263,7 +263,7 @@ txid_patient(sr_coordinator *c, uint64_t *txid)
 	int64_t until = sr_mono_ms() + 10000;
 	int rv;
 	while ((rv = sr_next_txid(c, txid)) == SR_ENOWORKER && sr_mono_ms() < until)
-		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 20 * 1000000L}, NULL);
 	return rv;
 }
 
@@ -390,7 +390,7 @@ test_master_outage(void **state)
 	assert_int_equal(rv, SR_OK);
 	assert_true(id > last);
 	while ((rv = sr_next_txid(f->c, &txid)) != SR_OK && sr_mono_ms() < until)
-		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 20 * 1000000L}, NULL);
 	assert_int_equal(rv, SR_OK);
 	assert_true(txid > before);
 }
@@ -427,20 +427,20 @@ test_lease_view_follows_reply_ttl(void **state)
 	int64_t t0 = sr_mono_ms();
 	while (sr_mono_ms() - t0 < 4500) {
 		(void) sr_next_txid(f->c, &txid);
-		nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 50 * 1000000L}, NULL);
 	}
 	/* A txid just before the master goes: on a loaded machine a heartbeat
 	 * may come later than the 480 ms view, so wait for a renewed one. */
 	int rv;
 	int64_t until = sr_mono_ms() + 3000;
 	while ((rv = sr_next_txid(f->c, &txid)) != SR_OK && sr_mono_ms() < until)
-		nanosleep(&(struct timespec){0, 5 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 5 * 1000000L}, NULL);
 	master_stop(f->m);
 	f->m = NULL;
 	int64_t stopped = sr_mono_ms();
 	assert_int_equal(rv, SR_OK); /* renewed under the new TTL */
 	while (sr_next_txid(f->c, &txid) == SR_OK && sr_mono_ms() - stopped < 10000)
-		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 10 * 1000000L}, NULL);
 	int64_t issued_for = sr_mono_ms() - stopped;
 	print_message("txids for %lld ms after the master stopped (TTL 600 ms)\n",
 	    (long long) issued_for);
@@ -486,7 +486,7 @@ draw_one(sr_coordinator *c, int i, struct drawn *d, size_t *n)
 {
 	uint64_t txid;
 	if (*n < DRAWN_MAX && sr_next_txid(c, &txid) == SR_OK)
-		d[(*n)++] = (struct drawn){i, txid};
+		d[(*n)++] = (struct drawn) {i, txid};
 }
 
 /*
@@ -546,8 +546,8 @@ test_restart_with_shorter_ttl(void **state)
 	 * another node issued under it in between. */
 	sr_flake_layout l;
 	sr_coordinator_layout(node[1], &l);
-	sr_flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits,
-	    (uint8_t) l.seq_bits, l.unit_ms, l.epoch_ms};
+	sr_flake_layout fl = {(uint8_t) l.time_bits, (uint8_t) l.worker_bits, (uint8_t) l.seq_bits,
+	    l.unit_ms, l.epoch_ms};
 	int holder[2] = {-1, -1};
 	bool done[2][3] = {{false}};
 	size_t overlaps = 0, c_drawn = 0;
@@ -591,7 +591,7 @@ poll_until(struct fx *f, const char *seq, int want, uint64_t *last)
 			*last = id;
 		}
 		other++;
-		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 20 * 1000000L}, NULL);
 	}
 	assert_int_equal(rv, want);
 	if (rv == SR_OK) {
@@ -702,12 +702,14 @@ test_worker_lost_logged(void **state)
 	assert_int_equal(granted, 1); /* "worker id 7, issuing above ..." */
 	assert_int_equal(worker_apply(&w, NULL, &g, sr_mono_us(), 1000, err, sizeof(err)), SR_OK);
 	assert_int_equal(l.n, granted);
-	assert_int_equal(worker_apply(&w, NULL, &none, sr_mono_us(), 1000, err, sizeof(err)), SR_OK);
+	assert_int_equal(worker_apply(&w, NULL, &none, sr_mono_us(), 1000, err, sizeof(err)),
+	    SR_OK);
 	assert_int_equal(l.n, granted + 1);
 	assert_int_equal(l.info, 1); /* the loss is a warning */
 	assert_non_null(strstr(l.last, "worker id 7 lost"));
 	/* Losing nothing is not logged. */
-	assert_int_equal(worker_apply(&w, NULL, &none, sr_mono_us(), 1000, err, sizeof(err)), SR_OK);
+	assert_int_equal(worker_apply(&w, NULL, &none, sr_mono_us(), 1000, err, sizeof(err)),
+	    SR_OK);
 	assert_int_equal(l.n, granted + 1);
 }
 
@@ -851,22 +853,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_first_use_and_bad_args, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads_sequence, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads_txids, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_txid_floor, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_master_outage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rejoin_txids_increase, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_far_epoch_bounded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_with_shorter_ttl, setup_two_workers,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_lease_view_follows_reply_ttl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_log_callback, setup, teardown),
-		cmocka_unit_test(test_worker_lost_logged),
-		cmocka_unit_test_setup_teardown(test_ticket_handle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_take_chunk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_name_lookup_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_use_and_bad_args, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threads_sequence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threads_txids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_txid_floor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_master_outage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rejoin_txids_increase, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_far_epoch_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_with_shorter_ttl, setup_two_workers,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_lease_view_follows_reply_ttl, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_and_recreate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_callback, setup, teardown),
+	    cmocka_unit_test(test_worker_lost_logged),
+	    cmocka_unit_test_setup_teardown(test_ticket_handle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_take_chunk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_name_lookup_cache, setup, teardown),
 	};
 	int rv = cmocka_run_group_tests(tests, NULL, NULL);
 	nng_fini();

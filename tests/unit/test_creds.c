@@ -27,14 +27,13 @@
 #define T_NODE "nnnnnnnnnnnnnnnnnnnn"
 #define T_CLIENT "cccccccccccccccccccc"
 
-static const char tokens_text[] =
-    "# a comment\n"
-    "admin " T_ADMIN "\n"
-    "  reader\t" T_READER "   # trailing comment\n"
-    "\n"
-    "node:c1 " T_NODE1 "\r\n"
-    "node " T_NODE "\n"
-    "client " T_CLIENT;
+static const char tokens_text[] = "# a comment\n"
+                                  "admin " T_ADMIN "\n"
+                                  "  reader\t" T_READER "   # trailing comment\n"
+                                  "\n"
+                                  "node:c1 " T_NODE1 "\r\n"
+                                  "node " T_NODE "\n"
+                                  "client " T_CLIENT;
 
 static struct creds *
 parsed(void)
@@ -74,13 +73,13 @@ test_parse_errors(void **state)
 	static const struct {
 		const char *text, *want;
 	} bad[] = {
-		{"root " T_ADMIN "\n", "unknown role"},
-		{"admin short\n", "16 to 256"},
-		{"admin " T_ADMIN " extra\n", "expected"},
-		{"admin:x " T_ADMIN "\n", "only node:NAME"},
-		{"node:Bad! " T_ADMIN "\n", "only node:NAME"},
-		{"admin " T_ADMIN "\nreader " T_ADMIN "\n", "earlier line"},
-		{"admin aaaaaaaaaaaaaaaaaaaaa\"aa\n", "16 to 256"},
+	    {"root " T_ADMIN "\n", "unknown role"},
+	    {"admin short\n", "16 to 256"},
+	    {"admin " T_ADMIN " extra\n", "expected"},
+	    {"admin:x " T_ADMIN "\n", "only node:NAME"},
+	    {"node:Bad! " T_ADMIN "\n", "only node:NAME"},
+	    {"admin " T_ADMIN "\nreader " T_ADMIN "\n", "earlier line"},
+	    {"admin aaaaaaaaaaaaaaaaaaaaa\"aa\n", "16 to 256"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct creds *c = calloc(1, sizeof(*c));
@@ -142,8 +141,7 @@ test_pick(void **state)
 	assert_string_equal(creds_pick(c, CREDS_NODE, all, "c2"), T_NODE);
 	/* Only the roles this process may use. */
 	assert_null(creds_pick(c, CREDS_NODE, CREDS_ADMIN | CREDS_READER, "c1"));
-	assert_string_equal(creds_pick(c, CREDS_NODE | CREDS_ADMIN, CREDS_ADMIN, "c1"),
-	    T_ADMIN);
+	assert_string_equal(creds_pick(c, CREDS_NODE | CREDS_ADMIN, CREDS_ADMIN, "c1"), T_ADMIN);
 	creds_free(c);
 }
 
@@ -171,8 +169,8 @@ test_url_local(void **state)
 /* ---- role checks in request handling ---- */
 
 static int
-h_ok(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
-    char *errbuf, size_t errlen)
+h_ok(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	(void) req;
 	(void) errbuf;
@@ -190,17 +188,17 @@ h_ok(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a
 }
 
 static const struct wire_route routes[] = {
-	{SR__REQUEST__BODY_STATUS, h_ok, CREDS_READER | CREDS_ADMIN},
-	{SR__REQUEST__BODY_SEQ_DROP, h_ok, CREDS_ADMIN},
-	{SR__REQUEST__BODY_HEARTBEAT, h_ok, CREDS_NODE},
-	{SR__REQUEST__BODY_SEQ_LIST, h_ok, 0},
+    {SR__REQUEST__BODY_STATUS, h_ok, CREDS_READER | CREDS_ADMIN},
+    {SR__REQUEST__BODY_SEQ_DROP, h_ok, CREDS_ADMIN},
+    {SR__REQUEST__BODY_HEARTBEAT, h_ok, CREDS_NODE},
+    {SR__REQUEST__BODY_SEQ_LIST, h_ok, 0},
 };
 
 /* Serves one request with token tok over a connection whose client
  * certificate says cert (NULL: none); returns the reply (caller frees). */
 static Sr__Response *
-serve_cert(const struct creds *c, const struct tls_identity *cert,
-    Sr__Request__BodyCase body, const char *tok)
+serve_cert(const struct creds *c, const struct tls_identity *cert, Sr__Request__BodyCase body,
+    const char *tok)
 {
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__StatusRequest st = SR__STATUS_REQUEST__INIT;
@@ -225,8 +223,9 @@ serve_cert(const struct creds *c, const struct tls_identity *cert,
 	const struct wire_peer *seen = NULL;
 	void *out;
 	size_t outlen;
-	assert_int_equal(wire_serve_bytes_cert(routes, sizeof(routes) / sizeof(routes[0]),
-	    &seen, c, cert, buf, n, &out, &outlen), SR_OK);
+	assert_int_equal(wire_serve_bytes_cert(routes, sizeof(routes) / sizeof(routes[0]), &seen, c,
+	                     cert, buf, n, &out, &outlen),
+	    SR_OK);
 	Sr__Response *r = sr__response__unpack(NULL, outlen, out);
 	free(out);
 	assert_non_null(r);
@@ -307,8 +306,10 @@ cert_of(unsigned role, const char *name)
 	struct tls_identity id = {.cert = true, .role = role};
 	snprintf(id.name, sizeof(id.name), "%s", name);
 	if (role == 0)
-		snprintf(id.why, sizeof(id.why), "the client certificate of CN=%s has "
-		    "no OU", name);
+		snprintf(id.why, sizeof(id.why),
+		    "the client certificate of CN=%s has "
+		    "no OU",
+		    name);
 	return id;
 }
 
@@ -328,7 +329,8 @@ test_cert_roles(void **state)
 	/* Certificates alone (no token file). */
 	r = serve_cert(NULL, &reader, SR__REQUEST__BODY_SEQ_DROP, NULL);
 	assert_int_equal(code(r), SR_EACCES);
-	assert_non_null(strstr(r->error->message, "needs the admin role; the client "
+	assert_non_null(strstr(r->error->message,
+	    "needs the admin role; the client "
 	    "certificate (CN=alice) has the reader role"));
 	sr__response__free_unpacked(r, NULL);
 	r = serve_cert(NULL, &reader, SR__REQUEST__BODY_STATUS, NULL);
@@ -351,7 +353,8 @@ test_cert_roles(void **state)
 	/* A certificate that names no role: refused, saying why. */
 	r = serve_cert(NULL, &none, SR__REQUEST__BODY_STATUS, NULL);
 	assert_int_equal(code(r), SR_EACCES);
-	assert_non_null(strstr(r->error->message, "status refused: the client "
+	assert_non_null(strstr(r->error->message,
+	    "status refused: the client "
 	    "certificate of CN=nobody has no OU"));
 	sr__response__free_unpacked(r, NULL);
 
@@ -372,7 +375,8 @@ test_cert_roles(void **state)
 	sr__response__free_unpacked(r, NULL);
 	r = serve_cert(c, &reader, SR__REQUEST__BODY_SEQ_DROP, T_ADMIN);
 	assert_int_equal(code(r), SR_EACCES);
-	assert_non_null(strstr(r->error->message, "token has the admin role but the "
+	assert_non_null(strstr(r->error->message,
+	    "token has the admin role but the "
 	    "client certificate (CN=alice) the reader role"));
 	assert_null(strstr(r->error->message, T_ADMIN));
 	sr__response__free_unpacked(r, NULL);
@@ -388,7 +392,8 @@ test_cert_roles(void **state)
 	sr__response__free_unpacked(r, NULL);
 	r = serve_cert(c, &c2, SR__REQUEST__BODY_HEARTBEAT, T_NODE1);
 	assert_int_equal(code(r), SR_EACCES);
-	assert_non_null(strstr(r->error->message, "token is node c1's but the client "
+	assert_non_null(strstr(r->error->message,
+	    "token is node c1's but the client "
 	    "certificate is node c2's"));
 	sr__response__free_unpacked(r, NULL);
 	r = serve_cert(c, &c1, SR__REQUEST__BODY_HEARTBEAT, T_ADMIN);
@@ -416,20 +421,20 @@ test_listen_check(void **state)
 {
 	(void) state;
 	char err[512] = "";
-	assert_int_equal(wire_listen_check("tcp://0.0.0.0:7400", NULL, false, err,
-	    sizeof(err)), SR_EINVAL);
+	assert_int_equal(wire_listen_check("tcp://0.0.0.0:7400", NULL, false, err, sizeof(err)),
+	    SR_EINVAL);
 	assert_non_null(strstr(err, "--insecure"));
 	assert_non_null(strstr(err, "token-file"));
-	assert_int_equal(wire_listen_check("tcp://0.0.0.0:7400", NULL, true, err,
-	    sizeof(err)), SR_OK);
-	assert_int_equal(wire_listen_check("tcp://127.0.0.1:7400", NULL, false, err,
-	    sizeof(err)), SR_OK);
+	assert_int_equal(wire_listen_check("tcp://0.0.0.0:7400", NULL, true, err, sizeof(err)),
+	    SR_OK);
+	assert_int_equal(wire_listen_check("tcp://127.0.0.1:7400", NULL, false, err, sizeof(err)),
+	    SR_OK);
 	struct creds *c = parsed();
-	assert_int_equal(wire_listen_check("tcp://0.0.0.0:7400", c, false, err,
-	    sizeof(err)), SR_OK);
+	assert_int_equal(wire_listen_check("tcp://0.0.0.0:7400", c, false, err, sizeof(err)),
+	    SR_OK);
 	/* TLS without its files. */
-	assert_int_equal(wire_listen_check("tls+tcp://127.0.0.1:7400", c, false, err,
-	    sizeof(err)), SR_EINVAL);
+	assert_int_equal(wire_listen_check("tls+tcp://127.0.0.1:7400", c, false, err, sizeof(err)),
+	    SR_EINVAL);
 	assert_non_null(strstr(err, "tls-cert"));
 	creds_free(c);
 }
@@ -438,14 +443,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_and_lookup),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_load_file_mode),
-		cmocka_unit_test(test_pick),
-		cmocka_unit_test(test_url_local),
-		cmocka_unit_test(test_roles_enforced),
-		cmocka_unit_test(test_cert_roles),
-		cmocka_unit_test(test_listen_check),
+	    cmocka_unit_test(test_parse_and_lookup),
+	    cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_load_file_mode),
+	    cmocka_unit_test(test_pick),
+	    cmocka_unit_test(test_url_local),
+	    cmocka_unit_test(test_roles_enforced),
+	    cmocka_unit_test(test_cert_roles),
+	    cmocka_unit_test(test_listen_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

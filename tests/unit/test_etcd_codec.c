@@ -22,16 +22,15 @@ test_b64_round_trip(void **state)
 {
 	(void) state;
 	/* RFC 4648 §10's vectors. */
-	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba",
-	    "foobar"};
-	static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==",
-	    "Zm9vYmE=", "Zm9vYmFy"};
+	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+	static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v",
+	    "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
 		char out[32];
 		unsigned char back[32];
 		size_t n;
-		assert_int_equal(etcd_b64_encode(plain[i], strlen(plain[i]), out,
-		    sizeof out), SR_OK);
+		assert_int_equal(etcd_b64_encode(plain[i], strlen(plain[i]), out, sizeof out),
+		    SR_OK);
 		assert_string_equal(out, enc[i]);
 		assert_int_equal(etcd_b64_decode(enc[i], back, sizeof back, &n), SR_OK);
 		assert_int_equal(n, strlen(plain[i]));
@@ -69,20 +68,23 @@ test_url_parse(void **state)
 {
 	(void) state;
 	char ep[256], pre[ETCD_PREFIX_MAX], err[256];
-	assert_int_equal(etcd_url_parse("etcd://127.0.0.1:2379", ep, sizeof ep, pre,
-	    sizeof pre, err, sizeof err), SR_OK);
+	assert_int_equal(etcd_url_parse("etcd://127.0.0.1:2379", ep, sizeof ep, pre, sizeof pre,
+	                     err, sizeof err),
+	    SR_OK);
 	assert_string_equal(ep, "http://127.0.0.1:2379");
 	assert_string_equal(pre, "/snowrange/");
-	assert_int_equal(etcd_url_parse("etcd://a:1,b:2,c:3/prod/ids", ep, sizeof ep,
-	    pre, sizeof pre, err, sizeof err), SR_OK);
+	assert_int_equal(etcd_url_parse("etcd://a:1,b:2,c:3/prod/ids", ep, sizeof ep, pre,
+	                     sizeof pre, err, sizeof err),
+	    SR_OK);
 	assert_string_equal(ep, "http://a:1,http://b:2,http://c:3");
 	assert_string_equal(pre, "/prod/ids/");
 	static const char *const bad[] = {"http://a:1", "etcd://", "etcd://a",
 	    "etcd://a:", "etcd://a:x1", "etcd://a:1,", "etcd://a:1,,b:2", "etcd://:1"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err[0] = '\0';
-		assert_int_equal(etcd_url_parse(bad[i], ep, sizeof ep, pre, sizeof pre,
-		    err, sizeof err), SR_EINVAL);
+		assert_int_equal(etcd_url_parse(bad[i], ep, sizeof ep, pre, sizeof pre, err,
+		                     sizeof err),
+		    SR_EINVAL);
 		assert_non_null(strstr(err, bad[i]));
 	}
 }
@@ -104,7 +106,8 @@ unb64(const json_t *j)
 	size_t n;
 	assert_true(json_is_string(j));
 	assert_int_equal(etcd_b64_decode(json_string_value(j), (unsigned char *) buf,
-	    sizeof buf - 1, &n), SR_OK);
+	                     sizeof buf - 1, &n),
+	    SR_OK);
 	buf[n] = '\0';
 	return buf;
 }
@@ -146,14 +149,12 @@ test_commit_txn_shape(void **state)
 	assert_int_equal(json_integer_value(json_object_get(row, "hwm")), 4000);
 	json_decref(row);
 	const json_t *p1 = json_object_get(json_array_get(succ, 1), "request_put");
-	assert_string_equal(unb64(json_object_get(p1, "key")),
-	    "/p/node/00000000000000000007");
-	const json_t *d = json_object_get(json_array_get(succ, 2),
-	    "request_delete_range");
+	assert_string_equal(unb64(json_object_get(p1, "key")), "/p/node/00000000000000000007");
+	const json_t *d = json_object_get(json_array_get(succ, 2), "request_delete_range");
 	assert_string_equal(unb64(json_object_get(d, "key")), "/p/seq/old");
 	/* On failure it reads the term, to say which one is stored. */
-	const json_t *f = json_object_get(json_array_get(json_object_get(t, "failure"),
-	    0), "request_range");
+	const json_t *f =
+	    json_object_get(json_array_get(json_object_get(t, "failure"), 0), "request_range");
 	assert_string_equal(unb64(json_object_get(f, "key")), "/p/term");
 	json_decref(t);
 }
@@ -194,8 +195,7 @@ test_acquire_txn_shape(void **state)
 	json_t *t = etcd_txn_acquire("/p/", 0, 0);
 	const json_t *cmp = json_array_get(json_object_get(t, "compare"), 0);
 	assert_string_equal(json_string_value(json_object_get(cmp, "target")), "CREATE");
-	assert_string_equal(json_string_value(json_object_get(cmp, "create_revision")),
-	    "0");
+	assert_string_equal(json_string_value(json_object_get(cmp, "create_revision")), "0");
 	const json_t *succ = json_object_get(t, "success");
 	/* Term first, then the read: the order store.h demands. */
 	const json_t *put = json_object_get(json_array_get(succ, 0), "request_put");
@@ -207,8 +207,7 @@ test_acquire_txn_shape(void **state)
 	t = etcd_txn_acquire("/p/", 1, 9);
 	cmp = json_array_get(json_object_get(t, "compare"), 0);
 	assert_string_equal(unb64(json_object_get(cmp, "value")), "9");
-	put = json_object_get(json_array_get(json_object_get(t, "success"), 0),
-	    "request_put");
+	put = json_object_get(json_array_get(json_object_get(t, "success"), 0), "request_put");
 	assert_string_equal(unb64(json_object_get(put, "value")), "10");
 	json_decref(t);
 }
@@ -222,14 +221,13 @@ test_campaign_txn_shape(void **state)
 	/* Only when no one holds the key. */
 	assert_string_equal(json_string_value(json_object_get(cmp, "target")), "CREATE");
 	assert_string_equal(unb64(json_object_get(cmp, "key")), "/p/leader");
-	const json_t *put = json_object_get(json_array_get(json_object_get(t, "success"),
-	    0), "request_put");
+	const json_t *put =
+	    json_object_get(json_array_get(json_object_get(t, "success"), 0), "request_put");
 	assert_string_equal(unb64(json_object_get(put, "value")), "tcp://m1:7400");
 	/* Under our lease, so that etcd deletes it when the lease ends. */
-	assert_string_equal(json_string_value(json_object_get(put, "lease")),
-	    "7587862345");
-	const json_t *rr = json_object_get(json_array_get(json_object_get(t, "failure"),
-	    0), "request_range");
+	assert_string_equal(json_string_value(json_object_get(put, "lease")), "7587862345");
+	const json_t *rr =
+	    json_object_get(json_array_get(json_object_get(t, "failure"), 0), "request_range");
 	assert_string_equal(unb64(json_object_get(rr, "key")), "/p/leader");
 	json_decref(t);
 }
@@ -241,8 +239,8 @@ add_kv(json_t *kvs, const char *key, const char *value)
 	char k[512], v[1024];
 	assert_int_equal(etcd_b64_encode(key, strlen(key), k, sizeof k), SR_OK);
 	assert_int_equal(etcd_b64_encode(value, strlen(value), v, sizeof v), SR_OK);
-	json_array_append_new(kvs, json_pack("{ssssss}", "key", k, "value", v,
-	    "mod_revision", "5"));
+	json_array_append_new(kvs,
+	    json_pack("{ssssss}", "key", k, "value", v, "mod_revision", "5"));
 }
 
 /* A commit's rows, read back through etcd_decode_state, are the rows. */
@@ -257,19 +255,28 @@ test_rows_round_trip(void **state)
 	ops[0].kind = STORE_PUT_SEQ;
 	struct store_seq *q = &ops[0].u.seq;
 	snprintf(q->name, sizeof q->name, "a.b-c_9");
-	*q = (struct store_seq){.start = 5, .hwm = INT64_MAX, .chunk = 3,
-	    .min_chunk = 1, .max_chunk = 1 << 20, .max_value = INT64_MAX, .spare = 2,
-	    .mode = STORE_MODE_BLOCK, .dropped = 1, .prefetch = 0};
+	*q = (struct store_seq) {.start = 5,
+	    .hwm = INT64_MAX,
+	    .chunk = 3,
+	    .min_chunk = 1,
+	    .max_chunk = 1 << 20,
+	    .max_value = INT64_MAX,
+	    .spare = 2,
+	    .mode = STORE_MODE_BLOCK,
+	    .dropped = 1,
+	    .prefetch = 0};
 	snprintf(q->name, sizeof q->name, "a.b-c_9");
 	ops[1].kind = STORE_PUT_NODE;
-	ops[1].u.node = (struct store_node){.id = 12, .last_seen_ms = -3, .left = 1};
+	ops[1].u.node = (struct store_node) {.id = 12, .last_seen_ms = -3, .left = 1};
 	snprintf(ops[1].u.node.name, sizeof ops[1].u.node.name, "n\"1");
 	snprintf(ops[1].u.node.url, sizeof ops[1].u.node.url, "tcp://h:1");
 	ops[2].kind = STORE_PUT_WORKER;
-	ops[2].u.worker = (struct store_worker){.id = 1023, .node_id = 12,
-	    .expires_ms = 1700000000000, .last_tick = 99};
+	ops[2].u.worker = (struct store_worker) {.id = 1023,
+	    .node_id = 12,
+	    .expires_ms = 1700000000000,
+	    .last_tick = 99};
 	ops[3].kind = STORE_PUT_LAYOUT;
-	ops[3].u.layout = (sr_flake_layout){41, 10, 12, 1, 1704067200000};
+	ops[3].u.layout = (sr_flake_layout) {41, 10, 12, 1, 1704067200000};
 	json_t *t = etcd_txn_commit("/p/", 3, ops, 4, 128, &rv, err, sizeof err);
 	assert_non_null(t);
 	json_t *kvs = json_array();
@@ -305,9 +312,9 @@ test_decode_refuses_foreign(void **state)
 {
 	(void) state;
 	static const char *const bad[][2] = {
-	    {"/p/seq/x", "{\"hwm\": 1}"},                       /* missing fields */
+	    {"/p/seq/x", "{\"hwm\": 1}"}, /* missing fields */
 	    {"/p/seq/x", "not json"},
-	    {"/p/seq/X!", "{}"},                                /* bad name */
+	    {"/p/seq/X!", "{}"}, /* bad name */
 	    {"/p/node/12", "{\"name\":\"a\",\"url\":\"\",\"last_seen_ms\":0,\"left\":0}"},
 	    {"/p/worker/0000000001", "{\"node_id\":-1,\"expires_ms\":0,\"last_tick\":0}"},
 	    {"/p/other", "{}"},
@@ -319,8 +326,7 @@ test_decode_refuses_foreign(void **state)
 		char err[256] = "";
 		memset(&st, 0, sizeof st);
 		add_kv(kvs, bad[i][0], bad[i][1]);
-		assert_int_equal(etcd_decode_state("/p/", kvs, &st, err, sizeof err),
-		    SR_EIO);
+		assert_int_equal(etcd_decode_state("/p/", kvs, &st, err, sizeof err), SR_EIO);
 		assert_non_null(strstr(err, bad[i][0]));
 		store_state_free(&st);
 		json_decref(kvs);
@@ -333,17 +339,19 @@ test_reply_helpers(void **state)
 	(void) state;
 	char err[256];
 	int64_t v;
-	json_t *r = json_loads("{\"error\":\"etcdserver: too many operations in txn "
-	    "request\",\"message\":\"etcdserver: too many operations in txn request\","
-	    "\"code\":3}", 0, NULL);
+	json_t *r =
+	    json_loads("{\"error\":\"etcdserver: too many operations in txn "
+	               "request\",\"message\":\"etcdserver: too many operations in txn request\","
+	               "\"code\":3}",
+	        0, NULL);
 	assert_int_equal(etcd_reply_error(r, err, sizeof err), SR_EIO);
 	assert_non_null(strstr(err, "too many operations"));
 	json_decref(r);
 	r = json_loads("{\"header\":{\"revision\":\"12\"},\"ID\":\"-5\",\"TTL\":7,"
-	    "\"bad\":\"1x\",\"responses\":[{\"response_put\":{}}]}", 0, NULL);
+	               "\"bad\":\"1x\",\"responses\":[{\"response_put\":{}}]}",
+	    0, NULL);
 	assert_int_equal(etcd_reply_error(r, err, sizeof err), SR_OK);
-	assert_int_equal(etcd_get_i64(json_object_get(r, "header"), "revision", &v),
-	    SR_OK);
+	assert_int_equal(etcd_get_i64(json_object_get(r, "header"), "revision", &v), SR_OK);
 	assert_int_equal(v, 12);
 	assert_int_equal(etcd_get_i64(r, "ID", &v), SR_OK);
 	assert_int_equal(v, -5);
@@ -363,17 +371,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_b64_round_trip),
-		cmocka_unit_test(test_b64_refuses_junk),
-		cmocka_unit_test(test_url_parse),
-		cmocka_unit_test(test_prefix_end),
-		cmocka_unit_test(test_commit_txn_shape),
-		cmocka_unit_test(test_commit_txn_refusals),
-		cmocka_unit_test(test_acquire_txn_shape),
-		cmocka_unit_test(test_campaign_txn_shape),
-		cmocka_unit_test(test_rows_round_trip),
-		cmocka_unit_test(test_decode_refuses_foreign),
-		cmocka_unit_test(test_reply_helpers),
+	    cmocka_unit_test(test_b64_round_trip),
+	    cmocka_unit_test(test_b64_refuses_junk),
+	    cmocka_unit_test(test_url_parse),
+	    cmocka_unit_test(test_prefix_end),
+	    cmocka_unit_test(test_commit_txn_shape),
+	    cmocka_unit_test(test_commit_txn_refusals),
+	    cmocka_unit_test(test_acquire_txn_shape),
+	    cmocka_unit_test(test_campaign_txn_shape),
+	    cmocka_unit_test(test_rows_round_trip),
+	    cmocka_unit_test(test_decode_refuses_foreign),
+	    cmocka_unit_test(test_reply_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

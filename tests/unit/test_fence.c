@@ -33,12 +33,12 @@
 /* What the old master did when the hook ran. */
 struct old_master {
 	struct catalog *cat;
-	uint64_t node;      /* its coordinator "a" */
-	uint64_t after;     /* end of the newest range "a" holds */
+	uint64_t node;  /* its coordinator "a" */
+	uint64_t after; /* end of the newest range "a" holds */
 	int fired;
-	int lease_rc;       /* a lease that needs a new range */
+	int lease_rc; /* a lease that needs a new range */
 	struct range_chunk lease;
-	int join_rc;        /* a new node "x", granted a worker id */
+	int join_rc; /* a new node "x", granted a worker id */
 	uint64_t x_id;
 	struct catalog_grant x_grant;
 };
@@ -67,8 +67,10 @@ race(struct store *old_st, struct store *new_st, int fire_at)
 	struct old_master o = {0};
 	struct hook_store h;
 	struct catalog *cat = NULL;
-	struct catalog_seq_spec spec = {.name = "s", .chunk = 10,
-	    .max_chunk = 10, .mode = STORE_MODE_BLOCK};
+	struct catalog_seq_spec spec = {.name = "s",
+	    .chunk = 10,
+	    .max_chunk = 10,
+	    .mode = STORE_MODE_BLOCK};
 	struct catalog_grant g;
 	struct range_chunk ch;
 	uint64_t id;
@@ -177,8 +179,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fence_mem),
-		cmocka_unit_test(test_fence_sqlite),
+	    cmocka_unit_test(test_fence_mem),
+	    cmocka_unit_test(test_fence_sqlite),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

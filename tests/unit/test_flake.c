@@ -51,8 +51,7 @@ roundtrip(const sr_flake_layout *l, uint64_t t, uint32_t w, uint32_t q)
 }
 
 static int
-cmp3(uint64_t t1, uint32_t w1, uint32_t q1, uint64_t t2, uint32_t w2,
-    uint32_t q2)
+cmp3(uint64_t t1, uint32_t w1, uint32_t q1, uint64_t t2, uint32_t w2, uint32_t q2)
 {
 	if (t1 != t2)
 		return t1 < t2 ? -1 : 1;
@@ -69,9 +68,9 @@ test_codec(void **state)
 	(void) state;
 	sr_flake_layout ls[4];
 	flake_layout_default(&ls[0]);
-	ls[1] = mk(39, 16, 8, 10);   /* Sonyflake */
+	ls[1] = mk(39, 16, 8, 10); /* Sonyflake */
 	ls[2] = mk(31, 16, 16, 1000);
-	ls[3] = mk(21, 20, 22, 1);   /* widest worker and seq fields */
+	ls[3] = mk(21, 20, 22, 1); /* widest worker and seq fields */
 	uint64_t seed = 7;
 	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
 		const sr_flake_layout *l = &ls[i];
@@ -163,8 +162,8 @@ test_layout_check(void **state)
 	assert_int_equal(d.unit_ms, 1);
 	assert_int_equal(d.epoch_ms, FLAKE_EPOCH_2024);
 	assert_int_equal(flake_layout_check(&d, NULL, 0), SR_OK);
-	assert_int_equal(flake_layout_check(&(sr_flake_layout){20, 20, 23, 1,
-	    0}, NULL, 0), SR_EINVAL);
+	assert_int_equal(flake_layout_check(&(sr_flake_layout) {20, 20, 23, 1, 0}, NULL, 0),
+	    SR_EINVAL);
 	expect_check_fails(mk(41, 10, 13, 1), "sum to 64");
 	expect_check_fails(mk(62, 0, 1, 1), ">= 1");
 	expect_check_fails(mk(19, 20, 22, 1), "time bits 19");
@@ -172,8 +171,8 @@ test_layout_check(void **state)
 	expect_check_fails(mk(21, 19, 23, 1), "sequence bits 23");
 	expect_check_fails(mk(41, 10, 12, 0), "unit_ms 0");
 	expect_check_fails(mk(41, 10, 12, 3600001), "unit_ms 3600001");
-	assert_int_equal(flake_layout_check(&(sr_flake_layout){41, 10, 12,
-	    3600000, -5}, NULL, 0), SR_OK); /* the epoch is not judged here */
+	assert_int_equal(flake_layout_check(&(sr_flake_layout) {41, 10, 12, 3600000, -5}, NULL, 0),
+	    SR_OK); /* the epoch is not judged here */
 }
 
 /* Field by field: the struct has padding, so memcmp would compare junk. */
@@ -229,10 +228,9 @@ test_layout_parse_good(void **state)
 
 	/* format(parse(x)) == x for the canonical five-part form. */
 	static const char *const canon[] = {
-		"41/10/12/1/2024-01-01T00:00:00Z",
-		"39/16/8/10/2014-09-01T00:00:00Z",
-		"31/16/16/1000/2000-02-29T23:59:59Z",
-		"41/10/12/1/1704067200123", /* not a whole second: stays ms */
+	    "41/10/12/1/2024-01-01T00:00:00Z", "39/16/8/10/2014-09-01T00:00:00Z",
+	    "31/16/16/1000/2000-02-29T23:59:59Z",
+	    "41/10/12/1/1704067200123", /* not a whole second: stays ms */
 	};
 	for (size_t i = 0; i < sizeof(canon) / sizeof(canon[0]); i++) {
 		char buf[FLAKE_LAYOUT_STRLEN];
@@ -252,32 +250,32 @@ test_layout_parse_bad(void **state)
 	static const struct {
 		const char *s, *needle;
 	} bad[] = {
-		{"41/10/13", "sum to 64"},
-		{"41/10", "sequence bits is missing"},
-		{"41", "worker bits is missing"},
-		{"", "time bits is missing"},
-		{"41/x/12", "worker bits 'x'"},
-		{"41/10/12/0", "unit_ms 0"},
-		{"99999999999999999999/1/1", "time bits '99999999999999999999'"},
-		{"41/10/12/1/2024-13-01T00:00:00Z", "month out of range"},
-		{"41/10/12/1/2023-02-29T00:00:00Z", "day out of range"},
-		{"41/10/12/1/2024-01-01T24:00:00Z", "hour out of range"},
-		{"41/10/12/1/2024-01-01T00:00:60Z", "second out of range"},
-		{"41/10/12/1/2024-01-01 00:00:00Z", "neither"},
-		{"41/10/12/1/2024-01-01T00:00:00", "neither"},
-		{"41/10/12/1/99999999999999999999", "neither"},
-		{"41/10/12x", "sequence bits '12x'"},
-		{"41/10/12 ", "sequence bits '12 '"},
-		{" 41/10/12", "time bits ' 41'"},
-		{"+41/10/12", "time bits '+41'"},
-		{"-41/10/12", "time bits '-41'"},
-		{"41/10/12/", "unit_ms is missing"},
-		{"41//12", "worker bits is missing"},
-		{"41/10/12/1/2024-01-01T00:00:00Z/7", "junk after the epoch"},
-		{"41/10/12/1/2024-01-01T00:00:00Zjunk", "neither"},
-		{"41/10/12/4294967296", "unit_ms '4294967296'"},
-		{"256/10/12", "time bits '256'"},
-		{"41/10/12/3600001", "unit_ms 3600001"},
+	    {"41/10/13", "sum to 64"},
+	    {"41/10", "sequence bits is missing"},
+	    {"41", "worker bits is missing"},
+	    {"", "time bits is missing"},
+	    {"41/x/12", "worker bits 'x'"},
+	    {"41/10/12/0", "unit_ms 0"},
+	    {"99999999999999999999/1/1", "time bits '99999999999999999999'"},
+	    {"41/10/12/1/2024-13-01T00:00:00Z", "month out of range"},
+	    {"41/10/12/1/2023-02-29T00:00:00Z", "day out of range"},
+	    {"41/10/12/1/2024-01-01T24:00:00Z", "hour out of range"},
+	    {"41/10/12/1/2024-01-01T00:00:60Z", "second out of range"},
+	    {"41/10/12/1/2024-01-01 00:00:00Z", "neither"},
+	    {"41/10/12/1/2024-01-01T00:00:00", "neither"},
+	    {"41/10/12/1/99999999999999999999", "neither"},
+	    {"41/10/12x", "sequence bits '12x'"},
+	    {"41/10/12 ", "sequence bits '12 '"},
+	    {" 41/10/12", "time bits ' 41'"},
+	    {"+41/10/12", "time bits '+41'"},
+	    {"-41/10/12", "time bits '-41'"},
+	    {"41/10/12/", "unit_ms is missing"},
+	    {"41//12", "worker bits is missing"},
+	    {"41/10/12/1/2024-01-01T00:00:00Z/7", "junk after the epoch"},
+	    {"41/10/12/1/2024-01-01T00:00:00Zjunk", "neither"},
+	    {"41/10/12/4294967296", "unit_ms '4294967296'"},
+	    {"256/10/12", "time bits '256'"},
+	    {"41/10/12/3600001", "unit_ms 3600001"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		sr_flake_layout out = mk(1, 2, 3, 4), orig = out;
@@ -286,8 +284,8 @@ test_layout_parse_bad(void **state)
 		if (rv != SR_EINVAL)
 			fail_msg("'%s' gave %d, want SR_EINVAL", bad[i].s, rv);
 		if (strstr(err, bad[i].needle) == NULL)
-			fail_msg("'%s': message '%s' does not mention '%s'",
-			    bad[i].s, err, bad[i].needle);
+			fail_msg("'%s': message '%s' does not mention '%s'", bad[i].s, err,
+			    bad[i].needle);
 		assert_layout_equal(&out, &orig); /* untouched */
 	}
 	/* NULL errbuf is fine. */
@@ -337,8 +335,7 @@ test_gen_increasing(void **state)
 	}
 	/* n == 0 is a caller bug. */
 	size_t got;
-	assert_int_equal(flake_take(&g, T0 + 99999, 0, &id, &got, NULL, NULL, 0),
-	    SR_EINVAL);
+	assert_int_equal(flake_take(&g, T0 + 99999, 0, &id, &got, NULL, NULL, 0), SR_EINVAL);
 }
 
 static void
@@ -377,8 +374,7 @@ test_gen_seq_overflow(void **state)
 	flake_gen_init(&g, &l, 3, 0, 5);
 	uint64_t out[4096];
 	size_t got;
-	assert_int_equal(flake_take(&g, T0, 4096, out, &got, &wait, NULL, 0),
-	    SR_OK);
+	assert_int_equal(flake_take(&g, T0, 4096, out, &got, &wait, NULL, 0), SR_OK);
 	assert_int_equal(got, 4096);
 	assert_int_equal(take1(&g, T0, &id, &wait), FLAKE_WAIT);
 	assert_int_equal(wait, 1);
@@ -418,8 +414,7 @@ test_gen_clock_back(void **state)
 	assert_int_equal(rv, SR_ECLOCK);
 	assert_int_equal(got, 0);
 	assert_int_equal(wait, 2000);
-	assert_string_equal(err,
-	    "clock is 2000 ms behind the last issued txid (tolerance 5 ms)");
+	assert_string_equal(err, "clock is 2000 ms behind the last issued txid (tolerance 5 ms)");
 	assert_int_equal(flake_last(&g), last);
 
 	/* Caught up: issuing resumes above the last ID, in the same tick too. */
@@ -431,8 +426,7 @@ test_gen_clock_back(void **state)
 
 	/* Before the epoch, and past the end of the time range. */
 	err[0] = '\0';
-	rv = flake_take(&g, FLAKE_EPOCH_2024 - 1, 1, &id, &got, &wait, err,
-	    sizeof(err));
+	rv = flake_take(&g, FLAKE_EPOCH_2024 - 1, 1, &id, &got, &wait, err, sizeof(err));
 	assert_int_equal(rv, SR_ECLOCK);
 	assert_non_null(strstr(err, "before the layout epoch"));
 	sr_flake_layout small = mk(21, 20, 22, 1);
@@ -459,8 +453,8 @@ test_gen_floor(void **state)
 	flake_gen_init(&g, &l, 1, now_tick + 100, 5);
 	assert_int_equal(take1(&g, now, &id, &wait), SR_ECLOCK);
 	assert_int_equal(wait, 100);
-	assert_int_equal(flake_last(&g), flake_encode(&l, now_tick + 100,
-	    flake_max_worker(&l), flake_max_seq(&l)));
+	assert_int_equal(flake_last(&g),
+	    flake_encode(&l, now_tick + 100, flake_max_worker(&l), flake_max_seq(&l)));
 
 	/* A floor slightly ahead: wait, then issue above the floor. */
 	uint64_t floor = now_tick + 3;
@@ -503,8 +497,7 @@ test_gen_reset(void **state)
 
 	/* New worker with a floor ahead: the state rises to the floor. */
 	flake_gen_reset(&g, 6, tick + 2);
-	uint64_t raised = flake_encode(&l, tick + 2, flake_max_worker(&l),
-	    flake_max_seq(&l));
+	uint64_t raised = flake_encode(&l, tick + 2, flake_max_worker(&l), flake_max_seq(&l));
 	assert_int_equal(flake_last(&g), raised);
 	assert_true(raised > before);
 	assert_int_equal(take1(&g, T0 + 2, &id, &wait), FLAKE_WAIT);
@@ -549,26 +542,22 @@ test_gen_batch(void **state)
 	assert_non_null(out);
 	size_t got;
 	int64_t wait;
-	assert_int_equal(flake_take(&g, T0, 10000, out, &got, &wait, NULL, 0),
-	    SR_OK);
+	assert_int_equal(flake_take(&g, T0, 10000, out, &got, &wait, NULL, 0), SR_OK);
 	assert_int_equal(got, 4096);
 	for (size_t i = 1; i < got; i++)
 		assert_int_equal(out[i], out[i - 1] + 1);
 	assert_int_equal(flake_last(&g), out[got - 1]);
-	assert_int_equal(flake_take(&g, T0, 10000, out, &got, &wait, NULL, 0),
-	    FLAKE_WAIT);
+	assert_int_equal(flake_take(&g, T0, 10000, out, &got, &wait, NULL, 0), FLAKE_WAIT);
 	assert_int_equal(got, 0);
 
 	/* A batch starting mid-tick gets what is left of it. */
 	uint64_t id;
 	assert_int_equal(take1(&g, T0 + 1, &id, &wait), SR_OK);
-	assert_int_equal(flake_take(&g, T0 + 1, 10000, out, &got, &wait, NULL, 0),
-	    SR_OK);
+	assert_int_equal(flake_take(&g, T0 + 1, 10000, out, &got, &wait, NULL, 0), SR_OK);
 	assert_int_equal(got, 4095);
 	assert_true(out[0] > id);
 	/* A small batch is served whole. */
-	assert_int_equal(flake_take(&g, T0 + 2, 10, out, &got, &wait, NULL, 0),
-	    SR_OK);
+	assert_int_equal(flake_take(&g, T0 + 2, 10, out, &got, &wait, NULL, 0), SR_OK);
 	assert_int_equal(got, 10);
 	free(out);
 }
@@ -610,8 +599,8 @@ worker_main(void *p)
 		int64_t wait;
 		if (n > a->batch)
 			n = a->batch;
-		int rv = flake_take(a->g, real_ms(), n, a->ids + have, &got, &wait,
-		    a->err, sizeof(a->err));
+		int rv = flake_take(a->g, real_ms(), n, a->ids + have, &got, &wait, a->err,
+		    sizeof(a->err));
 		if (rv == FLAKE_WAIT) {
 			struct timespec ts = {wait / 1000, (wait % 1000) * 1000000};
 			nanosleep(&ts, NULL);
@@ -662,8 +651,9 @@ test_gen_parallel(void **state)
 	pthread_t th[NTHREADS];
 	int64_t t_start = real_ms();
 	for (int i = 0; i < NTHREADS; i++) {
-		args[i] = (struct worker_arg){.g = &g, .batch = batches[i],
-			.ids = all + (size_t) i * PER_THREAD};
+		args[i] = (struct worker_arg) {.g = &g,
+		    .batch = batches[i],
+		    .ids = all + (size_t) i * PER_THREAD};
 		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &args[i]), 0);
 	}
 	for (int i = 0; i < NTHREADS; i++)
@@ -672,8 +662,7 @@ test_gen_parallel(void **state)
 	size_t stale = 0;
 	for (int i = 0; i < NTHREADS; i++) {
 		if (args[i].rv != SR_OK)
-			fail_msg("thread %d: %s: %s", i, sr_errname(args[i].rv),
-			    args[i].err);
+			fail_msg("thread %d: %s: %s", i, sr_errname(args[i].rv), args[i].err);
 		assert_true(args[i].increasing);
 		stale += args[i].stale;
 	}
@@ -688,8 +677,8 @@ test_gen_parallel(void **state)
 	}
 	assert_int_equal(flake_last(&g), all[total - 1]);
 	print_message("%zu unique txids from %d threads in %" PRId64
-	    " ms (%zu stale clock readings retried)\n", total, NTHREADS, took,
-	    stale);
+	              " ms (%zu stale clock readings retried)\n",
+	    total, NTHREADS, took, stale);
 	free(all);
 }
 
@@ -740,19 +729,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_codec),
-		cmocka_unit_test(test_time),
-		cmocka_unit_test(test_layout_check),
-		cmocka_unit_test(test_layout_parse_good),
-		cmocka_unit_test(test_layout_parse_bad),
-		cmocka_unit_test(test_gen_increasing),
-		cmocka_unit_test(test_gen_seq_overflow),
-		cmocka_unit_test(test_gen_clock_back),
-		cmocka_unit_test(test_gen_floor),
-		cmocka_unit_test(test_gen_reset),
-		cmocka_unit_test(test_gen_batch),
-		cmocka_unit_test(test_gen_parallel),
-		cmocka_unit_test(test_layout_check_time),
+	    cmocka_unit_test(test_codec),
+	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_layout_check),
+	    cmocka_unit_test(test_layout_parse_good),
+	    cmocka_unit_test(test_layout_parse_bad),
+	    cmocka_unit_test(test_gen_increasing),
+	    cmocka_unit_test(test_gen_seq_overflow),
+	    cmocka_unit_test(test_gen_clock_back),
+	    cmocka_unit_test(test_gen_floor),
+	    cmocka_unit_test(test_gen_reset),
+	    cmocka_unit_test(test_gen_batch),
+	    cmocka_unit_test(test_gen_parallel),
+	    cmocka_unit_test(test_layout_check_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

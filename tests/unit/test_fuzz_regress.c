@@ -23,8 +23,7 @@
 
 #include "../fuzz/fuzz_checks.h"
 
-typedef int (*check_fn)(const uint8_t *data, size_t len, char *why,
-    size_t whylen);
+typedef int (*check_fn)(const uint8_t *data, size_t len, char *why, size_t whylen);
 
 /* tests/fuzz, from $SNOWRANGE_FUZZ_DIR or from __FILE__ (tests/unit/...). */
 static void
@@ -101,7 +100,8 @@ replay_dir(check_fn check, const char *kind, const char *target)
 	int count = scandir(dir, &ents, NULL, alphasort);
 	if (count < 0)
 		fail_msg("cannot read %s: %s (set SNOWRANGE_FUZZ_DIR to the source "
-		    "tree's tests/fuzz)", dir, strerror(errno));
+		         "tree's tests/fuzz)",
+		    dir, strerror(errno));
 	size_t files = 0;
 	for (int i = 0; i < count; i++) {
 		if (ents[i]->d_name[0] != '.') {
@@ -127,11 +127,11 @@ replay(check_fn check, const char *target, size_t min_seeds, size_t min_regress)
 {
 	size_t seeds = replay_dir(check, "corpus", target);
 	size_t regress = replay_dir(check, "regress", target);
-	print_message("%s: %zu seeds, %zu regression inputs\n", target, seeds,
-	    regress);
+	print_message("%s: %zu seeds, %zu regression inputs\n", target, seeds, regress);
 	if (seeds < min_seeds || regress < min_regress)
 		fail_msg("%s: %zu seeds and %zu regression inputs, want at least %zu "
-		    "and %zu", target, seeds, regress, min_seeds, min_regress);
+		         "and %zu",
+		    target, seeds, regress, min_seeds, min_regress);
 }
 
 static void
@@ -187,11 +187,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_envelope_inputs),
-		cmocka_unit_test(test_txlog_inputs),
-		cmocka_unit_test(test_config_inputs),
-		cmocka_unit_test(test_resp_inputs),
-		cmocka_unit_test(test_edges),
+	    cmocka_unit_test(test_envelope_inputs),
+	    cmocka_unit_test(test_txlog_inputs),
+	    cmocka_unit_test(test_config_inputs),
+	    cmocka_unit_test(test_resp_inputs),
+	    cmocka_unit_test(test_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

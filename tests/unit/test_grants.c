@@ -21,7 +21,10 @@ static void
 init(struct grants *g, unsigned worker_bits)
 {
 	sr_flake_layout l = {.time_bits = 63 - worker_bits - 12,
-	    .worker_bits = worker_bits, .seq_bits = 12, .unit_ms = 1, .epoch_ms = 0};
+	    .worker_bits = worker_bits,
+	    .seq_bits = 12,
+	    .unit_ms = 1,
+	    .epoch_ms = 0};
 	assert_int_equal(grants_init(g, TTL, GRACE, &l, NULL, 0, 0), SR_OK);
 }
 
@@ -66,8 +69,7 @@ test_reuse_after_grace_with_floor(void **state)
 	/* Node 1 reports tick 500 and its lease ends at 1000. */
 	struct store_worker row, durable;
 	struct catalog_grant out;
-	assert_int_equal(grants_beat(&g, 1, 0, 500, 100, &row, &durable, &out),
-	    GRANTS_BEAT_COMMIT);
+	assert_int_equal(grants_beat(&g, 1, 0, 500, 100, &row, &durable, &out), GRANTS_BEAT_COMMIT);
 	assert_true(out.has);
 	assert_int_equal(row.last_tick, 500);
 	assert_int_equal(row.expires_ms, 100 + TTL);
@@ -93,8 +95,7 @@ test_holder_history(void **state)
 	assert_true(pick(&g, 1, 0).has);
 	struct store_worker row, durable;
 	struct catalog_grant out;
-	assert_int_equal(grants_beat(&g, 1, 0, 500, 100, &row, &durable, &out),
-	    GRANTS_BEAT_COMMIT);
+	assert_int_equal(grants_beat(&g, 1, 0, 500, 100, &row, &durable, &out), GRANTS_BEAT_COMMIT);
 	grants_keep(&g, &row, &durable);
 	struct catalog_grant b = pick(&g, 2, 100 + TTL + GRACE);
 	assert_true(b.has);
@@ -115,8 +116,11 @@ test_holder_history(void **state)
 	grants_free(&g);
 
 	/* After a restart: the stored row's holder, not certain. */
-	sr_flake_layout l = {.time_bits = 51, .worker_bits = 0, .seq_bits = 12,
-	    .unit_ms = 1, .epoch_ms = 0};
+	sr_flake_layout l = {.time_bits = 51,
+	    .worker_bits = 0,
+	    .seq_bits = 12,
+	    .unit_ms = 1,
+	    .epoch_ms = 0};
 	struct store_worker stored = {.id = 0, .node_id = 7, .expires_ms = 50, .last_tick = 40};
 	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &stored, 1, 0), SR_OK);
 	assert_true(grants_holder_at(&g, 0, 10, &node, &certain, &from, &to));
@@ -132,19 +136,20 @@ static void
 test_beat_never_shortens(void **state)
 {
 	(void) state;
-	sr_flake_layout l = {.time_bits = 41, .worker_bits = 10,
-	    .seq_bits = 12, .unit_ms = 1, .epoch_ms = 0};
+	sr_flake_layout l = {.time_bits = 41,
+	    .worker_bits = 10,
+	    .seq_bits = 12,
+	    .unit_ms = 1,
+	    .epoch_ms = 0};
 	struct store_worker stored = {.id = 7, .node_id = 1, .expires_ms = 5000};
 	struct grants g;
 	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &stored, 1, 0), SR_OK);
 	struct store_worker row, durable;
 	struct catalog_grant out;
 	/* The stored end covers the renewal: nothing to commit. */
-	assert_int_equal(grants_beat(&g, 1, 7, 0, 100, &row, &durable, &out),
-	    GRANTS_BEAT_KEEP);
+	assert_int_equal(grants_beat(&g, 1, 7, 0, 100, &row, &durable, &out), GRANTS_BEAT_KEEP);
 	assert_int_equal(row.expires_ms, 5000);
-	assert_int_equal(grants_beat(&g, 2, 7, 0, 100, &row, &durable, &out),
-	    GRANTS_BEAT_NONE);
+	assert_int_equal(grants_beat(&g, 2, 7, 0, 100, &row, &durable, &out), GRANTS_BEAT_NONE);
 	assert_false(out.has);
 	grants_free(&g);
 }
@@ -208,8 +213,11 @@ static void
 test_restart_covers_uncommitted_beats(void **state)
 {
 	(void) state;
-	sr_flake_layout l = {.time_bits = 51, .worker_bits = 0, .seq_bits = 12,
-	    .unit_ms = 1, .epoch_ms = 0}; /* one id */
+	sr_flake_layout l = {.time_bits = 51,
+	    .worker_bits = 0,
+	    .seq_bits = 12,
+	    .unit_ms = 1,
+	    .epoch_ms = 0}; /* one id */
 	struct grants g;
 	assert_int_equal(grants_init(&g, TTL, GRACE, &l, NULL, 0, 0), SR_OK);
 	assert_true(pick(&g, 1, 0).has);
@@ -263,13 +271,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fresh_ids_one_per_node),
-		cmocka_unit_test(test_reuse_after_grace_with_floor),
-		cmocka_unit_test(test_beat_never_shortens),
-		cmocka_unit_test(test_renewals_stored_ahead),
-		cmocka_unit_test(test_restart_covers_uncommitted_beats),
-		cmocka_unit_test(test_end_on_leave),
-		cmocka_unit_test(test_holder_history),
+	    cmocka_unit_test(test_fresh_ids_one_per_node),
+	    cmocka_unit_test(test_reuse_after_grace_with_floor),
+	    cmocka_unit_test(test_beat_never_shortens),
+	    cmocka_unit_test(test_renewals_stored_ahead),
+	    cmocka_unit_test(test_restart_covers_uncommitted_beats),
+	    cmocka_unit_test(test_end_on_leave),
+	    cmocka_unit_test(test_holder_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,12 +36,12 @@ fake(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 }
 
 static const struct httpapi_route routes[] = {
-	{HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/ids", CREDS_CLIENT | CREDS_ADMIN,
-	    HTTPAPI_MAX_COUNT, fake},
-	{HTTPAPI_GET, "/v1/sequences/{seq}/segments", CREDS_CLIENT, 1048576, fake},
-	{HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER, 0, fake},
-	{HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, fake},
-	{HTTPAPI_GET, "/", HTTPAPI_OPEN, 0, fake},
+    {HTTPAPI_GET | HTTPAPI_POST, "/v1/sequences/{seq}/ids", CREDS_CLIENT | CREDS_ADMIN,
+        HTTPAPI_MAX_COUNT, fake},
+    {HTTPAPI_GET, "/v1/sequences/{seq}/segments", CREDS_CLIENT, 1048576, fake},
+    {HTTPAPI_GET, "/v1/decode/{id}", CREDS_READER, 0, fake},
+    {HTTPAPI_GET, "/healthz", HTTPAPI_OPEN, 0, fake},
+    {HTTPAPI_GET, "/", HTTPAPI_OPEN, 0, fake},
 };
 #define NR (sizeof(routes) / sizeof(routes[0]))
 
@@ -80,14 +80,13 @@ test_routes(void **state)
 	assert_int_equal(seen.req.method, HTTPAPI_POST);
 	assert_int_equal(go("HEAD", "/healthz", NULL, 0), 200);
 	assert_int_equal(go("GET", "/", NULL, 0), 200);
-	assert_int_equal(go("GET", "/v1/decode/386640268780109825", NULL, CREDS_READER),
-	    200);
+	assert_int_equal(go("GET", "/v1/decode/386640268780109825", NULL, CREDS_READER), 200);
 	assert_true(seen.req.id == 386640268780109825ull);
 	/* No such path: a trailing slash, an extra or missing segment,
 	 * traversal left after percent-decoding, an empty segment. */
 	const char *nf[] = {"/healthz/", "/v1/sequences/orders/ids/x", "/v1/sequences/ids",
-	    "/v1/sequences/../../etc/ids", "/../../etc/passwd", "//healthz", "",
-	    "/HEALTHZ", "/healthz\n"};
+	    "/v1/sequences/../../etc/ids", "/../../etc/passwd", "//healthz", "", "/HEALTHZ",
+	    "/healthz\n"};
 	for (size_t i = 0; i < sizeof(nf) / sizeof(nf[0]); i++) {
 		if (go("GET", nf[i], NULL, CREDS_ALL) != 404)
 			fail_msg("'%s' gave %d, not 404", nf[i], resp.status);
@@ -143,15 +142,13 @@ test_params(void **state)
 	 * body stays one valid JSON object. */
 	assert_int_equal(go("GET", "/v1/sequences/a\"b\x01/ids", NULL, CREDS_CLIENT), 400);
 	body_has("a\\\"b\\u0001");
-	const char *ids[] = {"0", "-1", "x", "9223372036854775808", "18446744073709551615",
-	    "1e5"};
+	const char *ids[] = {"0", "-1", "x", "9223372036854775808", "18446744073709551615", "1e5"};
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		snprintf(path, sizeof(path), "/v1/decode/%s", ids[i]);
 		if (go("GET", path, NULL, CREDS_READER) != 400)
 			fail_msg("decode '%s' gave %d, not 400", ids[i], resp.status);
 	}
-	assert_int_equal(go("GET", "/v1/decode/9223372036854775807", NULL, CREDS_READER),
-	    200);
+	assert_int_equal(go("GET", "/v1/decode/9223372036854775807", NULL, CREDS_READER), 200);
 }
 
 static void
@@ -192,7 +189,8 @@ test_status_table(void **state)
 	httpapi_error(&r, 0, SR_EUNAVAILABLE, "orders: %s", "down");
 	assert_int_equal(r.status, 503);
 	assert_int_equal(r.retry_after_s, 1);
-	assert_string_equal(r.body.p, "{\"error\":{\"code\":\"EUNAVAILABLE\",\"errno\":7,"
+	assert_string_equal(r.body.p,
+	    "{\"error\":{\"code\":\"EUNAVAILABLE\",\"errno\":7,"
 	    "\"message\":\"orders: down\"}}\n");
 	strbuf_free(&r.body);
 }
@@ -206,16 +204,19 @@ test_json(void **state)
 	/* The two values of the issue that JavaScript numbers get wrong. */
 	uint64_t ids[] = {386640268780109825ull, 9223372036854775807ull};
 	httpapi_ids_json(&b, "orders", "c1", 7, ids, 2);
-	assert_string_equal(b.p, "{\"sequence\":\"orders\",\"node\":\"c1\",\"node_id\":\"7\","
+	assert_string_equal(b.p,
+	    "{\"sequence\":\"orders\",\"node\":\"c1\",\"node_id\":\"7\","
 	    "\"ids\":[\"386640268780109825\",\"9223372036854775807\"]}\n");
 	strbuf_reset(&b);
 	httpapi_txids_json(&b, "c1", 7, 3, ids, 1);
-	assert_string_equal(b.p, "{\"node\":\"c1\",\"node_id\":\"7\",\"worker\":3,"
+	assert_string_equal(b.p,
+	    "{\"node\":\"c1\",\"node_id\":\"7\",\"worker\":3,"
 	    "\"txids\":[\"386640268780109825\"]}\n");
 	strbuf_reset(&b);
 	sr_id_segment segs[2] = {{1001, 4, 250}, {9223372036854775000ull, 1, 7}};
 	httpapi_segments_json(&b, "orders", "c1", 7, segs, 2);
-	assert_string_equal(b.p, "{\"sequence\":\"orders\",\"node\":\"c1\",\"node_id\":\"7\","
+	assert_string_equal(b.p,
+	    "{\"sequence\":\"orders\",\"node\":\"c1\",\"node_id\":\"7\","
 	    "\"segments\":[{\"first\":\"1001\",\"step\":\"4\",\"count\":250},"
 	    "{\"first\":\"9223372036854775000\",\"step\":\"1\",\"count\":7}]}\n");
 	strbuf_reset(&b);
@@ -275,13 +276,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_routes, teardown),
-		cmocka_unit_test_teardown(test_count, teardown),
-		cmocka_unit_test_teardown(test_params, teardown),
-		cmocka_unit_test_teardown(test_roles, teardown),
-		cmocka_unit_test_teardown(test_unescape, teardown),
-		cmocka_unit_test(test_status_table),
-		cmocka_unit_test(test_json),
+	    cmocka_unit_test_teardown(test_routes, teardown),
+	    cmocka_unit_test_teardown(test_count, teardown),
+	    cmocka_unit_test_teardown(test_params, teardown),
+	    cmocka_unit_test_teardown(test_roles, teardown),
+	    cmocka_unit_test_teardown(test_unescape, teardown),
+	    cmocka_unit_test(test_status_table),
+	    cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,9 +81,9 @@ start(const char *prefix, const char *url, struct side *s)
 }
 
 /* Polls cond for up to ms (bounded: tests must not hang). */
-#define WAIT_FOR(cond, ms) \
+#define WAIT_FOR(cond, ms)                                                        \
 	for (int64_t _end = sr_mono_ms() + (ms); !(cond) && sr_mono_ms() < _end;) \
-		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL)
+	nanosleep(&(struct timespec) {0, 20 * 1000000L}, NULL)
 
 static void
 test_one_leader_then_handover(void **state)
@@ -133,14 +133,14 @@ test_lease_ended_by_etcd(void **state)
 	assert_int_equal(etcd_call(cl, "/v3/kv/range", rr, &reply, err, sizeof err), SR_OK);
 	json_decref(rr);
 	int64_t lease;
-	assert_int_equal(etcd_get_i64(json_array_get(etcd_reply_kvs(reply, -1), 0),
-	    "lease", &lease), SR_OK);
+	assert_int_equal(etcd_get_i64(json_array_get(etcd_reply_kvs(reply, -1), 0), "lease",
+	                     &lease),
+	    SR_OK);
 	json_decref(reply);
 	assert_true(lease != 0);
 	snprintf(id, sizeof id, "%lld", (long long) lease);
 	json_t *rv = json_pack("{ss}", "ID", id);
-	assert_int_equal(etcd_call(cl, "/v3/lease/revoke", rv, &reply, err, sizeof err),
-	    SR_OK);
+	assert_int_equal(etcd_call(cl, "/v3/lease/revoke", rv, &reply, err, sizeof err), SR_OK);
 	json_decref(rv);
 	json_decref(reply);
 
@@ -208,7 +208,7 @@ test_failed_takeover_resigns(void **state)
 	(void) state;
 	struct side sa = {.fail_elected = 1}, sb = {0};
 	struct leader *a = start("l4", "tcp://a:1", &sa);
-	nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL);
+	nanosleep(&(struct timespec) {0, 300 * 1000000L}, NULL);
 	struct leader *b = start("l4", "tcp://b:2", &sb);
 	WAIT_FOR(leader_serving(b), 5000);
 	assert_true(leader_serving(b));
@@ -221,11 +221,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_one_leader_then_handover),
-		cmocka_unit_test(test_lease_ended_by_etcd),
-		cmocka_unit_test(test_cut_off_leader_stops_in_time),
-		cmocka_unit_test(test_failed_takeover_resigns),
-		cmocka_unit_test(test_step_down_calls_on_lost),
+	    cmocka_unit_test(test_one_leader_then_handover),
+	    cmocka_unit_test(test_lease_ended_by_etcd),
+	    cmocka_unit_test(test_cut_off_leader_stops_in_time),
+	    cmocka_unit_test(test_failed_takeover_resigns),
+	    cmocka_unit_test(test_step_down_calls_on_lost),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

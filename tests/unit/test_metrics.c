@@ -24,12 +24,16 @@ static size_t
 check_format(const char *text)
 {
 	regex_t sample, help, type;
-	assert_int_equal(regcomp(&sample, "^[a-zA-Z_:][a-zA-Z0-9_:]*"
-	    "(\\{[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\"\\})? "
-	    "(-?[0-9]+(\\.[0-9]+)?(e[-+]?[0-9]+)?|\\+Inf|NaN)$", REG_EXTENDED | REG_NOSUB), 0);
+	assert_int_equal(regcomp(&sample,
+	                     "^[a-zA-Z_:][a-zA-Z0-9_:]*"
+	                     "(\\{[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\"\\})? "
+	                     "(-?[0-9]+(\\.[0-9]+)?(e[-+]?[0-9]+)?|\\+Inf|NaN)$",
+	                     REG_EXTENDED | REG_NOSUB),
+	    0);
 	assert_int_equal(regcomp(&help, "^# HELP [a-z_]+ .+$", REG_EXTENDED | REG_NOSUB), 0);
 	assert_int_equal(regcomp(&type, "^# TYPE [a-z_]+ (counter|gauge|histogram)$",
-	    REG_EXTENDED | REG_NOSUB), 0);
+	                     REG_EXTENDED | REG_NOSUB),
+	    0);
 	char *copy = strdup(text);
 	size_t n = 0;
 	char family[128] = "";
@@ -103,11 +107,21 @@ static void
 test_coord(void **state)
 {
 	(void) state;
-	struct metrics_seq seqs[2] = {{.name = "orders", .issued = 386640268780109825ull,
-	    .headroom = 997}, {.name = "a\"b\\c", .issued = 0, .headroom = 0}};
-	struct metrics_coord m = {.node = "c1", .txids = 42, .leases = 3, .lease_errors = 1,
-	    .has_worker = true, .worker_lease_seconds = 6.5, .master_reachable = true,
-	    .clock_backs = 2, .http_requests = {10, 2, 1}, .seqs = seqs, .nseqs = 2};
+	struct metrics_seq seqs[2] = {{.name = "orders",
+	                                  .issued = 386640268780109825ull,
+	                                  .headroom = 997},
+	    {.name = "a\"b\\c", .issued = 0, .headroom = 0}};
+	struct metrics_coord m = {.node = "c1",
+	    .txids = 42,
+	    .leases = 3,
+	    .lease_errors = 1,
+	    .has_worker = true,
+	    .worker_lease_seconds = 6.5,
+	    .master_reachable = true,
+	    .clock_backs = 2,
+	    .http_requests = {10, 2, 1},
+	    .seqs = seqs,
+	    .nseqs = 2};
 	struct strbuf b;
 	strbuf_init(&b);
 	metrics_coord_text(&b, &m);
@@ -137,11 +151,17 @@ static void
 test_master(void **state)
 {
 	(void) state;
-	struct metrics_seq seqs[1] = {{.name = "orders", .hwm = 9223372036854775807ull,
-	    .chunk = 1000, .users = 2}};
-	struct metrics_master m = {.term = 7, .nodes_live = 2, .nodes_known = 3,
-	    .workers_free = 1022, .workers_total = 1024, .commit_errors = 1, .leases = 9,
-	    .seqs = seqs, .nseqs = 1};
+	struct metrics_seq seqs[1] = {
+	    {.name = "orders", .hwm = 9223372036854775807ull, .chunk = 1000, .users = 2}};
+	struct metrics_master m = {.term = 7,
+	    .nodes_live = 2,
+	    .nodes_known = 3,
+	    .workers_free = 1022,
+	    .workers_total = 1024,
+	    .commit_errors = 1,
+	    .leases = 9,
+	    .seqs = seqs,
+	    .nseqs = 1};
 	m.commit_latency.b[3] = 4;
 	m.commit_latency.count = 4;
 	m.commit_latency.sum_us = 2000;
@@ -166,9 +186,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hist),
-		cmocka_unit_test(test_coord),
-		cmocka_unit_test(test_master),
+	    cmocka_unit_test(test_hist),
+	    cmocka_unit_test(test_coord),
+	    cmocka_unit_test(test_master),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,10 +116,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_noah_example),
-		cmocka_unit_test(test_chunks_partition_range),
-		cmocka_unit_test(test_chunk_valid),
-		cmocka_unit_test(test_plan_cuts_at_max),
+	    cmocka_unit_test(test_noah_example),
+	    cmocka_unit_test(test_chunks_partition_range),
+	    cmocka_unit_test(test_chunk_valid),
+	    cmocka_unit_test(test_plan_cuts_at_max),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

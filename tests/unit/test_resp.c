@@ -156,8 +156,8 @@ test_refused(void **state)
 		err[0] = '\0';
 		enum resp_status r = parse(cases[i].in, strlen(cases[i].in), &cmd, &used, err);
 		if (r != RESP_BAD || strstr(err, cases[i].msg) == NULL)
-			fail_msg("case %zu: status %d, message '%s', want '%s'", i, (int) r,
-			    err, cases[i].msg);
+			fail_msg("case %zu: status %d, message '%s', want '%s'", i, (int) r, err,
+			    cases[i].msg);
 	}
 	/* A request at every limit is accepted. */
 	char *big = malloc(RESP_MAX_FRAME);
@@ -240,13 +240,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_multibulk),
-		cmocka_unit_test(test_pipeline),
-		cmocka_unit_test(test_partial),
-		cmocka_unit_test(test_inline),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_numbers),
-		cmocka_unit_test(test_replies),
+	    cmocka_unit_test(test_multibulk),
+	    cmocka_unit_test(test_pipeline),
+	    cmocka_unit_test(test_partial),
+	    cmocka_unit_test(test_inline),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

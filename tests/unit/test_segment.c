@@ -84,8 +84,7 @@ test_check_faults(void **state)
 	assert_int_equal(seg_check(wrap, 1, RANGE_ID_MAX, NULL, NULL), SEG_TOO_HIGH);
 	sr_id_segment hi[] = {{(uint64_t) RANGE_ID_MAX + 1, 1, 1}};
 	assert_int_equal(seg_check(hi, 1, RANGE_ID_MAX, NULL, NULL), SEG_TOO_HIGH);
-	assert_string_equal(seg_fault_str(SEG_NOT_ABOVE),
-	    "a segment not above the one before it");
+	assert_string_equal(seg_fault_str(SEG_NOT_ABOVE), "a segment not above the one before it");
 }
 
 static void
@@ -221,12 +220,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chunk_segment),
-		cmocka_unit_test(test_check_faults),
-		cmocka_unit_test(test_expand_bounded),
-		cmocka_unit_test(test_from_ids_round_trip),
-		cmocka_unit_test(test_common_matches_brute_force),
-		cmocka_unit_test(test_common_edges),
+	    cmocka_unit_test(test_chunk_segment),
+	    cmocka_unit_test(test_check_faults),
+	    cmocka_unit_test(test_expand_bounded),
+	    cmocka_unit_test(test_from_ids_round_trip),
+	    cmocka_unit_test(test_common_matches_brute_force),
+	    cmocka_unit_test(test_common_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,8 +197,7 @@ peek_open(const char *path)
 {
 	sqlite3 *db = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
 	return db;
 }
@@ -244,13 +243,13 @@ test_open_creates_schema(void **state)
 
 	db = peek_open(path);
 	assert_int_equal(query_int(db,
-			     "SELECT count(*) FROM sqlite_master WHERE "
-			     "type = 'table' AND name IN "
-			     "('meta', 'sequences', 'nodes')"),
+	                     "SELECT count(*) FROM sqlite_master WHERE "
+	                     "type = 'table' AND name IN "
+	                     "('meta', 'sequences', 'nodes')"),
 	    3);
 	assert_int_equal(query_int(db,
-			     "SELECT value FROM meta "
-			     "WHERE key = 'schema_version'"),
+	                     "SELECT value FROM meta "
+	                     "WHERE key = 'schema_version'"),
 	    2);
 	sqlite3_close(db);
 
@@ -283,8 +282,7 @@ test_pragmas(void **state)
 
 	caught_db = NULL;
 	catching = 1;
-	assert_int_equal(sqlite3_auto_extension((void (*)(void)) catch_db),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_auto_extension((void (*)(void)) catch_db), SQLITE_OK);
 	st = open_ok(f->dir);
 	catching = 0;
 	sqlite3_reset_auto_extension();
@@ -292,15 +290,11 @@ test_pragmas(void **state)
 
 	/* The store's connection: synchronous is per connection. */
 	assert_int_equal(query_int(caught_db, "PRAGMA synchronous"), 2);
-	assert_string_equal(
-	    query_text(caught_db, "PRAGMA journal_mode", buf, sizeof buf),
-	    "wal");
+	assert_string_equal(query_text(caught_db, "PRAGMA journal_mode", buf, sizeof buf), "wal");
 
 	/* WAL is a property of the file: another connection sees it. */
 	db = peek_open(f->db);
-	assert_string_equal(query_text(db, "PRAGMA journal_mode", buf,
-				sizeof buf),
-	    "wal");
+	assert_string_equal(query_text(db, "PRAGMA journal_mode", buf, sizeof buf), "wal");
 	sqlite3_close(db);
 	store_close(st);
 }
@@ -499,8 +493,9 @@ test_injected_failure_rolls_back(void **state)
 
 	/* Make the second op of the batch fail inside SQLite. */
 	db = peek_open(f->db);
-	exec_ok(db, "CREATE TRIGGER inject BEFORE INSERT ON sequences "
-		    "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+	exec_ok(db,
+	    "CREATE TRIGGER inject BEFORE INSERT ON sequences "
+	    "BEGIN SELECT RAISE(ABORT, 'injected'); END");
 	ops[0] = put_node(1, "coord-a", 1);
 	ops[1] = put_seq("orders", 100);
 	assert_int_equal(store_commit(st, term, ops, 2), SR_EIO);
@@ -534,8 +529,9 @@ test_corrupt_row_refused(void **state)
 	st = open_ok(f->dir);
 	/* A negative hwm cannot be a uint64 we wrote: load must not wrap it. */
 	db = peek_open(f->db);
-	exec_ok(db, "INSERT INTO sequences VALUES "
-		    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0, 1)");
+	exec_ok(db,
+	    "INSERT INTO sequences VALUES "
+	    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0, 1)");
 	sqlite3_close(db);
 	assert_int_equal(store_load(st, &ss), SR_EIO);
 	assert_null(ss.seqs);
@@ -562,7 +558,7 @@ test_acquire_sees_or_fences(void **state)
 	assert_int_equal(acquire(a, &ta), SR_OK);
 	ops[0] = put_seq("orders", 100);
 	ops[1].kind = STORE_PUT_WORKER;
-	ops[1].u.worker = (struct store_worker){0, 7, 5000, 42};
+	ops[1].u.worker = (struct store_worker) {0, 7, 5000, 42};
 	assert_int_equal(store_commit(a, ta, ops, 2), SR_OK);
 
 	assert_int_equal(store_acquire_and_load(b, &ss), SR_OK);
@@ -598,8 +594,9 @@ test_acquire_failure_keeps_term(void **state)
 	st = open_ok(f->dir);
 	assert_int_equal(acquire(st, &term), SR_OK);
 	db = peek_open(f->db);
-	exec_ok(db, "INSERT INTO sequences VALUES "
-		    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0, 1)");
+	exec_ok(db,
+	    "INSERT INTO sequences VALUES "
+	    "('bad', 1, -1, 1, 1, 1, 1, 0, 0, 0, 1)");
 	sqlite3_close(db);
 	assert_int_equal(store_acquire_and_load(st, &ss), SR_EIO);
 	assert_null(ss.seqs);
@@ -648,9 +645,7 @@ test_upgrade_from_v1(void **state)
 	store_close(st);
 
 	db = peek_open(f->db);
-	assert_int_equal(query_int(db,
-			     "SELECT value FROM meta WHERE key = 'schema_version'"),
-	    2);
+	assert_int_equal(query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
 	exec_ok(db, "UPDATE meta SET value = 99 WHERE key = 'schema_version'");
 	sqlite3_close(db);
 	char err[256];
@@ -669,18 +664,14 @@ test_open_fails(void **state)
 
 	(void) state;
 	err[0] = '\0';
-	assert_int_equal(
-	    store_sqlite_open("/proc/nonexistent/x", &st, err, sizeof err),
-	    SR_EIO);
+	assert_int_equal(store_sqlite_open("/proc/nonexistent/x", &st, err, sizeof err), SR_EIO);
 	assert_null(st);
 	assert_true(strlen(err) > 0);
 	assert_non_null(strstr(err, "/proc/nonexistent/x"));
 
 	/* Without an error buffer it fails the same way. */
-	assert_int_equal(
-	    store_sqlite_open("/proc/nonexistent/x", &st, NULL, 0), SR_EIO);
-	assert_int_equal(store_sqlite_open("", &st, err, sizeof err),
-	    SR_EINVAL);
+	assert_int_equal(store_sqlite_open("/proc/nonexistent/x", &st, NULL, 0), SR_EIO);
+	assert_int_equal(store_sqlite_open("", &st, err, sizeof err), SR_EINVAL);
 	assert_true(strlen(err) > 0);
 }
 
@@ -688,29 +679,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_acquire_across_reopen,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_commit_persists, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_commit_stale_term, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_del_seq, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reject_big_values, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_injected_failure_rolls_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_row_refused, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_acquire_sees_or_fences,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_acquire_failure_keeps_term,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup,
-		    teardown),
-		cmocka_unit_test(test_open_fails),
+	    cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_acquire_across_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_persists, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_stale_term, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_del_seq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reject_big_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_injected_failure_rolls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_row_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_acquire_sees_or_fences, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_acquire_failure_keeps_term, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
+	    cmocka_unit_test(test_open_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,8 +88,8 @@ test_empty_then_rows(void **state)
 
 	struct store_op ops[3] = {seq_op("b", 100), seq_op("a", 200)};
 	ops[2].kind = STORE_PUT_WORKER;
-	ops[2].u.worker = (struct store_worker){.id = 3, .node_id = 1, .expires_ms = 5,
-	    .last_tick = 77};
+	ops[2].u.worker =
+	    (struct store_worker) {.id = 3, .node_id = 1, .expires_ms = 5, .last_tick = 77};
 	assert_int_equal(store_commit(st, 1, ops, 3), SR_OK);
 	assert_int_equal(store_load(st, &s), SR_OK);
 	assert_int_equal(s.term, 1);
@@ -230,7 +230,7 @@ test_stopped_etcd_fails_fast(void **state)
 	assert_true(took < 10000);
 	/* Bounded: etcd may take a moment to serve again after SIGCONT. */
 	for (int i = 0; i < 50 && (rv = store_commit(st, term, &op, 1)) != SR_OK; i++)
-		nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+		nanosleep(&(struct timespec) {0, 100 * 1000000L}, NULL);
 	assert_int_equal(rv, SR_OK);
 	store_close(st);
 }
@@ -241,8 +241,8 @@ test_bad_urls(void **state)
 	(void) state;
 	struct store *st;
 	char err[256];
-	assert_int_equal(store_etcd_open("etcd://nohostport", 1000, 0, &st, err,
-	    sizeof err), SR_EINVAL);
+	assert_int_equal(store_etcd_open("etcd://nohostport", 1000, 0, &st, err, sizeof err),
+	    SR_EINVAL);
 	assert_null(st);
 	assert_non_null(strstr(err, "HOST:PORT"));
 	/* Nobody listens: opening works (nothing is read yet), loading says so. */
@@ -260,12 +260,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty_then_rows),
-		cmocka_unit_test(test_second_master_fences_first),
-		cmocka_unit_test(test_catalog_over_etcd),
-		cmocka_unit_test(test_foreign_value_refused),
-		cmocka_unit_test(test_stopped_etcd_fails_fast),
-		cmocka_unit_test(test_bad_urls),
+	    cmocka_unit_test(test_empty_then_rows),
+	    cmocka_unit_test(test_second_master_fences_first),
+	    cmocka_unit_test(test_catalog_over_etcd),
+	    cmocka_unit_test(test_foreign_value_refused),
+	    cmocka_unit_test(test_stopped_etcd_fails_fast),
+	    cmocka_unit_test(test_bad_urls),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -32,9 +32,9 @@ build(struct subject *s, const char *const *attrs, size_t n)
 	memset(s, 0, sizeof(*s));
 	for (size_t i = 0; i < n; i++) {
 		mbedtls_asn1_named_data *d = &s->a[i];
-		const char *oid = strncmp(attrs[i], "CN=", 3) == 0 ? MBEDTLS_OID_AT_CN :
-		    strncmp(attrs[i], "OU=", 3) == 0 ? MBEDTLS_OID_AT_ORG_UNIT :
-		    MBEDTLS_OID_AT_ORGANIZATION;
+		const char *oid = strncmp(attrs[i], "CN=", 3) == 0 ? MBEDTLS_OID_AT_CN
+		    : strncmp(attrs[i], "OU=", 3) == 0             ? MBEDTLS_OID_AT_ORG_UNIT
+		                                                   : MBEDTLS_OID_AT_ORGANIZATION;
 		d->oid.p = (unsigned char *) oid;
 		d->oid.len = strlen(oid);
 		d->val.p = (unsigned char *) attrs[i] + 3;
@@ -55,8 +55,9 @@ identity(const char *const *attrs, size_t n)
 	return id;
 }
 
-#define ID(...) identity((const char *const[]){__VA_ARGS__}, \
-    sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+#define ID(...)                                       \
+	identity((const char *const[]) {__VA_ARGS__}, \
+	    sizeof((const char *const[]) {__VA_ARGS__}) / sizeof(const char *))
 
 static void
 test_roles(void **state)
@@ -82,7 +83,8 @@ test_refusals(void **state)
 	assert_non_null(strstr(id.why, "CN=nobody has no OU"));
 	id = ID("OU=wizard", "CN=merlin");
 	assert_int_equal(id.role, 0);
-	assert_non_null(strstr(id.why, "OU=wizard, which is not a role (node, admin, "
+	assert_non_null(strstr(id.why,
+	    "OU=wizard, which is not a role (node, admin, "
 	    "reader or client)"));
 	/* The master's own certificate is no client role. */
 	assert_int_equal(ID("OU=master", "CN=master").role, 0);
@@ -165,7 +167,8 @@ test_real_certificate(void **state)
 	mbedtls_x509_crt crt;
 	mbedtls_x509_crt_init(&crt);
 	assert_int_equal(mbedtls_x509_crt_parse(&crt, (const unsigned char *) coord1_pem,
-	    sizeof(coord1_pem)), 0);
+	                     sizeof(coord1_pem)),
+	    0);
 	struct tls_identity id;
 	tls_identity_from_subject(&crt.subject, &id);
 	assert_true(id.cert);
@@ -191,11 +194,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roles),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_odd_bytes),
-		cmocka_unit_test(test_real_certificate),
-		cmocka_unit_test(test_slot),
+	    cmocka_unit_test(test_roles),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_odd_bytes),
+	    cmocka_unit_test(test_real_certificate),
+	    cmocka_unit_test(test_slot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,22 +130,20 @@ gen(int i, struct gen *g)
 	}
 	for (size_t k = 0; k < plen; k++)
 		g->payload[k] = (uint8_t) (i * 13 + k);
-	g->r = (sr_txrecord){(uint64_t) (1000 + i), (sr_tx_state) (1 + i % 4),
+	g->r = (sr_txrecord) {(uint64_t) (1000 + i), (sr_tx_state) (1 + i % 4),
 	    np > 0 ? g->ptrs : NULL, np, g->payload, plen};
 }
 
 static bool
 same(const sr_txrecord *a, const sr_txrecord *b)
 {
-	if (a->txid != b->txid || a->state != b->state ||
-	    a->nparticipants != b->nparticipants ||
+	if (a->txid != b->txid || a->state != b->state || a->nparticipants != b->nparticipants ||
 	    a->payload_len != b->payload_len)
 		return false;
 	for (size_t j = 0; j < a->nparticipants; j++)
 		if (strcmp(a->participants[j], b->participants[j]) != 0)
 			return false;
-	return a->payload_len == 0 ||
-	    memcmp(a->payload, b->payload, a->payload_len) == 0;
+	return a->payload_len == 0 || memcmp(a->payload, b->payload, a->payload_len) == 0;
 }
 
 /* Scan visitor: checks record n against gen(expect[n]) and keeps offsets. */
@@ -177,15 +175,13 @@ check_visit(void *arg, const sr_txrecord *r, uint64_t offset)
 
 /* Scans path and asserts it holds exactly gen(idx[0..n)), in file order. */
 static void
-assert_log_holds(const char *path, const int *idx, size_t n,
-    struct expect *out)
+assert_log_holds(const char *path, const int *idx, size_t n, struct expect *out)
 {
 	struct expect e = {idx, 0, n, 0, {0}};
 	sr_txlog_recovery rec;
 	char err[256];
 
-	assert_int_equal(sr_txlog_scan(path, 0, check_visit, &e, &rec, err,
-	    sizeof err), SR_OK);
+	assert_int_equal(sr_txlog_scan(path, 0, check_visit, &e, &rec, err, sizeof err), SR_OK);
 	assert_int_equal(e.bad, 0);
 	assert_int_equal(e.n, n);
 	assert_int_equal(rec.records, n);
@@ -193,8 +189,8 @@ assert_log_holds(const char *path, const int *idx, size_t n,
 		*out = e;
 }
 
-static const int seq[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29};
+static const int seq[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+    21, 22, 23, 24, 25, 26, 27, 28, 29};
 
 /* Writes gen(0..n) to a new log at path and closes it. */
 static void
@@ -217,9 +213,12 @@ write_log(const char *path, int n)
 static struct txlog_rec
 to_codec(const sr_txrecord *r)
 {
-	return (struct txlog_rec){.txid = r->txid, .state = (int) r->state,
-	    .nparticipants = r->nparticipants, .participants = r->participants,
-	    .payload = r->payload, .payload_len = r->payload_len};
+	return (struct txlog_rec) {.txid = r->txid,
+	    .state = (int) r->state,
+	    .nparticipants = r->nparticipants,
+	    .participants = r->participants,
+	    .payload = r->payload,
+	    .payload_len = r->payload_len};
 }
 
 /* The salt and the place the codec tests put their records at: the first
@@ -243,8 +242,8 @@ static void
 reseal_at(uint8_t *rec, uint64_t salt, uint64_t off)
 {
 	uint8_t place[16];
-	uint32_t body = (uint32_t) rec[0] | (uint32_t) rec[1] << 8 |
-	    (uint32_t) rec[2] << 16 | (uint32_t) rec[3] << 24;
+	uint32_t body = (uint32_t) rec[0] | (uint32_t) rec[1] << 8 | (uint32_t) rec[2] << 16 |
+	    (uint32_t) rec[3] << 24;
 	uint32_t c = (uint32_t) crc32(0L, rec + TXLOG_REC_HDR, body);
 	for (int i = 0; i < 4; i++)
 		rec[4 + i] = (uint8_t) (c >> (8 * i));
@@ -279,8 +278,7 @@ roundtrip(const sr_txrecord *r)
 	txlog_seal(buf, SALT, OFF, OFF);
 	/* Trailing bytes after the record are not part of it. */
 	memset(buf + size, 0xAB, 7);
-	assert_int_equal(txlog_decode(buf, size + 7, SALT, OFF, &out, &used),
-	    TXLOG_OK);
+	assert_int_equal(txlog_decode(buf, size + 7, SALT, OFF, &out, &used), TXLOG_OK);
 	assert_int_equal(used, size);
 	assert_int_equal(out.batch, OFF);
 	assert_int_equal(out.txid, r->txid);
@@ -298,10 +296,8 @@ roundtrip(const sr_txrecord *r)
 	if (r->payload_len > 0)
 		assert_memory_equal(out.payload, r->payload, r->payload_len);
 	/* The same bytes anywhere else, or in another file, are no record. */
-	assert_int_equal(txlog_decode(buf, size, SALT, OFF + 1, &out, &used),
-	    TXLOG_CORRUPT);
-	assert_int_equal(txlog_decode(buf, size, SALT ^ 1, OFF, &out, &used),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF + 1, &out, &used), TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, size, SALT ^ 1, OFF, &out, &used), TXLOG_CORRUPT);
 	free(buf);
 }
 
@@ -321,11 +317,11 @@ test_codec_roundtrip(void **state)
 	for (size_t k = 0; k < sizeof big; k++)
 		big[k] = (uint8_t) (k * 7 + 3);
 	sr_txrecord recs[] = {
-		{1, SR_TX_BEGIN, NULL, 0, NULL, 0},
-		{2, SR_TX_PREPARE, one, 1, "x", 1},
-		{3, SR_TX_COMMIT, many, 300, NULL, 0},
-		{UINT64_MAX, SR_TX_ABORT, many, 300, big, sizeof big},
-		{42, SR_TX_PREPARE, one, 1, big, sizeof big},
+	    {1, SR_TX_BEGIN, NULL, 0, NULL, 0},
+	    {2, SR_TX_PREPARE, one, 1, "x", 1},
+	    {3, SR_TX_COMMIT, many, 300, NULL, 0},
+	    {UINT64_MAX, SR_TX_ABORT, many, 300, big, sizeof big},
+	    {42, SR_TX_PREPARE, one, 1, big, sizeof big},
 	};
 	for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
 		roundtrip(&recs[i]);
@@ -346,11 +342,12 @@ test_codec_max_record(void **state)
 		names[i][TXLOG_MAX_NAME] = '\0';
 		ptrs[i] = names[i];
 	}
-	sr_txrecord r = {7, SR_TX_PREPARE, ptrs, TXLOG_MAX_PARTICIPANTS,
-	    payload, TXLOG_MAX_PAYLOAD};
+	sr_txrecord r = {7, SR_TX_PREPARE, ptrs, TXLOG_MAX_PARTICIPANTS, payload,
+	    TXLOG_MAX_PAYLOAD};
 	struct txlog_rec in = to_codec(&r);
-	assert_int_equal(txlog_record_size(&in), TXLOG_REC_HDR + TXLOG_BODY_MIN +
-	    TXLOG_MAX_PARTICIPANTS * (2 + TXLOG_MAX_NAME) + TXLOG_MAX_PAYLOAD);
+	assert_int_equal(txlog_record_size(&in),
+	    TXLOG_REC_HDR + TXLOG_BODY_MIN + TXLOG_MAX_PARTICIPANTS * (2 + TXLOG_MAX_NAME) +
+	        TXLOG_MAX_PAYLOAD);
 	assert_true(txlog_record_size(&in) - TXLOG_REC_HDR <= TXLOG_MAX_BODY);
 	roundtrip(&r);
 	free(payload);
@@ -372,8 +369,7 @@ test_codec_truncations(void **state)
 	assert_int_equal(txlog_encode(&in, buf, sizeof buf, &size), TXLOG_OK);
 	txlog_seal(buf, SALT, OFF, OFF);
 	for (size_t n = 0; n < size; n++) {
-		assert_int_equal(txlog_decode(buf, n, SALT, OFF, &out, &used),
-		    TXLOG_TRUNCATED);
+		assert_int_equal(txlog_decode(buf, n, SALT, OFF, &out, &used), TXLOG_TRUNCATED);
 		assert_true(used > n);
 		assert_true(used <= size);
 		assert_int_equal(used, n < TXLOG_REC_HDR ? TXLOG_REC_HDR : size);
@@ -414,17 +410,14 @@ test_codec_bit_flips(void **state)
 		assert_int_equal(used, 0);
 		/* Alone (the record at the end of the data) it is CORRUPT as
 		 * well: no flip looks like a torn tail. */
-		assert_int_equal(txlog_decode(buf, s1, SALT, OFF, &out, &used),
-		    TXLOG_CORRUPT);
+		assert_int_equal(txlog_decode(buf, s1, SALT, OFF, &out, &used), TXLOG_CORRUPT);
 		buf[bit / 8] ^= (uint8_t) (1u << (bit % 8));
 		flips++;
 	}
 	assert_int_equal(flips, s1 * 8);
-	assert_int_equal(txlog_decode(buf, s1 + s2, SALT, OFF, &out, &used),
-	    TXLOG_OK);
+	assert_int_equal(txlog_decode(buf, s1 + s2, SALT, OFF, &out, &used), TXLOG_OK);
 	assert_int_equal(out.txid, g1.r.txid);
-	assert_int_equal(txlog_decode(buf + s1, s2, SALT, OFF + s1, &out, &used),
-	    TXLOG_OK);
+	assert_int_equal(txlog_decode(buf + s1, s2, SALT, OFF + s1, &out, &used), TXLOG_OK);
 	assert_int_equal(out.txid, g2.r.txid);
 	assert_int_equal(out.batch, OFF);
 }
@@ -469,14 +462,14 @@ test_codec_bad_fields(void **state)
 		uint8_t val;
 		const char *why;
 	} cases[] = {
-		{8, 0, "unknown state"},
-		{8, 5, "unknown state"},
-		{9, 1, "reserved byte not 0"},
-		{11, 0x04, "too many participants"},  /* 1025 */
-		{10, 2, "participants run past the body"},
-		{12, 0, "bad participant name length"},
-		{14, 0, "NUL in a participant name"},
-		{16, 4, "payload length does not match the body length"},
+	    {8, 0, "unknown state"},
+	    {8, 5, "unknown state"},
+	    {9, 1, "reserved byte not 0"},
+	    {11, 0x04, "too many participants"}, /* 1025 */
+	    {10, 2, "participants run past the body"},
+	    {12, 0, "bad participant name length"},
+	    {14, 0, "NUL in a participant name"},
+	    {16, 4, "payload length does not match the body length"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		memcpy(buf, good, size);
@@ -484,31 +477,27 @@ test_codec_bad_fields(void **state)
 		if (cases[i].at == 11)
 			body[10] = 0x01;
 		reseal(buf);
-		assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used),
-		    TXLOG_CORRUPT);
+		assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used), TXLOG_CORRUPT);
 		assert_string_equal(out.why, cases[i].why);
 	}
 	/* txid 0 is never issued, so it never decodes either. */
 	memcpy(buf, good, size);
 	memset(body, 0, 8);
 	reseal(buf);
-	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used), TXLOG_CORRUPT);
 	assert_string_equal(out.why, "txid 0");
 	/* A body length below the minimum, however well sealed. */
 	memcpy(buf, good, size);
 	buf[0] = 15;
 	buf[1] = buf[2] = buf[3] = 0;
 	reseal(buf);
-	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used), TXLOG_CORRUPT);
 	assert_string_equal(out.why, "impossible body length");
 	/* A record claiming a batch that starts after it. */
 	memcpy(buf, good, size);
 	le64(buf + 8, OFF + 1);
 	reseal(buf);
-	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, size, SALT, OFF, &out, &used), TXLOG_CORRUPT);
 	assert_string_equal(out.why, "batch starts after the record");
 }
 
@@ -526,18 +515,15 @@ test_codec_marks(void **state)
 
 	txlog_encode_mark(good, 3);
 	txlog_seal(good, SALT, OFF, at);
-	assert_int_equal(txlog_decode(good, sizeof good, SALT, at, &out, &used),
-	    TXLOG_OK);
+	assert_int_equal(txlog_decode(good, sizeof good, SALT, at, &out, &used), TXLOG_OK);
 	assert_int_equal(used, TXLOG_MARK_SIZE);
 	assert_int_equal(out.state, TXLOG_MARK);
 	assert_int_equal(out.nrecords, 3);
 	assert_int_equal(out.batch, OFF);
 	assert_int_equal(out.txid, 0);
-	assert_int_equal(txlog_decode(good, sizeof good, SALT, at - 1, &out, &used),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(good, sizeof good, SALT, at - 1, &out, &used), TXLOG_CORRUPT);
 	for (size_t n = 0; n < sizeof good; n++)
-		assert_int_equal(txlog_decode(good, n, SALT, at, &out, &used),
-		    TXLOG_TRUNCATED);
+		assert_int_equal(txlog_decode(good, n, SALT, at, &out, &used), TXLOG_TRUNCATED);
 	for (size_t bit = 0; bit < sizeof good * 8; bit++) {
 		memcpy(buf, good, sizeof buf);
 		buf[bit / 8] ^= (uint8_t) (1u << (bit % 8));
@@ -548,21 +534,18 @@ test_codec_marks(void **state)
 	memcpy(buf, good, sizeof buf);
 	memset(body, 0, 8);
 	reseal_at(buf, SALT, at);
-	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used), TXLOG_CORRUPT);
 	assert_string_equal(out.why, "commit marker of an empty batch");
 	memcpy(buf, good, sizeof buf);
 	body[15] = 1;
 	reseal_at(buf, SALT, at);
-	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used), TXLOG_CORRUPT);
 	assert_string_equal(out.why, "reserved bytes of a commit marker not 0");
 	/* A marker closes at least one record before it. */
 	memcpy(buf, good, sizeof buf);
 	le64(buf + 8, at);
 	reseal_at(buf, SALT, at);
-	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_decode(buf, sizeof buf, SALT, at, &out, &used), TXLOG_CORRUPT);
 	assert_string_equal(out.why, "commit marker closing no record before it");
 }
 
@@ -583,22 +566,21 @@ test_codec_limits(void **state)
 	for (int i = 0; i <= TXLOG_MAX_PARTICIPANTS; i++)
 		ptrs[i] = "p";
 	sr_txrecord bad[] = {
-		{0, SR_TX_BEGIN, NULL, 0, NULL, 0},              /* txid 0 */
-		{1, (sr_tx_state) 0, NULL, 0, NULL, 0},          /* state */
-		{1, (sr_tx_state) 5, NULL, 0, NULL, 0},
-		{1, SR_TX_BEGIN, ptrs, TXLOG_MAX_PARTICIPANTS + 1, NULL, 0},
-		{1, SR_TX_BEGIN, NULL, 1, NULL, 0},              /* NULL list */
-		{1, SR_TX_BEGIN, with_null, 2, NULL, 0},
-		{1, SR_TX_BEGIN, empty, 1, NULL, 0},
-		{1, SR_TX_BEGIN, too_long, 1, NULL, 0},
-		{1, SR_TX_BEGIN, NULL, 0, NULL, 1},              /* NULL payload */
-		{1, SR_TX_BEGIN, NULL, 0, buf, TXLOG_MAX_PAYLOAD + 1},
+	    {0, SR_TX_BEGIN, NULL, 0, NULL, 0},     /* txid 0 */
+	    {1, (sr_tx_state) 0, NULL, 0, NULL, 0}, /* state */
+	    {1, (sr_tx_state) 5, NULL, 0, NULL, 0},
+	    {1, SR_TX_BEGIN, ptrs, TXLOG_MAX_PARTICIPANTS + 1, NULL, 0},
+	    {1, SR_TX_BEGIN, NULL, 1, NULL, 0}, /* NULL list */
+	    {1, SR_TX_BEGIN, with_null, 2, NULL, 0},
+	    {1, SR_TX_BEGIN, empty, 1, NULL, 0},
+	    {1, SR_TX_BEGIN, too_long, 1, NULL, 0},
+	    {1, SR_TX_BEGIN, NULL, 0, NULL, 1}, /* NULL payload */
+	    {1, SR_TX_BEGIN, NULL, 0, buf, TXLOG_MAX_PAYLOAD + 1},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct txlog_rec in = to_codec(&bad[i]);
 		assert_int_equal(txlog_record_size(&in), 0);
-		assert_int_equal(txlog_encode(&in, buf, sizeof buf, &used),
-		    TXLOG_INVALID);
+		assert_int_equal(txlog_encode(&in, buf, sizeof buf, &used), TXLOG_INVALID);
 	}
 	/* One name of exactly 255 bytes is fine. */
 	long_name[TXLOG_MAX_NAME] = '\0';
@@ -626,31 +608,28 @@ test_codec_file_header(void **state)
 	assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version), TXLOG_OK);
 	assert_true(salt == SALT);
 	for (size_t n = 0; n < sizeof h; n++)
-		assert_int_equal(txlog_file_check(h, n, &salt, &version),
-		    TXLOG_TRUNCATED);
-	assert_int_equal(txlog_file_check((const uint8_t *) "SRX", 3, &salt,
-	    &version), TXLOG_CORRUPT);
+		assert_int_equal(txlog_file_check(h, n, &salt, &version), TXLOG_TRUNCATED);
+	assert_int_equal(txlog_file_check((const uint8_t *) "SRX", 3, &salt, &version),
+	    TXLOG_CORRUPT);
 	/* Every bit of the salt and of the checksum is checked. */
 	for (size_t bit = 12 * 8; bit < sizeof h * 8; bit++) {
 		h[bit / 8] ^= (uint8_t) (1u << (bit % 8));
-		assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version),
-		    TXLOG_CORRUPT);
+		assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version), TXLOG_CORRUPT);
 		h[bit / 8] ^= (uint8_t) (1u << (bit % 8));
 	}
 	/* The format of older builds, a 12-byte header: its version named. */
-	assert_int_equal(txlog_file_check((const uint8_t *)
-	    "SRTXLOG1\x01\x00\x00\x00", 12, &salt, &version), TXLOG_BADVERSION);
+	assert_int_equal(txlog_file_check((const uint8_t *) "SRTXLOG1\x01\x00\x00\x00", 12, &salt,
+	                     &version),
+	    TXLOG_BADVERSION);
 	assert_int_equal(version, 1);
-	assert_int_equal(txlog_file_check((const uint8_t *) "SRTXLOG1\x01", 9,
-	    &salt, &version), TXLOG_BADVERSION);
+	assert_int_equal(txlog_file_check((const uint8_t *) "SRTXLOG1\x01", 9, &salt, &version),
+	    TXLOG_BADVERSION);
 	assert_int_equal(version, 0);
 	h[8] = 3;
-	assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version),
-	    TXLOG_BADVERSION);
+	assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version), TXLOG_BADVERSION);
 	assert_int_equal(version, 3);
 	h[0] = 's';
-	assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version),
-	    TXLOG_CORRUPT);
+	assert_int_equal(txlog_file_check(h, sizeof h, &salt, &version), TXLOG_CORRUPT);
 }
 
 /* ---- the log ---- */
@@ -732,12 +711,10 @@ test_scan_stops(void **state)
 	int n = 0;
 
 	write_log(f->log, 10);
-	assert_int_equal(sr_txlog_scan(f->log, 0, stop_at_three, &n, NULL, NULL, 0),
-	    42);
+	assert_int_equal(sr_txlog_scan(f->log, 0, stop_at_three, &n, NULL, NULL, 0), 42);
 	assert_int_equal(n, 3);
 	n = 0;
-	assert_int_equal(sr_txlog_scan(f->log, 1, stop_at_three, &n, NULL, NULL, 0),
-	    42);
+	assert_int_equal(sr_txlog_scan(f->log, 1, stop_at_three, &n, NULL, NULL, 0), 42);
 	assert_int_equal(n, 3);
 }
 
@@ -767,8 +744,7 @@ test_torn_tail_every_offset(void **state)
 		struct gen g;
 
 		spit(f->copy, full, (size_t) cut);
-		assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err),
-		    SR_OK);
+		assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_OK);
 		assert_int_equal(rec.records, n - 1);
 		assert_int_equal(rec.bytes_kept, start);
 		assert_int_equal(rec.bytes_cut, cut - start);
@@ -803,8 +779,7 @@ test_torn_tail_bad_crc_and_zeros(void **state)
 	for (size_t i = 0; i < 2; i++) {
 		full[flip[i]] ^= 0x40;
 		spit(f->copy, full, len);
-		assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err),
-		    SR_OK);
+		assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_OK);
 		assert_int_equal(rec.records, 4);
 		assert_int_equal(rec.bytes_cut, len - e.off[4]);
 		sr_txlog_close(log);
@@ -855,15 +830,13 @@ expect_refused(const char *path, uint64_t bad_off)
 	assert_int_equal(after_len, before_len);
 	assert_memory_equal(after, before, before_len);
 	err[0] = '\0';
-	assert_int_equal(sr_txlog_scan(path, 0, count_visit, &n, &rec, err,
-	    sizeof err), SR_EIO);
+	assert_int_equal(sr_txlog_scan(path, 0, count_visit, &n, &rec, err, sizeof err), SR_EIO);
 	assert_non_null(strstr(err, want));
 	/* The whole file is checked before the first visit: no record of a
 	 * refused log is visited, in either order. */
 	assert_int_equal(n, 0);
 	n = 0;
-	assert_int_equal(sr_txlog_scan(path, 1, count_visit, &n, &rec, err,
-	    sizeof err), SR_EIO);
+	assert_int_equal(sr_txlog_scan(path, 1, count_visit, &n, &rec, err, sizeof err), SR_EIO);
 	assert_int_equal(n, 0);
 	assert_int_equal(sr_txlog_in_doubt(path, &ids, &n, err, sizeof err), SR_EIO);
 	assert_non_null(strstr(err, want));
@@ -1074,15 +1047,15 @@ test_not_a_txlog(void **state)
 	 * records): refused with a message that says what it is, and left as
 	 * it was. */
 	static const uint8_t v1[] = "SRTXLOG1\x01\x00\x00\x00"
-	    "\x10\x00\x00\x00\x4a\x1d\xe8\xb6\x55\x8e\x64\x2a"
-	    "\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"
-	    "\x00\x00\x00\x00";
+	                            "\x10\x00\x00\x00\x4a\x1d\xe8\xb6\x55\x8e\x64\x2a"
+	                            "\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"
+	                            "\x00\x00\x00\x00";
 	spit(f->copy, v1, sizeof v1 - 1);
 	assert_int_equal(sr_txlog_open(f->copy, &log, &rec, err, sizeof err), SR_EIO);
 	assert_non_null(strstr(err, "format version 1, written by an older snowrange"));
 	assert_int_equal(file_size(f->copy), sizeof v1 - 1);
-	assert_int_equal(sr_txlog_scan(f->copy, 0, count_visit, &len, &rec, err,
-	    sizeof err), SR_EIO);
+	assert_int_equal(sr_txlog_scan(f->copy, 0, count_visit, &len, &rec, err, sizeof err),
+	    SR_EIO);
 	assert_non_null(strstr(err, "version 1"));
 	/* A damaged file header (here its salt) would make every record
 	 * fail its checksum: refused, never taken for a log of torn records. */
@@ -1126,12 +1099,12 @@ test_bad_records(void **state)
 		ptrs[i] = "p";
 	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof err), SR_OK);
 	sr_txrecord bad[] = {
-		{1, (sr_tx_state) 0, NULL, 0, NULL, 0},
-		{1, (sr_tx_state) 9, NULL, 0, NULL, 0},
-		{0, SR_TX_BEGIN, NULL, 0, NULL, 0},
-		{1, SR_TX_BEGIN, ptrs, TXLOG_MAX_PARTICIPANTS + 1, NULL, 0},
-		{1, SR_TX_BEGIN, long_name, 1, NULL, 0},
-		{1, SR_TX_BEGIN, NULL, 0, payload, TXLOG_MAX_PAYLOAD + 1},
+	    {1, (sr_tx_state) 0, NULL, 0, NULL, 0},
+	    {1, (sr_tx_state) 9, NULL, 0, NULL, 0},
+	    {0, SR_TX_BEGIN, NULL, 0, NULL, 0},
+	    {1, SR_TX_BEGIN, ptrs, TXLOG_MAX_PARTICIPANTS + 1, NULL, 0},
+	    {1, SR_TX_BEGIN, long_name, 1, NULL, 0},
+	    {1, SR_TX_BEGIN, NULL, 0, payload, TXLOG_MAX_PAYLOAD + 1},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		uint64_t lsn = 77;
@@ -1166,8 +1139,7 @@ test_single_writer(void **state)
 	assert_int_equal(sr_txlog_open(f->log, &b, NULL, err, sizeof err), SR_EIO);
 	assert_null(b);
 	assert_non_null(strstr(err, "held open"));
-	assert_int_equal(sr_txlog_scan(f->log, 0, count_visit, &n, NULL, NULL, 0),
-	    SR_OK);
+	assert_int_equal(sr_txlog_scan(f->log, 0, count_visit, &n, NULL, NULL, 0), SR_OK);
 	assert_int_equal(n, 3);
 	/* The scan's descriptor closing did not drop the writer's lock. */
 	assert_int_equal(sr_txlog_open(f->log, &b, NULL, err, sizeof err), SR_EIO);
@@ -1233,14 +1205,12 @@ test_in_doubt_and_txid_order(void **state)
 	free(ids);
 
 	struct order o = {0};
-	assert_int_equal(sr_txlog_scan(f->log, 1, order_visit, &o, &rec, err,
-	    sizeof err), SR_OK);
+	assert_int_equal(sr_txlog_scan(f->log, 1, order_visit, &o, &rec, err, sizeof err), SR_OK);
 	assert_int_equal(o.n, 8);
 	assert_int_equal(rec.last_txid, 5);
 	const uint64_t want_tx[] = {1, 1, 1, 2, 2, 3, 3, 5};
-	const int want_st[] = {SR_TX_BEGIN, SR_TX_PREPARE, SR_TX_COMMIT,
-	    SR_TX_BEGIN, SR_TX_PREPARE, SR_TX_PREPARE, SR_TX_ABORT,
-	    SR_TX_PREPARE};
+	const int want_st[] = {SR_TX_BEGIN, SR_TX_PREPARE, SR_TX_COMMIT, SR_TX_BEGIN, SR_TX_PREPARE,
+	    SR_TX_PREPARE, SR_TX_ABORT, SR_TX_PREPARE};
 	for (size_t i = 0; i < 8; i++) {
 		assert_int_equal(o.txid[i], want_tx[i]);
 		assert_int_equal(o.state[i], want_st[i]);
@@ -1249,8 +1219,7 @@ test_in_doubt_and_txid_order(void **state)
 	}
 	/* File order is the order of writing. */
 	memset(&o, 0, sizeof o);
-	assert_int_equal(sr_txlog_scan(f->log, 0, order_visit, &o, NULL, NULL, 0),
-	    SR_OK);
+	assert_int_equal(sr_txlog_scan(f->log, 0, order_visit, &o, NULL, NULL, 0), SR_OK);
 	assert_int_equal(o.txid[0], 5);
 	assert_int_equal(o.txid[7], 1);
 
@@ -1296,8 +1265,8 @@ gc_writer(void *p)
 	for (uint32_t i = 0; i < GC_EACH; i++) {
 		uint32_t body[2] = {a->t, i};
 		static const char *parts[] = {"pg-1"};
-		sr_txrecord r = {(uint64_t) a->t * 1000000 + i + 1, SR_TX_PREPARE,
-		    parts, 1, body, sizeof body};
+		sr_txrecord r = {(uint64_t) a->t * 1000000 + i + 1, SR_TX_PREPARE, parts, 1, body,
+		    sizeof body};
 		if (sr_txlog_write(a->log, &r) != SR_OK)
 			a->fails++;
 	}
@@ -1346,7 +1315,7 @@ test_group_commit(void **state)
 
 	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof err), SR_OK);
 	for (uint32_t t = 0; t < GC_THREADS; t++) {
-		args[t] = (struct gc_arg){log, t, 0};
+		args[t] = (struct gc_arg) {log, t, 0};
 		assert_int_equal(pthread_create(&th[t], NULL, gc_writer, &args[t]), 0);
 	}
 	for (int t = 0; t < GC_THREADS; t++) {
@@ -1354,8 +1323,8 @@ test_group_commit(void **state)
 		assert_int_equal(args[t].fails, 0);
 	}
 	uint64_t syncs = txlog_debug_syncs(log);
-	print_message("group commit: %d writes, %llu fdatasync calls\n",
-	    GC_THREADS * GC_EACH, (unsigned long long) syncs);
+	print_message("group commit: %d writes, %llu fdatasync calls\n", GC_THREADS * GC_EACH,
+	    (unsigned long long) syncs);
 	assert_true(syncs > 0);
 	assert_true(syncs < GC_THREADS * GC_EACH);
 	sr_txlog_close(log);
@@ -1378,14 +1347,14 @@ test_group_commit(void **state)
 /* ---- injected faults ---- */
 
 struct fault {
-	_Atomic int syncs;     /* sync calls seen */
-	int fail_sync_from;    /* calls from this one on fail; -1 never */
-	int sync_eintr;        /* every other sync call is interrupted first */
-	int max_write;         /* write at most this many bytes per call; 0 all */
-	int write_eintr;       /* every third write call is interrupted */
+	_Atomic int syncs;  /* sync calls seen */
+	int fail_sync_from; /* calls from this one on fail; -1 never */
+	int sync_eintr;     /* every other sync call is interrupted first */
+	int max_write;      /* write at most this many bytes per call; 0 all */
+	int write_eintr;    /* every third write call is interrupted */
 	int writes;
-	int tear_write;        /* write half, then fail with ENOSPC */
-	long sync_delay_ns;    /* sleep in each sync, like a slow disk */
+	int tear_write;     /* write half, then fail with ENOSPC */
+	long sync_delay_ns; /* sleep in each sync, like a slow disk */
 };
 
 static ssize_t
@@ -1439,8 +1408,7 @@ test_short_writes_and_eintr(void **state)
 	struct fixture *f = *state;
 	sr_txlog *log;
 	char err[256];
-	struct fault x = {.fail_sync_from = -1, .sync_eintr = 1, .max_write = 7,
-	    .write_eintr = 1};
+	struct fault x = {.fail_sync_from = -1, .sync_eintr = 1, .max_write = 7, .write_eintr = 1};
 	struct txlog_hooks h = {fault_write, fault_sync, &x};
 
 	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof err), SR_OK);
@@ -1505,8 +1473,7 @@ test_sync_failure_poisons(void **state)
 	assert_true(rec.records >= 10 && rec.records <= 13);
 	sr_txlog_close(log);
 	struct expect e = {seq, 0, 13, 0, {0}};
-	assert_int_equal(sr_txlog_scan(f->log, 0, check_visit, &e, NULL, NULL, 0),
-	    SR_OK);
+	assert_int_equal(sr_txlog_scan(f->log, 0, check_visit, &e, NULL, NULL, 0), SR_OK);
 	assert_int_equal(e.bad, 0);
 	assert_true(e.n >= 10);
 }
@@ -1572,8 +1539,7 @@ fw_writer(void *p)
 	struct fw_arg *a = p;
 
 	for (uint32_t i = 0; i < FW_EACH; i++) {
-		sr_txrecord r = {(uint64_t) a->t * 1000 + i + 1, SR_TX_PREPARE,
-		    NULL, 0, NULL, 0};
+		sr_txrecord r = {(uint64_t) a->t * 1000 + i + 1, SR_TX_PREPARE, NULL, 0, NULL, 0};
 		a->rv[i] = sr_txlog_write(a->log, &r);
 	}
 	return NULL;
@@ -1616,8 +1582,7 @@ test_concurrent_waiters_poisoned(void **state)
 
 	uint8_t *found = calloc(1, FW_THREADS * 1000 + 1);
 	assert_non_null(found);
-	assert_int_equal(sr_txlog_scan(f->log, 0, fw_visit, found, NULL, NULL, 0),
-	    SR_OK);
+	assert_int_equal(sr_txlog_scan(f->log, 0, fw_visit, found, NULL, NULL, 0), SR_OK);
 	int ok = 0, eio = 0;
 	for (int t = 0; t < FW_THREADS; t++) {
 		bool failed = false;
@@ -1644,33 +1609,33 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_codec_roundtrip),
-		cmocka_unit_test(test_codec_max_record),
-		cmocka_unit_test(test_codec_truncations),
-		cmocka_unit_test(test_codec_bit_flips),
-		cmocka_unit_test(test_codec_garbage),
-		cmocka_unit_test(test_codec_bad_fields),
-		cmocka_unit_test(test_codec_limits),
-		cmocka_unit_test(test_codec_marks),
-		cmocka_unit_test(test_codec_file_header),
-		cmocka_unit_test_setup_teardown(test_write_reopen_scan, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scan_stops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_torn_tail_every_offset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_torn_tail_bad_crc_and_zeros, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_middle_corruption, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_torn_tail_payload_holds_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsynced_batch_missing_page, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_damage_in_synced_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_a_txlog, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_single_writer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_in_doubt_and_txid_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_short_writes_and_eintr, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync_failure_poisons, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_failure_tears, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_waiters_poisoned, setup, teardown),
+	    cmocka_unit_test(test_codec_roundtrip),
+	    cmocka_unit_test(test_codec_max_record),
+	    cmocka_unit_test(test_codec_truncations),
+	    cmocka_unit_test(test_codec_bit_flips),
+	    cmocka_unit_test(test_codec_garbage),
+	    cmocka_unit_test(test_codec_bad_fields),
+	    cmocka_unit_test(test_codec_limits),
+	    cmocka_unit_test(test_codec_marks),
+	    cmocka_unit_test(test_codec_file_header),
+	    cmocka_unit_test_setup_teardown(test_write_reopen_scan, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_stops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_tail_every_offset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_tail_bad_crc_and_zeros, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_middle_corruption, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_tail_payload_holds_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unsynced_batch_missing_page, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damage_in_synced_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_a_txlog, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_single_writer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_in_doubt_and_txid_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_short_writes_and_eintr, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_failure_poisons, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_failure_tears, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_waiters_poisoned, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,15 +50,15 @@
  * files under the running test's directory are affected.
  */
 static struct {
-	char dir[64];              /* affect only paths under this */
-	char file[128];            /* the test's log: its syncs are counted */
+	char dir[64];                      /* affect only paths under this */
+	char file[128];                    /* the test's log: its syncs are counted */
 	_Atomic int file_syncs, dir_syncs; /* sync calls on the log, its dir */
-	_Atomic long written;      /* bytes pwritten to the test's files */
-	_Atomic long written_lo;   /* the lowest offset written; -1 none */
-	_Atomic bool sync_fail;    /* fsync and fdatasync: EIO */
-	_Atomic long write_budget; /* bytes pwrite may still write; < 0 unlimited */
-	int write_errno;           /* once spent: fail with it; 0 = return 0 */
-	_Atomic bool trunc_fail;   /* ftruncate: EIO */
+	_Atomic long written;              /* bytes pwritten to the test's files */
+	_Atomic long written_lo;           /* the lowest offset written; -1 none */
+	_Atomic bool sync_fail;            /* fsync and fdatasync: EIO */
+	_Atomic long write_budget;         /* bytes pwrite may still write; < 0 unlimited */
+	int write_errno;                   /* once spent: fail with it; 0 = return 0 */
+	_Atomic bool trunc_fail;           /* ftruncate: EIO */
 	_Atomic int syncs_failed, writes_failed;
 } fx = {.write_budget = -1};
 
@@ -98,8 +98,8 @@ fault_pwrite(const char *name, int fd, const void *buf, size_t n, off_t off)
 	if (!ours(fd))
 		return real(fd, buf, n, off);
 	long lo = atomic_load(&fx.written_lo);
-	while ((lo < 0 || off < lo) &&
-	    !atomic_compare_exchange_weak(&fx.written_lo, &lo, (long) off))
+	while (
+	    (lo < 0 || off < lo) && !atomic_compare_exchange_weak(&fx.written_lo, &lo, (long) off))
 		;
 	long budget = atomic_load(&fx.write_budget);
 	if (budget < 0) {
@@ -296,11 +296,9 @@ visit(void *arg, const sr_txrecord *r, uint64_t offset)
 
 	(void) offset;
 	make(s->n, &g);
-	if (r->txid != g.r.txid || r->state != g.r.state ||
-	    r->nparticipants != g.r.nparticipants ||
+	if (r->txid != g.r.txid || r->state != g.r.state || r->nparticipants != g.r.nparticipants ||
 	    r->payload_len != g.r.payload_len ||
-	    (g.r.payload_len > 0 &&
-		memcmp(r->payload, g.r.payload, g.r.payload_len) != 0))
+	    (g.r.payload_len > 0 && memcmp(r->payload, g.r.payload, g.r.payload_len) != 0))
 		s->bad++;
 	for (size_t k = 0; k < r->nparticipants && k < 2; k++)
 		if (strcmp(r->participants[k], g.parts[k]) != 0)
@@ -316,8 +314,7 @@ assert_holds(const char *path, int n)
 	sr_txlog_recovery rec;
 	char err[256];
 
-	assert_int_equal(sr_txlog_scan(path, 0, visit, &s, &rec, err, sizeof(err)),
-	    SR_OK);
+	assert_int_equal(sr_txlog_scan(path, 0, visit, &s, &rec, err, sizeof(err)), SR_OK);
 	assert_int_equal(s.bad, 0);
 	assert_int_equal(s.n, n);
 	assert_int_equal(rec.bytes_cut, 0);
@@ -352,13 +349,13 @@ append_range(sr_txlog *log, int from, int to, uint64_t *lsn)
  * goes to a file during the loop and the checks only record the first
  * failure, reported once stderr is back.
  */
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond) && bad[0] == '\0') {                             \
-			snprintf(bad, sizeof(bad), "errno %d, cut %llu: %s",  \
-			    errs[e], (unsigned long long) cut, #cond);        \
-			goto done;                                           \
-		}                                                            \
+#define CHECK(cond)                                                                   \
+	do {                                                                          \
+		if (!(cond) && bad[0] == '\0') {                                      \
+			snprintf(bad, sizeof(bad), "errno %d, cut %llu: %s", errs[e], \
+			    (unsigned long long) cut, #cond);                         \
+			goto done;                                                    \
+		}                                                                     \
 	} while (0)
 
 static void
@@ -441,7 +438,8 @@ test_short_write_every_offset(void **state)
 			CHECK(sr_txlog_write(log, &g.r) == SR_OK);
 			sr_txlog_close(log);
 			struct seen sn = {0, 0};
-			CHECK(sr_txlog_scan(f->log, 0, visit, &sn, &rec, err, sizeof(err)) == SR_OK);
+			CHECK(
+			    sr_txlog_scan(f->log, 0, visit, &sn, &rec, err, sizeof(err)) == SR_OK);
 			CHECK(sn.bad == 0 && sn.n == whole + 1 && rec.bytes_cut == 0);
 		}
 	}
@@ -528,8 +526,7 @@ test_fdatasync_eio_waiters(void **state)
 
 	uint8_t found[THREADS * EACH] = {0};
 	sr_txlog_recovery rec;
-	assert_int_equal(sr_txlog_scan(f->log, 0, mark, found, &rec, err, sizeof(err)),
-	    SR_OK);
+	assert_int_equal(sr_txlog_scan(f->log, 0, mark, found, &rec, err, sizeof(err)), SR_OK);
 	int ok = 0, eio = 0;
 	for (int t = 0; t < THREADS; t++) {
 		bool failed = false;
@@ -612,8 +609,7 @@ test_open_cut_tail_failures(void **state)
 			atomic_store(&fx.trunc_fail, true);
 		else
 			atomic_store(&fx.sync_fail, true);
-		assert_int_equal(sr_txlog_open(f->log, &log, &rec, err, sizeof(err)),
-		    SR_EIO);
+		assert_int_equal(sr_txlog_open(f->log, &log, &rec, err, sizeof(err)), SR_EIO);
 		assert_non_null(strstr(err, which == 0 ? "ftruncate" : "fsync"));
 		faults_off();
 
@@ -691,11 +687,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_short_write_every_offset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fdatasync_eio_waiters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_create_fsync_eio, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_cut_tail_failures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_syncs_what_it_keeps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_short_write_every_offset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fdatasync_eio_waiters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_create_fsync_eio, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_cut_tail_failures, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_syncs_what_it_keeps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,8 +36,8 @@ struct fake {
 /* ---- the fake server's handlers ---- */
 
 static int
-h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct fake *f = arg;
 	atomic_fetch_add(&f->calls, 1);
@@ -93,8 +93,8 @@ h_next_ids(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_status(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
 {
 	(void) req;
 	(void) errbuf;
@@ -109,8 +109,8 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 	Sr__HeldChunk *hc = wire_alloc(a, 2 * sizeof(*hc));
 	Sr__HeldChunk **hcs = wire_alloc(a, 2 * sizeof(*hcs));
 	Sr__Chunk *chunk = wire_alloc(a, sizeof(*chunk));
-	if (st == NULL || node == NULL || nodes == NULL || seq == NULL ||
-	    seqs == NULL || hc == NULL || hcs == NULL || chunk == NULL)
+	if (st == NULL || node == NULL || nodes == NULL || seq == NULL || seqs == NULL ||
+	    hc == NULL || hcs == NULL || chunk == NULL)
 		return SR_ENOMEM;
 	sr__status_response__init(st);
 	st->role = wire_strdup(a, "coordinator");
@@ -164,8 +164,7 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static Sr__SeqInfo *
-seq_make(struct wire_arena *a, const char *name, uint64_t start, uint64_t chunk,
-    uint32_t mode)
+seq_make(struct wire_arena *a, const char *name, uint64_t start, uint64_t chunk, uint32_t mode)
 {
 	Sr__SeqInfo *s = wire_alloc(a, sizeof(*s));
 	if (s == NULL)
@@ -180,8 +179,8 @@ seq_make(struct wire_arena *a, const char *name, uint64_t start, uint64_t chunk,
 }
 
 static int
-h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	struct fake *f = arg;
 	atomic_fetch_add(&f->calls, 1);
@@ -194,8 +193,8 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
 	if (b == NULL)
 		return SR_ENOMEM;
 	sr__seq_create_response__init(b);
-	b->seq = seq_make(a, r->name, r->start ? r->start : 1,
-	    r->chunk_size ? r->chunk_size : 1000, r->mode);
+	b->seq = seq_make(a, r->name, r->start ? r->start : 1, r->chunk_size ? r->chunk_size : 1000,
+	    r->mode);
 	if (b->seq == NULL)
 		return SR_ENOMEM;
 	b->seq->spare_chunks = r->spare_chunks;
@@ -208,8 +207,8 @@ h_seq_create(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static int
-h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
-    struct wire_arena *a, char *errbuf, size_t errlen)
+h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
+    char *errbuf, size_t errlen)
 {
 	(void) req;
 	(void) errbuf;
@@ -233,10 +232,10 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp,
 }
 
 static const struct wire_route routes[] = {
-	{SR__REQUEST__BODY_NEXT_IDS, h_next_ids, CREDS_CLIENT | CREDS_ADMIN},
-	{SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_ADMIN},
-	{SR__REQUEST__BODY_SEQ_CREATE, h_seq_create, CREDS_ADMIN},
-	{SR__REQUEST__BODY_SEQ_LIST, h_seq_list, CREDS_READER | CREDS_ADMIN},
+    {SR__REQUEST__BODY_NEXT_IDS, h_next_ids, CREDS_CLIENT | CREDS_ADMIN},
+    {SR__REQUEST__BODY_STATUS, h_status, CREDS_READER | CREDS_ADMIN},
+    {SR__REQUEST__BODY_SEQ_CREATE, h_seq_create, CREDS_ADMIN},
+    {SR__REQUEST__BODY_SEQ_LIST, h_seq_list, CREDS_READER | CREDS_ADMIN},
 };
 
 /* ---- fixture ---- */
@@ -255,12 +254,11 @@ setup(void **state)
 	struct env *e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return -1;
-	snprintf(e->url, sizeof(e->url), "ipc:///tmp/sr-test-wire-%ld.ipc",
-	    (long) getpid());
+	snprintf(e->url, sizeof(e->url), "ipc:///tmp/sr-test-wire-%ld.ipc", (long) getpid());
 	atomic_init(&e->fake.calls, 0);
 	char err[256] = "";
-	if (wire_server_start(e->url, routes, sizeof(routes) / sizeof(routes[0]),
-	    &e->fake, 4, &e->srv, err, sizeof(err)) != SR_OK) {
+	if (wire_server_start(e->url, routes, sizeof(routes) / sizeof(routes[0]), &e->fake, 4,
+	        &e->srv, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "server: %s\n", err);
 		free(e);
 		return -1;
@@ -354,8 +352,7 @@ test_client_next_ids(void **state)
 	assert_int_equal(ids[2], 3);
 	assert_string_equal(node, "fake-1");
 	/* The largest batch, and node may be NULL. */
-	assert_int_equal(sr_client_next_ids(e->cl, "notes", WIRE_MAX_COUNT, ids,
-	    NULL), SR_OK);
+	assert_int_equal(sr_client_next_ids(e->cl, "notes", WIRE_MAX_COUNT, ids, NULL), SR_OK);
 	assert_int_equal(ids[WIRE_MAX_COUNT - 1], WIRE_MAX_COUNT);
 	free(ids);
 }
@@ -365,8 +362,7 @@ test_client_peer_error(void **state)
 {
 	struct env *e = *state;
 	uint64_t ids[4];
-	assert_int_equal(sr_client_next_ids(e->cl, "missing", 1, ids, NULL),
-	    SR_ENOTFOUND);
+	assert_int_equal(sr_client_next_ids(e->cl, "missing", 1, ids, NULL), SR_ENOTFOUND);
 	assert_non_null(strstr(sr_client_errmsg(e->cl), "no sequence 'missing'"));
 }
 
@@ -375,12 +371,10 @@ test_client_short_reply(void **state)
 {
 	struct env *e = *state;
 	uint64_t ids[4];
-	assert_int_equal(sr_client_next_ids(e->cl, "short", 4, ids, NULL),
-	    SR_EPROTO);
+	assert_int_equal(sr_client_next_ids(e->cl, "short", 4, ids, NULL), SR_EPROTO);
 	assert_non_null(strstr(sr_client_errmsg(e->cl), "asked for 4"));
 	/* One short by one: zero IDs for a count of one. */
-	assert_int_equal(sr_client_next_ids(e->cl, "short", 1, ids, NULL),
-	    SR_EPROTO);
+	assert_int_equal(sr_client_next_ids(e->cl, "short", 1, ids, NULL), SR_EPROTO);
 }
 
 /* Segments from a daemon that knows them, and from one before them (it
@@ -406,8 +400,7 @@ test_client_segments(void **state)
 	assert_int_equal(sr_client_next_segments(e->cl, "segsum", 10, segs, 8, &n, NULL),
 	    SR_EPROTO);
 	assert_non_null(strstr(sr_client_errmsg(e->cl), "hold 11"));
-	assert_int_equal(sr_client_next_segments(e->cl, "seg", 10, segs, 1, &n, NULL),
-	    SR_ETOOBIG);
+	assert_int_equal(sr_client_next_segments(e->cl, "seg", 10, segs, 1, &n, NULL), SR_ETOOBIG);
 
 	/* An old peer's list: 1..10 is one segment. */
 	assert_int_equal(sr_client_next_segments(e->cl, "notes", 10, segs, 8, &n, node), SR_OK);
@@ -416,8 +409,7 @@ test_client_segments(void **state)
 	assert_int_equal(segs[0].step, 1);
 	assert_int_equal(segs[0].count, 10);
 	/* 1, 4, 9, ..., 100 takes 5 segments; they expand to the list. */
-	assert_int_equal(sr_client_next_segments(e->cl, "squares", 10, segs, 8, &n, NULL),
-	    SR_OK);
+	assert_int_equal(sr_client_next_segments(e->cl, "squares", 10, segs, 8, &n, NULL), SR_OK);
 	assert_int_equal(n, 5);
 	uint64_t back[10];
 	assert_int_equal(seg_expand(segs, n, back, 10), 10);
@@ -425,19 +417,18 @@ test_client_segments(void **state)
 		assert_int_equal(back[i], (i + 1) * (i + 1));
 	assert_int_equal(sr_client_next_segments(e->cl, "squares", 10, segs, 4, &n, NULL),
 	    SR_ETOOBIG);
-	assert_int_equal(sr_client_next_segments(e->cl, "short", 10, segs, 8, &n, NULL),
-	    SR_EPROTO);
+	assert_int_equal(sr_client_next_segments(e->cl, "short", 10, segs, 8, &n, NULL), SR_EPROTO);
 	/* An old peer's own bound comes back as its error. */
-	assert_int_equal(sr_client_next_segments(e->cl, "notes", WIRE_MAX_COUNT + 1, segs, 8,
-	    &n, NULL), SR_EINVAL);
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", WIRE_MAX_COUNT + 1, segs, 8, &n,
+	                     NULL),
+	    SR_EINVAL);
 	/* Bounds checked before anything is sent. */
 	int before = atomic_load(&e->fake.calls);
-	assert_int_equal(sr_client_next_segments(e->cl, "notes", 0, segs, 8, &n, NULL),
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", 0, segs, 8, &n, NULL), SR_EINVAL);
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", SR_SEGMENT_IDS_MAX + 1, segs, 8,
+	                     &n, NULL),
 	    SR_EINVAL);
-	assert_int_equal(sr_client_next_segments(e->cl, "notes", SR_SEGMENT_IDS_MAX + 1, segs,
-	    8, &n, NULL), SR_EINVAL);
-	assert_int_equal(sr_client_next_segments(e->cl, "notes", 5, NULL, 8, &n, NULL),
-	    SR_EINVAL);
+	assert_int_equal(sr_client_next_segments(e->cl, "notes", 5, NULL, 8, &n, NULL), SR_EINVAL);
 	assert_int_equal(atomic_load(&e->fake.calls), before);
 }
 
@@ -484,8 +475,11 @@ static void
 test_client_catalog(void **state)
 {
 	struct env *e = *state;
-	sr_seq_spec spec = {.name = "notes", .start = 100, .chunk_size = 50,
-	    .spare_chunks = 2, .block = 1};
+	sr_seq_spec spec = {.name = "notes",
+	    .start = 100,
+	    .chunk_size = 50,
+	    .spare_chunks = 2,
+	    .block = 1};
 	sr_seq_info info;
 	assert_int_equal(sr_client_seq_create(e->cl, &spec, &info), SR_OK);
 	assert_string_equal(info.name, "notes");
@@ -657,8 +651,9 @@ serve(struct env *e, const uint8_t *buf, size_t len, char *msg, size_t cap)
 {
 	void *out = NULL;
 	size_t outlen = 0;
-	assert_int_equal(wire_serve_bytes(routes, sizeof(routes) / sizeof(routes[0]),
-	    &e->fake, buf, len, &out, &outlen), SR_OK);
+	assert_int_equal(wire_serve_bytes(routes, sizeof(routes) / sizeof(routes[0]), &e->fake, buf,
+	                     len, &out, &outlen),
+	    SR_OK);
 	Sr__Response *r = sr__response__unpack(NULL, outlen, out);
 	free(out);
 	assert_non_null(r);
@@ -751,8 +746,8 @@ test_unknown_fields_pass(void **state)
 	uint8_t *buf = pack(&req, &len);
 	/* Field 99, length-delimited, three bytes holding a NUL; then field
 	 * 100 as a fixed64 and field 101 as a fixed32. */
-	const uint8_t extra[] = {0x9a, 0x06, 0x03, 'a', 0x00, 'b',
-	    0xa1, 0x06, 1, 2, 3, 4, 5, 6, 7, 8, 0xad, 0x06, 1, 2, 3, 4};
+	const uint8_t extra[] = {0x9a, 0x06, 0x03, 'a', 0x00, 'b', 0xa1, 0x06, 1, 2, 3, 4, 5, 6, 7,
+	    8, 0xad, 0x06, 1, 2, 3, 4};
 	uint8_t *big = malloc(len + sizeof extra);
 	assert_non_null(big);
 	memcpy(big, buf, len);
@@ -772,11 +767,10 @@ test_client_bad_args(void **state)
 	int calls = atomic_load(&e->fake.calls);
 	assert_int_equal(sr_client_next_ids(e->cl, "notes", 0, ids, NULL), SR_EINVAL);
 	assert_non_null(strstr(sr_client_errmsg(e->cl), "count 0"));
-	assert_int_equal(sr_client_next_ids(e->cl, "notes", WIRE_MAX_COUNT + 1, ids,
-	    NULL), SR_EINVAL);
-	assert_non_null(strstr(sr_client_errmsg(e->cl), "65537"));
-	assert_int_equal(sr_client_next_ids(e->cl, "Bad Name", 1, ids, NULL),
+	assert_int_equal(sr_client_next_ids(e->cl, "notes", WIRE_MAX_COUNT + 1, ids, NULL),
 	    SR_EINVAL);
+	assert_non_null(strstr(sr_client_errmsg(e->cl), "65537"));
+	assert_int_equal(sr_client_next_ids(e->cl, "Bad Name", 1, ids, NULL), SR_EINVAL);
 	assert_int_equal(sr_client_next_ids(e->cl, NULL, 1, ids, NULL), SR_EINVAL);
 	assert_int_equal(sr_client_next_ids(e->cl, "notes", 1, NULL, NULL), SR_EINVAL);
 	assert_int_equal(sr_client_next_ids(NULL, "notes", 1, ids, NULL), SR_EINVAL);
@@ -799,8 +793,7 @@ test_nobody_listens(void **state)
 {
 	(void) state;
 	char url[128];
-	snprintf(url, sizeof(url), "ipc:///tmp/sr-test-wire-%ld-nobody.ipc",
-	    (long) getpid());
+	snprintf(url, sizeof(url), "ipc:///tmp/sr-test-wire-%ld-nobody.ipc", (long) getpid());
 	const int timeout = 300;
 	sr_client *cl;
 	assert_int_equal(sr_client_open(url, timeout, &cl), SR_OK);
@@ -827,8 +820,7 @@ hammer(void *arg)
 	struct worker *w = arg;
 	for (int i = 0; i < 200; i++) {
 		uint64_t ids[8];
-		if (sr_client_next_ids(w->cl, "notes", 8, ids, NULL) != SR_OK ||
-		    ids[7] != 8)
+		if (sr_client_next_ids(w->cl, "notes", 8, ids, NULL) != SR_OK || ids[7] != 8)
 			w->failures++;
 	}
 	return NULL;
@@ -841,7 +833,7 @@ test_client_threads(void **state)
 	pthread_t t[4];
 	struct worker w[4];
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){e->cl, 0};
+		w[i] = (struct worker) {e->cl, 0};
 		assert_int_equal(pthread_create(&t[i], NULL, hammer, &w[i]), 0);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -854,24 +846,24 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wire_call_ok),
-		cmocka_unit_test(test_client_next_ids),
-		cmocka_unit_test(test_client_peer_error),
-		cmocka_unit_test(test_client_short_reply),
-		cmocka_unit_test(test_client_segments),
-		cmocka_unit_test(test_client_status),
-		cmocka_unit_test(test_client_catalog),
-		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_wrong_version),
-		cmocka_unit_test(test_no_body),
-		cmocka_unit_test(test_no_route),
-		cmocka_unit_test(test_too_big),
-		cmocka_unit_test(test_nul_in_names),
-		cmocka_unit_test(test_unknown_fields_pass),
-		cmocka_unit_test(test_client_bad_args),
-		cmocka_unit_test(test_nobody_listens),
-		cmocka_unit_test(test_client_threads),
+	    cmocka_unit_test(test_wire_call_ok),
+	    cmocka_unit_test(test_client_next_ids),
+	    cmocka_unit_test(test_client_peer_error),
+	    cmocka_unit_test(test_client_short_reply),
+	    cmocka_unit_test(test_client_segments),
+	    cmocka_unit_test(test_client_status),
+	    cmocka_unit_test(test_client_catalog),
+	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_wrong_version),
+	    cmocka_unit_test(test_no_body),
+	    cmocka_unit_test(test_no_route),
+	    cmocka_unit_test(test_too_big),
+	    cmocka_unit_test(test_nul_in_names),
+	    cmocka_unit_test(test_unknown_fields_pass),
+	    cmocka_unit_test(test_client_bad_args),
+	    cmocka_unit_test(test_nobody_listens),
+	    cmocka_unit_test(test_client_threads),
 	};
 	int failed = cmocka_run_group_tests(tests, setup, teardown);
 	/* Frees nng's global threads and tables, so ASan sees no leak. */
