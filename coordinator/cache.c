@@ -300,6 +300,18 @@ cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got, int64_t ti
 	return rv;
 }
 
+int
+cache_next_one(struct cache_seq *s, uint64_t *out, int64_t timeout_us)
+{
+	sr_id_segment seg;
+	if (try_take(s, 1, &seg) == TRY_OK) {
+		*out = seg.first;
+		return SR_OK;
+	}
+	size_t got;
+	return cache_next(s, 1, out, &got, timeout_us);
+}
+
 bool
 cache_take_want(struct cache_seq *s)
 {

@@ -128,6 +128,13 @@ void cache_seq_destroy(struct cache_seq *s);
 int cache_next(struct cache_seq *s, size_t n, uint64_t *out, size_t *got, int64_t timeout_us);
 
 /*
+ * One ID: cache_next(s, 1, out, ...) without its batch bookkeeping, for the
+ * single-ID calls (the path the in-process target measures). The same
+ * rules and errors.
+ */
+int cache_next_one(struct cache_seq *s, uint64_t *out, int64_t timeout_us);
+
+/*
  * Moves the prefetched chunk out into *out instead of making it current
  * (sr_seq_take_chunk), waiting up to timeout_us for one, and raises the want
  * flag for the one after it (unless its sequence leases on demand). The

@@ -619,8 +619,9 @@ sr_chunk_id(const sr_chunk *chunk, uint64_t i)
 int
 sr_seq_next_id(sr_sequence *s, uint64_t *id)
 {
-	size_t got;
-	return sr_seq_next_ids(s, 1, id, &got);
+	if (s == NULL || id == NULL)
+		return SR_EINVAL;
+	return cache_next_one(&s->cache, id, (int64_t) s->owner->lease_timeout_ms * 1000);
 }
 
 int
@@ -645,6 +646,9 @@ sr_next_ids(sr_coordinator *c, const char *seq, size_t n, uint64_t *out, size_t 
 int
 sr_next_id(sr_coordinator *c, const char *seq, uint64_t *id)
 {
+	if (c != NULL && seq != NULL && id != NULL && last_seq.serial == c->serial &&
+	    strcmp(last_seq.s->cache.name, seq) == 0)
+		return sr_seq_next_id(last_seq.s, id);
 	size_t got;
 	return sr_next_ids(c, seq, 1, id, &got);
 }
