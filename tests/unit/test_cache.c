@@ -187,6 +187,34 @@ test_batch_spans_chunks(void **state)
 	cache_seq_destroy(&s);
 }
 
+/* The single-ID path: the same IDs as cache_next, across a chunk boundary
+ * (where it falls back to the batch path's swap), and the same error when
+ * nothing is left. */
+static void
+test_next_one_spans_chunks(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	assert_int_equal(cache_seq_init(&s, "s", 0.5, count_notify, NULL), SR_OK);
+	struct range_chunk c1 = {100, 3, 2, 2}, c2 = {106, 3, 2, 2};
+	assert_int_equal(cache_offer(&s, &c1), SR_OK);
+	uint64_t id;
+	const uint64_t want[] = {103, 106, 109, 112};
+	for (size_t i = 0; i < 4; i++) {
+		if (i == 1) {
+			/* The first ID crossed the prefetch point. */
+			assert_true(cache_take_want(&s));
+			assert_int_equal(cache_offer(&s, &c2), SR_OK);
+		}
+		assert_int_equal(cache_next_one(&s, &id, in_ms(100)), SR_OK);
+		assert_int_equal(id, want[i]);
+	}
+	id = 0;
+	assert_int_equal(cache_next_one(&s, &id, in_ms(50)), SR_EUNAVAILABLE);
+	assert_int_equal(id, 0);
+	cache_seq_destroy(&s);
+}
+
 /* Segments: one per chunk touched, each exactly the IDs the list call would
  * have returned (the first and last ID checked on both sides of a chunk
  * boundary), and list and segment calls share one counter. */
@@ -525,6 +553,10 @@ worker(void *arg)
 			    in_ms(10000));
 			if (seg_expand(segs, nsegs, buf, 8) != got)
 				rv = SR_EINTERNAL;
+		} else if (w->batch == 1) {
+			/* The single-ID path of sr_seq_next_id. */
+			rv = cache_next_one(&w->m->s, buf, in_ms(10000));
+			got = rv == SR_OK;
 		} else {
 			rv = cache_next(&w->m->s, (size_t) w->batch, buf, &got, in_ms(10000));
 		}
@@ -592,6 +624,7 @@ main(void)
 	    cmocka_unit_test(test_no_prefetch),
 	    cmocka_unit_test(test_sync_drop_and_recreate),
 	    cmocka_unit_test(test_batch_spans_chunks),
+	    cmocka_unit_test(test_next_one_spans_chunks),
 	    cmocka_unit_test(test_segments_span_chunks),
 	    cmocka_unit_test(test_segments_room),
 	    cmocka_unit_test(test_wait_times_out),
