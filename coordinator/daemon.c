@@ -106,9 +106,10 @@ static const struct sr_opt options[] = {
         "fraction of a chunk used before the next one is leased"},
     SR_OPTS_LOG(&d.log_level, &d.log_format, &d.log_file),
     {"resp-listen", SR_OPT_STR, &d.resp_listen, NULL, 0, 0,
-        "serve Redis clients (RESP: SR.NEXT, INCR, SR.TXID, ...) on tcp://HOST:PORT; "
+        "serve Redis clients (RESP: SR.NEXT, INCR, SR.TXID, ...) on tcp://HOST:PORT, "
+        "or with TLS (tls-cert, tls-key; mutual with tls-ca) on tls+tcp://HOST:PORT; "
         "off unless given (docs/protocol.md)",
-        .arg = "HOST:PORT"},
+        .arg = "URL"},
     {"resp-threads", SR_OPT_INT, &d.resp_threads, "1", 1, 64,
         "event loop threads of the RESP port"},
     {"resp-max-connections", SR_OPT_INT, &d.resp_max_connections, "10000", 1, 1000000,

@@ -15,6 +15,13 @@
  * a loop may hold is capped (LOOP_STASH_MAX): a connection that would pass
  * the cap is closed.
  *
+ * On a tls+tcp:// port each connection also has a GnuTLS session
+ * (resp_tls.h). Its handshake is driven by the same events, never waited
+ * for, and must end within HANDSHAKE_MS; then reads and sends go through
+ * the session instead of recv() and send(), with the same buffers, caps and
+ * backpressure. A plain port takes the same path with one test of a NULL
+ * pointer per read and per send.
+ *
  * A request is served on the loop thread: the fast path (an ID from the
  * held chunk) is one atomic add and never blocks; the first request for a
  * sequence, and a request that finds its chunk used up before the next one
@@ -24,6 +31,7 @@
 #define _GNU_SOURCE
 #include "resp_server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -45,6 +53,7 @@
 #include "flake.h"
 #include "log.h"
 #include "resp.h"
+#include "resp_tls.h"
 #include "snowrange/segment.h"
 #include "util.h"
 
@@ -62,16 +71,25 @@
 #define LOOP_EVENTS 256
 /* How long a connection being closed may keep sending before it is cut. */
 #define DRAIN_MS 1000
+/* How long a TLS handshake may take (or the idle timeout, if shorter):
+ * long enough for a client on a slow link, short enough that half-open
+ * handshakes cannot pile up. */
+#define HANDSHAKE_MS 10000
+/* What conn_read and conn_write return besides a byte count. */
+#define IO_AGAIN RESP_TLS_AGAIN
+#define IO_ERROR RESP_TLS_ERROR
 
 struct loop;
 
 struct conn {
 	int fd;
-	unsigned role; /* roles its AUTH gave; all of them without tokens */
-	bool want_out; /* waiting until the socket takes output */
-	bool closing;  /* close once the output is sent */
-	bool draining; /* output sent and shut down: read and drop until EOF */
-	char *in;      /* unfinished (or not yet answered) input */
+	struct resp_tls_session *tls; /* NULL on a plain port */
+	bool handshake;               /* TLS: until the handshake is over */
+	unsigned role;                /* roles its AUTH gave; all of them without tokens */
+	bool want_out;                /* waiting until the socket takes output */
+	bool closing;                 /* close once the output is sent */
+	bool draining;                /* output sent and shut down: read and drop until EOF */
+	char *in;                     /* unfinished (or not yet answered) input */
 	size_t in_len;
 	char *out; /* output the socket did not take */
 	size_t out_len, out_off;
@@ -87,8 +105,9 @@ struct loop {
 	int ep, lfd, evfd, spare;
 	struct conn head; /* circular list of connections */
 	size_t stashed;   /* unsent output held by this loop's connections */
-	int64_t now_ms, last_sweep_ms, last_emfile_log;
-	char *rbuf; /* LOOP_READ + RESP_MAX_FRAME bytes */
+	int64_t now_ms, last_sweep_ms, last_emfile_log, last_tls_log;
+	uint64_t tls_failed; /* handshakes failed since the last message about them */
+	char *rbuf;          /* LOOP_READ + RESP_MAX_FRAME bytes */
 	struct resp_buf wbuf;
 	uint64_t *ids; /* RESP_MAX_COUNT */
 	sr_id_segment segs[SR_SEGMENTS_MAX];
@@ -98,6 +117,7 @@ struct resp_server {
 	struct resp_server_config cfg;
 	sr_coordinator *coord;
 	bool tokens;
+	struct resp_tls *tls; /* a tls+tcp:// port; NULL for plain */
 	int port;
 	_Atomic size_t nconns;
 	_Atomic uint64_t total_conns, total_cmds, rejected;
@@ -109,18 +129,23 @@ struct resp_server {
 
 /* ---- the listen address ---- */
 
-/* Splits tcp://HOST:PORT, [V6]:PORT or HOST:PORT. */
+/* Splits tcp://HOST:PORT, tls+tcp://HOST:PORT (*tls set), [V6]:PORT or
+ * HOST:PORT. */
 static int
-split_addr(const char *url, char *host, size_t hlen, char *port, size_t plen, char *errbuf,
-    size_t errlen)
+split_addr(const char *url, bool *tls, char *host, size_t hlen, char *port, size_t plen,
+    char *errbuf, size_t errlen)
 {
 	const char *r = url;
+	*tls = false;
 	if (strncmp(r, "tcp://", 6) == 0)
 		r += 6;
-	else if (strstr(r, "://") != NULL) {
+	else if (strncmp(r, "tls+tcp://", 10) == 0) {
+		r += 10;
+		*tls = true;
+	} else if (strstr(r, "://") != NULL) {
 		snprintf(errbuf, errlen,
-		    "resp-listen '%s': only tcp:// or HOST:PORT (the "
-		    "RESP port speaks no TLS; docs/security.md)",
+		    "resp-listen '%s': want tcp://HOST:PORT, tls+tcp://HOST:PORT or "
+		    "HOST:PORT (docs/protocol.md)",
 		    url);
 		return SR_EINVAL;
 	}
@@ -150,7 +175,8 @@ split_addr(const char *url, char *host, size_t hlen, char *port, size_t plen, ch
 			goto bad;
 	return SR_OK;
 bad:
-	snprintf(errbuf, errlen, "resp-listen '%s': want tcp://HOST:PORT or HOST:PORT", url);
+	snprintf(errbuf, errlen,
+	    "resp-listen '%s': want tcp://HOST:PORT, tls+tcp://HOST:PORT or HOST:PORT", url);
 	return SR_EINVAL;
 }
 
@@ -158,25 +184,58 @@ static int
 check(const struct resp_server_config *cfg, bool warn, char *errbuf, size_t errlen)
 {
 	char host[256], port[16], url[300];
-	int rv = split_addr(cfg->listen, host, sizeof(host), port, sizeof(port), errbuf, errlen);
+	bool tls;
+	int rv =
+	    split_addr(cfg->listen, &tls, host, sizeof(host), port, sizeof(port), errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
+	const struct creds *cr = cfg->creds;
+	if (tls && (cr == NULL || cr->tls_cert == NULL || cr->tls_key == NULL)) {
+		snprintf(errbuf, errlen,
+		    "resp-listen %s needs --tls-cert and --tls-key (docs/security.md)",
+		    cfg->listen);
+		return SR_EINVAL;
+	}
 	snprintf(url, sizeof(url), "tcp://%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
 	    strchr(host, ':') ? "]" : "", port);
 	if (creds_url_local(url))
 		return SR_OK;
+	if (tls) {
+		/* Over TLS the tokens are safe on the wire; the clients must
+		 * still be known, by AUTH or by a certificate (tls-ca). */
+		if (creds_authenticates(cr))
+			return SR_OK;
+		if (cfg->insecure) {
+			if (warn)
+				sr_log("resp",
+				    "WARNING: --insecure: serving RESP on %s beyond loopback "
+				    "without AUTH or client certificates: anyone who can reach it "
+				    "can take IDs (docs/security.md)",
+				    cfg->listen);
+			return SR_OK;
+		}
+		snprintf(errbuf, errlen,
+		    "refusing to serve RESP on %s, beyond loopback, with neither a token "
+		    "file (AUTH) nor a tls-ca (client certificates): give --token-file or "
+		    "--tls-ca, or --insecure to serve anyone (docs/security.md)",
+		    cfg->listen);
+		return SR_EACCES;
+	}
+	/* The daemon has TLS files: its operator wants TLS, as the nng and
+	 * HTTP listeners read them (never a silent downgrade). */
+	bool tls_files = cr != NULL && (cr->tls_cert != NULL || cr->tls_ca != NULL);
 	if (cfg->insecure) {
-		if (warn && (!creds_has_tokens(cfg->creds) || cfg->creds->tls_ca != NULL))
+		if (warn && (!creds_has_tokens(cr) || tls_files))
 			sr_log("resp",
 			    "WARNING: --insecure: serving RESP on %s beyond "
 			    "loopback %s (docs/security.md)",
 			    cfg->listen,
-			    creds_has_tokens(cfg->creds)
+			    creds_has_tokens(cr)
 			        ? "with tokens in the clear"
 			        : "without AUTH: anyone who can reach it can take IDs");
 		return SR_OK;
 	}
-	if (!creds_has_tokens(cfg->creds)) {
+	if (!creds_has_tokens(cr)) {
 		snprintf(errbuf, errlen,
 		    "refusing to serve RESP on %s, beyond loopback, "
 		    "without a token file for AUTH (give --token-file, or --insecure to "
@@ -184,13 +243,14 @@ check(const struct resp_server_config *cfg, bool warn, char *errbuf, size_t errl
 		    cfg->listen);
 		return SR_EACCES;
 	}
-	if (cfg->creds != NULL && cfg->creds->tls_ca != NULL) {
+	if (tls_files) {
 		snprintf(errbuf, errlen,
-		    "refusing to serve RESP on %s, beyond loopback: "
-		    "this daemon requires TLS of its clients (tls-ca) and the RESP port "
-		    "speaks none, so its tokens would cross the network in the clear "
-		    "(serve RESP on loopback, or give --insecure; docs/security.md)",
-		    cfg->listen);
+		    "refusing to serve RESP on %s, beyond loopback, in the clear: TLS is "
+		    "configured (tls-cert or tls-ca), so tokens must not cross the network "
+		    "unencrypted (use --resp-listen tls+tcp://%s%s%s:%s, serve plain RESP "
+		    "on loopback, or give --insecure; docs/security.md)",
+		    cfg->listen, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+		    port);
 		return SR_EACCES;
 	}
 	return SR_OK;
@@ -199,7 +259,15 @@ check(const struct resp_server_config *cfg, bool warn, char *errbuf, size_t errl
 int
 resp_server_check(const struct resp_server_config *cfg, char *errbuf, size_t errlen)
 {
-	return check(cfg, false, errbuf, errlen);
+	int rv = check(cfg, false, errbuf, errlen);
+	if (rv != SR_OK || strncmp(cfg->listen, "tls+tcp://", 10) != 0)
+		return rv;
+	/* Load the TLS files once now, so that a bad one stops the daemon
+	 * before it joins. */
+	struct resp_tls *t;
+	rv = resp_tls_open(cfg->creds, &t, errbuf, errlen);
+	resp_tls_close(t);
+	return rv;
 }
 
 static int
@@ -242,9 +310,57 @@ bound_port(int fd)
 
 /* ---- connections ---- */
 
+/* One read into buf: > 0 bytes, 0 when the peer closed, IO_AGAIN when
+ * there is nothing to read now, IO_ERROR. On TLS, at most one record (16
+ * KB) and what GnuTLS already decrypted: one socket read per wake-up on
+ * either kind of port, which keeps the loop fair between connections. */
+static ssize_t
+conn_read(struct conn *c, char *buf, size_t len)
+{
+	if (c->tls == NULL) {
+		ssize_t n;
+		do
+			n = recv(c->fd, buf, len, 0);
+		while (n < 0 && errno == EINTR);
+		if (n >= 0)
+			return n;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERROR;
+	}
+	ssize_t n = resp_tls_recv(c->tls, buf, len);
+	size_t got = n > 0 ? (size_t) n : 0;
+	while (n > 0 && got < len && resp_tls_pending(c->tls)) {
+		n = resp_tls_recv(c->tls, buf + got, len - got);
+		if (n > 0)
+			got += (size_t) n;
+	}
+	/* A close or failure right after some bytes: serve the bytes; the
+	 * next read sees the end again. */
+	return got > 0 ? (ssize_t) got : n;
+}
+
+/* One send of p[0..n): the bytes taken (> 0), IO_AGAIN when the socket is
+ * full, IO_ERROR. On TLS at most one record, and after IO_AGAIN the next
+ * call must pass the same bytes again (resp_tls_send), which the callers
+ * do: what was not taken stays at the head of what they send next. */
+static ssize_t
+conn_write(struct conn *c, const char *p, size_t n)
+{
+	if (c->tls == NULL) {
+		ssize_t w;
+		do
+			w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (w < 0 && errno == EINTR);
+		if (w > 0)
+			return w;
+		return w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? IO_AGAIN : IO_ERROR;
+	}
+	return resp_tls_send(c->tls, p, n);
+}
+
 static void
 conn_close(struct loop *lp, struct conn *c)
 {
+	resp_tls_session_free(c->tls);
 	close(c->fd); /* also leaves the epoll set: nothing dup()s it */
 	lp->stashed -= c->out_len - c->out_off;
 	free(c->in);
@@ -270,6 +386,8 @@ conn_events(struct loop *lp, struct conn *c, uint32_t ev)
 static void
 conn_finish(struct loop *lp, struct conn *c)
 {
+	if (c->tls != NULL)
+		resp_tls_bye(c->tls);
 	if (shutdown(c->fd, SHUT_WR) != 0 || !conn_events(lp, c, EPOLLIN)) {
 		conn_close(lp, c);
 		return;
@@ -289,14 +407,12 @@ conn_send(struct loop *lp, struct conn *c, const char *p, size_t n)
 {
 	size_t off = 0;
 	while (off < n) {
-		ssize_t w = send(c->fd, p + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = conn_write(c, p + off, n - off);
 		if (w > 0) {
 			off += (size_t) w;
 			continue;
 		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (w == IO_AGAIN)
 			break;
 		conn_close(lp, c);
 		return false;
@@ -407,42 +523,41 @@ conn_readable(struct loop *lp, struct conn *c)
 			conn_close(lp, c);
 		return;
 	}
-	size_t len = c->in_len;
-	if (len > 0)
-		memcpy(lp->rbuf, c->in, len);
-	ssize_t n;
-	do
-		n = recv(c->fd, lp->rbuf + len, LOOP_READ + RESP_MAX_FRAME - len, 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
-	if (n <= 0) {
-		/* Closed by the peer (with or without half a request), or
-		 * reset. */
-		conn_close(lp, c);
-		return;
-	}
-	free(c->in);
-	c->in = NULL;
-	c->in_len = 0;
-	conn_serve(lp, c, len + (size_t) n);
+	do {
+		size_t len = c->in_len;
+		if (len > 0)
+			memcpy(lp->rbuf, c->in, len);
+		ssize_t n = conn_read(c, lp->rbuf + len, LOOP_READ + RESP_MAX_FRAME - len);
+		if (n == IO_AGAIN)
+			return;
+		if (n <= 0) {
+			/* Closed by the peer (with or without half a request),
+			 * or reset. */
+			conn_close(lp, c);
+			return;
+		}
+		free(c->in);
+		c->in = NULL;
+		c->in_len = 0;
+		if (!conn_serve(lp, c, len + (size_t) n))
+			return;
+		/* Bytes GnuTLS decrypted but the buffer had no room for: no
+		 * socket event will come for them. */
+	} while (c->tls != NULL && !c->want_out && resp_tls_pending(c->tls));
 }
 
 static void
 conn_writable(struct loop *lp, struct conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = conn_write(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (w > 0) {
 			c->out_off += (size_t) w;
 			lp->stashed -= (size_t) w;
 			c->last_ms = lp->now_ms;
 			continue;
 		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (w == IO_AGAIN)
 			return;
 		conn_close(lp, c);
 		return;
@@ -467,8 +582,70 @@ conn_writable(struct loop *lp, struct conn *c)
 		free(c->in);
 		c->in = NULL;
 		c->in_len = 0;
-		conn_serve(lp, c, len);
+		if (!conn_serve(lp, c, len))
+			return;
 	}
+	if (c->tls != NULL && !c->want_out && resp_tls_pending(c->tls))
+		conn_readable(lp, c);
+}
+
+/* A failed handshake is logged with the peer's address, at most once per
+ * 10 s per loop (with how many failed in between), so that a flood of
+ * garbage cannot flood the log. */
+static void
+log_tls_failure(struct loop *lp, struct conn *c, const char *why)
+{
+	lp->tls_failed++;
+	if (lp->now_ms - lp->last_tls_log < 10000)
+		return;
+	char addr[INET6_ADDRSTRLEN + 8] = "?";
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getpeername(c->fd, (struct sockaddr *) &ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, addr,
+			    sizeof(addr));
+		else if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, addr,
+			    sizeof(addr));
+	}
+	sr_log("resp",
+	    "TLS handshake with %s (connection %llu) failed: %s (%llu failed handshakes in "
+	    "this loop since the last such message)",
+	    addr, (unsigned long long) c->id, why, (unsigned long long) lp->tls_failed);
+	lp->last_tls_log = lp->now_ms;
+	lp->tls_failed = 0;
+}
+
+/* Moves a TLS handshake on as far as the socket allows without waiting. */
+static void
+conn_handshake(struct loop *lp, struct conn *c)
+{
+	char why[160];
+	switch (resp_tls_handshake(c->tls, why, sizeof(why))) {
+	case RESP_TLS_WANT_READ:
+		if (!conn_events(lp, c, EPOLLIN))
+			conn_close(lp, c);
+		return;
+	case RESP_TLS_WANT_WRITE:
+		if (!conn_events(lp, c, EPOLLOUT))
+			conn_close(lp, c);
+		return;
+	case RESP_TLS_FAIL:
+		if (why[0] != '\0')
+			log_tls_failure(lp, c, why);
+		conn_close(lp, c);
+		return;
+	case RESP_TLS_DONE: break;
+	}
+	c->handshake = false;
+	c->last_ms = lp->now_ms;
+	if (!conn_events(lp, c, EPOLLIN)) {
+		conn_close(lp, c);
+		return;
+	}
+	if (resp_tls_pending(c->tls))
+		conn_readable(lp, c);
 }
 
 static void
@@ -504,9 +681,14 @@ accept_all(struct loop *lp)
 		if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections) {
 			atomic_fetch_sub(&srv->nconns, 1);
 			atomic_fetch_add(&srv->rejected, 1);
+			/* A TLS client would read the words as a broken record:
+			 * it is only closed. */
 			static const char full[] = "-ERR max number of clients reached\r\n";
-			ssize_t w = send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void) w;
+			if (srv->tls == NULL) {
+				ssize_t w =
+				    send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+				(void) w;
+			}
 			close(fd);
 			continue;
 		}
@@ -514,7 +696,17 @@ accept_all(struct loop *lp)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct conn *c = calloc(1, sizeof(*c));
 		struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+		if (c != NULL && srv->tls != NULL) {
+			/* The client speaks first (ClientHello): wait to read. */
+			c->handshake = true;
+			if ((c->tls = resp_tls_accept(srv->tls, fd)) == NULL) {
+				free(c);
+				c = NULL;
+			}
+		}
 		if (c == NULL || epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+			if (c != NULL)
+				resp_tls_session_free(c->tls);
 			free(c);
 			close(fd);
 			atomic_fetch_sub(&srv->nconns, 1);
@@ -537,9 +729,13 @@ static void
 sweep(struct loop *lp)
 {
 	int64_t idle = lp->srv->cfg.idle_timeout_ms;
+	int64_t hs = idle < HANDSHAKE_MS ? idle : HANDSHAKE_MS;
 	for (struct conn *c = lp->head.next, *nx; c != &lp->head; c = nx) {
 		nx = c->next;
-		if (lp->now_ms - c->last_ms > (c->draining ? DRAIN_MS : idle))
+		/* A handshake's clock starts at the accept and is not reset by
+		 * the bytes it gets: a client that sends its hello a byte at a
+		 * time is cut all the same. */
+		if (lp->now_ms - c->last_ms > (c->draining ? DRAIN_MS : c->handshake ? hs : idle))
 			conn_close(lp, c);
 	}
 }
@@ -561,7 +757,9 @@ loop_main(void *arg)
 			if (p == &lp->evfd)
 				continue;
 			struct conn *c = p;
-			if (c->want_out) {
+			if (c->handshake) {
+				conn_handshake(lp, c);
+			} else if (c->want_out) {
 				if (ev[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 					conn_writable(lp, c);
 			} else if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
@@ -1118,16 +1316,22 @@ resp_server_start(const struct resp_server_config *cfg, sr_coordinator *coord,
 		return SR_EINVAL;
 	}
 	char host[256], port[16];
-	rv = split_addr(cfg->listen, host, sizeof(host), port, sizeof(port), errbuf, errlen);
+	bool tls;
+	rv = split_addr(cfg->listen, &tls, host, sizeof(host), port, sizeof(port), errbuf, errlen);
 	if (rv != SR_OK)
+		return rv;
+	struct resp_tls *t = NULL;
+	if (tls && (rv = resp_tls_open(cfg->creds, &t, errbuf, errlen)) != SR_OK)
 		return rv;
 	struct resp_server *srv = calloc(1, sizeof(*srv));
 	if (srv == NULL ||
 	    (srv->loops = calloc((size_t) cfg->threads, sizeof(*srv->loops))) == NULL) {
 		free(srv);
+		resp_tls_close(t);
 		snprintf(errbuf, errlen, "out of memory");
 		return SR_ENOMEM;
 	}
+	srv->tls = t;
 	srv->cfg = *cfg;
 	srv->cfg.listen = NULL; /* not kept */
 	srv->coord = coord;
@@ -1192,6 +1396,8 @@ resp_server_stop(struct resp_server *s)
 			pthread_join(s->loops[i].th, NULL);
 		loop_free(&s->loops[i]);
 	}
+	/* The loops closed their connections, and with them every session. */
+	resp_tls_close(s->tls);
 	free(s->loops);
 	free(s);
 }

@@ -4,7 +4,8 @@
  * SR.TXID and SR.DECODE. An epoll loop per thread, each thread with its own
  * SO_REUSEPORT listening socket; a request is parsed by coordinator/resp.c
  * and answered from the coordinator library's fast path on the loop thread
- * (docs/decisions.md says why no worker pool).
+ * (docs/decisions.md says why no worker pool). On a tls+tcp:// address the
+ * same loops run TLS (coordinator/resp_tls.h) with non-blocking handshakes.
  */
 #ifndef SR_RESP_SERVER_H
 #define SR_RESP_SERVER_H
@@ -19,20 +20,22 @@ struct creds;
 struct resp_server;
 
 struct resp_server_config {
-	const char *listen;        /* tcp://HOST:PORT or HOST:PORT */
+	const char *listen;        /* tcp://HOST:PORT, tls+tcp://HOST:PORT or HOST:PORT */
 	int threads;               /* event loops, >= 1 */
 	size_t max_connections;    /* more are told so and closed */
 	int64_t idle_timeout_ms;   /* no whole request or output progress: close */
-	const struct creds *creds; /* tokens: AUTH is required */
+	const struct creds *creds; /* tokens: AUTH is required; TLS files for tls+tcp:// */
 	bool insecure;             /* allow beyond loopback without tokens */
 	const char *version;       /* for HELLO and INFO */
 };
 
 /*
- * Checks the listen address against the safe default (docs/security.md):
- * beyond loopback the port needs a token file (AUTH) unless insecure, and is
- * refused when the daemon has a CA configured (its operator wants TLS, which
- * this port does not speak) unless insecure.
+ * Checks the listen address against the safe default (docs/security.md)
+ * and, for tls+tcp://, loads the TLS files. Beyond loopback a plain port
+ * needs a token file (AUTH) unless insecure, and is refused when the daemon
+ * has a CA configured (its operator wants TLS: use tls+tcp://) unless
+ * insecure; a TLS port needs a token file or a CA (client certificates)
+ * unless insecure. tls+tcp:// needs tls-cert and tls-key.
  */
 int resp_server_check(const struct resp_server_config *cfg, char *errbuf, size_t errlen);
 
