@@ -10,11 +10,13 @@ source "$(dirname "$0")/../integration/lib.sh" "$1"
 start_master
 "$CLI" -m "$MASTER_URL" seq create tiny --block --chunk 5 --max-chunk 5 >/dev/null ||
 	fail "cannot create tiny"
-start_coord c1
+# A long lease timeout: 1000 IDs below are 200 leases in one call, which
+# under the sanitizers on a loaded machine took longer than the default 3 s.
+start_coord c1 --lease-timeout-ms 30000
 "$CLI" -c "$(coord_url c1)" next tiny >/dev/null || fail "tiny serves no ID"
 
 rc=0
-"$CLI" -c "$(coord_url c1)" next tiny -n 65536 >"$WORK/out" 2>"$WORK/err" || rc=$?
+"$CLI" --timeout 40000 -c "$(coord_url c1)" next tiny -n 65536 >"$WORK/out" 2>"$WORK/err" || rc=$?
 cp "$WORK/err" "$WORK/err65536"
 ((rc != 0)) || fail "65536 IDs of 5-ID chunks were served in one call"
 grep -q "chunks" "$WORK/err" || fail "the refusal does not say why: $(cat "$WORK/err")"
@@ -27,7 +29,7 @@ hwm=$("$CLI" -m "$MASTER_URL" seq list | awk '$1 == "tiny" {print $2}')
 ((hwm <= 5 * 270)) || fail "one call leased $hwm IDs (more than 270 chunks)"
 
 # The sequence still serves, and a count that fits in 256 chunks works.
-"$CLI" -c "$(coord_url c1)" next tiny -n 1000 >/dev/null 2>"$WORK/err" ||
+"$CLI" --timeout 40000 -c "$(coord_url c1)" next tiny -n 1000 >/dev/null 2>"$WORK/err" ||
 	fail "1000 IDs refused: $(cat "$WORK/err")"
 stop c1
 stop master

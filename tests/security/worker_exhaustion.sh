@@ -11,11 +11,16 @@ ATTACK=$BUILD/tests/attack
 start_master --lease-ttl-ms 10000 --worker-grace-ms 500 --layout 50/1/12 --max-nodes 4
 read -r ok node w _ < <("$ATTACK" "$MASTER_URL" join evil)
 [[ $ok == OK && $w != - ]] || fail "attacker got no worker id"
+# The loop does not renew the grant: on a loaded machine it can outlast the
+# 10 s TTL, and a request after that may be granted the same id again
+# (still one id per node); never the other one.
 for ((i = 0; i < 20; i++)); do
 	out=$("$ATTACK" "$MASTER_URL" beat "$node" 0 0 0)
-	[[ $out == "OK - 0" ]] || fail "Heartbeat(holds=0) #$i got a second worker id: $out"
+	[[ $out == "OK - 0" || $out == "OK $w "* ]] ||
+		fail "Heartbeat(holds=0) #$i got a second worker id: $out"
 	out=$("$ATTACK" "$MASTER_URL" join evil)
-	[[ $out == "OK $node - 0" ]] || fail "repeated Join #$i got a second worker id: $out"
+	[[ $out == "OK $node - 0" || $out == "OK $node $w "* ]] ||
+		fail "repeated Join #$i got a second worker id: $out"
 done
 # The attacker's own renewal still works, and keeps its one id.
 out=$("$ATTACK" "$MASTER_URL" beat "$node" 1 "$w" 0)
