@@ -82,6 +82,7 @@ catalog_config_init(struct catalog_config *cfg)
 	cfg->max_skew_ms = 2000;
 	cfg->max_nodes = 4096;
 	cfg->node_retention_ms = INT64_C(7) * 24 * 3600 * 1000;
+	cfg->worker_history = GRANTS_HISTORY_DEFAULT;
 	cfg->layout = (sr_flake_layout) {
 	    .time_bits = 41,
 	    .worker_bits = 10,
@@ -282,11 +283,18 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 	for (size_t i = 0; i < state.nworkers; i++)
 		if (state.workers[i].node_id >= cat->next_node_id)
 			cat->next_node_id = state.workers[i].node_id + 1;
+	for (size_t i = 0; i < state.neras; i++)
+		if (state.eras[i].node_id >= cat->next_node_id)
+			cat->next_node_id = state.eras[i].node_id + 1;
 	/* Every stored grant's holder may still be issuing: live for one TTL
 	 * from now (grants_init). */
 	if (rv == SR_OK)
 		rv = grants_init(&cat->grants, cfg->lease_ttl_ms, cfg->worker_grace_ms,
 		    &cfg->layout, state.workers, state.nworkers, now_ms);
+	/* The worker history, for decode: who held a worker id when. */
+	if (rv == SR_OK)
+		rv =
+		    grants_history_init(&cat->grants, cfg->worker_history, state.eras, state.neras);
 	if (rv == SR_OK && store_layout_set(&state.layout) &&
 	    !layout_equal(&state.layout, &cfg->layout)) {
 		rv = fail(cat, SR_EINVAL,
@@ -690,7 +698,9 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uin
 			    "node %s refused: %zu nodes are live, the limit is %u (--max-nodes)",
 			    name, live, cat->cfg.max_nodes);
 	}
-	struct store_op ops[2] = {{.kind = STORE_PUT_NODE}, {.kind = STORE_PUT_WORKER}};
+	/* The node, its grant and the grant's history, in one commit. */
+	struct store_op ops[2 + GRANTS_HISTORY_OPS] = {{.kind = STORE_PUT_NODE},
+	    {.kind = STORE_PUT_WORKER}};
 	struct store_node *row = &ops[0].u.node;
 	if (n != NULL) {
 		*row = n->row;
@@ -708,9 +718,13 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uin
 	row->left = 0;
 	struct catalog_grant g;
 	bool granted = grants_pick(&cat->grants, row->id, now_ms, &ops[1].u.worker, &g);
-	int rv = store_commit(cat->st, cat->term, ops, granted ? 2 : 1);
+	size_t nhist = granted
+	    ? grants_history_ops(&cat->grants, &ops[1].u.worker, &g, row->name, now_ms, ops + 2)
+	    : 0;
+	int rv = store_commit(cat->st, cat->term, ops, granted ? 2 + nhist : 1);
 	if (rv != SR_OK)
 		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	grants_history_apply(&cat->grants, ops + 2, nhist);
 	if (granted && (rv = worker_apply(cat, &ops[1].u.worker)) != SR_OK)
 		return rv;
 	if (n == NULL) {
@@ -758,9 +772,13 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int hol
 
 	/* The grant it holds: the tick raised in, renewed while live; when
 	 * it has none live, a new one if an id can be given. */
-	struct store_op ops[2] = {{.kind = STORE_PUT_WORKER}, {.kind = STORE_PUT_WORKER}};
+	/* The renewal, a new grant and the new grant's history (which must
+	 * be stored with it), in one commit. */
+	struct store_op ops[2 + GRANTS_HISTORY_OPS] = {{.kind = STORE_PUT_WORKER},
+	    {.kind = STORE_PUT_WORKER}};
 	struct store_worker mem;
-	size_t nops = 0;
+	size_t nops = 0, nhist = 0;
+	bool picked = false;
 	/* A live renewal is committed only when the stored row no longer
 	 * covers it (grants.h): most heartbeats change memory alone. */
 	int beat = holds
@@ -768,18 +786,22 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int hol
 	    : GRANTS_BEAT_NONE;
 	if (beat == GRANTS_BEAT_COMMIT)
 		nops++;
-	if (!grant->has && grants_pick(&cat->grants, id, now_ms, &ops[nops].u.worker, grant))
+	if (!grant->has && grants_pick(&cat->grants, id, now_ms, &ops[nops].u.worker, grant)) {
+		picked = true;
 		nops++;
-	if (nops > 0 && (rv = store_commit(cat->st, cat->term, ops, nops)) != SR_OK) {
+		nhist = grants_history_ops(&cat->grants, &ops[nops - 1].u.worker, grant,
+		    n->row.name, now_ms, ops + nops);
+	}
+	if (nops > 0 && (rv = store_commit(cat->st, cat->term, ops, nops + nhist)) != SR_OK) {
 		memset(grant, 0, sizeof(*grant));
 		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
 	}
 	if (beat != GRANTS_BEAT_NONE)
 		grants_keep(&cat->grants, &mem,
 		    beat == GRANTS_BEAT_COMMIT ? &ops[0].u.worker : NULL);
-	for (size_t i = beat == GRANTS_BEAT_COMMIT ? 1 : 0; i < nops; i++)
-		if ((rv = worker_apply(cat, &ops[i].u.worker)) != SR_OK)
-			return rv;
+	grants_history_apply(&cat->grants, ops + nops, nhist);
+	if (picked && (rv = worker_apply(cat, &ops[nops - 1].u.worker)) != SR_OK)
+		return rv;
 	return SR_OK;
 }
 
@@ -1205,11 +1227,15 @@ catalog_worker_holder(const struct catalog *cat, uint32_t worker, uint64_t tick,
     struct catalog_holder *out)
 {
 	memset(out, 0, sizeof(*out));
+	const char *name = "";
 	if (!grants_holder_at(&cat->grants, worker, tick, &out->node_id, &out->certain,
-	        &out->from_tick, &out->to_tick))
+	        &out->from_tick, &out->to_tick, &name))
 		return SR_ENOTFOUND;
+	/* The name recorded with the grant; for an uncertain holder (or an
+	 * era written without one), the node's name now. */
 	const struct node *n = node_find(cat, out->node_id);
-	if (n != NULL)
-		sr_strlcpy(out->name, n->row.name, sizeof(out->name));
+	if (name[0] == '\0' && n != NULL)
+		name = n->row.name;
+	sr_strlcpy(out->name, name, sizeof(out->name));
 	return SR_OK;
 }

@@ -30,12 +30,15 @@ struct catalog_config {
 	uint32_t max_nodes;         /* live nodes at most; 0: no limit */
 	int64_t node_retention_ms;  /* a node dead (silent or left) this long is
 	                             * forgotten; 0: kept for ever */
+	uint32_t worker_history;    /* grants of worker ids to new holders kept
+	                             * for decode, the oldest deleted beyond it
+	                             * (docs/operating.md); 0: none */
 	sr_flake_layout layout;     /* the Snowflake layout; fixed at first start */
 };
 
 /* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 2^26,
  * target 10 s, max spare 1024, grace 2 s, max skew 2 s, 4096 live nodes, layout 41/10/12 at 1 ms
- * from 2024-01-01T00:00:00Z), node retention 7 days. */
+ * from 2024-01-01T00:00:00Z), node retention 7 days, worker history 10,000. */
 void catalog_config_init(struct catalog_config *cfg);
 
 /* What an operator asks for when creating a sequence; 0 means default. */
@@ -226,8 +229,10 @@ int catalog_flush_take(struct catalog *cat, struct store_op **ops, size_t *n);
 void catalog_flush_done(struct catalog *cat, struct store_op *ops, size_t n, int rv);
 
 /* Who held worker id `worker` when it issued at `tick` (grants_holder_at):
- * the node's id and name ("" for a node since forgotten). SR_ENOTFOUND
- * when the master keeps no record that old. */
+ * the node's id and its name, as recorded with the grant (the worker
+ * history is stored, so it outlives restarts and the node's removal), or
+ * as the node is called now when the holder is not certain ("" for a node
+ * since forgotten). SR_ENOTFOUND when the master keeps no record that old. */
 struct catalog_holder {
 	uint64_t node_id;
 	char name[65];

@@ -192,6 +192,10 @@ op_key(const char *prefix, const struct store_op *op, char *buf, size_t cap)
 		snprintf(sfx, sizeof sfx, "worker/%010" PRIu32, op->u.worker.id);
 		break;
 	case STORE_PUT_LAYOUT: snprintf(sfx, sizeof sfx, "layout"); break;
+	case STORE_PUT_ERA:
+	case STORE_TRIM_ERAS: /* a trim deletes the eras below this key */
+		snprintf(sfx, sizeof sfx, "history/%020" PRIu64, op->u.era.seq);
+		break;
 	default: return SR_EINVAL;
 	}
 	return etcd_key(prefix, sfx, buf, cap);
@@ -241,6 +245,17 @@ check_op(size_t i, const struct store_op *op, char *errbuf, size_t errlen)
 			    "op %zu: worker %u: value is 2^63 or more", i, op->u.worker.id);
 		return SR_OK;
 	case STORE_PUT_LAYOUT: return SR_OK;
+	case STORE_PUT_ERA:
+		if (!terminated(op->u.era.name, sizeof op->u.era.name))
+			return errf(errbuf, errlen, SR_EINVAL, "op %zu: era name not terminated",
+			    i);
+		/* fallthrough */
+	case STORE_TRIM_ERAS:
+		if (op->u.era.seq > INT64_MAX || op->u.era.node_id > INT64_MAX ||
+		    op->u.era.floor_tick > INT64_MAX)
+			return errf(errbuf, errlen, SR_EINVAL,
+			    "op %zu: era %" PRIu64 ": value is 2^63 or more", i, op->u.era.seq);
+		return SR_OK;
 	}
 	return errf(errbuf, errlen, SR_EINVAL, "op %zu: unknown kind %d", i, (int) op->kind);
 }
@@ -252,6 +267,7 @@ row_json(const struct store_op *op)
 	const struct store_node *nd = &op->u.node;
 	const struct store_worker *w = &op->u.worker;
 	const sr_flake_layout *l = &op->u.layout;
+	const struct store_era *e = &op->u.era;
 
 	switch (op->kind) {
 	case STORE_PUT_SEQ:
@@ -272,6 +288,10 @@ row_json(const struct store_op *op)
 		    "worker_bits", (json_int_t) l->worker_bits, "seq_bits",
 		    (json_int_t) l->seq_bits, "unit_ms", (json_int_t) l->unit_ms, "epoch_ms",
 		    (json_int_t) l->epoch_ms);
+	case STORE_PUT_ERA:
+		return json_pack("{sIsIsIsIss}", "worker", (json_int_t) e->worker, "node_id",
+		    (json_int_t) e->node_id, "floor_tick", (json_int_t) e->floor_tick, "granted_ms",
+		    (json_int_t) e->granted_ms, "name", e->name);
 	default: return NULL;
 	}
 }
@@ -296,6 +316,19 @@ del_op(const char *key)
 {
 	json_t *k = b64_json(key);
 	return k != NULL ? json_pack("{s{so}}", "request_delete_range", "key", k) : NULL;
+}
+
+/* Deletes every key in [from, to). */
+static json_t *
+del_range_op(const char *from, const char *to)
+{
+	json_t *k = b64_json(from), *e = b64_json(to);
+	if (k == NULL || e == NULL) {
+		json_decref(k);
+		json_decref(e);
+		return NULL;
+	}
+	return json_pack("{s{soso}}", "request_delete_range", "key", k, "range_end", e);
 }
 
 json_t *
@@ -381,6 +414,11 @@ etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, s
 		}
 		if (ops[i].kind == STORE_DEL_SEQ || ops[i].kind == STORE_DEL_NODE) {
 			o = del_op(key);
+		} else if (ops[i].kind == STORE_TRIM_ERAS) {
+			char from[KEY_MAX];
+			o = etcd_key(prefix, "history/", from, sizeof from) == SR_OK
+			    ? del_range_op(from, key)
+			    : NULL;
 		} else {
 			json_t *row = row_json(&ops[i]);
 			char *v = row != NULL ? json_dumps(row, JSON_COMPACT) : NULL;
@@ -620,7 +658,7 @@ etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out
     size_t errlen)
 {
 	size_t plen = strlen(prefix);
-	size_t capq = 0, capn = 0, capw = 0;
+	size_t capq = 0, capn = 0, capw = 0, cape = 0;
 	size_t i;
 	const json_t *kv;
 
@@ -697,6 +735,18 @@ etcd_decode_state(const char *prefix, const json_t *kvs, struct store_state *out
 				    get_u(o, "last_tick", INT64_MAX, &w->last_tick);
 			if (w != NULL)
 				w->id = (uint32_t) id;
+		} else if (ok && strncmp(k, "history/", 8) == 0) {
+			struct store_era *e =
+			    grow((void **) &out->eras, &out->neras, &cape, sizeof *e);
+			if (e == NULL)
+				rv = SR_ENOMEM;
+			else
+				ok = parse_id(k + 8, 20, INT64_MAX, &e->seq) &&
+				    get_u32(o, "worker", &e->worker) &&
+				    get_u(o, "node_id", INT64_MAX, &e->node_id) &&
+				    get_u(o, "floor_tick", INT64_MAX, &e->floor_tick) &&
+				    get_i(o, "granted_ms", &e->granted_ms) &&
+				    get_str(o, "name", e->name, sizeof e->name);
 		} else if (ok && strcmp(k, "layout") == 0) {
 			sr_flake_layout *l = &out->layout;
 			ok = get_u32(o, "time_bits", &l->time_bits) &&

@@ -17,6 +17,9 @@
  *   P node/ID        one node row; ID zero-padded to 20 digits so that
  *                    etcd's byte order is numeric order
  *   P worker/ID      one worker grant; ID padded to 10 digits
+ *   P history/SEQ    one era of the worker history (store.h's store_era);
+ *                    SEQ padded to 20 digits, so the oldest come first and
+ *                    a trim is one delete of the range below a SEQ
  *   P leader         the leading master's URL, under the leader's etcd
  *                    lease (master/leader.c); not part of the state
  *

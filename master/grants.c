@@ -11,12 +11,15 @@
 #include "catalog.h"
 #include "flake.h"
 #include "snowrange/error.h"
+#include "util.h"
 
 int
 grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms, const sr_flake_layout *layout,
     const struct store_worker *rows, size_t n, int64_t now_ms)
 {
 	memset(g, 0, sizeof(*g));
+	g->eras_max = GRANTS_HISTORY_DEFAULT;
+	g->next_era = g->first_era = 1;
 	g->ttl_ms = ttl_ms;
 	g->grace_ms = grace_ms;
 	g->layout = *layout;
@@ -49,7 +52,7 @@ grants_free(struct grants *g)
 	g->n = 0;
 	free(g->eras);
 	g->eras = NULL;
-	g->neras = g->eras_cap = 0;
+	g->era0 = g->neras = g->eras_cap = 0;
 }
 
 static uint64_t
@@ -273,35 +276,130 @@ grants_end(const struct grants *g, uint64_t node_id, uint64_t tick, int64_t now_
 	}
 }
 
-/* Records a grant of row->id to a new holder, above floor. The history is
- * for decode's benefit only: without memory it is shorter, never wrong. */
+/*
+ * Keeps a committed era in memory. The eras live in eras[era0 .. neras):
+ * trimming moves era0 up, and the trimmed slots are reclaimed with one
+ * memmove when the array is full, so a full history costs no copy of all
+ * of it at every grant (an attacker joining new names makes a grant per
+ * freed id). An era that cannot be kept takes the older eras of its
+ * worker id with it: decode then says it does not know who held the id
+ * before, where a gap would have named the holder before the missing one.
+ */
 static void
-era_push(struct grants *g, uint32_t worker, uint64_t node_id, uint64_t floor)
+era_push(struct grants *g, const struct store_era *e)
 {
-	if (g->neras == GRANTS_ERAS_MAX) {
-		size_t keep = GRANTS_ERAS_MAX / 2;
-		memmove(g->eras, g->eras + (g->neras - keep), keep * sizeof(*g->eras));
-		g->neras = keep;
+	if (g->neras == g->eras_cap && g->era0 > 0) {
+		memmove(g->eras, g->eras + g->era0, (g->neras - g->era0) * sizeof(*g->eras));
+		g->neras -= g->era0;
+		g->era0 = 0;
 	}
 	if (g->neras == g->eras_cap) {
 		size_t cap = g->eras_cap ? g->eras_cap * 2 : 64;
-		struct grant_era *e = realloc(g->eras, cap * sizeof(*e));
-		if (e == NULL)
+		struct store_era *v = realloc(g->eras, cap * sizeof(*v));
+		if (v == NULL) {
+			size_t k = g->era0;
+			for (size_t i = g->era0; i < g->neras; i++)
+				if (g->eras[i].worker != e->worker)
+					g->eras[k++] = g->eras[i];
+			g->neras = k;
 			return;
-		g->eras = e;
+		}
+		g->eras = v;
 		g->eras_cap = cap;
 	}
-	g->eras[g->neras++] = (struct grant_era) {worker, node_id, floor};
+	g->eras[g->neras++] = *e;
+}
+
+/* Forgets the eras below seq cut, as a committed trim deleted them. */
+static void
+era_trim(struct grants *g, uint64_t cut)
+{
+	while (g->era0 < g->neras && g->eras[g->era0].seq < cut)
+		g->era0++;
+	if (g->era0 == g->neras)
+		g->era0 = g->neras = 0;
+	if (cut > g->first_era)
+		g->first_era = cut;
+}
+
+int
+grants_history_init(struct grants *g, uint32_t max, const struct store_era *eras, size_t n)
+{
+	g->eras_max = max;
+	g->era0 = g->neras = 0;
+	g->next_era = g->first_era = 1;
+	if (n == 0)
+		return SR_OK;
+	/* The store holds eras[0].seq and up; the next era follows the
+	 * newest. Only the newest max are kept in memory: a history larger
+	 * than --worker-history (lowered since) is trimmed in the store at
+	 * the next grant. */
+	g->first_era = eras[0].seq;
+	g->next_era = eras[n - 1].seq + 1;
+	size_t keep = n < max ? n : max;
+	if (keep == 0)
+		return SR_OK;
+	g->eras = malloc(keep * sizeof(*g->eras));
+	if (g->eras == NULL)
+		return SR_ENOMEM;
+	memcpy(g->eras, eras + (n - keep), keep * sizeof(*g->eras));
+	g->neras = g->eras_cap = keep;
+	return SR_OK;
+}
+
+size_t
+grants_history_ops(const struct grants *g, const struct store_worker *row,
+    const struct catalog_grant *out, const char *name, int64_t now_ms, struct store_op *ops)
+{
+	const struct store_worker *w = grants_find(g, row->id);
+	if (w != NULL && w->node_id == row->node_id)
+		return 0; /* the same holder: no new era */
+	size_t n = 0;
+	uint64_t seq = g->next_era;
+	/* Keep seq - max + 1 .. seq: at most max eras, this one included. */
+	uint64_t cut = seq;
+	if (g->eras_max > 0) {
+		struct store_era *e = &ops[n].u.era;
+		memset(&ops[n], 0, sizeof(ops[n]));
+		ops[n++].kind = STORE_PUT_ERA;
+		e->seq = seq;
+		e->worker = row->id;
+		e->node_id = row->node_id;
+		e->floor_tick = out->floor_tick;
+		e->granted_ms = now_ms;
+		sr_strlcpy(e->name, name != NULL ? name : "", sizeof(e->name));
+		cut = seq + 1 > g->eras_max ? seq + 1 - g->eras_max : 0;
+	}
+	if (cut > g->first_era) {
+		memset(&ops[n], 0, sizeof(ops[n]));
+		ops[n].kind = STORE_TRIM_ERAS;
+		ops[n++].u.era.seq = cut;
+	}
+	return n;
+}
+
+void
+grants_history_apply(struct grants *g, const struct store_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].kind == STORE_PUT_ERA) {
+			era_push(g, &ops[i].u.era);
+			if (ops[i].u.era.seq >= g->next_era)
+				g->next_era = ops[i].u.era.seq + 1;
+		} else if (ops[i].kind == STORE_TRIM_ERAS) {
+			era_trim(g, ops[i].u.era.seq);
+		}
+	}
 }
 
 bool
 grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick, uint64_t *node_id,
-    bool *certain, uint64_t *from, uint64_t *to)
+    bool *certain, uint64_t *from, uint64_t *to, const char **name)
 {
 	bool any = false;
 	uint64_t next = 0;
-	for (size_t i = g->neras; i-- > 0;) {
-		const struct grant_era *e = &g->eras[i];
+	for (size_t i = g->neras; i-- > g->era0;) {
+		const struct store_era *e = &g->eras[i];
 		if (e->worker != worker)
 			continue;
 		any = true;
@@ -310,6 +408,7 @@ grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick, uint64_
 			*certain = true;
 			*from = e->floor_tick;
 			*to = next;
+			*name = e->name;
 			return true;
 		}
 		next = e->floor_tick;
@@ -321,6 +420,7 @@ grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick, uint64_
 	*certain = false;
 	*from = 0;
 	*to = 0;
+	*name = "";
 	return true;
 }
 
@@ -328,20 +428,6 @@ int
 grants_apply(struct grants *g, const struct store_worker *row)
 {
 	struct store_worker *w = grants_find(g, row->id);
-	/* A new holder: the floor it was granted above is grants_pick's, from
-	 * the row as it was. */
-	if (w == NULL) {
-		era_push(g, row->id, row->node_id, 0);
-	} else if (w->node_id != row->node_id) {
-		uint64_t floor = w->last_tick + ttl_ticks(g);
-		const sr_flake_layout *l = &g->layout;
-		if (w->expires_ms > l->epoch_ms && l->unit_ms > 0) {
-			uint64_t end = (uint64_t) (w->expires_ms - l->epoch_ms) / l->unit_ms;
-			if (end > floor)
-				floor = end;
-		}
-		era_push(g, row->id, row->node_id, floor);
-	}
 	if (w == NULL) {
 		struct grants_stored *st = realloc(g->stored, (g->n + 1) * sizeof(*st));
 		if (st == NULL)

@@ -30,17 +30,9 @@
 
 struct catalog_grant; /* catalog.h: what a node is told */
 
-/* One holder's time with a worker id: from its grant it issues above
- * floor_tick, until the next era of the same id. Kept in memory only, since
- * the master started (docs/operating.md, decode). */
-struct grant_era {
-	uint32_t worker;
-	uint64_t node_id;
-	uint64_t floor_tick;
-};
-
-/* The eras kept at most; the oldest half goes when they are full. */
-#define GRANTS_ERAS_MAX 65536
+/* The worker history kept by default (--worker-history): grants of a worker
+ * id to a new holder, each a store_era row, the oldest deleted beyond it. */
+#define GRANTS_HISTORY_DEFAULT 10000
 
 /* How far ahead of memory a committed renewal is stored, in TTLs: a live
  * holder's renewal is committed about once per this many TTLs instead of at
@@ -58,31 +50,45 @@ struct grants {
 	                               * memory has it */
 	struct grants_stored *stored; /* the same rows as stored, same index */
 	size_t n;
-	struct grant_era *eras; /* grants to a new holder, oldest first */
-	size_t neras, eras_cap;
-	uint32_t ttl_ms;   /* the lease TTL */
-	uint32_t grace_ms; /* an ended lease's id is reused after this */
+	/* The worker history as stored: eras[era0 .. neras) by seq, oldest
+	 * first; the slots before era0 were trimmed (reused when the array
+	 * is full, so trimming one era costs no memmove of all of them). */
+	struct store_era *eras;
+	size_t era0, neras, eras_cap;
+	uint32_t eras_max;  /* --worker-history: eras kept at most */
+	uint64_t next_era;  /* seq of the next era */
+	uint64_t first_era; /* no era below this seq is stored */
+	uint32_t ttl_ms;    /* the lease TTL */
+	uint32_t grace_ms;  /* an ended lease's id is reused after this */
 	sr_flake_layout layout;
 };
 
 /* Takes the stored rows (copied) under the catalog's settings; every grant
- * counts as live until now_ms + ttl_ms at least. SR_ENOMEM on failure, with
- * g left empty. */
+ * counts as live until now_ms + ttl_ms at least. The history starts empty,
+ * keeping GRANTS_HISTORY_DEFAULT eras. SR_ENOMEM on failure, with g left
+ * empty. */
 int grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms, const sr_flake_layout *layout,
     const struct store_worker *rows, size_t n, int64_t now_ms);
 void grants_free(struct grants *g);
+
+/* Takes the stored worker history (eras by seq, copied: the newest max of
+ * them) and keeps at most max eras from now on (0: none; older rows are
+ * deleted with the next grant). SR_ENOMEM on failure. */
+int grants_history_init(struct grants *g, uint32_t max, const struct store_era *eras, size_t n);
 
 /* Worker ids that could be granted at now_ms: never granted, or ended
  * longer than the grace period ago (for /metrics). */
 uint64_t grants_free_count(const struct grants *g, int64_t now_ms);
 
 /* Who held worker id `worker` when it issued at `tick`: the era of the
- * newest grant below that tick. *certain is false when the master has no
- * era of that id (every grant came before it started) and names the holder
- * of its stored row. *from and *to bound the era's ticks (*to 0: open).
- * False when the holder is older than what is kept. */
+ * newest grant below that tick. *certain is false when no era of that id
+ * is kept (every grant came before the history was, or its eras were
+ * trimmed) and names the holder of its stored row. *from and *to bound the
+ * era's ticks (*to 0: open). *name is the holder's name recorded with the
+ * era ("" when uncertain). False when the holder is older than what is
+ * kept. */
 bool grants_holder_at(const struct grants *g, uint32_t worker, uint64_t tick, uint64_t *node_id,
-    bool *certain, uint64_t *from, uint64_t *to);
+    bool *certain, uint64_t *from, uint64_t *to, const char **name);
 
 /* The row of worker id, NULL if it was never granted. */
 struct store_worker *grants_find(const struct grants *g, uint32_t id);
@@ -130,5 +136,24 @@ void grants_end(const struct grants *g, uint64_t node_id, uint64_t tick, int64_t
 /* Applies a committed row to memory (as stored, too). SR_ENOMEM when a new
  * row cannot be added. */
 int grants_apply(struct grants *g, const struct store_worker *row);
+
+/*
+ * The worker history of a grant grants_pick prepared (*row, *out) for the
+ * node called name, to be committed WITH the grant, so that no txid exists
+ * whose holder was not recorded: a grant to a new holder fills ops[0] with
+ * its era (STORE_PUT_ERA), and when more than the kept number would be
+ * stored, the next op deletes the oldest (STORE_TRIM_ERAS). Returns how
+ * many ops it filled, at most GRANTS_HISTORY_OPS: 0 when the node held the
+ * id already. Call it before grants_apply(row). Changes nothing.
+ */
+#define GRANTS_HISTORY_OPS 2
+size_t grants_history_ops(const struct grants *g, const struct store_worker *row,
+    const struct catalog_grant *out, const char *name, int64_t now_ms, struct store_op *ops);
+
+/* Applies committed history ops (grants_history_ops) to memory. An era
+ * that cannot be kept for want of memory takes its worker id's older eras
+ * out of memory with it (decode then knows less, never names a wrong
+ * holder) until a restart loads them. */
+void grants_history_apply(struct grants *g, const struct store_op *ops, size_t n);
 
 #endif

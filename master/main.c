@@ -45,6 +45,7 @@ static struct {
 	int64_t max_clock_skew_ms;
 	int64_t max_nodes;
 	int64_t node_retention;
+	int64_t worker_history;
 	int64_t max_connections;
 	int64_t idle_timeout_ms;
 	const char *layout;
@@ -115,6 +116,9 @@ static const struct sr_opt options[] = {
     {"node-retention", SR_OPT_INT, &opt.node_retention, "604800", 0, INT64_C(3153600000),
         "seconds a dead node (left or silent) is kept in the catalog before it is "
         "forgotten (its worker ids' floors stay); 0 keeps them for ever"},
+    {"worker-history", SR_OPT_INT, &opt.worker_history, "10000", 0, 1000000,
+        "grants of worker ids to new holders kept for decode and txlog (who held a "
+        "worker id when); the oldest are deleted beyond it; 0 keeps none"},
     {"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
         "Snowflake layout TIME/WORKER/SEQ/UNIT_MS/EPOCH bits (sum 63); fixed at the "
         "first start of a data dir"},
@@ -231,6 +235,7 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	cfg.catalog.max_skew_ms = (uint32_t) opt.max_clock_skew_ms;
 	cfg.catalog.max_nodes = (uint32_t) opt.max_nodes;
 	cfg.catalog.node_retention_ms = opt.node_retention * 1000;
+	cfg.catalog.worker_history = (uint32_t) opt.worker_history;
 	sr_flake_layout l;
 	if (flake_layout_parse(opt.layout, &l, err, sizeof(err)) != SR_OK) {
 		fprintf(stderr, "snowrange-master: --layout: %s\n", err);

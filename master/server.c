@@ -828,8 +828,8 @@ h_worker_holder(void *arg, const Sr__Request *req, Sr__Response *resp, struct wi
 	if (rv != SR_OK) {
 		snprintf(errbuf, errlen,
 		    "no record of who held worker id %u at tick %llu "
-		    "(the master keeps the grants made since it started)",
-		    q->worker_id, (unsigned long long) q->tick);
+		    "(the master keeps the last %u grants of worker ids, --worker-history)",
+		    q->worker_id, (unsigned long long) q->tick, m->catcfg.worker_history);
 		return rv;
 	}
 	if ((r->name = wire_strdup(a, h.name)) == NULL)

@@ -16,6 +16,7 @@ store_state_free(struct store_state *s)
 	free(s->seqs);
 	free(s->nodes);
 	free(s->workers);
+	free(s->eras);
 	/* Zeroed, a freed state is an empty one: freeing it again is harmless. */
 	memset(s, 0, sizeof *s);
 }

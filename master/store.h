@@ -70,6 +70,21 @@ struct store_worker {
 	uint64_t last_tick; /* highest tick any holder reported */
 };
 
+/* One grant of a worker id to a new holder, for decode and txlog, which
+ * name the node that held a txid's worker id when it was made
+ * (docs/operating.md, "Worker history"). Written in the commit of the grant
+ * it records, so no txid exists whose holder was not recorded; the oldest
+ * are deleted once more than the master's --worker-history are stored. */
+struct store_era {
+	uint64_t seq; /* the order of grants, from 1: the row's key */
+	uint32_t worker;
+	uint64_t node_id;
+	uint64_t floor_tick;           /* the holder issues above this tick, until the
+	                                * next era of the same worker id */
+	int64_t granted_ms;            /* wall clock of the grant */
+	char name[STORE_NAME_MAX + 1]; /* the holder's node name then */
+};
+
 /* The cluster's Snowflake layout is an sr_flake_layout, fixed at the first
  * start; all zero (store_layout_set false) while none is stored. */
 static inline int
@@ -86,6 +101,8 @@ enum store_op_kind {
 	STORE_PUT_LAYOUT, /* store op.layout */
 	STORE_DEL_NODE,   /* delete the node with id op.node.id (its worker
 	                   * rows, and so their floors, stay) */
+	STORE_PUT_ERA,    /* insert op.era (replacing one of the same seq) */
+	STORE_TRIM_ERAS,  /* delete every era whose seq is below op.era.seq */
 };
 
 struct store_op {
@@ -95,6 +112,7 @@ struct store_op {
 		struct store_node node;
 		struct store_worker worker;
 		sr_flake_layout layout;
+		struct store_era era;
 	} u;
 };
 
@@ -108,6 +126,8 @@ struct store_state {
 	size_t nnodes;
 	struct store_worker *workers;
 	size_t nworkers;
+	struct store_era *eras; /* the worker history, by seq, oldest first */
+	size_t neras;
 	sr_flake_layout layout;
 };
 

@@ -4,7 +4,8 @@
  * that returned 0 is on stable storage.
  *
  * Tables: meta (the fencing term and the schema version), then one table per
- * kind of row: sequences, nodes, workers and layout. SQLite integers
+ * kind of row: sequences, nodes, workers, layout and worker_history (one
+ * row per grant of a worker id to a new holder, keyed by its seq). SQLite integers
  * are signed 64-bit, so uint64 values are stored as int64: every value we use
  * is below 2^63, and commit() refuses a larger one rather than let it wrap to
  * a negative number that would come back from load() as something else.
@@ -34,7 +35,7 @@
 
 /* Bump when the tables change, and add the step from the previous version to
  * migrations[]; open() upgrades an older file and refuses a newer one. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define STR(x) #x
 #define XSTR(x) STR(x)
 
@@ -63,6 +64,9 @@ enum stmt_id {
 	ST_LOAD_WORKERS,
 	ST_PUT_LAYOUT,
 	ST_LOAD_LAYOUT,
+	ST_PUT_ERA,
+	ST_TRIM_ERAS,
+	ST_LOAD_ERAS,
 	ST_COUNT
 };
 
@@ -99,7 +103,24 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "VALUES (1, ?1, ?2, ?3, ?4, ?5)",
     [ST_LOAD_LAYOUT] = "SELECT time_bits, worker_bits, seq_bits, unit_ms, "
                        "epoch_ms FROM layout WHERE id = 1",
+    [ST_PUT_ERA] = "INSERT OR REPLACE INTO worker_history (seq, worker, "
+                   "node_id, floor_tick, granted_ms, name) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_TRIM_ERAS] = "DELETE FROM worker_history WHERE seq < ?1",
+    [ST_LOAD_ERAS] = "SELECT seq, worker, node_id, floor_tick, granted_ms, "
+                     "name FROM worker_history ORDER BY seq",
 };
+
+/* The worker history (schema version 3): created with the schema of a new
+ * file and by the upgrade of an older one. */
+#define HISTORY_TABLE_SQL                             \
+	"CREATE TABLE IF NOT EXISTS worker_history (" \
+	" seq INTEGER PRIMARY KEY,"                   \
+	" worker INTEGER NOT NULL,"                   \
+	" node_id INTEGER NOT NULL,"                  \
+	" floor_tick INTEGER NOT NULL,"               \
+	" granted_ms INTEGER NOT NULL,"               \
+	" name TEXT NOT NULL);"
 
 /* Run once at open, in the same transaction as the version check. */
 static const char schema_sql[] =
@@ -135,8 +156,7 @@ static const char schema_sql[] =
     " worker_bits INTEGER NOT NULL,"
     " seq_bits INTEGER NOT NULL,"
     " unit_ms INTEGER NOT NULL,"
-    " epoch_ms INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO meta (key, value)"
+    " epoch_ms INTEGER NOT NULL);" HISTORY_TABLE_SQL "INSERT OR IGNORE INTO meta (key, value)"
     " VALUES ('schema_version', " XSTR(
         SCHEMA_VERSION) ");"
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('term', 0);";
@@ -151,6 +171,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* 1 -> 2: the per-sequence prefetch setting. Sequences created before
      * it kept prefetching, so they keep it on. */
     [1] = "ALTER TABLE sequences ADD COLUMN prefetch INTEGER NOT NULL DEFAULT 1;",
+    /* 2 -> 3: the worker history, which was kept in memory before. The
+     * schema above has created it already (IF NOT EXISTS): the step
+     * repeats it so that it stands on its own. Grants made before it
+     * have no history: decode says so. */
+    [2] = HISTORY_TABLE_SQL,
 };
 
 struct sqlite_store {
@@ -319,6 +344,19 @@ parse_worker(sqlite3_stmt *st, void *row)
 }
 
 static bool
+parse_era(sqlite3_stmt *st, void *row)
+{
+	struct store_era *e = row;
+
+	if (sqlite3_column_type(st, 4) != SQLITE_INTEGER)
+		return false;
+	e->granted_ms = sqlite3_column_int64(st, 4);
+	return col_u64(st, 0, INT64_MAX, &e->seq) && col_u32(st, 1, &e->worker) &&
+	    col_u64(st, 2, INT64_MAX, &e->node_id) && col_u64(st, 3, INT64_MAX, &e->floor_tick) &&
+	    col_text(st, 5, e->name, sizeof e->name);
+}
+
+static bool
 parse_layout(sqlite3_stmt *st, void *row)
 {
 	sr_flake_layout *l = row;
@@ -402,6 +440,12 @@ read_all(struct sqlite_store *s, struct store_state *tmp)
 	if (err != SR_OK)
 		return err;
 	tmp->workers = rows;
+	rows = NULL;
+	err = load_rows(s, ST_LOAD_ERAS, "worker_history", sizeof(struct store_era), parse_era,
+	    &rows, &tmp->neras);
+	if (err != SR_OK)
+		return err;
+	tmp->eras = rows;
 	rows = NULL;
 	err = load_rows(s, ST_LOAD_LAYOUT, "layout", sizeof(sr_flake_layout), parse_layout, &rows,
 	    &nlayout);
@@ -547,6 +591,16 @@ check_op(struct sqlite_store *s, size_t i, const struct store_op *op)
 			return errorf(s, SR_EINVAL, "op %zu: node id %" PRIu64 " is 2^63 or more",
 			    i, nd->id);
 		return SR_OK;
+	case STORE_PUT_ERA:
+		if (!terminated(op->u.era.name, sizeof op->u.era.name))
+			return errorf(s, SR_EINVAL, "op %zu: era name not terminated", i);
+		/* fallthrough */
+	case STORE_TRIM_ERAS:
+		if (op->u.era.seq > INT64_MAX || op->u.era.node_id > INT64_MAX ||
+		    op->u.era.floor_tick > INT64_MAX)
+			return errorf(s, SR_EINVAL,
+			    "op %zu: era %" PRIu64 ": value is 2^63 or more", i, op->u.era.seq);
+		return SR_OK;
 	}
 	return errorf(s, SR_EINVAL, "op %zu: unknown kind %d", i, (int) op->kind);
 }
@@ -616,6 +670,23 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 			rc = sqlite3_bind_int64(st, k + 1, v[k]);
 		break;
 	}
+	case STORE_PUT_ERA: {
+		const struct store_era *e = &op->u.era;
+		const int64_t v[] = {(int64_t) e->seq, e->worker, (int64_t) e->node_id,
+		    (int64_t) e->floor_tick, e->granted_ms};
+		id = ST_PUT_ERA;
+		st = s->stmt[id];
+		for (int k = 0; rc == SQLITE_OK && k < 5; k++)
+			rc = sqlite3_bind_int64(st, k + 1, v[k]);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(st, 6, e->name, -1, SQLITE_STATIC);
+		break;
+	}
+	case STORE_TRIM_ERAS:
+		id = ST_TRIM_ERAS;
+		st = s->stmt[id];
+		rc = sqlite3_bind_int64(st, 1, (sqlite3_int64) op->u.era.seq);
+		break;
 	default: return errorf(s, SR_EINVAL, "unknown op kind %d", (int) op->kind);
 	}
 	if (rc != SQLITE_OK) {
@@ -629,6 +700,8 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 	        : id == ST_PUT_SEQ    ? "write sequence"
 	        : id == ST_PUT_WORKER ? "write worker"
 	        : id == ST_PUT_LAYOUT ? "write layout"
+	        : id == ST_PUT_ERA    ? "write worker history"
+	        : id == ST_TRIM_ERAS  ? "trim worker history"
 	                              : "write node");
 }
 

@@ -15,6 +15,7 @@
 #include "store.h"
 
 #define MEM_ROWS 64
+#define MEM_ERAS 1024 /* worker history rows */
 
 struct mem_store {
 	struct store base;
@@ -25,6 +26,8 @@ struct mem_store {
 	size_t nnodes;
 	struct store_worker workers[MEM_ROWS];
 	size_t nworkers;
+	struct store_era eras[MEM_ERAS]; /* by seq */
+	size_t neras;
 	sr_flake_layout layout;
 	int fail_commits; /* the next this many commits fail with SR_EIO */
 	int commits;      /* successful commits */
@@ -40,13 +43,16 @@ mem_load(struct store *st, struct store_state *out)
 	out->seqs = calloc(m->nseqs + 1, sizeof(*out->seqs));
 	out->nodes = calloc(m->nnodes + 1, sizeof(*out->nodes));
 	out->workers = calloc(m->nworkers + 1, sizeof(*out->workers));
-	if (out->seqs == NULL || out->nodes == NULL || out->workers == NULL) {
+	out->eras = calloc(m->neras + 1, sizeof(*out->eras));
+	if (out->seqs == NULL || out->nodes == NULL || out->workers == NULL || out->eras == NULL) {
 		store_state_free(out);
 		return SR_ENOMEM;
 	}
 	memcpy(out->seqs, m->seqs, m->nseqs * sizeof(*out->seqs));
 	memcpy(out->nodes, m->nodes, m->nnodes * sizeof(*out->nodes));
 	memcpy(out->workers, m->workers, m->nworkers * sizeof(*out->workers));
+	memcpy(out->eras, m->eras, m->neras * sizeof(*out->eras));
+	out->neras = m->neras;
 	out->nseqs = m->nseqs;
 	out->nnodes = m->nnodes;
 	out->nworkers = m->nworkers;
@@ -84,7 +90,12 @@ mem_slot(const struct mem_store *m, const struct store_op *op)
 		while (j < m->nworkers && m->workers[j].id != op->u.worker.id)
 			j++;
 		break;
-	case STORE_PUT_LAYOUT: break;
+	case STORE_PUT_ERA:
+		while (j < m->neras && m->eras[j].seq < op->u.era.seq)
+			j++;
+		break;
+	case STORE_PUT_LAYOUT:
+	case STORE_TRIM_ERAS: break;
 	}
 	return j;
 }
@@ -104,7 +115,8 @@ mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n
 	}
 	/* A batch adds at most n rows to any table: refuse it whole when they
 	 * might not fit, so nothing is half applied. */
-	if (m->nseqs + n > MEM_ROWS || m->nnodes + n > MEM_ROWS || m->nworkers + n > MEM_ROWS) {
+	if (m->nseqs + n > MEM_ROWS || m->nnodes + n > MEM_ROWS || m->nworkers + n > MEM_ROWS ||
+	    m->neras + n > MEM_ERAS) {
 		m->err = "in-memory store full";
 		return SR_EIO;
 	}
@@ -135,6 +147,23 @@ mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n
 			m->nworkers += j == m->nworkers;
 			break;
 		case STORE_PUT_LAYOUT: m->layout = ops[i].u.layout; break;
+		case STORE_PUT_ERA:
+			/* Kept in seq order: an equal seq is replaced. */
+			if (j == m->neras || m->eras[j].seq != ops[i].u.era.seq) {
+				memmove(&m->eras[j + 1], &m->eras[j],
+				    (m->neras - j) * sizeof(m->eras[0]));
+				m->neras++;
+			}
+			m->eras[j] = ops[i].u.era;
+			break;
+		case STORE_TRIM_ERAS: {
+			size_t k = 0;
+			while (k < m->neras && m->eras[k].seq < ops[i].u.era.seq)
+				k++;
+			memmove(&m->eras[0], &m->eras[k], (m->neras - k) * sizeof(m->eras[0]));
+			m->neras -= k;
+			break;
+		}
 		}
 	}
 	m->commits++;

@@ -1117,6 +1117,117 @@ test_node_remove(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Who held worker id 0 at tick: the holder's name, or "" with rv. */
+static int
+holder(struct fx *f, uint64_t tick, struct catalog_holder *h)
+{
+	return catalog_worker_holder(f->cat, 0, tick, h);
+}
+
+/* Node `from` leaves and, after the grace period, `to` joins and gets its
+ * worker id (the only one): the new holder's grant. */
+static struct catalog_grant
+hand_over(struct fx *f, uint64_t from, const char *to, uint64_t *id)
+{
+	assert_int_equal(catalog_node_leave(f->cat, from, tick_at(f, 0), f->now), SR_OK);
+	f->now += f->cfg.worker_grace_ms;
+	struct catalog_grant g = join_grant(f, to, id);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 0);
+	return g;
+}
+
+/*
+ * The worker history is stored in the commit of the grant it records
+ * (issue 14): decode names a txid's holder after a master restart, and
+ * after the node was removed; a grant whose commit fails leaves no era;
+ * the store keeps at most worker_history eras, the oldest deleted in the
+ * commit of the grant that passes the bound; 0 keeps none. Before, the
+ * history lived in memory only and a restart lost it.
+ */
+static void
+test_worker_history_stored(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.layout.time_bits = 51;
+	f->cfg.layout.worker_bits = 0; /* one worker id: every grant hands it over */
+	f->cfg.worker_history = 3;
+	memset(&f->st.layout, 0, sizeof(f->st.layout)); /* none stored */
+	reopen(f);
+	uint64_t a, b, c, d, e;
+	struct catalog_holder h;
+	int commits = f->st.commits;
+	struct catalog_grant ga = join_grant(f, "a", &a);
+	assert_true(ga.has);
+	assert_int_equal(f->st.commits, commits + 1); /* node, grant and era together */
+	assert_int_equal(f->st.neras, 1);
+	assert_int_equal(f->st.eras[0].seq, 1);
+	assert_int_equal(f->st.eras[0].node_id, a);
+	assert_string_equal(f->st.eras[0].name, "a");
+	assert_int_equal(f->st.eras[0].floor_tick, 0);
+	assert_int_equal(f->st.eras[0].granted_ms, f->now);
+	uint64_t a_tick = tick_at(f, 0);
+
+	struct catalog_grant gb = hand_over(f, a, "b", &b);
+	assert_true(gb.floor_tick >= a_tick);
+	assert_int_equal(f->st.neras, 2);
+	assert_int_equal(f->st.eras[1].floor_tick, gb.floor_tick);
+
+	/* A grant that is not stored has no era either. */
+	assert_int_equal(catalog_node_leave(f->cat, b, tick_at(f, 0), f->now), SR_OK);
+	f->now += f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms;
+	f->st.fail_commits = 1;
+	struct catalog_grant g;
+	assert_int_equal(catalog_node_join(f->cat, "c", "", f->now, &c, &g), SR_EIO);
+	assert_int_equal(f->st.neras, 2);
+	assert_int_equal(holder(f, gb.floor_tick + 5, &h), SR_OK);
+	assert_string_equal(h.name, "b");
+	struct catalog_grant gc = join_grant(f, "c", &c);
+	assert_true(gc.has);
+	assert_int_equal(f->st.neras, 3);
+
+	/* A restart loads the history: every holder named, certain, also a
+	 * after its removal from the catalog. */
+	reopen(f);
+	assert_int_equal(catalog_node_remove(f->cat, a, f->now), SR_OK);
+	assert_int_equal(holder(f, a_tick, &h), SR_OK);
+	assert_true(h.certain);
+	assert_int_equal(h.node_id, a);
+	assert_string_equal(h.name, "a");
+	assert_int_equal(h.to_tick, gb.floor_tick);
+	assert_int_equal(holder(f, gb.floor_tick + 1, &h), SR_OK);
+	assert_true(h.certain);
+	assert_string_equal(h.name, "b");
+	assert_int_equal(holder(f, gc.floor_tick + 1, &h), SR_OK);
+	assert_string_equal(h.name, "c");
+	assert_int_equal(h.to_tick, 0);
+
+	/* A fourth era passes the bound of 3: a's goes, in the same commit. */
+	commits = f->st.commits;
+	struct catalog_grant gd = hand_over(f, c, "d", &d);
+	assert_int_equal(f->st.commits, commits + 2); /* the leave, the join */
+	assert_int_equal(f->st.neras, 3);
+	assert_int_equal(f->st.eras[0].seq, 2);
+	assert_int_equal(f->st.eras[2].seq, 4);
+	assert_int_equal(holder(f, a_tick, &h), SR_ENOTFOUND);
+	assert_int_equal(holder(f, gd.floor_tick + 1, &h), SR_OK);
+	assert_string_equal(h.name, "d");
+	reopen(f);
+	assert_int_equal(holder(f, a_tick, &h), SR_ENOTFOUND);
+	assert_int_equal(holder(f, gb.floor_tick + 1, &h), SR_OK);
+	assert_string_equal(h.name, "b");
+
+	/* worker_history 0: the next grant deletes what is stored, and the
+	 * holder shown is the current one, not certain. */
+	f->cfg.worker_history = 0;
+	reopen(f);
+	struct catalog_grant ge = hand_over(f, d, "e", &e);
+	assert_int_equal(f->st.neras, 0);
+	assert_int_equal(holder(f, ge.floor_tick + 1, &h), SR_OK);
+	assert_false(h.certain);
+	assert_string_equal(h.name, "e");
+}
+
 int
 main(void)
 {
@@ -1150,6 +1261,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_held_name_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_worker_history_stored, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,7 +248,7 @@ static void
 test_rows_round_trip(void **state)
 {
 	(void) state;
-	struct store_op ops[4];
+	struct store_op ops[6];
 	char err[256];
 	int rv;
 	memset(ops, 0, sizeof ops);
@@ -277,13 +277,22 @@ test_rows_round_trip(void **state)
 	    .last_tick = 99};
 	ops[3].kind = STORE_PUT_LAYOUT;
 	ops[3].u.layout = (sr_flake_layout) {41, 10, 12, 1, 1704067200000};
-	json_t *t = etcd_txn_commit("/p/", 3, ops, 4, 128, &rv, err, sizeof err);
+	ops[4].kind = STORE_PUT_ERA;
+	ops[4].u.era = (struct store_era) {.seq = 8,
+	    .worker = 1023,
+	    .node_id = 12,
+	    .floor_tick = INT64_MAX,
+	    .granted_ms = -5,
+	    .name = "n\"1"};
+	ops[5].kind = STORE_TRIM_ERAS;
+	ops[5].u.era.seq = 7;
+	json_t *t = etcd_txn_commit("/p/", 3, ops, 6, 128, &rv, err, sizeof err);
 	assert_non_null(t);
 	json_t *kvs = json_array();
 	add_kv(kvs, "/p/leader", "tcp://x");
 	add_kv(kvs, "/p/term", "3");
 	const json_t *succ = json_object_get(t, "success");
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		const json_t *p = json_object_get(json_array_get(succ, i), "request_put");
 		char k[1024];
 		snprintf(k, sizeof k, "%s", unb64(json_object_get(p, "key")));
@@ -300,6 +309,22 @@ test_rows_round_trip(void **state)
 	assert_int_equal(st.nworkers, 1);
 	assert_memory_equal(&st.workers[0], &ops[2].u.worker, sizeof ops[2].u.worker);
 	assert_memory_equal(&st.layout, &ops[3].u.layout, sizeof st.layout);
+	assert_int_equal(st.neras, 1);
+	assert_int_equal(st.eras[0].seq, 8);
+	assert_int_equal(st.eras[0].worker, 1023);
+	assert_int_equal(st.eras[0].node_id, 12);
+	assert_int_equal(st.eras[0].floor_tick, INT64_MAX);
+	assert_int_equal(st.eras[0].granted_ms, -5);
+	assert_string_equal(st.eras[0].name, "n\"1");
+	/* The era's key sorts by seq; a trim deletes the range of keys below
+	 * the first era kept. */
+	const json_t *p4 = json_object_get(json_array_get(succ, 4), "request_put");
+	assert_string_equal(unb64(json_object_get(p4, "key")), "/p/history/00000000000000000008");
+	const json_t *d5 = json_object_get(json_array_get(succ, 5), "request_delete_range");
+	assert_non_null(d5);
+	assert_string_equal(unb64(json_object_get(d5, "key")), "/p/history/");
+	assert_string_equal(unb64(json_object_get(d5, "range_end")),
+	    "/p/history/00000000000000000007");
 	store_state_free(&st);
 	json_decref(kvs);
 	json_decref(t);
@@ -317,6 +342,10 @@ test_decode_refuses_foreign(void **state)
 	    {"/p/seq/X!", "{}"}, /* bad name */
 	    {"/p/node/12", "{\"name\":\"a\",\"url\":\"\",\"last_seen_ms\":0,\"left\":0}"},
 	    {"/p/worker/0000000001", "{\"node_id\":-1,\"expires_ms\":0,\"last_tick\":0}"},
+	    {"/p/history/12",
+	        "{\"worker\":0,\"node_id\":1,\"floor_tick\":0,"
+	        "\"granted_ms\":0,\"name\":\"a\"}"}, /* short seq */
+	    {"/p/history/00000000000000000001", "{\"worker\":0,\"node_id\":1}"},
 	    {"/p/other", "{}"},
 	    {"/p/term", "-1"},
 	};

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -28,14 +29,40 @@ init(struct grants *g, unsigned worker_bits)
 	assert_int_equal(grants_init(g, TTL, GRACE, &l, NULL, 0, 0), SR_OK);
 }
 
-/* Picks for node at now and applies the row; returns the grant. */
+/* The eras committed, as a store would keep them (seq order). */
+static struct store_era hist[64];
+static size_t nhist;
+
+/* Picks for node at now and applies the row with its history, as the
+ * catalog does after the commit (the eras also go to hist[], trims
+ * delete from it); returns the grant. */
 static struct catalog_grant
 pick(struct grants *g, uint64_t node, int64_t now)
 {
 	struct store_worker row;
 	struct catalog_grant out;
-	if (grants_pick(g, node, now, &row, &out))
+	struct store_op ops[GRANTS_HISTORY_OPS];
+	if (grants_pick(g, node, now, &row, &out)) {
+		char name[32];
+		snprintf(name, sizeof(name), "n%llu", (unsigned long long) node);
+		size_t n = grants_history_ops(g, &row, &out, name, now, ops);
+		assert_true(n <= GRANTS_HISTORY_OPS);
+		for (size_t i = 0; i < n; i++) {
+			if (ops[i].kind == STORE_PUT_ERA) {
+				assert_true(nhist < 64);
+				hist[nhist++] = ops[i].u.era;
+				continue;
+			}
+			assert_int_equal(ops[i].kind, STORE_TRIM_ERAS);
+			size_t k = 0;
+			while (k < nhist && hist[k].seq < ops[i].u.era.seq)
+				k++;
+			memmove(hist, hist + k, (nhist - k) * sizeof(hist[0]));
+			nhist -= k;
+		}
 		assert_int_equal(grants_apply(g, &row), SR_OK);
+		grants_history_apply(g, ops, n);
+	}
 	return out;
 }
 
@@ -92,6 +119,7 @@ test_holder_history(void **state)
 	(void) state;
 	struct grants g;
 	init(&g, 0); /* one id */
+	nhist = 0;
 	assert_true(pick(&g, 1, 0).has);
 	struct store_worker row, durable;
 	struct catalog_grant out;
@@ -101,18 +129,26 @@ test_holder_history(void **state)
 	assert_true(b.has);
 	uint64_t node, from, to;
 	bool certain;
-	assert_true(grants_holder_at(&g, 0, 500, &node, &certain, &from, &to));
+	const char *name;
+	assert_true(grants_holder_at(&g, 0, 500, &node, &certain, &from, &to, &name));
 	assert_int_equal(node, 1);
 	assert_true(certain);
+	assert_string_equal(name, "n1");
 	assert_int_equal(from, 0);
 	assert_int_equal(to, b.floor_tick);
-	assert_true(grants_holder_at(&g, 0, b.floor_tick, &node, &certain, &from, &to));
+	assert_true(grants_holder_at(&g, 0, b.floor_tick, &node, &certain, &from, &to, &name));
 	assert_int_equal(node, 1); /* node 2 issues only above its floor */
-	assert_true(grants_holder_at(&g, 0, b.floor_tick + 1, &node, &certain, &from, &to));
+	assert_true(grants_holder_at(&g, 0, b.floor_tick + 1, &node, &certain, &from, &to, &name));
 	assert_int_equal(node, 2);
+	assert_string_equal(name, "n2");
 	assert_int_equal(from, b.floor_tick);
 	assert_int_equal(to, 0);
-	assert_false(grants_holder_at(&g, 1, 5, &node, &certain, &from, &to));
+	assert_false(grants_holder_at(&g, 1, 5, &node, &certain, &from, &to, &name));
+	/* A renewal of node 2's own grant, or its own id given back, is no
+	 * new era. */
+	assert_int_equal(nhist, 2);
+	assert_true(pick(&g, 2, 100 + 2 * (TTL + GRACE)).has);
+	assert_int_equal(nhist, 2);
 	grants_free(&g);
 
 	/* After a restart: the stored row's holder, not certain. */
@@ -121,10 +157,93 @@ test_holder_history(void **state)
 	    .seq_bits = 12,
 	    .unit_ms = 1,
 	    .epoch_ms = 0};
-	struct store_worker stored = {.id = 0, .node_id = 7, .expires_ms = 50, .last_tick = 40};
-	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &stored, 1, 0), SR_OK);
-	assert_true(grants_holder_at(&g, 0, 10, &node, &certain, &from, &to));
+	struct store_worker row7 = {.id = 0, .node_id = 7, .expires_ms = 50, .last_tick = 40};
+	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &row7, 1, 0), SR_OK);
+	assert_true(grants_holder_at(&g, 0, 10, &node, &certain, &from, &to, &name));
 	assert_int_equal(node, 7);
+	assert_false(certain);
+	assert_string_equal(name, "");
+	grants_free(&g);
+}
+
+/* Holders change every TTL + grace: node k takes the one id at k * that. */
+static struct catalog_grant
+take_turn(struct grants *g, uint64_t k)
+{
+	struct catalog_grant out = pick(g, k, (int64_t) k * (TTL + GRACE));
+	assert_true(out.has);
+	return out;
+}
+
+/*
+ * The history is bounded (issue 14: joins of new names must not fill the
+ * store): beyond max eras, a grant's ops delete the oldest with it; the
+ * history a restarted master loads answers as before; a lower max keeps
+ * the newest and trims the store at the next grant; max 0 keeps none.
+ */
+static void
+test_history_bounded(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 0); /* one id */
+	assert_int_equal(grants_history_init(&g, 3, NULL, 0), SR_OK);
+	nhist = 0;
+	struct catalog_grant turn[8];
+	for (uint64_t k = 1; k <= 5; k++)
+		turn[k] = take_turn(&g, k);
+	assert_int_equal(nhist, 3);
+	assert_int_equal(hist[0].seq, 3);
+	assert_int_equal(hist[2].seq, 5);
+	assert_int_equal(hist[2].node_id, 5);
+	assert_int_equal(hist[2].floor_tick, turn[5].floor_tick);
+	assert_int_equal(hist[2].granted_ms, 5 * (TTL + GRACE));
+	uint64_t node, from, to;
+	bool certain;
+	const char *name;
+	/* Node 2's era went with the trims: its ticks have no holder. */
+	assert_false(
+	    grants_holder_at(&g, 0, turn[2].floor_tick + 1, &node, &certain, &from, &to, &name));
+	assert_true(
+	    grants_holder_at(&g, 0, turn[3].floor_tick + 1, &node, &certain, &from, &to, &name));
+	assert_int_equal(node, 3);
+	assert_true(certain);
+	assert_int_equal(to, turn[4].floor_tick);
+
+	/* A restart: the rows as stored, the same answers. */
+	sr_flake_layout l = g.layout;
+	struct store_worker row = *grants_find(&g, 0);
+	grants_free(&g);
+	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &row, 1, 5 * (TTL + GRACE)), SR_OK);
+	assert_int_equal(grants_history_init(&g, 3, hist, nhist), SR_OK);
+	assert_true(
+	    grants_holder_at(&g, 0, turn[4].floor_tick + 1, &node, &certain, &from, &to, &name));
+	assert_int_equal(node, 4);
+	assert_string_equal(name, "n4");
+	assert_true(certain);
+	grants_free(&g);
+
+	/* Restarted with max 2: the newest two answer, and the next grant
+	 * trims the store to two. */
+	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &row, 1, 5 * (TTL + GRACE)), SR_OK);
+	assert_int_equal(grants_history_init(&g, 2, hist, nhist), SR_OK);
+	assert_false(
+	    grants_holder_at(&g, 0, turn[3].floor_tick + 1, &node, &certain, &from, &to, &name));
+	turn[6] = take_turn(&g, 7); /* after node 5's lease */
+	assert_int_equal(nhist, 2);
+	assert_int_equal(hist[0].seq, 5);
+	assert_int_equal(hist[1].seq, 6);
+	assert_int_equal(hist[1].node_id, 7);
+	grants_free(&g);
+
+	/* Max 0: nothing is written, and what is stored goes. */
+	row = (struct store_worker) {.id = 0, .node_id = 7, .expires_ms = 0, .last_tick = 0};
+	assert_int_equal(grants_init(&g, TTL, GRACE, &l, &row, 1, 0), SR_OK);
+	assert_int_equal(grants_history_init(&g, 0, hist, nhist), SR_OK);
+	take_turn(&g, 8);
+	assert_int_equal(nhist, 0);
+	assert_true(grants_holder_at(&g, 0, 1, &node, &certain, &from, &to, &name));
+	assert_int_equal(node, 8);
 	assert_false(certain);
 	grants_free(&g);
 }
@@ -278,6 +397,7 @@ main(void)
 	    cmocka_unit_test(test_restart_covers_uncommitted_beats),
 	    cmocka_unit_test(test_end_on_leave),
 	    cmocka_unit_test(test_holder_history),
+	    cmocka_unit_test(test_history_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

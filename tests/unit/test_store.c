@@ -250,7 +250,7 @@ test_open_creates_schema(void **state)
 	assert_int_equal(query_int(db,
 	                     "SELECT value FROM meta "
 	                     "WHERE key = 'schema_version'"),
-	    2);
+	    3);
 	sqlite3_close(db);
 
 	assert_int_equal(store_load(st, &ss), SR_OK);
@@ -645,7 +645,7 @@ test_upgrade_from_v1(void **state)
 	store_close(st);
 
 	db = peek_open(f->db);
-	assert_int_equal(query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+	assert_int_equal(query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
 	exec_ok(db, "UPDATE meta SET value = 99 WHERE key = 'schema_version'");
 	sqlite3_close(db);
 	char err[256];
@@ -653,6 +653,171 @@ test_upgrade_from_v1(void **state)
 	assert_int_equal(store_sqlite_open(f->dir, &st, err, sizeof err), SR_EIO);
 	assert_null(st);
 	assert_non_null(strstr(err, "schema version 99"));
+}
+
+static struct store_op
+put_era(uint64_t seq, uint32_t worker, uint64_t node, uint64_t floor, const char *name)
+{
+	struct store_op op;
+
+	memset(&op, 0, sizeof op);
+	op.kind = STORE_PUT_ERA;
+	op.u.era.seq = seq;
+	op.u.era.worker = worker;
+	op.u.era.node_id = node;
+	op.u.era.floor_tick = floor;
+	op.u.era.granted_ms = -7; /* signed: any wall clock round-trips */
+	snprintf(op.u.era.name, sizeof op.u.era.name, "%s", name);
+	return op;
+}
+
+static struct store_op
+trim_eras(uint64_t below)
+{
+	struct store_op op;
+
+	memset(&op, 0, sizeof op);
+	op.kind = STORE_TRIM_ERAS;
+	op.u.era.seq = below;
+	return op;
+}
+
+/*
+ * The worker history (issue 14): an era is stored in the transaction of
+ * its grant, so a failure of either leaves neither; eras load in seq
+ * order; a trim deletes those below a seq; values that would not read
+ * back unchanged are refused before anything is written.
+ */
+static void
+test_worker_history_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	struct store_state ss;
+	uint64_t term = 0;
+	struct store_op ops[3];
+	sqlite3 *db;
+
+	st = open_ok(f->dir);
+	assert_int_equal(acquire(st, &term), SR_OK);
+	memset(ops, 0, sizeof ops);
+	ops[0].kind = STORE_PUT_WORKER;
+	ops[0].u.worker = (struct store_worker) {.id = 5, .node_id = 2, .expires_ms = 9};
+	ops[1] = put_era(10, 5, 2, 1234, "c2");
+
+	/* The era's insert fails: the grant is not stored either. */
+	db = peek_open(f->db);
+	exec_ok(db,
+	    "CREATE TRIGGER inject BEFORE INSERT ON worker_history "
+	    "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+	assert_int_equal(store_commit(st, term, ops, 2), SR_EIO);
+	assert_int_equal(store_load(st, &ss), SR_OK);
+	assert_int_equal(ss.nworkers, 0);
+	assert_int_equal(ss.neras, 0);
+	store_state_free(&ss);
+	exec_ok(db, "DROP TRIGGER inject");
+	sqlite3_close(db);
+
+	assert_int_equal(store_commit(st, term, ops, 2), SR_OK);
+	ops[0] = put_era(9, 5, 1, 0, "c1");
+	ops[1] = put_era(11, 5, 3, 2000, "");
+	assert_int_equal(store_commit(st, term, ops, 2), SR_OK);
+	store_close(st);
+	st = open_ok(f->dir);
+	assert_int_equal(store_load(st, &ss), SR_OK);
+	assert_int_equal(ss.nworkers, 1);
+	assert_int_equal(ss.neras, 3);
+	assert_int_equal(ss.eras[0].seq, 9);
+	assert_string_equal(ss.eras[0].name, "c1");
+	assert_int_equal(ss.eras[1].seq, 10);
+	assert_int_equal(ss.eras[1].worker, 5);
+	assert_int_equal(ss.eras[1].node_id, 2);
+	assert_int_equal(ss.eras[1].floor_tick, 1234);
+	assert_int_equal(ss.eras[1].granted_ms, -7);
+	assert_string_equal(ss.eras[1].name, "c2");
+	assert_string_equal(ss.eras[2].name, "");
+	store_state_free(&ss);
+
+	/* A trim below 11, with the next era. */
+	ops[0] = put_era(12, 5, 4, 3000, "c4");
+	ops[1] = trim_eras(11);
+	assert_int_equal(store_commit(st, term, ops, 2), SR_OK);
+	assert_int_equal(store_load(st, &ss), SR_OK);
+	assert_int_equal(ss.neras, 2);
+	assert_int_equal(ss.eras[0].seq, 11);
+	assert_int_equal(ss.eras[1].seq, 12);
+	store_state_free(&ss);
+
+	/* Refused whole: a seq of 2^63, an unterminated name. */
+	ops[0] = put_era(13, 5, 4, 3000, "c4");
+	ops[1] = put_era((uint64_t) 1 << 63, 5, 4, 3000, "c4");
+	assert_int_equal(store_commit(st, term, ops, 2), SR_EINVAL);
+	assert_non_null(strstr(store_errmsg(st), "2^63"));
+	ops[1] = put_era(14, 5, 4, 3000, "c4");
+	memset(ops[1].u.era.name, 'x', sizeof ops[1].u.era.name);
+	assert_int_equal(store_commit(st, term, ops, 2), SR_EINVAL);
+	ops[1] = trim_eras((uint64_t) 1 << 63);
+	assert_int_equal(store_commit(st, term, ops, 2), SR_EINVAL);
+	assert_int_equal(store_load(st, &ss), SR_OK);
+	assert_int_equal(ss.neras, 2);
+	store_state_free(&ss);
+	store_close(st);
+}
+
+/* A data directory of schema version 2 (before the worker history was
+ * stored) opens, gains the table, keeps its rows, and stores eras. */
+static void
+test_upgrade_from_v2(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	struct store_state ss;
+	sqlite3 *db = NULL;
+	uint64_t term = 0;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	exec_ok(db,
+	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	    "CREATE TABLE sequences (name TEXT PRIMARY KEY, start INTEGER NOT NULL,"
+	    " hwm INTEGER NOT NULL, chunk INTEGER NOT NULL, min_chunk INTEGER NOT NULL,"
+	    " max_chunk INTEGER NOT NULL, max_value INTEGER NOT NULL,"
+	    " spare INTEGER NOT NULL, mode INTEGER NOT NULL, dropped INTEGER NOT NULL,"
+	    " prefetch INTEGER NOT NULL DEFAULT 1);"
+	    "CREATE TABLE nodes (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+	    " url TEXT NOT NULL, last_seen_ms INTEGER NOT NULL, \"left\" INTEGER NOT NULL);"
+	    "CREATE TABLE workers (id INTEGER PRIMARY KEY, node_id INTEGER NOT NULL,"
+	    " expires_ms INTEGER NOT NULL, last_tick INTEGER NOT NULL);"
+	    "CREATE TABLE layout (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	    " time_bits INTEGER NOT NULL, worker_bits INTEGER NOT NULL,"
+	    " seq_bits INTEGER NOT NULL, unit_ms INTEGER NOT NULL, epoch_ms INTEGER NOT NULL);"
+	    "INSERT INTO meta VALUES ('schema_version', 2), ('term', 4);"
+	    "INSERT INTO nodes VALUES (1, 'c1', '', 5, 0);"
+	    "INSERT INTO workers VALUES (0, 1, 100, 50);");
+	sqlite3_close(db);
+
+	st = open_ok(f->dir);
+	assert_int_equal(acquire(st, &term), SR_OK);
+	assert_int_equal(term, 5);
+	assert_int_equal(store_load(st, &ss), SR_OK);
+	assert_int_equal(ss.nnodes, 1);
+	assert_int_equal(ss.nworkers, 1);
+	assert_int_equal(ss.workers[0].last_tick, 50);
+	assert_int_equal(ss.neras, 0);
+	store_state_free(&ss);
+	struct store_op op = put_era(1, 0, 1, 0, "c1");
+	assert_int_equal(store_commit(st, term, &op, 1), SR_OK);
+	store_close(st);
+
+	db = peek_open(f->db);
+	assert_int_equal(query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM worker_history"), 1);
+	sqlite3_close(db);
+	st = open_ok(f->dir);
+	assert_int_equal(store_load(st, &ss), SR_OK);
+	assert_int_equal(ss.neras, 1);
+	assert_string_equal(ss.eras[0].name, "c1");
+	store_state_free(&ss);
+	store_close(st);
 }
 
 static void
@@ -691,6 +856,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_acquire_sees_or_fences, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_acquire_failure_keeps_term, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_worker_history_rows, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_from_v2, setup, teardown),
 	    cmocka_unit_test(test_open_fails),
 	};
 

@@ -235,6 +235,109 @@ test_stopped_etcd_fails_fast(void **state)
 	store_close(st);
 }
 
+/* An era of the worker history as the catalog writes it. */
+static struct store_op
+era_op(uint64_t seq, uint32_t worker, uint64_t node, uint64_t floor, const char *name)
+{
+	struct store_op op;
+	memset(&op, 0, sizeof op);
+	op.kind = STORE_PUT_ERA;
+	op.u.era.seq = seq;
+	op.u.era.worker = worker;
+	op.u.era.node_id = node;
+	op.u.era.floor_tick = floor;
+	op.u.era.granted_ms = 1767225600000;
+	snprintf(op.u.era.name, sizeof op.u.era.name, "%s", name);
+	return op;
+}
+
+/*
+ * The worker history in etcd (issue 14): an era is written in the fenced
+ * transaction of its grant (a stale master writes neither), read back in
+ * seq order (seq 10 after 9: the keys are zero-padded), and a trim deletes
+ * every era below a seq in the same transaction as the next era. A catalog
+ * restarted over the store names the holder of an old txid.
+ */
+static void
+test_worker_history(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t6");
+	struct store_state s;
+	assert_int_equal(store_acquire_and_load(st, &s), SR_OK);
+	uint64_t term = s.term;
+	assert_int_equal(s.neras, 0);
+	store_state_free(&s);
+	struct store_op ops[3];
+	memset(ops, 0, sizeof ops);
+	ops[0].kind = STORE_PUT_WORKER;
+	ops[0].u.worker = (struct store_worker) {.id = 0, .node_id = 1, .expires_ms = 5};
+	ops[1] = era_op(9, 0, 1, 0, "c1");
+	assert_int_equal(store_commit(st, term, ops, 2), SR_OK);
+	ops[0].u.worker.node_id = 2;
+	ops[1] = era_op(10, 0, 2, 500, "c2");
+	assert_int_equal(store_commit(st, term + 1, ops, 2), SR_ESTALE);
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.neras, 1);
+	assert_int_equal(s.workers[0].node_id, 1);
+	store_state_free(&s);
+	assert_int_equal(store_commit(st, term, ops, 2), SR_OK);
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.neras, 2);
+	assert_int_equal(s.eras[0].seq, 9);
+	assert_string_equal(s.eras[0].name, "c1");
+	assert_int_equal(s.eras[1].seq, 10);
+	assert_int_equal(s.eras[1].floor_tick, 500);
+	assert_int_equal(s.eras[1].node_id, 2);
+	assert_int_equal(s.eras[1].granted_ms, 1767225600000);
+	store_state_free(&s);
+	/* Era 11 and the trim of everything below 10, together. */
+	ops[0].u.worker.node_id = 3;
+	ops[1] = era_op(11, 0, 3, 900, "c3");
+	memset(&ops[2], 0, sizeof ops[2]);
+	ops[2].kind = STORE_TRIM_ERAS;
+	ops[2].u.era.seq = 10;
+	assert_int_equal(store_commit(st, term, ops, 3), SR_OK);
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.neras, 2);
+	assert_int_equal(s.eras[0].seq, 10);
+	assert_int_equal(s.eras[1].seq, 11);
+	assert_string_equal(s.eras[1].name, "c3");
+	store_state_free(&s);
+	store_close(st);
+
+	/* Through the catalog: one worker id handed from a to b, then a
+	 * restart (a new catalog, as after kill -9) still names a. */
+	st = open_store("t7");
+	struct catalog_config cfg;
+	struct catalog *cat;
+	char err[256];
+	catalog_config_init(&cfg);
+	cfg.layout.time_bits = 51;
+	cfg.layout.worker_bits = 0;
+	int64_t now = sr_wall_ms();
+	assert_int_equal(catalog_open(st, &cfg, now, &cat, err, sizeof err), SR_OK);
+	uint64_t a, b;
+	struct catalog_grant ga, gb;
+	assert_int_equal(catalog_node_join_as(cat, "a", "", 1, now, &a, &ga), SR_OK);
+	assert_true(ga.has);
+	uint64_t a_tick = (uint64_t) (now - cfg.layout.epoch_ms);
+	assert_int_equal(catalog_node_leave(cat, a, a_tick, now), SR_OK);
+	now += cfg.worker_grace_ms;
+	assert_int_equal(catalog_node_join_as(cat, "b", "", 2, now, &b, &gb), SR_OK);
+	assert_true(gb.has);
+	catalog_close(cat);
+	assert_int_equal(catalog_open(st, &cfg, now, &cat, err, sizeof err), SR_OK);
+	struct catalog_holder h;
+	assert_int_equal(catalog_worker_holder(cat, 0, a_tick, &h), SR_OK);
+	assert_true(h.certain);
+	assert_string_equal(h.name, "a");
+	assert_int_equal(catalog_worker_holder(cat, 0, gb.floor_tick + 1, &h), SR_OK);
+	assert_string_equal(h.name, "b");
+	catalog_close(cat);
+	store_close(st);
+}
+
 static void
 test_bad_urls(void **state)
 {
@@ -266,6 +369,7 @@ main(void)
 	    cmocka_unit_test(test_foreign_value_refused),
 	    cmocka_unit_test(test_stopped_etcd_fails_fast),
 	    cmocka_unit_test(test_bad_urls),
+	    cmocka_unit_test(test_worker_history),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
