@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "metrics.h"
+#include "server.h"
 #include "snowrange/client.h"
 #include "snowrange/coordinator.h"
 #include "util.h"
@@ -327,6 +329,26 @@ sc_switches(struct ctx *x)
 
 /* ---- master: durable leases ---- */
 
+/* The in-process master's store commits (each one fsync with SQLite) and
+ * leases so far, to tell how many leases one commit carried. */
+struct commit_count {
+	uint64_t commits, commit_us, leases;
+};
+
+static void
+commit_count(struct ctx *x, struct commit_count *out)
+{
+	struct metrics_master mm;
+	struct metrics_seq *seqs = NULL;
+	memset(out, 0, sizeof(*out));
+	if (x->fx.m == NULL || master_metrics(x->fx.m, &mm, &seqs) != SR_OK)
+		return;
+	free(seqs);
+	out->commits = mm.commit_latency.count;
+	out->commit_us = mm.commit_latency.sum_us;
+	out->leases = mm.leases;
+}
+
 void
 sc_master(struct ctx *x)
 {
@@ -366,10 +388,13 @@ sc_master(struct ctx *x)
 		}
 		for (unsigned k = 0; crv == SR_OK && k < t; k++)
 			sr_coordinator_get_stats(cs[k], &a[k]);
+		struct commit_count ca, cz;
+		commit_count(x, &ca);
 		if (crv == SR_OK)
 			crew_run(x->b, &crew, crew_warm_for(x->b), r);
 		else
 			result_fail(r, "%s", sc_failure(crv, err));
+		commit_count(x, &cz);
 		uint64_t leases = 0, waits = 0;
 		for (unsigned k = 0; crv == SR_OK && k < t; k++) {
 			sr_coordinator_get_stats(cs[k], &z[k]);
@@ -386,13 +411,26 @@ sc_master(struct ctx *x)
 			/* With chunk size 1 every ID is one durable lease, so the
 			 * measured IDs/s is the master's leases/s. The counters also
 			 * cover the warm-up and each coordinator's one prefetch. */
+			uint64_t commits = cz.commits - ca.commits;
+			uint64_t granted = cz.leases - ca.leases;
+			double per = commits > 0 ? (double) granted / (double) commits : 0.0;
+			double us = commits > 0
+			    ? (double) (cz.commit_us - ca.commit_us) / (double) commits
+			    : 0.0;
+			/* The commits also count the heartbeats and joins of the
+			 * run (a few per second): leases/commit is a lower bound. */
 			result_note(r,
 			    "IDs/s = durable leases/s; latency = one sr_next_id = "
-			    "~one lease round trip; leases=%llu waits=%llu (all phases)",
-			    (unsigned long long) leases, (unsigned long long) waits);
+			    "~one lease round trip; leases=%llu waits=%llu commits=%llu "
+			    "leases/commit=%.2f commit=%.0fus (all phases)",
+			    (unsigned long long) leases, (unsigned long long) waits,
+			    (unsigned long long) commits, per, us);
 			result_extra_real(r, "leases_per_sec", r->ids_per_sec);
 			result_extra_int(r, "leases", (int64_t) leases);
 			result_extra_int(r, "waits", (int64_t) waits);
+			result_extra_int(r, "commits", (int64_t) commits);
+			result_extra_real(r, "leases_per_commit", per);
+			result_extra_real(r, "commit_us", us);
 		}
 	}
 }
