@@ -80,10 +80,16 @@ struct arena_block {
 	max_align_t data[];
 };
 
+struct work;
+
 struct wire_arena {
 	struct arena_block *head;
 	const struct wire_peer *peer;
 	const char *leader; /* wire_set_leader: Error.leader of a failed reply */
+	/* The work item serving the request, NULL without a socket
+	 * (wire_serve_bytes): only a request that has one can be parked. */
+	struct work *work;
+	bool parked; /* wire_park handed its token out */
 };
 
 /* Every role and no bound name: the peer of a server that checks nothing
@@ -1042,19 +1048,52 @@ wire_serve_bytes_creds(const struct wire_route *routes, size_t nroutes, void *ar
 	return wire_serve_bytes_cert(routes, nroutes, arg, cr, NULL, body, len, out, outlen);
 }
 
-int
-wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes, void *arg,
-    const struct creds *cr, const struct tls_identity *cert, const void *body, size_t len,
-    void **out, size_t *outlen)
+/*
+ * Packs resp, or an Error reply when code is not SR_OK, into a malloc'd
+ * buffer (*out, *outlen). SR_ENOMEM when there is no memory for it.
+ */
+static int
+pack_reply(Sr__Response *resp, int code, char *errbuf, const struct wire_arena *arena, void **out,
+    size_t *outlen)
 {
-	struct wire_arena arena = {NULL, NULL, NULL};
+	Sr__Error error = SR__ERROR__INIT;
+	if (code != SR_OK) {
+		/* Messages quote what the peer sent; protobuf strings must be
+		 * UTF-8 and strict peers reject a reply that is not, so every
+		 * byte outside ASCII becomes '?'. */
+		for (char *p = errbuf; *p != '\0'; p++)
+			if ((unsigned char) *p >= 0x80 || (unsigned char) *p < 0x20)
+				*p = '?';
+		/* A failed handler's partial body is dropped. */
+		resp->body_case = SR__RESPONSE__BODY__NOT_SET;
+		error.code = code;
+		error.message = errbuf[0] ? errbuf : (char *) sr_strerror(code);
+		if (code == SR_ENOTLEADER && arena->leader != NULL)
+			error.leader = (char *) arena->leader;
+		resp->error = &error;
+	}
+	*outlen = sr__response__get_packed_size(resp);
+	if ((*out = malloc(*outlen > 0 ? *outlen : 1)) == NULL)
+		return SR_ENOMEM;
+	sr__response__pack(resp, *out);
+	return SR_OK;
+}
+
+/* Serves one raw request; with a work item w its handler may park it
+ * (wire_park), and then *out is NULL and *parked true. */
+static int
+serve_bytes(const struct wire_route *routes, size_t nroutes, void *arg, const struct creds *cr,
+    const struct tls_identity *cert, struct work *w, const void *body, size_t len, void **out,
+    size_t *outlen, bool *parked)
+{
+	struct wire_arena arena = {NULL, NULL, NULL, w, false};
 	struct wire_peer peer;
 	Sr__Response resp = SR__RESPONSE__INIT;
-	Sr__Error error = SR__ERROR__INIT;
 	char errbuf[WIRE_ERRMSG_MAX] = "";
 	Sr__Request *req = NULL;
 	int code;
 
+	*parked = false;
 	if (len > WIRE_REQ_MAX) {
 		code = SR_ETOOBIG;
 		fmt(errbuf, sizeof(errbuf), "request of %zu bytes exceeds the %u byte limit", len,
@@ -1085,48 +1124,113 @@ wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes, void *arg
 			code = route->fn(arg, req, &resp, &arena, errbuf, sizeof(errbuf));
 		}
 	}
-	if (code != SR_OK) {
-		/* Messages quote what the peer sent; protobuf strings must be
-		 * UTF-8 and strict peers reject a reply that is not, so every
-		 * byte outside ASCII becomes '?'. */
-		for (char *p = errbuf; *p != '\0'; p++)
-			if ((unsigned char) *p >= 0x80 || (unsigned char) *p < 0x20)
-				*p = '?';
-		/* A failed handler's partial body is dropped. */
-		resp.body_case = SR__RESPONSE__BODY__NOT_SET;
-		error.code = code;
-		error.message = errbuf[0] ? errbuf : (char *) sr_strerror(code);
-		if (code == SR_ENOTLEADER && arena.leader != NULL)
-			error.leader = (char *) arena.leader;
-		resp.error = &error;
-	}
 	int rv = SR_OK;
-	*outlen = sr__response__get_packed_size(&resp);
-	if ((*out = malloc(*outlen > 0 ? *outlen : 1)) != NULL)
-		sr__response__pack(&resp, *out);
-	else
-		rv = SR_ENOMEM;
+	if (arena.parked) {
+		/* Whoever holds the token answers (wire_finish); it may have
+		 * done so already. */
+		*parked = true;
+		*out = NULL;
+		*outlen = 0;
+	} else {
+		if (code == WIRE_PARKED) {
+			code = SR_EINTERNAL;
+			fmt(errbuf, sizeof(errbuf), "handler parked a request it could not park");
+		}
+		rv = pack_reply(&resp, code, errbuf, &arena, out, outlen);
+	}
 	if (req != NULL)
 		sr__request__free_unpacked(req, NULL);
 	arena_reset(&arena);
 	return rv;
 }
 
-/* Builds the nng reply for one raw request; NULL only when memory runs out
- * (then the client times out). */
+int
+wire_serve_bytes_cert(const struct wire_route *routes, size_t nroutes, void *arg,
+    const struct creds *cr, const struct tls_identity *cert, const void *body, size_t len,
+    void **out, size_t *outlen)
+{
+	bool parked;
+	return serve_bytes(routes, nroutes, arg, cr, cert, NULL, body, len, out, outlen, &parked);
+}
+
+/* The nng message holding out[0..n), which is freed; NULL without memory. */
 static nng_msg *
-serve_one(struct work *w, const struct tls_identity *cert, const void *body, size_t len)
+reply_msg(void *out, size_t n)
+{
+	nng_msg *msg = NULL;
+	if (nng_msg_alloc(&msg, n) == 0)
+		memcpy(nng_msg_body(msg), out, n);
+	else
+		msg = NULL;
+	free(out);
+	return msg;
+}
+
+/* Builds the nng reply for one raw request; NULL when the handler parked it
+ * (*parked) or when memory runs out (then the client times out). */
+static nng_msg *
+serve_one(struct work *w, const struct tls_identity *cert, const void *body, size_t len,
+    bool *parked)
 {
 	void *out;
 	size_t n;
-	nng_msg *msg = NULL;
-	if (wire_serve_bytes_cert(w->srv->routes, w->srv->nroutes, w->srv->arg, w->srv->cr, cert,
-	        body, len, &out, &n) != SR_OK)
+	if (serve_bytes(w->srv->routes, w->srv->nroutes, w->srv->arg, w->srv->cr, cert, w, body,
+	        len, &out, &n, parked) != SR_OK ||
+	    *parked)
 		return NULL;
-	if (nng_msg_alloc(&msg, n) == 0)
-		memcpy(nng_msg_body(msg), out, n);
-	free(out);
-	return msg;
+	return reply_msg(out, n);
+}
+
+/* Sends rep on w's context, or (rep NULL) listens for the next request. */
+static void
+send_or_listen(struct work *w, nng_msg *rep)
+{
+	if (rep == NULL) {
+		w->state = WORK_RECV;
+		nng_aio_set_timeout(w->aio, SERVER_RECV_TIMEOUT_MS);
+		nng_ctx_recv(w->ctx, w->aio);
+		return;
+	}
+	w->state = WORK_SEND;
+	nng_aio_set_msg(w->aio, rep);
+	nng_aio_set_timeout(w->aio, SERVER_SEND_TIMEOUT_MS);
+	nng_ctx_send(w->ctx, w->aio);
+}
+
+/* ---- parked requests ---- */
+
+bool
+wire_parkable(const struct wire_arena *a)
+{
+	return a->work != NULL && !a->parked;
+}
+
+struct wire_parked *
+wire_park(struct wire_arena *a)
+{
+	if (a->work == NULL || a->parked)
+		return NULL;
+	a->parked = true;
+	return (struct wire_parked *) a->work;
+}
+
+void
+wire_finish(struct wire_parked *p, wire_reply_fn fn, void *arg)
+{
+	struct work *w = (struct work *) p;
+	struct wire_arena arena = {NULL, NULL, NULL, NULL, false};
+	Sr__Response resp = SR__RESPONSE__INIT;
+	char errbuf[WIRE_ERRMSG_MAX] = "";
+	void *out;
+	size_t n;
+	int code = fn(arg, &resp, &arena, errbuf, sizeof(errbuf));
+	nng_msg *rep = NULL;
+	if (pack_reply(&resp, code, errbuf, &arena, &out, &n) == SR_OK)
+		rep = reply_msg(out, n);
+	arena_reset(&arena);
+	/* The item has no operation pending while parked: nothing else
+	 * touches its aio until this submits one. */
+	send_or_listen(w, rep);
 }
 
 /* ---- connections: a cap and an idle timeout ---- */
@@ -1432,16 +1536,13 @@ work_thread(void *arg)
 		nng_msg *req = w->req;
 		w->req = NULL;
 		pthread_mutex_unlock(&srv->hmu);
-		nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req), nng_msg_len(req));
+		bool parked;
+		nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req), nng_msg_len(req), &parked);
 		nng_msg_free(req);
-		if (rep == NULL) {
-			nng_ctx_recv(w->ctx, w->aio);
-		} else {
-			w->state = WORK_SEND;
-			nng_aio_set_msg(w->aio, rep);
-			nng_aio_set_timeout(w->aio, SERVER_SEND_TIMEOUT_MS);
-			nng_ctx_send(w->ctx, w->aio);
-		}
+		/* A parked request is answered by wire_finish, perhaps already:
+		 * the item is not ours to touch any more. */
+		if (!parked)
+			send_or_listen(w, rep);
 		pthread_mutex_lock(&srv->hmu);
 	}
 	pthread_mutex_unlock(&srv->hmu);
@@ -1472,17 +1573,13 @@ work_cb(void *arg)
 		conn_touch(w->srv, nng_msg_get_pipe(req).id, &w->cert);
 		/* Inline when no other handler is (see the top of this file). */
 		if (!atomic_exchange_explicit(&w->srv->inline_busy, true, memory_order_acquire)) {
-			nng_msg *rep = serve_one(w, &w->cert, nng_msg_body(req), nng_msg_len(req));
+			bool parked;
+			nng_msg *rep =
+			    serve_one(w, &w->cert, nng_msg_body(req), nng_msg_len(req), &parked);
 			atomic_store_explicit(&w->srv->inline_busy, false, memory_order_release);
 			nng_msg_free(req);
-			if (rep == NULL) {
-				nng_ctx_recv(w->ctx, w->aio);
-				return;
-			}
-			w->state = WORK_SEND;
-			nng_aio_set_msg(w->aio, rep);
-			nng_aio_set_timeout(w->aio, SERVER_SEND_TIMEOUT_MS);
-			nng_ctx_send(w->ctx, w->aio);
+			if (!parked)
+				send_or_listen(w, rep);
 			break;
 		}
 		/* To the item's thread; once the server stops, nobody serves

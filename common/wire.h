@@ -106,6 +106,30 @@ int wire_call_raw(struct wire_chan *ch, const void *buf, size_t len, void **repl
 typedef int (*wire_handler)(void *arg, const Sr__Request *req, Sr__Response *resp,
     struct wire_arena *a, char *errbuf, size_t errlen);
 
+/*
+ * Answering later. A handler that must wait for another thread (the master's
+ * lease waits for the group commit that makes its range durable) can park
+ * its request instead of holding a thread: wire_park() hands out a token
+ * and the handler returns WIRE_PARKED at once. The request's work item then
+ * takes no other request until wire_finish() builds the reply on the calling
+ * thread and sends it; the owner must finish every token exactly once, and
+ * before wire_server_stop. wire_park returns NULL when the request cannot be
+ * parked (wire_serve_bytes has no socket to answer on later): the handler
+ * then answers before it returns, as any other. Nothing a handler got with
+ * the request (req, the arena) outlives its return: copy what the reply
+ * needs.
+ */
+#define WIRE_PARKED (-1)
+struct wire_parked;
+struct wire_parked *wire_park(struct wire_arena *a);
+/* Whether wire_park would hand out a token for this request. */
+bool wire_parkable(const struct wire_arena *a);
+/* Fills resp from arg like a handler (allocating from a), or returns an
+ * sr_err with a message in errbuf. */
+typedef int (*wire_reply_fn)(void *arg, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen);
+void wire_finish(struct wire_parked *p, wire_reply_fn fn, void *arg);
+
 /* One row of a dispatch table. roles: who may call it when the server
  * checks roles (a row with 0 is refused to everyone then). */
 struct wire_route {

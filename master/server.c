@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "flake.h"
@@ -79,6 +80,27 @@ ts_errmsg(struct store *st)
 
 static const struct store_ops timed_ops = {ts_acquire, ts_load, ts_commit, ts_close, ts_errmsg};
 
+/*
+ * A lease waiting for the flush that makes its range durable, with its
+ * request parked (wire_park): it holds no thread while it waits, and the
+ * flusher thread answers it once the flush is done. What the reply needs is
+ * kept here, since the request is gone once the handler returns.
+ */
+struct parked_lease {
+	struct parked_lease *next;
+	struct master *m;
+	struct wire_parked *token;
+	uint64_t gen; /* m->cat_gen when leased: pend belongs to that catalog */
+	char seq[STORE_NAME_MAX + 1];
+	struct catalog_pending pend;
+	struct range_chunk ch;
+	/* The answer, once the flush decided it. */
+	int rv;
+	char err[WIRE_ERRMSG_MAX];
+	uint64_t term, seq_start;
+	bool no_prefetch;
+};
+
 struct master {
 	pthread_mutex_t mu;
 	/* Group commit of leases (docs/decisions.md): one flush at a time
@@ -87,6 +109,14 @@ struct master {
 	 * reentrant), and waiting leases sleep on flushed. */
 	pthread_cond_t flushed;
 	bool flushing;
+	/* Leases waiting for a flush with their requests parked, in arrival
+	 * order, and the thread that flushes for them and answers them
+	 * (started at the first one; docs/decisions.md). */
+	struct parked_lease *parked, **parked_tail;
+	size_t nparked;
+	pthread_cond_t parked_cv; /* signalled when a lease parks, or to stop */
+	pthread_t flusher;
+	bool flusher_on, stopping;
 	struct store *st;
 	struct catalog *cat; /* NULL while this master stands by (etcd) */
 	uint64_t cat_gen;    /* bumped whenever cat is swapped (under mu) */
@@ -497,6 +527,195 @@ flush(struct master *m)
 	}
 }
 
+/* Fills resp with a granted chunk (allocating from a). */
+static int
+lease_msg(struct wire_arena *a, Sr__Response *resp, const struct range_chunk *ch, uint64_t term,
+    uint64_t seq_start, bool no_prefetch, char *errbuf, size_t errlen)
+{
+	Sr__LeaseResponse *l = wire_alloc(a, sizeof(*l));
+	Sr__Chunk *c = wire_alloc(a, sizeof(*c));
+	if (l == NULL || c == NULL)
+		return OOM(errbuf, errlen);
+	sr__lease_response__init(l);
+	sr__chunk__init(c);
+	l->term = term;
+	l->seq_start = seq_start;
+	l->no_prefetch = no_prefetch;
+	c->start = ch->start;
+	c->n = ch->n;
+	c->k = ch->k;
+	c->c = ch->c;
+	l->chunk = c;
+	resp->body_case = SR__RESPONSE__BODY_LEASE;
+	resp->lease = l;
+	return SR_OK;
+}
+
+/* The reply of a parked lease (wire_finish), from what the flusher decided. */
+static int
+parked_reply(void *arg, Sr__Response *resp, struct wire_arena *a, char *errbuf, size_t errlen)
+{
+	const struct parked_lease *p = arg;
+	if (p->rv == SR_ENOTLEADER)
+		return not_leading(p->m, a, errbuf, errlen);
+	if (p->rv != SR_OK) {
+		snprintf(errbuf, errlen, "%s", p->err);
+		return p->rv;
+	}
+	return lease_msg(a, resp, &p->ch, p->term, p->seq_start, p->no_prefetch, errbuf, errlen);
+}
+
+/*
+ * Takes off the parked list every lease whose flush is decided (its range
+ * durable, its flush failed, or its catalog gone) and settles its answer,
+ * as the synchronous path of h_lease would; returns them as a list. The
+ * leadership is checked here, as unlock_leading does before a reply leaves.
+ * Call with mu held.
+ */
+static struct parked_lease *
+take_decided(struct master *m)
+{
+	struct parked_lease *done = NULL, **done_tail = &done;
+	struct parked_lease **pp = &m->parked;
+	bool leading = m->ld == NULL || leader_serving(m->ld);
+	while (*pp != NULL) {
+		struct parked_lease *p = *pp;
+		int rv;
+		if (p->gen != m->cat_gen || m->cat == NULL) {
+			rv = SR_ENOTLEADER;
+		} else if ((rv = catalog_durable(m->cat, p->seq, &p->pend)) == CATALOG_PENDING) {
+			if (!m->stopping) {
+				pp = &p->next;
+				continue;
+			}
+			/* Never handed out: a gap, as after a failed flush. */
+			rv = SR_ECLOSED;
+		}
+		*pp = p->next;
+		m->nparked--;
+		p->next = NULL;
+		*done_tail = p;
+		done_tail = &p->next;
+		if (rv == SR_ECLOSED) {
+			snprintf(p->err, sizeof(p->err), "the master is stopping");
+		} else if (rv != SR_OK && rv != SR_ENOTLEADER) {
+			rv = cat_fail(m, rv, p->err, sizeof(p->err));
+		} else if (rv == SR_OK) {
+			struct store_seq row;
+			if (catalog_seq_get(m->cat, p->seq, &row) == SR_OK) {
+				p->no_prefetch = !row.prefetch;
+				p->seq_start = row.start;
+			}
+			p->term = catalog_term(m->cat);
+			if (!leading)
+				rv = SR_ENOTLEADER;
+		}
+		p->rv = rv;
+	}
+	m->parked_tail = pp;
+	return done;
+}
+
+/* Answers the leases of list (take_decided) and frees them; without mu. */
+static void
+answer_parked(struct master *m, struct parked_lease *list)
+{
+	while (list != NULL) {
+		struct parked_lease *p = list;
+		list = p->next;
+		if (p->rv == SR_OK)
+			atomic_fetch_add_explicit(&m->leases, 1, memory_order_relaxed);
+		wire_finish(p->token, parked_reply, p);
+		free(p);
+	}
+}
+
+/*
+ * The flusher: while leases are parked, commits what they wait for (one
+ * flush at a time, each taking every range reserved since the previous one,
+ * so leases that arrive during a commit gather for the next) and answers
+ * each lease once its flush is decided. A flush under way in a synchronous
+ * handler (wire_serve_bytes) is waited for, not duplicated. On stop, leases
+ * still parked are answered SR_ECLOSED.
+ */
+static void *
+flusher_main(void *arg)
+{
+	struct master *m = arg;
+	pthread_mutex_lock(&m->mu);
+	for (;;) {
+		struct parked_lease *done = take_decided(m);
+		if (done != NULL) {
+			pthread_mutex_unlock(&m->mu);
+			answer_parked(m, done);
+			pthread_mutex_lock(&m->mu);
+			continue;
+		}
+		if (m->stopping)
+			break;
+		if (m->parked == NULL || m->cat == NULL) {
+			pthread_cond_wait(&m->parked_cv, &m->mu);
+		} else if (m->flushing) {
+			pthread_cond_wait(&m->flushed, &m->mu);
+		} else {
+			size_t before = m->nparked;
+			uint64_t commits = atomic_load(&m->timed->hist.count);
+			flush(m);
+			/* Nothing to commit while leases still wait means the flush
+			 * could not take its rows (out of memory): try again a
+			 * little later instead of spinning. */
+			if (m->nparked == before && atomic_load(&m->timed->hist.count) == commits) {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 10 * 1000 * 1000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&m->parked_cv, &m->mu, &ts);
+			}
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+	return NULL;
+}
+
+/*
+ * Parks a deferred lease for the flusher (started here the first time);
+ * false when it cannot be parked (no socket to answer on later, the master
+ * stopping, no memory or thread), and the caller waits for its flush
+ * itself. Call with mu held.
+ */
+static bool
+park_lease(struct master *m, struct wire_arena *a, const char *seq, uint64_t gen,
+    const struct catalog_pending *pend, const struct range_chunk *ch)
+{
+	if (m->stopping || !wire_parkable(a))
+		return false;
+	if (!m->flusher_on) {
+		if (pthread_create(&m->flusher, NULL, flusher_main, m) != 0)
+			return false;
+		m->flusher_on = true;
+	}
+	struct parked_lease *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return false;
+	if ((p->token = wire_park(a)) == NULL) {
+		free(p);
+		return false;
+	}
+	p->m = m;
+	p->gen = gen;
+	sr_strlcpy(p->seq, seq, sizeof(p->seq));
+	p->pend = *pend;
+	p->ch = *ch;
+	*m->parked_tail = p;
+	m->parked_tail = &p->next;
+	m->nparked++;
+	pthread_cond_signal(&m->parked_cv);
+	return true;
+}
+
 static int
 h_lease(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
     size_t errlen)
@@ -506,12 +725,6 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena
 	if (refused != SR_OK)
 		return refused;
 	struct range_chunk ch;
-	Sr__LeaseResponse *l = wire_alloc(a, sizeof(*l));
-	Sr__Chunk *c = wire_alloc(a, sizeof(*c));
-	if (l == NULL || c == NULL)
-		return OOM(errbuf, errlen);
-	sr__lease_response__init(l);
-	sr__chunk__init(c);
 	if (!lock_leading(m, false))
 		return not_leading(m, a, errbuf, errlen);
 	/* A wait for a flush releases the mutex: the election may swap the
@@ -519,12 +732,23 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena
 	uint64_t gen = m->cat_gen;
 	struct store_seq row;
 	struct catalog_pending pend;
+	uint64_t seq_start = 0;
+	bool no_prefetch = false;
 	int rv = acts_for(m, wire_peer_of(a), "lease", req->lease->node_id, errbuf, errlen);
 	if (rv == SR_OK)
 		rv = catalog_lease_deferred(m->cat, req->lease->node_id, req->lease->sequence,
 		    req->lease->after, sr_wall_ms(), &ch, &pend);
-	/* The chunk goes out only once its range's hwm is on disk: flush,
-	 * or wait for the flush under way and then see (docs/decisions.md). */
+	/* The chunk goes out only once its range's hwm is on disk. Served
+	 * over a socket, the request waits parked and the flusher answers it
+	 * (no thread held, no wake-up per lease); otherwise this thread
+	 * flushes, or waits for the flush under way and then sees
+	 * (docs/decisions.md). */
+	if (rv == SR_OK &&
+	    catalog_durable(m->cat, req->lease->sequence, &pend) == CATALOG_PENDING &&
+	    park_lease(m, a, req->lease->sequence, gen, &pend, &ch)) {
+		pthread_mutex_unlock(&m->mu);
+		return WIRE_PARKED;
+	}
 	while (rv == SR_OK) {
 		rv = catalog_durable(m->cat, req->lease->sequence, &pend);
 		if (rv != CATALOG_PENDING)
@@ -544,22 +768,15 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena
 	} else if (rv != SR_OK) {
 		rv = cat_fail(m, rv, errbuf, errlen);
 	} else if (catalog_seq_get(m->cat, req->lease->sequence, &row) == SR_OK) {
-		l->no_prefetch = !row.prefetch;
-		l->seq_start = row.start;
+		no_prefetch = !row.prefetch;
+		seq_start = row.start;
 	}
-	l->term = catalog_term(m->cat);
+	uint64_t term = catalog_term(m->cat);
 	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
 	atomic_fetch_add_explicit(&m->leases, 1, memory_order_relaxed);
-	c->start = ch.start;
-	c->n = ch.n;
-	c->k = ch.k;
-	c->c = ch.c;
-	l->chunk = c;
-	resp->body_case = SR__RESPONSE__BODY_LEASE;
-	resp->lease = l;
-	return SR_OK;
+	return lease_msg(a, resp, &ch, term, seq_start, no_prefetch, errbuf, errlen);
 }
 
 static int
@@ -891,6 +1108,8 @@ master_new(struct store *st, const struct catalog_config *cfg)
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->ev_mu, NULL);
 	pthread_cond_init(&m->flushed, NULL);
+	pthread_cond_init(&m->parked_cv, NULL);
+	m->parked_tail = &m->parked;
 	m->lock_fd = -1;
 	atomic_init(&m->fenced, false);
 	m->lease_ttl_ms = cfg->lease_ttl_ms;
@@ -953,6 +1172,8 @@ lost(void *arg)
 	catalog_close(m->cat);
 	m->cat = NULL;
 	m->cat_gen++;
+	/* Parked leases of that catalog are answered with a redirect. */
+	pthread_cond_signal(&m->parked_cv);
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -1048,6 +1269,35 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 }
 
 void
+master_stop_flusher(struct master *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->stopping = true;
+	bool on = m->flusher_on;
+	m->flusher_on = false;
+	pthread_cond_signal(&m->parked_cv);
+	pthread_cond_broadcast(&m->flushed);
+	pthread_mutex_unlock(&m->mu);
+	/* It answers what is still parked (SR_ECLOSED) before it ends, while
+	 * the server can still send. */
+	if (on)
+		pthread_join(m->flusher, NULL);
+}
+
+size_t
+master_leases_parked(struct master *m, bool *stopping)
+{
+	pthread_mutex_lock(&m->mu);
+	size_t n = m->nparked;
+	if (stopping != NULL)
+		*stopping = m->stopping;
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
+void
 master_stop(struct master *m)
 {
 	if (m == NULL)
@@ -1055,6 +1305,7 @@ master_stop(struct master *m)
 	/* Resign first, so that a standby takes over while we shut down; a
 	 * request in flight finishes before lost() takes the mutex. */
 	leader_stop(m->ld);
+	master_stop_flusher(m);
 	wire_server_stop(m->srv);
 	catalog_close(m->cat);
 	store_close(m->st);
@@ -1064,6 +1315,7 @@ master_stop(struct master *m)
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->ev_mu);
 	pthread_cond_destroy(&m->flushed);
+	pthread_cond_destroy(&m->parked_cv);
 	free(m);
 }
 

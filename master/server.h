@@ -70,6 +70,15 @@ int master_status_json(struct master *m, struct strbuf *b);
 /* True once another master took the fencing term. */
 bool master_fenced(struct master *m);
 
+/* For tests: the leases waiting for a flush with their requests parked,
+ * and (stopping, may be NULL) whether the flusher was told to stop. */
+size_t master_leases_parked(struct master *m, bool *stopping);
+/* Stops the flusher thread of parked leases, answering those still parked
+ * with SR_ECLOSED; later leases wait for their flush on their own thread.
+ * master_stop does this before it stops the server; a test that serves m
+ * on its own wire server calls it before wire_server_stop. NULL-safe. */
+void master_stop_flusher(struct master *m);
+
 /* The catalog behind m, for setting up state in tests. */
 struct catalog *master_catalog(struct master *m);
 
