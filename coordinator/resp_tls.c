@@ -74,7 +74,8 @@ resp_tls_open(const struct creds *cr, struct resp_tls **out, char *errbuf, size_
 		return SR_EINVAL;
 	}
 	if (cr->tls_ca != NULL) {
-		g = gnutls_certificate_set_x509_trust_file(t->cred, cr->tls_ca, GNUTLS_X509_FMT_PEM);
+		g = gnutls_certificate_set_x509_trust_file(t->cred, cr->tls_ca,
+		    GNUTLS_X509_FMT_PEM);
 		if (g < 0) {
 			resp_tls_close(t);
 			return fail(SR_EINVAL, errbuf, errlen, "cannot read tls-ca", cr->tls_ca, g);
@@ -119,8 +120,9 @@ resp_tls_accept(const struct resp_tls *t, int fd)
 		return NULL;
 	/* No session tickets: resumption would need a ticket key shared by
 	 * the loops and rotated; a Redis client keeps its connection open. */
-	if (gnutls_init(&ts->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
-	                            GNUTLS_NO_TICKETS) != GNUTLS_E_SUCCESS) {
+	if (gnutls_init(&ts->s,
+	        GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS) !=
+	    GNUTLS_E_SUCCESS) {
 		free(ts);
 		return NULL;
 	}
@@ -163,7 +165,8 @@ resp_tls_handshake(struct resp_tls_session *ts, char *why, size_t whylen)
 		return RESP_TLS_DONE;
 	if (g == GNUTLS_E_AGAIN || !gnutls_error_is_fatal(g))
 		/* A warning alert is not the end; wait for what comes next. */
-		return gnutls_record_get_direction(ts->s) ? RESP_TLS_WANT_WRITE : RESP_TLS_WANT_READ;
+		return gnutls_record_get_direction(ts->s) ? RESP_TLS_WANT_WRITE
+		                                          : RESP_TLS_WANT_READ;
 	if (g == GNUTLS_E_PREMATURE_TERMINATION || g == GNUTLS_E_PULL_ERROR ||
 	    g == GNUTLS_E_PUSH_ERROR) {
 		/* The peer closed or reset: a port probe, or a client that gave

@@ -202,7 +202,8 @@ garbage(int n, double secs)
 		if (fd[i] < 0)
 			continue;
 		ok++;
-		ssize_t w = send(fd[i], kinds[(size_t) i % nk], lens[(size_t) i % nk], MSG_NOSIGNAL);
+		ssize_t w =
+		    send(fd[i], kinds[(size_t) i % nk], lens[(size_t) i % nk], MSG_NOSIGNAL);
 		(void) w;
 	}
 	if (ok == 0)
@@ -247,7 +248,7 @@ static gnutls_session_t
 tls_connect(int fd, gnutls_certificate_credentials_t *cred)
 {
 	const char *ca = getenv("RESPATTACK_CA"), *cert = getenv("RESPATTACK_CERT"),
-		   *key = getenv("RESPATTACK_KEY");
+	           *key = getenv("RESPATTACK_KEY");
 	if (ca == NULL || cert == NULL || key == NULL) {
 		fprintf(stderr, "resptlsattack: set RESPATTACK_CA, _CERT and _KEY\n");
 		exit(2);
@@ -291,7 +292,8 @@ noread(double secs)
 	if (tok != NULL) {
 		char auth[300];
 		int an = snprintf(auth, sizeof(auth), "AUTH %s\r\n", tok);
-		if (an > 0 && (size_t) an < sizeof(auth) && gnutls_record_send(s, auth, (size_t) an) < 0)
+		if (an > 0 && (size_t) an < sizeof(auth) &&
+		    gnutls_record_send(s, auth, (size_t) an) < 0)
 			return 1;
 	}
 	const char *req = "*3\r\n$7\r\nSR.NEXT\r\n$5\r\nbench\r\n$5\r\n65536\r\n";

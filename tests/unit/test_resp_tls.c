@@ -81,7 +81,8 @@ make_cert(const char *name, gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key,
 		assert_int_equal(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0), 0);
 	} else {
 		assert_int_equal(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), 0);
-		assert_int_equal(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE), 0);
+		assert_int_equal(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE),
+		    0);
 		assert_int_equal(gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0), 0);
 	}
 	gnutls_datum_t d;
@@ -173,7 +174,8 @@ pair_open(struct pair *p, const struct resp_tls *t, const char *name)
 		assert_int_equal(gnutls_certificate_set_x509_key_file(p->cred, path(name, "pem"),
 		                     path(name, "key"), GNUTLS_X509_FMT_PEM),
 		    0);
-	assert_int_equal(gnutls_init(&p->cli, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL), 0);
+	assert_int_equal(gnutls_init(&p->cli, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL),
+	    0);
 	assert_int_equal(gnutls_set_default_priority(p->cli), 0);
 	assert_int_equal(gnutls_credentials_set(p->cli, GNUTLS_CRD_CERTIFICATE, p->cred), 0);
 	gnutls_session_set_verify_cert(p->cli, NULL, 0);
@@ -346,7 +348,8 @@ test_pending(void **state)
 	char rec[100];
 	memset(rec, 'x', sizeof(rec));
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(gnutls_record_send(p.cli, rec, sizeof(rec)), (ssize_t) sizeof(rec));
+		assert_int_equal(gnutls_record_send(p.cli, rec, sizeof(rec)),
+		    (ssize_t) sizeof(rec));
 	assert_int_equal(resp_tls_recv(p.srv, buf, 40), 40);
 	assert_true(resp_tls_pending(p.srv));
 	size_t got = 40;
