@@ -1,13 +1,14 @@
 /*
  * The daemons' HTTP server (httpd.h): libmicrohttpd's thread pool, the
  * cluster's credentials, and bounds on what a client may hold (connections
- * in all and per address, an idle timeout, header and body sizes). Every
- * request goes through httpapi_dispatch; this file only moves bytes and
- * credentials.
+ * in all and per address, an idle timeout, a bound on the time a whole
+ * request may take to arrive, header and body sizes). Every request goes
+ * through httpapi_dispatch; this file only moves bytes and credentials.
  */
 #include "httpd.h"
 
 #include <netdb.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,12 +17,40 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "log.h"
 #include "snowrange/error.h"
+#include "util.h"
+
+/* How often the watchdog looks for connections past the request bound:
+ * a slow sender is closed at most this long after its bound. */
+#define WATCH_MS 200
+/* The watchdog logs what it closed at most this often. */
+#define WATCH_LOG_MS 60000
+
+/*
+ * One open connection, for the request bound (HTTPD_REQUEST_S). The idle
+ * timeout of libmicrohttpd restarts with every byte received, so a client
+ * sending a byte a second never reaches it; this deadline does not move
+ * until the request is in. It is set when the connection opens and again
+ * when a response has gone out (keep-alive: the next request), and cleared
+ * when the request is in (its handler may take its time). The watchdog
+ * shuts down the socket of a connection past its deadline; libmicrohttpd
+ * then sees the end of the stream and closes and frees the connection
+ * itself. libmicrohttpd announces a connection's end (on_conn) before it
+ * closes the socket, and both sides hold conns_mu, so the watchdog never
+ * shuts down a descriptor that was closed and reused.
+ */
+struct conn {
+	struct conn *prev, *next; /* under conns_mu */
+	int fd;
+	_Atomic int64_t deadline_ms; /* monotonic; 0: the request is in */
+	bool shut;                   /* under conns_mu */
+};
 
 struct httpd {
 	struct MHD_Daemon *mhd;
@@ -32,6 +61,13 @@ struct httpd {
 	bool verify_client;    /* a CA is configured: client certificates must chain to it */
 	char *cert, *key, *ca; /* PEM text; libmicrohttpd keeps pointers to them */
 	_Atomic uint64_t n2xx, n4xx, n5xx;
+	int64_t request_ms; /* the request bound */
+	pthread_mutex_t conns_mu;
+	struct conn *conns; /* every open connection, under conns_mu */
+	pthread_t watchdog;
+	bool watching;                /* the watchdog thread runs */
+	atomic_bool stopping;         /* tells it to end */
+	_Atomic uint64_t slow_closed; /* connections it closed */
 };
 
 /* Per request: the body bytes seen so far (the body is read and dropped). */
@@ -146,12 +182,113 @@ unescape(void *cls, struct MHD_Connection *conn, char *s)
 	return httpapi_unescape(s);
 }
 
+/* The connection's entry for the request bound (NULL when untracked). */
+static struct conn *
+conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* The request on conn arrived whole: no bound while it is served. */
+static void
+request_in(struct MHD_Connection *conn)
+{
+	struct conn *c = conn_of(conn);
+	if (c != NULL)
+		atomic_store_explicit(&c->deadline_ms, 0, memory_order_relaxed);
+}
+
+/* A connection opens or closes (MHD_OPTION_NOTIFY_CONNECTION). */
+static void
+on_conn(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode why)
+{
+	struct httpd *h = cls;
+	struct conn *c = *socket_ctx;
+	if (why == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL)
+			return;
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			/* Untracked, it would escape the bound: refuse it. */
+			shutdown(ci->connect_fd, SHUT_RDWR);
+			return;
+		}
+		c->fd = ci->connect_fd;
+		atomic_init(&c->deadline_ms, sr_mono_ms() + h->request_ms);
+		pthread_mutex_lock(&h->conns_mu);
+		c->next = h->conns;
+		if (h->conns != NULL)
+			h->conns->prev = c;
+		h->conns = c;
+		pthread_mutex_unlock(&h->conns_mu);
+		*socket_ctx = c;
+		return;
+	}
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&h->conns_mu);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&h->conns_mu);
+	free(c);
+	*socket_ctx = NULL;
+}
+
+/* Shuts down the connections past the request bound, every WATCH_MS. */
+static void *
+watchdog(void *arg)
+{
+	struct httpd *h = arg;
+	uint64_t unlogged = 0;
+	int64_t logged_ms = 0;
+	const struct timespec pause = {0, WATCH_MS * 1000000L};
+	while (!atomic_load(&h->stopping)) {
+		int64_t now = sr_mono_ms();
+		pthread_mutex_lock(&h->conns_mu);
+		for (struct conn *c = h->conns; c != NULL; c = c->next) {
+			int64_t d = atomic_load_explicit(&c->deadline_ms, memory_order_relaxed);
+			if (d == 0 || now < d || c->shut)
+				continue;
+			c->shut = true;
+			shutdown(c->fd, SHUT_RDWR);
+			unlogged++;
+			atomic_fetch_add_explicit(&h->slow_closed, 1, memory_order_relaxed);
+		}
+		pthread_mutex_unlock(&h->conns_mu);
+		/* Told once a minute, not per connection: a slow sender
+		 * opening hundreds of connections does not flood the log. */
+		if (unlogged > 0 && (logged_ms == 0 || now - logged_ms >= WATCH_LOG_MS)) {
+			sr_log("http",
+			    "closed %llu connections that sent no whole request "
+			    "within %lld ms (slow senders; docs/http.md)",
+			    (unsigned long long) unlogged, (long long) h->request_ms);
+			unlogged = 0;
+			logged_ms = now;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* A request ended (its response went out, or the connection closed): the
+ * next one on this connection has the whole bound again. */
 static void
 on_done(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode why)
 {
-	(void) cls;
-	(void) conn;
+	struct httpd *h = cls;
 	(void) why;
+	struct conn *c = conn_of(conn);
+	if (c != NULL)
+		atomic_store_explicit(&c->deadline_ms, sr_mono_ms() + h->request_ms,
+		    memory_order_relaxed);
 	free(*req_cls);
 	*req_cls = NULL;
 }
@@ -195,6 +332,8 @@ peer_roles(const struct httpd *h, struct MHD_Connection *conn)
 static enum MHD_Result
 send_resp(struct httpd *h, struct MHD_Connection *conn, struct httpapi_resp *r)
 {
+	/* An early refusal (413, 403) ends the request too. */
+	request_in(conn);
 	size_t len;
 	char *body = strbuf_take(&r->body, &len);
 	if (body == NULL) {
@@ -274,6 +413,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			    "(arguments go in the URL)");
 		return MHD_YES;
 	}
+	/* Whole: the request bound stops here, before a handler that may wait
+	 * (a lease) for a while. */
+	request_in(conn);
 	const char *count = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "count");
 	struct httpapi_resp r = {0};
 	httpapi_dispatch(h->routes, h->nroutes, h->arg, method, url, count, peer_roles(h, conn),
@@ -315,10 +457,15 @@ httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes, 
 	h->nroutes = nroutes;
 	h->arg = arg;
 	h->cr = cfg->cr;
+	int timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : HTTPD_TIMEOUT_S;
+	int request_s = cfg->request_s > 0 ? cfg->request_s : HTTPD_REQUEST_S;
+	h->request_ms = 1000 * (int64_t) (request_s < timeout_s ? request_s : timeout_s);
+	pthread_mutex_init(&h->conns_mu, NULL);
+	atomic_init(&h->stopping, false);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	struct MHD_OptionItem opts[16];
+	struct MHD_OptionItem opts[20];
 	size_t k = 0;
 	/* First, so that libmicrohttpd's own messages go through sr_log too. */
 	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) mhd_log, NULL};
@@ -346,8 +493,7 @@ httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes, 
 	    cfg->max_conns > 0 ? cfg->max_conns : HTTPD_MAX_CONNS, NULL};
 	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    cfg->per_ip > 0 ? cfg->per_ip : HTTPD_PER_IP, NULL};
-	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_TIMEOUT,
-	    cfg->timeout_s > 0 ? cfg->timeout_s : HTTPD_TIMEOUT_S, NULL};
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL};
 	opts[k++] =
 	    (struct MHD_OptionItem) {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_HEADER_MAX, NULL};
 	/* Strict parsing: an HTTP/1.1 request without Host, or with spaces
@@ -355,7 +501,8 @@ httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes, 
 	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
 	opts[k++] =
 	    (struct MHD_OptionItem) {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t) unescape, NULL};
-	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) on_done, NULL};
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) on_done, h};
+	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) on_conn, h};
 	opts[k++] = (struct MHD_OptionItem) {MHD_OPTION_END, 0, NULL};
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
 	    MHD_OPTION_END);
@@ -368,6 +515,12 @@ httpd_start(const struct httpd_config *cfg, const struct httpapi_route *routes, 
 		httpd_stop(h);
 		return SR_ECONNECT;
 	}
+	if (pthread_create(&h->watchdog, NULL, watchdog, h) != 0) {
+		snprintf(errbuf, errlen, "cannot start the HTTP request watchdog thread");
+		httpd_stop(h);
+		return SR_ENOMEM;
+	}
+	h->watching = true;
 	*out = h;
 	return SR_OK;
 }
@@ -377,8 +530,14 @@ httpd_stop(struct httpd *h)
 {
 	if (h == NULL)
 		return;
+	if (h->watching) {
+		atomic_store(&h->stopping, true);
+		pthread_join(h->watchdog, NULL);
+	}
+	/* Closes every connection: on_conn unlinks and frees each entry. */
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
+	pthread_mutex_destroy(&h->conns_mu);
 	free(h->cert);
 	if (h->key != NULL) {
 		/* The key does not linger in freed memory. */
@@ -395,4 +554,10 @@ httpd_counts(const struct httpd *h, uint64_t *ok, uint64_t *client_err, uint64_t
 	*ok = h != NULL ? atomic_load_explicit(&h->n2xx, memory_order_relaxed) : 0;
 	*client_err = h != NULL ? atomic_load_explicit(&h->n4xx, memory_order_relaxed) : 0;
 	*server_err = h != NULL ? atomic_load_explicit(&h->n5xx, memory_order_relaxed) : 0;
+}
+
+uint64_t
+httpd_slow_closed(const struct httpd *h)
+{
+	return h != NULL ? atomic_load_explicit(&h->slow_closed, memory_order_relaxed) : 0;
 }

@@ -20,6 +20,12 @@
 #define HTTPD_MAX_CONNS 1024
 #define HTTPD_PER_IP 256
 #define HTTPD_TIMEOUT_S 10
+/* A connection must deliver each whole request (headers and body) within
+ * this many seconds of opening, or of the response before it, or the idle
+ * timeout if that is shorter; else it is closed (docs/http.md). The idle
+ * timeout alone would not do: every byte restarts it, so a client sending
+ * one byte a second would hold its connection for ever. */
+#define HTTPD_REQUEST_S 10
 /* Request line and headers must fit in this (else 431 or 414). */
 #define HTTPD_HEADER_MAX (16u << 10)
 /* A request body (ignored: arguments come in the URL) beyond this is 413. */
@@ -33,6 +39,7 @@ struct httpd_config {
 	int max_conns;          /* connections at most (0: HTTPD_MAX_CONNS) */
 	int per_ip;             /* connections from one address (0: HTTPD_PER_IP) */
 	int timeout_s;          /* idle connection closed after (0: HTTPD_TIMEOUT_S) */
+	int request_s;          /* whole request within (0: HTTPD_REQUEST_S; <= timeout_s) */
 };
 
 struct httpd;
@@ -53,5 +60,9 @@ void httpd_stop(struct httpd *h);
 
 /* Requests answered so far, by class (2xx, 4xx, 5xx), for /metrics. */
 void httpd_counts(const struct httpd *h, uint64_t *ok, uint64_t *client_err, uint64_t *server_err);
+
+/* Connections closed because no whole request came within the request
+ * bound (HTTPD_REQUEST_S), for /metrics. */
+uint64_t httpd_slow_closed(const struct httpd *h);
 
 #endif

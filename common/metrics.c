@@ -89,13 +89,16 @@ metrics_hist_text(struct strbuf *b, const char *name, const struct metrics_hist_
 }
 
 static void
-http_counts(struct strbuf *b, const uint64_t n[3])
+http_counts(struct strbuf *b, const uint64_t n[3], uint64_t slow_closed)
 {
 	metrics_family(b, "snowrange_http_responses_total", "counter",
 	    "HTTP responses sent, by status class");
 	metrics_u64(b, "snowrange_http_responses_total", "code", "2xx", n[0]);
 	metrics_u64(b, "snowrange_http_responses_total", "code", "4xx", n[1]);
 	metrics_u64(b, "snowrange_http_responses_total", "code", "5xx", n[2]);
+	metrics_family(b, "snowrange_http_slow_closed_total", "counter",
+	    "HTTP connections closed because no whole request arrived in time");
+	metrics_u64(b, "snowrange_http_slow_closed_total", NULL, NULL, slow_closed);
 }
 
 void
@@ -135,7 +138,7 @@ metrics_coord_text(struct strbuf *b, const struct metrics_coord *m)
 	metrics_family(b, "snowrange_clock_step_backs_total", "counter",
 	    "txid calls refused because the clock stepped back past the tolerance");
 	metrics_u64(b, "snowrange_clock_step_backs_total", NULL, NULL, m->clock_backs);
-	http_counts(b, m->http_requests);
+	http_counts(b, m->http_requests, m->http_slow_closed);
 }
 
 void
@@ -176,5 +179,5 @@ metrics_master_text(struct strbuf *b, const struct metrics_master *m)
 	metrics_family(b, "snowrange_master_leases_total", "counter",
 	    "chunks leased to coordinators since start");
 	metrics_u64(b, "snowrange_master_leases_total", NULL, NULL, m->leases);
-	http_counts(b, m->http_requests);
+	http_counts(b, m->http_requests, m->http_slow_closed);
 }

@@ -74,6 +74,7 @@ struct metrics_coord {
 	bool master_reachable;       /* the last round trip to the master worked */
 	uint64_t clock_backs;        /* txid calls refused for a clock step back */
 	uint64_t http_requests[3];   /* answered 2xx, 4xx, 5xx */
+	uint64_t http_slow_closed;   /* closed for no whole request in time */
 	const struct metrics_seq *seqs;
 	size_t nseqs;
 };
@@ -86,6 +87,7 @@ struct metrics_master {
 	uint64_t commit_errors;
 	uint64_t leases;
 	uint64_t http_requests[3];
+	uint64_t http_slow_closed;
 	const struct metrics_seq *seqs;
 	size_t nseqs;
 };

@@ -147,6 +147,7 @@ h_metrics(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	}
 	m.node = sr_coordinator_name(d->coord);
 	httpd_counts(d->srv, &m.http_requests[0], &m.http_requests[1], &m.http_requests[2]);
+	m.http_slow_closed = httpd_slow_closed(d->srv);
 	resp->type = "text/plain; version=0.0.4; charset=utf-8";
 	metrics_coord_text(&resp->body, &m);
 	free(seqs);

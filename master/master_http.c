@@ -48,6 +48,7 @@ h_metrics(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 		return;
 	}
 	httpd_counts(h->srv, &mm.http_requests[0], &mm.http_requests[1], &mm.http_requests[2]);
+	mm.http_slow_closed = httpd_slow_closed(h->srv);
 	resp->type = "text/plain; version=0.0.4; charset=utf-8";
 	metrics_master_text(&resp->body, &mm);
 	free(seqs);

@@ -4,7 +4,9 @@
 # traversal, missing or wrong tokens, bodies, slowloris and idle
 # connections: each is refused with a fitting status (or the connection
 # closed), the daemon keeps answering HTTP and nng throughout, and no
-# token reaches a log. A plain-http or 0.0.0.0 listener without
+# token reaches a log. A slow sender (one byte a second, which restarts
+# the idle timeout every time) is closed once its request has not arrived
+# whole within the request bound: 10 s, or the idle timeout if shorter. A plain-http or 0.0.0.0 listener without
 # credentials is refused at start.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh" "$1"
@@ -16,6 +18,9 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 HP=$((20000 + RANDOM % 12000))
 while port_taken "$HP"; do HP=$((20000 + RANDOM % 12000)); done
 H=http://127.0.0.1:$HP
+MP=$((20000 + RANDOM % 12000))
+while [[ $MP == "$HP" ]] || port_taken "$MP"; do MP=$((20000 + RANDOM % 12000)); done
+MH=http://127.0.0.1:$MP
 
 T_CLIENT=client-token-0123456789abcdef
 T_READER=reader-token-0123456789abcdef
@@ -29,7 +34,9 @@ printf 'admin %s\nreader %s\n' "$T_ADMIN" "$T_READER" >"$WORK/cli.tokens"
 chmod 600 "$WORK/cli.tokens"
 export SNOWRANGE_TOKEN_FILE=$WORK/cli.tokens
 
-start_master
+# The master's HTTP port keeps the default idle timeout (60 s): its request
+# bound is the default 10 s.
+start_master --http-listen "$MH"
 "$CLI" -m "$MASTER_URL" seq create orders >/dev/null
 # A careless operator first: every listen address beyond loopback without
 # credentials, and plain http next to TLS files, are refused at start.
@@ -150,8 +157,9 @@ printf 'GET /v1/sequences/orders/ids?count=1 HTTP/1.1\r\nHost: x\r\nAuthorizatio
 expect_raw "two Authorization headers (reader first)" "$WORK/r12" 403 401 400
 alive "malformed and huge requests"
 
-# Slowloris from one address: the per-address cap bounds what it holds;
-# another address and the nng port are served throughout.
+# Slowloris from one address: the per-address cap bounds what it holds,
+# and the request bound (here the 2 s idle timeout) closes every one of
+# them; another address and the nng port are served throughout.
 "$HTTPATTACK" 127.0.0.1 "$HP" slow 400 6 >"$WORK/slow.out" &
 PIDS[slow]=$!
 sleep 1
@@ -164,14 +172,42 @@ for ((i = 0; i < 4; i++)); do
 done
 wait "${PIDS[slow]}"
 unset "PIDS[slow]"
-read -r _ accepted open <"$WORK/slow.out"
-log "slowloris: 400 connections, $accepted kept by the server, $open open after 6 s"
+read -r _ accepted open longest <"$WORK/slow.out"
+log "slowloris: 400 connections, $accepted kept by the server, $open open after 6 s," \
+	"the longest lived $longest ms (bound 2 s)"
 ((accepted <= 256)) || fail "one address held $accepted connections (cap 256)"
+((open == 0)) || fail "$open slow senders outlived the 2 s request bound"
+# The bound plus the watchdog's period, with room for a loaded machine.
+((longest <= 4500)) || fail "a slow sender lived $longest ms (bound 2 s)"
 alive "slowloris"
+closed=$(curl -s --max-time 10 -H "$(auth "$T_READER")" "$H/metrics" |
+	awk '$1 == "snowrange_http_slow_closed_total" {print $2}')
+((closed >= accepted)) || fail "/metrics counts $closed slow senders closed, not $accepted"
+
+# One byte a second to the master's HTTP port (default bounds): closed once
+# 10 s have passed without a whole request, not at the 60 s idle timeout;
+# a normal request from the same address is served meanwhile.
+"$HTTPATTACK" 127.0.0.1 "$MP" slow 1 16 >"$WORK/slow1.out" &
+PIDS[slow1]=$!
+for ((i = 0; i < 6; i++)); do
+	sleep 2
+	c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$MH/healthz")
+	[[ $c == 200 ]] || fail "the master's /healthz gave $c next to a slow sender"
+done
+wait "${PIDS[slow1]}"
+unset "PIDS[slow1]"
+read -r _ accepted open longest <"$WORK/slow1.out"
+log "1 byte/s to the master: closed after $longest ms (bound 10 s)"
+((accepted == 1 && open == 0)) || fail "the slow sender was not closed: $(cat "$WORK/slow1.out")"
+((longest >= 9500 && longest <= 13000)) || fail "the slow sender lived $longest ms, not ~10 s"
+grep -q "closed 1 connections that sent no whole request within 10000 ms" "$WORK/master.log" ||
+	fail "the master did not log the slow sender it closed"
+curl -s --max-time 10 "$MH/metrics" | grep -qx 'snowrange_http_slow_closed_total 1' ||
+	fail "the master's /metrics does not count the slow sender"
 
 # Idle connections (nothing sent) are closed after --idle-timeout-ms.
 "$HTTPATTACK" 127.0.0.1 "$HP" idle 200 5 >"$WORK/idle.out"
-read -r _ accepted open <"$WORK/idle.out"
+read -r _ accepted open _ <"$WORK/idle.out"
 log "idle: $accepted accepted, $open open after 5 s (timeout 2 s)"
 ((open == 0)) || fail "$open idle connections outlived the idle timeout"
 alive "idle connections"

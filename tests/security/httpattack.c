@@ -6,9 +6,11 @@
  *   httpattack HOST PORT slow N SECONDS
  *       opens N connections, each sending the start of a request and then
  *       one more header byte every second, never finishing it; after
- *       SECONDS prints "OK ACCEPTED OPEN": how many connections the server
- *       let send their first bytes without closing them at once, and how
- *       many were still open at the end.
+ *       SECONDS prints "OK ACCEPTED OPEN LONGEST_MS": how many connections
+ *       the server let send their first bytes without closing them at
+ *       once, how many were still open at the end, and the longest time
+ *       (ms, to within 100) an accepted connection stayed open (SECONDS
+ *       * 1000 when one never closed).
  *   httpattack HOST PORT idle N SECONDS
  *       the same with connections that send nothing at all.
  *
@@ -25,6 +27,14 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int
 usage(void)
@@ -62,7 +72,8 @@ main(int argc, char **argv)
 	if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1)
 		return usage();
 	int *fd = calloc((size_t) n, sizeof(int));
-	if (fd == NULL)
+	long long *opened = calloc((size_t) n, sizeof(long long));
+	if (fd == NULL || opened == NULL)
 		return 1;
 	static const char start[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 	for (int i = 0; i < n; i++) {
@@ -73,6 +84,7 @@ main(int argc, char **argv)
 			fd[i] = -1;
 			continue;
 		}
+		opened[i] = mono_ms();
 		if (slow && send(fd[i], start, sizeof(start) - 1, MSG_NOSIGNAL) < 0) {
 			close(fd[i]);
 			fd[i] = -1;
@@ -90,12 +102,18 @@ main(int argc, char **argv)
 		}
 		accepted += fd[i] >= 0;
 	}
-	for (int s = 0; s < seconds; s++) {
-		sleep(1);
+	/* Checked every 100 ms, a byte sent every second. */
+	long long longest = 0;
+	for (int t = 1; t <= seconds * 10; t++) {
+		struct timespec ms100 = {0, 100 * 1000 * 1000};
+		nanosleep(&ms100, NULL);
 		for (int i = 0; i < n; i++) {
 			if (fd[i] < 0)
 				continue;
-			if (!still_open(fd[i]) || (slow && send(fd[i], "a", 1, MSG_NOSIGNAL) < 0)) {
+			if (!still_open(fd[i]) ||
+			    (slow && t % 10 == 0 && send(fd[i], "a", 1, MSG_NOSIGNAL) < 0)) {
+				long long lived = mono_ms() - opened[i];
+				longest = lived > longest ? lived : longest;
 				close(fd[i]);
 				fd[i] = -1;
 			}
@@ -103,12 +121,15 @@ main(int argc, char **argv)
 	}
 	int open = 0;
 	for (int i = 0; i < n; i++) {
-		if (fd[i] >= 0 && still_open(fd[i]))
+		if (fd[i] >= 0 && still_open(fd[i])) {
 			open++;
+			longest = (long long) seconds * 1000;
+		}
 		if (fd[i] >= 0)
 			close(fd[i]);
 	}
-	printf("OK %d %d\n", accepted, open);
+	printf("OK %d %d %lld\n", accepted, open, longest);
 	free(fd);
+	free(opened);
 	return 0;
 }

@@ -120,6 +120,7 @@ test_coord(void **state)
 	    .master_reachable = true,
 	    .clock_backs = 2,
 	    .http_requests = {10, 2, 1},
+	    .http_slow_closed = 4,
 	    .seqs = seqs,
 	    .nseqs = 2};
 	struct strbuf b;
@@ -140,6 +141,7 @@ test_coord(void **state)
 	has(b.p, "snowrange_master_reachable 1\n");
 	has(b.p, "snowrange_clock_step_backs_total 2\n");
 	has(b.p, "snowrange_http_responses_total{code=\"4xx\"} 2\n");
+	has(b.p, "snowrange_http_slow_closed_total 4\n");
 	m.has_worker = false;
 	strbuf_reset(&b);
 	metrics_coord_text(&b, &m);
