@@ -44,6 +44,9 @@ shlibs=$(cd "$TMP/pkg" && dpkg-shlibdeps -O "$module" 2>"$TMP/shlibdeps.log" |
 	sed -n 's/^shlibs:Depends=//p') || { cat "$TMP/shlibdeps.log" >&2; exit 1; }
 mkdir -p "$TMP/root/DEBIAN" "$TMP/root/usr/share/doc/postgresql-15-snowrange"
 cp "$SRC/../../docs/postgresql.md" "$TMP/root/usr/share/doc/postgresql-15-snowrange/"
+# The copyright file (made from LICENSE by the CMake build) goes with it.
+cp "$(find "$TMP/prefix" -path '*/doc/snowrange/copyright')" \
+	"$TMP/root/usr/share/doc/postgresql-15-snowrange/copyright"
 cat >"$TMP/root/DEBIAN/control" <<CONTROL
 Package: postgresql-15-snowrange
 Version: $version

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian package as an operator installs it (issue 14, docs/operating.md):
 # a build of the tree for /usr is packaged with CPack, checked with lintian
-# (no errors), listed, extracted into a temporary root; its units pass
+# (no errors, no warning about the copyright file, which carries LICENSE),
+# listed, extracted into a temporary root; its units pass
 # `systemd-analyze verify`; the units' own ExecStart commands start a master
 # and a coordinator from that root with the packaged sample configs (plus
 # the few keys a site sets), the packaged CLI draws IDs from them, and
@@ -31,6 +32,11 @@ lintian --fail-on error --tag-display-limit 0 "$deb" >"$WORK/lintian.log" 2>&1 |
 	fail "lintian found errors: $(cat "$WORK/lintian.log")"
 grep -v "root privileges" "$WORK/lintian.log" >"$WORK/lintian.tags" || true
 grep -q . "$WORK/lintian.tags" && log "lintian: $(grep -c . "$WORK/lintian.tags") warnings: $(cut -d' ' -f3 "$WORK/lintian.tags" | tr '\n' ' ')"
+# The copyright file is LICENSE's (MIT), which lintian accepts without a
+# warning (before LICENSE it warned copyright-without-copyright-notice).
+if grep -q copyright "$WORK/lintian.tags"; then
+	fail "lintian on the copyright file: $(grep copyright "$WORK/lintian.tags")"
+fi
 
 # Contents: everything the issue lists.
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$WORK/contents"
@@ -56,6 +62,9 @@ dpkg-deb -x "$deb" "$ROOT"
 zcat "$ROOT/usr/share/man/man8/snowrange-master.8.gz" | grep -q "worker\\\\-grace\\\\-ms" ||
 	fail "the master's man page lacks worker-grace-ms"
 bash -n "$ROOT/usr/share/bash-completion/completions/snowrange" || fail "completion script"
+grep -qx "License: Expat" "$ROOT/usr/share/doc/snowrange/copyright" &&
+	grep -q "^ Permission is hereby granted" "$ROOT/usr/share/doc/snowrange/copyright" ||
+	fail "the copyright file does not carry LICENSE: $(cat "$ROOT/usr/share/doc/snowrange/copyright")"
 
 # The units, pointed at the extracted root, pass systemd-analyze verify.
 mkdir -p "$WORK/units"

@@ -31,7 +31,8 @@ done
 dpkg-deb -x "$deb" "$WORK/pg"
 module=$PGTREE/lib/postgresql/15/lib/snowrange.so
 for f in "$module" "$PGTREE/share/postgresql/15/extension/snowrange.control" \
-	"$PGTREE/share/postgresql/15/extension/snowrange--0.1.sql"; do
+	"$PGTREE/share/postgresql/15/extension/snowrange--0.1.sql" \
+	"$WORK/pg/usr/share/doc/postgresql-15-snowrange/copyright"; do
 	[[ -e $f ]] || fail "not in the package: ${f#"$WORK/pg"}"
 done
 ! nm -D --defined-only "$module" | grep -q ' sr_' ||
