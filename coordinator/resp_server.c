@@ -311,9 +311,10 @@ bound_port(int fd)
 /* ---- connections ---- */
 
 /* One read into buf: > 0 bytes, 0 when the peer closed, IO_AGAIN when
- * there is nothing to read now, IO_ERROR. On TLS, at most one record (16
- * KB) and what GnuTLS already decrypted: one socket read per wake-up on
- * either kind of port, which keeps the loop fair between connections. */
+ * there is nothing to read now, IO_ERROR. On TLS, the records of one
+ * socket read (resp_tls.c reads ahead, up to two whole records) and what
+ * GnuTLS already decrypted: one socket read per wake-up on either kind of
+ * port, which keeps the loop fair between connections. */
 static ssize_t
 conn_read(struct conn *c, char *buf, size_t len)
 {

@@ -1,20 +1,28 @@
 /*
  * GnuTLS sessions for the RESP port (resp_tls.h, docs/security.md).
  *
- * Sessions are non-blocking (GNUTLS_NONBLOCK) and use GnuTLS's own socket
- * functions on the descriptor, which read a record's header and then
- * exactly the rest of it: no bytes past the current record wait inside
- * GnuTLS unread, so epoll's readiness (level-triggered) plus
- * resp_tls_pending (decrypted bytes the caller's buffer had no room for)
- * tell the loop everything it must know. GNUTLS_NO_SIGNAL makes its sends
- * use MSG_NOSIGNAL, as the loop's own sends do: a client that vanished is a
- * failed send, not a SIGPIPE.
+ * Sessions are non-blocking (GNUTLS_NONBLOCK). GnuTLS reads a record in
+ * two pieces, its 5-byte header and then exactly its body; on a socket
+ * that would be two recv() per request where the plain port needs one. So
+ * the session reads ahead: its pull function takes what the socket holds
+ * (up to READ_AHEAD bytes) with one recv() into the session's buffer and
+ * feeds GnuTLS from there. The buffer is allocated for that read and freed
+ * as soon as GnuTLS has taken every byte of it, which after a call that
+ * read the connection dry is always (the caller reads while
+ * resp_tls_pending says bytes wait; resp_server.c), so an idle connection
+ * holds none. Bytes that wait in it, or decrypted in GnuTLS, are what
+ * resp_tls_pending reports: no socket event would announce them.
+ * Sends use MSG_NOSIGNAL, as the loop's own sends do: a client that
+ * vanished is a failed send, not a SIGPIPE.
  */
 #include "resp_tls.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
 
@@ -25,6 +33,9 @@
  * it so that a send repeated after RESP_TLS_AGAIN asks for the same length
  * GnuTLS sealed, as it requires. */
 #define RECORD_MAX 16384u
+/* One read from the socket: two whole records with their headers and
+ * padding, so that a pipelined batch is usually one recv(). */
+#define READ_AHEAD (2 * (RECORD_MAX + 2048 + 5))
 
 /* TLS 1.2 and 1.3 only, GnuTLS's default ciphers otherwise. TLS 1.2 is what
  * nng's mbed TLS speaks and what older clients need. */
@@ -38,7 +49,74 @@ struct resp_tls {
 
 struct resp_tls_session {
 	gnutls_session_t s;
+	int fd;
+	char *ra; /* read ahead, NULL when empty */
+	size_t ra_off, ra_len;
 };
+
+/* GnuTLS's pull function: from the read-ahead buffer, refilled with one
+ * recv() when empty. */
+static ssize_t
+pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct resp_tls_session *ts = p;
+	if (ts->ra == NULL) {
+		if ((ts->ra = malloc(READ_AHEAD)) == NULL) {
+			gnutls_transport_set_errno(ts->s, ENOMEM);
+			return -1;
+		}
+		ssize_t n;
+		do
+			n = recv(ts->fd, ts->ra, READ_AHEAD, 0);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			int e = errno;
+			free(ts->ra);
+			ts->ra = NULL;
+			if (n == 0)
+				return 0;
+			gnutls_transport_set_errno(ts->s, e);
+			return -1;
+		}
+		ts->ra_off = 0;
+		ts->ra_len = (size_t) n;
+	}
+	size_t n = ts->ra_len - ts->ra_off;
+	if (n > len)
+		n = len;
+	memcpy(buf, ts->ra + ts->ra_off, n);
+	ts->ra_off += n;
+	if (ts->ra_off == ts->ra_len) {
+		free(ts->ra);
+		ts->ra = NULL;
+	}
+	return (ssize_t) n;
+}
+
+/* GnuTLS asks it only to wait with a timeout, which a non-blocking session
+ * with no handshake timeout never does; answered anyway. */
+static int
+pull_timeout(gnutls_transport_ptr_t p, unsigned int ms)
+{
+	struct resp_tls_session *ts = p;
+	if (ts->ra != NULL)
+		return 1;
+	struct pollfd pf = {.fd = ts->fd, .events = POLLIN};
+	return poll(&pf, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int) ms);
+}
+
+static ssize_t
+push(gnutls_transport_ptr_t p, const void *buf, size_t len)
+{
+	struct resp_tls_session *ts = p;
+	ssize_t n;
+	do
+		n = send(ts->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		gnutls_transport_set_errno(ts->s, errno);
+	return n;
+}
 
 static int
 fail(int rv, char *errbuf, size_t errlen, const char *what, const char *path, int gerr)
@@ -141,7 +219,11 @@ resp_tls_accept(const struct resp_tls *t, int fd)
 	/* The loop's sweep bounds the handshake (resp_server.c); GnuTLS's own
 	 * timer would only be looked at when the peer sends something. */
 	gnutls_handshake_set_timeout(ts->s, 0);
-	gnutls_transport_set_int(ts->s, fd);
+	ts->fd = fd;
+	gnutls_transport_set_ptr(ts->s, ts);
+	gnutls_transport_set_pull_function(ts->s, pull);
+	gnutls_transport_set_pull_timeout_function(ts->s, pull_timeout);
+	gnutls_transport_set_push_function(ts->s, push);
 	return ts;
 }
 
@@ -151,6 +233,7 @@ resp_tls_session_free(struct resp_tls_session *ts)
 	if (ts == NULL)
 		return;
 	gnutls_deinit(ts->s);
+	free(ts->ra);
 	free(ts);
 }
 
@@ -204,7 +287,7 @@ resp_tls_recv(struct resp_tls_session *ts, char *buf, size_t len)
 bool
 resp_tls_pending(const struct resp_tls_session *ts)
 {
-	return gnutls_record_check_pending(ts->s) > 0;
+	return ts->ra != NULL || gnutls_record_check_pending(ts->s) > 0;
 }
 
 ssize_t
