@@ -5,9 +5,10 @@
  *
  * A simulated coordinator is what a real one looks like to the master and
  * nothing more: its own nng connection, a Join, a Heartbeat every TTL/3
- * (renewing its worker id and naming every sequence it serves with the
- * start it holds, as coordinator.c does), and Leases with the `after` of
- * the newest range it holds. It hands out no IDs, so thousands of them fit
+ * (renewing its worker id, naming every sequence it serves with the start
+ * it holds, and a full held-chunk summary of WIRE_HELD_SEQS_MAX sequences,
+ * as coordinator.c does), and Leases with the `after` of the newest range
+ * it holds. It hands out no IDs, so thousands of them fit
  * in a few threads: each thread owns a slice of the coordinators and sends
  * whichever request is due next, one at a time. The simulator must stay
  * cheap on a 2-core machine, or it would starve the master it measures;
@@ -205,6 +206,22 @@ sim_beat(struct sim_thread *t, struct sim_coord *co, bool measure)
 	h.instance = co->instance;
 	h.usage = usep;
 	h.n_usage = s->nseqs;
+	/* The summary the status page shows: as large as a real one can be,
+	 * so the master's cost of keeping it is measured. */
+	Sr__HeldSummary held = SR__HELD_SUMMARY__INIT;
+	Sr__HeldSeq hs[WIRE_HELD_SEQS_MAX];
+	Sr__HeldSeq *hp[WIRE_HELD_SEQS_MAX];
+	for (size_t j = 0; j < s->nseqs && j < WIRE_HELD_SEQS_MAX; j++) {
+		sr__held_seq__init(&hs[j]);
+		hs[j].sequence = s->seqs[j];
+		hs[j].chunks = 2;
+		hs[j].headroom = 1000 + j;
+		hp[held.n_seqs++] = &hs[j];
+	}
+	held.seqs = hp;
+	held.sequences = (uint32_t) s->nseqs;
+	held.chunks = 2 * (uint32_t) s->nseqs;
+	h.held = &held;
 	req.body_case = SR__REQUEST__BODY_HEARTBEAT;
 	req.heartbeat = &h;
 	Sr__Response *resp;

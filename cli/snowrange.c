@@ -599,6 +599,33 @@ seq_json(const sr_seq_info *s)
 	return o;
 }
 
+/* What the node reported holding (docs/http.md has the same shape in the
+ * master's /v1/status): null when the master has no report. */
+static json_t *
+held_json(const sr_node_info *n)
+{
+	if (!n->has_held)
+		return json_null();
+	json_t *o = json_object();
+	json_object_set_new(o, "at_ms", json_integer(n->held_at_ms));
+	if (n->held_error[0] != '\0') {
+		json_object_set_new(o, "error", json_string(n->held_error));
+		return o;
+	}
+	json_object_set_new(o, "sequences", ju64(n->held_sequences));
+	json_object_set_new(o, "chunks", ju64(n->held_chunks));
+	json_t *seqs = json_array();
+	for (size_t i = 0; i < n->nheld; i++) {
+		json_t *s = json_object();
+		json_object_set_new(s, "name", json_string(n->held[i].sequence));
+		json_object_set_new(s, "chunks", ju64(n->held[i].chunks));
+		json_object_set_new(s, "headroom", jid(n->held[i].headroom));
+		json_array_append_new(seqs, s);
+	}
+	json_object_set_new(o, "seqs", seqs);
+	return o;
+}
+
 static json_t *
 node_json(const sr_node_info *n, int64_t now_ms)
 {
@@ -616,6 +643,7 @@ node_json(const sr_node_info *n, int64_t now_ms)
 		json_object_set_new(o, "worker_id", ju64(n->worker_id));
 		json_object_set_new(o, "worker_expires_ms", json_integer(n->worker_expires_ms));
 	}
+	json_object_set_new(o, "held", held_json(n));
 	return o;
 }
 
@@ -641,8 +669,8 @@ static void
 nodes_text(const sr_status *st)
 {
 	int64_t now = sr_wall_ms();
-	printf("%-6s %-20s %-28s %-6s %-7s %s\n", "ID", "NAME", "URL", "STATE", "WORKER",
-	    "LAST SEEN");
+	printf("%-6s %-20s %-28s %-6s %-7s %-12s %-7s %s\n", "ID", "NAME", "URL", "STATE", "WORKER",
+	    "LAST SEEN", "CHUNKS", "LEAST HEADROOM");
 	for (size_t i = 0; i < st->nnodes; i++) {
 		const sr_node_info *n = &st->nodes[i];
 		char age[32], worker[16] = "-";
@@ -650,9 +678,22 @@ nodes_text(const sr_status *st)
 		/* A worker lease that ended is history, not a holding. */
 		if (n->has_worker && n->worker_expires_ms > now)
 			snprintf(worker, sizeof(worker), "%u", n->worker_id);
-		printf("%-6llu %-20s %-28s %-6s %-7s %s\n", (unsigned long long) n->node_id,
-		    n->name, n->listen_url[0] ? n->listen_url : "-", n->alive ? "alive" : "dead",
-		    worker, age);
+		/* Chunks held and the sequence closest to running out, as the
+		 * node's latest heartbeat said ("-": no report, "refused": see
+		 * -o json for why). */
+		char chunks[16] = "-", least[96] = "-";
+		if (n->has_held && n->held_error[0] != '\0') {
+			snprintf(chunks, sizeof(chunks), "refused");
+		} else if (n->has_held) {
+			snprintf(chunks, sizeof(chunks), "%u", n->held_chunks);
+			if (n->nheld > 0)
+				snprintf(least, sizeof(least), "%s %llu", n->held[0].sequence,
+				    (unsigned long long) n->held[0].headroom);
+		}
+		printf("%-6llu %-20s %-28s %-6s %-7s %-12s %-7s %s\n",
+		    (unsigned long long) n->node_id, n->name,
+		    n->listen_url[0] ? n->listen_url : "-", n->alive ? "alive" : "dead", worker,
+		    age, chunks, least);
 	}
 }
 

@@ -32,6 +32,9 @@
 /* Most IDs one NextIds request may ask for. */
 #define WIRE_MAX_COUNT 65536u
 #define WIRE_ERRMSG_MAX 256
+/* Sequences a HeartbeatRequest's HeldSummary names at most: coordinators
+ * send no more, masters refuse more (proto/snowrange.proto). */
+#define WIRE_HELD_SEQS_MAX 8
 
 /* ---- per-request arena for building replies ---- */
 

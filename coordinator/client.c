@@ -512,6 +512,35 @@ sr_client_worker_holder(sr_client *cl, uint32_t worker_id, uint64_t tick, sr_wor
 
 static int status_lists(sr_status *st, const Sr__StatusResponse *r);
 
+/* A node's held summary as the master sent it; d's held fields are zero. A
+ * master sending more than SR_HELD_SEQS_MAX entries has the rest left
+ * out. */
+static void
+held_copy(sr_node_info *d, const Sr__NodeHeld *h)
+{
+	if (h == NULL)
+		return;
+	d->has_held = 1;
+	d->held_at_ms = h->at_ms;
+	copy_str(d->held_error, h->error, sizeof(d->held_error));
+	if (h->summary == NULL) {
+		if (d->held_error[0] == '\0')
+			copy_str(d->held_error, "no summary", sizeof(d->held_error));
+		return;
+	}
+	d->held_sequences = h->summary->sequences;
+	d->held_chunks = h->summary->chunks;
+	for (size_t i = 0; i < h->summary->n_seqs && d->nheld < SR_HELD_SEQS_MAX; i++) {
+		const Sr__HeldSeq *s = h->summary->seqs[i];
+		if (s == NULL)
+			continue;
+		sr_held_seq *o = &d->held[d->nheld++];
+		copy_str(o->sequence, s->sequence, sizeof(o->sequence));
+		o->chunks = s->chunks;
+		o->headroom = s->headroom;
+	}
+}
+
 /* Fills st's arrays from r; on ENOMEM the caller frees what was made. */
 static int
 status_copy(sr_status *st, const Sr__StatusResponse *r)
@@ -557,6 +586,7 @@ status_lists(sr_status *st, const Sr__StatusResponse *r)
 			d->has_worker = s->has_worker ? 1 : 0;
 			d->worker_id = s->worker_id;
 			d->worker_expires_ms = s->worker_expires_ms;
+			held_copy(d, s->held);
 		}
 	}
 	if (r->n_seqs > 0) {

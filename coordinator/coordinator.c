@@ -215,10 +215,59 @@ seq_state(void *arg, const char *name, uint64_t start)
 		    s->cache.name, (unsigned long long) start);
 }
 
+/* Puts (name, chunks, headroom) into h->seqs if it is among the
+ * LINK_HELD_SEQS with the least headroom so far (ties in name order),
+ * keeping them sorted that way. */
+static void
+held_offer(struct link_held *h, const char *name, uint32_t chunks, uint64_t headroom)
+{
+	size_t i = h->n;
+	while (i > 0 &&
+	    (h->seqs[i - 1].headroom > headroom ||
+	        (h->seqs[i - 1].headroom == headroom && strcmp(h->seqs[i - 1].name, name) > 0)))
+		i--;
+	if (i >= LINK_HELD_SEQS)
+		return;
+	size_t last = h->n < LINK_HELD_SEQS ? h->n : LINK_HELD_SEQS - 1;
+	memmove(&h->seqs[i + 1], &h->seqs[i], (last - i) * sizeof(h->seqs[0]));
+	h->seqs[i].name = name;
+	h->seqs[i].chunks = chunks;
+	h->seqs[i].headroom = headroom;
+	if (h->n < LINK_HELD_SEQS)
+		h->n++;
+}
+
+/*
+ * What we hold, for the master's status page: chunks over every sequence,
+ * and the sequences closest to running out (link_held). One pass over the
+ * table with each sequence's mutex taken briefly (cache_view), on the
+ * fetcher thread once per heartbeat; the ID fast path is not touched.
+ */
+static void
+held_summary(sr_coordinator *c, struct link_held *h)
+{
+	memset(h, 0, sizeof(*h));
+	struct seq_table *t = table_of(c);
+	for (size_t i = 0; i < t->cap; i++) {
+		struct sr_sequence *s = atomic_load(&t->slots[i]);
+		if (s == NULL)
+			continue;
+		struct cache_view cv;
+		cache_view(&s->cache, &cv);
+		bool cur = cv.has_cur && cv.used < cv.cur.c;
+		uint32_t chunks = (uint32_t) cur + (uint32_t) cv.has_next;
+		uint64_t headroom = (cur ? cv.cur.c - cv.used : 0) + (cv.has_next ? cv.next.c : 0);
+		if (h->sequences < UINT32_MAX)
+			h->sequences++;
+		h->chunks += chunks;
+		held_offer(h, s->cache.name, chunks, headroom);
+	}
+}
+
 /*
  * One heartbeat, naming up to BEAT_SEQS_MAX of our sequences, each with the
  * start of the incarnation held, going round the table from where the last
- * heartbeat stopped. Fetcher thread only.
+ * heartbeat stopped, with what we hold (held_summary). Fetcher thread only.
  */
 static int
 rpc_heartbeat(sr_coordinator *c)
@@ -236,7 +285,9 @@ rpc_heartbeat(sr_coordinator *c)
 		starts[n++] = cache_seq_start(&s->cache);
 	}
 	c->beat_slot = i;
-	return link_heartbeat(&c->link, names, starts, n, seq_state, c);
+	struct link_held held;
+	held_summary(c, &held);
+	return link_heartbeat(&c->link, names, starts, n, &held, seq_state, c);
 }
 
 /* Leases for one sequence and hands the result to its cache. Terminal

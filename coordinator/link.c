@@ -16,6 +16,8 @@
 #include "util.h"
 #include "wire.h"
 
+_Static_assert(LINK_HELD_SEQS == WIRE_HELD_SEQS_MAX, "the master refuses longer summaries");
+
 /* Whether the master answered: any reply counts, a refusal included. */
 static void
 note_reach(struct master_link *l, int rv)
@@ -131,7 +133,7 @@ link_join(struct master_link *l, char *errbuf, size_t errlen)
 
 int
 link_heartbeat(struct master_link *l, const char *const *names, const uint64_t *starts, size_t n,
-    link_seq_fn fn, void *arg)
+    const struct link_held *held, link_seq_fn fn, void *arg)
 {
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__HeartbeatRequest h = SR__HEARTBEAT_REQUEST__INIT;
@@ -157,6 +159,22 @@ link_heartbeat(struct master_link *l, const char *const *names, const uint64_t *
 		u[i].sequence = (char *) names[i];
 		u[i].start = starts[i];
 		h.usage[h.n_usage++] = &u[i];
+	}
+	Sr__HeldSummary hs = SR__HELD_SUMMARY__INIT;
+	Sr__HeldSeq hseq[LINK_HELD_SEQS];
+	Sr__HeldSeq *hp[LINK_HELD_SEQS];
+	if (held != NULL) {
+		hs.sequences = held->sequences;
+		hs.chunks = held->chunks;
+		for (size_t i = 0; i < held->n && i < LINK_HELD_SEQS; i++) {
+			sr__held_seq__init(&hseq[i]);
+			hseq[i].sequence = (char *) held->seqs[i].name;
+			hseq[i].chunks = held->seqs[i].chunks;
+			hseq[i].headroom = held->seqs[i].headroom;
+			hp[hs.n_seqs++] = &hseq[i];
+		}
+		hs.seqs = hp;
+		h.held = &hs;
 	}
 	pthread_mutex_lock(&l->join_mu);
 	h.holds_worker = atomic_load(&l->worker->has_worker);

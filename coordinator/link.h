@@ -48,6 +48,20 @@ void link_destroy(struct master_link *l);
  * SR_EPROTO for a bad reply, SR_ECLOSED after link_leave. */
 int link_join(struct master_link *l, char *errbuf, size_t errlen);
 
+/* What the node holds, sent with each heartbeat for the master's status
+ * page (HeldSummary in proto/snowrange.proto): counts over every sequence,
+ * and the n (at most LINK_HELD_SEQS) with the least headroom. */
+#define LINK_HELD_SEQS 8
+struct link_held {
+	uint32_t sequences, chunks;
+	size_t n;
+	struct {
+		const char *name; /* valid during link_heartbeat */
+		uint32_t chunks;
+		uint64_t headroom;
+	} seqs[LINK_HELD_SEQS];
+};
+
 /* Called for each sequence the master reported on in a heartbeat reply:
  * start 0 means dropped. */
 typedef void (*link_seq_fn)(void *arg, const char *seq, uint64_t start);
@@ -55,11 +69,12 @@ typedef void (*link_seq_fn)(void *arg, const char *seq, uint64_t start);
 /*
  * One heartbeat: reports the worker id held and its tick, names the
  * sequences in names/starts (n of them, the incarnation start of each),
- * applies the reply's grant and passes its word on those sequences to fn.
- * A master that forgot this node is joined again.
+ * reports held (may be NULL), applies the reply's grant and passes its
+ * word on those sequences to fn. A master that forgot this node is joined
+ * again.
  */
 int link_heartbeat(struct master_link *l, const char *const *names, const uint64_t *starts,
-    size_t n, link_seq_fn fn, void *arg);
+    size_t n, const struct link_held *held, link_seq_fn fn, void *arg);
 
 /* Leases a chunk of seq above after; when the master no longer knows this
  * node, joins and tries once more. */

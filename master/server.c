@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "flake.h"
+#include "held.h"
 #include "leader.h"
 #include "metrics.h"
 #include "snowrange/error.h"
@@ -133,6 +134,9 @@ struct master {
 	void *on_fenced_arg;
 	struct timed_store *timed; /* m->st, seen as what it is */
 	_Atomic uint64_t leases;   /* chunks leased (metrics) */
+	/* What each node holds, as its heartbeats say (held.h): status only,
+	 * with a mutex of its own, never taken under mu. */
+	struct held_table *held;
 	/* The status page's recent events: a ring under ev_mu. */
 	pthread_mutex_t ev_mu;
 	struct {
@@ -421,6 +425,12 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_a
 	sr__heartbeat_response__init(h);
 	const Sr__HeartbeatRequest *q = req->heartbeat;
 	struct catalog_grant g;
+	/* The node's held-chunk summary is checked before the mutex and kept
+	 * after it (held.h): a bad one costs the node its summary on the
+	 * status page, never its heartbeat. */
+	struct held_report held = {0};
+	if (q->held != NULL)
+		(void) held_check(q->held, &held);
 	/* Which of the node's sequences still exist, and from which start:
 	 * how a drop and a re-create reach coordinators (docs/decisions.md). */
 	size_t nseqs = q->n_usage;
@@ -457,6 +467,9 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_a
 		sr_log("master", "heartbeat refused: %s", errbuf);
 	if (rv != SR_OK)
 		return rv;
+	if (q->held != NULL && held_put(m->held, q->node_id, &held, sr_wall_ms()))
+		sr_log("master", "heartbeat of node %llu: %s (served; its summary is not kept)",
+		    (unsigned long long) q->node_id, held.error);
 	if (g.has && (h->worker = grant_msg(a, &g)) == NULL)
 		return OOM(errbuf, errlen);
 	h->lease_ttl_ms = m->lease_ttl_ms;
@@ -493,6 +506,7 @@ h_leave(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena
 		sr_log("master", "leave refused: %s", errbuf);
 	if (rv != SR_OK)
 		return rv;
+	held_forget(m->held, req->leave->node_id);
 	sr_log("master", "node %llu left", (unsigned long long) req->leave->node_id);
 	event(m, "node %llu left", (unsigned long long) req->leave->node_id);
 	resp->body_case = SR__RESPONSE__BODY_LEAVE;
@@ -853,6 +867,10 @@ h_seq_drop(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_ar
  * the 4 MiB reply cap, and building it holds the mutex only briefly. */
 #define PAGE_DEFAULT 1000u
 #define PAGE_MAX 5000u
+/* A node in a Status reply carries its held summary too (up to ~1 KB), so
+ * the node list pages at most this many: 2000 nodes and 5000 sequences stay
+ * below 3 MB. */
+#define NODES_PAGE_MAX 2000u
 
 static size_t
 page_limit(uint32_t limit)
@@ -930,6 +948,39 @@ nodes_msg(struct master *m, struct wire_arena *a, uint64_t after, size_t limit, 
 	return rv;
 }
 
+/* A node's kept summary as a NodeHeld. */
+static Sr__NodeHeld *
+node_held_msg(struct wire_arena *a, const struct held_entry *e)
+{
+	Sr__NodeHeld *o = wire_alloc(a, sizeof(*o));
+	if (o == NULL)
+		return NULL;
+	sr__node_held__init(o);
+	o->at_ms = e->at_ms;
+	if (!e->r.ok)
+		return (o->error = wire_strdup(a, e->r.error)) != NULL ? o : NULL;
+	Sr__HeldSummary *s = wire_alloc(a, sizeof(*s));
+	Sr__HeldSeq *v = wire_alloc(a, (e->r.nseqs + 1) * sizeof(*v));
+	Sr__HeldSeq **p = wire_alloc(a, (e->r.nseqs + 1) * sizeof(*p));
+	if (s == NULL || v == NULL || p == NULL)
+		return NULL;
+	sr__held_summary__init(s);
+	s->sequences = e->r.sequences;
+	s->chunks = e->r.chunks;
+	for (size_t i = 0; i < e->r.nseqs; i++) {
+		sr__held_seq__init(&v[i]);
+		if ((v[i].sequence = wire_strdup(a, e->r.seqs[i].name)) == NULL)
+			return NULL;
+		v[i].chunks = e->r.seqs[i].chunks;
+		v[i].headroom = e->r.seqs[i].headroom;
+		p[i] = &v[i];
+	}
+	s->seqs = p;
+	s->n_seqs = e->r.nseqs;
+	o->summary = s;
+	return o;
+}
+
 static int
 h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a,
     char *errbuf, size_t errlen)
@@ -981,12 +1032,22 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_aren
 	if (rv == SR_OK && !q->seqs_done)
 		rv = seqs_msg(m, a, q->seqs_after, limit, &r->seqs, &r->n_seqs, &r->seqs_next);
 	if (rv == SR_OK && !q->nodes_done)
-		rv = nodes_msg(m, a, q->nodes_after, limit, &r->nodes, &r->n_nodes, &r->nodes_next);
+		rv =
+		    nodes_msg(m, a, q->nodes_after, limit < NODES_PAGE_MAX ? limit : NODES_PAGE_MAX,
+		        &r->nodes, &r->n_nodes, &r->nodes_next);
 	if (rv == SR_ENOMEM)
 		(void) OOM(errbuf, errlen);
 	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
+	/* The summaries after the master's mutex: held_get takes only the
+	 * table's own. */
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		struct held_entry e;
+		if (held_get(m->held, r->nodes[i]->node_id, &e) &&
+		    (r->nodes[i]->held = node_held_msg(a, &e)) == NULL)
+			return OOM(errbuf, errlen);
+	}
 	resp->body_case = SR__RESPONSE__BODY_STATUS;
 	resp->status = r;
 	return SR_OK;
@@ -1018,6 +1079,7 @@ h_node_remove(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire
 	rv = unlock_leading(m, a, rv, errbuf, errlen);
 	if (rv != SR_OK)
 		return rv;
+	held_forget(m->held, id);
 	sr_log("master", "node %llu removed (its worker ids' floors are kept)",
 	    (unsigned long long) id);
 	r->node_id = id;
@@ -1096,6 +1158,14 @@ master_new(struct store *st, const struct catalog_config *cfg)
 	struct master *m = calloc(1, sizeof(*m));
 	struct timed_store *t = calloc(1, sizeof(*t));
 	if (m == NULL || t == NULL) {
+		free(m);
+		free(t);
+		store_close(st);
+		return NULL;
+	}
+	int64_t keep_ms = 3 * (int64_t) cfg->lease_ttl_ms;
+	if (held_table_new(keep_ms > HELD_KEEP_MIN_MS ? keep_ms : HELD_KEEP_MIN_MS, &m->held) !=
+	    SR_OK) {
 		free(m);
 		free(t);
 		store_close(st);
@@ -1316,6 +1386,7 @@ master_stop(struct master *m)
 	pthread_mutex_destroy(&m->ev_mu);
 	pthread_cond_destroy(&m->flushed);
 	pthread_cond_destroy(&m->parked_cv);
+	held_table_free(m->held);
 	free(m);
 }
 
@@ -1363,6 +1434,34 @@ master_metrics(struct master *m, struct metrics_master *out, struct metrics_seq 
 	out->nseqs = k;
 	*seqs = v;
 	return SR_OK;
+}
+
+/* ,"held":{...} of a node (docs/http.md): its latest summary, the reason
+ * it was refused, or null when the master has none. */
+static void
+held_json(struct master *m, struct strbuf *b, uint64_t node_id)
+{
+	struct held_entry e;
+	if (!held_get(m->held, node_id, &e)) {
+		strbuf_puts(b, ",\"held\":null");
+		return;
+	}
+	strbuf_printf(b, ",\"held\":{\"at_ms\":%lld", (long long) e.at_ms);
+	if (!e.r.ok) {
+		strbuf_puts(b, ",\"error\":");
+		strbuf_json_str(b, e.r.error);
+		strbuf_puts(b, "}");
+		return;
+	}
+	strbuf_printf(b, ",\"sequences\":%u,\"chunks\":%u,\"seqs\":[", e.r.sequences, e.r.chunks);
+	for (size_t i = 0; i < e.r.nseqs; i++) {
+		strbuf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+		strbuf_json_str(b, e.r.seqs[i].name);
+		strbuf_printf(b, ",\"chunks\":%u,\"headroom\":", e.r.seqs[i].chunks);
+		strbuf_json_u64(b, e.r.seqs[i].headroom);
+		strbuf_puts(b, "}");
+	}
+	strbuf_puts(b, "]}");
 }
 
 /* At most this many nodes and sequences on the status page: it is for
@@ -1438,10 +1537,12 @@ master_status_json(struct master *m, struct strbuf *b)
 		strbuf_printf(b, ",\"alive\":%s,\"last_seen_ms\":%lld", n->alive ? "true" : "false",
 		    (long long) n->row.last_seen_ms);
 		if (n->has_worker)
-			strbuf_printf(b, ",\"worker\":%u,\"worker_expires_ms\":%lld}", n->worker.id,
+			strbuf_printf(b, ",\"worker\":%u,\"worker_expires_ms\":%lld", n->worker.id,
 			    (long long) n->worker.expires_ms);
 		else
-			strbuf_puts(b, ",\"worker\":null}");
+			strbuf_puts(b, ",\"worker\":null");
+		held_json(m, b, n->row.id);
+		strbuf_puts(b, "}");
 	}
 	free(seqs);
 	free(nodes);

@@ -115,6 +115,16 @@ SR_EXPORT int sr_client_seq_list(sr_client *cl, sr_seq_info **out, size_t *n);
 
 /* ---- status (master or coordinator) ---- */
 
+/* Sequences a node's held summary names at most. */
+#define SR_HELD_SEQS_MAX 8
+
+/* One sequence of a node's held summary. */
+typedef struct sr_held_seq {
+	char sequence[65];
+	uint32_t chunks;   /* held: 0, 1 (current or prefetched) or 2 */
+	uint64_t headroom; /* IDs left in them */
+} sr_held_seq;
+
 typedef struct sr_node_info {
 	uint64_t node_id;
 	char name[65];
@@ -124,6 +134,21 @@ typedef struct sr_node_info {
 	int has_worker; /* its newest worker id grant: */
 	uint32_t worker_id;
 	int64_t worker_expires_ms; /* wall clock */
+	/*
+	 * What the node reported holding in its latest heartbeat (the master
+	 * keeps it in memory; docs/protocol.md, HeldSummary). has_held 0: no
+	 * report (an older node or master, or none since the master started).
+	 * held_error non-empty: the master refused the report and says why
+	 * (the counts are then 0). Otherwise the sequences served and chunks
+	 * held in all, and the nheld (at most SR_HELD_SEQS_MAX) sequences with
+	 * the least headroom, least first.
+	 */
+	int has_held;
+	int64_t held_at_ms; /* when the report came (wall clock) */
+	char held_error[200];
+	uint32_t held_sequences, held_chunks;
+	size_t nheld;
+	sr_held_seq held[SR_HELD_SEQS_MAX];
 } sr_node_info;
 
 typedef struct sr_status {

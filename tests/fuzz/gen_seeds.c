@@ -94,6 +94,19 @@ envelope(void)
 	hb.worker_id = 0;
 	hb.tick = 12345;
 	put_req("heartbeat", &req);
+	/* With what the node holds (HeldSummary): the master checks it. */
+	Sr__HeldSummary held = SR__HELD_SUMMARY__INIT;
+	Sr__HeldSeq hs = SR__HELD_SEQ__INIT, *hsp[] = {&hs};
+	hs.sequence = "notes";
+	hs.chunks = 2;
+	hs.headroom = 150;
+	held.sequences = 1;
+	held.chunks = 2;
+	held.seqs = hsp;
+	held.n_seqs = 1;
+	hb.held = &held;
+	put_req("heartbeat_held", &req);
+	hb.held = NULL;
 	hb.node_id = 2;
 	hb.n_usage = 0;
 	hb.holds_worker = 0;

@@ -3,13 +3,16 @@
 # Headless Chromium loads it from a running cluster (with role tokens: the
 # page takes the reader token from #token=), waits for the live data, and
 # the DOM must show the cluster's nodes and sequences, alive and dead as
-# they are; without a token the page says why it shows nothing. A
+# they are, and each coordinator's chunks and headroom as its heartbeats
+# report them to the master (the same in `snowrange status -o json`);
+# without a token the page says why it shows nothing. A
 # screenshot is saved (SR_SCREENSHOT=FILE copies it there, which is how
 # docs/status-page.png was made).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$1"
 need chromium chromium
 need curl curl
+need jq jq
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 HP=$((20000 + RANDOM % 12000))
@@ -36,6 +39,27 @@ done
 kill9 c3 # a dead node must show as dead
 sleep 2
 
+# What c1 holds, by its own account (nothing is drawn from here on, and
+# with a 1.5 s TTL it has reported it in several heartbeats since).
+headroom() { # headroom NODE SEQUENCE: IDs left in its chunks of SEQUENCE
+	"$CLI" -c "$(coord_url "$1")" -o json status |
+		jq -r --arg s "$2" '[.chunks[] | select(.sequence == $s) | .c - .used] | add // 0'
+}
+hr_orders=$(headroom c1 orders)
+hr_invoices=$(headroom c1 invoices)
+nchunks=$("$CLI" -c "$(coord_url c1)" -o json status | jq '[.chunks[] | select(.c > .used)] | length')
+((hr_orders > 0 && hr_invoices > 0)) || fail "c1 holds no headroom: $hr_orders $hr_invoices"
+# The master's view, as `snowrange status -o json` prints it.
+"$CLI" -m "$MASTER_URL" -o json status >"$WORK/status.json"
+jq -e --arg o "$hr_orders" --arg i "$hr_invoices" --argjson n "$nchunks" '
+	.nodes[] | select(.name == "c1") | .held |
+	.chunks == $n and .sequences == 2 and
+	(.seqs[] | select(.name == "orders") | .headroom) == $o and
+	(.seqs[] | select(.name == "invoices") | .headroom) == $i' "$WORK/status.json" >/dev/null ||
+	fail "status -o json does not show c1 holding $nchunks chunks, orders $hr_orders, invoices $hr_invoices: $(jq -c '.nodes' "$WORK/status.json")"
+jq -e '.nodes[] | select(.name == "c2") | .held.seqs | map(.name) == ["orders"]' \
+	"$WORK/status.json" >/dev/null || fail "c2's held summary: $(jq -c '.nodes' "$WORK/status.json")"
+
 # dom URL: the DOM once the page's script ran (virtual time: its first
 # fetch and refresh happen within the budget).
 dom() {
@@ -49,6 +73,14 @@ for n in c1 c2; do
 	grep -q "<tr data-name=\"$n\" data-alive=\"1\">" "$WORK/page.html" || fail "node $n not shown alive"
 done
 grep -q '<tr data-name="c3" data-alive="0">' "$WORK/page.html" || fail "dead node c3 not shown dead"
+# c1's row shows its chunks and the headroom of both sequences it draws from.
+row=$(grep -oP '<tr data-name="c1" data-alive="1">.*?</tr>' "$WORK/page.html") ||
+	fail "no row for c1"
+grep -qF "data-chunks=\"$nchunks\"" <<<"$row" || fail "c1's row does not show $nchunks chunks: $row"
+grep -qF "data-seq=\"orders\" data-headroom=\"$hr_orders\"" <<<"$row" ||
+	fail "c1's row does not show the headroom $hr_orders of orders: $row"
+grep -qF "data-seq=\"invoices\" data-headroom=\"$hr_invoices\"" <<<"$row" ||
+	fail "c1's row does not show the headroom $hr_invoices of invoices: $row"
 hwm=$("$CLI" -m "$MASTER_URL" -o json seq list | grep -o '"name":"orders"[^}]*"hwm":"\?[0-9]*' | grep -o '[0-9]*$')
 grep -q "<tr data-name=\"orders\" data-hwm=\"$hwm\">" "$WORK/page.html" ||
 	fail "sequence orders not shown with hwm $hwm"
@@ -81,7 +113,7 @@ timeout 90 chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-
 	2>>"$WORK/chromium.log" || fail "no screenshot"
 [[ -s $WORK/status.png ]] || fail "empty screenshot"
 [[ -z ${SR_SCREENSHOT:-} ]] || cp "$WORK/status.png" "$SR_SCREENSHOT"
-log "status page: nodes, sequences and events shown; screenshot $(stat -c %s "$WORK/status.png") bytes"
+log "status page: nodes, sequences, c1's headroom (orders $hr_orders, invoices $hr_invoices) and events shown; screenshot $(stat -c %s "$WORK/status.png") bytes"
 stop c1
 stop c2
 stop master
