@@ -102,6 +102,26 @@ http_counts(struct strbuf *b, const uint64_t n[3], uint64_t slow_closed)
 }
 
 void
+metrics_txlog_text(struct strbuf *b, const struct metrics_txlog *t)
+{
+	metrics_family(b, "snowrange_txlog_records_total", "counter",
+	    "records appended to the 2PC log");
+	metrics_u64(b, "snowrange_txlog_records_total", NULL, NULL, t->records);
+	metrics_family(b, "snowrange_txlog_fsync_duration_seconds", "histogram",
+	    "fdatasync of each 2PC log group commit, failed ones included");
+	metrics_hist_text(b, "snowrange_txlog_fsync_duration_seconds", &t->fsync);
+	metrics_family(b, "snowrange_txlog_fsync_errors_total", "counter",
+	    "2PC log fdatasync calls that failed (the log is then poisoned)");
+	metrics_u64(b, "snowrange_txlog_fsync_errors_total", NULL, NULL, t->fsync_errors);
+	metrics_family(b, "snowrange_txlog_write_errors_total", "counter",
+	    "2PC log group commit writes that failed (the log is then poisoned)");
+	metrics_u64(b, "snowrange_txlog_write_errors_total", NULL, NULL, t->write_errors);
+	metrics_family(b, "snowrange_txlog_poisoned", "gauge",
+	    "1 once a write or fdatasync failed: the log refuses everything until reopened");
+	metrics_u64(b, "snowrange_txlog_poisoned", NULL, NULL, t->poisoned);
+}
+
+void
 metrics_coord_text(struct strbuf *b, const struct metrics_coord *m)
 {
 	metrics_family(b, "snowrange_ids_issued_total", "counter",
@@ -138,6 +158,8 @@ metrics_coord_text(struct strbuf *b, const struct metrics_coord *m)
 	metrics_family(b, "snowrange_clock_step_backs_total", "counter",
 	    "txid calls refused because the clock stepped back past the tolerance");
 	metrics_u64(b, "snowrange_clock_step_backs_total", NULL, NULL, m->clock_backs);
+	if (m->txlog != NULL)
+		metrics_txlog_text(b, m->txlog);
 	http_counts(b, m->http_requests, m->http_slow_closed);
 }
 

@@ -52,6 +52,18 @@ void metrics_f64(struct strbuf *b, const char *name, const char *label, const ch
  * name_count. */
 void metrics_hist_text(struct strbuf *b, const char *name, const struct metrics_hist_snap *h);
 
+/* ---- the 2PC log's metrics ---- */
+
+struct metrics_txlog {
+	uint64_t records; /* appended */
+	struct metrics_hist_snap fsync;
+	uint64_t fsync_errors, write_errors;
+	bool poisoned;
+};
+
+/* The snowrange_txlog_* families into b (docs/txlog.md). */
+void metrics_txlog_text(struct strbuf *b, const struct metrics_txlog *t);
+
 /* ---- the coordinator's and the master's metrics ---- */
 
 struct metrics_seq {
@@ -77,6 +89,9 @@ struct metrics_coord {
 	uint64_t http_slow_closed;   /* closed for no whole request in time */
 	const struct metrics_seq *seqs;
 	size_t nseqs;
+	/* The 2PC log the coordinator writes, if one is attached; NULL leaves
+	 * the snowrange_txlog_* families out (the daemon keeps no 2PC log). */
+	const struct metrics_txlog *txlog;
 };
 
 struct metrics_master {

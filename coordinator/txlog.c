@@ -49,7 +49,13 @@
 #include "txlog_codec.h"
 #include "txlog_hooks.h"
 #include "log.h"
+#include "metrics.h"
+#include "strbuf.h"
 #include "util.h"
+
+/* The public histogram is metrics.h's: the same buckets, checked in
+ * tests/unit/test_txlog.c bound by bound. */
+_Static_assert(SR_TXLOG_FSYNC_BUCKETS == METRICS_BUCKETS, "one set of latency buckets");
 
 /* A returned flush buffer larger than this is freed rather than kept, so one
  * burst does not pin its memory for the life of the handle. */
@@ -77,6 +83,10 @@ struct sr_txlog {
 	int err;            /* SR_EIO once poisoned; never cleared */
 	uint64_t last_txid;
 	uint64_t syncs;
+	/* For monitoring (sr_txlog_get_stats): the histogram is relaxed
+	 * atomics, the counts are under mu. */
+	struct metrics_hist fsync_hist;
+	uint64_t records, fsync_errors, write_errors;
 	struct txlog_hooks hooks;
 	sr_log_fn log_fn; /* NULL: stderr; set before the handle is shared */
 	void *log_arg;
@@ -724,6 +734,7 @@ sr_txlog_append(sr_txlog *log, const sr_txrecord *r, uint64_t *lsn)
 		memcpy(log->cur.p + log->cur.len, enc, size);
 		log->cur.len += size;
 		log->nrec++;
+		log->records++;
 		log->end += size;
 		log->last_lsn = log->end;
 		if (lsn != NULL)
@@ -801,12 +812,21 @@ flush(sr_txlog *log)
 
 	int e = write_all(log->fd, &h, b.p, b.len, from);
 	bool synced = e == 0;
-	if (synced)
+	if (synced) {
+		/* Timed whether it fails or not: a disk that takes seconds to
+		 * report an error is what an operator needs to see. */
+		int64_t t0 = sr_mono_us();
 		e = sync_data(log->fd, &h);
+		metrics_observe(&log->fsync_hist, (uint64_t) (sr_mono_us() - t0));
+	}
 
 	pthread_mutex_lock(&log->mu);
 	if (synced)
 		log->syncs++;
+	if (e != 0 && synced)
+		log->fsync_errors++;
+	else if (e != 0)
+		log->write_errors++;
 	b.len = 0;
 	if (b.cap > SPARE_KEEP) {
 		free(b.p);
@@ -909,6 +929,66 @@ sr_txlog_set_log(sr_txlog *log, sr_log_fn fn, void *arg)
 	log->log_fn = fn;
 	log->log_arg = arg;
 	pthread_mutex_unlock(&log->mu);
+}
+
+/* What the handle did, for monitoring: the histogram first (relaxed
+ * atomics), then the counts under the mutex. */
+static void
+snapshot(sr_txlog *log, struct metrics_txlog *t)
+{
+	memset(t, 0, sizeof(*t));
+	metrics_hist_read(&log->fsync_hist, &t->fsync);
+	pthread_mutex_lock(&log->mu);
+	t->records = log->records;
+	t->fsync_errors = log->fsync_errors;
+	t->write_errors = log->write_errors;
+	t->poisoned = log->err != SR_OK;
+	pthread_mutex_unlock(&log->mu);
+}
+
+void
+sr_txlog_get_stats(sr_txlog *log, sr_txlog_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (log == NULL)
+		return;
+	struct metrics_txlog t;
+	snapshot(log, &t);
+	for (size_t i = 0; i <= SR_TXLOG_FSYNC_BUCKETS; i++)
+		out->fsync_buckets[i] = t.fsync.b[i];
+	out->fsyncs = t.fsync.count;
+	out->fsync_us_sum = t.fsync.sum_us;
+	out->records = t.records;
+	out->fsync_errors = t.fsync_errors;
+	out->write_errors = t.write_errors;
+	out->poisoned = t.poisoned;
+}
+
+int
+sr_txlog_metrics_text(sr_txlog *log, char *buf, size_t len, size_t *needed)
+{
+	if (needed != NULL)
+		*needed = 0;
+	if (log == NULL || (buf == NULL && len > 0))
+		return SR_EINVAL;
+	struct metrics_txlog t;
+	snapshot(log, &t);
+	struct strbuf b;
+	strbuf_init(&b);
+	metrics_txlog_text(&b, &t);
+	size_t n;
+	char *text = strbuf_take(&b, &n);
+	if (text == NULL)
+		return SR_ENOMEM;
+	if (needed != NULL)
+		*needed = n + 1;
+	int rv = SR_ETOOBIG;
+	if (n < len) {
+		memcpy(buf, text, n + 1);
+		rv = SR_OK;
+	}
+	free(text);
+	return rv;
 }
 
 void

@@ -144,6 +144,51 @@ SR_EXPORT void sr_txlog_set_log(sr_txlog *log, sr_log_fn fn, void *arg);
  * no-op. */
 SR_EXPORT void sr_txlog_close(sr_txlog *log);
 
+/* ---- monitoring ---- */
+
+/* The fdatasync latency histogram's bucket bounds, in microseconds (kept
+ * on one line: clang-format would spread the braces over three). */
+#define SR_TXLOG_FSYNC_BUCKETS 12
+/* clang-format off */
+#define SR_TXLOG_FSYNC_BOUNDS_US \
+	{100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 500000, 2000000, 10000000}
+/* clang-format on */
+
+/*
+ * What a handle did since it was opened (docs/txlog.md, "Monitoring"): the
+ * fdatasync of every group commit timed, and the failures. fsync_buckets[i]
+ * counts the fdatasync calls that took at most the i-th bound of
+ * SR_TXLOG_FSYNC_BOUNDS_US and more than the one before (not cumulative);
+ * the last entry those above every bound. A failure poisons the log (see
+ * sr_txlog_wait), so each error count is 0 or 1 per handle: monitor them
+ * across handles and processes, and alert on any.
+ */
+typedef struct sr_txlog_stats {
+	uint64_t records;      /* records appended */
+	uint64_t fsyncs;       /* group commits' fdatasync calls, failed ones too */
+	uint64_t fsync_us_sum; /* their total duration, microseconds */
+	uint64_t fsync_buckets[SR_TXLOG_FSYNC_BUCKETS + 1];
+	uint64_t fsync_errors; /* fdatasync calls that failed */
+	uint64_t write_errors; /* group commit writes that failed */
+	int poisoned;          /* 1 once a write or fdatasync failed */
+} sr_txlog_stats;
+
+/* Fills *out; zeros for a NULL log. Takes the handle's mutex briefly. */
+SR_EXPORT void sr_txlog_get_stats(sr_txlog *log, sr_txlog_stats *out);
+
+/*
+ * The same in the Prometheus text format, for an embedder's /metrics:
+ * snowrange_txlog_records_total, snowrange_txlog_fsync_duration_seconds (a
+ * histogram), snowrange_txlog_fsync_errors_total,
+ * snowrange_txlog_write_errors_total and snowrange_txlog_poisoned, each
+ * with its HELP and TYPE lines (docs/txlog.md). The text goes into buf (len
+ * bytes, NUL-terminated) and *needed (may be NULL) receives its size with
+ * the NUL. Errors: SR_EINVAL (NULL log, or NULL buf with len > 0),
+ * SR_ETOOBIG (len is less than *needed: nothing is written; call again
+ * with a larger buffer; 4 KiB always suffices), SR_ENOMEM.
+ */
+SR_EXPORT int sr_txlog_metrics_text(sr_txlog *log, char *buf, size_t len, size_t *needed);
+
 /* ---- reading (no handle, read-only, cuts nothing) ---- */
 
 /* Called for each record with the file offset of its first byte. r and

@@ -142,6 +142,8 @@ test_coord(void **state)
 	has(b.p, "snowrange_clock_step_backs_total 2\n");
 	has(b.p, "snowrange_http_responses_total{code=\"4xx\"} 2\n");
 	has(b.p, "snowrange_http_slow_closed_total 4\n");
+	/* No 2PC log attached (the daemon's case): its families are left out. */
+	assert_null(strstr(b.p, "snowrange_txlog_"));
 	m.has_worker = false;
 	strbuf_reset(&b);
 	metrics_coord_text(&b, &m);
@@ -184,12 +186,48 @@ test_master(void **state)
 	strbuf_free(&b);
 }
 
+/* A coordinator with a 2PC log attached shows its fsync latency and
+ * errors; the same renderer serves sr_txlog_metrics_text. */
+static void
+test_coord_txlog(void **state)
+{
+	(void) state;
+	struct metrics_txlog t = {.records = 12,
+	    .fsync_errors = 1,
+	    .write_errors = 0,
+	    .poisoned = true};
+	t.fsync.b[4] = 3;               /* three syncs of 1..2.5 ms */
+	t.fsync.b[METRICS_BUCKETS] = 1; /* one above 10 s */
+	t.fsync.count = 4;
+	t.fsync.sum_us = 12006000;
+	struct metrics_coord m = {.node = "c1", .txlog = &t};
+	struct strbuf b;
+	strbuf_init(&b);
+	metrics_coord_text(&b, &m);
+	check_format(b.p);
+	has(b.p, "snowrange_txlog_records_total 12\n");
+	has(b.p, "snowrange_txlog_fsync_duration_seconds_bucket{le=\"0.001\"} 0\n");
+	has(b.p, "snowrange_txlog_fsync_duration_seconds_bucket{le=\"0.0025\"} 3\n");
+	has(b.p, "snowrange_txlog_fsync_duration_seconds_bucket{le=\"10\"} 3\n");
+	has(b.p, "snowrange_txlog_fsync_duration_seconds_bucket{le=\"+Inf\"} 4\n");
+	has(b.p, "snowrange_txlog_fsync_duration_seconds_sum 12.006000\n");
+	has(b.p, "snowrange_txlog_fsync_errors_total 1\n");
+	has(b.p, "snowrange_txlog_write_errors_total 0\n");
+	has(b.p, "snowrange_txlog_poisoned 1\n");
+	strbuf_reset(&b);
+	metrics_txlog_text(&b, &t);
+	/* records, the histogram (buckets, +Inf, sum, count) and three more. */
+	assert_int_equal(check_format(b.p), 1 + METRICS_BUCKETS + 3 + 3);
+	strbuf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hist),
 	    cmocka_unit_test(test_coord),
+	    cmocka_unit_test(test_coord_txlog),
 	    cmocka_unit_test(test_master),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "metrics.h"
 #include "snowrange/error.h"
 #include "snowrange/txlog.h"
 #include "txlog_codec.h"
@@ -1605,6 +1606,122 @@ test_concurrent_waiters_poisoned(void **state)
 	free(found);
 }
 
+/* ---- monitoring ---- */
+
+static void
+has(const char *text, const char *want)
+{
+	if (strstr(text, want) == NULL)
+		fail_msg("'%s' not in:\n%s", want, text);
+}
+
+/* The metrics text of log, checked for size handling on the way. */
+static void
+metrics_text(sr_txlog *log, char *buf, size_t len)
+{
+	size_t needed;
+	char tiny[8] = "x";
+	assert_int_equal(sr_txlog_metrics_text(log, tiny, sizeof tiny, &needed), SR_ETOOBIG);
+	assert_string_equal(tiny, "x"); /* nothing written */
+	assert_true(needed > sizeof tiny && needed <= len);
+	assert_int_equal(sr_txlog_metrics_text(log, buf, len, NULL), SR_OK);
+	assert_int_equal(strlen(buf) + 1, needed);
+}
+
+/*
+ * sr_txlog_get_stats and sr_txlog_metrics_text move with the log's work:
+ * records appended, one timed fdatasync per group commit (a slow disk, 3 ms
+ * per sync here, lands above the 1 ms buckets), and the fdatasync and write
+ * failures (through the test hooks), each poisoning the log.
+ */
+static void
+test_stats_fsync_latency_and_errors(void **state)
+{
+	struct fixture *f = *state;
+	sr_txlog *log;
+	sr_txlog_stats st;
+	char err[256], text[4096];
+	struct fault x = {.fail_sync_from = -1, .sync_delay_ns = 3000000};
+	struct txlog_hooks h = {NULL, fault_sync, &x};
+	struct gen g;
+
+	/* The public buckets are the metrics module's, bound by bound. */
+	static const uint64_t bounds[] = SR_TXLOG_FSYNC_BOUNDS_US;
+	assert_int_equal(sizeof bounds / sizeof bounds[0], METRICS_BUCKETS);
+	for (size_t i = 0; i < METRICS_BUCKETS; i++)
+		assert_int_equal(bounds[i], metrics_bounds_us[i]);
+	sr_txlog_get_stats(NULL, &st);
+	assert_int_equal(st.records + st.fsyncs + st.fsync_errors + st.write_errors, 0);
+	assert_int_equal(sr_txlog_metrics_text(NULL, text, sizeof text, NULL), SR_EINVAL);
+
+	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof err), SR_OK);
+	sr_txlog_get_stats(log, &st);
+	assert_int_equal(st.records, 0);
+	assert_int_equal(st.fsyncs, 0); /* open's own syncs are no group commits */
+	txlog_debug_hooks(log, &h);
+	for (int i = 0; i < 5; i++) {
+		gen(i, &g);
+		assert_int_equal(sr_txlog_write(log, &g.r), SR_OK);
+	}
+	sr_txlog_get_stats(log, &st);
+	assert_int_equal(st.records, 5);
+	assert_int_equal(st.fsyncs, 5);
+	assert_int_equal(st.fsyncs, txlog_debug_syncs(log));
+	assert_true(st.fsync_us_sum >= 5 * 3000);
+	uint64_t in_buckets = 0;
+	for (size_t i = 0; i <= SR_TXLOG_FSYNC_BUCKETS; i++)
+		in_buckets += st.fsync_buckets[i];
+	assert_int_equal(in_buckets, 5);
+	for (size_t i = 0; i < SR_TXLOG_FSYNC_BUCKETS && bounds[i] <= 2500; i++)
+		assert_int_equal(st.fsync_buckets[i], 0);
+	assert_int_equal(st.fsync_errors, 0);
+	assert_int_equal(st.write_errors, 0);
+	assert_int_equal(st.poisoned, 0);
+	metrics_text(log, text, sizeof text);
+	has(text, "# TYPE snowrange_txlog_records_total counter\n");
+	has(text, "snowrange_txlog_records_total 5\n");
+	has(text, "# TYPE snowrange_txlog_fsync_duration_seconds histogram\n");
+	has(text, "snowrange_txlog_fsync_duration_seconds_bucket{le=\"0.001\"} 0\n");
+	has(text, "snowrange_txlog_fsync_duration_seconds_bucket{le=\"+Inf\"} 5\n");
+	has(text, "snowrange_txlog_fsync_duration_seconds_count 5\n");
+	has(text, "snowrange_txlog_fsync_errors_total 0\n");
+	has(text, "snowrange_txlog_poisoned 0\n");
+
+	/* The next fdatasync fails: counted (and timed), the log poisoned. */
+	x.fail_sync_from = atomic_load(&x.syncs);
+	gen(5, &g);
+	assert_int_equal(sr_txlog_write(log, &g.r), SR_EIO);
+	sr_txlog_get_stats(log, &st);
+	assert_int_equal(st.records, 6);
+	assert_int_equal(st.fsyncs, 6);
+	assert_int_equal(st.fsync_errors, 1);
+	assert_int_equal(st.write_errors, 0);
+	assert_int_equal(st.poisoned, 1);
+	metrics_text(log, text, sizeof text);
+	has(text, "snowrange_txlog_fsync_errors_total 1\n");
+	has(text, "snowrange_txlog_fsync_duration_seconds_count 6\n");
+	has(text, "snowrange_txlog_poisoned 1\n");
+	sr_txlog_close(log);
+
+	/* A new handle counts from zero; a write torn halfway is a write
+	 * error, and no fdatasync follows it. */
+	struct fault y = {.fail_sync_from = -1, .tear_write = 1};
+	struct txlog_hooks hw = {fault_write, NULL, &y};
+	assert_int_equal(sr_txlog_open(f->log, &log, NULL, err, sizeof err), SR_OK);
+	txlog_debug_hooks(log, &hw);
+	gen(6, &g);
+	assert_int_equal(sr_txlog_write(log, &g.r), SR_EIO);
+	sr_txlog_get_stats(log, &st);
+	assert_int_equal(st.records, 1);
+	assert_int_equal(st.fsyncs, 0);
+	assert_int_equal(st.fsync_errors, 0);
+	assert_int_equal(st.write_errors, 1);
+	assert_int_equal(st.poisoned, 1);
+	metrics_text(log, text, sizeof text);
+	has(text, "snowrange_txlog_write_errors_total 1\n");
+	sr_txlog_close(log);
+}
+
 int
 main(void)
 {
@@ -1636,6 +1753,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sync_failure_poisons, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_failure_tears, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_waiters_poisoned, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stats_fsync_latency_and_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
