@@ -201,6 +201,24 @@ op_key(const char *prefix, const struct store_op *op, char *buf, size_t cap)
 	return etcd_key(prefix, sfx, buf, cap);
 }
 
+/* True when a and b write the same key (op_key), compared without
+ * formatting either key. */
+static bool
+same_row(const struct store_op *a, const struct store_op *b)
+{
+	bool aseq = a->kind == STORE_PUT_SEQ || a->kind == STORE_DEL_SEQ;
+	bool anode = a->kind == STORE_PUT_NODE || a->kind == STORE_DEL_NODE;
+	if (aseq)
+		return (b->kind == STORE_PUT_SEQ || b->kind == STORE_DEL_SEQ) &&
+		    strcmp(a->u.seq.name, b->u.seq.name) == 0;
+	if (anode)
+		return (b->kind == STORE_PUT_NODE || b->kind == STORE_DEL_NODE) &&
+		    a->u.node.id == b->u.node.id;
+	if (a->kind == STORE_PUT_WORKER)
+		return b->kind == STORE_PUT_WORKER && a->u.worker.id == b->u.worker.id;
+	return a->kind == STORE_PUT_LAYOUT && b->kind == STORE_PUT_LAYOUT;
+}
+
 /* ---- row values ---- */
 
 static bool
@@ -407,6 +425,18 @@ etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, s
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = NULL;
+		/* The ops apply in order (store.h), so a later op on the same
+		 * key supersedes this one, as in SQLite. etcd refuses a
+		 * transaction naming a key twice ("duplicate key given in txn
+		 * request"): the heartbeat that stores a lapsed grant and
+		 * grants the same worker id again failed that way on every
+		 * beat, and its coordinator never got txids back
+		 * (docs/reliability.md). */
+		bool superseded = false;
+		for (size_t j = i + 1; j < n && !superseded; j++)
+			superseded = same_row(&ops[i], &ops[j]);
+		if (superseded)
+			continue;
 		if (op_key(prefix, &ops[i], key, sizeof key) != SR_OK) {
 			*err = errf(errbuf, errlen, SR_EINVAL, "op %zu: key too long", i);
 			json_decref(txn);

@@ -144,7 +144,11 @@ struct store_ops {
 	 * must start with acquire_and_load(). */
 	int (*load)(struct store *st, struct store_state *out);
 	/* Applies ops[0..n) atomically and durably if the stored term equals
-	 * term; SR_ESTALE if it does not, SR_EIO on any storage failure. */
+	 * term; SR_ESTALE if it does not, SR_EIO on any storage failure. The
+	 * ops apply in order: a later op on the same row (the same sequence
+	 * name, node id or worker id) supersedes an earlier one, in every
+	 * backend (etcd takes each key once per transaction: store_etcd.c
+	 * sends only the last op per key). */
 	int (*commit)(struct store *st, uint64_t term, const struct store_op *ops, size_t n);
 	/* Releases everything; NULL-safe through store_close(). */
 	void (*close)(struct store *st);

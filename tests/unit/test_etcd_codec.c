@@ -188,6 +188,45 @@ test_commit_txn_refusals(void **state)
 	assert_non_null(strstr(err, "max-txn-ops"));
 }
 
+/* A later op on the same row supersedes an earlier one (store.h: the ops
+ * apply in order), and etcd refuses a transaction naming a key twice: only
+ * the last op per key is sent, the others keep their order. */
+static void
+test_commit_same_key_last_wins(void **state)
+{
+	(void) state;
+	struct store_op ops[5];
+	char err[256];
+	int rv;
+	memset(ops, 0, sizeof ops);
+	ops[0].kind = ops[2].kind = STORE_PUT_WORKER;
+	ops[0].u.worker = (struct store_worker) {.id = 3, .node_id = 1, .expires_ms = 5};
+	ops[2].u.worker = (struct store_worker) {.id = 3, .node_id = 1, .expires_ms = 9};
+	ops[1].kind = STORE_PUT_WORKER;
+	ops[1].u.worker = (struct store_worker) {.id = 4, .node_id = 2, .expires_ms = 7};
+	ops[3].kind = STORE_PUT_NODE;
+	ops[3].u.node.id = 7;
+	snprintf(ops[3].u.node.name, sizeof ops[3].u.node.name, "c1");
+	ops[4].kind = STORE_DEL_NODE;
+	ops[4].u.node.id = 7;
+	json_t *t = etcd_txn_commit("/p/", 1, ops, 5, 128, &rv, err, sizeof err);
+	assert_non_null(t);
+	assert_int_equal(rv, SR_OK);
+	const json_t *succ = json_object_get(t, "success");
+	assert_int_equal(json_array_size(succ), 3);
+	const json_t *p0 = json_object_get(json_array_get(succ, 0), "request_put");
+	assert_string_equal(unb64(json_object_get(p0, "key")), "/p/worker/0000000004");
+	const json_t *p1 = json_object_get(json_array_get(succ, 1), "request_put");
+	assert_string_equal(unb64(json_object_get(p1, "key")), "/p/worker/0000000003");
+	json_t *row = json_loads(unb64(json_object_get(p1, "value")), 0, NULL);
+	assert_non_null(row);
+	assert_int_equal(json_integer_value(json_object_get(row, "expires_ms")), 9);
+	json_decref(row);
+	const json_t *d = json_object_get(json_array_get(succ, 2), "request_delete_range");
+	assert_string_equal(unb64(json_object_get(d, "key")), "/p/node/00000000000000000007");
+	json_decref(t);
+}
+
 static void
 test_acquire_txn_shape(void **state)
 {
@@ -406,6 +445,7 @@ main(void)
 	    cmocka_unit_test(test_prefix_end),
 	    cmocka_unit_test(test_commit_txn_shape),
 	    cmocka_unit_test(test_commit_txn_refusals),
+	    cmocka_unit_test(test_commit_same_key_last_wins),
 	    cmocka_unit_test(test_acquire_txn_shape),
 	    cmocka_unit_test(test_campaign_txn_shape),
 	    cmocka_unit_test(test_rows_round_trip),

@@ -183,6 +183,73 @@ test_catalog_over_etcd(void **state)
 	store_close(st);
 }
 
+/* Ops apply in order, and a later op on a row supersedes an earlier one in
+ * the same commit, as in SQLite: etcd refuses a transaction that names a
+ * key twice, so the store must send only the last. */
+static void
+test_same_row_twice_in_one_commit(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t7");
+	struct store_state s;
+	assert_int_equal(store_acquire_and_load(st, &s), SR_OK);
+	uint64_t term = s.term;
+	store_state_free(&s);
+	struct store_op ops[4] = {seq_op("a", 100), seq_op("a", 200)};
+	ops[2].kind = ops[3].kind = STORE_PUT_WORKER;
+	ops[2].u.worker = (struct store_worker) {.id = 3, .node_id = 1, .expires_ms = 5};
+	ops[3].u.worker = (struct store_worker) {.id = 3, .node_id = 2, .expires_ms = 9};
+	assert_int_equal(store_commit(st, term, ops, 4), SR_OK);
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.nseqs, 1);
+	assert_int_equal(s.seqs[0].hwm, 200);
+	assert_int_equal(s.nworkers, 1);
+	assert_int_equal(s.workers[0].node_id, 2);
+	store_state_free(&s);
+	/* A put, then a delete of the same sequence: gone. */
+	struct store_op del[2] = {seq_op("a", 300)};
+	del[1].kind = STORE_DEL_SEQ;
+	snprintf(del[1].u.seq.name, sizeof del[1].u.seq.name, "a");
+	assert_int_equal(store_commit(st, term, del, 2), SR_OK);
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.nseqs, 0);
+	store_state_free(&s);
+	store_close(st);
+}
+
+/* The churn finding (docs/reliability.md): a coordinator whose worker lease
+ * lapsed while the leader could not commit (an etcd member killed) stays
+ * alive and heartbeats on. The beat stores the lapsed row and grants the
+ * same worker id again, two writes of one key in one commit; etcd refused
+ * it on every beat (SR_EIO, "duplicate key given in txn request") and the
+ * coordinator got no txids until another master led. */
+static void
+test_heartbeat_after_lapse_over_etcd(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t8");
+	struct catalog_config cfg;
+	struct catalog *cat;
+	char err[256];
+	catalog_config_init(&cfg);
+	int64_t now = sr_wall_ms();
+	assert_int_equal(catalog_open(st, &cfg, now, &cat, err, sizeof err), SR_OK);
+	uint64_t node;
+	struct catalog_grant g, g2;
+	assert_int_equal(catalog_node_join_as(cat, "c1", "", 1, now, &node, &g), SR_OK);
+	assert_true(g.has);
+	/* No beat reaches the master for longer than the lease and the grace. */
+	now += cfg.lease_ttl_ms + cfg.worker_grace_ms + 1000;
+	uint64_t tick = (uint64_t) (now - cfg.layout.epoch_ms);
+	int rv = catalog_node_heartbeat(cat, node, now, 1, g.worker_id, tick, &g2);
+	if (rv != SR_OK)
+		fail_msg("heartbeat after a lapse: %s (%s)", catalog_errmsg(cat), sr_errname(rv));
+	assert_true(g2.has);
+	assert_int_equal(g2.worker_id, g.worker_id);
+	catalog_close(cat);
+	store_close(st);
+}
+
 /* A value under the prefix that this code did not write stops the load
  * with its key named, rather than being read as something else. */
 static void
@@ -366,6 +433,8 @@ main(void)
 	    cmocka_unit_test(test_empty_then_rows),
 	    cmocka_unit_test(test_second_master_fences_first),
 	    cmocka_unit_test(test_catalog_over_etcd),
+	    cmocka_unit_test(test_same_row_twice_in_one_commit),
+	    cmocka_unit_test(test_heartbeat_after_lapse_over_etcd),
 	    cmocka_unit_test(test_foreign_value_refused),
 	    cmocka_unit_test(test_stopped_etcd_fails_fast),
 	    cmocka_unit_test(test_bad_urls),
