@@ -202,7 +202,8 @@ op_key(const char *prefix, const struct store_op *op, char *buf, size_t cap)
 }
 
 /* True when a and b write the same key (op_key), compared without
- * formatting either key. */
+ * formatting either key. A trim of the history is a range, not a row: it
+ * supersedes nothing and is superseded by nothing. */
 static bool
 same_row(const struct store_op *a, const struct store_op *b)
 {
@@ -216,6 +217,8 @@ same_row(const struct store_op *a, const struct store_op *b)
 		    a->u.node.id == b->u.node.id;
 	if (a->kind == STORE_PUT_WORKER)
 		return b->kind == STORE_PUT_WORKER && a->u.worker.id == b->u.worker.id;
+	if (a->kind == STORE_PUT_ERA)
+		return b->kind == STORE_PUT_ERA && a->u.era.seq == b->u.era.seq;
 	return a->kind == STORE_PUT_LAYOUT && b->kind == STORE_PUT_LAYOUT;
 }
 

@@ -225,6 +225,22 @@ test_commit_same_key_last_wins(void **state)
 	const json_t *d = json_object_get(json_array_get(succ, 2), "request_delete_range");
 	assert_string_equal(unb64(json_object_get(d, "key")), "/p/node/00000000000000000007");
 	json_decref(t);
+	/* Two eras of one seq: the last is sent. */
+	memset(ops, 0, sizeof ops);
+	ops[0].kind = ops[1].kind = STORE_PUT_ERA;
+	ops[0].u.era.seq = ops[1].u.era.seq = 5;
+	ops[0].u.era.worker = 1;
+	ops[1].u.era.worker = 2;
+	t = etcd_txn_commit("/p/", 1, ops, 2, 128, &rv, err, sizeof err);
+	assert_non_null(t);
+	succ = json_object_get(t, "success");
+	assert_int_equal(json_array_size(succ), 1);
+	p0 = json_object_get(json_array_get(succ, 0), "request_put");
+	row = json_loads(unb64(json_object_get(p0, "value")), 0, NULL);
+	assert_non_null(row);
+	assert_int_equal(json_integer_value(json_object_get(row, "worker")), 2);
+	json_decref(row);
+	json_decref(t);
 }
 
 static void
