@@ -196,6 +196,7 @@ op_key(const char *prefix, const struct store_op *op, char *buf, size_t cap)
 	case STORE_TRIM_ERAS: /* a trim deletes the eras below this key */
 		snprintf(sfx, sizeof sfx, "history/%020" PRIu64, op->u.era.seq);
 		break;
+	case STORE_SET_TERM: snprintf(sfx, sizeof sfx, "term"); break;
 	default: return SR_EINVAL;
 	}
 	return etcd_key(prefix, sfx, buf, cap);
@@ -219,6 +220,8 @@ same_row(const struct store_op *a, const struct store_op *b)
 		return b->kind == STORE_PUT_WORKER && a->u.worker.id == b->u.worker.id;
 	if (a->kind == STORE_PUT_ERA)
 		return b->kind == STORE_PUT_ERA && a->u.era.seq == b->u.era.seq;
+	if (a->kind == STORE_SET_TERM)
+		return b->kind == STORE_SET_TERM;
 	return a->kind == STORE_PUT_LAYOUT && b->kind == STORE_PUT_LAYOUT;
 }
 
@@ -276,6 +279,11 @@ check_op(size_t i, const struct store_op *op, char *errbuf, size_t errlen)
 		    op->u.era.floor_tick > INT64_MAX)
 			return errf(errbuf, errlen, SR_EINVAL,
 			    "op %zu: era %" PRIu64 ": value is 2^63 or more", i, op->u.era.seq);
+		return SR_OK;
+	case STORE_SET_TERM:
+		if (op->u.term > INT64_MAX)
+			return errf(errbuf, errlen, SR_EINVAL,
+			    "op %zu: term %" PRIu64 " is 2^63 or more", i, op->u.term);
 		return SR_OK;
 	}
 	return errf(errbuf, errlen, SR_EINVAL, "op %zu: unknown kind %d", i, (int) op->kind);
@@ -402,9 +410,17 @@ etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, s
 		    n, max_ops);
 		return NULL;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if ((*err = check_op(i, &ops[i], errbuf, errlen)) != SR_OK)
 			return NULL;
+		/* A term is only ever raised (store.h). */
+		if (ops[i].kind == STORE_SET_TERM && ops[i].u.term <= term) {
+			*err = errf(errbuf, errlen, SR_EINVAL,
+			    "op %zu: term %" PRIu64 " is not above %" PRIu64, i, ops[i].u.term,
+			    term);
+			return NULL;
+		}
+	}
 	snprintf(tv, sizeof tv, "%" PRIu64, term);
 	if (etcd_key(prefix, "term", key, sizeof key) != SR_OK) {
 		*err = errf(errbuf, errlen, SR_EINVAL, "prefix too long");
@@ -452,6 +468,11 @@ etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, s
 			o = etcd_key(prefix, "history/", from, sizeof from) == SR_OK
 			    ? del_range_op(from, key)
 			    : NULL;
+		} else if (ops[i].kind == STORE_SET_TERM) {
+			/* The term is a bare decimal, as etcd_txn_acquire writes it. */
+			char nv[32];
+			snprintf(nv, sizeof nv, "%" PRIu64, ops[i].u.term);
+			o = put_op(key, nv);
 		} else {
 			json_t *row = row_json(&ops[i]);
 			char *v = row != NULL ? json_dumps(row, JSON_COMPACT) : NULL;

@@ -2,15 +2,23 @@
  * snowrange-master: leases chunked ID ranges to coordinators.
  *
  *   snowrange-master --data-dir DIR [--listen URL] [--config FILE] ...
+ *   snowrange-master migrate --from STORE_URL --to STORE_URL
  *
  * Every setting is a row of the options table below, which drives the flags,
- * the config file keys and --help alike.
+ * the config file keys and --help alike; the commands (only `migrate` so far)
+ * are rows of their own table.
  */
+/* realpath */
+#define _DEFAULT_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +29,7 @@
 #include "flake.h"
 #include "httpd.h"
 #include "master_http.h"
+#include "migrate.h"
 #include "options.h"
 #include "server.h"
 #include "snowrange/error.h"
@@ -53,6 +62,7 @@ static struct {
 	bool insecure;
 	const char *log_level, *log_format, *log_file;
 	const char *http_listen;
+	const char *from, *to; /* migrate */
 } opt;
 
 static const struct sr_opt options[] = {
@@ -122,6 +132,13 @@ static const struct sr_opt options[] = {
     {"layout", SR_OPT_STR, &opt.layout, "41/10/12/1/2024-01-01T00:00:00Z", 0, 0,
         "Snowflake layout TIME/WORKER/SEQ/UNIT_MS/EPOCH bits (sum 63); fixed at the "
         "first start of a data dir"},
+    {"from", SR_OPT_STR, &opt.from, NULL, 0, 0,
+        "migrate: the store to copy, sqlite:DIR (a --data-dir) or etcd://HOST:PORT,.../PREFIX; "
+        "no master may serve it (docs/ha.md)",
+        .arg = "URL", .flags = SR_OPTF_NOINI},
+    {"to", SR_OPT_STR, &opt.to, NULL, 0, 0,
+        "migrate: the empty store to copy into (sqlite:DIR or etcd://...)", .arg = "URL",
+        .flags = SR_OPTF_NOINI},
     SR_OPTS_LOG(&opt.log_level, &opt.log_format, &opt.log_file),
 };
 #define NOPTS (sizeof(options) / sizeof(options[0]))
@@ -136,7 +153,8 @@ static const struct sr_opts_prog prog = {
     .name = "snowrange-master",
     .section = "master",
     .usage = "snowrange-master --data-dir DIR [options]\n"
-             "snowrange-master --store etcd://HOST:PORT,... [options]",
+             "snowrange-master --store etcd://HOST:PORT,... [options]\n"
+             "snowrange-master migrate --from STORE_URL --to STORE_URL",
     .summary = "the snowrange master: leases chunks of ID ranges and worker ids",
     .description = "The master owns the durable state of a snowrange cluster in a SQLite "
                    "store under --data-dir: the sequences, their range leases and the "
@@ -144,7 +162,11 @@ static const struct sr_opts_prog prog = {
                    "chunks of ID ranges from it; the snowrange tool administers it.\n\n"
                    "SIGINT and SIGTERM stop it; SIGHUP reopens --log-file (nothing else is "
                    "reloaded) and never stops it. It exits with status 1 when another master "
-                   "fenced it (docs/reliability.md).",
+                   "fenced it (docs/reliability.md).\n\n"
+                   "migrate copies a stopped cluster's whole state (sequences and their hwm, "
+                   "nodes, worker grants, the Snowflake layout) from one store into an empty "
+                   "one, for instance from SQLite to etcd, and leaves the destination's "
+                   "fencing term above the source's (docs/ha.md).",
     .opts = options,
     .nopts = NOPTS,
     .versions = versions,
@@ -159,6 +181,178 @@ fenced(void *arg)
 	kill(getpid(), SIGUSR1);
 }
 
+/* ---- migrate (master/migrate.h) ---- */
+
+/* One side of a migration: the store opened, and the data dir's lock held
+ * for a SQLite one, so that no master starts on it meanwhile. */
+struct side {
+	const char *url;
+	const char *role; /* "source" or "destination" */
+	enum migrate_kind kind;
+	const char *dir;
+	int lock_fd;
+	struct store *st;
+};
+
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error: one line and the hint, exit status 2. */
+static int
+usage_err(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "snowrange-master: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nrun 'snowrange-master --help' for the commands and options\n");
+	return 2;
+}
+
+/*
+ * Opens one side and makes sure no master serves it: a SQLite data dir's
+ * lock is taken here (store_sqlite_lock, the same one a master takes), and
+ * an etcd prefix must have no leader. A source must exist already: opening
+ * a missing data dir would create an empty store.
+ */
+static int
+side_open(struct side *sd, bool source, char *err, size_t errlen)
+{
+	int rv;
+	sd->lock_fd = -1;
+	sd->st = NULL;
+	if (sd->kind == MIGRATE_SQLITE) {
+		char db[4200];
+		struct stat sb;
+		snprintf(db, sizeof db, "%s/snowrange.db", sd->dir);
+		if (source && stat(db, &sb) != 0)
+			return SR_ERRF(err, errlen, SR_ENOTFOUND,
+			    "source %s: no SQLite store there (no %s)", sd->url, db);
+		if ((rv = store_sqlite_lock(sd->dir, &sd->lock_fd, err, errlen)) != SR_OK) {
+			if (rv == SR_EEXISTS) {
+				char why[512];
+				snprintf(why, sizeof why, "%s", err);
+				snprintf(err, errlen,
+				    "%s %s is in use (%s): stop the master serving it first",
+				    sd->role, sd->url, why);
+			}
+			return rv;
+		}
+		rv = store_sqlite_open(sd->dir, &sd->st, err, errlen);
+	} else {
+		rv = store_etcd_open(sd->url, (int) opt.etcd_timeout_ms,
+		    (size_t) opt.etcd_max_txn_ops, &sd->st, err, errlen);
+	}
+	if (rv != SR_OK)
+		return rv;
+	if (sd->kind == MIGRATE_ETCD) {
+		char leader[256];
+		int found;
+		if ((rv = store_etcd_leader(sd->st, leader, sizeof leader, &found)) != SR_OK)
+			return SR_ERRF(err, errlen, rv, "%s %s: %s", sd->role, sd->url,
+			    store_errmsg(sd->st));
+		if (found)
+			return SR_ERRF(err, errlen, SR_EEXISTS,
+			    "%s %s is in use: the master at %s leads on it; stop every master on it "
+			    "first",
+			    sd->role, sd->url, leader);
+	}
+	return SR_OK;
+}
+
+static void
+side_close(struct side *sd)
+{
+	store_close(sd->st);
+	sd->st = NULL;
+	if (sd->lock_fd >= 0)
+		close(sd->lock_fd);
+	sd->lock_fd = -1;
+}
+
+/* Whether two SQLite sides are one directory (the lock would say "in use"
+ * by ourselves, which explains nothing). */
+static bool
+same_dir(const struct side *a, const struct side *b)
+{
+	if (a->kind != MIGRATE_SQLITE || b->kind != MIGRATE_SQLITE)
+		return false;
+	char *ra = realpath(a->dir, NULL), *rb = realpath(b->dir, NULL);
+	bool same = ra != NULL && rb != NULL && strcmp(ra, rb) == 0;
+	free(ra);
+	free(rb);
+	return same;
+}
+
+static int
+cmd_migrate(void)
+{
+	char err[1024] = "";
+	struct side src = {opt.from, "source", 0, NULL, -1, NULL};
+	struct side dst = {opt.to, "destination", 0, NULL, -1, NULL};
+	if (opt.from == NULL || opt.to == NULL)
+		return usage_err("migrate needs --from URL and --to URL");
+	if (migrate_parse_url(opt.from, &src.kind, &src.dir, err, sizeof err) != SR_OK ||
+	    migrate_parse_url(opt.to, &dst.kind, &dst.dir, err, sizeof err) != SR_OK)
+		return usage_err("migrate: %s", err);
+	if (same_dir(&src, &dst))
+		return usage_err("migrate: --from and --to are the same data dir (%s)", src.dir);
+	int rv = side_open(&src, true, err, sizeof err);
+	if (rv == SR_OK)
+		rv = side_open(&dst, false, err, sizeof err);
+	struct migrate_result res = {0};
+	if (rv == SR_OK) {
+		size_t batch = dst.kind == MIGRATE_ETCD ? (size_t) opt.etcd_max_txn_ops : SIZE_MAX;
+		rv = migrate_copy(src.st, dst.st, batch, &res, err, sizeof err);
+	}
+	side_close(&dst);
+	side_close(&src);
+	if (rv != SR_OK) {
+		fprintf(stderr, "snowrange-master: migrate: %s (%s)\n", err, sr_errname(rv));
+		return 1;
+	}
+	char layout[FLAKE_LAYOUT_STRLEN] = "none";
+	if (store_layout_set(&res.layout))
+		flake_layout_format(&res.layout, layout, sizeof layout);
+	printf("migrated %s to %s: %zu sequences, %zu nodes, %zu worker grants, %zu worker "
+	       "history entries, layout %s; source term %llu, destination term %llu\n",
+	    opt.from, opt.to, res.nseqs, res.nnodes, res.nworkers, res.neras, layout,
+	    (unsigned long long) res.src_term, (unsigned long long) res.dst_term);
+	printf("start the masters on %s with the same --layout, and never again on %s "
+	       "(docs/ha.md)\n",
+	    opt.to, opt.from);
+	return 0;
+}
+
+/* The commands; a bare snowrange-master (no command) runs the master. */
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} commands[] = {
+    {"migrate", cmd_migrate},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static int
+run_command(int npos, char **argv)
+{
+	const char *names[NCOMMANDS];
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		names[i] = commands[i].name;
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		if (npos > 1)
+			return usage_err("unexpected argument '%.60s'", argv[2]);
+		return commands[i].fn();
+	}
+	const char *s = sr_suggest(argv[1], names, NCOMMANDS);
+	fprintf(stderr,
+	    "snowrange-master: unknown command '%.60s'%s%s%s\n"
+	    "run 'snowrange-master --help' for the commands and options\n",
+	    argv[1], s ? " (did you mean " : "", s ? s : "", s ? "?)" : "");
+	return 2;
+}
+
 static int
 run(int argc, char **argv, struct sr_opts_mem *mem)
 {
@@ -167,13 +361,10 @@ run(int argc, char **argv, struct sr_opts_mem *mem)
 	int rc = sr_opts_main(&prog, argc, argv, &npos, mem);
 	if (rc >= 0)
 		return rc;
-	if (npos > 0) {
-		fprintf(stderr,
-		    "snowrange-master: unexpected argument '%.60s'\n"
-		    "run 'snowrange-master --help' for the options\n",
-		    argv[1]);
-		return 2;
-	}
+	if (npos > 0)
+		return run_command(npos, argv);
+	if (opt.from != NULL || opt.to != NULL)
+		return usage_err("--from and --to belong to 'snowrange-master migrate'");
 	bool etcd = opt.store != NULL && opt.store[0] != '\0';
 	if (etcd && strncmp(opt.store, "etcd://", 7) != 0) {
 		fprintf(stderr,

@@ -103,6 +103,11 @@ enum store_op_kind {
 	                   * rows, and so their floors, stay) */
 	STORE_PUT_ERA,    /* insert op.era (replacing one of the same seq) */
 	STORE_TRIM_ERAS,  /* delete every era whose seq is below op.era.seq */
+	STORE_SET_TERM,   /* raise the stored fencing term to op.term, which
+	                   * must be above the commit's term (SR_EINVAL
+	                   * otherwise): only `snowrange-master migrate` uses
+	                   * it (master/migrate.h), so that a store's terms
+	                   * continue above the source's */
 };
 
 struct store_op {
@@ -113,6 +118,7 @@ struct store_op {
 		struct store_worker worker;
 		sr_flake_layout layout;
 		struct store_era era;
+		uint64_t term;
 	} u;
 };
 
@@ -193,6 +199,28 @@ store_close(struct store *st)
 
 void store_state_free(struct store_state *s);
 
+/*
+ * The state as data, for copying a whole store into another (`snowrange-master
+ * migrate`, master/migrate.c). Every field of struct store_state is handled
+ * in these three, in store.c; a field added to the state must be added there
+ * too, and a static assertion in store.c fails the build until it is.
+ */
+
+/* Whether s holds nothing a master wrote: no row of any kind and no layout
+ * (the term does not count). */
+int store_state_empty(const struct store_state *s);
+
+/* The ops that write every row of s into an empty store: sequences
+ * (tombstones included), nodes, worker grants, and the layout last. *ops is
+ * malloc'd (free() it), *n its length; SR_ENOMEM. */
+int store_state_ops(const struct store_state *s, struct store_op **ops, size_t *n);
+
+/* Whether a and b hold the same rows, in the order backends return them
+ * (sequences by name, nodes and workers by id), and the same layout; the
+ * term is not compared. On a difference, what differs goes to why. */
+int store_state_equal(const struct store_state *a, const struct store_state *b, char *why,
+    size_t whylen);
+
 /* Opens (creating if needed) the SQLite store in dir/snowrange.db: WAL mode,
  * synchronous=FULL, files 0600 (made so if they were not). On failure
  * returns SR_EIO (SR_EINVAL for a group- or world-writable dir) and, if
@@ -220,5 +248,11 @@ int store_sqlite_lock(const char *dir, int *fd, char *errbuf, size_t errlen);
  */
 int store_etcd_open(const char *url, int timeout_ms, size_t max_ops, struct store **out,
     char *errbuf, size_t errlen);
+
+/* Reads P leader of an etcd store (master/leader.c writes it under the
+ * leader's etcd lease): *found 1 and the leading master's URL in url while
+ * one leads, 0 when none does. `snowrange-master migrate` refuses a store a
+ * master serves. SR_EIO when etcd cannot be read. */
+int store_etcd_leader(struct store *st, char *url, size_t len, int *found);
 
 #endif

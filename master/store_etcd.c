@@ -168,6 +168,28 @@ et_close(struct store *st)
 	free(s);
 }
 
+int
+store_etcd_leader(struct store *st, char *url, size_t len, int *found)
+{
+	struct etcd_store *s = from_base(st);
+	char key[ETCD_PREFIX_MAX + 8];
+	json_t *reply;
+	*found = 0;
+	etcd_key(s->prefix, "leader", key, sizeof key);
+	json_t *req = etcd_range_req(key, 0);
+	if (req == NULL)
+		return errorf(s, SR_ENOMEM, "out of memory");
+	int rv = etcd_call(s->cl, "/v3/kv/range", req, &reply, s->errmsg, sizeof s->errmsg);
+	json_decref(req);
+	if (rv != SR_OK)
+		return rv;
+	rv = etcd_kv_value(etcd_reply_kvs(reply, -1), url, len, found);
+	json_decref(reply);
+	if (rv != SR_OK)
+		return errorf(s, SR_EIO, "etcd: %sleader is not base64", s->prefix);
+	return SR_OK;
+}
+
 static const struct store_ops etcd_ops = {
     .acquire_and_load = et_acquire_and_load,
     .load = et_load,

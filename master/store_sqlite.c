@@ -586,6 +586,11 @@ check_op(struct sqlite_store *s, size_t i, const struct store_op *op)
 			    op->u.worker.id);
 		return SR_OK;
 	case STORE_PUT_LAYOUT: return SR_OK;
+	case STORE_SET_TERM:
+		if (op->u.term > INT64_MAX)
+			return errorf(s, SR_EINVAL, "op %zu: term %" PRIu64 " is 2^63 or more", i,
+			    op->u.term);
+		return SR_OK;
 	case STORE_DEL_NODE:
 		if (nd->id > INT64_MAX)
 			return errorf(s, SR_EINVAL, "op %zu: node id %" PRIu64 " is 2^63 or more",
@@ -660,6 +665,11 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 			rc = sqlite3_bind_int64(st, k + 1, v[k]);
 		break;
 	}
+	case STORE_SET_TERM:
+		id = ST_SET_TERM;
+		st = s->stmt[id];
+		rc = sqlite3_bind_int64(st, 1, (sqlite3_int64) op->u.term);
+		break;
 	case STORE_PUT_LAYOUT: {
 		const sr_flake_layout *l = &op->u.layout;
 		const int64_t v[] = {l->time_bits, l->worker_bits, l->seq_bits, l->unit_ms,
@@ -702,6 +712,7 @@ apply_op(struct sqlite_store *s, const struct store_op *op)
 	        : id == ST_PUT_LAYOUT ? "write layout"
 	        : id == ST_PUT_ERA    ? "write worker history"
 	        : id == ST_TRIM_ERAS  ? "trim worker history"
+	        : id == ST_SET_TERM   ? "write term"
 	                              : "write node");
 }
 
@@ -728,9 +739,17 @@ sq_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n)
 		    stored);
 		goto fail;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* A term is only ever raised: a lower one would let a master
+		 * fenced out before commit again. */
+		if (ops[i].kind == STORE_SET_TERM && ops[i].u.term <= term) {
+			err = errorf(s, SR_EINVAL, "op %zu: term %" PRIu64 " is not above %" PRIu64,
+			    i, ops[i].u.term, term);
+			goto fail;
+		}
 		if ((err = apply_op(s, &ops[i])) != SR_OK)
 			goto fail;
+	}
 	/* A failed COMMIT (say, fsync returned EIO) is reported as such and
 	 * never retried: after a failed fsync the kernel may have dropped the
 	 * dirty pages, so a second COMMIT that "succeeds" proves nothing. */

@@ -95,7 +95,8 @@ mem_slot(const struct mem_store *m, const struct store_op *op)
 			j++;
 		break;
 	case STORE_PUT_LAYOUT:
-	case STORE_TRIM_ERAS: break;
+	case STORE_TRIM_ERAS:
+	case STORE_SET_TERM: break;
 	}
 	return j;
 }
@@ -113,6 +114,11 @@ mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n
 		m->err = "stale term";
 		return SR_ESTALE;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].kind == STORE_SET_TERM && ops[i].u.term <= term) {
+			m->err = "a term is only ever raised";
+			return SR_EINVAL;
+		}
 	/* A batch adds at most n rows to any table: refuse it whole when they
 	 * might not fit, so nothing is half applied. */
 	if (m->nseqs + n > MEM_ROWS || m->nnodes + n > MEM_ROWS || m->nworkers + n > MEM_ROWS ||
@@ -164,8 +170,12 @@ mem_commit(struct store *st, uint64_t term, const struct store_op *ops, size_t n
 			m->neras -= k;
 			break;
 		}
+		case STORE_SET_TERM: break; /* applied below, once the batch is in */
 		}
 	}
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].kind == STORE_SET_TERM)
+			m->term = ops[i].u.term;
 	m->commits++;
 	return SR_OK;
 }

@@ -138,6 +138,7 @@ complete_words "$CLI" seq create --ch | grep -qx -- --chunk || fail "completion:
 complete_words "$CLI" -m x next s --cou | grep -qx -- --count || fail "completion: next --cou"
 complete_words "$MASTER_BIN" --lease | grep -qx -- --lease-ttl-ms || fail "completion: master --lease"
 complete_words "$COORD_BIN" j | grep -qx join || fail "completion: coordinator j"
+complete_words "$MASTER_BIN" mi | grep -qx migrate || fail "completion: master mi"
 
 # The coordinator's master URL from its config file, in its section.
 start_master

@@ -243,6 +243,34 @@ test_commit_same_key_last_wins(void **state)
 	json_decref(t);
 }
 
+/* migrate's last commit raises the term (store.h STORE_SET_TERM): a bare
+ * decimal under P term, as acquire writes it; never lowered or kept. */
+static void
+test_commit_set_term(void **state)
+{
+	(void) state;
+	struct store_op op;
+	char err[256];
+	int rv;
+	memset(&op, 0, sizeof op);
+	op.kind = STORE_SET_TERM;
+	op.u.term = 9;
+	json_t *t = etcd_txn_commit("/p/", 4, &op, 1, 128, &rv, err, sizeof err);
+	assert_non_null(t);
+	const json_t *put =
+	    json_object_get(json_array_get(json_object_get(t, "success"), 0), "request_put");
+	assert_string_equal(unb64(json_object_get(put, "key")), "/p/term");
+	assert_string_equal(unb64(json_object_get(put, "value")), "9");
+	json_decref(t);
+	op.u.term = 4;
+	assert_null(etcd_txn_commit("/p/", 4, &op, 1, 128, &rv, err, sizeof err));
+	assert_int_equal(rv, SR_EINVAL);
+	assert_non_null(strstr(err, "not above"));
+	op.u.term = (uint64_t) INT64_MAX + 1;
+	assert_null(etcd_txn_commit("/p/", 4, &op, 1, 128, &rv, err, sizeof err));
+	assert_int_equal(rv, SR_EINVAL);
+}
+
 static void
 test_acquire_txn_shape(void **state)
 {
@@ -462,6 +490,7 @@ main(void)
 	    cmocka_unit_test(test_commit_txn_shape),
 	    cmocka_unit_test(test_commit_txn_refusals),
 	    cmocka_unit_test(test_commit_same_key_last_wins),
+	    cmocka_unit_test(test_commit_set_term),
 	    cmocka_unit_test(test_acquire_txn_shape),
 	    cmocka_unit_test(test_campaign_txn_shape),
 	    cmocka_unit_test(test_rows_round_trip),
