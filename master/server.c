@@ -130,6 +130,7 @@ struct master {
 	int lock_fd;        /* flock on the data dir, -1 when none */
 	atomic_bool fenced; /* another master took the term: serve nothing */
 	int64_t swept_ms;   /* when nodes past their retention were last forgotten */
+	int64_t lost_ms;    /* when a "state was lost" refusal was last logged */
 	void (*on_fenced)(void *arg);
 	void *on_fenced_arg;
 	struct timed_store *timed; /* m->st, seen as what it is */
@@ -730,6 +731,28 @@ park_lease(struct master *m, struct wire_arena *a, const char *seq, uint64_t gen
 	return true;
 }
 
+/*
+ * A lease refused because the node holds IDs above the sequence's hwm
+ * (catalog.c: "master state was lost"): this store is not the one the
+ * cluster ran on (an empty etcd prefix, a wrong --data-dir) or it was
+ * rolled back. The operator must hear it, at most every 10 s however many
+ * coordinators ask (docs/ha.md, "Recovering"). Call with mu held.
+ */
+static void
+state_lost(struct master *m, const char *why)
+{
+	int64_t now = sr_mono_ms();
+	if (m->lost_ms != 0 && now - m->lost_ms < 10000)
+		return;
+	m->lost_ms = now;
+	sr_logl(SR_LOG_ERROR, "master",
+	    "lease refused: %s. %s is not the store this cluster ran on, or it was rolled "
+	    "back: stop this master and restore the store (docs/ha.md); never let it start "
+	    "empty",
+	    why, m->where);
+	event(m, "lease refused, master state was lost: %s", why);
+}
+
 static int
 h_lease(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
     size_t errlen)
@@ -781,6 +804,10 @@ h_lease(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena
 		/* acts_for said why. */
 	} else if (rv != SR_OK) {
 		rv = cat_fail(m, rv, errbuf, errlen);
+		/* catalog.c's lease() says so in these words; a failed
+		 * commit's SR_EINVAL (a value the store refused) is not it. */
+		if (rv == SR_EINVAL && strstr(errbuf, "master state was lost") != NULL)
+			state_lost(m, errbuf);
 	} else if (catalog_seq_get(m->cat, req->lease->sequence, &row) == SR_OK) {
 		no_prefetch = !row.prefetch;
 		seq_start = row.start;
