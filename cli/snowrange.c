@@ -174,7 +174,8 @@ static int cmd_help(struct cli *);
 
 static const struct command commands[] = {
     {"status", NULL, cmd_status, 0, 0, "", "status [-c URL]",
-        "the master's nodes and sequences, or with -c a coordinator's chunks"},
+        "each master's role and the cluster's nodes and sequences as the leader "
+        "tells them (a standby names its leader), or with -c a coordinator's chunks"},
     {"seq", "create", cmd_seq_create, 1, 1,
         "start chunk max spare min-chunk max-chunk block no-prefetch",
         "seq create NAME [--start N] [--chunk N] [--max N] [--spare N] "
@@ -777,19 +778,236 @@ status_coordinator(struct cli *c)
 	return rv;
 }
 
-/* Fetches the master's status; on failure reports it and returns the exit
- * code. */
-static int
-master_status(struct cli *c, sr_status *st)
+/*
+ * The masters of -m, each asked for its own view (sr_client_master_status),
+ * as `etcdctl endpoint status` asks every member: on etcd a standby answers
+ * with the leader it sees instead of a redirect, so `status` shows every
+ * master's role and then the cluster as the leader tells it, whichever
+ * master -m names (docs/ha.md). A leader a standby names that -m does not
+ * list is asked too. All are asked at once: a hung master costs one
+ * timeout, not one per master.
+ */
+#define MASTERS_MAX 16
+
+struct master_view {
+	struct cli *c;
+	char url[256];
+	int rv;        /* SR_OK: st holds its answer */
+	char err[256]; /* else why not */
+	bool bad_url;  /* open_client refused the URL itself */
+	sr_status st;
+};
+
+struct masters {
+	struct master_view v[MASTERS_MAX + 1];
+	size_t n;
+	int lead; /* the one that serves, or -1 */
+};
+
+static void *
+view_main(void *arg)
 {
-	sr_client *cl;
-	int rv = connect_to(c, c->master, &cl);
-	if (rv != 0)
-		return rv;
-	if ((rv = sr_client_status(cl, st)) != SR_OK)
-		rv = failed(cl, rv, "status of master %s", c->master);
+	struct master_view *v = arg;
+	sr_client *cl = NULL;
+	v->rv = open_client(v->c, v->url, &cl, v->err, sizeof(v->err));
+	v->bad_url = v->rv == SR_EINVAL;
+	if (v->rv == SR_OK && (v->rv = sr_client_master_status(cl, &v->st)) != SR_OK)
+		snprintf(v->err, sizeof(v->err), "%s", sr_client_errmsg(cl));
 	client_close(cl);
-	return rv;
+	return NULL;
+}
+
+/* Asks ms->v[from..ms->n) at once. */
+static void
+views_ask(struct masters *ms, size_t from)
+{
+	pthread_t t[MASTERS_MAX + 1];
+	bool started[MASTERS_MAX + 1] = {false};
+	for (size_t i = from; i < ms->n; i++)
+		started[i] = pthread_create(&t[i], NULL, view_main, &ms->v[i]) == 0;
+	for (size_t i = from; i < ms->n; i++) {
+		if (started[i])
+			pthread_join(t[i], NULL);
+		else
+			view_main(&ms->v[i]);
+	}
+}
+
+static void
+masters_free(struct masters *ms)
+{
+	for (size_t i = 0; ms != NULL && i < ms->n; i++)
+		sr_status_free(&ms->v[i].st);
+	free(ms);
+}
+
+static int
+find_lead(struct masters *ms)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->v[i].rv == SR_OK && strcmp(ms->v[i].st.role, "master") == 0)
+			return (int) i;
+	return -1;
+}
+
+/* Asks every master of -m; *out is NULL with the exit code on a usage
+ * error (a bad URL) or no memory. */
+static int
+masters_ask(struct cli *c, struct masters **out)
+{
+	struct masters *ms = calloc(1, sizeof(*ms));
+	*out = NULL;
+	if (ms == NULL) {
+		errorf(SR_ENOMEM, "out of memory");
+		return EXIT_FAIL;
+	}
+	for (const char *p = c->master; *p != '\0' && ms->n < MASTERS_MAX;) {
+		size_t len = strcspn(p, ",");
+		struct master_view *v = &ms->v[ms->n++];
+		v->c = c;
+		snprintf(v->url, sizeof(v->url), "%.*s", (int) len, p);
+		p += len + (p[len] == ',');
+	}
+	views_ask(ms, 0);
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->v[i].bad_url) {
+			int rv = usage(NULL, "%s", ms->v[i].err[0] ? ms->v[i].err : "bad URL");
+			masters_free(ms);
+			return rv;
+		}
+	ms->lead = find_lead(ms);
+	/* The leader the standbys name, when -m does not list it. */
+	char named[sizeof(ms->v[0].url)] = "";
+	for (size_t i = 0; ms->lead < 0 && named[0] == '\0' && i < ms->n; i++)
+		if (ms->v[i].rv == SR_OK)
+			snprintf(named, sizeof(named), "%s", ms->v[i].st.master_url);
+	bool listed = false;
+	for (size_t i = 0; named[0] != '\0' && i < ms->n; i++)
+		listed = listed || strcmp(ms->v[i].url, named) == 0;
+	if (named[0] != '\0' && !listed) {
+		struct master_view *v = &ms->v[ms->n++];
+		v->c = c;
+		memcpy(v->url, named, sizeof(v->url));
+		views_ask(ms, ms->n - 1);
+		v->bad_url = false;
+		ms->lead = find_lead(ms);
+	}
+	*out = ms;
+	return 0;
+}
+
+/* Why no master of ms serves, on stderr; the exit code. */
+static int
+no_lead(const struct masters *ms)
+{
+	if (ms->n == 1 && ms->v[0].rv != SR_OK) {
+		const struct master_view *v = &ms->v[0];
+		errorf(v->rv, "status of master %s: %s (%s)%s%s", v->url, sr_strerror(v->rv),
+		    sr_errname(v->rv), v->err[0] ? ": " : "", v->err);
+		return EXIT_FAIL;
+	}
+	char why[1024] = "";
+	size_t o = 0;
+	for (size_t i = 0; i < ms->n && o < sizeof(why); i++) {
+		const struct master_view *v = &ms->v[i];
+		int w = v->rv == SR_OK
+		    ? snprintf(why + o, sizeof(why) - o, "%s%s %s, leader %s", i ? "; " : "",
+		          v->url, v->st.role, v->st.master_url[0] ? v->st.master_url : "unknown")
+		    : snprintf(why + o, sizeof(why) - o, "%s%s %s", i ? "; " : "", v->url,
+		          sr_errname(v->rv));
+		o += w > 0 ? (size_t) w : 0;
+	}
+	errorf(SR_ENOTLEADER,
+	    "no master serves (none elected yet, or the leader is unreachable): %s", why);
+	return EXIT_FAIL;
+}
+
+/* Fetches the cluster's status from whichever master serves; on failure
+ * reports it and returns the exit code. The masters' own views go to *msp
+ * when it is given (free with masters_free). */
+static int
+master_status(struct cli *c, sr_status *st, struct masters **msp)
+{
+	struct masters *ms;
+	int rv = masters_ask(c, &ms);
+	memset(st, 0, sizeof(*st));
+	if (msp != NULL)
+		*msp = NULL;
+	if (ms == NULL)
+		return rv;
+	if (ms->lead < 0) {
+		rv = no_lead(ms);
+		masters_free(ms);
+		return rv;
+	}
+	/* The leader's answer moves to *st; its view keeps the small fields. */
+	*st = ms->v[ms->lead].st;
+	sr_status *lv = &ms->v[ms->lead].st;
+	lv->nodes = NULL;
+	lv->nnodes = 0;
+	lv->seqs = NULL;
+	lv->nseqs = 0;
+	lv->chunks = NULL;
+	lv->nchunks = 0;
+	if (msp != NULL)
+		*msp = ms;
+	else
+		masters_free(ms);
+	return 0;
+}
+
+/* Whether the masters table says anything: masters on etcd (a leader
+ * names itself, a standby its leader), or more than one. */
+static bool
+masters_worth_showing(const struct masters *ms)
+{
+	if (ms->n > 1)
+		return true;
+	return ms->v[0].rv == SR_OK && ms->v[0].st.master_url[0] != '\0';
+}
+
+static void
+masters_text(const struct masters *ms)
+{
+	printf("%-32s %-8s %-32s %s\n", "MASTER", "ROLE", "LEADER", "TERM");
+	for (size_t i = 0; i < ms->n; i++) {
+		const struct master_view *v = &ms->v[i];
+		if (v->rv != SR_OK) {
+			printf("%-32s %-8s %-32s %s: %s\n", v->url, "-", "-", sr_errname(v->rv),
+			    v->err[0] ? v->err : sr_strerror(v->rv));
+			continue;
+		}
+		char term[24] = "-";
+		if (strcmp(v->st.role, "master") == 0)
+			snprintf(term, sizeof(term), "%llu", (unsigned long long) v->st.term);
+		printf("%-32s %-8s %-32s %s\n", v->url, v->st.role,
+		    v->st.master_url[0] ? v->st.master_url : "-", term);
+	}
+	printf("\n");
+}
+
+static json_t *
+masters_json(const struct masters *ms)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < ms->n; i++) {
+		const struct master_view *v = &ms->v[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "url", json_string(v->url));
+		if (v->rv == SR_OK) {
+			json_object_set_new(o, "role", json_string(v->st.role));
+			json_object_set_new(o, "leader",
+			    v->st.master_url[0] ? json_string(v->st.master_url) : json_null());
+			if (strcmp(v->st.role, "master") == 0)
+				json_object_set_new(o, "term", jid(v->st.term));
+		} else {
+			json_object_set_new(o, "role", json_null());
+			json_object_set_new(o, "error", json_string(sr_errname(v->rv)));
+			json_object_set_new(o, "message", json_string(v->err));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
 }
 
 static int
@@ -799,32 +1017,46 @@ cmd_status(struct cli *c)
 	 * alone does not, so plain `status` always means the cluster. */
 	if (c->coordinators.n > 0)
 		return status_coordinator(c);
-	sr_status st;
-	int rv = master_status(c, &st);
-	if (rv != 0)
+	struct masters *ms;
+	int rv = masters_ask(c, &ms);
+	if (ms == NULL)
 		return rv;
+	if (ms->lead < 0) {
+		/* Each master's view is the answer an operator needs then (with
+		 * -o json the one document is the error, which names them). */
+		if (!c->json && (ms->n > 1 || ms->v[0].rv == SR_OK))
+			masters_text(ms);
+		rv = no_lead(ms);
+		masters_free(ms);
+		return rv;
+	}
+	const struct master_view *lead = &ms->v[ms->lead];
+	const sr_status *st = &lead->st;
 	if (c->json) {
 		int64_t now = sr_wall_ms();
 		json_t *nodes = json_array(), *seqs = json_array();
-		for (size_t i = 0; i < st.nnodes; i++)
-			json_array_append_new(nodes, node_json(&st.nodes[i], now));
-		for (size_t i = 0; i < st.nseqs; i++)
-			json_array_append_new(seqs, seq_json(&st.seqs[i]));
+		for (size_t i = 0; i < st->nnodes; i++)
+			json_array_append_new(nodes, node_json(&st->nodes[i], now));
+		for (size_t i = 0; i < st->nseqs; i++)
+			json_array_append_new(seqs, seq_json(&st->seqs[i]));
 		json_t *o = json_object();
-		json_object_set_new(o, "role", json_string(st.role));
-		json_object_set_new(o, "url", json_string(c->master));
-		json_object_set_new(o, "term", jid(st.term));
+		json_object_set_new(o, "role", json_string(st->role));
+		json_object_set_new(o, "url", json_string(lead->url));
+		json_object_set_new(o, "term", jid(st->term));
 		json_object_set_new(o, "nodes", nodes);
 		json_object_set_new(o, "sequences", seqs);
+		json_object_set_new(o, "masters", masters_json(ms));
 		rv = emit(o);
 	} else {
-		printf("%s %s  term %llu\n\n", st.role[0] ? st.role : "master", c->master,
-		    (unsigned long long) st.term);
-		nodes_text(&st);
+		if (masters_worth_showing(ms))
+			masters_text(ms);
+		printf("%s %s  term %llu\n\n", st->role[0] ? st->role : "master", lead->url,
+		    (unsigned long long) st->term);
+		nodes_text(st);
 		printf("\n");
-		seqs_text(st.seqs, st.nseqs);
+		seqs_text(st->seqs, st->nseqs);
 	}
-	sr_status_free(&st);
+	masters_free(ms);
 	return rv;
 }
 
@@ -832,7 +1064,7 @@ static int
 cmd_node_list(struct cli *c)
 {
 	sr_status st;
-	int rv = master_status(c, &st);
+	int rv = master_status(c, &st, NULL);
 	if (rv != 0)
 		return rv;
 	if (c->json) {

@@ -620,8 +620,9 @@ status_lists(sr_status *st, const Sr__StatusResponse *r)
 	return SR_OK;
 }
 
-int
-sr_client_status(sr_client *cl, sr_status *st)
+/* Status, all pages; own_view asks a standby master for its own view. */
+static int
+status_call(sr_client *cl, sr_status *st, int own_view)
 {
 	if (cl == NULL)
 		return SR_EINVAL;
@@ -643,6 +644,7 @@ sr_client_status(sr_client *cl, sr_status *st)
 		body.seqs_after = seqs_after;
 		body.nodes_done = nodes_done;
 		body.seqs_done = seqs_done;
+		body.own_view = own_view;
 		req.body_case = SR__REQUEST__BODY_STATUS;
 		req.status = &body;
 
@@ -684,6 +686,18 @@ sr_client_status(sr_client *cl, sr_status *st)
 		}
 	}
 	return SR_OK;
+}
+
+int
+sr_client_status(sr_client *cl, sr_status *st)
+{
+	return status_call(cl, st, 0);
+}
+
+int
+sr_client_master_status(sr_client *cl, sr_status *st)
+{
+	return status_call(cl, st, 1);
 }
 
 void

@@ -54,16 +54,23 @@ h_metrics(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 	free(seqs);
 }
 
-/* Ready while this master holds the fencing term (serves leases). */
+/* Ready while this master serves leases: it holds the fencing term and,
+ * on etcd, leads (a standby is up but not ready: docs/ha.md). */
 static void
 h_readyz(void *arg, const struct httpapi_req *req, struct httpapi_resp *resp)
 {
 	struct master_http *h = arg;
+	char leader[256];
 	(void) req;
 	if (master_fenced(h->m)) {
 		httpapi_error(resp, 503, SR_ESTALE,
 		    "not ready: another master took the "
 		    "fencing term");
+		return;
+	}
+	if (!master_serving(h->m, leader, sizeof(leader))) {
+		httpapi_error(resp, 503, SR_ENOTLEADER, "not ready: a standby; the leader is %s",
+		    leader[0] != '\0' ? leader : "not elected yet");
 		return;
 	}
 	strbuf_puts(&resp->body, "{\"status\":\"ready\"}\n");

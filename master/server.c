@@ -1034,11 +1034,39 @@ h_seq_list(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_ar
 	return SR_OK;
 }
 
+/*
+ * A standby's own view, for a Status that asks for it (own_view: `snowrange
+ * status` asks every master of its list, as `etcdctl endpoint status` asks
+ * every member; docs/ha.md): its role, the leader it sees, the layout. The
+ * cluster's nodes and sequences are the leader's to tell.
+ */
+static int
+standby_status(struct master *m, Sr__Response *resp, struct wire_arena *a, char *errbuf,
+    size_t errlen)
+{
+	char url[256] = "";
+	Sr__StatusResponse *r = wire_alloc(a, sizeof(*r));
+	if (r == NULL)
+		return OOM(errbuf, errlen);
+	sr__status_response__init(r);
+	r->role = "standby";
+	r->seqs_next = "";
+	leader_url(m->ld, url, sizeof(url));
+	if ((r->master_url = wire_strdup(a, url)) == NULL || (r->layout = layout_msg(m, a)) == NULL)
+		return OOM(errbuf, errlen);
+	resp->body_case = SR__RESPONSE__BODY_STATUS;
+	resp->status = r;
+	return SR_OK;
+}
+
 static int
 h_status(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
     size_t errlen)
 {
 	struct master *m = arg;
+	const Sr__StatusRequest *q = req->status;
+	if (q->own_view && !atomic_load(&m->fenced) && m->ld != NULL && !leader_serving(m->ld))
+		return standby_status(m, resp, a, errbuf, errlen);
 	int refused = refuse(m, a, errbuf, errlen);
 	if (refused != SR_OK)
 		return refused;
@@ -1047,7 +1075,13 @@ h_status(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_aren
 		return OOM(errbuf, errlen);
 	sr__status_response__init(r);
 	r->role = "master";
-	const Sr__StatusRequest *q = req->status;
+	/* On etcd, the leader's URL as the standbys name it: this master's. */
+	if (m->ld != NULL) {
+		char url[256] = "";
+		leader_url(m->ld, url, sizeof(url));
+		if ((r->master_url = wire_strdup(a, url)) == NULL)
+			return OOM(errbuf, errlen);
+	}
 	size_t limit = page_limit(q->limit);
 	int rv = SR_OK;
 	r->seqs_next = "";
@@ -1592,4 +1626,16 @@ bool
 master_fenced(struct master *m)
 {
 	return atomic_load(&m->fenced);
+}
+
+bool
+master_serving(struct master *m, char *leader, size_t len)
+{
+	leader[0] = '\0';
+	if (atomic_load(&m->fenced))
+		return false;
+	if (m->ld == NULL || leader_serving(m->ld))
+		return true;
+	leader_url(m->ld, leader, len);
+	return false;
 }

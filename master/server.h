@@ -79,6 +79,10 @@ size_t master_leases_parked(struct master *m, bool *stopping);
  * on its own wire server calls it before wire_server_stop. NULL-safe. */
 void master_stop_flusher(struct master *m);
 
+/* Whether m serves leases now: not fenced and, on etcd, leading. When it
+ * does not, the leader it sees goes to leader ("" when none is known). */
+bool master_serving(struct master *m, char *leader, size_t len);
+
 /* The catalog behind m, for setting up state in tests. */
 struct catalog *master_catalog(struct master *m);
 

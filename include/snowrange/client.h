@@ -152,9 +152,9 @@ typedef struct sr_node_info {
 } sr_node_info;
 
 typedef struct sr_status {
-	char role[16];        /* "master" or "coordinator" */
+	char role[16];        /* "master", "standby" or "coordinator" */
 	char name[65];        /* coordinator: its node name */
-	char master_url[256]; /* coordinator: its master */
+	char master_url[256]; /* coordinator: its master; master on etcd: the leader */
 	uint64_t node_id, term;
 	int has_layout; /* master: the Snowflake layout */
 	sr_flake_layout layout;
@@ -190,8 +190,18 @@ SR_EXPORT int sr_client_worker_holder(sr_client *cl, uint32_t worker_id, uint64_
 SR_EXPORT int sr_client_node_remove(sr_client *cl, const char *name, uint64_t node_id,
     uint64_t *id);
 
-/* Fills *st; release with sr_status_free. */
+/* Fills *st; release with sr_status_free. A master that stands by (etcd,
+ * docs/ha.md) answers SR_ENOTLEADER: a client opened on a list of masters
+ * asks the leader instead. */
 SR_EXPORT int sr_client_status(sr_client *cl, sr_status *st);
+
+/* The status of the one master cl was opened on, as that master sees it:
+ * a standby answers too, with role "standby", the leader it sees in
+ * master_url ("" while none is elected) and no nodes or sequences; the
+ * leader answers as to sr_client_status, its own URL in master_url. What
+ * `snowrange status` asks each master of its list. A master built before
+ * this call answers a standby's SR_ENOTLEADER. */
+SR_EXPORT int sr_client_master_status(sr_client *cl, sr_status *st);
 SR_EXPORT void sr_status_free(sr_status *st);
 
 #ifdef __cplusplus
