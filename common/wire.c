@@ -627,10 +627,37 @@ transport_err(int rv)
  * to the next, with a short pause once every member was asked. Other
  * errors are the leader's answer and are returned as they are.
  */
+/* How long a call on a list waits for its first connection: a live master
+ * on loopback or a LAN connects in milliseconds. */
+#define LIST_CONNECT_WAIT_MS 500
+
+/*
+ * A channel just opened (a CLI run) has no connection yet, so live_from()
+ * would pick the first member, and a dead one there (refused, retried
+ * quietly by nng's dialer) would take the call's whole timeout while the
+ * others were up. Wait, bounded, until any member is connected.
+ */
+static void
+await_any(struct wire_chan *ch, int64_t deadline)
+{
+	int64_t until = sr_mono_ms() + LIST_CONNECT_WAIT_MS;
+	if (until > deadline)
+		until = deadline;
+	for (;;) {
+		for (size_t k = 0; k < ch->nalt; k++)
+			if (usable(ch->alt[k]))
+				return;
+		if (sr_mono_ms() >= until)
+			return;
+		nanosleep(&(struct timespec) {0, 5 * 1000000L}, NULL);
+	}
+}
+
 static int
 call_list(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp, char *errbuf, size_t errlen)
 {
 	int64_t deadline = sr_mono_ms() + ch->timeout_ms;
+	await_any(ch, deadline);
 	size_t i = live_from(ch, atomic_load(&ch->cur));
 	int rv = SR_ETIMEDOUT;
 	fmt(errbuf, errlen, "no master answered within %d ms", ch->timeout_ms);
