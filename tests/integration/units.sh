@@ -14,7 +14,7 @@ need systemd-analyze systemd
 BIN=$(cd "$BUILD" && pwd) # absolute: ExecStart takes no relative path
 
 mkdir -p "$WORK/units" "$WORK/bad"
-for u in snowrange-master snowrange-coordinator; do
+for u in snowrange-master snowrange-master-etcd snowrange-coordinator; do
 	sed -e "s|/usr/bin/|$BIN/|g" -e "s|/etc/snowrange/|$SRC/etc/|g" \
 		"$SRC/dist/systemd/$u.service" >"$WORK/units/$u.service"
 done
