@@ -324,17 +324,26 @@ leader_start(const struct leader_config *cfg, struct leader **out, char *errbuf,
 }
 
 void
+leader_resign(struct leader *ld)
+{
+	if (ld == NULL || !ld->started)
+		return;
+	pthread_mutex_lock(&ld->mu);
+	ld->stop = true;
+	pthread_cond_signal(&ld->cv);
+	pthread_mutex_unlock(&ld->mu);
+	pthread_join(ld->thread, NULL);
+	ld->started = false;
+	/* Whatever the thread left, nothing is served from here on. */
+	atomic_store(&ld->won, false);
+}
+
+void
 leader_stop(struct leader *ld)
 {
 	if (ld == NULL)
 		return;
-	if (ld->started) {
-		pthread_mutex_lock(&ld->mu);
-		ld->stop = true;
-		pthread_cond_signal(&ld->cv);
-		pthread_mutex_unlock(&ld->mu);
-		pthread_join(ld->thread, NULL);
-	}
+	leader_resign(ld);
 	etcd_client_close(ld->cl);
 	pthread_cond_destroy(&ld->cv);
 	pthread_mutex_destroy(&ld->mu);

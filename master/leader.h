@@ -47,6 +47,11 @@ int leader_start(const struct leader_config *cfg, struct leader **out, char *err
 /* Stops the thread; a leader resigns first (revokes its lease, so a standby
  * takes over at once instead of after the TTL). NULL-safe. */
 void leader_stop(struct leader *ld);
+/* leader_stop without freeing: the thread is stopped and leader_serving is
+ * false from then on, while threads that may still ask (requests in
+ * flight, the flusher of parked leases) can do so safely; leader_stop
+ * frees it later. NULL-safe. */
+void leader_resign(struct leader *ld);
 
 /* True while this master leads and its lease is valid by its own clock:
  * what every request checks before and after it touches the catalog. */

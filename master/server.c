@@ -1434,10 +1434,14 @@ master_stop(struct master *m)
 	if (m == NULL)
 		return;
 	/* Resign first, so that a standby takes over while we shut down; a
-	 * request in flight finishes before lost() takes the mutex. */
-	leader_stop(m->ld);
+	 * request in flight finishes before lost() takes the mutex. The
+	 * election is freed only once the flusher and the request threads,
+	 * which ask leader_serving, are gone (freed first, they read freed
+	 * memory: ASan in tests/ha/state_lost.sh). */
+	leader_resign(m->ld);
 	master_stop_flusher(m);
 	wire_server_stop(m->srv);
+	leader_stop(m->ld);
 	catalog_close(m->cat);
 	store_close(m->st);
 	/* Last: the store is closed before another master may open it. */
