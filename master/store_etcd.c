@@ -42,12 +42,15 @@ from_base(struct store *st)
 }
 
 /* Reads P term: *has 0 when it was never written. */
+/* Reads the value of the one key prefix + name into buf (*found 0 when
+ * the key does not exist). */
 static int
-read_term(struct etcd_store *s, int *has, uint64_t *term)
+read_one(struct etcd_store *s, const char *name, char *buf, size_t len, int *found)
 {
-	char key[ETCD_PREFIX_MAX + 8], v[64];
+	char key[ETCD_PREFIX_MAX + 8];
 	json_t *reply;
-	etcd_key(s->prefix, "term", key, sizeof key);
+	*found = 0;
+	etcd_key(s->prefix, name, key, sizeof key);
 	json_t *req = etcd_range_req(key, 0);
 	if (req == NULL)
 		return errorf(s, SR_ENOMEM, "out of memory");
@@ -55,11 +58,21 @@ read_term(struct etcd_store *s, int *has, uint64_t *term)
 	json_decref(req);
 	if (rv != SR_OK)
 		return rv;
-	*term = 0;
-	rv = etcd_kv_value(etcd_reply_kvs(reply, -1), v, sizeof v, has);
+	rv = etcd_kv_value(etcd_reply_kvs(reply, -1), buf, len, found);
 	json_decref(reply);
 	if (rv != SR_OK)
-		return errorf(s, SR_EIO, "etcd: %sterm is not base64", s->prefix);
+		return errorf(s, SR_EIO, "etcd: %s%s is not base64", s->prefix, name);
+	return SR_OK;
+}
+
+static int
+read_term(struct etcd_store *s, int *has, uint64_t *term)
+{
+	char v[64];
+	*term = 0;
+	int rv = read_one(s, "term", v, sizeof v, has);
+	if (rv != SR_OK)
+		return rv;
 	if (*has && etcd_parse_term(v, term, s->errmsg, sizeof s->errmsg) != SR_OK)
 		return SR_EIO;
 	return SR_OK;
@@ -171,23 +184,7 @@ et_close(struct store *st)
 int
 store_etcd_leader(struct store *st, char *url, size_t len, int *found)
 {
-	struct etcd_store *s = from_base(st);
-	char key[ETCD_PREFIX_MAX + 8];
-	json_t *reply;
-	*found = 0;
-	etcd_key(s->prefix, "leader", key, sizeof key);
-	json_t *req = etcd_range_req(key, 0);
-	if (req == NULL)
-		return errorf(s, SR_ENOMEM, "out of memory");
-	int rv = etcd_call(s->cl, "/v3/kv/range", req, &reply, s->errmsg, sizeof s->errmsg);
-	json_decref(req);
-	if (rv != SR_OK)
-		return rv;
-	rv = etcd_kv_value(etcd_reply_kvs(reply, -1), url, len, found);
-	json_decref(reply);
-	if (rv != SR_OK)
-		return errorf(s, SR_EIO, "etcd: %sleader is not base64", s->prefix);
-	return SR_OK;
+	return read_one(from_base(st), "leader", url, len, found);
 }
 
 static const struct store_ops etcd_ops = {
