@@ -29,7 +29,7 @@ struct summary {
 	Sr__HeldSummary s;
 	Sr__HeldSeq seqs[16];
 	Sr__HeldSeq *p[16];
-	char names[16][8];
+	char names[16][24]; /* "s" and any size_t: -O2 format-truncation */
 };
 
 static void
