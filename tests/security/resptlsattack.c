@@ -40,33 +40,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attack_net.h"
+
 #include <gnutls/gnutls.h>
 
 static int port;
 
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 static int
 dial(void)
 {
-	struct sockaddr_in sa = {0};
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short) port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return dial_port(port);
 }
 
 /* Reads and drops what the server sent; true when it closed fd. */
