@@ -8,6 +8,7 @@
 #define SR_TEST_ETCD_PROC_H
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -129,11 +130,61 @@ etcd_proc_start(struct etcd_proc *e)
 	return -1;
 }
 
-static void
+/* Whether every thread of pid is in the stopped state ('T' in
+ * /proc/PID/task/TID/stat, the field after the command's closing ')'). The
+ * main thread's /proc/PID/stat alone is not enough: each thread of a group
+ * stop stops itself when it next runs in the kernel, so etcd's other threads
+ * may still be serving requests after the main one stopped. */
+static bool
+etcd_proc_all_stopped(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+	DIR *d = opendir(path);
+	struct dirent *t;
+	int seen = 0, stopped = 0;
+	if (d == NULL)
+		return false;
+	while ((t = readdir(d)) != NULL) {
+		char stat[400], buf[512];
+		if (t->d_name[0] == '.')
+			continue;
+		snprintf(stat, sizeof stat, "%s/%s/stat", path, t->d_name);
+		FILE *f = fopen(stat, "r");
+		if (f == NULL)
+			continue; /* the thread exited meanwhile */
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		const char *rp = strrchr(buf, ')');
+		seen++;
+		if (rp != NULL && rp[1] == ' ' && rp[2] == 'T')
+			stopped++;
+	}
+	closedir(d);
+	return seen > 0 && stopped == seen;
+}
+
+/*
+ * Sends sig to etcd; 0 once it took effect, -1 otherwise. kill() only
+ * queues a SIGSTOP: the target stops when its threads are next scheduled,
+ * and on a loaded machine etcd went on to answer (and commit) a request
+ * sent right after the kill, in 6 of 100 runs of test_store_etcd. So a
+ * SIGSTOP returns only once every thread of etcd is stopped (bounded, 5 s).
+ */
+static int
 etcd_proc_signal(struct etcd_proc *e, int sig)
 {
-	if (e->pid > 0)
-		kill(e->pid, sig);
+	if (e->pid <= 0 || kill(e->pid, sig) != 0)
+		return -1;
+	if (sig != SIGSTOP)
+		return 0;
+	for (int i = 0; i < 5000; i++) {
+		if (etcd_proc_all_stopped(e->pid))
+			return 0;
+		nanosleep(&(struct timespec) {0, 1000000L}, NULL);
+	}
+	return -1;
 }
 
 static void

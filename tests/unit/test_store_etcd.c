@@ -287,11 +287,13 @@ test_stopped_etcd_fails_fast(void **state)
 	uint64_t term = s.term;
 	store_state_free(&s);
 	struct store_op op = seq_op("q", 10);
-	etcd_proc_signal(&etcd, SIGSTOP);
+	/* Stopped for sure before the commit is sent (etcd_proc_signal): a
+	 * stop still pending let etcd commit it under load. */
+	assert_int_equal(etcd_proc_signal(&etcd, SIGSTOP), 0);
 	int64_t t0 = sr_mono_ms();
 	int rv = store_commit(st, term, &op, 1);
 	int64_t took = sr_mono_ms() - t0;
-	etcd_proc_signal(&etcd, SIGCONT);
+	assert_int_equal(etcd_proc_signal(&etcd, SIGCONT), 0);
 	assert_int_equal(rv, SR_EIO);
 	assert_non_null(strstr(store_errmsg(st), "no etcd endpoint answered"));
 	assert_true(took < 10000);
