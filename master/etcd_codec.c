@@ -178,6 +178,15 @@ etcd_prefix_end(const char *prefix, char *buf, size_t cap)
 	return SR_OK;
 }
 
+/* The key of the worker history's era seq under prefix. */
+static int
+history_key(const char *prefix, uint64_t seq, char *buf, size_t cap)
+{
+	char sfx[32];
+	snprintf(sfx, sizeof sfx, "history/%020" PRIu64, seq);
+	return etcd_key(prefix, sfx, buf, cap);
+}
+
 /* The key of op's row under prefix. */
 static int
 op_key(const char *prefix, const struct store_op *op, char *buf, size_t cap)
@@ -194,8 +203,7 @@ op_key(const char *prefix, const struct store_op *op, char *buf, size_t cap)
 	case STORE_PUT_LAYOUT: snprintf(sfx, sizeof sfx, "layout"); break;
 	case STORE_PUT_ERA:
 	case STORE_TRIM_ERAS: /* a trim deletes the eras below this key */
-		snprintf(sfx, sizeof sfx, "history/%020" PRIu64, op->u.era.seq);
-		break;
+		return history_key(prefix, op->u.era.seq, buf, cap);
 	case STORE_SET_TERM: snprintf(sfx, sizeof sfx, "term"); break;
 	default: return SR_EINVAL;
 	}
@@ -203,8 +211,8 @@ op_key(const char *prefix, const struct store_op *op, char *buf, size_t cap)
 }
 
 /* True when a and b write the same key (op_key), compared without
- * formatting either key. A trim of the history is a range, not a row: it
- * supersedes nothing and is superseded by nothing. */
+ * formatting either key. A trim of the history is a range, not a row:
+ * supersedes() handles it. */
 static bool
 same_row(const struct store_op *a, const struct store_op *b)
 {
@@ -223,6 +231,17 @@ same_row(const struct store_op *a, const struct store_op *b)
 	if (a->kind == STORE_SET_TERM)
 		return b->kind == STORE_SET_TERM;
 	return a->kind == STORE_PUT_LAYOUT && b->kind == STORE_PUT_LAYOUT;
+}
+
+/* True when later, an op after earlier in one commit, leaves nothing of
+ * what earlier writes: it writes the same key, or it is a trim of the
+ * history whose range covers earlier's era. */
+static bool
+supersedes(const struct store_op *later, const struct store_op *earlier)
+{
+	if (earlier->kind == STORE_PUT_ERA && later->kind == STORE_TRIM_ERAS)
+		return earlier->u.era.seq < later->u.era.seq;
+	return same_row(earlier, later);
 }
 
 /* ---- row values ---- */
@@ -391,6 +410,61 @@ value_cmp(const char *key, const char *value)
 	return json_pack("{sssssoso}", "result", "EQUAL", "target", "VALUE", "key", k, "value", v);
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * Appends to succ the delete ranges of the trim ops[i], which deletes every
+ * era below its seq: one range from P history/ to the era at that seq, or,
+ * when ops after it write eras below that seq, the ranges around them. Those
+ * eras must stay (the ops apply in order), and etcd refuses a transaction
+ * with a put inside one of its delete ranges, whichever comes first
+ * ("duplicate key given in txn request"). The eras written before the trim
+ * and covered by it are not sent at all (supersedes). SR_EINVAL for a key
+ * too long, SR_ENOMEM.
+ */
+static int
+trim_ops(const char *prefix, const struct store_op *ops, size_t i, size_t n, json_t *succ)
+{
+	char from[KEY_MAX], to[KEY_MAX];
+	uint64_t cut = ops[i].u.era.seq;
+	uint64_t *keep = malloc((n - i) * sizeof(*keep));
+	size_t nk = 0;
+	int rv = SR_OK;
+	if (keep == NULL)
+		return SR_ENOMEM;
+	for (size_t j = i + 1; j < n; j++)
+		if (ops[j].kind == STORE_PUT_ERA && ops[j].u.era.seq < cut)
+			keep[nk++] = ops[j].u.era.seq;
+	qsort(keep, nk, sizeof(*keep), cmp_u64);
+	if (etcd_key(prefix, "history/", from, sizeof from) != SR_OK)
+		rv = SR_EINVAL;
+	/* [P history/, keep[0]), [keep[0] + 1, keep[1]), ..., [.., cut). */
+	for (size_t k = 0; k <= nk && rv == SR_OK; k++) {
+		uint64_t hi = k < nk ? keep[k] : cut;
+		if (k > 0 && keep[k - 1] == hi)
+			continue; /* the same era twice: from is past it already */
+		/* Two kept eras next to each other leave no range between. */
+		if (k == 0 || keep[k - 1] + 1 < hi) {
+			json_t *o = NULL;
+			if (history_key(prefix, hi, to, sizeof to) != SR_OK)
+				rv = SR_EINVAL;
+			else if ((o = del_range_op(from, to)) == NULL ||
+			    json_array_append_new(succ, o) != 0)
+				rv = SR_ENOMEM;
+		}
+		if (rv == SR_OK && k < nk &&
+		    history_key(prefix, hi + 1, from, sizeof from) != SR_OK)
+			rv = SR_EINVAL;
+	}
+	free(keep);
+	return rv;
+}
+
 json_t *
 etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, size_t n,
     size_t max_ops, int *err, char *errbuf, size_t errlen)
@@ -453,7 +527,7 @@ etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, s
 		 * (docs/reliability.md). */
 		bool superseded = false;
 		for (size_t j = i + 1; j < n && !superseded; j++)
-			superseded = same_row(&ops[i], &ops[j]);
+			superseded = supersedes(&ops[j], &ops[i]);
 		if (superseded)
 			continue;
 		if (op_key(prefix, &ops[i], key, sizeof key) != SR_OK) {
@@ -464,10 +538,15 @@ etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, s
 		if (ops[i].kind == STORE_DEL_SEQ || ops[i].kind == STORE_DEL_NODE) {
 			o = del_op(key);
 		} else if (ops[i].kind == STORE_TRIM_ERAS) {
-			char from[KEY_MAX];
-			o = etcd_key(prefix, "history/", from, sizeof from) == SR_OK
-			    ? del_range_op(from, key)
-			    : NULL;
+			int trv = trim_ops(prefix, ops, i, n, succ);
+			if (trv != SR_OK) {
+				*err = trv == SR_ENOMEM
+				    ? errf(errbuf, errlen, SR_ENOMEM, "out of memory")
+				    : errf(errbuf, errlen, SR_EINVAL, "op %zu: key too long", i);
+				json_decref(txn);
+				return NULL;
+			}
+			continue;
 		} else if (ops[i].kind == STORE_SET_TERM) {
 			/* The term is a bare decimal, as etcd_txn_acquire writes it. */
 			char nv[32];
@@ -485,6 +564,16 @@ etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, s
 			json_decref(txn);
 			return NULL;
 		}
+	}
+	/* A trim split around the eras written after it can make more
+	 * operations than ops. */
+	if (json_array_size(succ) > max_ops) {
+		*err = errf(errbuf, errlen, SR_ETOOBIG,
+		    "commit of %zu rows makes %zu etcd operations: etcd takes at most %zu per "
+		    "transaction (raise etcd's --max-txn-ops and --etcd-max-txn-ops)",
+		    n, json_array_size(succ), max_ops);
+		json_decref(txn);
+		return NULL;
 	}
 	*err = SR_OK;
 	return txn;

@@ -74,10 +74,11 @@ int etcd_prefix_end(const char *prefix, char *buf, size_t cap);
 
 /*
  * The transaction of one commit: compares P term with term; on success
- * applies ops in order (puts and deletes); on failure reads P term back so
- * that the caller can say which term is stored. max_ops is the cluster's
- * transaction limit (ETCD_DEFAULT_MAX_TXN_OPS): a longer batch is refused
- * here (SR_ETOOBIG) rather than by etcd. NULL and a message on a row that
+ * applies ops in order (puts and deletes: the last op per key, a trim of the
+ * history as ranges around the eras written after it); on failure reads
+ * P term back so that the caller can say which term is stored. max_ops is
+ * the cluster's transaction limit (ETCD_DEFAULT_MAX_TXN_OPS): a longer batch
+ * is refused here (SR_ETOOBIG) rather than by etcd. NULL and a message on a row that
  * cannot be stored unchanged (SR_EINVAL in *err).
  */
 json_t *etcd_txn_commit(const char *prefix, uint64_t term, const struct store_op *ops, size_t n,

@@ -152,9 +152,12 @@ struct store_ops {
 	/* Applies ops[0..n) atomically and durably if the stored term equals
 	 * term; SR_ESTALE if it does not, SR_EIO on any storage failure. The
 	 * ops apply in order: a later op on the same row (the same sequence
-	 * name, node id or worker id) supersedes an earlier one, in every
-	 * backend (etcd takes each key once per transaction: store_etcd.c
-	 * sends only the last op per key). */
+	 * name, node id or worker id) supersedes an earlier one, and a
+	 * STORE_TRIM_ERAS deletes the eras below its seq written before it
+	 * but not those written after it, in every backend (etcd takes each
+	 * key once per transaction and no put inside a delete range: the
+	 * etcd store sends only the last op per key and cuts a trim's range
+	 * around the eras written after it, master/etcd_codec.c). */
 	int (*commit)(struct store *st, uint64_t term, const struct store_op *ops, size_t n);
 	/* Releases everything; NULL-safe through store_close(). */
 	void (*close)(struct store *st);

@@ -245,6 +245,65 @@ test_commit_same_key_last_wins(void **state)
 
 /* migrate's last commit raises the term (store.h STORE_SET_TERM): a bare
  * decimal under P term, as acquire writes it; never lowered or kept. */
+/* succ[i] is a delete of the range [key, end). */
+static void
+assert_del_range(const json_t *succ, size_t i, const char *key, const char *end)
+{
+	const json_t *d = json_object_get(json_array_get(succ, i), "request_delete_range");
+	assert_non_null(d);
+	assert_string_equal(unb64(json_object_get(d, "key")), key);
+	assert_string_equal(unb64(json_object_get(d, "range_end")), end);
+}
+
+/*
+ * A trim of the history and eras below its seq in one commit: the ops apply
+ * in order (store.h), so an era written before the trim is deleted by it and
+ * one written after it stays. etcd refuses a put inside a delete range of
+ * the same transaction, in either order: an era before the trim is not
+ * sent, and the trim's range is cut around the eras written after it.
+ */
+static void
+test_commit_trim_and_eras_in_order(void **state)
+{
+	(void) state;
+	struct store_op ops[6];
+	char err[256];
+	int rv;
+	memset(ops, 0, sizeof ops);
+	ops[0].kind = ops[2].kind = ops[3].kind = ops[4].kind = ops[5].kind = STORE_PUT_ERA;
+	ops[1].kind = STORE_TRIM_ERAS;
+	ops[0].u.era.seq = 5; /* deleted by the trim after it */
+	ops[1].u.era.seq = 9; /* the trim: every era below 9 */
+	ops[2].u.era.seq = 3;
+	ops[3].u.era.seq = 6;
+	ops[4].u.era.seq = 3; /* supersedes ops[2] */
+	ops[5].u.era.seq = 7;
+	json_t *t = etcd_txn_commit("/p/", 1, ops, 6, 128, &rv, err, sizeof err);
+	assert_non_null(t);
+	const json_t *succ = json_object_get(t, "success");
+	assert_int_equal(json_array_size(succ), 6);
+	assert_del_range(succ, 0, "/p/history/", "/p/history/00000000000000000003");
+	assert_del_range(succ, 1, "/p/history/00000000000000000004",
+	    "/p/history/00000000000000000006");
+	/* 6 and 7 are next to each other: no range between them. */
+	assert_del_range(succ, 2, "/p/history/00000000000000000008",
+	    "/p/history/00000000000000000009");
+	static const char *const puts[] = {"/p/history/00000000000000000006",
+	    "/p/history/00000000000000000003", "/p/history/00000000000000000007"};
+	for (size_t i = 0; i < 3; i++) {
+		const json_t *p = json_object_get(json_array_get(succ, 3 + i), "request_put");
+		assert_non_null(p);
+		assert_string_equal(unb64(json_object_get(p, "key")), puts[i]);
+	}
+	json_decref(t);
+	/* Three ops within a limit of four, but the trim split around two
+	 * eras makes five operations: refused here, not by etcd. */
+	t = etcd_txn_commit("/p/", 1, ops + 1, 3, 4, &rv, err, sizeof err);
+	assert_null(t);
+	assert_int_equal(rv, SR_ETOOBIG);
+	assert_non_null(strstr(err, "makes 5 etcd operations"));
+}
+
 static void
 test_commit_set_term(void **state)
 {
@@ -490,6 +549,7 @@ main(void)
 	    cmocka_unit_test(test_commit_txn_shape),
 	    cmocka_unit_test(test_commit_txn_refusals),
 	    cmocka_unit_test(test_commit_same_key_last_wins),
+	    cmocka_unit_test(test_commit_trim_and_eras_in_order),
 	    cmocka_unit_test(test_commit_set_term),
 	    cmocka_unit_test(test_acquire_txn_shape),
 	    cmocka_unit_test(test_campaign_txn_shape),

@@ -407,6 +407,125 @@ test_worker_history(void **state)
 	store_close(st);
 }
 
+/*
+ * The worker history at its bound (--worker-history 1, the tightest): each
+ * grant to a new holder writes its era and, in the same transaction, trims
+ * every era below it, so the trim's range ends exactly at the key being
+ * written. etcd refuses a transaction whose put lies inside one of its
+ * delete ranges ("duplicate key given in txn request"); the range end is
+ * exclusive, so this one must commit and keep the new era, and only it.
+ */
+static void
+test_history_trim_at_bound(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t9");
+	struct catalog_config cfg;
+	struct catalog *cat;
+	char err[256];
+	catalog_config_init(&cfg);
+	cfg.worker_history = 1;
+	int64_t now = sr_wall_ms();
+	assert_int_equal(catalog_open(st, &cfg, now, &cat, err, sizeof err), SR_OK);
+	static const char *const names[] = {"a", "b", "c"};
+	for (int i = 0; i < 3; i++) {
+		uint64_t node;
+		struct catalog_grant g;
+		int rv = catalog_node_join_as(cat, names[i], "", (uint64_t) i + 1, now, &node, &g);
+		if (rv != SR_OK)
+			fail_msg("join %s at the history bound: %s (%s)", names[i],
+			    catalog_errmsg(cat), sr_errname(rv));
+		assert_true(g.has);
+		struct store_state s;
+		assert_int_equal(store_load(st, &s), SR_OK);
+		assert_int_equal(s.neras, 1);
+		assert_int_equal(s.eras[0].seq, (uint64_t) i + 1);
+		assert_string_equal(s.eras[0].name, names[i]);
+		assert_int_equal(s.eras[0].worker, g.worker_id);
+		store_state_free(&s);
+	}
+	catalog_close(cat);
+	/* A restarted master keeps the bound: the next grant trims the
+	 * stored era and keeps its own. */
+	assert_int_equal(catalog_open(st, &cfg, now, &cat, err, sizeof err), SR_OK);
+	uint64_t node;
+	struct catalog_grant g;
+	assert_int_equal(catalog_node_join_as(cat, "d", "", 4, now, &node, &g), SR_OK);
+	catalog_close(cat);
+	struct store_state s;
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.neras, 1);
+	assert_int_equal(s.eras[0].seq, 4);
+	assert_string_equal(s.eras[0].name, "d");
+	store_state_free(&s);
+	store_close(st);
+}
+
+/* Loads st and checks that its eras are exactly seqs[0..n). */
+static void
+assert_eras(struct store *st, const uint64_t *seqs, size_t n)
+{
+	struct store_state s;
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_int_equal(s.neras, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(s.eras[i].seq, seqs[i]);
+	store_state_free(&s);
+}
+
+/*
+ * A trim and eras inside its range in one commit, in either order (the
+ * catalog never sends that, but store.h's contract covers it): the ops
+ * apply in order, as in SQLite, so an era written before a trim that
+ * covers it is gone, and one written after it stays. etcd refuses a put
+ * inside a delete range of the same transaction, whatever the order.
+ */
+static void
+test_history_trim_and_put_overlap(void **state)
+{
+	(void) state;
+	struct store *st = open_store("t10");
+	struct store_state s;
+	assert_int_equal(store_acquire_and_load(st, &s), SR_OK);
+	uint64_t term = s.term;
+	store_state_free(&s);
+	struct store_op ops[6];
+	for (uint64_t i = 0; i < 6; i++)
+		ops[i] = era_op(i + 1, 0, 1, i, "a");
+	assert_int_equal(store_commit(st, term, ops, 6), SR_OK);
+
+	/* Era 7, then a trim below 8: nothing is left. */
+	ops[0] = era_op(7, 0, 2, 100, "b");
+	memset(&ops[1], 0, sizeof ops[1]);
+	ops[1].kind = STORE_TRIM_ERAS;
+	ops[1].u.era.seq = 8;
+	int rv = store_commit(st, term, ops, 2);
+	if (rv != SR_OK)
+		fail_msg("era 7, then trim below 8: %s", store_errmsg(st));
+	assert_eras(st, NULL, 0);
+
+	/* Eras 9 to 12, then a trim below 13, then eras 10 and 12 again (and
+	 * an era above the trim): 10, 12 and 14 stay. */
+	for (uint64_t i = 0; i < 4; i++)
+		ops[i] = era_op(9 + i, 0, 3, 200 + i, "c");
+	assert_int_equal(store_commit(st, term, ops, 4), SR_OK);
+	memset(&ops[0], 0, sizeof ops[0]);
+	ops[0].kind = STORE_TRIM_ERAS;
+	ops[0].u.era.seq = 13;
+	ops[1] = era_op(12, 0, 4, 300, "d");
+	ops[2] = era_op(10, 0, 4, 301, "d");
+	ops[3] = era_op(14, 0, 4, 302, "d");
+	rv = store_commit(st, term, ops, 4);
+	if (rv != SR_OK)
+		fail_msg("trim below 13, then eras 12, 10, 14: %s", store_errmsg(st));
+	assert_eras(st, (const uint64_t[]) {10, 12, 14}, 3);
+	assert_int_equal(store_load(st, &s), SR_OK);
+	assert_string_equal(s.eras[0].name, "d"); /* the era written last */
+	assert_int_equal(s.eras[0].floor_tick, 301);
+	store_state_free(&s);
+	store_close(st);
+}
+
 static void
 test_bad_urls(void **state)
 {
@@ -441,6 +560,8 @@ main(void)
 	    cmocka_unit_test(test_stopped_etcd_fails_fast),
 	    cmocka_unit_test(test_bad_urls),
 	    cmocka_unit_test(test_worker_history),
+	    cmocka_unit_test(test_history_trim_at_bound),
+	    cmocka_unit_test(test_history_trim_and_put_overlap),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
