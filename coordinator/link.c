@@ -16,6 +16,9 @@
 #include "util.h"
 #include "wire.h"
 
+/* How long after the master's worker_wait_ms the next heartbeat goes. */
+#define LINK_WAIT_MARGIN_MS 20
+
 _Static_assert(LINK_HELD_SEQS == WIRE_HELD_SEQS_MAX, "the master refuses longer summaries");
 
 /* Whether the master answered: any reply counts, a refusal included. */
@@ -50,6 +53,7 @@ link_init(struct master_link *l, const char *name, const char *listen_url,
 	l->instance = random_instance();
 	atomic_init(&l->node_id, 0);
 	atomic_init(&l->lease_ttl_ms, 0);
+	atomic_init(&l->worker_wait_ms, 0);
 	atomic_init(&l->left, false);
 	atomic_init(&l->leases, 0);
 	atomic_init(&l->lease_errors, 0);
@@ -70,8 +74,9 @@ link_destroy(struct master_link *l)
  */
 static int
 apply_grant(struct master_link *l, const Sr__Layout *layout, const Sr__WorkerGrant *g,
-    int64_t sent_us, uint32_t ttl_ms, char *errbuf, size_t errlen)
+    uint32_t wait_ms, int64_t sent_us, uint32_t ttl_ms, char *errbuf, size_t errlen)
 {
+	atomic_store(&l->worker_wait_ms, g == NULL ? wait_ms : 0);
 	if (ttl_ms == 0)
 		return errf(errbuf, errlen, SR_EPROTO, "master sent no lease_ttl_ms");
 	atomic_store(&l->lease_ttl_ms, ttl_ms);
@@ -89,10 +94,27 @@ apply_grant(struct master_link *l, const Sr__Layout *layout, const Sr__WorkerGra
 		};
 		lp = &fl;
 	}
-	struct worker_grant wg = {0};
+	struct worker_grant wg = {.wait_ms = wait_ms};
 	if (g != NULL)
-		wg = (struct worker_grant) {true, g->worker_id, g->floor_tick};
+		wg = (struct worker_grant) {true, g->worker_id, g->floor_tick, 0};
 	return worker_apply(l->worker, lp, &wg, sent_us, ttl_ms, errbuf, errlen);
+}
+
+/* Our worker claim for a Join or Heartbeat (docs/snowflake.md, "Claims"),
+ * NULL when we hold no worker id. Called with join_mu held. */
+static Sr__WorkerClaim *
+claim_out(struct master_link *l, Sr__WorkerClaim *c)
+{
+	uint32_t id;
+	uint64_t tick;
+	int64_t left;
+	if (!worker_claim(l->worker, &id, &tick, &left))
+		return NULL;
+	sr__worker_claim__init(c);
+	c->worker_id = id;
+	c->tick = tick;
+	c->remaining_ms = left;
+	return c;
 }
 
 /* A re-join is a lifecycle event the operator sees in the log. */
@@ -117,14 +139,18 @@ link_join(struct master_link *l, char *errbuf, size_t errlen)
 	req.join = &j;
 	if (atomic_load(&l->left))
 		return errf(errbuf, errlen, SR_ECLOSED, "this coordinator has left");
+	Sr__WorkerClaim claim;
 	pthread_mutex_lock(&l->join_mu);
+	/* A re-join (the master forgot us: its store may be new) says which
+	 * worker id we issue under, before the master picks one for anybody. */
+	j.claim = claim_out(l, &claim);
 	int64_t sent = sr_mono_us();
 	int rv = wire_call(l->chan, &req, &resp, errbuf, errlen);
 	note_reach(l, rv);
 	if (rv == SR_OK) {
 		l->node_id = resp->join->node_id;
-		rv = apply_grant(l, resp->join->layout, resp->join->worker, sent,
-		    resp->join->lease_ttl_ms, errbuf, errlen);
+		rv = apply_grant(l, resp->join->layout, resp->join->worker,
+		    resp->join->worker_wait_ms, sent, resp->join->lease_ttl_ms, errbuf, errlen);
 		wire_response_free(resp);
 	}
 	pthread_mutex_unlock(&l->join_mu);
@@ -176,16 +202,18 @@ link_heartbeat(struct master_link *l, const char *const *names, const uint64_t *
 		hs.seqs = hp;
 		h.held = &hs;
 	}
+	Sr__WorkerClaim claim;
 	pthread_mutex_lock(&l->join_mu);
 	h.holds_worker = atomic_load(&l->worker->has_worker);
 	h.worker_id = atomic_load(&l->worker->gen.worker);
 	h.tick = worker_report_tick(l->worker);
+	h.claim = claim_out(l, &claim);
 	int64_t sent = sr_mono_us();
 	int rv = wire_call(l->chan, &req, &resp, err, sizeof(err));
 	note_reach(l, rv);
 	if (rv == SR_OK) {
-		rv = apply_grant(l, NULL, resp->heartbeat->worker, sent,
-		    resp->heartbeat->lease_ttl_ms, err, sizeof(err));
+		rv = apply_grant(l, NULL, resp->heartbeat->worker, resp->heartbeat->worker_wait_ms,
+		    sent, resp->heartbeat->lease_ttl_ms, err, sizeof(err));
 		for (size_t i = 0; fn != NULL && i < resp->heartbeat->n_seqs; i++) {
 			const Sr__SeqState *st = resp->heartbeat->seqs[i];
 			if (st->sequence != NULL)
@@ -275,5 +303,10 @@ int64_t
 link_beat_ms(struct master_link *l, int64_t min_ms)
 {
 	int64_t ms = atomic_load(&l->lease_ttl_ms) / 3;
+	/* Just after the wait the master named: a heartbeat that arrives a
+	 * moment early gets nothing and waits a whole beat more. */
+	int64_t wait = atomic_load(&l->worker_wait_ms);
+	if (wait > 0 && wait + LINK_WAIT_MARGIN_MS < ms)
+		ms = wait + LINK_WAIT_MARGIN_MS;
 	return ms < min_ms ? min_ms : ms;
 }

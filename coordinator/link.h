@@ -30,6 +30,9 @@ struct master_link {
 	 * the heartbeat pace (TTL/3). A master restarted with another
 	 * --lease-ttl-ms says so in its next reply. */
 	_Atomic uint32_t lease_ttl_ms;
+	/* The master's word, with no worker id for us, on when it grants
+	 * again (JoinResponse.worker_wait_ms): the next heartbeat goes then. */
+	_Atomic uint32_t worker_wait_ms;
 	_Atomic bool left;       /* link_leave ran: never join again */
 	pthread_mutex_t join_mu; /* serializes joins and grant changes */
 	struct worker_lease *worker;
@@ -86,7 +89,8 @@ int link_lease(struct master_link *l, const char *seq, uint64_t after, struct ca
  * answer. */
 int link_leave(struct master_link *l);
 
-/* The heartbeat pace: TTL/3 of the master's latest TTL, at least min_ms. */
+/* The heartbeat pace: TTL/3 of the master's latest TTL, or sooner when the
+ * master said it grants worker ids sooner; at least min_ms. */
 int64_t link_beat_ms(struct master_link *l, int64_t min_ms);
 
 #endif

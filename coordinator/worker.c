@@ -14,6 +14,14 @@
 /* Error messages: util.h's one helper (see SR_ERRF there). */
 #define errf SR_ERRF
 
+/* How long past a master's promised grant (worker_grant.wait_ms) a txid
+ * call still waits for it: the heartbeat that fetches it goes a moment
+ * after the promise (link.c) and needs a round trip. */
+#define GRANT_SLACK_MS 1000
+
+/* How often a txid call waiting for a promised grant looks again. */
+#define GRANT_POLL_US 5000
+
 void
 worker_init(struct worker_lease *w, const char *name, int max_clock_back_ms, int lease_timeout_ms,
     uint64_t txid_floor, sr_log_fn log_fn, void *log_arg)
@@ -24,6 +32,7 @@ worker_init(struct worker_lease *w, const char *name, int max_clock_back_ms, int
 	atomic_init(&w->clock_offset_ms, 0);
 	atomic_init(&w->wall_skew_ms, 0);
 	atomic_init(&w->grant_floor, 0);
+	atomic_init(&w->grant_due_us, 0);
 	w->max_clock_back_ms = max_clock_back_ms;
 	w->lease_timeout_ms = lease_timeout_ms;
 	w->txid_floor = txid_floor;
@@ -81,6 +90,12 @@ worker_apply(struct worker_lease *w, const sr_flake_layout *layout, const struct
 	if (!w->has_layout)
 		return errf(errbuf, errlen, SR_EPROTO, "master sent no Snowflake layout");
 	if (g == NULL || !g->has) {
+		/* A master that waits for claims names when it grants: txid
+		 * calls wait for that rather than fail (worker_next_txids). */
+		atomic_store(&w->grant_due_us,
+		    g != NULL && g->wait_ms > 0
+		        ? sr_mono_us() + ((int64_t) g->wait_ms + GRANT_SLACK_MS) * 1000
+		        : 0);
 		atomic_store(&w->lease_until_us, 0);
 		if (atomic_exchange(&w->has_worker, false))
 			sr_log_to(w->log_fn, w->log_arg, SR_LOG_WARN, w->name,
@@ -112,6 +127,7 @@ worker_apply(struct worker_lease *w, const sr_flake_layout *layout, const struct
 		    (unsigned long long) floor);
 	atomic_store(&w->has_worker, true);
 	atomic_store(&w->lease_until_us, until);
+	atomic_store(&w->grant_due_us, 0);
 	return SR_OK;
 }
 
@@ -136,6 +152,25 @@ worker_report_tick(struct worker_lease *w)
 		last = (uint64_t) now;
 	/* The floor encoding before any grant is not a tick anyone used. */
 	return atomic_load(&w->has_worker) ? last : 0;
+}
+
+/*
+ * A claim tells a master that lost its state which id we issue under, so
+ * it gives that id to nobody else while we may. The time left is rounded
+ * up (the master must not count our lease shorter than we do) and read
+ * before the tick, so that no txid we issue under this view lies beyond
+ * the tick plus what is left.
+ */
+bool
+worker_claim(struct worker_lease *w, uint32_t *id, uint64_t *tick, int64_t *left_ms)
+{
+	if (!atomic_load(&w->has_worker))
+		return false;
+	int64_t left = atomic_load(&w->lease_until_us) - sr_mono_us();
+	*left_ms = left > 0 ? (left + 999) / 1000 : 0;
+	*id = atomic_load(&w->gen.worker);
+	*tick = worker_report_tick(w);
+	return true;
 }
 
 uint64_t
@@ -163,7 +198,21 @@ worker_next_txids(struct worker_lease *w, size_t n, uint64_t *out, size_t *got)
 		 * still live lies below the next holder's floor, however long
 		 * this thread is delayed before the compare-and-swap. */
 		int64_t now = wall_ms(w);
-		if (sr_mono_us() >= atomic_load(&w->lease_until_us)) {
+		int64_t mono = sr_mono_us();
+		if (mono >= atomic_load(&w->lease_until_us)) {
+			/* No worker id yet, but the master promised one (it
+			 * waits for claims, docs/snowflake.md): wait for it up
+			 * to the lease timeout, as a sequence call waits for a
+			 * chunk, instead of failing a brand-new cluster's first
+			 * calls. */
+			int64_t due = atomic_load(&w->grant_due_us);
+			if (due != 0 && deadline == 0)
+				deadline = mono + (int64_t) w->lease_timeout_ms * 1000;
+			if (due != 0 && mono < due && mono < deadline) {
+				struct timespec ts = {0, GRANT_POLL_US * 1000};
+				nanosleep(&ts, NULL);
+				continue;
+			}
 			rv = SR_ENOWORKER;
 			break;
 		}

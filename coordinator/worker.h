@@ -30,6 +30,8 @@ struct worker_lease {
 	_Atomic int64_t clock_offset_ms; /* of the last SR_ECLOCK */
 	_Atomic int64_t wall_skew_ms;    /* test hook (coordinator_hooks.h) */
 	_Atomic uint64_t grant_floor;    /* the master's floor of this grant */
+	_Atomic int64_t grant_due_us;    /* sr_mono_us when a master that waits
+	                                  * for claims said it grants; 0: none */
 	_Atomic uint64_t issued;         /* txids handed out (metrics) */
 	_Atomic uint64_t clock_backs;    /* calls refused with SR_ECLOCK (metrics) */
 	int max_clock_back_ms;
@@ -45,6 +47,8 @@ struct worker_grant {
 	bool has; /* false: no worker id for us now */
 	uint32_t worker_id;
 	uint64_t floor_tick;
+	uint32_t wait_ms; /* with has false: the master grants in this many ms
+	                   * (it waits for claims); 0: no grant promised */
 };
 
 /* Sets w up with no lease; name must outlive w. */
@@ -65,11 +69,18 @@ int worker_apply(struct worker_lease *w, const sr_flake_layout *layout,
  * now (0 when we hold no worker id). */
 uint64_t worker_report_tick(struct worker_lease *w);
 
+/* The worker id we hold, for a claim (WorkerClaim: docs/snowflake.md,
+ * "Claims"): false when we hold none. *tick as worker_report_tick, *left_ms
+ * what our lease view has left (rounded up; 0 once it ended). */
+bool worker_claim(struct worker_lease *w, uint32_t *id, uint64_t *tick, int64_t *left_ms);
+
 /* Ends the lease at once (a Leave): no txid from now on. Returns the tick to
  * report, read after the lease closed. */
 uint64_t worker_end(struct worker_lease *w);
 
-/* Stores n (1..65536) txids in out; errors as sr_next_txids. */
+/* Stores n (1..65536) txids in out; errors as sr_next_txids. With no
+ * worker id yet but one promised (worker_grant.wait_ms), waits for it up
+ * to the lease timeout. */
 int worker_next_txids(struct worker_lease *w, size_t n, uint64_t *out, size_t *got);
 
 /* For sr_coordinator_layout, _worker and _clock_offset_ms. */

@@ -83,6 +83,7 @@ catalog_config_init(struct catalog_config *cfg)
 	cfg->max_nodes = 4096;
 	cfg->node_retention_ms = INT64_C(7) * 24 * 3600 * 1000;
 	cfg->worker_history = GRANTS_HISTORY_DEFAULT;
+	cfg->claim_wait_ms = CATALOG_CLAIM_WAIT_AUTO;
 	cfg->layout = (sr_flake_layout) {
 	    .time_bits = 41,
 	    .worker_bits = 10,
@@ -291,6 +292,18 @@ catalog_open(struct store *st, const struct catalog_config *cfg, int64_t now_ms,
 	if (rv == SR_OK)
 		rv = grants_init(&cat->grants, cfg->lease_ttl_ms, cfg->worker_grace_ms,
 		    &cfg->layout, state.workers, state.nworkers, now_ms);
+	/* A store without a single grant is new, or lost its state (a wiped
+	 * data dir, an empty etcd prefix, a wrong one): coordinators still
+	 * live from before may hold worker ids it does not know. Their next
+	 * heartbeat (every TTL/3) claims them; no new id is granted before
+	 * that (docs/snowflake.md, "Claims"). */
+	if (rv == SR_OK && state.nworkers == 0) {
+		int64_t wait = cfg->claim_wait_ms;
+		if (wait == CATALOG_CLAIM_WAIT_AUTO)
+			wait = cfg->lease_ttl_ms / 3 + (int64_t) cfg->worker_grace_ms;
+		if (wait > 0)
+			grants_hold(&cat->grants, now_ms + wait);
+	}
 	/* The worker history, for decode: who held a worker id when. */
 	if (rv == SR_OK)
 		rv =
@@ -646,6 +659,58 @@ tick_check(struct catalog *cat, uint64_t id, uint64_t tick, int64_t now_ms)
 	    (long long) now_tick);
 }
 
+/*
+ * A claim comes from a peer like a heartbeat's tick, and is checked like
+ * it before anything changes: a worker id the layout cannot hold is
+ * refused, as is a tick too far ahead (tick_check). Its time left is
+ * clamped: below 0 it has ended (0), and no lease this master grants
+ * lasts longer than its TTL, so a claim reserves an id at most that long
+ * past its last report (docs/snowflake.md, "Claims").
+ */
+static int
+claim_check(struct catalog *cat, const char *who, struct catalog_claim *c, int64_t now_ms,
+    struct grants_claim *out)
+{
+	c->outcome = CATALOG_CLAIM_NONE;
+	c->holder = 0;
+	uint32_t max = flake_max_worker(&cat->cfg.layout);
+	if (c->worker_id > max)
+		return fail(cat, SR_EINVAL,
+		    "node %s claims worker id %u, outside the layout's 0..%u: refused", who,
+		    c->worker_id, max);
+	int rv = tick_check(cat, 0, c->tick, now_ms);
+	if (rv != SR_OK)
+		return fail(cat, rv,
+		    "node %s claims worker id %u at tick %llu, more than the tolerated clock "
+		    "skew of %u ms ahead of the master's clock: refused (check the node's clock)",
+		    who, c->worker_id, (unsigned long long) c->tick, cat->cfg.max_skew_ms);
+	int64_t left = c->remaining_ms;
+	if (left < 0)
+		left = 0;
+	if (left > (int64_t) cat->cfg.lease_ttl_ms)
+		left = cat->cfg.lease_ttl_ms;
+	*out = (struct grants_claim) {c->worker_id, c->tick, left};
+	return SR_OK;
+}
+
+/* What grants_claim said, for the caller's log. */
+static void
+claim_outcome(struct catalog_claim *c, int kind, bool known, const struct store_worker *row)
+{
+	if (kind == GRANTS_CLAIM_YIELD) {
+		c->outcome = CATALOG_CLAIM_YIELDED;
+		c->holder = row->node_id;
+	} else {
+		c->outcome = known ? CATALOG_CLAIM_NONE : CATALOG_CLAIM_ADOPTED;
+	}
+}
+
+int64_t
+catalog_worker_wait(const struct catalog *cat, int64_t now_ms)
+{
+	return grants_wait_left(&cat->grants, now_ms);
+}
+
 int
 catalog_node_join(struct catalog *cat, const char *name, const char *url, int64_t now_ms,
     uint64_t *id, struct catalog_grant *grant)
@@ -667,6 +732,13 @@ int
 catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uint64_t instance,
     int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
 {
+	return catalog_node_join_claim(cat, name, url, instance, NULL, now_ms, id, grant);
+}
+
+int
+catalog_node_join_claim(struct catalog *cat, const char *name, const char *url, uint64_t instance,
+    struct catalog_claim *claim, int64_t now_ms, uint64_t *id, struct catalog_grant *grant)
+{
 	if (!sr_name_valid(name))
 		return fail(cat, SR_EINVAL, "invalid node name '%.64s': use 1-64 of [a-z0-9_.-]",
 		    name ? name : "");
@@ -674,6 +746,9 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uin
 		url = "";
 	if (strlen(url) > STORE_URL_MAX)
 		return fail(cat, SR_EINVAL, "listen url longer than %d bytes", STORE_URL_MAX);
+	struct grants_claim gc;
+	if (claim != NULL && claim_check(cat, name, claim, now_ms, &gc) != SR_OK)
+		return SR_EINVAL;
 	struct node *n = node_find_name(cat, name);
 	/* A second process under a live node's name would share its chunks'
 	 * bookkeeping and its worker id: refused until the holder leaves or
@@ -698,9 +773,10 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uin
 			    "node %s refused: %zu nodes are live, the limit is %u (--max-nodes)",
 			    name, live, cat->cfg.max_nodes);
 	}
-	/* The node, its grant and the grant's history, in one commit. */
-	struct store_op ops[2 + GRANTS_HISTORY_OPS] = {{.kind = STORE_PUT_NODE},
-	    {.kind = STORE_PUT_WORKER}};
+	/* The node, its claim, its grant and the grant's history, in one
+	 * commit. */
+	struct store_op ops[3 + GRANTS_HISTORY_OPS] = {{.kind = STORE_PUT_NODE},
+	    {.kind = STORE_PUT_WORKER}, {.kind = STORE_PUT_WORKER}};
 	struct store_node *row = &ops[0].u.node;
 	if (n != NULL) {
 		*row = n->row;
@@ -716,17 +792,37 @@ catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uin
 	sr_strlcpy(row->url, url, sizeof(row->url));
 	row->last_seen_ms = now_ms;
 	row->left = 0;
-	struct catalog_grant g;
-	bool granted = grants_pick(&cat->grants, row->id, now_ms, &ops[1].u.worker, &g);
-	size_t nhist = granted
-	    ? grants_history_ops(&cat->grants, &ops[1].u.worker, &g, row->name, now_ms, ops + 2)
+	/* A claim first: a node that holds a worker id keeps it (its grant
+	 * renewed) unless another node's live grant has it, and a new id is
+	 * chosen only without one. */
+	struct catalog_grant g = {0};
+	size_t nw = 0, nhist = 0;
+	bool known = false;
+	int kind = claim != NULL
+	    ? grants_claim(&cat->grants, row->id, &gc, now_ms, &ops[1].u.worker, &g, &known)
 	    : 0;
-	int rv = store_commit(cat->st, cat->term, ops, granted ? 2 + nhist : 1);
+	if (kind != 0)
+		nw++;
+	if (kind == GRANTS_CLAIM_OWN && !known)
+		nhist = grants_history_ops(&cat->grants, &ops[1].u.worker, &g, row->name, now_ms,
+		    ops + 3);
+	if (!g.has && grants_pick(&cat->grants, row->id, now_ms, &ops[1 + nw].u.worker, &g)) {
+		nw++;
+		nhist = grants_history_ops(&cat->grants, &ops[nw].u.worker, &g, row->name, now_ms,
+		    ops + 3);
+	}
+	/* The ops end to end: node, worker rows, history. */
+	if (nw < 2)
+		memmove(&ops[1 + nw], &ops[3], nhist * sizeof(*ops));
+	int rv = store_commit(cat->st, cat->term, ops, 1 + nw + nhist);
 	if (rv != SR_OK)
 		return fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
-	grants_history_apply(&cat->grants, ops + 2, nhist);
-	if (granted && (rv = worker_apply(cat, &ops[1].u.worker)) != SR_OK)
-		return rv;
+	grants_history_apply(&cat->grants, ops + 1 + nw, nhist);
+	for (size_t i = 1; i <= nw; i++)
+		if ((rv = worker_apply(cat, &ops[i].u.worker)) != SR_OK)
+			return rv;
+	if (claim != NULL)
+		claim_outcome(claim, kind, known, &ops[1].u.worker);
 	if (n == NULL) {
 		n = &cat->nodes[cat->nnodes++];
 		cat->next_node_id = row->id + 1;
@@ -758,6 +854,13 @@ int
 catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int holds,
     uint32_t worker_id, uint64_t tick, struct catalog_grant *grant)
 {
+	return catalog_node_heartbeat_claim(cat, id, now_ms, holds, worker_id, tick, NULL, grant);
+}
+
+int
+catalog_node_heartbeat_claim(struct catalog *cat, uint64_t id, int64_t now_ms, int holds,
+    uint32_t worker_id, uint64_t tick, struct catalog_claim *claim, struct catalog_grant *grant)
+{
 	struct node *n = node_find(cat, id);
 	if (n == NULL || n->row.left)
 		return fail(cat, SR_ENOTJOINED, "node %llu is not joined; join again",
@@ -765,6 +868,12 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int hol
 	int rv = tick_check(cat, id, tick, now_ms);
 	if (rv != SR_OK)
 		return rv;
+	struct grants_claim gc;
+	if (claim != NULL && claim_check(cat, n->row.name, claim, now_ms, &gc) != SR_OK)
+		return SR_EINVAL;
+	if (claim != NULL && holds && worker_id != claim->worker_id)
+		return fail(cat, SR_EINVAL, "node %s holds worker id %u but claims %u: refused",
+		    n->row.name, worker_id, claim->worker_id);
 	/* Liveness is kept in memory: after a restart every stored node counts
 	 * as live for one TTL anyway, so persisting each beat buys nothing. */
 	n->row.last_seen_ms = now_ms;
@@ -786,6 +895,18 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int hol
 	    : GRANTS_BEAT_NONE;
 	if (beat == GRANTS_BEAT_COMMIT)
 		nops++;
+	/* A claim on an id the store does not give this node (grants_beat
+	 * found none): adopted, or it yields to the live holder and this node
+	 * gets another id if one is free. */
+	bool known = false;
+	int kind = 0;
+	if (claim != NULL && beat == GRANTS_BEAT_NONE) {
+		kind = grants_claim(&cat->grants, id, &gc, now_ms, &ops[0].u.worker, grant, &known);
+		nops++;
+		if (kind == GRANTS_CLAIM_OWN && !known)
+			nhist = grants_history_ops(&cat->grants, &ops[0].u.worker, grant,
+			    n->row.name, now_ms, ops + 1); /* no pick follows: it has one */
+	}
 	if (!grant->has && grants_pick(&cat->grants, id, now_ms, &ops[nops].u.worker, grant)) {
 		picked = true;
 		nops++;
@@ -800,8 +921,12 @@ catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int hol
 		grants_keep(&cat->grants, &mem,
 		    beat == GRANTS_BEAT_COMMIT ? &ops[0].u.worker : NULL);
 	grants_history_apply(&cat->grants, ops + nops, nhist);
+	if (kind != 0 && (rv = worker_apply(cat, &ops[0].u.worker)) != SR_OK)
+		return rv;
 	if (picked && (rv = worker_apply(cat, &ops[nops - 1].u.worker)) != SR_OK)
 		return rv;
+	if (claim != NULL)
+		claim_outcome(claim, kind, kind == 0 || known, &ops[0].u.worker);
 	return SR_OK;
 }
 

@@ -34,11 +34,20 @@ struct catalog_config {
 	                             * for decode, the oldest deleted beyond it
 	                             * (docs/operating.md); 0: none */
 	sr_flake_layout layout;     /* the Snowflake layout; fixed at first start */
+	int64_t claim_wait_ms;      /* a catalog that opens on a store with no
+	                             * worker grant grants no new worker id for
+	                             * this long, hearing the claims of live
+	                             * coordinators first (docs/snowflake.md,
+	                             * "Claims"); CATALOG_CLAIM_WAIT_AUTO: one
+	                             * heartbeat interval (TTL/3) plus the grace */
 };
+
+#define CATALOG_CLAIM_WAIT_AUTO (-1)
 
 /* Fills cfg with the defaults (10 s TTL, chunk 1000, max chunk 2^26,
  * target 10 s, max spare 1024, grace 2 s, max skew 2 s, 4096 live nodes, layout 41/10/12 at 1 ms
- * from 2024-01-01T00:00:00Z), node retention 7 days, worker history 10,000. */
+ * from 2024-01-01T00:00:00Z), node retention 7 days, worker history 10,000,
+ * claim wait CATALOG_CLAIM_WAIT_AUTO. */
 void catalog_config_init(struct catalog_config *cfg);
 
 /* What an operator asks for when creating a sequence; 0 means default. */
@@ -62,6 +71,26 @@ struct catalog_node_info {
 	int alive;
 	int has_worker; /* its newest grant, live or not: */
 	struct store_worker worker;
+};
+
+/*
+ * The worker id a node says it holds (WorkerClaim in proto/snowrange.proto),
+ * sent with its Join and Heartbeat; outcome says what the catalog made of
+ * it, for the log: a claim the store did not know means its state was lost
+ * or rolled back (docs/ha.md).
+ */
+enum {
+	CATALOG_CLAIM_NONE,    /* no claim, or the store knew it as the node's */
+	CATALOG_CLAIM_ADOPTED, /* the store did not know it: the node keeps it */
+	CATALOG_CLAIM_YIELDED, /* the store gives it to holder, whose lease may
+	                        * be live: the node keeps it no longer */
+};
+struct catalog_claim {
+	uint32_t worker_id;
+	uint64_t tick;        /* checked as a heartbeat's tick */
+	int64_t remaining_ms; /* its lease's time left; capped to 0 .. the TTL */
+	int outcome;          /* out: CATALOG_CLAIM_* */
+	uint64_t holder;      /* out, with YIELDED: the node holding it */
 };
 
 /* A Snowflake worker id lease handed to a node. */
@@ -125,6 +154,17 @@ int catalog_node_join(struct catalog *cat, const char *name, const char *url, in
  * join is refused with SR_EEXISTS (two processes never act as one node). */
 int catalog_node_join_as(struct catalog *cat, const char *name, const char *url, uint64_t instance,
     int64_t now_ms, uint64_t *id, struct catalog_grant *grant);
+/* catalog_node_join_as with the node's worker claim (NULL: none), adopted
+ * before a worker id is chosen (docs/snowflake.md, "Claims"). A claim
+ * naming a worker id outside the layout, or with a tick more than
+ * max_skew_ms ahead of now_ms, is refused with SR_EINVAL and nothing
+ * changes. */
+int catalog_node_join_claim(struct catalog *cat, const char *name, const char *url,
+    uint64_t instance, struct catalog_claim *claim, int64_t now_ms, uint64_t *id,
+    struct catalog_grant *grant);
+/* Ms until a catalog opened on a store with no worker grant grants worker
+ * ids (cfg.claim_wait_ms after it opened); 0 once it does. */
+int64_t catalog_worker_wait(const struct catalog *cat, int64_t now_ms);
 /* The name of node id (joined or left): SR_ENOTJOINED if unknown. Valid until
  * the next join. */
 int catalog_node_name(const struct catalog *cat, uint64_t id, const char **name);
@@ -145,6 +185,11 @@ int catalog_node_name(const struct catalog *cat, uint64_t id, const char **name)
 int catalog_node_instance(struct catalog *cat, uint64_t id, uint64_t instance);
 int catalog_node_heartbeat(struct catalog *cat, uint64_t id, int64_t now_ms, int holds,
     uint32_t worker_id, uint64_t tick, struct catalog_grant *grant);
+/* The same with the node's worker claim (NULL: none), checked as in
+ * catalog_node_join_claim; with holds set its worker_id must be the
+ * claim's (SR_EINVAL otherwise). */
+int catalog_node_heartbeat_claim(struct catalog *cat, uint64_t id, int64_t now_ms, int holds,
+    uint32_t worker_id, uint64_t tick, struct catalog_claim *claim, struct catalog_grant *grant);
 /* Marks the node left and ends its worker leases now (reusable after the
  * grace period). SR_EINVAL, and nothing changes, for a tick more than
  * max_skew_ms ahead of now_ms; SR_ENOTJOINED, SR_EIO/SR_ESTALE. */

@@ -43,6 +43,18 @@ grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms, const sr_flake
 }
 
 void
+grants_hold(struct grants *g, int64_t until_ms)
+{
+	g->open_ms = until_ms;
+}
+
+int64_t
+grants_wait_left(const struct grants *g, int64_t now_ms)
+{
+	return g->open_ms > now_ms ? g->open_ms - now_ms : 0;
+}
+
+void
 grants_free(struct grants *g)
 {
 	free(g->rows);
@@ -117,6 +129,10 @@ grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms, struct sto
 	uint32_t fresh_id = 0;
 
 	memset(out, 0, sizeof(*out));
+	/* A master that found no grant in its store hears the claims of live
+	 * coordinators first: an id that looks free here may be in use. */
+	if (now_ms < g->open_ms)
+		return false;
 	/* The node's own row, the newest if an older master left several. */
 	for (size_t i = 0; i < g->n; i++) {
 		const struct store_worker *w = &g->rows[i];
@@ -236,6 +252,58 @@ grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id, uint64
 		durable->last_tick += ahead / (g->layout.unit_ms ? g->layout.unit_ms : 1);
 	}
 	return GRANTS_BEAT_COMMIT;
+}
+
+/*
+ * A claim the store does not cover is adopted as a grant to the claimant
+ * (docs/snowflake.md, "Claims"): an id the store never saw, the node's own
+ * (its end and tick raised if the claim reaches further), or another
+ * node's whose lease ended longer than the grace period ago (a store
+ * rolled back to before the claimant got it). The claimant keeps the id,
+ * renewed for one TTL as a heartbeat would, so a coordinator that lived
+ * through the loss of the master's state issues on without a pause. An id
+ * the store gives to a node whose lease may still be live is not taken
+ * from it; the claim only makes that row reach at least as far as the
+ * claimant's lease and tick, so that no third node gets the id while
+ * either may issue, nor below either's ticks.
+ */
+int
+grants_claim(const struct grants *g, uint64_t node_id, const struct grants_claim *c, int64_t now_ms,
+    struct store_worker *row, struct catalog_grant *out, bool *known)
+{
+	memset(out, 0, sizeof(*out));
+	*known = false;
+	const struct store_worker *w = grants_find(g, c->worker_id);
+	int64_t end = now_ms + c->left_ms;
+	if (w != NULL && w->node_id != node_id && !is_free(g, w, now_ms)) {
+		*row = *w;
+		if (end > row->expires_ms)
+			row->expires_ms = end;
+		if (c->tick > row->last_tick)
+			row->last_tick = c->tick;
+		return GRANTS_CLAIM_YIELD;
+	}
+	if (w == NULL) {
+		*row = (struct store_worker) {c->worker_id, node_id, now_ms, 0};
+	} else {
+		*row = *w;
+		*known = w->node_id == node_id;
+		/* Taken over from a holder whose lease is over: the claimant's
+		 * txids lie above that holder's last report (the lost grant
+		 * had that floor), which the history records as its start. */
+		if (!*known)
+			out->floor_tick = w->last_tick;
+		row->node_id = node_id;
+	}
+	if (end > row->expires_ms)
+		row->expires_ms = end;
+	if (now_ms + (int64_t) g->ttl_ms > row->expires_ms)
+		row->expires_ms = now_ms + (int64_t) g->ttl_ms;
+	if (c->tick > row->last_tick)
+		row->last_tick = c->tick;
+	out->has = 1;
+	out->worker_id = row->id;
+	return GRANTS_CLAIM_OWN;
 }
 
 void

@@ -11,6 +11,15 @@
  * at least the tick at which the last lease ended); after a master restart
  * every stored grant counts as live for one TTL.
  *
+ * Claims (docs/snowflake.md, "Claims"): every Join and Heartbeat of a
+ * coordinator that holds a worker id says which, its tick and how long its
+ * lease has left. A master whose store does not know that grant (it lost
+ * its state, or was rolled back) adopts it: the id stays the claimant's,
+ * so no other node gets it while the claimant may issue, and the next
+ * holder's floor covers the claimant's ticks. A master that starts with no
+ * grant at all in its store grants no new id until live coordinators had a
+ * heartbeat interval to claim theirs (grants_hold).
+ *
  * A renewal is not committed every heartbeat (docs/decisions.md, "Renewals
  * are stored ahead"): when one must be, the stored row is written ahead of
  * memory, its end GRANTS_AHEAD_TTLS TTLs later and its tick as many TTLs
@@ -58,6 +67,7 @@ struct grants {
 	uint32_t eras_max;  /* --worker-history: eras kept at most */
 	uint64_t next_era;  /* seq of the next era */
 	uint64_t first_era; /* no era below this seq is stored */
+	int64_t open_ms;    /* no new grant before this (grants_hold) */
 	uint32_t ttl_ms;    /* the lease TTL */
 	uint32_t grace_ms;  /* an ended lease's id is reused after this */
 	sr_flake_layout layout;
@@ -70,6 +80,14 @@ struct grants {
 int grants_init(struct grants *g, uint32_t ttl_ms, uint32_t grace_ms, const sr_flake_layout *layout,
     const struct store_worker *rows, size_t n, int64_t now_ms);
 void grants_free(struct grants *g);
+
+/* Grants no new worker id before until_ms: a master that found no grant in
+ * its store waits so long for the claims of coordinators still live from
+ * before (grants_claim). Claims are adopted meanwhile. */
+void grants_hold(struct grants *g, int64_t until_ms);
+
+/* Ms until grants_hold's wait ends at now_ms; 0 once it has. */
+int64_t grants_wait_left(const struct grants *g, int64_t now_ms);
 
 /* Takes the stored worker history (eras by seq, copied: the newest max of
  * them) and keeps at most max eras from now on (0: none; older rows are
@@ -99,8 +117,8 @@ const struct store_worker *grants_newest(const struct grants *g, uint64_t node_i
 /*
  * Chooses a worker id for node_id: fills *row with its new grant (to be
  * committed) and *out with what the node is told; changes nothing. False
- * when no id can be given now (the node's own id is still in its lease or
- * grace period, or every id is taken).
+ * when no id can be given now (grants_hold's wait is not over, the node's
+ * own id is still in its lease or grace period, or every id is taken).
  */
 bool grants_pick(const struct grants *g, uint64_t node_id, int64_t now_ms, struct store_worker *row,
     struct catalog_grant *out);
@@ -120,6 +138,34 @@ enum { GRANTS_BEAT_NONE, GRANTS_BEAT_KEEP, GRANTS_BEAT_COMMIT };
 int grants_beat(const struct grants *g, uint64_t node_id, uint32_t worker_id, uint64_t tick,
     int64_t now_ms, struct store_worker *mem, struct store_worker *durable,
     struct catalog_grant *out);
+
+/* A worker id a node reports holding (a WorkerClaim), checked by the
+ * caller: worker_id within the layout, tick not ahead of the clock,
+ * left_ms within 0 .. the TTL. */
+struct grants_claim {
+	uint32_t worker_id;
+	uint64_t tick;   /* the claimant's tick, as a heartbeat reports it */
+	int64_t left_ms; /* its lease view's time left, by its own clock */
+};
+
+/*
+ * What a claim of node_id changes; fills *row (to be committed, then
+ * applied with grants_apply) and *out. Changes nothing itself. Returns
+ *   GRANTS_CLAIM_OWN    the id was the node's already in the store, or
+ *                       unknown, or its holder's lease ended longer than
+ *                       the grace period ago: *row gives it to the node,
+ *                       renewed (its end never earlier, its tick raised),
+ *                       and *out is its grant (the node keeps the id);
+ *   GRANTS_CLAIM_YIELD  the store gives the id to another node whose lease
+ *                       may still be live: *row is that node's row, kept
+ *                       at least until the claim's end and its tick raised
+ *                       to the claim's; *out has no grant (the claimant
+ *                       must stop issuing under it).
+ * With OWN, *known says whether the store held the id as this node's.
+ */
+enum { GRANTS_CLAIM_OWN = 1, GRANTS_CLAIM_YIELD };
+int grants_claim(const struct grants *g, uint64_t node_id, const struct grants_claim *c,
+    int64_t now_ms, struct store_worker *row, struct catalog_grant *out, bool *known);
 
 /* Applies a heartbeat's row (grants_beat) to memory, and durable (NULL: the
  * stored row did not change) as what the store now holds. */

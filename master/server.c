@@ -131,6 +131,7 @@ struct master {
 	atomic_bool fenced; /* another master took the term: serve nothing */
 	int64_t swept_ms;   /* when nodes past their retention were last forgotten */
 	int64_t lost_ms;    /* when a "state was lost" refusal was last logged */
+	int64_t claim_ms;   /* when a worker claim the store lacked was last logged */
 	void (*on_fenced)(void *arg);
 	void *on_fenced_arg;
 	struct timed_store *timed; /* m->st, seen as what it is */
@@ -361,6 +362,56 @@ sweep_nodes(struct master *m)
 	}
 }
 
+/* A WorkerClaim off the wire, NULL when the peer sent none. */
+static struct catalog_claim *
+claim_in(const Sr__WorkerClaim *w, struct catalog_claim *c)
+{
+	if (w == NULL)
+		return NULL;
+	*c = (struct catalog_claim) {w->worker_id, w->tick, w->remaining_ms, 0, 0};
+	return c;
+}
+
+/*
+ * A node claimed a worker id the store did not give it (catalog.h): the
+ * store lost its state, or is not the one the cluster ran on, as with the
+ * "state was lost" lease refusal. The claim is kept (no other node gets
+ * that id while the claimant may issue), but the operator must hear it, at
+ * most every 10 s however many coordinators claim (docs/ha.md,
+ * "Recovering"). Call with mu held.
+ */
+static void
+claim_note(struct master *m, const char *name, const struct catalog_claim *c)
+{
+	if (c == NULL || c->outcome == CATALOG_CLAIM_NONE)
+		return;
+	int64_t now = sr_mono_ms();
+	if (m->claim_ms != 0 && now - m->claim_ms < 10000)
+		return;
+	m->claim_ms = now;
+	if (c->outcome == CATALOG_CLAIM_ADOPTED) {
+		sr_logl(SR_LOG_ERROR, "master",
+		    "node %s holds worker id %u (tick %llu, %lld ms left) that the store does "
+		    "not give it: master state was lost. Adopted: it keeps that id and no other "
+		    "node gets it while it may issue. %s is not the store this cluster ran on, "
+		    "or it was rolled back: stop this master and restore the store (docs/ha.md)",
+		    name, c->worker_id, (unsigned long long) c->tick, (long long) c->remaining_ms,
+		    m->where);
+		event(m, "worker id %u of node %s adopted, master state was lost", c->worker_id,
+		    name);
+	} else {
+		sr_logl(SR_LOG_ERROR, "master",
+		    "node %s claims worker id %u (tick %llu, %lld ms left), which the store gives "
+		    "to node %llu whose lease may be live: two holders, master state was lost or "
+		    "rolled back. %s keeps it no longer; no third node gets it before both "
+		    "leases end (docs/ha.md)",
+		    name, c->worker_id, (unsigned long long) c->tick, (long long) c->remaining_ms,
+		    (unsigned long long) c->holder, name);
+		event(m, "worker id %u claimed by node %s and held by node %llu", c->worker_id,
+		    name, (unsigned long long) c->holder);
+	}
+}
+
 static int
 h_join(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena *a, char *errbuf,
     size_t errlen)
@@ -384,13 +435,18 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena 
 	}
 	if (!lock_leading(m, true))
 		return not_leading(m, a, errbuf, errlen);
-	int rv = catalog_node_join_as(m->cat, req->join->name, req->join->listen_url,
-	    req->join->instance, sr_wall_ms(), &id, &g);
+	struct catalog_claim cb, *claim = claim_in(req->join->claim, &cb);
+	int64_t now = sr_wall_ms();
+	int rv = catalog_node_join_claim(m->cat, req->join->name, req->join->listen_url,
+	    req->join->instance, claim, now, &id, &g);
 	if (rv != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
+	else
+		claim_note(m, req->join->name, claim);
+	int64_t wait = rv == SR_OK && !g.has ? catalog_worker_wait(m->cat, now) : 0;
 	j->term = catalog_term(m->cat);
 	rv = unlock_leading(m, a, rv, errbuf, errlen);
-	if (rv == SR_EEXISTS)
+	if (rv == SR_EEXISTS || rv == SR_EINVAL)
 		sr_log("master", "join refused: %s", errbuf);
 	if (rv != SR_OK)
 		return rv;
@@ -399,9 +455,17 @@ h_join(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_arena 
 		sr_log("master", "node %s joined as id %llu (%s), worker %u above tick %llu",
 		    req->join->name, (unsigned long long) id, req->join->listen_url, g.worker_id,
 		    (unsigned long long) g.floor_tick);
+	else if (wait > 0)
+		sr_log("master",
+		    "node %s joined as id %llu (%s), worker id in %lld ms: this master found "
+		    "no worker grant in its store and first hears the claims of live "
+		    "coordinators (docs/snowflake.md)",
+		    req->join->name, (unsigned long long) id, req->join->listen_url,
+		    (long long) wait);
 	else
 		sr_log("master", "node %s joined as id %llu (%s), no worker id free",
 		    req->join->name, (unsigned long long) id, req->join->listen_url);
+	j->worker_wait_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t) wait;
 	if ((j->layout = layout_msg(m, a)) == NULL ||
 	    (g.has && (j->worker = grant_msg(a, &g)) == NULL))
 		return OOM(errbuf, errlen);
@@ -445,10 +509,19 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_a
 	int rv = acts_for(m, wire_peer_of(a), "heartbeat", q->node_id, errbuf, errlen);
 	if (rv == SR_OK && (rv = catalog_node_instance(m->cat, q->node_id, q->instance)) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
+	struct catalog_claim cb, *claim = claim_in(q->claim, &cb);
+	int64_t now = sr_wall_ms(), wait = 0;
 	if (rv == SR_OK &&
-	    (rv = catalog_node_heartbeat(m->cat, q->node_id, sr_wall_ms(), q->holds_worker,
-	         q->worker_id, q->tick, &g)) != SR_OK)
+	    (rv = catalog_node_heartbeat_claim(m->cat, q->node_id, now, q->holds_worker,
+	         q->worker_id, q->tick, claim, &g)) != SR_OK)
 		rv = cat_fail(m, rv, errbuf, errlen);
+	if (rv == SR_OK) {
+		const char *name = "?";
+		(void) catalog_node_name(m->cat, q->node_id, &name);
+		claim_note(m, name, claim);
+		if (!g.has)
+			wait = catalog_worker_wait(m->cat, now);
+	}
 	for (size_t i = 0; i < nseqs && rv == SR_OK; i++) {
 		struct store_seq row;
 		sr__seq_state__init(&states[i]);
@@ -473,6 +546,7 @@ h_heartbeat(void *arg, const Sr__Request *req, Sr__Response *resp, struct wire_a
 		    (unsigned long long) q->node_id, held.error);
 	if (g.has && (h->worker = grant_msg(a, &g)) == NULL)
 		return OOM(errbuf, errlen);
+	h->worker_wait_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t) wait;
 	h->lease_ttl_ms = m->lease_ttl_ms;
 	resp->body_case = SR__RESPONSE__BODY_HEARTBEAT;
 	resp->heartbeat = h;
@@ -1267,6 +1341,20 @@ master_open(struct store *st, const struct catalog_config *cfg, struct master **
 	return SR_OK;
 }
 
+/* A catalog that found no worker grant in its store says, once, why the
+ * first joins get no worker id for a moment (catalog.h, claim_wait_ms). */
+static void
+note_claim_wait(const struct catalog *cat)
+{
+	int64_t wait = catalog_worker_wait(cat, sr_wall_ms());
+	if (wait > 0)
+		sr_log("master",
+		    "no worker grant in the store (new, or its state was lost): worker ids are "
+		    "granted in %lld ms, once live coordinators had a heartbeat to claim "
+		    "theirs (docs/snowflake.md)",
+		    (long long) wait);
+}
+
 /*
  * The election's callbacks (leader.h), on its thread. Elected: take the
  * term and load (catalog_open) before serving anything. No request uses
@@ -1287,6 +1375,7 @@ elected(void *arg, char *errbuf, size_t errlen)
 	pthread_mutex_unlock(&m->mu);
 	sr_log("master", "leading: serving %s from %s (term %llu)", m->listen, m->where,
 	    (unsigned long long) catalog_term(cat));
+	note_claim_wait(cat);
 	return SR_OK;
 }
 
@@ -1394,6 +1483,7 @@ master_start(const struct master_config *cfg, struct master **out, char *errbuf,
 	} else {
 		sr_log("master", "serving %s from %s (term %llu)", cfg->listen_url, where,
 		    (unsigned long long) catalog_term(m->cat));
+		note_claim_wait(m->cat);
 	}
 	*out = m;
 	return SR_OK;

@@ -40,6 +40,9 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	f->st.base.ops = &mem_ops;
 	catalog_config_init(&f->cfg);
+	/* These tests start on an empty store and want grants at once; the
+	 * wait for claims has tests of its own (test_claim_*). */
+	f->cfg.claim_wait_ms = 0;
 	f->now = INT64_C(1767225600000); /* 2026-01-01, after the layout epoch */
 	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat, NULL, 0), SR_OK);
 	*state = f;
@@ -1228,6 +1231,168 @@ test_worker_history_stored(void **state)
 	assert_string_equal(h.name, "e");
 }
 
+/* ---- worker claims (docs/snowflake.md, "Claims") ---- */
+
+/* Wipes the store (a deleted data dir, an empty etcd prefix) and opens a
+ * master on it with the wait for claims of the defaults. */
+static void
+lose_store(struct fx *f)
+{
+	catalog_close(f->cat);
+	f->cat = NULL;
+	struct store base = f->st.base;
+	memset(&f->st, 0, sizeof(f->st));
+	f->st.base = base;
+	f->cfg.claim_wait_ms = CATALOG_CLAIM_WAIT_AUTO;
+	assert_int_equal(catalog_open(&f->st.base, &f->cfg, f->now, &f->cat, NULL, 0), SR_OK);
+}
+
+/*
+ * The case of the gap: a holds worker id 0 and issues; the master loses
+ * its store. On the new one nothing is granted for a heartbeat interval
+ * plus the grace (b joins and gets no id, told how long to wait), a's next
+ * heartbeat is not known there, a joins again with its claim and keeps id
+ * 0, and b, once the wait is over, gets the other id, never a's: two ids,
+ * and c gets none while a's claim is live.
+ */
+static void
+test_claim_after_lost_store(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.layout.time_bits = 50;
+	f->cfg.layout.worker_bits = 1;
+	memset(&f->st.layout, 0, sizeof(f->st.layout));
+	f->st.term = 0;
+	reopen(f);
+	uint64_t a, b, c;
+	struct catalog_grant ga = join_grant(f, "a", &a);
+	assert_true(ga.has);
+	assert_int_equal(ga.worker_id, 0);
+	f->now += 1000;
+	lose_store(f);
+	int64_t wait = f->cfg.lease_ttl_ms / 3 + f->cfg.worker_grace_ms;
+	assert_int_equal(catalog_worker_wait(f->cat, f->now), wait);
+	struct catalog_grant gb = join_grant(f, "b", &b);
+	assert_false(gb.has);
+	f->now += 100;
+	struct catalog_grant g;
+	/* a's heartbeat: its node id is b's now, or unknown; it joins again. */
+	struct catalog_claim cl = {ga.worker_id, tick_at(f, 0), 7000, 0, 0};
+	uint64_t a2;
+	assert_int_equal(catalog_node_join_claim(f->cat, "a", "", 0, &cl, f->now, &a2, &g), SR_OK);
+	assert_int_equal(cl.outcome, CATALOG_CLAIM_ADOPTED);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 0);
+	assert_int_equal(g.floor_tick, 0);
+	/* Still waiting for other claims: b gets nothing yet. */
+	assert_false(renew(f, b, &gb, 0).has);
+	f->now += wait;
+	gb = renew(f, b, &gb, 0);
+	assert_true(gb.has);
+	assert_int_equal(gb.worker_id, 1);
+	assert_false(join_grant(f, "c", &c).has);
+	/* a's later heartbeats renew as usual; a claim with them changes
+	 * nothing more (the store knows the grant now). */
+	struct catalog_claim again = {0, tick_at(f, 0), 7000, 0, 0};
+	assert_int_equal(catalog_node_heartbeat_claim(f->cat, a2, f->now, 1, 0, tick_at(f, 0),
+	                     &again, &g),
+	    SR_OK);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 0);
+	assert_int_equal(again.outcome, CATALOG_CLAIM_NONE);
+	/* The adoption was stored: a master restarted from this store keeps
+	 * id 0 as a's, and waits for nothing (it has grants). */
+	reopen(f);
+	assert_int_equal(catalog_worker_wait(f->cat, f->now), 0);
+	assert_false(join_grant(f, "d", &c).has);
+}
+
+/* A store that holds grants starts granting at once; an empty one waits
+ * cfg.claim_wait_ms (0: not at all). */
+static void
+test_claim_wait_only_when_empty(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a;
+	f->cfg.claim_wait_ms = 1234;
+	reopen(f); /* the fixture's store: empty */
+	assert_int_equal(catalog_worker_wait(f->cat, f->now), 1234);
+	assert_false(join_grant(f, "a", &a).has);
+	f->now += 1234;
+	assert_int_equal(catalog_worker_wait(f->cat, f->now), 0);
+	assert_true(join_grant(f, "b", &a).has);
+	reopen(f);
+	assert_int_equal(catalog_worker_wait(f->cat, f->now), 0);
+	assert_true(join_grant(f, "c", &a).has);
+}
+
+/*
+ * A claim is checked like every input: a worker id outside the layout and
+ * a tick beyond the tolerated skew are refused (nothing joins, nothing is
+ * stored); a time left below 0 or absurdly long is clamped to 0 .. the TTL
+ * (the id frees a TTL plus the grace after the claim, not in 292 million
+ * years, and nothing overflows); a heartbeat whose claim names another id
+ * than the one it renews is refused.
+ */
+static void
+test_claim_checked(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.layout.time_bits = 50;
+	f->cfg.layout.worker_bits = 1;
+	memset(&f->st.layout, 0, sizeof(f->st.layout));
+	f->st.term = 0;
+	reopen(f);
+	uint64_t id;
+	struct catalog_grant g;
+	int commits = f->st.commits;
+	struct catalog_claim bad_id = {2, tick_at(f, 0), 100, 0, 0};
+	assert_int_equal(catalog_node_join_claim(f->cat, "a", "", 0, &bad_id, f->now, &id, &g),
+	    SR_EINVAL);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "worker id 2"));
+	struct catalog_claim far = {0, tick_at(f, 60000), 100, 0, 0};
+	assert_int_equal(catalog_node_join_claim(f->cat, "a", "", 0, &far, f->now, &id, &g),
+	    SR_EINVAL);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "clock skew"));
+	struct catalog_claim huge = {0, UINT64_MAX, 100, 0, 0};
+	assert_int_equal(catalog_node_join_claim(f->cat, "a", "", 0, &huge, f->now, &id, &g),
+	    SR_EINVAL);
+	assert_int_equal(f->st.commits, commits);
+	assert_int_equal(catalog_node_id(f->cat, "a", &id), SR_ENOTJOINED);
+
+	/* An absurd time left: kept a TTL, then free. */
+	struct catalog_claim forever = {0, tick_at(f, 0), INT64_MAX, 0, 0};
+	uint64_t a;
+	assert_int_equal(catalog_node_join_claim(f->cat, "a", "", 0, &forever, f->now, &a, &g),
+	    SR_OK);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 0);
+	/* A negative one: ended, adopted as held until now (then renewed). */
+	struct catalog_claim past = {1, tick_at(f, 0), INT64_MIN, 0, 0};
+	uint64_t b;
+	assert_int_equal(catalog_node_join_claim(f->cat, "b", "", 0, &past, f->now, &b, &g), SR_OK);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 1);
+	/* a heartbeats once more, then dies; c gets its id a TTL plus the
+	 * grace later. */
+	assert_int_equal(catalog_node_heartbeat_claim(f->cat, a, f->now, 1, 1, tick_at(f, 0),
+	                     &forever, &g),
+	    SR_EINVAL);
+	assert_non_null(strstr(catalog_errmsg(f->cat), "claims 0"));
+	int64_t last = f->now;
+	f->now = last + f->cfg.lease_ttl_ms / 2; /* b renews meanwhile */
+	assert_true(renew(f, b, &(struct catalog_grant) {1, 1, 0}, 0).has);
+	f->now = last + f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms - 1;
+	assert_true(renew(f, b, &(struct catalog_grant) {1, 1, 0}, 0).has);
+	uint64_t c;
+	assert_false(join_grant(f, "c", &c).has);
+	f->now = last + f->cfg.lease_ttl_ms + f->cfg.worker_grace_ms;
+	assert_true(renew(f, b, &(struct catalog_grant) {1, 1, 0}, 0).has);
+	g = renew(f, c, &(struct catalog_grant) {0, 0, 0}, 0);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 0);
+}
+
 int
 main(void)
 {
@@ -1262,6 +1427,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_worker_history_stored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_after_lost_store, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_wait_only_when_empty, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_checked, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,17 @@ start_master(struct fx *f)
 	assert_int_equal(master_start(&f->mcfg, &f->m, err, sizeof(err)), SR_OK);
 }
 
+/* Restarts the master (empty store) without its wait for worker claims
+ * (catalog.h, claim_wait_ms), for tests that need a worker id right after
+ * the join and are about something else. */
+static void
+no_claim_wait(struct fx *f)
+{
+	master_stop(f->m);
+	f->mcfg.catalog.claim_wait_ms = 0;
+	start_master(f);
+}
+
 static void
 create_seq(struct fx *f, const char *name, uint64_t chunk)
 {
@@ -357,6 +368,9 @@ static void
 test_master_outage(void **state)
 {
 	struct fx *f = *state;
+	/* A lease timeout shorter than a new master's wait for claims: this
+	 * test wants its first txid at once (no_claim_wait). */
+	no_claim_wait(f);
 	create_seq(f, "s", 100);
 	f->c = open_coord(f, "c1", 300, 0);
 	uint64_t id, last = 0, txid;
@@ -415,6 +429,7 @@ test_lease_view_follows_reply_ttl(void **state)
 	struct fx *f = *state;
 	master_stop(f->m);
 	f->mcfg.catalog.lease_ttl_ms = 10000;
+	f->mcfg.catalog.claim_wait_ms = 0; /* see no_claim_wait */
 	start_master(f);
 	f->c = open_coord(f, "a", 100, 0);
 	uint64_t txid;
@@ -508,6 +523,7 @@ test_restart_with_shorter_ttl(void **state)
 	struct drawn *d = calloc(DRAWN_MAX, sizeof(*d));
 	size_t n = 0;
 	sr_coordinator *node[3] = {NULL, NULL, NULL};
+	no_claim_wait(f);
 	int64_t t0 = sr_mono_ms();
 	node[0] = open_coord(f, "a", 100, 0);
 	node[1] = open_coord(f, "b", 100, 0);
@@ -695,7 +711,7 @@ test_worker_lost_logged(void **state)
 	worker_init(&w, "wl", 5, 1000, 0, log_cb, &l);
 	sr_flake_layout lay;
 	flake_layout_default(&lay);
-	struct worker_grant g = {true, 7, 0}, none = {false, 0, 0};
+	struct worker_grant g = {true, 7, 0, 0}, none = {false, 0, 0, 0};
 	char err[128];
 	assert_int_equal(worker_apply(&w, &lay, &g, sr_mono_us(), 1000, err, sizeof(err)), SR_OK);
 	int granted = l.n;

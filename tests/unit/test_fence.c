@@ -77,6 +77,7 @@ race(struct store *old_st, struct store *new_st, int fire_at)
 	char err[256];
 
 	catalog_config_init(&cfg);
+	cfg.claim_wait_ms = 0; /* an empty store; grants at once */
 	assert_int_equal(catalog_open(old_st, &cfg, NOW, &o.cat, err, sizeof err), SR_OK);
 	assert_int_equal(catalog_seq_create(o.cat, &spec, NOW, NULL), SR_OK);
 	assert_int_equal(catalog_node_join(o.cat, "a", "", NOW, &o.node, &g), SR_OK);

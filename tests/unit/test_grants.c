@@ -386,6 +386,134 @@ test_end_on_leave(void **state)
 	grants_free(&g);
 }
 
+/* ---- claims (docs/snowflake.md, "Claims") ---- */
+
+/* Applies node's claim at now as the catalog does after its commit and
+ * returns what the node is told; *kind is grants_claim's answer. */
+static struct catalog_grant
+claim(struct grants *g, uint64_t node, uint32_t id, uint64_t tick, int64_t left, int64_t now,
+    int *kind, bool *known)
+{
+	struct grants_claim c = {id, tick, left};
+	struct store_worker row;
+	struct catalog_grant out;
+	*kind = grants_claim(g, node, &c, now, &row, &out, known);
+	assert_int_equal(grants_apply(g, &row), SR_OK);
+	return out;
+}
+
+/*
+ * A master on an empty store (it lost its state) holds new grants back,
+ * adopts the claim of a coordinator still live from before, and never
+ * gives the claimed id to another node: node 2, asking after the wait,
+ * gets the other id, node 3 none. The claimant keeps its id (renewed for a
+ * TTL) with no floor to wait for.
+ */
+static void
+test_claim_adopted(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 1); /* two ids */
+	grants_hold(&g, 500);
+	assert_int_equal(grants_wait_left(&g, 100), 400);
+	/* During the wait nothing is granted, not even a never-granted id. */
+	assert_false(pick(&g, 2, 100).has);
+	int kind;
+	bool known;
+	struct catalog_grant a = claim(&g, 1, 1, 90, 700, 200, &kind, &known);
+	assert_int_equal(kind, GRANTS_CLAIM_OWN);
+	assert_false(known);
+	assert_true(a.has);
+	assert_int_equal(a.worker_id, 1);
+	assert_int_equal(a.floor_tick, 0);
+	const struct store_worker *w = grants_find(&g, 1);
+	assert_non_null(w);
+	assert_int_equal(w->node_id, 1);
+	assert_int_equal(w->expires_ms, 200 + TTL); /* renewed: the TTL beats 700 */
+	assert_int_equal(w->last_tick, 90);
+	assert_false(pick(&g, 2, 499).has);
+	assert_int_equal(grants_wait_left(&g, 500), 0);
+	struct catalog_grant b = pick(&g, 2, 500);
+	assert_true(b.has);
+	assert_int_equal(b.worker_id, 0);
+	assert_false(pick(&g, 3, 500).has);
+	/* A claim again (a heartbeat) of the same node: known, kept. */
+	a = claim(&g, 1, 1, 95, 700, 600, &kind, &known);
+	assert_int_equal(kind, GRANTS_CLAIM_OWN);
+	assert_true(known);
+	assert_true(a.has);
+	grants_free(&g);
+}
+
+/* The claimed id frees when the claim's lease has ended plus the grace
+ * period, no earlier, and its next holder issues above the claimant's
+ * reported tick plus one TTL (the usual floor rule). */
+static void
+test_claim_expires_with_floor(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 1);
+	grants_hold(&g, 500);
+	int kind;
+	bool known;
+	/* The claimant reports a tick 900 ahead of the master's clock (skew
+	 * within the tolerance): the floor must come from it, not the end. */
+	(void) claim(&g, 1, 0, 1100, 300, 200, &kind, &known);
+	assert_int_equal(kind, GRANTS_CLAIM_OWN);
+	assert_true(pick(&g, 2, 500).has); /* id 1 */
+	int64_t end = 200 + TTL;
+	assert_false(pick(&g, 3, end + GRACE - 1).has);
+	struct catalog_grant c = pick(&g, 3, end + GRACE);
+	assert_true(c.has);
+	assert_int_equal(c.worker_id, 0);
+	assert_int_equal(c.floor_tick, 1100 + TTL);
+	grants_free(&g);
+}
+
+/*
+ * The store gives the id to another node whose lease is live (a store
+ * rolled back, or two holders already): the claimant yields (no grant),
+ * the holder keeps it, and the row now reaches as far as the claim and as
+ * high as its tick, so a third node gets the id only after both, above
+ * both. Once the holder's lease is over, a claim takes the id over.
+ */
+static void
+test_claim_yields_to_live_holder(void **state)
+{
+	(void) state;
+	struct grants g;
+	init(&g, 1);
+	struct catalog_grant a = pick(&g, 1, 0); /* id 0, to 1000 */
+	assert_true(a.has);
+	assert_int_equal(a.worker_id, 0);
+	int kind;
+	bool known;
+	struct catalog_grant b = claim(&g, 2, 0, 2000, 900, 600, &kind, &known);
+	assert_int_equal(kind, GRANTS_CLAIM_YIELD);
+	assert_false(b.has);
+	const struct store_worker *w = grants_find(&g, 0);
+	assert_int_equal(w->node_id, 1);
+	assert_int_equal(w->expires_ms, 1500);
+	assert_int_equal(w->last_tick, 2000);
+	assert_true(pick(&g, 3, 600).has); /* id 1 */
+	assert_false(pick(&g, 4, 1500 + GRACE - 1).has);
+	struct catalog_grant d = pick(&g, 4, 1500 + GRACE);
+	assert_true(d.has);
+	assert_int_equal(d.floor_tick, 2000 + TTL);
+	/* Node 4's grant of id 0 ends at 2700; past its grace node 2 claims
+	 * it (rolled back: it got the id later) and takes it over, above
+	 * node 4's last tick. */
+	struct catalog_grant e = claim(&g, 2, 0, 3100, 500, 2700 + GRACE, &kind, &known);
+	assert_int_equal(kind, GRANTS_CLAIM_OWN);
+	assert_false(known);
+	assert_true(e.has);
+	assert_int_equal(e.floor_tick, 2000);
+	assert_int_equal(grants_find(&g, 0)->node_id, 2);
+	grants_free(&g);
+}
+
 int
 main(void)
 {
@@ -398,6 +526,9 @@ main(void)
 	    cmocka_unit_test(test_end_on_leave),
 	    cmocka_unit_test(test_holder_history),
 	    cmocka_unit_test(test_history_bounded),
+	    cmocka_unit_test(test_claim_adopted),
+	    cmocka_unit_test(test_claim_expires_with_floor),
+	    cmocka_unit_test(test_claim_yields_to_live_holder),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
