@@ -39,6 +39,9 @@ fx_open(struct fixture *f, char *err, size_t errlen)
 	f->mcfg.store_url = f->store_url;
 	f->mcfg.workers = 16;
 	catalog_config_init(&f->mcfg.catalog);
+	/* The bench's own master on a new store, with no coordinator from
+	 * before: no wait for worker claims (docs/snowflake.md, "Claims"). */
+	f->mcfg.catalog.claim_wait_ms = 0;
 	int rv = master_start(&f->mcfg, &f->m, err, errlen);
 	/* On etcd the master stands by until it is elected: wait (bounded)
 	 * for it to answer as the leader. */

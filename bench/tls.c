@@ -109,6 +109,7 @@ side_up(struct bench *b, struct side *s, const char *base)
 	s->mcfg.workers = 16;
 	s->mcfg.creds = s->mcreds;
 	catalog_config_init(&s->mcfg.catalog);
+	s->mcfg.catalog.claim_wait_ms = 0; /* a new store, as in fixture.c */
 	int rv = master_start(&s->mcfg, &s->m, err, errlen);
 	sr_client *admin = NULL;
 	if (rv == SR_OK)

@@ -150,6 +150,7 @@ master_setup(struct fake_master *fm)
 	memset(fm, 0, sizeof(*fm));
 	fm->st.base.ops = &mem_ops;
 	catalog_config_init(&cfg);
+	cfg.claim_wait_ms = 0; /* grants at once, so inputs reach them */
 	if (master_open(&fm->st.base, &cfg, &fm->m, fm->err, sizeof(fm->err)) != SR_OK)
 		return -1;
 	struct catalog *cat = master_catalog(fm->m);

@@ -13,6 +13,7 @@ start_master
 jq -e '.max_value == "9223372036854775807" and .hwm == "0" and .start == "1"' \
 	"$WORK/create.json" >/dev/null || fail "seq create: $(cat "$WORK/create.json")"
 start_coord c1
+wait_worker c1 # a new master's first worker id comes a moment after its start
 C1=$(coord_url c1)
 
 "$CLI" -c "$C1" -o json next orders -n 5 >"$WORK/next.json"

@@ -70,6 +70,18 @@ start_coord() {
 	wait_ready "$(coord_url "$name")"
 }
 
+# wait_worker NAME: waits (bounded, 20 s) until coordinator NAME hands out
+# a txid: a master on a new store grants its first worker id TTL/3 + grace
+# after it started (docs/snowflake.md, "Claims"), 5.3 s by default.
+wait_worker() {
+	local end=$((SECONDS + 20))
+	while ((SECONDS < end)); do
+		"$CLI" -c "$(coord_url "$1")" --timeout 1000 txid >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "$1 got no worker id within 20 s"
+}
+
 kill9() {
 	kill -9 "${PIDS[$1]}" 2>/dev/null || true
 	wait "${PIDS[$1]}" 2>/dev/null || true

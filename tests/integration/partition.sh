@@ -18,6 +18,7 @@ TTL=1500
 start_master --lease-ttl-ms "$TTL"
 "$CLI" -m "$MASTER_URL" seq create p --chunk 500 --min-chunk 500 --max-chunk 500 >/dev/null
 start_coord c1 --lease-timeout-ms 300 --rpc-timeout-ms 500
+wait_worker c1 # a new master's first worker id comes a moment after its start
 C1=$(coord_url c1)
 
 # Draws in the background for SECONDS into NAME.draw: draw_bg NAME SECONDS ARGS...

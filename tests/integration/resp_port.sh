@@ -17,6 +17,7 @@ resp_port() {
 	sed -n 's/.*serving RESP on port \([0-9]*\) .*/\1/p' "$WORK/$1.log" | tail -n 1
 }
 start_coord c1 --resp-listen 127.0.0.1:0
+wait_worker c1 # worker id 0, before c2 joins (a new master grants a moment after its start)
 P1=$(resp_port c1)
 start_coord c2 --resp-listen tcp://127.0.0.1:0 --resp-threads 2
 P2=$(resp_port c2)

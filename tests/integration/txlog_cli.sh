@@ -7,6 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh" "$1"
 start_master
 start_coord c1
+wait_worker c1 # a new master's first worker id comes a moment after its start
 C1=$(coord_url c1)
 mapfile -t tx < <("$CLI" -c "$C1" txid -n 3)
 ((${#tx[@]} == 3)) || fail "txid -n 3 printed ${#tx[@]} lines"

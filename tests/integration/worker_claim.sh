@@ -95,6 +95,10 @@ late=$(awk -v t=$((reach_ms - EPOCH_MS + 2000)) -v w="$wa" \
 	'{ if (int($1 / 8192) > t && int($1 / 4096) % 2 == w) n++ } END { print n + 0 }' \
 	"$WORK/a.txids")
 ((late > 0)) || fail "a drew nothing under worker id $wa after it reached the new master"
+# and without a pause: the new master adopted its claim, so its lease
+# view went on (the draw's "E" line counts each error kind).
+! grep -q "ENOWORKER=" "$WORK/a.draw" ||
+	fail "a lost its worker id on the new master: $(grep '^E' "$WORK/a.draw")"
 grep -q "master state was lost" "$WORK/master.log" ||
 	fail "the master did not log the lost state"
 first_b=$(awk '{ t = int($1 / 8192); if (m == "" || t < m) m = t } END { printf "%d\n", m }' \
