@@ -64,6 +64,11 @@ for c in c1 c2; do
 	PIDS[$c]=$!
 	wait_ready "$(coord_url "$c")"
 done
+# Both hold a worker id before the first failover (a master on a new
+# store grants its first one TTL/3 + grace after it leads, docs/snowflake.md,
+# "Claims"; a failover before that starts the wait again).
+wait_worker c1
+wait_worker c2
 C1=$(coord_url c1) C2=$(coord_url c2)
 draw() {
 	local out=$1
