@@ -81,9 +81,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_TERM] = "SELECT value FROM meta WHERE key = 'term'",
     [ST_SET_TERM] = "INSERT OR REPLACE INTO meta (key, value) "
                     "VALUES ('term', ?1)",
-    [ST_PUT_SEQ] = "INSERT OR REPLACE INTO sequences (name, start, hwm, "
+    /* An upsert, not INSERT OR REPLACE: REPLACE deletes the row and
+     * inserts it under a new rowid, which rewrites the name index's page
+     * too. Updated in place, a lease's commit (a new hwm) writes one page
+     * to the WAL instead of two (docs/decisions.md, "One page per lease
+     * commit"). */
+    [ST_PUT_SEQ] = "INSERT INTO sequences (name, start, hwm, "
                    "chunk, min_chunk, max_chunk, max_value, spare, mode, dropped, "
-                   "prefetch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                   "prefetch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                   "ON CONFLICT (name) DO UPDATE SET start = excluded.start, "
+                   "hwm = excluded.hwm, chunk = excluded.chunk, "
+                   "min_chunk = excluded.min_chunk, max_chunk = excluded.max_chunk, "
+                   "max_value = excluded.max_value, spare = excluded.spare, "
+                   "mode = excluded.mode, dropped = excluded.dropped, "
+                   "prefetch = excluded.prefetch",
     [ST_DEL_SEQ] = "DELETE FROM sequences WHERE name = ?1",
     [ST_DEL_NODE] = "DELETE FROM nodes WHERE id = ?1",
     /* "left" is an SQL keyword (LEFT JOIN), hence the quotes throughout. */

@@ -361,6 +361,43 @@ test_commit_persists(void **state)
 	store_close(st);
 }
 
+/* Bytes in the WAL file of dir's database (0 when there is none). */
+static off_t
+wal_size(const struct fixture *f)
+{
+	char path[160];
+	struct stat sb;
+
+	snprintf(path, sizeof path, "%s-wal", f->db);
+	return stat(path, &sb) == 0 ? sb.st_size : 0;
+}
+
+/* A lease's commit (a sequence's new hwm) writes one page to the WAL: the
+ * row is updated in place, not deleted and inserted again (which rewrote
+ * the name index's page as well, two pages and more bytes to fdatasync per
+ * lease). */
+static void
+test_put_seq_one_page(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	uint64_t term = 0;
+	struct store_op op = put_seq("orders", 1000);
+
+	st = open_ok(f->dir);
+	assert_int_equal(acquire(st, &term), SR_OK);
+	assert_int_equal(store_commit(st, term, &op, 1), SR_OK);
+	for (uint64_t hwm = 2000; hwm <= 5000; hwm += 1000) {
+		off_t before = wal_size(f);
+		op.u.seq.hwm = hwm;
+		assert_int_equal(store_commit(st, term, &op, 1), SR_OK);
+		/* One frame: a 24-byte header and one page (4096 bytes, the
+		 * default page size). */
+		assert_int_equal(wal_size(f) - before, 24 + 4096);
+	}
+	store_close(st);
+}
+
 static void
 test_commit_stale_term(void **state)
 {
@@ -871,6 +908,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_worker_history_rows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_from_v2, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_seq_one_page, setup, teardown),
 	    cmocka_unit_test(test_open_fails),
 	};
 
