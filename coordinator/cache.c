@@ -162,14 +162,34 @@ add_ms_deadline(struct timespec *ts, int64_t deadline_us)
  * passed, SR_OK to look again.
  */
 static int
-wait_for_fetch(struct cache_seq *s, int64_t deadline_us, int64_t *waited_from)
+wait_for_fetch(struct cache_seq *s, int64_t deadline_us, int64_t *waited_from, bool *tried)
 {
-	want(s);
 	int64_t now = sr_mono_us();
 	if (*waited_from == 0)
 		*waited_from = now;
-	if (now >= deadline_us)
+	if (now >= deadline_us) {
+		want(s);
 		return SR_EUNAVAILABLE;
+	}
+	/* Nobody has begun the lease this caller waits for: lease here
+	 * (cache_fetch_fn) instead of waking the fetcher, once per call, so
+	 * that a master that fails is retried at the fetcher's pace and not
+	 * in a loop of callers. */
+	if (s->fetch != NULL && !*tried && !s->leasing && !s->has_next) {
+		*tried = true;
+		s->leasing = true;
+		atomic_store_explicit(&s->want, true, memory_order_release);
+		pthread_mutex_unlock(&s->mu);
+		s->fetch(s->notify_arg, s, deadline_us);
+		pthread_mutex_lock(&s->mu);
+		s->leasing = false;
+		/* Declined, or failed and wanted again: the fetcher may have
+		 * looked while this lease was under way, so tell it again. */
+		if (!s->has_next && atomic_load_explicit(&s->want, memory_order_acquire))
+			s->notify(s->notify_arg, s);
+		return SR_OK;
+	}
+	want(s);
 	struct timespec ts;
 	add_ms_deadline(&ts, deadline_us);
 	pthread_cond_timedwait(&s->cv, &s->mu, &ts);
@@ -196,6 +216,7 @@ static int
 refill(struct cache_seq *s, int64_t deadline_us)
 {
 	int64_t waited_from = 0;
+	bool tried = false;
 	int rv = SR_OK;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -212,7 +233,7 @@ refill(struct cache_seq *s, int64_t deadline_us)
 			rv = s->err;
 			break;
 		}
-		if ((rv = wait_for_fetch(s, deadline_us, &waited_from)) != SR_OK)
+		if ((rv = wait_for_fetch(s, deadline_us, &waited_from, &tried)) != SR_OK)
 			break;
 	}
 	note_wait(s, waited_from);
@@ -266,6 +287,7 @@ cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_u
 {
 	int64_t deadline_us = sr_mono_us() + timeout_us;
 	int64_t waited_from = 0;
+	bool tried = false;
 	int rv = SR_OK;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -282,7 +304,7 @@ cache_take_chunk(struct cache_seq *s, struct range_chunk *out, int64_t timeout_u
 			rv = s->err;
 			break;
 		}
-		if ((rv = wait_for_fetch(s, deadline_us, &waited_from)) != SR_OK)
+		if ((rv = wait_for_fetch(s, deadline_us, &waited_from, &tried)) != SR_OK)
 			break;
 	}
 	note_wait(s, waited_from);
@@ -318,13 +340,29 @@ cache_take_want(struct cache_seq *s)
 	if (!atomic_load_explicit(&s->want, memory_order_acquire))
 		return false;
 	pthread_mutex_lock(&s->mu);
-	bool fetch = !s->has_next;
-	pthread_mutex_unlock(&s->mu);
+	bool fetch = !s->has_next && !s->leasing;
+	if (fetch)
+		s->leasing = true;
 	/* The flag stays set while a lease is under way, so callers do not
 	 * notify again; cache_offer and cache_fail clear it. */
-	if (!fetch)
+	else if (s->has_next)
 		atomic_store_explicit(&s->want, false, memory_order_release);
+	pthread_mutex_unlock(&s->mu);
 	return fetch;
+}
+
+void
+cache_lease_done(struct cache_seq *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->leasing = false;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+cache_seq_set_fetch(struct cache_seq *s, cache_fetch_fn fn)
+{
+	s->fetch = fn;
 }
 
 void

@@ -83,6 +83,16 @@ struct cache_seq;
  * wants its next chunk leased. Must not block. */
 typedef void (*cache_notify_fn)(void *arg, struct cache_seq *s);
 
+/* Called, without the cache's mutex, by a caller that found no ID, no
+ * prefetched chunk and the wanted lease not yet begun: the caller would only
+ * sleep until the fetcher thread had leased, so it leases on its own thread
+ * and saves two hand-offs (waking the fetcher, the fetcher waking it). It
+ * returns without leasing when it could not finish by deadline_us (the
+ * fetcher is then told, and the caller waits for it as before). What it
+ * leased or failed to lease reaches the cache as the fetcher's would
+ * (cache_offer_lease, cache_fail, cache_rewant). */
+typedef void (*cache_fetch_fn)(void *arg, struct cache_seq *s, int64_t deadline_us);
+
 struct cache_seq {
 	char name[65];
 	_Atomic uint64_t word; /* epoch << CACHE_IDX_BITS | used */
@@ -90,11 +100,13 @@ struct cache_seq {
 	_Atomic bool want; /* a lease is wanted / under way */
 	double prefetch_at;
 	cache_notify_fn notify;
+	cache_fetch_fn fetch; /* NULL: callers always wait for the fetcher */
 	void *notify_arg;
 
 	pthread_mutex_t mu; /* guards the fields below */
 	pthread_cond_t cv;
 	bool has_next;
+	bool leasing; /* a lease is under way (fetcher or caller): none other */
 	struct range_chunk next;
 	bool next_no_prefetch; /* the next chunk's sequence leases on demand */
 	uint64_t seq_start;    /* start of the incarnation held; 0 unknown */
@@ -158,8 +170,15 @@ int cache_next_segs(struct cache_seq *s, size_t n, sr_id_segment *segs, size_t m
 /* ---- called by the fetcher ---- */
 
 /* Takes the want flag: true when a lease should be made now, false when
- * nobody asked or a chunk is already waiting. */
+ * nobody asked, a chunk is already waiting or a caller is leasing itself.
+ * After true, the lease is the taker's: it calls cache_lease_done once the
+ * result is in the cache. */
 bool cache_take_want(struct cache_seq *s);
+/* Ends the lease begun by cache_take_want (whatever its outcome). */
+void cache_lease_done(struct cache_seq *s);
+/* Lets callers that would wait lease themselves through fn (its arg is the
+ * notify arg); set before the sequence is used. */
+void cache_seq_set_fetch(struct cache_seq *s, cache_fetch_fn fn);
 /* Puts the want flag back after a failed lease so it will be retried. */
 void cache_rewant(struct cache_seq *s);
 /* The `after` to send with the lease: end of the newest range held. */

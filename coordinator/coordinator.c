@@ -293,11 +293,13 @@ rpc_heartbeat(sr_coordinator *c)
 /* Leases for one sequence and hands the result to its cache. Terminal
  * errors reach waiting callers at once; transient ones are retried. */
 static int
-fetch_one(sr_coordinator *c, struct sr_sequence *s)
+fetch_one(sr_coordinator *c, struct sr_sequence *s, bool may_join)
 {
 	struct cache_lease l;
 	char err[WIRE_ERRMSG_MAX];
-	int rv = link_lease(&c->link, s->cache.name, cache_after(&s->cache), &l, err, sizeof(err));
+	uint64_t after = cache_after(&s->cache);
+	int rv = may_join ? link_lease(&c->link, s->cache.name, after, &l, err, sizeof(err))
+	                  : link_lease_once(&c->link, s->cache.name, after, &l, err, sizeof(err));
 	switch (rv) {
 	case SR_OK:
 		if (cache_offer_lease(&s->cache, &l) != SR_OK) {
@@ -320,6 +322,26 @@ fetch_one(sr_coordinator *c, struct sr_sequence *s)
 	case SR_EINVAL: cache_fail(&s->cache, rv); return rv;
 	default: cache_rewant(&s->cache); return rv;
 	}
+}
+
+/*
+ * A caller with nothing left to take and no lease under way leases on its
+ * own thread (cache_fetch_fn): it would only sleep until the fetcher had.
+ * Only when the call fits in what is left of its wait: every master it
+ * may try (a list) for a whole RPC timeout each. A master that forgot this
+ * node is the fetcher's to join again (a join may take longer).
+ */
+static void
+fetch_now(void *arg, struct cache_seq *cs, int64_t deadline_us)
+{
+	sr_coordinator *c = arg;
+	int64_t urls = 1;
+	for (const char *p = c->master_url; *p != '\0'; p++)
+		urls += *p == ',';
+	if (deadline_us - sr_mono_us() < urls * c->rpc_timeout_ms * 1000)
+		return;
+	/* The cache is the first member of its sequence. */
+	fetch_one(c, (struct sr_sequence *) cs, false);
 }
 
 /* ---- background thread ---- */
@@ -399,7 +421,8 @@ fetcher(void *arg)
 		for (size_t i = 0; i < t->cap && !failed; i++) {
 			struct sr_sequence *s = atomic_load(&t->slots[i]);
 			if (s != NULL && cache_take_want(&s->cache)) {
-				int rv = fetch_one(c, s);
+				int rv = fetch_one(c, s, true);
+				cache_lease_done(&s->cache);
 				failed = rv != SR_OK && rv != SR_ENOTFOUND && rv != SR_EEXHAUSTED &&
 				    rv != SR_EINVAL;
 			}
@@ -596,6 +619,7 @@ seq_get(sr_coordinator *c, const char *name, bool for_call, sr_sequence **out)
 		free(s);
 		return SR_ENOMEM;
 	}
+	cache_seq_set_fetch(&s->cache, fetch_now);
 	s->cache.wait_hist = &c->wait_hist;
 	struct cache_lease l;
 	char err[WIRE_ERRMSG_MAX];

@@ -231,8 +231,8 @@ link_heartbeat(struct master_link *l, const char *const *names, const uint64_t *
 	return rv;
 }
 
-static int
-lease_once(struct master_link *l, const char *seq, uint64_t after, struct cache_lease *out,
+int
+link_lease_once(struct master_link *l, const char *seq, uint64_t after, struct cache_lease *out,
     char *errbuf, size_t errlen)
 {
 	Sr__Request req = SR__REQUEST__INIT;
@@ -269,10 +269,10 @@ int
 link_lease(struct master_link *l, const char *seq, uint64_t after, struct cache_lease *out,
     char *errbuf, size_t errlen)
 {
-	int rv = lease_once(l, seq, after, out, errbuf, errlen);
+	int rv = link_lease_once(l, seq, after, out, errbuf, errlen);
 	if (rv == SR_ENOTJOINED && link_join(l, errbuf, errlen) == SR_OK) {
 		rejoined(l);
-		rv = lease_once(l, seq, after, out, errbuf, errlen);
+		rv = link_lease_once(l, seq, after, out, errbuf, errlen);
 	}
 	return rv;
 }

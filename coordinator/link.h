@@ -83,6 +83,10 @@ int link_heartbeat(struct master_link *l, const char *const *names, const uint64
  * node, joins and tries once more. */
 int link_lease(struct master_link *l, const char *seq, uint64_t after, struct cache_lease *out,
     char *errbuf, size_t errlen);
+/* One lease call, without joining again: SR_ENOTJOINED when the master no
+ * longer knows this node. */
+int link_lease_once(struct master_link *l, const char *seq, uint64_t after, struct cache_lease *out,
+    char *errbuf, size_t errlen);
 
 /* Ends the worker lease here, then tells the master we leave; the caller
  * has set l->left first, so nothing joins again. Returns the master's

@@ -1,8 +1,9 @@
 /*
  * Unit tests for the coordinator's chunk cache (coordinator/cache.c): the
  * prefetch point, exhaustion and swap, the wait and its timeout, terminal
- * errors, the bound on the packed word while no chunk is at hand, and strict
- * order with several threads. A test thread plays the master, handing out
+ * errors, the bound on the packed word while no chunk is at hand, strict
+ * order with several threads, and a caller that leases on its own thread
+ * when it would only wait for the fetcher. A test thread plays the master, handing out
  * chunks of increasing ranges.
  */
 #include <stdarg.h>
@@ -62,6 +63,7 @@ test_prefetch_point_and_swap(void **state)
 	assert_int_equal(cache_offer(&s, &low), SR_EINVAL);
 	struct range_chunk c2 = {1040, 2, 1, 10};
 	assert_int_equal(cache_offer(&s, &c2), SR_OK);
+	cache_lease_done(&s);
 	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
 	assert_int_equal(id, 1042);
 	struct cache_view v;
@@ -99,6 +101,7 @@ test_no_prefetch(void **state)
 	/* A chunk of a prefetching sequence asks at its prefetch point again. */
 	struct cache_lease on = {.chunk = {4, 1, 0, 4}};
 	assert_int_equal(cache_offer_lease(&s, &on), SR_OK);
+	cache_lease_done(&s);
 	for (int i = 5; i <= 6; i++) {
 		assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
 		assert_int_equal(id, (uint64_t) i);
@@ -140,6 +143,7 @@ test_sync_drop_and_recreate(void **state)
 	assert_int_equal(cache_after(&s), 100);
 	struct cache_lease l2 = {.chunk = {100, 1, 0, 100}, .seq_start = 101};
 	assert_int_equal(cache_offer_lease(&s, &l2), SR_OK);
+	cache_lease_done(&s);
 	assert_int_equal(cache_next(&s, 1, &id, &got, in_ms(100)), SR_OK);
 	assert_int_equal(id, 101);
 	/* Dropped and created again unseen: the lease shows a new start, and
@@ -205,6 +209,7 @@ test_next_one_spans_chunks(void **state)
 			/* The first ID crossed the prefetch point. */
 			assert_true(cache_take_want(&s));
 			assert_int_equal(cache_offer(&s, &c2), SR_OK);
+			cache_lease_done(&s);
 		}
 		assert_int_equal(cache_next_one(&s, &id, in_ms(100)), SR_OK);
 		assert_int_equal(id, want[i]);
@@ -516,6 +521,7 @@ sim_master(void *arg)
 			struct range_chunk c = {m->hwm, n, n - 1, 7 + n};
 			m->hwm = range_end(&c);
 			int rv = cache_offer(&m->s, &c);
+			cache_lease_done(&m->s);
 			if (rv != SR_OK && m->offer_rv == SR_OK)
 				m->offer_rv = rv; /* the main thread asserts */
 		}
@@ -616,6 +622,112 @@ test_threads_strictly_increasing(void **state)
 	free(m);
 }
 
+/* ---- a caller that would wait leases itself (cache_fetch_fn) ---- */
+
+/* What the fetch hook saw and does: it runs on the caller's thread, sees
+ * the lease marked under way (the fetcher's take_want says no), and then
+ * offers a chunk, fails, or declines, as told. */
+enum hook_do { HOOK_OFFER, HOOK_REWANT, HOOK_DECLINE };
+static struct {
+	enum hook_do what;
+	int calls;
+	pthread_t thread;
+	bool fetcher_could_take; /* cache_take_want during the hook */
+	uint64_t hwm;
+} hook;
+
+static void
+hook_fetch(void *arg, struct cache_seq *s, int64_t deadline_us)
+{
+	(void) arg;
+	(void) deadline_us;
+	hook.calls++;
+	hook.thread = pthread_self();
+	hook.fetcher_could_take = cache_take_want(s);
+	if (hook.what == HOOK_OFFER) {
+		struct range_chunk c = {hook.hwm, 1, 0, 1};
+		hook.hwm = range_end(&c);
+		(void) cache_offer(s, &c);
+	} else if (hook.what == HOOK_REWANT) {
+		cache_rewant(s);
+	}
+}
+
+static void
+hook_init(struct cache_seq *s, enum hook_do what)
+{
+	memset(&hook, 0, sizeof(hook));
+	hook.what = what;
+	hook.hwm = 100;
+	atomic_store(&notified, 0);
+	assert_int_equal(cache_seq_init(s, "s", 0.5, count_notify, NULL), SR_OK);
+	cache_seq_set_fetch(s, hook_fetch);
+}
+
+/* Chunks of one ID: each call finds nothing left, and leases on its own
+ * thread, one lease at a time, without waking the fetcher. */
+static void
+test_caller_leases_itself(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	hook_init(&s, HOOK_OFFER);
+	uint64_t id;
+	for (int i = 1; i <= 5; i++) {
+		assert_int_equal(cache_next_one(&s, &id, in_ms(1000)), SR_OK);
+		assert_int_equal(id, (uint64_t) (100 + i));
+		assert_int_equal(hook.calls, i);
+		assert_true(pthread_equal(hook.thread, pthread_self()));
+		assert_false(hook.fetcher_could_take);
+	}
+	/* Each ID, once taken, wants the next (prefetch point 1 of 1): a
+	 * real fetcher is told, and a lease it has begun is never doubled
+	 * by a caller, which waits for it instead. */
+	assert_int_equal(atomic_load(&notified), 5);
+	assert_true(cache_take_want(&s));
+	int calls = hook.calls;
+	assert_int_equal(cache_next_one(&s, &id, in_ms(20)), SR_EUNAVAILABLE);
+	assert_int_equal(hook.calls, calls);
+	cache_lease_done(&s);
+	cache_seq_destroy(&s);
+}
+
+/* A lease that fails on the caller's thread is left to the fetcher (told
+ * at once) and not tried again by the same call, which waits its timeout:
+ * a master that is down is retried at the fetcher's pace. */
+static void
+test_caller_lease_fails(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	hook_init(&s, HOOK_REWANT);
+	uint64_t id;
+	assert_int_equal(cache_next_one(&s, &id, in_ms(30)), SR_EUNAVAILABLE);
+	assert_int_equal(hook.calls, 1);
+	assert_true(atomic_load(&notified) >= 1);
+	/* The fetcher takes the lease over. */
+	assert_true(cache_take_want(&s));
+	cache_lease_done(&s);
+	cache_seq_destroy(&s);
+}
+
+/* A hook that declines (not enough time left for its RPC) leaves the
+ * lease to the fetcher, which is told. */
+static void
+test_caller_lease_declined(void **state)
+{
+	(void) state;
+	struct cache_seq s;
+	hook_init(&s, HOOK_DECLINE);
+	uint64_t id;
+	assert_int_equal(cache_next_one(&s, &id, in_ms(30)), SR_EUNAVAILABLE);
+	assert_int_equal(hook.calls, 1);
+	assert_true(atomic_load(&notified) >= 1);
+	assert_true(cache_take_want(&s));
+	cache_lease_done(&s);
+	cache_seq_destroy(&s);
+}
+
 int
 main(void)
 {
@@ -632,6 +744,9 @@ main(void)
 	    cmocka_unit_test(test_failed_calls_bounded),
 	    cmocka_unit_test(test_huge_chunk_refused),
 	    cmocka_unit_test(test_threads_strictly_increasing),
+	    cmocka_unit_test(test_caller_leases_itself),
+	    cmocka_unit_test(test_caller_lease_fails),
+	    cmocka_unit_test(test_caller_lease_declined),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
