@@ -705,6 +705,32 @@ claim_outcome(struct catalog_claim *c, int kind, bool known, const struct store_
 	}
 }
 
+/*
+ * A claim that gives node id a worker id it did not hold ends the node's
+ * other grants (grants_end_others: one id per node, also for a node that
+ * claims ids in turn). In a commit of its own, before the claim's: on its
+ * own it only frees ids the node no longer issues under, with floors above
+ * the claim's tick.
+ */
+static int
+claim_moves(struct catalog *cat, uint64_t id, const struct grants_claim *gc, int64_t now_ms)
+{
+	size_t n = grants_others(&cat->grants, id, gc->worker_id, now_ms);
+	if (n == 0)
+		return SR_OK;
+	struct store_op *ops = calloc(n, sizeof(*ops));
+	if (ops == NULL)
+		return fail(cat, SR_ENOMEM, "out of memory");
+	grants_end_others(&cat->grants, id, gc->worker_id, gc->tick, now_ms, ops);
+	int rv = store_commit(cat->st, cat->term, ops, n);
+	if (rv != SR_OK)
+		(void) fail(cat, rv, "store commit failed: %s", store_errmsg(cat->st));
+	for (size_t i = 0; i < n && rv == SR_OK; i++)
+		rv = worker_apply(cat, &ops[i].u.worker);
+	free(ops);
+	return rv;
+}
+
 int64_t
 catalog_worker_wait(const struct catalog *cat, int64_t now_ms)
 {
@@ -803,9 +829,13 @@ catalog_node_join_claim(struct catalog *cat, const char *name, const char *url, 
 	    : 0;
 	if (kind != 0)
 		nw++;
-	if (kind == GRANTS_CLAIM_OWN && !known)
+	if (kind == GRANTS_CLAIM_OWN && !known) {
+		int rv = claim_moves(cat, row->id, &gc, now_ms);
+		if (rv != SR_OK)
+			return rv;
 		nhist = grants_history_ops(&cat->grants, &ops[1].u.worker, &g, row->name, now_ms,
 		    ops + 3);
+	}
 	if (!g.has && grants_pick(&cat->grants, row->id, now_ms, &ops[1 + nw].u.worker, &g)) {
 		nw++;
 		nhist = grants_history_ops(&cat->grants, &ops[nw].u.worker, &g, row->name, now_ms,
@@ -903,9 +933,14 @@ catalog_node_heartbeat_claim(struct catalog *cat, uint64_t id, int64_t now_ms, i
 	if (claim != NULL && beat == GRANTS_BEAT_NONE) {
 		kind = grants_claim(&cat->grants, id, &gc, now_ms, &ops[0].u.worker, grant, &known);
 		nops++;
-		if (kind == GRANTS_CLAIM_OWN && !known)
+		if (kind == GRANTS_CLAIM_OWN && !known) {
+			if ((rv = claim_moves(cat, id, &gc, now_ms)) != SR_OK) {
+				memset(grant, 0, sizeof(*grant));
+				return rv;
+			}
 			nhist = grants_history_ops(&cat->grants, &ops[0].u.worker, grant,
 			    n->row.name, now_ms, ops + 1); /* no pick follows: it has one */
+		}
 	}
 	if (!grant->has && grants_pick(&cat->grants, id, now_ms, &ops[nops].u.worker, grant)) {
 		picked = true;

@@ -306,6 +306,42 @@ grants_claim(const struct grants *g, uint64_t node_id, const struct grants_claim
 	return GRANTS_CLAIM_OWN;
 }
 
+size_t
+grants_others(const struct grants *g, uint64_t node_id, uint32_t worker_id, int64_t now_ms)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < g->n; i++)
+		n += g->rows[i].node_id == node_id && g->rows[i].id != worker_id &&
+		    !is_free(g, &g->rows[i], now_ms);
+	return n;
+}
+
+/*
+ * Free at once, not after the grace: the grace is for a holder that may
+ * still issue, and this node issues under the id it claimed. Anyone else
+ * who might still issue under one of these ids (a node that yielded it a
+ * moment ago) reported a tick at most as high as the row's, and issues at
+ * most until its view ends, within a TTL: the next holder's floor, that
+ * tick or the claim's plus one TTL, lies above all of it. A node cycling
+ * claims through the ids thus holds one at a time, not all of them.
+ */
+void
+grants_end_others(const struct grants *g, uint64_t node_id, uint32_t worker_id, uint64_t tick,
+    int64_t now_ms, struct store_op *ops)
+{
+	for (size_t i = 0, j = 0; i < g->n; i++) {
+		const struct store_worker *w = &g->rows[i];
+		if (w->node_id != node_id || w->id == worker_id || is_free(g, w, now_ms))
+			continue;
+		ops[j].kind = STORE_PUT_WORKER;
+		ops[j].u.worker = *w;
+		ops[j].u.worker.expires_ms = now_ms - (int64_t) g->grace_ms;
+		if (tick > w->last_tick)
+			ops[j].u.worker.last_tick = tick;
+		j++;
+	}
+}
+
 void
 grants_keep(struct grants *g, const struct store_worker *mem, const struct store_worker *durable)
 {

@@ -167,6 +167,19 @@ enum { GRANTS_CLAIM_OWN = 1, GRANTS_CLAIM_YIELD };
 int grants_claim(const struct grants *g, uint64_t node_id, const struct grants_claim *c,
     int64_t now_ms, struct store_worker *row, struct catalog_grant *out, bool *known);
 
+/*
+ * A node holds at most one worker id, claims included (issue 10: one node
+ * collected 806 ids). When grants_claim gives a node an id it did not
+ * hold, grants_others counts its other rows that are not free at now_ms,
+ * and grants_end_others fills ops[0 .. that count) with them ended and
+ * free at once (STORE_PUT_WORKER), their tick raised to the claim's: the
+ * node issues under the claimed id now, and whoever gets one of those ids
+ * next issues above that tick plus one TTL. Commit them with the claim.
+ */
+size_t grants_others(const struct grants *g, uint64_t node_id, uint32_t worker_id, int64_t now_ms);
+void grants_end_others(const struct grants *g, uint64_t node_id, uint32_t worker_id, uint64_t tick,
+    int64_t now_ms, struct store_op *ops);
+
 /* Applies a heartbeat's row (grants_beat) to memory, and durable (NULL: the
  * stored row did not change) as what the store now holds. */
 void grants_keep(struct grants *g, const struct store_worker *mem,

@@ -1350,8 +1350,8 @@ note_claim_wait(const struct catalog *cat)
 	if (wait > 0)
 		sr_log("master",
 		    "no worker grant in the store (new, or its state was lost): worker ids are "
-		    "granted in %lld ms, once live coordinators had a heartbeat to claim "
-		    "theirs (docs/snowflake.md)",
+		    "granted in %lld ms, once coordinators still live from before had the time "
+		    "to claim theirs (docs/snowflake.md)",
 		    (long long) wait);
 }
 

@@ -104,6 +104,12 @@ MASTER_BIN=$PREFIX/bin/snowrange-master
 CLI=$PREFIX/bin/snowrange
 start_master
 "$CLI" -m "$MASTER_URL" seq create ex --chunk 100 >/dev/null || fail "seq create"
+# The examples take a txid right after they join: wait until this new
+# master grants worker ids (TTL/3 + grace after its start,
+# docs/snowflake.md, "Claims").
+start_coord warm
+wait_worker warm
+stop warm
 
 declare -A SEEN=()
 n=0

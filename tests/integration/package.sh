@@ -106,6 +106,10 @@ CLI=$ROOT/usr/bin/snowrange
 "$CLI" -m "$MASTER_URL" seq create orders >/dev/null || fail "packaged CLI: seq create"
 ids=$("$CLI" -c "$(coord_url pkg-1)" next orders -n 3) || fail "packaged CLI: next"
 [[ $(echo "$ids" | wc -l) -eq 3 ]] || fail "next printed: $ids"
+# The embedding example takes a txid right after its join: wait until this
+# new master grants worker ids (TTL/3 + grace after its start,
+# docs/snowflake.md, "Claims").
+wait_worker pkg-1
 
 # The embedding example against the packaged library (pkg-config finds the
 # prefix from the .pc file's own place).

@@ -10,7 +10,13 @@ BIG=9223372036854775807
 
 # Two worker ids (layout 50/1/12): the attacker holds both.
 start_master --lease-ttl-ms 1500 --worker-grace-ms 500 --layout 50/1/12
-read -r ok1 n1 w1 _ < <("$ATTACK" "$MASTER_URL" join evil1)
+# A master on a new store grants its first worker id TTL/3 + grace after it
+# started (docs/snowflake.md, "Claims"): join until it does.
+for ((i = 0; i < 100; i++)); do
+	read -r ok1 n1 w1 _ < <("$ATTACK" "$MASTER_URL" join evil1)
+	[[ $ok1 == OK && $w1 != - ]] && break
+	sleep 0.1
+done
 read -r ok2 n2 w2 _ < <("$ATTACK" "$MASTER_URL" join evil2)
 [[ $ok1 == OK && $ok2 == OK && $w1 != - && $w2 != - ]] || fail "attacker got no worker ids"
 

@@ -14,6 +14,10 @@ start_coord coord-2 $(coord_creds coord-2)
 "$CLI" -m "$MASTER_URL" seq create s --chunk 100 --max-chunk 100 >/dev/null
 
 C1=$(coord_url coord-1) C2=$(coord_url coord-2)
+# Worker ids before the master dies (a master on a new store grants its
+# first one TTL/3 + grace after it started, docs/snowflake.md, "Claims").
+wait_worker coord-1
+wait_worker coord-2
 "$CLI" draw s -c "$C1" -c "$C2" --duration 8 --batch 10 --out "$WORK/ids.draw" \
 	2>>"$WORK/draw.log" &
 PIDS[draw]=$!

@@ -9,7 +9,13 @@ ATTACK=$BUILD/tests/attack
 
 # Two worker ids (layout 50/1/12).
 start_master --lease-ttl-ms 10000 --worker-grace-ms 500 --layout 50/1/12 --max-nodes 4
-read -r ok node w _ < <("$ATTACK" "$MASTER_URL" join evil)
+# A master on a new store grants its first worker id TTL/3 + grace after it
+# started (docs/snowflake.md, "Claims"): the attacker joins until it does.
+for ((i = 0; i < 100; i++)); do
+	read -r ok node w _ < <("$ATTACK" "$MASTER_URL" join evil)
+	[[ $ok == OK && $w != - ]] && break
+	sleep 0.1
+done
 [[ $ok == OK && $w != - ]] || fail "attacker got no worker id"
 # The loop does not renew the grant: on a loaded machine it can outlast the
 # 10 s TTL, and a request after that may be granted the same id again

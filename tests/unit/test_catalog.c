@@ -1393,6 +1393,57 @@ test_claim_checked(void **state)
 	assert_int_equal(g.worker_id, 0);
 }
 
+/*
+ * A node holds at most one worker id, claims included (issue 10): a node
+ * that claims the ids in turn holds one at a time. Each claim that moves it
+ * ends its other grant at once, with the claim's tick in it, so another
+ * node gets that id right away, above that tick plus one TTL; a claim on an
+ * id another node holds live is not adopted.
+ */
+static void
+test_claim_one_per_node(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.layout.time_bits = 50;
+	f->cfg.layout.worker_bits = 1;
+	memset(&f->st.layout, 0, sizeof(f->st.layout));
+	f->st.term = 0;
+	reopen(f);
+	uint64_t evil, c;
+	struct catalog_grant g;
+	uint64_t tick = tick_at(f, 0);
+	struct catalog_claim c0 = {0, tick, 5000, 0, 0}, c1 = {1, tick, 5000, 0, 0};
+	assert_int_equal(catalog_node_join_claim(f->cat, "evil", "", 0, &c0, f->now, &evil, &g),
+	    SR_OK);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 0);
+	assert_int_equal(catalog_node_join_claim(f->cat, "evil", "", 0, &c1, f->now, &evil, &g),
+	    SR_OK);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 1);
+	struct catalog_grant gc = join_grant(f, "c", &c);
+	assert_true(gc.has);
+	assert_int_equal(gc.worker_id, 0);
+	assert_true(gc.floor_tick >= tick + f->cfg.lease_ttl_ms / f->cfg.layout.unit_ms);
+	/* Back to id 0: c holds it live, so evil yields and keeps none. */
+	assert_int_equal(catalog_node_join_claim(f->cat, "evil", "", 0, &c0, f->now, &evil, &g),
+	    SR_OK);
+	assert_int_equal(c0.outcome, CATALOG_CLAIM_YIELDED);
+	assert_int_equal(c0.holder, c);
+	assert_false(g.has);
+	/* The same through heartbeats. */
+	struct catalog_claim h1 = {1, tick, 5000, 0, 0};
+	assert_int_equal(catalog_node_heartbeat_claim(f->cat, evil, f->now, 1, 1, tick, &h1, &g),
+	    SR_OK);
+	assert_true(g.has);
+	assert_int_equal(g.worker_id, 1);
+	size_t held = 0;
+	for (size_t i = 0; i < f->st.nworkers; i++)
+		held += f->st.workers[i].node_id == evil &&
+		    f->st.workers[i].expires_ms + (int64_t) f->cfg.worker_grace_ms > f->now;
+	assert_int_equal(held, 1);
+}
+
 int
 main(void)
 {
@@ -1430,6 +1481,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_claim_after_lost_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_wait_only_when_empty, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_one_per_node, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,12 @@ pg_start d1
 psqlq d1 "CREATE EXTENSION snowrange" || fail "CREATE EXTENSION from the package"
 ids=$(psqlq d1 "SELECT snowrange.nextvals('orders', 3)") || fail "nextvals"
 [[ $ids == "{1,2,3}" ]] || fail "first IDs $ids, not {1,2,3}"
+# A new master grants its first worker id TTL/3 + grace after its start
+# (docs/snowflake.md, "Claims"); a txid waits for it up to the lease timeout.
+for ((i = 0; i < 20; i++)); do
+	psqlq d1 "SELECT snowrange.txid() > 0" 2>/dev/null | grep -qx t && break
+	sleep 0.5
+done
 psqlq d1 "SELECT snowrange.txid() > 0" | grep -qx t || fail "txid"
 pg_stop d1
 stop master
