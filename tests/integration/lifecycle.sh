@@ -13,6 +13,9 @@ start_master --log-file "$WORK/master-file.log"
 "$CLI" -m "$MASTER_URL" seq create s >/dev/null
 "$CLI" -m "$MASTER_URL" seq create lazy --chunk 1 --no-prefetch >/dev/null
 start_coord c1
+# c1 holds a worker id before c2 joins and before the master is replaced
+# below (a new master grants its first one TTL/3 + grace after its start).
+wait_worker c1
 start_coord c2 --log-level warn --log-format json --log-file "$WORK/c2.json"
 
 # SIGHUP: the master reopens its log file (moved away by a rotation) and
@@ -105,9 +108,11 @@ rc=0
 grep -q EUNAVAILABLE "$WORK/err" || fail "next without a master: $(cat "$WORK/err")"
 # A master with a new store has forgotten the nodes: c1 joins again and
 # says so, and that the master answers again. While c1 is stopped a new
-# node joins the new master first and takes node id 1, c1's old id, and
-# worker id 0, c1's: c1's next heartbeat must not act as that node (it
-# would renew the newcomer's worker id as its own), but join again.
+# node joins the new master first and takes node id 1, c1's old id: c1's
+# next heartbeat must not act as that node, but join again. The newcomer
+# gets no worker id yet (the new master waits for claims), c1's Join
+# claims its own and c1 keeps it (docs/snowflake.md, "Claims"): before
+# claims the newcomer took c1's worker id 0 at once.
 kill -STOP "${PIDS[c1]}"
 "$MASTER_BIN" --data-dir "$WORK/data2" --listen "$MASTER_URL" >>"$WORK/master.log" 2>&1 &
 PIDS[master]=$!
@@ -127,6 +132,7 @@ id_new=$(jq -r '.nodes[] | select(.name == "newcomer") | .id' "$WORK/nodes.json"
 [[ -n $id_c1 && -n $id_new && $id_c1 != "$id_new" ]] || fail "c1 and newcomer: $(cat "$WORK/nodes.json")"
 w_c1=$("$CLI" -c "$(coord_url c1)" -o json status | jq -r .worker_id)
 w_new=$("$CLI" -c "$(coord_url newcomer)" -o json status | jq -r .worker_id)
+[[ $w_c1 != null ]] || fail "c1 lost its worker id to the new master"
 [[ $w_c1 != "$w_new" ]] || fail "c1 and newcomer both hold worker id $w_c1"
 stop newcomer
 stop c1
