@@ -4,7 +4,8 @@
  * a broken node could send, and prints what came back so that the scripts
  * can check the master's answer.
  *
- *   attack URL join NAME                      -> "OK NODE_ID WORKER|- FLOOR"
+ *   attack URL join NAME [WORKER TICK LEFT_MS] -> "OK NODE_ID WORKER|- FLOOR"
+ *       with a worker claim (WorkerClaim) when WORKER TICK LEFT_MS are given.
  *   attack URL beat NODE HOLDS WORKER TICK    -> "OK WORKER|- FLOOR"
  *   attack URL leave NODE TICK                -> "OK"
  *   attack URL beatloop NODE N                -> "OK P50_MS MAX_MS"
@@ -54,7 +55,7 @@ static int
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: attack URL join NAME | beat NODE HOLDS WORKER TICK | "
+	    "usage: attack URL join NAME [WORKER TICK LEFT_MS] | beat NODE HOLDS WORKER TICK | "
 	    "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL] | "
 	    "churn N status|drop|rst|header|partial|junk | "
 	    "seqs MASTER_URL|- N PREFIX\n");
@@ -352,10 +353,17 @@ main(int argc, char **argv)
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__Response *resp = NULL;
 	int rv;
-	if (strcmp(cmd, "join") == 0 && argc == 4) {
+	if (strcmp(cmd, "join") == 0 && (argc == 4 || argc == 7)) {
 		Sr__JoinRequest j = SR__JOIN_REQUEST__INIT;
+		Sr__WorkerClaim claim = SR__WORKER_CLAIM__INIT;
 		j.name = argv[3];
 		j.listen_url = "";
+		if (argc == 7) {
+			claim.worker_id = (uint32_t) num(argv[4]);
+			claim.tick = num(argv[5]);
+			claim.remaining_ms = (int64_t) num(argv[6]);
+			j.claim = &claim;
+		}
 		req.body_case = SR__REQUEST__BODY_JOIN;
 		req.join = &j;
 		if ((rv = call(ch, &req, &resp)) == SR_OK) {

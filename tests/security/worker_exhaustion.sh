@@ -5,6 +5,7 @@
 # --max-nodes live nodes are refused.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh" "$1"
+need jq jq
 ATTACK=$BUILD/tests/attack
 
 # Two worker ids (layout 50/1/12).
@@ -36,6 +37,27 @@ out=$("$ATTACK" "$MASTER_URL" beat "$node" 1 "$w" 0)
 start_coord c1
 "$CLI" -c "$(coord_url c1)" txid >/dev/null 2>"$WORK/err" ||
 	fail "c1 issues no txid: $(cat "$WORK/err")"
+
+# Worker claims (docs/snowflake.md, "Claims") collect nothing either: a
+# claim on c1's live id is not adopted (evil keeps none, c1 keeps it), one
+# outside the layout or from the far future is refused, and evil's claim
+# on its own id keeps that one.
+wc1=$("$CLI" -c "$(coord_url c1)" -o json status | jq -r .worker_id)
+now_tick=$(($(date +%s%3N) - 1704067200000))
+out=$("$ATTACK" "$MASTER_URL" join evil "$wc1" "$now_tick" 10000)
+[[ $out == "OK $node - 0" ]] || fail "a claim on c1's live worker id $wc1 got: $out"
+out=$("$ATTACK" "$MASTER_URL" join evil 5 "$now_tick" 10000)
+[[ $out == EINVAL*"worker id 5"* ]] || fail "a claim on worker id 5 of 2: $out"
+out=$("$ATTACK" "$MASTER_URL" join evil "$w" 9223372036854775807 10000)
+[[ $out == EINVAL* ]] || fail "a claim with tick 2^63-1: $out"
+out=$("$ATTACK" "$MASTER_URL" join evil "$w" "$now_tick" 18446744073709551615)
+[[ $out == "OK $node $w "* ]] || fail "evil's claim on its own id $w (time left -1): $out"
+"$CLI" -c "$(coord_url c1)" txid >/dev/null 2>"$WORK/err" ||
+	fail "c1 issues no txid after the claims: $(cat "$WORK/err")"
+[[ $("$CLI" -c "$(coord_url c1)" -o json status | jq -r .worker_id) == "$wc1" ]] ||
+	fail "c1 lost its worker id $wc1 to a claim"
+grep -q "claims worker id $wc1 .* which the store gives" "$WORK/master.log" ||
+	fail "the contested claim was not logged"
 
 # Live-node cap: evil and c1 are live; two more names fit, the third not.
 "$ATTACK" "$MASTER_URL" join f1 | grep -q '^OK' || fail "f1 refused"
