@@ -58,6 +58,8 @@ struct sim_coord {
 	int64_t view_end_ms; /* lease view end, monotonic; 0: none */
 	bool lapsed;         /* counted once per lapse */
 	int64_t next_beat_ms, next_lease_ms;
+	int64_t grant_at_ms; /* a master waiting for claims grants then
+	                      * (worker_wait_ms); 0: none promised */
 	size_t next_seq;
 	uint64_t *after; /* per sequence: end of the newest range held */
 	uint64_t *start; /* per sequence: the start of its incarnation */
@@ -66,7 +68,8 @@ struct sim_coord {
 /* Counters of one thread, summed at the end. */
 struct sim_counts {
 	uint64_t beats, leases, beat_errs, lease_errs, join_errs;
-	uint64_t no_grant;   /* Join/Heartbeat replies without a worker id */
+	uint64_t no_grant;   /* Join/Heartbeat replies without a worker id,
+	                      * other than a new master's wait for claims */
 	uint64_t lapses;     /* lease views that ran out */
 	uint64_t late_beats; /* heartbeats sent over a second after due */
 	uint64_t errs_by_code[SR_ERR_MAX + 1];
@@ -123,15 +126,22 @@ tick_now(const sr_flake_layout *l)
 }
 
 /* A grant in a reply to a request sent at sent_ms: the lease view a real
- * coordinator takes from it. */
+ * coordinator takes from it. No grant with wait_ms set is a master on a new
+ * store waiting for claims (docs/snowflake.md, "Claims"): no worker id was
+ * lost, and the next heartbeat goes just after the wait, as coordinator/
+ * link.c sends it. */
 static void
 take_grant(struct sim *s, struct sim_coord *co, const Sr__WorkerGrant *g, uint32_t ttl_ms,
-    int64_t sent_ms, struct sim_counts *k)
+    uint32_t wait_ms, int64_t sent_ms, struct sim_counts *k)
 {
+	co->grant_at_ms = 0;
 	if (g == NULL) {
 		co->has_worker = false;
 		co->view_end_ms = 0;
-		k->no_grant++;
+		if (wait_ms > 0)
+			co->grant_at_ms = sent_ms + wait_ms + 20;
+		else
+			k->no_grant++;
 		return;
 	}
 	if (ttl_ms == 0)
@@ -172,7 +182,8 @@ sim_join(struct sim *s, size_t i, struct sim_counts *k)
 	co->joined = true;
 	if (resp->join->lease_ttl_ms != 0)
 		s->ttl_ms = resp->join->lease_ttl_ms;
-	take_grant(s, co, resp->join->worker, resp->join->lease_ttl_ms, sent, k);
+	take_grant(s, co, resp->join->worker, resp->join->lease_ttl_ms, resp->join->worker_wait_ms,
+	    sent, k);
 	wire_response_free(resp);
 	return SR_OK;
 }
@@ -252,10 +263,12 @@ sim_beat(struct sim_thread *t, struct sim_coord *co, bool measure)
 		k->beats++;
 	}
 	struct sim_counts scratch = {0};
-	take_grant(s, co, resp->heartbeat->worker, resp->heartbeat->lease_ttl_ms, sent,
-	    measure ? k : &scratch);
+	take_grant(s, co, resp->heartbeat->worker, resp->heartbeat->lease_ttl_ms,
+	    resp->heartbeat->worker_wait_ms, sent, measure ? k : &scratch);
 	wire_response_free(resp);
 	co->next_beat_ms = sent + s->beat_ms;
+	if (co->grant_at_ms != 0 && co->grant_at_ms < co->next_beat_ms)
+		co->next_beat_ms = co->grant_at_ms;
 }
 
 static void
@@ -371,6 +384,8 @@ sim_start(void *arg)
 		 * over one gap, as coordinators that joined at random times. */
 		int64_t now = sr_mono_ms();
 		co->next_beat_ms = now + (int64_t) ((uint64_t) i * 7919u % (uint64_t) s->beat_ms);
+		if (co->grant_at_ms != 0 && co->grant_at_ms < co->next_beat_ms)
+			co->next_beat_ms = co->grant_at_ms;
 		co->next_lease_ms = now +
 		    (int64_t) ((uint64_t) i * 104729u %
 		        (uint64_t) (s->lease_gap_ms > 0 ? s->lease_gap_ms : 1));
