@@ -105,6 +105,8 @@ uint64_t
 grants_free_count(const struct grants *g, int64_t now_ms)
 {
 	uint64_t total = (uint64_t) flake_max_worker(&g->layout) + 1, held = 0;
+	if (now_ms < g->open_ms)
+		return 0; /* none is granted before the wait for claims ends */
 	for (size_t i = 0; i < g->n; i++)
 		held += !is_free(g, &g->rows[i], now_ms);
 	return held < total ? total - held : 0;

@@ -95,7 +95,8 @@ int64_t grants_wait_left(const struct grants *g, int64_t now_ms);
 int grants_history_init(struct grants *g, uint32_t max, const struct store_era *eras, size_t n);
 
 /* Worker ids that could be granted at now_ms: never granted, or ended
- * longer than the grace period ago (for /metrics). */
+ * longer than the grace period ago; none before grants_hold's wait ends
+ * (for /metrics). */
 uint64_t grants_free_count(const struct grants *g, int64_t now_ms);
 
 /* Who held worker id `worker` when it issued at `tick`: the era of the

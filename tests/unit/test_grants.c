@@ -417,6 +417,8 @@ test_claim_adopted(void **state)
 	init(&g, 1); /* two ids */
 	grants_hold(&g, 500);
 	assert_int_equal(grants_wait_left(&g, 100), 400);
+	assert_int_equal(grants_free_count(&g, 100), 0); /* /metrics: none grantable yet */
+	assert_int_equal(grants_free_count(&g, 500), 2);
 	/* During the wait nothing is granted, not even a never-granted id. */
 	assert_false(pick(&g, 2, 100).has);
 	int kind;
