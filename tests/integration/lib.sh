@@ -70,16 +70,27 @@ start_coord() {
 	wait_ready "$(coord_url "$name")"
 }
 
-# wait_worker NAME: waits (bounded, 20 s) until coordinator NAME hands out
-# a txid: a master on a new store grants its first worker id TTL/3 + grace
-# after it started (docs/snowflake.md, "Claims"), 5.3 s by default.
-wait_worker() {
-	local end=$((SECONDS + 20))
+# txid NAME: prints one txid of coordinator NAME, waiting (bounded, 20 s)
+# until it holds a worker id: a master on a new store grants its first one
+# TTL/3 + grace after it started (docs/snowflake.md, "Claims"), 5.3 s by
+# default, and a new holder of an id gets it only after the old lease's
+# grace period.
+txid() {
+	local end=$((SECONDS + 20)) out
 	while ((SECONDS < end)); do
-		"$CLI" -c "$(coord_url "$1")" --timeout 1000 txid >/dev/null 2>&1 && return 0
+		if out=$("$CLI" -c "$(coord_url "$1")" --timeout 1000 txid 2>/dev/null); then
+			echo "$out"
+			return 0
+		fi
 		sleep 0.1
 	done
 	fail "$1 got no worker id within 20 s"
+}
+
+# wait_worker NAME: waits the same way until coordinator NAME holds a
+# worker id.
+wait_worker() {
+	txid "$1" >/dev/null
 }
 
 kill9() {

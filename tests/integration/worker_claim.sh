@@ -24,19 +24,6 @@ FLAGS=(--lease-ttl-ms 9000 --worker-grace-ms 500 --layout 50/1/12)
 start_master "${FLAGS[@]}"
 start_coord a
 
-# txid NAME: one txid from NAME, waiting (bounded) for its worker id: an
-# empty master grants the first one a moment after it starts.
-txid() {
-	local i out
-	for ((i = 0; i < 100; i++)); do
-		if out=$("$CLI" -c "$(coord_url "$1")" --timeout 1000 txid 2>/dev/null); then
-			echo "$out"
-			return 0
-		fi
-		sleep 0.1
-	done
-	fail "$1 got no worker id"
-}
 worker_of() { echo $((($1 >> 12) & 1)); } # layout 50/1/12
 # txids FILE: the txids of a draw file, one a line.
 txids() { awk '$1=="B"{for(i=6;i<=NF;i++) print $i}' "$1"; }

@@ -26,20 +26,6 @@ worker_of() { # the worker id in a txid of layout 50/1/12
 	echo $((($1 >> 12) & 1))
 }
 
-# txid NAME: one txid from NAME, waiting (bounded) until it holds a worker
-# id: a new holder gets one only after the old lease's grace period.
-txid() {
-	local i out
-	for ((i = 0; i < 100; i++)); do
-		if out=$("$CLI" -c "$(coord_url "$1")" --timeout 1000 txid 2>/dev/null); then
-			echo "$out"
-			return 0
-		fi
-		sleep 0.1
-	done
-	fail "$1 got no worker id"
-}
-
 # decoded TXID: decode's text line.
 decoded() {
 	"$CLI" -m "$MASTER_URL" decode "$1"
