@@ -24,6 +24,10 @@ grep -q "serving $MASTER_URL from $ETCD_URL (term 1)" "$WORK/master.log" ||
 "$CLI" -m "$MASTER_URL" seq create ids --chunk 200 >/dev/null
 for c in c1 c2; do start_coord "$c" --lease-timeout-ms 5000; done
 C1=$(coord_url c1) C2=$(coord_url c2)
+# A master on a new prefix grants the first worker ids TTL/3 + grace after
+# it started (2.7 s here, docs/snowflake.md "Claims"), about the txid
+# draw's 3 s timeout: wait for them first.
+for c in c1 c2; do wait_worker "$c"; done
 "$CLI" --timeout 3000 draw ids --batch 50 -c "$C1" -c "$C2" --duration "$DURATION" \
 	--out "$WORK/ids.draw" 2>>"$WORK/draw.log" &
 PIDS[ids]=$!

@@ -62,6 +62,10 @@ start_master
 "$CLI" -m "$MASTER_URL" seq drop gone >/dev/null
 for c in c1 c2; do start_coord "$c" --lease-timeout-ms 8000; done
 C1=$(coord_url c1) C2=$(coord_url c2)
+# A master on a new store grants the first worker ids about 5 s after it
+# started (docs/snowflake.md, "Claims"): the txid draw's 5 s timeout must
+# not race that.
+for c in c1 c2; do wait_worker "$c"; done
 "$CLI" -c "$C1" next tix -n 3 >/dev/null
 draw 1
 
