@@ -67,6 +67,15 @@ metrics_u64(struct strbuf *b, const char *name, const char *key, const char *val
 	strbuf_printf(b, " %llu\n", (unsigned long long) v);
 }
 
+/* A family with one unlabelled sample: its HELP and TYPE lines and the
+ * value, the name written once. */
+static void
+metrics_one(struct strbuf *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+	metrics_family(b, name, type, help);
+	metrics_u64(b, name, NULL, NULL, v);
+}
+
 void
 metrics_f64(struct strbuf *b, const char *name, const char *key, const char *value, double v)
 {
@@ -96,29 +105,25 @@ http_counts(struct strbuf *b, const uint64_t n[3], uint64_t slow_closed)
 	metrics_u64(b, "snowrange_http_responses_total", "code", "2xx", n[0]);
 	metrics_u64(b, "snowrange_http_responses_total", "code", "4xx", n[1]);
 	metrics_u64(b, "snowrange_http_responses_total", "code", "5xx", n[2]);
-	metrics_family(b, "snowrange_http_slow_closed_total", "counter",
-	    "HTTP connections closed because no whole request arrived in time");
-	metrics_u64(b, "snowrange_http_slow_closed_total", NULL, NULL, slow_closed);
+	metrics_one(b, "snowrange_http_slow_closed_total", "counter",
+	    "HTTP connections closed because no whole request arrived in time", slow_closed);
 }
 
 void
 metrics_txlog_text(struct strbuf *b, const struct metrics_txlog *t)
 {
-	metrics_family(b, "snowrange_txlog_records_total", "counter",
-	    "records appended to the 2PC log");
-	metrics_u64(b, "snowrange_txlog_records_total", NULL, NULL, t->records);
+	metrics_one(b, "snowrange_txlog_records_total", "counter",
+	    "records appended to the 2PC log", t->records);
 	metrics_family(b, "snowrange_txlog_fsync_duration_seconds", "histogram",
 	    "fdatasync of each 2PC log group commit, failed ones included");
 	metrics_hist_text(b, "snowrange_txlog_fsync_duration_seconds", &t->fsync);
-	metrics_family(b, "snowrange_txlog_fsync_errors_total", "counter",
-	    "2PC log fdatasync calls that failed (the log is then poisoned)");
-	metrics_u64(b, "snowrange_txlog_fsync_errors_total", NULL, NULL, t->fsync_errors);
-	metrics_family(b, "snowrange_txlog_write_errors_total", "counter",
-	    "2PC log group commit writes that failed (the log is then poisoned)");
-	metrics_u64(b, "snowrange_txlog_write_errors_total", NULL, NULL, t->write_errors);
-	metrics_family(b, "snowrange_txlog_poisoned", "gauge",
-	    "1 once a write or fdatasync failed: the log refuses everything until reopened");
-	metrics_u64(b, "snowrange_txlog_poisoned", NULL, NULL, t->poisoned);
+	metrics_one(b, "snowrange_txlog_fsync_errors_total", "counter",
+	    "2PC log fdatasync calls that failed (the log is then poisoned)", t->fsync_errors);
+	metrics_one(b, "snowrange_txlog_write_errors_total", "counter",
+	    "2PC log group commit writes that failed (the log is then poisoned)", t->write_errors);
+	metrics_one(b, "snowrange_txlog_poisoned", "gauge",
+	    "1 once a write or fdatasync failed: the log refuses everything until reopened",
+	    t->poisoned);
 }
 
 void
@@ -134,14 +139,12 @@ metrics_coord_text(struct strbuf *b, const struct metrics_coord *m)
 	for (size_t i = 0; i < m->nseqs; i++)
 		metrics_u64(b, "snowrange_chunk_headroom_ids", "sequence", m->seqs[i].name,
 		    m->seqs[i].headroom);
-	metrics_family(b, "snowrange_txids_issued_total", "counter",
-	    "transaction IDs handed out since start");
-	metrics_u64(b, "snowrange_txids_issued_total", NULL, NULL, m->txids);
-	metrics_family(b, "snowrange_leases_total", "counter", "chunks leased from the master");
-	metrics_u64(b, "snowrange_leases_total", NULL, NULL, m->leases);
-	metrics_family(b, "snowrange_lease_errors_total", "counter",
-	    "lease round trips to the master that failed");
-	metrics_u64(b, "snowrange_lease_errors_total", NULL, NULL, m->lease_errors);
+	metrics_one(b, "snowrange_txids_issued_total", "counter",
+	    "transaction IDs handed out since start", m->txids);
+	metrics_one(b, "snowrange_leases_total", "counter", "chunks leased from the master",
+	    m->leases);
+	metrics_one(b, "snowrange_lease_errors_total", "counter",
+	    "lease round trips to the master that failed", m->lease_errors);
 	metrics_family(b, "snowrange_lease_duration_seconds", "histogram",
 	    "lease round trips to the master");
 	metrics_hist_text(b, "snowrange_lease_duration_seconds", &m->lease_latency);
@@ -152,12 +155,10 @@ metrics_coord_text(struct strbuf *b, const struct metrics_coord *m)
 	    "time left on the worker id lease (0: none; txids are refused)");
 	metrics_f64(b, "snowrange_worker_lease_remaining_seconds", NULL, NULL,
 	    m->has_worker ? m->worker_lease_seconds : 0);
-	metrics_family(b, "snowrange_master_reachable", "gauge",
-	    "1 when the last round trip to the master worked");
-	metrics_u64(b, "snowrange_master_reachable", NULL, NULL, m->master_reachable);
-	metrics_family(b, "snowrange_clock_step_backs_total", "counter",
-	    "txid calls refused because the clock stepped back past the tolerance");
-	metrics_u64(b, "snowrange_clock_step_backs_total", NULL, NULL, m->clock_backs);
+	metrics_one(b, "snowrange_master_reachable", "gauge",
+	    "1 when the last round trip to the master worked", m->master_reachable);
+	metrics_one(b, "snowrange_clock_step_backs_total", "counter",
+	    "txid calls refused because the clock stepped back past the tolerance", m->clock_backs);
 	if (m->txlog != NULL)
 		metrics_txlog_text(b, m->txlog);
 	http_counts(b, m->http_requests, m->http_slow_closed);
@@ -181,25 +182,22 @@ metrics_master_text(struct strbuf *b, const struct metrics_master *m)
 	for (size_t i = 0; i < m->nseqs; i++)
 		metrics_u64(b, "snowrange_sequence_users", "sequence", m->seqs[i].name,
 		    m->seqs[i].users);
-	metrics_family(b, "snowrange_nodes_live", "gauge", "coordinators heard within the TTL");
-	metrics_u64(b, "snowrange_nodes_live", NULL, NULL, m->nodes_live);
-	metrics_family(b, "snowrange_nodes_known", "gauge", "coordinators in the catalog");
-	metrics_u64(b, "snowrange_nodes_known", NULL, NULL, m->nodes_known);
-	metrics_family(b, "snowrange_worker_ids_free", "gauge",
-	    "worker ids a joining node could be granted now");
-	metrics_u64(b, "snowrange_worker_ids_free", NULL, NULL, m->workers_free);
-	metrics_family(b, "snowrange_worker_ids", "gauge", "worker ids the layout has");
-	metrics_u64(b, "snowrange_worker_ids", NULL, NULL, m->workers_total);
+	metrics_one(b, "snowrange_nodes_live", "gauge", "coordinators heard within the TTL",
+	    m->nodes_live);
+	metrics_one(b, "snowrange_nodes_known", "gauge", "coordinators in the catalog",
+	    m->nodes_known);
+	metrics_one(b, "snowrange_worker_ids_free", "gauge",
+	    "worker ids a joining node could be granted now", m->workers_free);
+	metrics_one(b, "snowrange_worker_ids", "gauge", "worker ids the layout has",
+	    m->workers_total);
 	metrics_family(b, "snowrange_store_commit_duration_seconds", "histogram",
 	    "durable store commits");
 	metrics_hist_text(b, "snowrange_store_commit_duration_seconds", &m->commit_latency);
-	metrics_family(b, "snowrange_store_commit_errors_total", "counter",
-	    "store commits that failed (I/O or a lost fencing term)");
-	metrics_u64(b, "snowrange_store_commit_errors_total", NULL, NULL, m->commit_errors);
-	metrics_family(b, "snowrange_fencing_term", "gauge", "the fencing term this master holds");
-	metrics_u64(b, "snowrange_fencing_term", NULL, NULL, m->term);
-	metrics_family(b, "snowrange_master_leases_total", "counter",
-	    "chunks leased to coordinators since start");
-	metrics_u64(b, "snowrange_master_leases_total", NULL, NULL, m->leases);
+	metrics_one(b, "snowrange_store_commit_errors_total", "counter",
+	    "store commits that failed (I/O or a lost fencing term)", m->commit_errors);
+	metrics_one(b, "snowrange_fencing_term", "gauge", "the fencing term this master holds",
+	    m->term);
+	metrics_one(b, "snowrange_master_leases_total", "counter",
+	    "chunks leased to coordinators since start", m->leases);
 	http_counts(b, m->http_requests, m->http_slow_closed);
 }
