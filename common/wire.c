@@ -157,6 +157,12 @@ arena_reset(struct wire_arena *a)
  * A live peer on loopback or a LAN connects in milliseconds; in an ASan
  * build on a loaded 2-core machine a handshake has taken over 300 ms. */
 #define CLOSE_SETTLE_MS 1000
+/* How long a channel without a connection may see its dialer end no dial
+ * before it takes the dialer for stopped and makes a new one (chan_watch).
+ * A live dialer ends one every RECONN_MAX_MS at most while its peer refuses,
+ * and a handshake on loopback or a LAN takes milliseconds. */
+#define RECONN_MAX_MS 500
+#define DIAL_STALL_MS 1500
 
 struct wire_chan {
 	nng_socket sock;
@@ -189,8 +195,12 @@ struct wire_chan {
 	 * (dial_outcomes) when it last started one that may still be under way:
 	 * 0 at open, counted again whenever the connection is lost (a close
 	 * waits for the next outcome: chan_settle). -1: unknown. */
-	nng_dialer dialer;
+	nng_dialer dialer; /* under inflight_mu once the channel is open */
 	_Atomic int64_t dial_base;
+	/* When (mono ms) dial_base last changed or was found unchanged and
+	 * acted on (chan_watch). */
+	_Atomic int64_t dial_seen;
+	nng_tls_config *tls_cfg; /* a new dialer's, or NULL */
 	/* Until when (mono ms) a member that failed a call at the transport
 	 * (a timeout: hung, or stopped with its connection up) is asked only
 	 * when no other can be: standbys keep naming a hung leader until its
@@ -272,6 +282,7 @@ chan_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	 * minimum reconnect time (it starts that dial after this callback),
 	 * and a close meanwhile must let that dial end (chan_settle). */
 	atomic_store(&ch->dial_base, dial_outcomes(ch->dialer));
+	atomic_store(&ch->dial_seen, sr_mono_ms());
 	/* Every call waiting on it is over. */
 	for (struct inflight *f = ch->inflight; ch->member && f != NULL; f = f->next) {
 		f->lost = true;
@@ -389,6 +400,72 @@ wire_chan_open(const char *url, int timeout_ms, struct wire_chan **out, char *er
 	return wire_chan_open_creds(url, timeout_ms, NULL, 0, NULL, out, errbuf, errlen);
 }
 
+static void
+chan_free_one(struct wire_chan *ch)
+{
+	nng_close(ch->sock);
+	if (ch->tls_cfg != NULL)
+		nng_tls_config_free(ch->tls_cfg);
+	pthread_mutex_destroy(&ch->inflight_mu);
+	free(ch);
+}
+
+/* A new dialer for ch's URL with ch's TLS configuration, not started. */
+static int
+dialer_new(struct wire_chan *ch, nng_dialer *d)
+{
+	int rv = nng_dialer_create(d, ch->sock, ch->url);
+	if (rv == 0 && ch->tls_cfg != NULL &&
+	    (rv = nng_dialer_set_ptr(*d, NNG_OPT_TLS_CONFIG, ch->tls_cfg)) != 0)
+		nng_dialer_close(*d);
+	return rv;
+}
+
+/*
+ * Replaces a dialer that nng stopped. nng 1.5.2's dialer never dials again
+ * once a dial fails with NNG_ECLOSED (dialer_connect_cb takes it for its
+ * own close), and that is what an ipc dial reports when the peer's listener
+ * closed with the connection still in its backlog: the SP header's write
+ * gets EPIPE, which nng maps to NNG_ECLOSED. A master killed or stopping
+ * while a coordinator redialled it left that coordinator without a master
+ * for good: it served its held chunks, then failed every call until it was
+ * restarted (found by tests/integration/partition.sh; test_wire's
+ * test_redial_after_dropped_dial). docs/reliability.md, "A dialer nng
+ * stopped".
+ *
+ * So a call made without a connection looks at the dialer: when it has ended
+ * no dial for DIAL_STALL_MS since it was last looked at (a live one ends one
+ * every RECONN_MAX_MS at most while the peer refuses), a new dialer takes
+ * its place. Cheap until then: one clock read. A dial that hangs that long
+ * (a connect to a host that drops packets) is started afresh, which is
+ * harmless.
+ */
+static void
+chan_watch(struct wire_chan *ch)
+{
+	int64_t now = sr_mono_ms();
+	if (atomic_load(&ch->pipes) > 0 || now - atomic_load(&ch->dial_seen) < DIAL_STALL_MS)
+		return;
+	pthread_mutex_lock(&ch->inflight_mu);
+	int64_t n = dial_outcomes(ch->dialer);
+	bool stalled = ch->npipe == 0 && n >= 0 && n == atomic_load(&ch->dial_base) &&
+	    now - atomic_load(&ch->dial_seen) >= DIAL_STALL_MS;
+	if (n >= 0)
+		atomic_store(&ch->dial_base, n);
+	atomic_store(&ch->dial_seen, now);
+	pthread_mutex_unlock(&ch->inflight_mu);
+	nng_dialer d;
+	if (!stalled || dialer_new(ch, &d) != 0)
+		return; /* alive, or tried again a stall later */
+	pthread_mutex_lock(&ch->inflight_mu);
+	nng_dialer old = ch->dialer;
+	ch->dialer = d;
+	atomic_store(&ch->dial_base, dial_outcomes(d));
+	pthread_mutex_unlock(&ch->inflight_mu);
+	nng_dialer_close(old);
+	(void) nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+}
+
 static int
 chan_open_one(const char *url, int timeout_ms, const struct creds *cr, unsigned want,
     const char *node_name, bool member, struct wire_chan **out, char *errbuf, size_t errlen)
@@ -414,6 +491,7 @@ chan_open_one(const char *url, int timeout_ms, const struct creds *cr, unsigned 
 	atomic_init(&ch->suspect_until, 0);
 	atomic_init(&ch->cur, 0);
 	atomic_init(&ch->dial_base, 0);
+	atomic_init(&ch->dial_seen, sr_mono_ms());
 	ch->member = member;
 	pthread_mutex_init(&ch->inflight_mu, NULL);
 	creds_url_host(url, ch->host, sizeof(ch->host));
@@ -431,24 +509,18 @@ chan_open_one(const char *url, int timeout_ms, const struct creds *cr, unsigned 
 	nng_pipe_notify(ch->sock, NNG_PIPE_EV_REM_POST, chan_pipe, ch);
 	nng_socket_set_size(ch->sock, NNG_OPT_RECVMAXSZ, WIRE_RECV_MAX);
 	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMINT, 20);
-	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMAXT, 500);
+	nng_socket_set_ms(ch->sock, NNG_OPT_RECONNMAXT, RECONN_MAX_MS);
 	/* Our own timeout bounds each call; nng's resend would only duplicate
 	 * non-idempotent requests such as Lease. */
 	nng_socket_set_ms(ch->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_dialer d = NNG_DIALER_INITIALIZER;
-	if ((rv = nng_dialer_create(&d, ch->sock, url)) == 0 && tls != NULL)
-		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
-	ch->dialer = d;
-	if (rv == 0)
-		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
-	/* The dialer holds its own reference. */
-	if (tls != NULL)
-		nng_tls_config_free(tls);
+	/* The channel keeps the TLS configuration for the dialers it may
+	 * make later (chan_watch). */
+	ch->tls_cfg = tls;
+	if ((rv = dialer_new(ch, &ch->dialer)) == 0)
+		rv = nng_dialer_start(ch->dialer, NNG_FLAG_NONBLOCK);
 	if (rv != 0) {
 		fmt(errbuf, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
-		nng_close(ch->sock);
-		pthread_mutex_destroy(&ch->inflight_mu);
-		free(ch);
+		chan_free_one(ch);
 		return rv == NNG_ENOMEM ? SR_ENOMEM : SR_EINVAL;
 	}
 	*out = ch;
@@ -525,21 +597,16 @@ wire_chan_open_creds(const char *url, int timeout_ms, const struct creds *cr, un
 static void
 chan_settle(struct wire_chan *ch, int64_t until)
 {
+	pthread_mutex_lock(&ch->inflight_mu);
+	nng_dialer d = ch->dialer;
+	pthread_mutex_unlock(&ch->inflight_mu);
 	int64_t base = atomic_load(&ch->dial_base);
 	while (atomic_load(&ch->pipes) == 0 && sr_mono_ms() < until) {
-		int64_t n = dial_outcomes(ch->dialer);
+		int64_t n = dial_outcomes(d);
 		if (base >= 0 && n >= 0 && n != base)
 			return;
 		nanosleep(&(struct timespec) {0, 2 * 1000000L}, NULL);
 	}
-}
-
-static void
-chan_free_one(struct wire_chan *ch)
-{
-	nng_close(ch->sock);
-	pthread_mutex_destroy(&ch->inflight_mu);
-	free(ch);
 }
 
 void
@@ -581,6 +648,8 @@ exchange_within(struct wire_chan *ch, nng_msg *msg, nng_msg **reply, int timeout
 	/* A list member's call is given up when its connection closes
 	 * (chan_pipe); one that started without a connection waits for one
 	 * as any other call does. */
+	if (atomic_load(&ch->pipes) == 0)
+		chan_watch(ch);
 	struct inflight self = {aio, false, NULL};
 	bool watched = ch->member && atomic_load(&ch->pipes) > 0;
 	if (watched) {
@@ -734,6 +803,9 @@ static int
 call_list(struct wire_chan *ch, Sr__Request *req, Sr__Response **resp, char *errbuf, size_t errlen)
 {
 	int64_t deadline = sr_mono_ms() + ch->timeout_ms;
+	/* A member not asked for long may have a stopped dialer too. */
+	for (size_t k = 0; k < ch->nalt; k++)
+		chan_watch(ch->alt[k]);
 	await_any(ch, deadline);
 	size_t i = live_from(ch, atomic_load(&ch->cur));
 	int rv = SR_ETIMEDOUT;

@@ -16,11 +16,14 @@
 
 #include <dirent.h>
 #include <nng/nng.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -870,6 +873,77 @@ test_close_while_connecting(void **state)
 	wire_response_free(resp);
 }
 
+/* ---- a dial the peer dropped ---- */
+
+/* A listening AF_UNIX socket at path (a stale one removed first), or -1. */
+static int
+unix_listen(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -1;
+	strcpy(a.sun_path, path);
+	unlink(path);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (l >= 0 && (bind(l, (struct sockaddr *) &a, sizeof(a)) != 0 || listen(l, 8) != 0)) {
+		close(l);
+		l = -1;
+	}
+	return l;
+}
+
+/*
+ * A peer whose listener closes with our connection still in its backlog, as
+ * a master killed or stopping while a coordinator redials: nng 1.5.2 ends
+ * that dial with NNG_ECLOSED, after which its dialer never dials again
+ * (common/wire.c, chan_watch). Three times over, the channel must dial again
+ * while calls are made, and then reach a real server started at the path.
+ * Before chan_watch, the second round waited for a dial in vain.
+ */
+static void
+test_redial_after_dropped_dial(void **state)
+{
+	struct env *e = *state;
+	char path[96], url[128], err[256] = "";
+	snprintf(path, sizeof(path), "/tmp/sr-test-wire-%ld-drop.ipc", (long) getpid());
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	int l = unix_listen(path);
+	assert_true(l >= 0);
+	struct wire_chan *ch;
+	assert_int_equal(wire_chan_open(url, 200, &ch, err, sizeof(err)), SR_OK);
+	Sr__Request req = SR__REQUEST__INIT;
+	Sr__StatusRequest st = SR__STATUS_REQUEST__INIT;
+	req.body_case = SR__REQUEST__BODY_STATUS;
+	req.status = &st;
+	Sr__Response *resp = NULL;
+	for (int round = 0; round < 3; round++) {
+		if (round > 0)
+			assert_true((l = unix_listen(path)) >= 0);
+		/* Bounded: 100 x (50 ms + a 200 ms call). */
+		bool dialed = false;
+		for (int i = 0; i < 100 && !dialed; i++) {
+			dialed = poll(&(struct pollfd) {l, POLLIN, 0}, 1, 50) == 1;
+			if (!dialed)
+				assert_int_not_equal(wire_call(ch, &req, &resp, err, sizeof(err)),
+				    SR_OK);
+		}
+		close(l); /* the connection still in the backlog */
+		assert_true(dialed);
+	}
+	struct wire_server *srv;
+	assert_int_equal(wire_server_start(url, routes, sizeof(routes) / sizeof(routes[0]),
+	                     &e->fake, 1, &srv, err, sizeof(err)),
+	    SR_OK);
+	int rv = SR_ETIMEDOUT;
+	for (int i = 0; i < 50 && rv != SR_OK; i++)
+		rv = wire_call(ch, &req, &resp, err, sizeof(err));
+	assert_int_equal(rv, SR_OK);
+	wire_response_free(resp);
+	wire_chan_close(ch);
+	wire_server_stop(srv);
+	unlink(path);
+}
+
 /* ---- one handle, many threads ---- */
 
 struct worker {
@@ -927,6 +1001,7 @@ main(void)
 	    cmocka_unit_test(test_client_bad_args),
 	    cmocka_unit_test(test_nobody_listens),
 	    cmocka_unit_test(test_close_while_connecting),
+	    cmocka_unit_test(test_redial_after_dropped_dial),
 	    cmocka_unit_test(test_client_threads),
 	};
 	int failed = cmocka_run_group_tests(tests, setup, teardown);
