@@ -40,6 +40,15 @@ sleep 2
 log "kill etcd member 1: the quorum holds"
 kill_etcd 1
 sleep 2
+# A master leads before the second kill. Member 1 may have been etcd's
+# leader: its election can outlast the master's etcd lease (2 s) on a loaded
+# machine, and the master then hands over (docs/ha.md); the loss counted
+# below must be the quorum's.
+for ((i = 0; i < 100; i++)); do
+	"$CLI" -m "$MASTERS" --timeout 1000 status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+((i < 100)) || fail "no master leads with two etcd members of three"
 lost() { cat "$WORK"/m1.log "$WORK"/m2.log | grep -c "LEADERSHIP LOST" || true; }
 before=$(lost)
 log "kill etcd member 2: quorum lost"
