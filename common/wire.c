@@ -23,6 +23,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1649,14 +1650,37 @@ listener_watch(struct wire_server *srv, uint64_t *seen)
 	*seen = srv->adds;
 }
 
-/* Closes every connection that delivered no whole request for idle_ms (a
- * slow sender trickling a message counts as idle), once a second, and
- * watches the listener (listener_watch). */
+/*
+ * Whether the kernel has closed the connection under pipe p: its TCP
+ * socket is in state CLOSE, where getpeername fails with ENOTCONN.
+ *
+ * nng 1.5.2's TLS layer can lose track of such a connection for good
+ * (docs/reliability.md, "A TLS peer that leaves right after connecting"):
+ * when the peer's EOF arrives while
+ * no receive is queued on the pipe (between the SP handshake and the
+ * protocol's first receive, or while a received request waits for a work
+ * item), tls_tcp_error closes the TCP receive aio and tells nobody; the
+ * pipe's next receive starts a TCP read on that closed aio, which nng
+ * drops without a callback, and waits forever. The pipe, its descriptor
+ * and its place under max_conns stay until someone closes it. A live
+ * connection, or one with data still to read, is never in state CLOSE;
+ * ipc and other errors (ENOENT: the pipe has just gone) are not this.
+ */
+static bool
+peer_gone(nng_pipe p)
+{
+	nng_sockaddr sa;
+	return nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == NNG_ESYSERR + ENOTCONN;
+}
+
+/* Once a second: closes every connection that delivered no whole request
+ * for idle_ms (a slow sender trickling a message counts as idle) or whose
+ * peer is gone (peer_gone), and watches the listener (listener_watch). */
 static void *
 reaper(void *arg)
 {
 	struct wire_server *srv = arg;
-	uint32_t *idle = NULL;
+	uint32_t *pipes = NULL;
 	size_t cap = 0;
 	pthread_mutex_lock(&srv->cmu);
 	uint64_t seen = srv->adds;
@@ -1671,28 +1695,32 @@ reaper(void *arg)
 		if (srv->stopping)
 			break;
 		int64_t now = sr_mono_ms();
-		size_t n = 0;
 		if (cap < srv->nconns) {
-			uint32_t *v = realloc(idle, srv->nconns * sizeof(*v));
+			uint32_t *v = realloc(pipes, srv->nconns * sizeof(*v));
 			if (v == NULL)
 				continue;
-			idle = v;
+			pipes = v;
 			cap = srv->nconns;
 		}
-		for (size_t i = 0; i < srv->nconns; i++)
-			if (now - srv->conns[i].last_ms > srv->idle_ms)
-				idle[n++] = srv->conns[i].pipe;
+		/* The idle ones first (pipes[0, nidle)), then the others. */
+		size_t n = srv->nconns, nidle = 0, rest = n;
+		for (size_t i = 0; i < n; i++) {
+			bool idle = now - srv->conns[i].last_ms > srv->idle_ms;
+			pipes[idle ? nidle++ : --rest] = srv->conns[i].pipe;
+		}
 		pthread_mutex_unlock(&srv->cmu);
-		/* Outside the lock: closing runs pipe_cb (REM_POST). */
+		/* Outside the lock: closing runs pipe_cb (REM_POST), and nng
+		 * takes its own locks to answer peer_gone. */
 		for (size_t i = 0; i < n; i++) {
 			nng_pipe p = NNG_PIPE_INITIALIZER;
-			p.id = idle[i];
-			nng_pipe_close(p);
+			p.id = pipes[i];
+			if (i < nidle || peer_gone(p))
+				nng_pipe_close(p);
 		}
 		pthread_mutex_lock(&srv->cmu);
 	}
 	pthread_mutex_unlock(&srv->cmu);
-	free(idle);
+	free(pipes);
 	return NULL;
 }
 
