@@ -20,8 +20,13 @@
  *       drop (a raw connect, then close), rst (the same, closed with a
  *       reset), header (the SP header sent, then close), partial (the SP
  *       header and part of a message, then close), junk (64 bytes that are
- *       neither SP nor TLS, then close). Raw kinds take tcp://, tls+tcp://
- *       (IPv4) and ipc:// URLs. DONE counts the connections made.
+ *       neither SP nor TLS, then close). Two kinds take tls+tcp:// only
+ *       and the client certificate below: hsdrop (a whole TLS handshake,
+ *       the server's SP header read, ours sent, then close: a client that
+ *       goes away as soon as it is connected), hsrst (the same without
+ *       reading the server's header, so that the close sends a reset).
+ *       Raw kinds take tcp://, tls+tcp:// (IPv4) and ipc:// URLs. DONE
+ *       counts the connections made.
  *   attack COORD_URL seqs MASTER_URL|- N PREFIX
  *       asks the coordinator for one ID of each of the N sequences
  *       PREFIX0..PREFIX(N-1), creating each at the master first (without
@@ -36,11 +41,17 @@
  * whenever a reply came, 1 when none did, 2 on a usage error.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -57,7 +68,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: attack URL join NAME [WORKER TICK LEFT_MS] | beat NODE HOLDS WORKER TICK | "
 	    "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL] | "
-	    "churn N status|drop|rst|header|partial|junk | "
+	    "churn N status|drop|rst|header|partial|junk|hsdrop|hsrst | "
 	    "seqs MASTER_URL|- N PREFIX\n");
 	return 2;
 }
@@ -225,10 +236,115 @@ raw_churn(const char *url, const char *kind)
 	return 0;
 }
 
+/* The hsdrop kind's client: mbed TLS on a blocking socket, so that the
+ * connection is closed right after the SP header went out (nng's dialer
+ * cannot be stopped at that point on purpose). */
+struct hs_client {
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt ca, crt;
+	mbedtls_pk_context key;
+};
+
+static int
+hs_rng(void *arg, unsigned char *buf, size_t len)
+{
+	(void) arg;
+	while (len > 0) {
+		ssize_t n = getrandom(buf, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+		buf += n;
+		len -= (size_t) n;
+	}
+	return 0;
+}
+
+static void
+hs_free(struct hs_client *c)
+{
+	mbedtls_ssl_config_free(&c->conf);
+	mbedtls_x509_crt_free(&c->ca);
+	mbedtls_x509_crt_free(&c->crt);
+	mbedtls_pk_free(&c->key);
+}
+
+/* The client configuration from the credentials; 0 or -1 (printed). */
+static int
+hs_init(struct hs_client *c, const struct creds *cr)
+{
+	mbedtls_ssl_config_init(&c->conf);
+	mbedtls_x509_crt_init(&c->ca);
+	mbedtls_x509_crt_init(&c->crt);
+	mbedtls_pk_init(&c->key);
+	if (cr == NULL || cr->tls_cert == NULL || cr->tls_key == NULL || cr->tls_ca == NULL) {
+		fprintf(stderr, "attack: hsdrop needs ATTACK_TLS_CERT, _KEY and _CA\n");
+		return -1;
+	}
+	if (mbedtls_x509_crt_parse_file(&c->ca, cr->tls_ca) != 0 ||
+	    mbedtls_x509_crt_parse_file(&c->crt, cr->tls_cert) != 0 ||
+	    mbedtls_pk_parse_keyfile(&c->key, cr->tls_key, NULL) != 0 ||
+	    mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
+	        MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT) != 0 ||
+	    mbedtls_ssl_conf_own_cert(&c->conf, &c->crt, &c->key) != 0) {
+		fprintf(stderr, "attack: hsdrop: cannot load the TLS credentials\n");
+		return -1;
+	}
+	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+	mbedtls_ssl_conf_rng(&c->conf, hs_rng, NULL);
+	return 0;
+}
+
+/* One hsdrop or hsrst connection (see the top); 0 when the header went
+ * out. */
+static int
+hs_drop(const struct hs_client *c, const char *url, bool rst)
+{
+	/* The SP header of a REQ0 peer (48), which the master's REP0 socket
+	 * accepts as a connection. */
+	static const uint8_t sp[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+	mbedtls_net_context net = {raw_connect(url)};
+	if (net.fd < 0)
+		return -1;
+	mbedtls_ssl_context ssl;
+	mbedtls_ssl_init(&ssl);
+	int rv = mbedtls_ssl_setup(&ssl, &c->conf);
+	/* The server is verified by the address in the URL, as nng does. */
+	char host[64] = "";
+	const char *hp = strstr(url, "://");
+	if (hp != NULL)
+		sscanf(hp + 3, "%63[0-9.]", host);
+	if (rv == 0)
+		rv = mbedtls_ssl_set_hostname(&ssl, host);
+	mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, NULL);
+	if (rv == 0)
+		rv = mbedtls_ssl_handshake(&ssl);
+	/* The server's header, so that nothing is left unread at the close
+	 * (which would make it a reset). */
+	uint8_t got[8];
+	for (size_t n = 0; rv == 0 && !rst && n < sizeof(got);) {
+		int r = mbedtls_ssl_read(&ssl, got + n, sizeof(got) - n);
+		if (r <= 0)
+			rv = -1;
+		else
+			n += (size_t) r;
+	}
+	if (rv == 0)
+		rv = mbedtls_ssl_write(&ssl, sp, sizeof(sp)) == (int) sizeof(sp) ? 0 : -1;
+	/* No close-notify: the peer just goes away. */
+	close(net.fd);
+	mbedtls_ssl_free(&ssl);
+	return rv == 0 ? 0 : -1;
+}
+
 static int
 churn(const char *url, uint64_t n, const char *kind, const struct creds *cr)
 {
-	static const char *const kinds[] = {"status", "drop", "rst", "header", "partial", "junk"};
+	static const char *const kinds[] = {"status", "drop", "rst", "header", "partial", "junk",
+	    "hsdrop", "hsrst"};
+	enum { NRAW = 6 }; /* kinds[1, NRAW) are raw, the rest TLS */
 	size_t k = 0;
 	while (k < sizeof(kinds) / sizeof(kinds[0]) && strcmp(kinds[k], kind) != 0)
 		k++;
@@ -236,8 +352,18 @@ churn(const char *url, uint64_t n, const char *kind, const struct creds *cr)
 		fprintf(stderr, "attack: unknown churn kind '%s'\n", kind);
 		return 2;
 	}
+	struct hs_client hs;
+	bool tls = k >= NRAW;
+	if (tls && hs_init(&hs, cr) != 0) {
+		hs_free(&hs);
+		return 2;
+	}
 	uint64_t done = 0;
 	for (uint64_t i = 0; i < n; i++) {
+		if (tls) {
+			done += hs_drop(&hs, url, strcmp(kind, "hsrst") == 0) == 0;
+			continue;
+		}
 		if (k > 0) {
 			done += raw_churn(url, kind) == 0;
 			continue;
@@ -257,6 +383,8 @@ churn(const char *url, uint64_t n, const char *kind, const struct creds *cr)
 		wire_response_free(resp);
 		wire_chan_close(ch);
 	}
+	if (tls)
+		hs_free(&hs);
 	printf("OK %llu\n", (unsigned long long) done);
 	return done == n ? 0 : 1;
 }
@@ -338,17 +466,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "attack: %s\n", err);
 		return 2;
 	}
+	/* churn makes only the connections it counts: a channel opened and
+	 * closed here first would be one more, dropped at any point of its
+	 * handshake, and tests/security/fd_churn.sh would count what it left
+	 * (docs/reliability.md, "Descriptors"). */
+	if (strcmp(cmd, "churn") == 0) {
+		rv0 = argc == 5 ? churn(url, num(argv[3]), argv[4], cr) : usage();
+		creds_free(cr);
+		return rv0;
+	}
 	if (wire_chan_open_creds(url, 5000, cr, CREDS_ALL, getenv("ATTACK_NODE"), &ch, err,
 	        sizeof(err)) != SR_OK) {
 		fprintf(stderr, "attack: %s\n", err);
 		creds_free(cr);
 		return 1;
-	}
-	if (strcmp(cmd, "churn") == 0) {
-		wire_chan_close(ch);
-		rv0 = argc == 5 ? churn(url, num(argv[3]), argv[4], cr) : usage();
-		creds_free(cr);
-		return rv0;
 	}
 	Sr__Request req = SR__REQUEST__INIT;
 	Sr__Response *resp = NULL;

@@ -5,8 +5,20 @@
 # 200 connections of every kind tests/security/attack's churn makes, one
 # after the other: a whole Status exchange, a connect then close, a reset, an
 # SP header then close, a header and part of a message then close, bytes
-# that are neither SP nor TLS. The master's open descriptors
-# (/proc/PID/fd) must come back to what they were before.
+# that are neither SP nor TLS; on tls+tcp also a client that completes the
+# TLS and SP handshakes and closes at once (hsdrop). The master's open
+# descriptors (/proc/PID/fd) must come back to what they were before.
+#
+# hsdrop is the CI failure of December 2026 ("12 descriptors after 200
+# partial connections, 11 before"): that connection was attack's own
+# channel, opened and closed before each churn. nng 1.5.2's TLS layer loses
+# the peer's EOF when it arrives before the pipe's first receive, and the
+# pipe then waits for ever; the master kept it until its 60 s idle timeout.
+# The server's reaper now closes a connection whose peer is gone within a
+# second or two, well inside settle. Not churned: hsrst, the same client
+# leaving with a reset, which nng 1.5.2 can strand in its negotiation for
+# good (both in docs/reliability.md, "A TLS peer that leaves right after
+# connecting").
 #
 # One known exception, nng 1.5.2's (docs/reliability.md, "Descriptors"): a
 # handshake dropped on an ipc listener stops its accept loop (nng #1518), and
@@ -25,7 +37,7 @@ set -euo pipefail
 source "$(dirname "$0")/tls_lib.sh" "$1"
 N=200
 PER_RESTART=3
-KINDS=(status drop rst header partial junk)
+KINDS=(status drop rst header partial junk hsdrop)
 # Known nng 1.5.2 leak on a dead ipc listener (see above); only inside
 # libnng, here only.
 printf 'leak:libnng.so\n' >"$WORK/lsan.supp"
@@ -75,11 +87,15 @@ start() {
 churn() {
 	local name=$1 url=$2 strict=$3 pid=${PIDS[$1]} before after restarts allowed k
 	local kinds=("${KINDS[@]}")
+	# hsdrop needs TLS.
+	[[ $url == tls+tcp://* ]] || kinds=(status drop rst header partial junk)
 	((strict)) || kinds=(status drop rst junk)
 	before=$(fds "$pid")
 	for k in "${kinds[@]}"; do
+		# Whole exchanges and handshakes must all have worked, or the
+		# count would say nothing about them.
 		"$ATTACK" "$url" churn "$N" "$k" >"$WORK/$name.$k.out" 2>&1 ||
-			[[ $k != status || $strict == 0 ]] ||
+			[[ $k != status && $k != hsdrop || $strict == 0 ]] ||
 			fail "$name: $k churn: $(cat "$WORK/$name.$k.out")"
 		restarts=$(grep -c "stopped accepting" "$WORK/$name.log" || true)
 		allowed=$before
