@@ -164,6 +164,9 @@ arena_reset(struct wire_arena *a)
  * and a handshake on loopback or a LAN takes milliseconds. */
 #define RECONN_MAX_MS 500
 #define DIAL_STALL_MS 1500
+/* How often at most a call without a connection reads the dialer's
+ * statistics for chan_watch. */
+#define DIAL_CHECK_MS 250
 
 struct wire_chan {
 	nng_socket sock;
@@ -198,10 +201,11 @@ struct wire_chan {
 	 * waits for the next outcome: chan_settle). -1: unknown. */
 	nng_dialer dialer; /* under inflight_mu once the channel is open */
 	_Atomic int64_t dial_base;
-	/* When (mono ms) dial_base last changed or was found unchanged and
-	 * acted on (chan_watch). */
+	/* When (mono ms) a change of dial_base was first seen, or a stalled
+	 * dialer replaced (chan_watch). */
 	_Atomic int64_t dial_seen;
-	nng_tls_config *tls_cfg; /* a new dialer's, or NULL */
+	_Atomic int64_t dial_checked; /* mono ms of chan_watch's last look */
+	nng_tls_config *tls_cfg;      /* a new dialer's, or NULL */
 	/* Until when (mono ms) a member that failed a call at the transport
 	 * (a timeout: hung, or stopped with its connection up) is asked only
 	 * when no other can be: standbys keep naming a hung leader until its
@@ -434,10 +438,11 @@ dialer_new(struct wire_chan *ch, nng_dialer *d)
  * test_redial_after_dropped_dial). docs/reliability.md, "A dialer nng
  * stopped".
  *
- * So a call made without a connection looks at the dialer: when it has ended
- * no dial for DIAL_STALL_MS since it was last looked at (a live one ends one
- * every RECONN_MAX_MS at most while the peer refuses), a new dialer takes
- * its place. Cheap until then: one clock read. A dial that hangs that long
+ * So a call made without a connection looks at the dialer, every
+ * DIAL_CHECK_MS at most: when no dial of it has ended for DIAL_STALL_MS (a
+ * live one ends one every RECONN_MAX_MS at most while the peer refuses), a
+ * new dialer takes its place. Cheap in between: one clock read. A dial that
+ * hangs that long
  * (a connect to a host that drops packets) is started afresh, which is
  * harmless.
  */
@@ -445,15 +450,19 @@ static void
 chan_watch(struct wire_chan *ch)
 {
 	int64_t now = sr_mono_ms();
-	if (atomic_load(&ch->pipes) > 0 || now - atomic_load(&ch->dial_seen) < DIAL_STALL_MS)
+	if (atomic_load(&ch->pipes) > 0 || now - atomic_load(&ch->dial_checked) < DIAL_CHECK_MS)
 		return;
 	pthread_mutex_lock(&ch->inflight_mu);
+	atomic_store(&ch->dial_checked, now);
 	int64_t n = dial_outcomes(ch->dialer);
-	bool stalled = ch->npipe == 0 && n >= 0 && n == atomic_load(&ch->dial_base) &&
-	    now - atomic_load(&ch->dial_seen) >= DIAL_STALL_MS;
-	if (n >= 0)
-		atomic_store(&ch->dial_base, n);
-	atomic_store(&ch->dial_seen, now);
+	bool stalled = false;
+	if (n >= 0 && n != atomic_load(&ch->dial_base)) {
+		atomic_store(&ch->dial_base, n); /* a dial ended: alive */
+		atomic_store(&ch->dial_seen, now);
+	} else if (n >= 0 && ch->npipe == 0 && now - atomic_load(&ch->dial_seen) >= DIAL_STALL_MS) {
+		stalled = true;
+		atomic_store(&ch->dial_seen, now); /* one replacement per stall */
+	}
 	pthread_mutex_unlock(&ch->inflight_mu);
 	nng_dialer d;
 	if (!stalled || dialer_new(ch, &d) != 0)
@@ -493,6 +502,7 @@ chan_open_one(const char *url, int timeout_ms, const struct creds *cr, unsigned 
 	atomic_init(&ch->cur, 0);
 	atomic_init(&ch->dial_base, 0);
 	atomic_init(&ch->dial_seen, sr_mono_ms());
+	atomic_init(&ch->dial_checked, 0);
 	ch->member = member;
 	pthread_mutex_init(&ch->inflight_mu, NULL);
 	creds_url_host(url, ch->host, sizeof(ch->host));
