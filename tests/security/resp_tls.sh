@@ -127,6 +127,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 "$CLI" -m "$MASTER_URL" seq create orders >/dev/null
+: >>"$WORK/c2.log" # polled below before the daemon may have opened it
 "$COORD_BIN" join "$MASTER_URL" --name c2 --listen "ipc://$WORK/c2.ipc" \
 	--tls-cert "$CREDS/coord-2.pem" --tls-key "$CREDS/coord-2.key" \
 	--resp-listen tls+tcp://127.0.0.1:0 >>"$WORK/c2.log" 2>&1 &
