@@ -23,7 +23,9 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -967,12 +970,22 @@ struct work {
 	struct tls_identity cert;
 };
 
+/* A TCP endpoint (IPv4 or IPv6 address and port), as nng and the kernel
+ * give it; family 0 when unknown. Compared as bytes: built zeroed. */
+struct tcp_ep {
+	uint16_t family;
+	uint16_t port; /* network order */
+	uint8_t addr[16];
+};
+
 /* One connection (nng pipe) of a server, when it last delivered a whole
- * request, and (mutual TLS) what its client certificate says. */
+ * request, (mutual TLS) what its client certificate says, and (TCP) its
+ * peer's address. */
 struct conn {
 	uint32_t pipe;
 	int64_t last_ms;
 	struct tls_identity id;
+	struct tcp_ep rem;
 };
 
 struct wire_server {
@@ -1008,6 +1021,11 @@ struct wire_server {
 	uint64_t adds;
 	pthread_cond_t acv;
 	bool lst_down;
+	/* tls+tcp:// only: the listener's address, whose accepted connections
+	 * the reaper ends when they are not pipes after handshake_ms
+	 * (tls_strays). */
+	struct tcp_ep tls_lst;
+	int64_t handshake_ms;
 };
 
 /* ---- strings as sent ---- */
@@ -1444,6 +1462,46 @@ realloc_conns(struct wire_server *srv)
 	return v;
 }
 
+/* nsa as a tcp_ep (zeroed, family 0, unless IPv4 or IPv6). */
+static void
+tcp_ep_from_nng(const nng_sockaddr *nsa, struct tcp_ep *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (nsa->s_family == NNG_AF_INET) {
+		ep->family = AF_INET;
+		ep->port = nsa->s_in.sa_port;
+		memcpy(ep->addr, &nsa->s_in.sa_addr, sizeof(nsa->s_in.sa_addr));
+	} else if (nsa->s_family == NNG_AF_INET6) {
+		ep->family = AF_INET6;
+		ep->port = nsa->s_in6.sa_port;
+		memcpy(ep->addr, nsa->s_in6.sa_addr, sizeof(nsa->s_in6.sa_addr));
+	}
+}
+
+/* The kernel's sa as a tcp_ep, as tcp_ep_from_nng. */
+static void
+tcp_ep_from_sys(const struct sockaddr_storage *sa, struct tcp_ep *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+		ep->family = AF_INET;
+		ep->port = in->sin_port;
+		memcpy(ep->addr, &in->sin_addr, sizeof(in->sin_addr));
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+		ep->family = AF_INET6;
+		ep->port = in6->sin6_port;
+		memcpy(ep->addr, &in6->sin6_addr, sizeof(in6->sin6_addr));
+	}
+}
+
+static int
+tcp_ep_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tcp_ep));
+}
+
 /* Marks the connection busy now and copies its certificate's identity to
  * id. A connection not in the table (refused, or already gone) has none:
  * with mutual TLS its requests are then refused, never served unchecked. */
@@ -1503,6 +1561,13 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	/* Before the lock: it takes the connection's own lock in nng. */
 	if (ev == NNG_PIPE_EV_ADD_PRE && srv->mtls)
 		conn_identity(p, &id);
+	/* The peer's address tells the reaper which of a tls+tcp listener's
+	 * sockets are pipes (tls_strays); ipc has none (family 0). */
+	struct tcp_ep rem;
+	nng_sockaddr nsa = {.s_family = NNG_AF_UNSPEC};
+	if (ev == NNG_PIPE_EV_ADD_PRE && nng_pipe_get_addr(p, NNG_OPT_REMADDR, &nsa) != 0)
+		nsa.s_family = NNG_AF_UNSPEC;
+	tcp_ep_from_nng(&nsa, &rem);
 	int64_t now = sr_mono_ms();
 	pthread_mutex_lock(&srv->cmu);
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
@@ -1514,7 +1579,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		else if (srv->nconns == srv->capconns && (v = realloc_conns(srv)) == NULL)
 			refuse = true; /* out of memory: better refused than untracked */
 		else
-			(srv->conns = v)[srv->nconns++] = (struct conn) {p.id, now, id};
+			(srv->conns = v)[srv->nconns++] = (struct conn) {p.id, now, id, rem};
 		if (refuse && now - srv->last_reject_log_ms >= 1000) {
 			srv->last_reject_log_ms = now;
 			sr_log("wire", "connection refused: %zu connections open, the limit is %zu",
@@ -1683,15 +1748,130 @@ peer_gone(nng_pipe p)
 	return nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == NNG_ESYSERR + ENOTCONN;
 }
 
+/* A socket of the process accepted by a tls+tcp:// listener that is not
+ * (yet) a pipe: its descriptor and peer, and since when it is so. */
+struct stray {
+	int fd;
+	struct tcp_ep peer;
+	int64_t first_ms;
+	bool seen; /* in the current scan */
+};
+
+/* Whether local (a socket's own address) is one the listener at lst
+ * accepts on: the same port, and lst's address or lst bound to any. */
+static bool
+tcp_ep_accepted_by(const struct tcp_ep *local, const struct tcp_ep *lst)
+{
+	static const uint8_t any[16];
+	return local->family == lst->family && local->port == lst->port &&
+	    (memcmp(local->addr, lst->addr, sizeof(any)) == 0 ||
+	        memcmp(lst->addr, any, sizeof(any)) == 0);
+}
+
+/*
+ * With nng 1.5.2 a client that connects to a tls+tcp:// listener and then
+ * sends nothing, or part of a TLS handshake, stays connected for as long as
+ * it likes: the SP handshake's 10 s timeout goes through tls_cancel, which
+ * aborts nothing while the TLS handshake waits (docs/reliability.md, "A
+ * TLS peer that leaves right after connecting"). Such a connection is not a
+ * pipe, so neither max_conns nor idle_ms sees it, and enough of them take
+ * every descriptor of the process. nng offers no handle on it; the kernel
+ * does. So once a second the reaper lists the process's sockets
+ * (/proc/self/fd), keeps those whose local address is the listener's and
+ * that have a peer, and leaves out the pipes (rems: the peers of this
+ * server's pipes, sorted). One that stays so, same descriptor and same
+ * peer, for handshake_ms is shut down (shutdown(2), never close: the
+ * descriptor is nng's). Its pending TCP read then fails (POLLHUP), the TLS
+ * layer fails the handshake's send, and nng's negotiation error path
+ * closes and frees the connection itself. strays (*nstrays of *cap) is the
+ * reaper's table from one scan to the next. Returns how many were shut
+ * down.
+ */
+static size_t
+tls_strays(const struct wire_server *srv, const struct tcp_ep *rems, size_t nrems,
+    struct stray **strays, size_t *nstrays, size_t *cap, int64_t now)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return 0;
+	size_t shut = 0;
+	int dfd = dirfd(d);
+	for (size_t i = 0; i < *nstrays; i++)
+		(*strays)[i].seen = false;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (end == e->d_name || *end != '\0' || fd < 0 || fd == dfd || fd > INT32_MAX)
+			continue;
+		struct stat st;
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof(sa);
+		struct tcp_ep local, peer;
+		if (fstat((int) fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+		    getsockname((int) fd, (struct sockaddr *) &sa, &len) != 0)
+			continue;
+		tcp_ep_from_sys(&sa, &local);
+		len = sizeof(sa);
+		if (!tcp_ep_accepted_by(&local, &srv->tls_lst) ||
+		    getpeername((int) fd, (struct sockaddr *) &sa, &len) != 0)
+			continue;
+		tcp_ep_from_sys(&sa, &peer);
+		if (peer.family == 0 ||
+		    (nrems > 0 && bsearch(&peer, rems, nrems, sizeof(*rems), tcp_ep_cmp) != NULL))
+			continue;
+		size_t k = 0;
+		while (k < *nstrays && (*strays)[k].fd != (int) fd)
+			k++;
+		if (k == *nstrays) {
+			if (*nstrays == *cap) {
+				size_t ncap = *cap ? *cap * 2 : 64;
+				struct stray *v = realloc(*strays, ncap * sizeof(*v));
+				if (v == NULL)
+					continue;
+				*strays = v;
+				*cap = ncap;
+			}
+			(*strays)[(*nstrays)++] = (struct stray) {(int) fd, peer, now, true};
+			continue;
+		}
+		struct stray *s = &(*strays)[k];
+		s->seen = true;
+		if (tcp_ep_cmp(&s->peer, &peer) != 0) {
+			/* nng closed the old one and the number came back. */
+			s->peer = peer;
+			s->first_ms = now;
+		} else if (now - s->first_ms >= srv->handshake_ms) {
+			/* Checked just above, same descriptor and peer: a new
+			 * connection under this number would need the same
+			 * peer port within microseconds. */
+			if (shutdown((int) fd, SHUT_RDWR) == 0)
+				shut++;
+		}
+	}
+	closedir(d);
+	/* Gone since (freed by nng, or a pipe now). */
+	size_t n = 0;
+	for (size_t i = 0; i < *nstrays; i++)
+		if ((*strays)[i].seen)
+			(*strays)[n++] = (*strays)[i];
+	*nstrays = n;
+	return shut;
+}
+
 /* Once a second: closes every connection that delivered no whole request
  * for idle_ms (a slow sender trickling a message counts as idle) or whose
- * peer is gone (peer_gone), and watches the listener (listener_watch). */
+ * peer is gone (peer_gone), shuts down tls+tcp connections stuck before
+ * becoming pipes (tls_strays), and watches the listener (listener_watch). */
 static void *
 reaper(void *arg)
 {
 	struct wire_server *srv = arg;
 	uint32_t *pipes = NULL;
-	size_t cap = 0;
+	struct tcp_ep *rems = NULL;
+	struct stray *strays = NULL;
+	size_t cap = 0, nstrays = 0, capstrays = 0;
+	int64_t last_stray_log_ms = 0;
 	pthread_mutex_lock(&srv->cmu);
 	uint64_t seen = srv->adds;
 	while (!srv->stopping) {
@@ -1710,6 +1890,10 @@ reaper(void *arg)
 			if (v == NULL)
 				continue;
 			pipes = v;
+			struct tcp_ep *r = realloc(rems, srv->nconns * sizeof(*r));
+			if (r == NULL)
+				continue;
+			rems = r;
 			cap = srv->nconns;
 		}
 		/* The idle ones first (pipes[0, nidle)), then the others. */
@@ -1717,8 +1901,21 @@ reaper(void *arg)
 		for (size_t i = 0; i < n; i++) {
 			bool idle = now - srv->conns[i].last_ms > srv->idle_ms;
 			pipes[idle ? nidle++ : --rest] = srv->conns[i].pipe;
+			rems[i] = srv->conns[i].rem;
 		}
 		pthread_mutex_unlock(&srv->cmu);
+		if (srv->tls_lst.family != 0) {
+			if (n > 0) /* rems may still be NULL */
+				qsort(rems, n, sizeof(*rems), tcp_ep_cmp);
+			size_t shut = tls_strays(srv, rems, n, &strays, &nstrays, &capstrays, now);
+			if (shut > 0 && now - last_stray_log_ms >= 10000) {
+				last_stray_log_ms = now;
+				sr_log("wire",
+				    "shut down %zu connection(s) still in the TLS "
+				    "handshake after %lld ms (docs/reliability.md)",
+				    shut, (long long) srv->handshake_ms);
+			}
+		}
 		/* Outside the lock: closing runs pipe_cb (REM_POST), and nng
 		 * takes its own locks to answer peer_gone. */
 		for (size_t i = 0; i < n; i++) {
@@ -1731,6 +1928,8 @@ reaper(void *arg)
 	}
 	pthread_mutex_unlock(&srv->cmu);
 	free(pipes);
+	free(rems);
+	free(strays);
 	return NULL;
 }
 
@@ -1882,6 +2081,7 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 	srv->mtls = tls != NULL && cr->tls_ca != NULL;
 	srv->max_conns = WIRE_MAX_CONNS;
 	srv->idle_ms = WIRE_IDLE_MS;
+	srv->handshake_ms = WIRE_HANDSHAKE_MS;
 	pthread_mutex_init(&srv->cmu, NULL);
 	pthread_cond_init(&srv->ccv, NULL);
 	pthread_cond_init(&srv->acv, NULL);
@@ -1920,6 +2120,18 @@ wire_server_listen_creds(const char *url, const struct creds *cr, bool insecure,
 	 * runs unwatched. */
 	if (strncmp(url, "ipc://", 6) == 0)
 		srv->url = strdup(url);
+	/* Over TLS the reaper ends connections stuck in their handshake
+	 * (tls_strays), by the listener's bound address (port 0 resolved). */
+	nng_sockaddr lsa;
+	if (tls != NULL) {
+		if ((rv = nng_listener_get_addr(srv->lst, NNG_OPT_LOCADDR, &lsa)) == 0)
+			tcp_ep_from_nng(&lsa, &srv->tls_lst);
+		if (srv->tls_lst.family == 0)
+			sr_log("wire",
+			    "%s: cannot tell the listener's address (%s): connections "
+			    "stuck in the TLS handshake will not be ended",
+			    url, rv != 0 ? nng_strerror(rv) : "not IPv4 or IPv6");
+	}
 	/* Started after the listener: the watchdog reads lst and url. */
 	if (pthread_create(&srv->reaper, NULL, reaper, srv) == 0)
 		srv->reaper_on = true;

@@ -29,6 +29,11 @@
 /* Default connection cap and idle timeout of a server (wire_server_limits). */
 #define WIRE_MAX_CONNS 2048
 #define WIRE_IDLE_MS 60000
+/* How long a tls+tcp:// server lets an accepted connection go without
+ * becoming a pipe (TLS and SP handshakes done) before it shuts it down:
+ * the SP handshake timeout nng 1.5.2 means to apply and cannot over TLS
+ * (docs/reliability.md, "A TLS peer that leaves right after connecting"). */
+#define WIRE_HANDSHAKE_MS 10000
 /* Most IDs one NextIds request may ask for. */
 #define WIRE_MAX_COUNT 65536u
 #define WIRE_ERRMSG_MAX 256

@@ -27,6 +27,13 @@
  *       reading the server's header, so that the close sends a reset).
  *       Raw kinds take tcp://, tls+tcp:// (IPv4) and ipc:// URLs. DONE
  *       counts the connections made.
+ *   attack URL hold N KIND SECONDS             -> "OK OPEN"
+ *       opens N raw connections (tcp://, tls+tcp:// or ipc://) and holds
+ *       them for SECONDS: KIND silent (connect, send nothing) or halfhello
+ *       (the first 64 bytes of a TLS ClientHello announcing 512, then
+ *       nothing: a TLS handshake that never ends). OPEN counts those the
+ *       server had not closed at the end (docs/reliability.md, "A TLS peer
+ *       that leaves right after connecting").
  *   attack COORD_URL seqs MASTER_URL|- N PREFIX
  *       asks the coordinator for one ID of each of the N sequences
  *       PREFIX0..PREFIX(N-1), creating each at the master first (without
@@ -69,7 +76,7 @@ usage(void)
 	    "usage: attack URL join NAME [WORKER TICK LEFT_MS] | beat NODE HOLDS WORKER TICK | "
 	    "leave NODE TICK | beatloop NODE N | slow N BYTES SECONDS [FILL] | "
 	    "churn N status|drop|rst|header|partial|junk|hsdrop|hsrst | "
-	    "seqs MASTER_URL|- N PREFIX\n");
+	    "hold N silent|halfhello SECONDS | seqs MASTER_URL|- N PREFIX\n");
 	return 2;
 }
 
@@ -389,6 +396,65 @@ churn(const char *url, uint64_t n, const char *kind, const struct creds *cr)
 	return done == n ? 0 : 1;
 }
 
+/* Whether the server has closed fd's connection: end of file or an error
+ * on a read that does not wait (a silent server leaves it at EAGAIN). */
+static bool
+peer_closed(int fd)
+{
+	uint8_t b[256];
+	for (;;) {
+		ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (r > 0)
+			continue;
+		return r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+	}
+}
+
+/* n connections of kind (see the top) held for seconds; prints how many
+ * the server had not closed by then. */
+static int
+hold(const char *url, int n, const char *kind, int seconds)
+{
+	/* A TLS 1.2 handshake record announcing 512 bytes, holding a
+	 * ClientHello of 508 of which only the start is sent: version, then
+	 * random bytes. */
+	uint8_t hello[64] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03};
+	bool half = strcmp(kind, "halfhello") == 0;
+	if (!half && strcmp(kind, "silent") != 0) {
+		fprintf(stderr, "attack: unknown hold kind '%s'\n", kind);
+		return 2;
+	}
+	if (n <= 0)
+		return usage();
+	for (size_t i = 11; i < sizeof(hello); i++)
+		hello[i] = (uint8_t) (i * 37);
+	int *fds = calloc((size_t) n, sizeof(*fds));
+	if (fds == NULL)
+		return 1;
+	int opened = 0;
+	for (int i = 0; i < n; i++) {
+		fds[i] = raw_connect(url);
+		if (fds[i] >= 0 && half &&
+		    send(fds[i], hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t) sizeof(hello)) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+		opened += fds[i] >= 0;
+	}
+	fprintf(stderr, "attack: %d of %d %s connections opened\n", opened, n, kind);
+	sleep((unsigned) seconds);
+	int open = 0;
+	for (int i = 0; i < n; i++) {
+		if (fds[i] >= 0) {
+			open += !peer_closed(fds[i]);
+			close(fds[i]);
+		}
+	}
+	free(fds);
+	printf("OK %d\n", open);
+	return opened == n ? 0 : 1;
+}
+
 static int
 cmp_i64(const void *a, const void *b)
 {
@@ -450,6 +516,11 @@ main(int argc, char **argv)
 			return usage();
 		return slow(url, (int) num(argv[3]), num(argv[4]), argc == 7 ? num(argv[6]) : 64,
 		    (int) num(argv[5]));
+	}
+	if (strcmp(cmd, "hold") == 0) {
+		if (argc != 6)
+			return usage();
+		return hold(url, (int) num(argv[3]), argv[4], (int) num(argv[5]));
 	}
 	if (strcmp(cmd, "seqs") == 0) {
 		if (argc != 6)
