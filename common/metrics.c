@@ -76,6 +76,22 @@ metrics_one(struct strbuf *b, const char *name, const char *type, const char *he
 	metrics_u64(b, name, NULL, NULL, v);
 }
 
+/* A family with one sample per sequence, labelled with its name. field is
+ * the offsetof() of the value in struct metrics_seq, whose values are all
+ * uint64_t (metrics.h), so that the coordinator's and the master's families
+ * share this one loop. */
+static void
+per_seq(struct strbuf *b, const char *name, const char *type, const char *help,
+    const struct metrics_seq *seqs, size_t n, size_t field)
+{
+	metrics_family(b, name, type, help);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		memcpy(&v, (const char *) &seqs[i] + field, sizeof(v));
+		metrics_u64(b, name, "sequence", seqs[i].name, v);
+	}
+}
+
 void
 metrics_f64(struct strbuf *b, const char *name, const char *key, const char *value, double v)
 {
@@ -129,16 +145,12 @@ metrics_txlog_text(struct strbuf *b, const struct metrics_txlog *t)
 void
 metrics_coord_text(struct strbuf *b, const struct metrics_coord *m)
 {
-	metrics_family(b, "snowrange_ids_issued_total", "counter",
-	    "sequence IDs handed out by this coordinator since it started");
-	for (size_t i = 0; i < m->nseqs; i++)
-		metrics_u64(b, "snowrange_ids_issued_total", "sequence", m->seqs[i].name,
-		    m->seqs[i].issued);
-	metrics_family(b, "snowrange_chunk_headroom_ids", "gauge",
-	    "IDs left in the current and the prefetched chunk");
-	for (size_t i = 0; i < m->nseqs; i++)
-		metrics_u64(b, "snowrange_chunk_headroom_ids", "sequence", m->seqs[i].name,
-		    m->seqs[i].headroom);
+	per_seq(b, "snowrange_ids_issued_total", "counter",
+	    "sequence IDs handed out by this coordinator since it started", m->seqs, m->nseqs,
+	    offsetof(struct metrics_seq, issued));
+	per_seq(b, "snowrange_chunk_headroom_ids", "gauge",
+	    "IDs left in the current and the prefetched chunk", m->seqs, m->nseqs,
+	    offsetof(struct metrics_seq, headroom));
 	metrics_one(b, "snowrange_txids_issued_total", "counter",
 	    "transaction IDs handed out since start", m->txids);
 	metrics_one(b, "snowrange_leases_total", "counter", "chunks leased from the master",
@@ -167,21 +179,14 @@ metrics_coord_text(struct strbuf *b, const struct metrics_coord *m)
 void
 metrics_master_text(struct strbuf *b, const struct metrics_master *m)
 {
-	metrics_family(b, "snowrange_sequence_hwm", "gauge",
-	    "the end of the newest range created: every ID ever leased is at or below it");
-	for (size_t i = 0; i < m->nseqs; i++)
-		metrics_u64(b, "snowrange_sequence_hwm", "sequence", m->seqs[i].name,
-		    m->seqs[i].hwm);
-	metrics_family(b, "snowrange_sequence_chunk_size", "gauge",
-	    "the current chunk size (dynamic)");
-	for (size_t i = 0; i < m->nseqs; i++)
-		metrics_u64(b, "snowrange_sequence_chunk_size", "sequence", m->seqs[i].name,
-		    m->seqs[i].chunk);
-	metrics_family(b, "snowrange_sequence_users", "gauge",
-	    "live coordinators drawing from the sequence");
-	for (size_t i = 0; i < m->nseqs; i++)
-		metrics_u64(b, "snowrange_sequence_users", "sequence", m->seqs[i].name,
-		    m->seqs[i].users);
+	per_seq(b, "snowrange_sequence_hwm", "gauge",
+	    "the end of the newest range created: every ID ever leased is at or below it", m->seqs,
+	    m->nseqs, offsetof(struct metrics_seq, hwm));
+	per_seq(b, "snowrange_sequence_chunk_size", "gauge", "the current chunk size (dynamic)",
+	    m->seqs, m->nseqs, offsetof(struct metrics_seq, chunk));
+	per_seq(b, "snowrange_sequence_users", "gauge",
+	    "live coordinators drawing from the sequence", m->seqs, m->nseqs,
+	    offsetof(struct metrics_seq, users));
 	metrics_one(b, "snowrange_nodes_live", "gauge", "coordinators heard within the TTL",
 	    m->nodes_live);
 	metrics_one(b, "snowrange_nodes_known", "gauge", "coordinators in the catalog",

@@ -66,13 +66,14 @@ void metrics_txlog_text(struct strbuf *b, const struct metrics_txlog *t);
 
 /* ---- the coordinator's and the master's metrics ---- */
 
+/* One sequence's values, all uint64_t: metrics.c reads them by offset. */
 struct metrics_seq {
 	char name[65];
 	uint64_t issued;   /* IDs handed out since start */
 	uint64_t headroom; /* IDs left in the current and prefetched chunks */
 	uint64_t hwm;      /* master only */
 	uint64_t chunk;    /* master only: the current chunk size */
-	uint32_t users;    /* master only: live nodes drawing from it */
+	uint64_t users;    /* master only: live nodes drawing from it */
 };
 
 struct metrics_coord {
