@@ -27,6 +27,7 @@ struct resp_server_config {
 	const struct creds *creds; /* tokens: AUTH is required; TLS files for tls+tcp:// */
 	bool insecure;             /* allow beyond loopback without tokens */
 	const char *version;       /* for HELLO and INFO */
+	int64_t busy_poll_us;      /* after an event, poll without sleeping this long; 0: never */
 };
 
 /*
