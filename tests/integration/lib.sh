@@ -60,6 +60,31 @@ start_master() {
 	wait_ready "$MASTER_URL"
 }
 
+# start_master_at NAME URL [FLAGS...] -- PROBE...: one more master, with
+# its own data dir ($WORK/NAME) and log ($WORK/NAME.log), listening on URL
+# with FLAGS; waits (bounded: 100 probes, about 20 s) until the command
+# PROBE... succeeds, failing at once if the master exits. The probe is the
+# caller's, since what "answers" means differs: the CLI's status, or a
+# Status exchange through tests/security/attack.
+start_master_at() {
+	local name=$1 url=$2 flags=() i
+	shift 2
+	while (($#)) && [[ $1 != -- ]]; do
+		flags+=("$1")
+		shift
+	done
+	(($#)) || fail "start_master_at $name: no -- PROBE after the flags"
+	shift
+	"$MASTER_BIN" --data-dir "$WORK/$name" --listen "$url" "${flags[@]}" >>"$WORK/$name.log" 2>&1 &
+	PIDS[$name]=$!
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "${PIDS[$name]}" 2>/dev/null || fail "master $name exited: $(tail -n 3 "$WORK/$name.log")"
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	fail "master $name does not answer at $url"
+}
+
 # start_coord NAME [extra flags]: the operator's join command.
 start_coord() {
 	local name=$1

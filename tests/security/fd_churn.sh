@@ -67,21 +67,6 @@ settle() {
 	echo "$n"
 }
 
-# start NAME URL [flags]: a master of its own data dir; waits until a Status
-# exchange through attack works.
-start() {
-	local name=$1 url=$2 i
-	shift 2
-	"$MASTER_BIN" --data-dir "$WORK/$name" --listen "$url" "$@" >>"$WORK/$name.log" 2>&1 &
-	PIDS[$name]=$!
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "${PIDS[$name]}" 2>/dev/null || fail "master $name exited: $(tail -n 3 "$WORK/$name.log")"
-		"$ATTACK" "$url" churn 1 status >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	fail "master $name does not answer at $url"
-}
-
 # churn NAME URL STRICT: every kind against the master NAME; STRICT 1: no
 # descriptor may be left, 0: at most PER_RESTART per logged restart.
 churn() {
@@ -124,18 +109,18 @@ low_port() {
 }
 TCP_URL=tcp://127.0.0.1:$(low_port)
 TLS_URL=tls+tcp://127.0.0.1:$(low_port)
-start tcp "$TCP_URL"
+start_master_at tcp "$TCP_URL" -- "$ATTACK" "$TCP_URL" churn 1 status
 # attack's Status exchanges as the admin, over mutual TLS.
 export ATTACK_TLS_CERT=$CREDS/admin.pem ATTACK_TLS_KEY=$CREDS/admin.key \
 	ATTACK_TLS_CA=$CREDS/ca.pem ATTACK_TOKEN_FILE=$CREDS/admin.tokens
-start tls "$TLS_URL" $(master_creds)
+start_master_at tls "$TLS_URL" $(master_creds) -- "$ATTACK" "$TLS_URL" churn 1 status
 churn tls "$TLS_URL" 1
 unset ATTACK_TLS_CERT ATTACK_TLS_KEY ATTACK_TLS_CA ATTACK_TOKEN_FILE
 
 churn tcp "$TCP_URL" 1
 
 IPC=ipc://$WORK/ipc.sock
-start ipc "$IPC"
+start_master_at ipc "$IPC" -- "$ATTACK" "$IPC" churn 1 status
 churn ipc "$IPC" 0
 # Once the listener serves again, whole exchanges leave nothing more.
 for ((i = 0; i < 60; i++)); do

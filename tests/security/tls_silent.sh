@@ -39,19 +39,6 @@ status() {
 	fi
 }
 
-# start NAME URL [flags]: a master of its own data dir, answering.
-start() {
-	local name=$1 url=$2 i
-	shift 2
-	"$MASTER_BIN" --data-dir "$WORK/$name" --listen "$url" "$@" >>"$WORK/$name.log" 2>&1 &
-	PIDS[$name]=$!
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "${PIDS[$name]}" 2>/dev/null || fail "master $name exited: $(tail -n 3 "$WORK/$name.log")"
-		status "$url" && return 0
-		sleep 0.2
-	done
-	fail "master $name does not answer at $url"
-}
 # attack_hold NAME URL KIND: holds N connections of KIND for HOLD seconds;
 # meanwhile the descriptors must rise (the attack arrived) and come back to
 # the count before within BOUND seconds, with the CLI served throughout.
@@ -97,15 +84,15 @@ low_port() {
 	echo "$p"
 }
 TLS_URL=tls+tcp://127.0.0.1:$(low_port)
-start tls "$TLS_URL" $(master_creds)
+start_master_at tls "$TLS_URL" $(master_creds) -- status "$TLS_URL"
 attack_hold tls "$TLS_URL" silent
 attack_hold tls "$TLS_URL" halfhello
 
 TCP_URL=tcp://127.0.0.1:$(low_port)
-start tcp "$TCP_URL"
+start_master_at tcp "$TCP_URL" -- status "$TCP_URL"
 attack_hold tcp "$TCP_URL" silent
 
 IPC=ipc://$WORK/ipc.sock
-start ipc "$IPC"
+start_master_at ipc "$IPC" -- status "$IPC"
 attack_hold ipc "$IPC" silent
 log "PASS: silent and half-handshake connections end on tls+tcp, tcp and ipc"
