@@ -107,8 +107,9 @@ struct loop {
 	struct conn head; /* circular list of connections */
 	size_t stashed;   /* unsent output held by this loop's connections */
 	int64_t now_ms, last_sweep_ms, last_emfile_log, last_tls_log;
-	uint64_t tls_failed; /* handshakes failed since the last message about them */
-	char *rbuf;          /* LOOP_READ + RESP_MAX_FRAME bytes */
+	uint64_t tls_failed;    /* handshakes failed since the last message about them */
+	_Atomic uint64_t polls; /* turns polled without sleeping (busy poll), for INFO */
+	char *rbuf;             /* LOOP_READ + RESP_MAX_FRAME bytes */
 	struct resp_buf wbuf;
 	uint64_t *ids; /* RESP_MAX_COUNT */
 	sr_id_segment segs[SR_SEGMENTS_MAX];
@@ -757,6 +758,7 @@ loop_main(void *arg)
 			 * only uses time nobody else wants. */
 			sched_yield();
 			timeout = 0;
+			atomic_fetch_add_explicit(&lp->polls, 1, memory_order_relaxed);
 		}
 		int n = epoll_wait(lp->ep, ev, LOOP_EVENTS, timeout);
 		lp->now_ms = sr_mono_ms();
@@ -1128,6 +1130,9 @@ c_info(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 	struct resp_server *srv = lp->srv;
 	uint32_t worker = 0;
 	bool has_worker = sr_coordinator_worker(srv->coord, &worker) == SR_OK;
+	uint64_t polls = 0;
+	for (int i = 0; i < srv->nloops; i++)
+		polls += atomic_load_explicit(&srv->loops[i].polls, memory_order_relaxed);
 	char text[1024];
 	int n = snprintf(text, sizeof(text),
 	    "# Server\r\n"
@@ -1138,20 +1143,22 @@ c_info(struct loop *lp, struct conn *c, const struct resp_cmd *cmd)
 	    "worker_id:%s%u\r\n"
 	    "uptime_in_seconds:%lld\r\n"
 	    "resp_threads:%d\r\n"
+	    "resp_busy_poll_us:%lld\r\n"
 	    "\r\n# Clients\r\n"
 	    "connected_clients:%zu\r\n"
 	    "maxclients:%zu\r\n"
 	    "rejected_connections:%llu\r\n"
 	    "\r\n# Stats\r\n"
 	    "total_connections_received:%llu\r\n"
-	    "total_commands_processed:%llu\r\n",
+	    "total_commands_processed:%llu\r\n"
+	    "busy_poll_turns:%llu\r\n",
 	    srv->cfg.version ? srv->cfg.version : "", sr_coordinator_name(srv->coord),
 	    (unsigned long long) sr_coordinator_node_id(srv->coord), has_worker ? "" : "none ",
 	    worker, (long long) ((lp->now_ms - srv->started_ms) / 1000), srv->nloops,
-	    atomic_load(&srv->nconns), srv->cfg.max_connections,
+	    (long long) srv->cfg.busy_poll_us, atomic_load(&srv->nconns), srv->cfg.max_connections,
 	    (unsigned long long) atomic_load(&srv->rejected),
 	    (unsigned long long) atomic_load(&srv->total_conns),
-	    (unsigned long long) atomic_load(&srv->total_cmds));
+	    (unsigned long long) atomic_load(&srv->total_cmds), (unsigned long long) polls);
 	if (n < 0 || (size_t) n >= sizeof(text))
 		n = (int) strlen(text);
 	resp_put_bulk(&lp->wbuf, text, (size_t) n);
