@@ -14,7 +14,10 @@
 # handshake deadline and a few seconds, and the CLI (with its certificate)
 # must be served meanwhile and afterwards. The same attack against tcp://
 # and ipc:// (nng's own handshake timeout ends it there) is held to the
-# same bound.
+# same bound. A coordinator daemon joined to the tls+tcp:// master serves
+# its own tls+tcp:// port with the same server code (common/wire.c); N
+# silent and N halfhello connections held against it at once must end the
+# same way, its CLI status served throughout.
 #
 # Usage: tls_silent.sh BUILD_DIR
 set -euo pipefail
@@ -28,51 +31,66 @@ HOLD=$((BOUND + 5))
 
 fds() { ls "/proc/$1/fd" | wc -l; }
 
-# status URL: one CLI status call; the TLS files and token only for
-# tls+tcp:// (the CLI refuses them for another URL).
+# status -m|-c URL: one CLI status call to the master (-m) or a
+# coordinator (-c) at URL; the TLS files and token only for tls+tcp:// (the
+# CLI refuses them for another URL).
 status() {
-	if [[ $1 == tls+tcp://* ]]; then
-		"$CLI" -m "$1" --timeout 5000 status >/dev/null 2>&1
+	if [[ $2 == tls+tcp://* ]]; then
+		"$CLI" "$1" "$2" --timeout 5000 status >/dev/null 2>&1
 	else
 		env -u SNOWRANGE_TLS_CERT -u SNOWRANGE_TLS_KEY -u SNOWRANGE_TLS_CA \
-			-u SNOWRANGE_TOKEN_FILE "$CLI" -m "$1" --timeout 5000 status >/dev/null 2>&1
+			-u SNOWRANGE_TOKEN_FILE "$CLI" "$1" "$2" --timeout 5000 status >/dev/null 2>&1
 	fi
 }
 
-# attack_hold NAME URL KIND: holds N connections of KIND for HOLD seconds;
-# meanwhile the descriptors must rise (the attack arrived) and come back to
-# the count before within BOUND seconds, with the CLI served throughout.
+# attack_hold -m|-c NAME URL KIND...: holds N connections of each KIND, all
+# at once, for HOLD seconds against the master (-m) or coordinator (-c)
+# NAME at URL; meanwhile its descriptors must rise (the attack arrived) and
+# come back to the count before within BOUND seconds, with the CLI served
+# throughout.
 attack_hold() {
-	local name=$1 url=$2 kind=$3 pid=${PIDS[$1]} before n=0 peak=0 t0 back=-1 ok=0 bad=0 apid
+	local role=$1 name=$2 url=$3 pid=${PIDS[$2]} before n=0 peak=0 t0 back=-1 ok=0 bad=0
+	local kinds=("${@:4}") total k apids=() i what=
+	total=$((N * ${#kinds[@]}))
+	for k in "${kinds[@]}"; do
+		what+="${what:+, }$N x $k"
+	done
 	before=$(fds "$pid")
-	"$ATTACK" "$url" hold "$N" "$kind" "$HOLD" >"$WORK/$name.$kind.out" 2>&1 &
-	apid=$!
-	PIDS[attack]=$apid
+	for k in "${kinds[@]}"; do
+		"$ATTACK" "$url" hold "$N" "$k" "$HOLD" >"$WORK/$name.$k.out" 2>&1 &
+		apids+=($!)
+		PIDS["attack-$k"]=$!
+	done
 	t0=$SECONDS
 	while ((SECONDS - t0 < BOUND)); do
 		n=$(fds "$pid")
 		((n > peak)) && peak=$n
-		if ((peak > before + N / 2 && n <= before)); then
+		if ((peak > before + total / 2 && n <= before)); then
 			back=$((SECONDS - t0))
 			break
 		fi
-		if status "$url"; then
+		if status "$role" "$url"; then
 			ok=$((ok + 1))
 		else
 			bad=$((bad + 1))
 		fi
 		sleep 0.5
 	done
-	wait "$apid" || fail "$name: attack hold $kind: $(cat "$WORK/$name.$kind.out")"
-	status "$url" ||
-		fail "$name: the CLI is not served after $N $kind connections"
-	log "$name: $N x $kind held: $before -> peak $peak -> $n descriptors" \
+	for i in "${!kinds[@]}"; do
+		k=${kinds[$i]}
+		wait "${apids[$i]}" || fail "$name: attack hold $k: $(cat "$WORK/$name.$k.out")"
+		unset "PIDS[attack-$k]"
+	done
+	status "$role" "$url" ||
+		fail "$name: the CLI is not served after $what connections"
+	log "$name: $what held: $before -> peak $peak -> $n descriptors" \
 		"(back after ${back}s, -1: not within ${BOUND}s); CLI status $ok ok, $bad failed meanwhile;" \
-		"attack: $(tail -n 1 "$WORK/$name.$kind.out") still open at ${HOLD}s"
-	((peak > before + N / 2)) || fail "$name: the $kind connections never reached the master ($before -> peak $peak)"
+		"attack: $(for k in "${kinds[@]}"; do echo -n "$k $(tail -n 1 "$WORK/$name.$k.out") "; done)still open at ${HOLD}s"
+	((peak > before + total / 2)) ||
+		fail "$name: the $what connections never reached it ($before -> peak $peak)"
 	((back >= 0)) ||
-		fail "$name: $n descriptors ${BOUND}s into $N held $kind connections, $before before"
-	((bad == 0)) || fail "$name: $bad CLI status calls failed during the $kind attack"
+		fail "$name: $n descriptors ${BOUND}s into $what held connections, $before before"
+	((bad == 0)) || fail "$name: $bad CLI status calls failed during the $what attack"
 }
 
 low_port() {
@@ -84,15 +102,24 @@ low_port() {
 	echo "$p"
 }
 TLS_URL=tls+tcp://127.0.0.1:$(low_port)
-start_master_at tls "$TLS_URL" $(master_creds) -- status "$TLS_URL"
-attack_hold tls "$TLS_URL" silent
-attack_hold tls "$TLS_URL" halfhello
+start_master_at tls "$TLS_URL" $(master_creds) -- status -m "$TLS_URL"
+attack_hold -m tls "$TLS_URL" silent
+attack_hold -m tls "$TLS_URL" halfhello
+
+# The coordinator daemon, joined to that master over mutual TLS, with its
+# own certificate on its own tls+tcp:// port: both kinds at once, so that
+# it adds one hold, not two, to the test's time.
+COORD_URL=tls+tcp://127.0.0.1:$(low_port)
+MASTER_URL=$TLS_URL
+coord_url() { echo "$COORD_URL"; }
+start_coord coord-1 $(coord_creds coord-1)
+attack_hold -c coord-1 "$COORD_URL" silent halfhello
 
 TCP_URL=tcp://127.0.0.1:$(low_port)
-start_master_at tcp "$TCP_URL" -- status "$TCP_URL"
-attack_hold tcp "$TCP_URL" silent
+start_master_at tcp "$TCP_URL" -- status -m "$TCP_URL"
+attack_hold -m tcp "$TCP_URL" silent
 
 IPC=ipc://$WORK/ipc.sock
-start_master_at ipc "$IPC" -- status "$IPC"
-attack_hold ipc "$IPC" silent
-log "PASS: silent and half-handshake connections end on tls+tcp, tcp and ipc"
+start_master_at ipc "$IPC" -- status -m "$IPC"
+attack_hold -m ipc "$IPC" silent
+log "PASS: silent and half-handshake connections end on tls+tcp (master and coordinator), tcp and ipc"
