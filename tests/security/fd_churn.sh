@@ -43,8 +43,6 @@ KINDS=(status drop rst header partial junk hsdrop)
 printf 'leak:libnng.so\n' >"$WORK/lsan.supp"
 export LSAN_OPTIONS="suppressions=$WORK/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
-fds() { ls "/proc/$1/fd" | wc -l; }
-
 # settle PID WANT [LOG]: waits (bounded: 15 s) until PID has at most WANT
 # open descriptors (closing is asynchronous in nng: its reaper thread frees
 # them), plus PER_RESTART for every listener restart LOG shows beyond the
@@ -97,16 +95,6 @@ churn() {
 	done
 }
 
-# Ports below Linux's ephemeral range (32768-60999): the churn leaves
-# thousands of client ports in TIME_WAIT, which a listener could not bind.
-low_port() {
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		port_taken "$p" || break
-	done
-	echo "$p"
-}
 TCP_URL=tcp://127.0.0.1:$(low_port)
 TLS_URL=tls+tcp://127.0.0.1:$(low_port)
 start_master_at tcp "$TCP_URL" -- "$ATTACK" "$TCP_URL" churn 1 status

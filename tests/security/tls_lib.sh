@@ -34,6 +34,21 @@ BASE=$(free_base)
 MASTER_URL=tls+tcp://127.0.0.1:$BASE
 coord_url() { echo "tls+tcp://127.0.0.1:$((BASE + ${1#coord-}))"; }
 
+# One free port from 20000-31999, below Linux's ephemeral range
+# (32768-60999): a test that churns connections leaves thousands of client
+# ports in TIME_WAIT, which a listener could not bind.
+low_port() {
+	local p i
+	for ((i = 0; i < 50; i++)); do
+		p=$((20000 + RANDOM % 12000))
+		port_taken "$p" || break
+	done
+	echo "$p"
+}
+
+# fds PID: how many descriptors process PID has open.
+fds() { ls "/proc/$1/fd" | wc -l; }
+
 # Waits (bounded: 60 s) until the CLI gets a status reply from URL. Each
 # probe is a new process and a new TLS handshake, several round trips
 # between two processes: on a loaded machine under ASan that alone can take

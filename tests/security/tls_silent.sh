@@ -29,8 +29,6 @@ N=200
 BOUND=25
 HOLD=$((BOUND + 5))
 
-fds() { ls "/proc/$1/fd" | wc -l; }
-
 # status -m|-c URL: one CLI status call to the master (-m) or a
 # coordinator (-c) at URL; the TLS files and token only for tls+tcp:// (the
 # CLI refuses them for another URL).
@@ -93,14 +91,6 @@ attack_hold() {
 	((bad == 0)) || fail "$name: $bad CLI status calls failed during the $what attack"
 }
 
-low_port() {
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		port_taken "$p" || break
-	done
-	echo "$p"
-}
 TLS_URL=tls+tcp://127.0.0.1:$(low_port)
 start_master_at tls "$TLS_URL" $(master_creds) -- status -m "$TLS_URL"
 attack_hold -m tls "$TLS_URL" silent
